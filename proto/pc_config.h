@@ -1,0 +1,37 @@
+//  pc_config.h: configuration from the environment (ARCHITECTURE.md, 8).
+//
+//  PYCHAT_DATA     keys, Redis data, logs               default ./var
+//  PYCHAT_PORT     base port                            default 5555
+//  PYCHAT_BIND     interface the services listen on     default * (all)
+//  PYCHAT_REDIS    host:port of Redis                   default 127.0.0.1:PORT+9
+//  PYCHAT_AUTHSVC  auth service endpoint(s), comma-separated
+//                                                       default tcp://127.0.0.1:PORT+2
+//  PYCHAT_BROKER   broker host, for the monitor          default 127.0.0.1
+//  PYCHAT_MONITOR  monitor endpoint, for its clients     default tcp://127.0.0.1:PORT+3
+#ifndef PC_CONFIG_H_INCLUDED
+#define PC_CONFIG_H_INCLUDED
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    char data_dir [PATH_MAX];
+    char keys_dir [PATH_MAX];
+    int  base_port;
+    char bind [256];
+    char redis_host [256];
+    int  redis_port;
+    char authsvc [1024];
+    char broker_host [256];
+    char monitor [512];
+} pc_config_t;
+
+//  Fills config from the environment. 0 ok, -1 with a message on stderr when
+//  a variable is malformed (for instance a non-numeric port).
+int     pc_config_load      (pc_config_t *config);
+//  "tcp://BIND:PORT+offset" into endpoint.
+void    pc_config_bind_endpoint (pc_config_t *config, int offset, char *endpoint, size_t size);
+
+void    pc_config_test      (bool verbose);
+#endif

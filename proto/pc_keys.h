@@ -1,0 +1,25 @@
+//  pc_keys.h: CURVE key files.
+//
+//  DIR/NAME.key holds "public\nsecret\n" in Z85 (mode 0600); DIR/NAME.pub
+//  holds the public key alone. Creation is atomic (write, then link(2)), so
+//  processes that start together all end up with the same key.
+#ifndef PC_KEYS_H_INCLUDED
+#define PC_KEYS_H_INCLUDED
+
+#include <czmq.h>
+
+//  Loads DIR/NAME.key, creating DIR (0700) and the key when missing.
+//  Returns the certificate (caller owns) or NULL with errno set.
+zcert_t    *pc_keys_ensure      (const char *dir, const char *name);
+//  Loads an existing DIR/NAME.key; NULL if it does not exist or is bad.
+zcert_t    *pc_keys_load        (const char *dir, const char *name);
+//  Z85 public key of DIR/NAME (from NAME.pub or NAME.key); caller frees;
+//  NULL when neither exists.
+char       *pc_keys_public      (const char *dir, const char *name);
+//  Writes text (plus a newline) to path atomically with the given mode.
+int         pc_keys_write_text  (const char *path, const char *text, int mode);
+//  True if text is a 40-character Z85 key.
+bool        pc_keys_valid_z85   (const char *text);
+
+void        pc_keys_test        (bool verbose);
+#endif

@@ -1,0 +1,54 @@
+//  pc_limits.h: protocol version, limits and error codes.
+//  proto/PROTOCOL.md is the contract; keep the two in step.
+#ifndef PC_LIMITS_H_INCLUDED
+#define PC_LIMITS_H_INCLUDED
+
+//  First frame of every message. Bump the digit on any layout change.
+#define PC_SIGNATURE        "PYCHAT1"
+#define PC_VERSION          1
+
+#define PC_NAME_MAX         32          //  user and room names: 1..32 of [a-z0-9_-]
+#define PC_TEXT_MAX         4096        //  message text: 1..4096 bytes of UTF-8
+#define PC_SECRET_MAX       1024        //  password bytes
+#define PC_ID_MAX           64          //  request ids, message ids, event kinds
+#define PC_FIELD_MAX        65536       //  any other field (lists, JSON)
+#define PC_FIELDS_MAX       1024        //  fields in one message
+#define PC_MSG_MAX          (1024 * 1024)   //  ZMQ_MAXMSGSIZE on every socket
+
+//  Error codes (PROTOCOL.md, "Error codes").
+#define PC_ERR_MALFORMED     400
+#define PC_ERR_AUTH          401
+#define PC_ERR_FORBIDDEN     403
+#define PC_ERR_NOT_FOUND     404
+#define PC_ERR_UNKNOWN       405
+#define PC_ERR_CONFLICT      409
+#define PC_ERR_TOO_LONG      413
+#define PC_ERR_BAD_TEXT      415
+#define PC_ERR_BAD_NAME      422
+#define PC_ERR_VERSION       426
+#define PC_ERR_THROTTLED     429
+#define PC_ERR_INTERNAL      500
+#define PC_ERR_UNAVAILABLE   503
+
+//  Exit codes of the command-line tools.
+#define PC_EXIT_OK           0
+#define PC_EXIT_USAGE        1
+#define PC_EXIT_REFUSED      2
+#define PC_EXIT_UNREACHABLE  3
+#define PC_EXIT_REJECTED     4
+
+//  Port offsets from PYCHAT_PORT (ARCHITECTURE.md, decision 8).
+#define PC_PORT_DEFAULT      5555
+#define PC_OFF_BROKER        0
+#define PC_OFF_FANOUT        1
+#define PC_OFF_AUTHSVC       2
+#define PC_OFF_MONITOR       3
+#define PC_OFF_METRICS       4
+#define PC_OFF_REDIS         9
+
+//  Topics on the fan-out socket. Names never contain '/', so "r/NAME/" is an
+//  exact-match prefix: a subscription to "r/lob" is not "r/lobby/".
+#define PC_TOPIC_ROOM        "r/"
+#define PC_TOPIC_EVENT       "$ev/"
+
+#endif

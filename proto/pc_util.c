@@ -1,0 +1,243 @@
+//  pc_util.c: validation, JSON text, time and error helpers.
+#include "pc_util.h"
+#include "pc_limits.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+bool
+pc_utf8_valid (const char *data, size_t size)
+{
+    const unsigned char *s = (const unsigned char *) data;
+    size_t i = 0;
+    while (i < size) {
+        unsigned char c = s [i];
+        if (c < 0x80) {
+            if (c == 0 || (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
+                return false;
+            i++;
+            continue;
+        }
+        size_t extra;
+        uint32_t cp;
+        if ((c & 0xe0) == 0xc0) { extra = 1; cp = c & 0x1f; }
+        else
+        if ((c & 0xf0) == 0xe0) { extra = 2; cp = c & 0x0f; }
+        else
+        if ((c & 0xf8) == 0xf0) { extra = 3; cp = c & 0x07; }
+        else
+            return false;
+        if (i + extra >= size)
+            return false;               //  truncated sequence
+        for (size_t k = 1; k <= extra; k++) {
+            if ((s [i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s [i + k] & 0x3f);
+        }
+        if ((extra == 1 && cp < 0x80)
+        ||  (extra == 2 && cp < 0x800)
+        ||  (extra == 3 && cp < 0x10000)
+        ||  (cp >= 0xd800 && cp <= 0xdfff)
+        ||  cp > 0x10ffff)
+            return false;
+        i += extra + 1;
+    }
+    return true;
+}
+
+bool
+pc_name_valid (const char *name)
+{
+    if (!name)
+        return false;
+    size_t len = strlen (name);
+    if (len < 1 || len > PC_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name [i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+void
+pc_name_fold (char *name)
+{
+    for (; name && *name; name++)
+        if (*name >= 'A' && *name <= 'Z')
+            *name = (char) (*name - 'A' + 'a');
+}
+
+int64_t
+pc_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *
+pc_error_name (int code)
+{
+    switch (code) {
+        case PC_ERR_MALFORMED:   return "MALFORMED";
+        case PC_ERR_AUTH:        return "AUTH_FAILED";
+        case PC_ERR_FORBIDDEN:   return "FORBIDDEN";
+        case PC_ERR_NOT_FOUND:   return "NOT_FOUND";
+        case PC_ERR_UNKNOWN:     return "UNKNOWN_COMMAND";
+        case PC_ERR_CONFLICT:    return "CONFLICT";
+        case PC_ERR_TOO_LONG:    return "TOO_LONG";
+        case PC_ERR_BAD_TEXT:    return "BAD_TEXT";
+        case PC_ERR_BAD_NAME:    return "BAD_NAME";
+        case PC_ERR_VERSION:     return "VERSION";
+        case PC_ERR_THROTTLED:   return "THROTTLED";
+        case PC_ERR_INTERNAL:    return "INTERNAL";
+        case PC_ERR_UNAVAILABLE: return "UNAVAILABLE";
+        default:                 return "ERROR";
+    }
+}
+
+int
+pc_error_exit (int code)
+{
+    switch (code) {
+        case PC_ERR_AUTH:
+        case PC_ERR_FORBIDDEN:
+        case PC_ERR_CONFLICT:
+        case PC_ERR_THROTTLED:
+        case PC_ERR_NOT_FOUND:
+            return PC_EXIT_REFUSED;
+        case PC_ERR_MALFORMED:
+        case PC_ERR_UNKNOWN:
+        case PC_ERR_TOO_LONG:
+        case PC_ERR_BAD_TEXT:
+        case PC_ERR_BAD_NAME:
+        case PC_ERR_VERSION:
+            return PC_EXIT_REJECTED;
+        default:
+            return PC_EXIT_UNREACHABLE;
+    }
+}
+
+void
+pc_buf_init (pc_buf_t *self)
+{
+    self->cap = 256;
+    self->size = 0;
+    self->data = malloc (self->cap);
+    assert (self->data);
+    self->data [0] = 0;
+}
+
+void
+pc_buf_free (pc_buf_t *self)
+{
+    free (self->data);
+    self->data = NULL;
+    self->size = self->cap = 0;
+}
+
+static void
+s_reserve (pc_buf_t *self, size_t more)
+{
+    if (self->size + more + 1 <= self->cap)
+        return;
+    while (self->size + more + 1 > self->cap)
+        self->cap *= 2;
+    self->data = realloc (self->data, self->cap);
+    assert (self->data);
+}
+
+void
+pc_buf_append (pc_buf_t *self, const char *data, size_t size)
+{
+    s_reserve (self, size);
+    memcpy (self->data + self->size, data, size);
+    self->size += size;
+    self->data [self->size] = 0;
+}
+
+void
+pc_buf_printf (pc_buf_t *self, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    int needed = vsnprintf (NULL, 0, format, args);
+    va_end (args);
+    assert (needed >= 0);
+    s_reserve (self, (size_t) needed);
+    va_start (args, format);
+    vsnprintf (self->data + self->size, (size_t) needed + 1, format, args);
+    va_end (args);
+    self->size += (size_t) needed;
+}
+
+void
+pc_buf_json_str (pc_buf_t *self, const char *text)
+{
+    pc_buf_append (self, "\"", 1);
+    for (const unsigned char *s = (const unsigned char *) text; *s; s++) {
+        if (*s == '"' || *s == '\\') {
+            char esc [2] = { '\\', (char) *s };
+            pc_buf_append (self, esc, 2);
+        }
+        else
+        if (*s == '\n')
+            pc_buf_append (self, "\\n", 2);
+        else
+        if (*s == '\t')
+            pc_buf_append (self, "\\t", 2);
+        else
+        if (*s < 0x20 || *s == 0x7f)
+            pc_buf_printf (self, "\\u%04x", *s);
+        else
+            pc_buf_append (self, (const char *) s, 1);
+    }
+    pc_buf_append (self, "\"", 1);
+}
+
+void
+pc_util_test (bool verbose)
+{
+    printf (" * pc_util: ");
+    assert (pc_utf8_valid ("hello", 5));
+    assert (pc_utf8_valid ("\xe4\xbd\xa0\xe5\xa5\xbd", 6));           //  你好
+    assert (pc_utf8_valid ("\xf0\x9f\x98\x80", 4));                   //  emoji
+    assert (!pc_utf8_valid ("\xe4\xbd", 2));                          //  truncated
+    assert (!pc_utf8_valid ("\xc0\xaf", 2));                          //  overlong
+    assert (!pc_utf8_valid ("\xed\xa0\x80", 3));                      //  surrogate
+    assert (!pc_utf8_valid ("\xf4\x90\x80\x80", 4));                  //  > U+10FFFF
+    assert (!pc_utf8_valid ("\xff", 1));
+    assert (!pc_utf8_valid ("a\0b", 3));
+    assert (!pc_utf8_valid ("a\x1b[2J", 5));                         //  escape codes
+    assert (pc_utf8_valid ("tab\tand\nnewline", 15));
+    assert (pc_name_valid ("alice"));
+    assert (pc_name_valid ("a-b_9"));
+    assert (!pc_name_valid (""));
+    assert (!pc_name_valid ("Alice"));
+    assert (!pc_name_valid ("a b"));
+    assert (!pc_name_valid ("abcdefghijklmnopqrstuvwxyz0123456"));   //  33
+    assert (pc_name_valid ("abcdefghijklmnopqrstuvwxyz012345"));     //  32
+    char name [] = "MiXed";
+    pc_name_fold (name);
+    assert (strcmp (name, "mixed") == 0);
+    pc_buf_t buf;
+    pc_buf_init (&buf);
+    pc_buf_json_str (&buf, "a\"b\\c\n\x01");
+    assert (strcmp (buf.data, "\"a\\\"b\\\\c\\n\\u0001\"") == 0);
+    for (int i = 0; i < 1000; i++)
+        pc_buf_printf (&buf, "%d", i);
+    assert (buf.size == strlen (buf.data));
+    pc_buf_free (&buf);
+    assert (pc_error_exit (PC_ERR_AUTH) == PC_EXIT_REFUSED);
+    assert (pc_error_exit (PC_ERR_TOO_LONG) == PC_EXIT_REJECTED);
+    assert (pc_error_exit (PC_ERR_UNAVAILABLE) == PC_EXIT_UNREACHABLE);
+    if (verbose)
+        printf ("(verbose) ");
+    printf ("OK\n");
+}

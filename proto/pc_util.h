@@ -1,0 +1,39 @@
+//  pc_util.h: small shared helpers: input validation, JSON text, time, errors.
+#ifndef PC_UTIL_H_INCLUDED
+#define PC_UTIL_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+//  True if data[0..size) is well-formed UTF-8 (no overlongs, no surrogates,
+//  nothing above U+10FFFF) and holds no NUL and no C0 control but TAB and LF.
+bool        pc_utf8_valid     (const char *data, size_t size);
+//  True if name is 1..PC_NAME_MAX of [a-z0-9_-].
+bool        pc_name_valid     (const char *name);
+//  Lower-cases ASCII letters in place (names are case-insensitive).
+void        pc_name_fold      (char *name);
+//  Unix time in milliseconds.
+int64_t     pc_now_ms         (void);
+//  Short upper-case name of an error code ("MALFORMED"); never NULL.
+const char *pc_error_name     (int code);
+//  Exit code a command-line tool returns for an error code.
+int         pc_error_exit     (int code);
+
+//  A growing text buffer: JSON and reply building.
+typedef struct {
+    char  *data;                //  NUL-terminated, owned
+    size_t size;
+    size_t cap;
+} pc_buf_t;
+
+void        pc_buf_init       (pc_buf_t *self);
+void        pc_buf_free       (pc_buf_t *self);
+void        pc_buf_printf     (pc_buf_t *self, const char *format, ...)
+                              __attribute__ ((format (printf, 2, 3)));
+void        pc_buf_append     (pc_buf_t *self, const char *data, size_t size);
+//  Appends text as a JSON string literal, quotes included.
+void        pc_buf_json_str   (pc_buf_t *self, const char *text);
+
+void        pc_util_test      (bool verbose);
+#endif

@@ -1,0 +1,21 @@
+//  pc_zap.h: the in-process ZAP handler (ARCHITECTURE.md, decision 2).
+//
+//  Every CURVE handshake in this process asks it. It sets the connection's
+//  User-Id to the client's public key in Z85, which every received message
+//  then carries (zmq_msg_gets "User-Id"), and accepts a key per domain:
+//  either any key ("ANY"), or only keys on the domain's allow-list.
+#ifndef PC_ZAP_H_INCLUDED
+#define PC_ZAP_H_INCLUDED
+
+#include <czmq.h>
+
+//  Starts the handler (one per process, before any CURVE server socket).
+zactor_t   *pc_zap_new          (void);
+void        pc_zap_destroy      (zactor_t **self_p);
+//  Accepts every CURVE key on domain.
+void        pc_zap_allow_any    (zactor_t *self, const char *domain);
+//  Accepts key (Z85) on domain; a domain with no ANY accepts only its list.
+void        pc_zap_allow_key    (zactor_t *self, const char *domain, const char *key);
+
+void        pc_zap_test         (bool verbose);
+#endif
