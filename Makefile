@@ -64,7 +64,8 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-$(BUILD)/%.o: %.c $(wildcard proto/*.h) $(wildcard */*.h)
+.SECONDEXPANSION:
+$(BUILD)/%.o: %.c $(wildcard proto/*.h) $$(wildcard $$(dir %)*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -94,7 +95,7 @@ $(BIN)/pychat-selftest: $(SELFTEST_OBJ) $(PROTO_LIB)
 
 #  The selftest links every module but the mains; main.o objects are built with
 #  -Dmain=... nowhere: they are simply left out.
-$(BUILD)/tests/selftest.o: tests/selftest.c
+$(BUILD)/tests/selftest.o: tests/selftest.c tests/selftests.h $(wildcard proto/*.h broker/*.h authsvc/*.h monitor/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ibroker -Iauthsvc -Imonitor -Itests -c $< -o $@
 

@@ -3,6 +3,14 @@
 #ifndef PYCHAT_SELFTESTS_H_INCLUDED
 #define PYCHAT_SELFTESTS_H_INCLUDED
 
-#define PYCHAT_MODULE_SELFTESTS(verbose) do { } while (0)
+#include "broker_room.h"
+#include "broker_session.h"
+#include "broker_server.h"
+
+#define PYCHAT_MODULE_SELFTESTS(verbose) do { \
+    broker_room_test (verbose); \
+    broker_session_test (verbose); \
+    broker_server_test (verbose); \
+} while (0)
 
 #endif

@@ -1,0 +1,120 @@
+//  broker_room.c: rooms, membership counted per user, per-room sequence.
+#include "broker_room.h"
+#include "pc_limits.h"
+
+struct _broker_room_t {
+    char     *name;
+    char     *topic;
+    zhashx_t *members;          //  user -> number of that user's sessions in the room
+    uint64_t  seq;
+};
+
+broker_room_t *
+broker_room_new (const char *name)
+{
+    broker_room_t *self = (broker_room_t *) zmalloc (sizeof (broker_room_t));
+    assert (self);
+    self->name = strdup (name);
+    self->topic = zsys_sprintf ("%s%s/", PC_TOPIC_ROOM, name);
+    self->members = zhashx_new ();
+    return self;
+}
+
+void
+broker_room_destroy (broker_room_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        broker_room_t *self = *self_p;
+        zhashx_destroy (&self->members);
+        zstr_free (&self->name);
+        zstr_free (&self->topic);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+const char *broker_room_name (broker_room_t *self) { return self->name; }
+const char *broker_room_topic (broker_room_t *self) { return self->topic; }
+size_t broker_room_members (broker_room_t *self) { return zhashx_size (self->members); }
+uint64_t broker_room_messages (broker_room_t *self) { return self->seq; }
+
+bool
+broker_room_join (broker_room_t *self, const char *user)
+{
+    uintptr_t count = (uintptr_t) zhashx_lookup (self->members, user);
+    zhashx_update (self->members, user, (void *) (count + 1));
+    return count == 0;
+}
+
+bool
+broker_room_leave (broker_room_t *self, const char *user)
+{
+    uintptr_t count = (uintptr_t) zhashx_lookup (self->members, user);
+    if (count == 0)
+        return false;
+    if (count == 1) {
+        zhashx_delete (self->members, user);
+        return true;
+    }
+    zhashx_update (self->members, user, (void *) (count - 1));
+    return false;
+}
+
+static int
+s_compare (const void *a, const void *b)
+{
+    return strcmp ((const char *) a, (const char *) b);
+}
+
+zlistx_t *
+broker_room_member_list (broker_room_t *self)
+{
+    zlistx_t *list = zlistx_new ();
+    zlistx_set_duplicator (list, (czmq_duplicator *) strdup);
+    zlistx_set_destructor (list, (czmq_destructor *) zstr_free);
+    zlistx_set_comparator (list, s_compare);
+    zlistx_t *keys = zhashx_keys (self->members);
+    for (const char *user = (const char *) zlistx_first (keys); user;
+         user = (const char *) zlistx_next (keys))
+        zlistx_add_end (list, (void *) user);
+    zlistx_destroy (&keys);
+    zlistx_sort (list);
+    return list;
+}
+
+uint64_t
+broker_room_next_seq (broker_room_t *self)
+{
+    return ++self->seq;
+}
+
+void
+broker_room_test (bool verbose)
+{
+    printf (" * broker_room: ");
+    broker_room_t *room = broker_room_new ("lobby");
+    assert (streq (broker_room_topic (room), "r/lobby/"));
+    assert (broker_room_join (room, "bob"));
+    assert (broker_room_join (room, "alice"));
+    assert (!broker_room_join (room, "alice"));         //  second session
+    assert (broker_room_members (room) == 2);
+    assert (!broker_room_leave (room, "alice"));        //  one session left
+    assert (broker_room_members (room) == 2);
+    zlistx_t *list = broker_room_member_list (room);
+    assert (zlistx_size (list) == 2);
+    assert (streq ((char *) zlistx_first (list), "alice"));
+    assert (streq ((char *) zlistx_next (list), "bob"));
+    zlistx_destroy (&list);
+    assert (broker_room_leave (room, "alice"));
+    assert (!broker_room_leave (room, "carol"));
+    assert (broker_room_members (room) == 1);
+    assert (broker_room_next_seq (room) == 1);
+    assert (broker_room_next_seq (room) == 2);
+    assert (broker_room_messages (room) == 2);
+    broker_room_destroy (&room);
+    broker_room_destroy (&room);
+    if (verbose)
+        printf ("(verbose) ");
+    printf ("OK\n");
+}

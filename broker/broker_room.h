@@ -1,0 +1,27 @@
+//  broker_room.h: a chat room: its members (users, counted per session),
+//  its sequence counter and its message count.
+#ifndef BROKER_ROOM_H_INCLUDED
+#define BROKER_ROOM_H_INCLUDED
+
+#include <czmq.h>
+
+typedef struct _broker_room_t broker_room_t;
+
+broker_room_t *broker_room_new      (const char *name);         //  caller owns
+void        broker_room_destroy     (broker_room_t **self_p);
+const char *broker_room_name        (broker_room_t *self);
+//  "r/NAME/": the fan-out topic of the room.
+const char *broker_room_topic       (broker_room_t *self);
+//  A session of user joins / leaves. A user stays a member while any of its
+//  sessions is in the room. Returns true when the user's membership changed.
+bool        broker_room_join        (broker_room_t *self, const char *user);
+bool        broker_room_leave       (broker_room_t *self, const char *user);
+size_t      broker_room_members     (broker_room_t *self);      //  distinct users
+//  Sorted list of member names (caller destroys).
+zlistx_t   *broker_room_member_list (broker_room_t *self);
+//  Next message id (per-room sequence, from 1); counts the message.
+uint64_t    broker_room_next_seq    (broker_room_t *self);
+uint64_t    broker_room_messages    (broker_room_t *self);
+
+void        broker_room_test        (bool verbose);
+#endif

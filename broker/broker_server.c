@@ -1,0 +1,820 @@
+//  broker_server.c: sessions, rooms, routing and subscription authorisation.
+#include "broker_server.h"
+#include "broker_room.h"
+#include "broker_session.h"
+#include "pc_keys.h"
+#include "pc_limits.h"
+#include "pc_msg.h"
+#include "pc_util.h"
+#include "pc_zap.h"
+
+#define SESSION_IDLE_MS     60000   //  PROTOCOL.md: sessions idle 60 s are dropped
+#define AUTH_TIMEOUT_MS     3000    //  no auth reply by then: 503
+#define HEARTBEAT_MS        2000    //  "$ev/" heartbeat for the monitor
+#define TICK_MS             250
+
+typedef struct {
+    zframe_t *routing_id;       //  where the client's reply goes
+    char     *reqid;            //  the client's request id
+    char     *command;          //  REGISTER or LOGIN
+    char     *key;              //  the client's session key
+    char     *name;             //  the account asked for
+    int64_t   deadline;
+} pending_t;
+
+typedef struct {
+    zsock_t    *pipe;
+    pc_config_t config;
+    zcert_t    *cert;
+    char       *monitor_key;
+    zsock_t    *router;
+    zsock_t    *xpub;
+    zsock_t    *authsvc;
+    zpoller_t  *poller;
+    zhashx_t   *sessions;       //  key -> broker_session_t
+    zhashx_t   *rooms;          //  name -> broker_room_t
+    zhashx_t   *pending;        //  auth request id -> pending_t
+    uint64_t    next_auth_id;
+    pc_msg_t   *msg;            //  reused for every receive
+    int64_t     next_heartbeat;
+    bool        terminated;
+    bool        verbose;
+    //  Counters, for the log and the monitor
+    uint64_t    malformed;
+    uint64_t    subs_refused;
+} server_t;
+
+static void
+s_pending_destroy (pending_t **self_p)
+{
+    if (*self_p) {
+        pending_t *self = *self_p;
+        zframe_destroy (&self->routing_id);
+        zstr_free (&self->reqid);
+        zstr_free (&self->command);
+        zstr_free (&self->key);
+        zstr_free (&self->name);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+static zsock_t *
+s_curve_server (server_t *self, int type, int offset)
+{
+    zsock_t *sock = zsock_new (type);
+    assert (sock);
+    zcert_apply (self->cert, sock);
+    zsock_set_curve_server (sock, 1);
+    zsock_set_zap_domain (sock, "clients");
+    zsock_set_maxmsgsize (sock, PC_MSG_MAX);
+    zsock_set_linger (sock, 0);
+    char endpoint [300];
+    pc_config_bind_endpoint (&self->config, offset, endpoint, sizeof (endpoint));
+    if (type == ZMQ_XPUB) {
+        zsock_set_xpub_manual (sock, 1);
+        zsock_set_sndhwm (sock, 100000);
+    }
+    if (zsock_bind (sock, "%s", endpoint) == -1) {
+        zsys_error ("broker: cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&sock);
+    }
+    else
+        zsys_info ("broker: listening on %s", endpoint);
+    return sock;
+}
+
+static server_t *
+s_server_new (zsock_t *pipe, pc_config_t *config)
+{
+    server_t *self = (server_t *) zmalloc (sizeof (server_t));
+    assert (self);
+    self->pipe = pipe;
+    self->config = *config;
+    self->sessions = zhashx_new ();
+    zhashx_set_destructor (self->sessions, (czmq_destructor *) broker_session_destroy);
+    self->rooms = zhashx_new ();
+    zhashx_set_destructor (self->rooms, (czmq_destructor *) broker_room_destroy);
+    self->pending = zhashx_new ();
+    zhashx_set_destructor (self->pending, (czmq_destructor *) s_pending_destroy);
+    self->msg = pc_msg_new (NULL);
+    self->next_heartbeat = pc_now_ms () + HEARTBEAT_MS;
+    return self;
+}
+
+static void
+s_server_destroy (server_t **self_p)
+{
+    if (*self_p) {
+        server_t *self = *self_p;
+        zpoller_destroy (&self->poller);
+        zsock_destroy (&self->router);
+        zsock_destroy (&self->xpub);
+        zsock_destroy (&self->authsvc);
+        zhashx_destroy (&self->sessions);
+        zhashx_destroy (&self->rooms);
+        zhashx_destroy (&self->pending);
+        pc_msg_destroy (&self->msg);
+        zcert_destroy (&self->cert);
+        zstr_free (&self->monitor_key);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  Keys, sockets. 0 ok, -1 could not start (logged).
+static int
+s_server_start (server_t *self)
+{
+    const char *keys = self->config.keys_dir;
+    self->cert = pc_keys_ensure (keys, "broker");
+    zcert_t *authsvc_cert = pc_keys_ensure (keys, "authsvc");
+    zcert_t *monitor_cert = pc_keys_ensure (keys, "monitor");
+    if (!self->cert || !authsvc_cert || !monitor_cert) {
+        zsys_error ("broker: cannot create or read keys in %s: %s", keys, strerror (errno));
+        zcert_destroy (&authsvc_cert);
+        zcert_destroy (&monitor_cert);
+        return -1;
+    }
+    self->monitor_key = strdup (zcert_public_txt (monitor_cert));
+    char path [PATH_MAX];
+    snprintf (path, sizeof (path), "%s/broker.pub", self->config.data_dir);
+    if (pc_keys_write_text (path, zcert_public_txt (self->cert), 0644) == -1)
+        zsys_warning ("broker: cannot write %s: %s", path, strerror (errno));
+
+    self->router = s_curve_server (self, ZMQ_ROUTER, PC_OFF_BROKER);
+    self->xpub = s_curve_server (self, ZMQ_XPUB, PC_OFF_FANOUT);
+
+    //  One DEALER to every auth service: round robin; ZMQ_IMMEDIATE so a
+    //  request is never queued for a service that is not connected.
+    self->authsvc = zsock_new (ZMQ_DEALER);
+    zcert_apply (self->cert, self->authsvc);
+    zsock_set_curve_serverkey (self->authsvc, zcert_public_txt (authsvc_cert));
+    zsock_set_immediate (self->authsvc, 1);
+    zsock_set_linger (self->authsvc, 0);
+    zsock_set_maxmsgsize (self->authsvc, PC_MSG_MAX);
+    zsock_set_reconnect_ivl (self->authsvc, 200);
+    zsock_set_reconnect_ivl_max (self->authsvc, 2000);
+    char *endpoints = strdup (self->config.authsvc);
+    for (char *save = NULL, *endpoint = strtok_r (endpoints, ",", &save); endpoint;
+         endpoint = strtok_r (NULL, ",", &save))
+        if (zsock_connect (self->authsvc, "%s", endpoint) == -1)
+            zsys_error ("broker: bad auth service endpoint '%s'", endpoint);
+        else
+            zsys_info ("broker: auth service at %s", endpoint);
+    free (endpoints);
+    zcert_destroy (&authsvc_cert);
+    zcert_destroy (&monitor_cert);
+    if (!self->router || !self->xpub)
+        return -1;
+    self->poller = zpoller_new (self->pipe, self->router, self->xpub, self->authsvc, NULL);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Events for the monitor, on "$ev/"
+
+static void
+s_event (server_t *self, const char *kind, const char *a, const char *b)
+{
+    pc_msg_t *event = pc_msg_new ("EVENT");
+    pc_msg_set_topic (event, PC_TOPIC_EVENT);
+    pc_msg_add (event, kind);
+    if (a)
+        pc_msg_add (event, a);
+    if (b)
+        pc_msg_add (event, b);
+    pc_msg_send (event, self->xpub);
+    pc_msg_destroy (&event);
+}
+
+static void
+s_send_heartbeat (server_t *self)
+{
+    zhashx_t *users = zhashx_new ();
+    for (broker_session_t *session = (broker_session_t *) zhashx_first (self->sessions);
+         session; session = (broker_session_t *) zhashx_next (self->sessions))
+        if (broker_session_user (session))
+            zhashx_update (users, broker_session_user (session), (void *) 1);
+    pc_buf_t list;
+    pc_buf_init (&list);
+    zlistx_t *names = zhashx_keys (users);
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names)) {
+        if (list.size + PC_NAME_MAX + 1 >= PC_FIELD_MAX)
+            break;              //  the count stays exact; the list is capped
+        pc_buf_printf (&list, "%s%s", list.size? ",": "", name);
+    }
+    char count [24];
+    snprintf (count, sizeof (count), "%zu", zhashx_size (users));
+    s_event (self, "heartbeat", count, list.data);
+    pc_buf_free (&list);
+    zlistx_destroy (&names);
+    zhashx_destroy (&users);
+}
+
+//  --------------------------------------------------------------------------
+//  Replies
+
+static void
+s_reply_error (server_t *self, pc_msg_t *request, int code, const char *text)
+{
+    pc_msg_t *reply = pc_msg_new_error (request, code, text);
+    pc_msg_send (reply, self->router);
+    pc_msg_destroy (&reply);
+}
+
+//  Sends an OK reply with up to two fields (NULL for none).
+static void
+s_reply_ok (server_t *self, pc_msg_t *request, const char *a, const char *b)
+{
+    pc_msg_t *reply = pc_msg_new_ok (request);
+    if (a)
+        pc_msg_add (reply, a);
+    if (b)
+        pc_msg_add (reply, b);
+    pc_msg_send (reply, self->router);
+    pc_msg_destroy (&reply);
+}
+
+//  --------------------------------------------------------------------------
+//  Sessions and rooms
+
+static broker_room_t *
+s_room_require (server_t *self, const char *name)
+{
+    broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
+    if (!room) {
+        room = broker_room_new (name);
+        zhashx_insert (self->rooms, name, room);
+    }
+    return room;
+}
+
+static void
+s_session_leave (server_t *self, broker_session_t *session, const char *name)
+{
+    broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
+    if (room && broker_room_leave (room, broker_session_user (session)))
+        s_event (self, "leave", broker_session_user (session), name);
+    broker_session_remove_room (session, name);
+}
+
+//  Leaves every room and forgets the user; tells the monitor.
+static void
+s_session_logout (server_t *self, broker_session_t *session)
+{
+    const char *user = broker_session_user (session);
+    if (!user)
+        return;
+    zlistx_t *rooms = broker_session_rooms (session);
+    for (char *name = (char *) zlistx_first (rooms); name; name = (char *) zlistx_next (rooms)) {
+        broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
+        if (room && broker_room_leave (room, user))
+            s_event (self, "leave", user, name);
+    }
+    zlistx_destroy (&rooms);
+    s_event (self, "logout", user, NULL);
+    broker_session_logout (session);
+}
+
+static void
+s_expire_sessions (server_t *self, int64_t now)
+{
+    zlistx_t *idle = zlistx_new ();
+    for (broker_session_t *session = (broker_session_t *) zhashx_first (self->sessions);
+         session; session = (broker_session_t *) zhashx_next (self->sessions))
+        if (now - broker_session_last_seen (session) > SESSION_IDLE_MS)
+            zlistx_add_end (idle, session);
+    for (broker_session_t *session = (broker_session_t *) zlistx_first (idle);
+         session; session = (broker_session_t *) zlistx_next (idle)) {
+        if (broker_session_user (session))
+            zsys_info ("broker: session of %s expired", broker_session_user (session));
+        s_session_logout (self, session);
+        zhashx_delete (self->sessions, broker_session_key (session));
+    }
+    zlistx_destroy (&idle);
+}
+
+//  --------------------------------------------------------------------------
+//  The auth service
+
+static void
+s_forward_to_auth (server_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    char auth_id [32];
+    snprintf (auth_id, sizeof (auth_id), "b%" PRIu64, ++self->next_auth_id);
+    pc_msg_t *forward = pc_msg_new (pc_msg_command (request));
+    pc_msg_set_reqid (forward, auth_id);
+    pc_msg_add (forward, pc_msg_field (request, 0));
+    pc_msg_add (forward, pc_msg_field (request, 1));
+    //  Throttling by source: the peer's address (a fresh key is free to make)
+    const char *source = pc_msg_peer_address (request);
+    pc_msg_add (forward, source && *source? source: broker_session_key (session));
+    int rc = pc_msg_send_nowait (forward, self->authsvc);
+    pc_msg_destroy (&forward);
+    if (rc == -1) {
+        zsys_warning ("broker: no auth service connected");
+        s_event (self, "auth-down", NULL, NULL);
+        s_reply_error (self, request, PC_ERR_UNAVAILABLE, "auth service unavailable, try again later");
+        return;
+    }
+    pending_t *pending = (pending_t *) zmalloc (sizeof (pending_t));
+    assert (pending);
+    pending->routing_id = zframe_dup (pc_msg_routing_id (request));
+    pending->reqid = strdup (pc_msg_reqid (request));
+    pending->command = strdup (pc_msg_command (request));
+    pending->key = strdup (broker_session_key (session));
+    pending->name = strdup (pc_msg_field (request, 0));
+    pending->deadline = pc_now_ms () + AUTH_TIMEOUT_MS;
+    zhashx_insert (self->pending, auth_id, pending);
+}
+
+static void
+s_handle_auth_reply (server_t *self)
+{
+    pc_msg_t *reply = self->msg;
+    if (pc_msg_recv (reply, self->authsvc) != 0) {
+        zsys_warning ("broker: malformed reply from the auth service: %s", pc_msg_error_text (reply));
+        return;
+    }
+    pending_t *pending = (pending_t *) zhashx_lookup (self->pending, pc_msg_reqid (reply));
+    if (!pending)
+        return;                 //  late reply: the client had its 503 already
+    pc_msg_t *answer;
+    if (pc_msg_is (reply, "OK")) {
+        answer = pc_msg_new ("OK");
+        if (streq (pending->command, "LOGIN")) {
+            const char *name = pc_msg_field (reply, 0);
+            const char *role = pc_msg_field (reply, 1);
+            if (!name || !pc_name_valid (name))
+                name = pending->name;
+            if (!role)
+                role = "user";
+            broker_session_t *session =
+                (broker_session_t *) zhashx_lookup (self->sessions, pending->key);
+            if (!session) {
+                session = broker_session_new (pending->key);
+                zhashx_insert (self->sessions, pending->key, session);
+            }
+            s_session_logout (self, session);
+            broker_session_login (session, name, role);
+            broker_session_touch (session, pc_now_ms ());
+            s_event (self, "login", name, NULL);
+            zsys_debug ("broker: %s logged in", name);
+            pc_msg_add (answer, name);
+            pc_msg_add (answer, role);
+            pc_msg_addf (answer, "%d", self->config.base_port + PC_OFF_FANOUT);
+        }
+        else
+            pc_msg_add (answer, pending->name);
+    }
+    else {
+        answer = pc_msg_new ("ERROR");
+        for (size_t i = 0; i < pc_msg_nfields (reply); i++)
+            pc_msg_add (answer, pc_msg_field (reply, i));
+        if (streq (pending->command, "LOGIN"))
+            s_event (self, "login-failed", pending->name, pc_msg_field (reply, 0));
+    }
+    pc_msg_set_routing_id (answer, pending->routing_id);
+    pc_msg_set_reqid (answer, pending->reqid);
+    pc_msg_send (answer, self->router);
+    pc_msg_destroy (&answer);
+    zhashx_delete (self->pending, pc_msg_reqid (reply));
+}
+
+static void
+s_expire_pending (server_t *self, int64_t now)
+{
+    zlistx_t *late = zlistx_new ();
+    zlistx_set_destructor (late, (czmq_destructor *) zstr_free);
+    for (pending_t *pending = (pending_t *) zhashx_first (self->pending); pending;
+         pending = (pending_t *) zhashx_next (self->pending))
+        if (now >= pending->deadline) {
+            pc_msg_t *answer = pc_msg_new ("ERROR");
+            pc_msg_set_routing_id (answer, pending->routing_id);
+            pc_msg_set_reqid (answer, pending->reqid);
+            pc_msg_addf (answer, "%d", PC_ERR_UNAVAILABLE);
+            pc_msg_add (answer, "auth service did not answer, try again later");
+            pc_msg_send (answer, self->router);
+            pc_msg_destroy (&answer);
+            zlistx_add_end (late, strdup ((const char *) zhashx_cursor (self->pending)));
+        }
+    if (zlistx_size (late)) {
+        zsys_warning ("broker: %zu auth request(s) timed out", zlistx_size (late));
+        s_event (self, "auth-down", NULL, NULL);
+    }
+    for (char *id = (char *) zlistx_first (late); id; id = (char *) zlistx_next (late))
+        zhashx_delete (self->pending, id);
+    zlistx_destroy (&late);
+}
+
+//  --------------------------------------------------------------------------
+//  Client commands
+
+static void
+s_cmd_send (server_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *name = pc_msg_field (request, 0);
+    const char *cmid = pc_msg_field (request, 1);
+    const char *text = pc_msg_field (request, 2);
+    if (!broker_session_in_room (session, name)) {
+        s_reply_error (self, request, PC_ERR_FORBIDDEN, "join the room before sending to it");
+        return;
+    }
+    //  A resent SEND (same client message id) is acknowledged, not repeated
+    const char *earlier = broker_session_sent (session, name, cmid);
+    if (earlier) {
+        char id [32], ts [32];
+        if (sscanf (earlier, "%31s %31s", id, ts) == 2) {
+            s_reply_ok (self, request, id, ts);
+            return;
+        }
+    }
+    broker_room_t *room = s_room_require (self, name);
+    char id [32], ts [32];
+    snprintf (id, sizeof (id), "%" PRIu64, broker_room_next_seq (room));
+    snprintf (ts, sizeof (ts), "%" PRId64, pc_now_ms ());
+    pc_msg_t *out = pc_msg_new ("MSG");
+    pc_msg_set_topic (out, broker_room_topic (room));
+    pc_msg_add (out, id);
+    pc_msg_add (out, name);
+    pc_msg_add (out, broker_session_user (session));
+    pc_msg_add (out, ts);
+    pc_msg_add (out, text);
+    pc_msg_send (out, self->xpub);
+    pc_msg_destroy (&out);
+    char remembered [64];
+    snprintf (remembered, sizeof (remembered), "%s %s", id, ts);
+    broker_session_remember (session, name, cmid, remembered);
+    s_reply_ok (self, request, id, ts);
+}
+
+static void
+s_cmd_rooms (server_t *self, pc_msg_t *request)
+{
+    pc_msg_t *reply = pc_msg_new_ok (request);
+    zlistx_t *names = zhashx_keys (self->rooms);
+    zlistx_set_comparator (names, (czmq_comparator *) strcmp);
+    zlistx_sort (names);
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names)) {
+        broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
+        pc_msg_addf (reply, "%s %zu %" PRIu64, name, broker_room_members (room),
+                     broker_room_messages (room));
+        if (pc_msg_nfields (reply) >= PC_FIELDS_MAX)
+            break;
+    }
+    zlistx_destroy (&names);
+    pc_msg_send (reply, self->router);
+    pc_msg_destroy (&reply);
+}
+
+static void
+s_cmd_who (server_t *self, pc_msg_t *request)
+{
+    broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, pc_msg_field (request, 0));
+    if (!room) {
+        s_reply_error (self, request, PC_ERR_NOT_FOUND, "no such room");
+        return;
+    }
+    pc_msg_t *reply = pc_msg_new_ok (request);
+    zlistx_t *members = broker_room_member_list (room);
+    for (const char *user = (const char *) zlistx_first (members); user;
+         user = (const char *) zlistx_next (members)) {
+        pc_msg_add (reply, user);
+        if (pc_msg_nfields (reply) >= PC_FIELDS_MAX)
+            break;
+    }
+    zlistx_destroy (&members);
+    pc_msg_send (reply, self->router);
+    pc_msg_destroy (&reply);
+}
+
+static void
+s_cmd_subs (server_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    pc_msg_t *reply = pc_msg_new_ok (request);
+    zlistx_t *topics = broker_session_subs (session);
+    for (const char *topic = (const char *) zlistx_first (topics); topic;
+         topic = (const char *) zlistx_next (topics))
+        pc_msg_add (reply, topic);
+    zlistx_destroy (&topics);
+    pc_msg_send (reply, self->router);
+    pc_msg_destroy (&reply);
+}
+
+static void
+s_handle_client (server_t *self)
+{
+    pc_msg_t *request = self->msg;
+    int rc = pc_msg_recv (request, self->router);
+    if (rc == -1)
+        return;
+    if (rc == -2) {
+        self->malformed++;
+        zsys_warning ("broker: malformed request from %s: %s",
+                      pc_msg_user_id (request)? pc_msg_user_id (request): "?",
+                      pc_msg_error_text (request));
+        char code [8];
+        snprintf (code, sizeof (code), "%d", pc_msg_error (request));
+        s_event (self, "reject", code, pc_msg_error_text (request));
+        if (pc_msg_routing_id (request))
+            s_reply_error (self, request, pc_msg_error (request), pc_msg_error_text (request));
+        return;
+    }
+    const char *key = pc_msg_user_id (request);
+    if (!key) {                 //  cannot happen with CURVE; refuse, don't assert
+        s_reply_error (self, request, PC_ERR_FORBIDDEN, "no CURVE identity");
+        return;
+    }
+    broker_session_t *session = (broker_session_t *) zhashx_lookup (self->sessions, key);
+    if (!session) {
+        session = broker_session_new (key);
+        zhashx_insert (self->sessions, key, session);
+    }
+    broker_session_touch (session, pc_now_ms ());
+    const char *command = pc_msg_command (request);
+    const char *user = broker_session_user (session);
+
+    if (streq (command, "PING"))
+        s_reply_ok (self, request, "PONG", NULL);
+    else
+    if (streq (command, "REGISTER") || streq (command, "LOGIN")) {
+        if (pc_msg_nfields (request) != 2)
+            s_reply_error (self, request, PC_ERR_MALFORMED, "takes a name and a password");
+        else
+            s_forward_to_auth (self, request, session);
+    }
+    else
+    if (streq (command, "LOGOUT")) {
+        s_session_logout (self, session);
+        s_reply_ok (self, request, NULL, NULL);
+    }
+    else
+    if (!streq (command, "JOIN") && !streq (command, "LEAVE") && !streq (command, "SEND")
+    &&  !streq (command, "ROOMS") && !streq (command, "WHO") && !streq (command, "SUBS"))
+        s_reply_error (self, request, PC_ERR_UNKNOWN, "not a broker command");
+    else
+    if (!user)
+        s_reply_error (self, request, PC_ERR_FORBIDDEN, "log in first");
+    else
+    if (streq (command, "JOIN")) {
+        const char *name = pc_msg_field (request, 0);
+        broker_room_t *room = s_room_require (self, name);
+        if (!broker_session_in_room (session, name)) {
+            broker_session_add_room (session, name);
+            if (broker_room_join (room, user))
+                s_event (self, "join", user, name);
+        }
+        s_reply_ok (self, request, name, broker_room_topic (room));
+    }
+    else
+    if (streq (command, "LEAVE")) {
+        const char *name = pc_msg_field (request, 0);
+        if (!broker_session_in_room (session, name))
+            s_reply_error (self, request, PC_ERR_NOT_FOUND, "not in that room");
+        else {
+            s_session_leave (self, session, name);
+            s_reply_ok (self, request, name, NULL);
+        }
+    }
+    else
+    if (streq (command, "SEND"))
+        s_cmd_send (self, request, session);
+    else
+    if (streq (command, "ROOMS"))
+        s_cmd_rooms (self, request);
+    else
+    if (streq (command, "WHO"))
+        s_cmd_who (self, request);
+    else
+        s_cmd_subs (self, request, session);
+}
+
+//  --------------------------------------------------------------------------
+//  Subscription authorisation (ZMQ_XPUB_MANUAL): the broker applies a
+//  subscription only for a key that may read the topic. ZMQ_SUBSCRIBE right
+//  after the receive applies it to the pipe that sent it.
+
+static bool
+s_may_subscribe (server_t *self, const char *key, const char *topic, size_t size)
+{
+    if (!key)
+        return false;
+    if (self->monitor_key && streq (key, self->monitor_key))
+        return true;
+    broker_session_t *session = (broker_session_t *) zhashx_lookup (self->sessions, key);
+    if (!session || !broker_session_user (session))
+        return false;
+    //  Only the exact room topic "r/NAME/" of a room the session joined
+    size_t prefix = strlen (PC_TOPIC_ROOM);
+    if (size < prefix + 2 || size > prefix + PC_NAME_MAX + 1
+    ||  memcmp (topic, PC_TOPIC_ROOM, prefix) != 0 || topic [size - 1] != '/')
+        return false;
+    char name [PC_NAME_MAX + 1];
+    memcpy (name, topic + prefix, size - prefix - 1);
+    name [size - prefix - 1] = 0;
+    return pc_name_valid (name) && broker_session_in_room (session, name);
+}
+
+static void
+s_handle_subscription (server_t *self)
+{
+    zframe_t *frame = zframe_recv (self->xpub);
+    if (!frame)
+        return;
+    size_t size = zframe_size (frame);
+    const char *data = (const char *) zframe_data (frame);
+    const char *key = zframe_meta (frame, "User-Id");
+    if (size >= 1 && (data [0] == 1 || data [0] == 0) && key && *key) {
+        bool subscribe = data [0] == 1;
+        const char *topic = data + 1;
+        size_t topic_size = size - 1;
+        char *topic_str = (char *) malloc (topic_size + 1);
+        assert (topic_str);
+        memcpy (topic_str, topic, topic_size);
+        topic_str [topic_size] = 0;
+        broker_session_t *session = (broker_session_t *) zhashx_lookup (self->sessions, key);
+        void *handle = zsock_resolve (self->xpub);
+        if (!subscribe) {
+            zmq_setsockopt (handle, ZMQ_UNSUBSCRIBE, topic, topic_size);
+            if (session)
+                broker_session_remove_sub (session, topic_str);
+        }
+        else
+        if (s_may_subscribe (self, key, topic, topic_size)
+        &&  strlen (topic_str) == topic_size) {
+            zmq_setsockopt (handle, ZMQ_SUBSCRIBE, topic, topic_size);
+            if (session)
+                broker_session_add_sub (session, topic_str);
+            zsys_debug ("broker: subscription to '%s' applied", topic_str);
+        }
+        else {
+            self->subs_refused++;
+            zsys_debug ("broker: subscription refused (%zu bytes) for %s", topic_size, key);
+        }
+        free (topic_str);
+    }
+    zframe_destroy (&frame);
+}
+
+//  --------------------------------------------------------------------------
+
+static void
+s_handle_pipe (server_t *self)
+{
+    char *command = zstr_recv (self->pipe);
+    if (!command || streq (command, "$TERM"))
+        self->terminated = true;
+    else
+    if (streq (command, "VERBOSE"))
+        self->verbose = true;
+    zstr_free (&command);
+}
+
+static void
+s_tick (server_t *self)
+{
+    int64_t now = pc_now_ms ();
+    s_expire_pending (self, now);
+    s_expire_sessions (self, now);
+    if (now >= self->next_heartbeat) {
+        s_send_heartbeat (self);
+        self->next_heartbeat = now + HEARTBEAT_MS;
+    }
+}
+
+void
+broker_server_actor (zsock_t *pipe, void *config)
+{
+    server_t *self = s_server_new (pipe, (pc_config_t *) config);
+    if (s_server_start (self) == -1) {
+        zsock_signal (pipe, 1);
+        s_server_destroy (&self);
+        return;
+    }
+    zsock_signal (pipe, 0);
+    int64_t next_tick = pc_now_ms () + TICK_MS;
+    while (!self->terminated) {
+        int64_t wait = next_tick - pc_now_ms ();
+        void *which = zpoller_wait (self->poller, (int) (wait > 0? wait: 0));
+        if (which == self->pipe)
+            s_handle_pipe (self);
+        else
+        if (which == self->router)
+            s_handle_client (self);
+        else
+        if (which == self->xpub)
+            s_handle_subscription (self);
+        else
+        if (which == self->authsvc)
+            s_handle_auth_reply (self);
+        else
+        if (zpoller_terminated (self->poller))
+            break;
+        if (pc_now_ms () >= next_tick) {
+            s_tick (self);
+            next_tick = pc_now_ms () + TICK_MS;
+        }
+    }
+    zsys_info ("broker: stopping (%" PRIu64 " malformed requests, %" PRIu64 " subscriptions refused)",
+               self->malformed, self->subs_refused);
+    s_server_destroy (&self);
+}
+
+//  Sends a request over dealer and returns the reply (caller destroys).
+static pc_msg_t *
+s_test_request (zsock_t *dealer, const char *command, const char *a, const char *b)
+{
+    pc_msg_t *request = pc_msg_new (command);
+    pc_msg_set_reqid (request, "t1");
+    if (a)
+        pc_msg_add (request, a);
+    if (b)
+        pc_msg_add (request, b);
+    assert (pc_msg_send (request, dealer) == 0);
+    pc_msg_destroy (&request);
+    pc_msg_t *reply = pc_msg_new (NULL);
+    int rc = pc_msg_recv (reply, dealer);
+    assert (rc == 0);
+    assert (streq (pc_msg_reqid (reply), "t1"));
+    return reply;
+}
+
+void
+broker_server_test (bool verbose)
+{
+    printf (" * broker_server: ");
+    //  A real broker on a private port range and data folder, with no auth
+    //  service: a client is answered, refused before login, and told 503
+    //  for LOGIN within the auth timeout instead of hanging.
+    char dir [] = "/tmp/broker_server_test.XXXXXX";
+    assert (mkdtemp (dir));
+    setenv ("PYCHAT_DATA", dir, 1);
+    setenv ("PYCHAT_BIND", "127.0.0.1", 1);
+    zactor_t *zap = pc_zap_new ();
+    pc_zap_allow_any (zap, "clients");
+    zactor_t *broker = NULL;
+    pc_config_t config;
+    for (int attempt = 0; attempt < 20 && !broker; attempt++) {
+        char port [16];
+        snprintf (port, sizeof (port), "%d", 20000 + randof (30000));
+        setenv ("PYCHAT_PORT", port, 1);
+        assert (pc_config_load (&config) == 0);
+        config.authsvc [0] = 0;         //  no auth service at all
+        broker = zactor_new (broker_server_actor, &config);
+    }
+    assert (broker);
+    char *server_key = pc_keys_public (config.keys_dir, "broker");
+    assert (server_key);
+    zcert_t *client_cert = zcert_new ();
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zcert_apply (client_cert, dealer);
+    zsock_set_curve_serverkey (dealer, server_key);
+    zsock_set_rcvtimeo (dealer, 5000);
+    zsock_connect (dealer, "tcp://127.0.0.1:%d", config.base_port);
+
+    pc_msg_t *reply = s_test_request (dealer, "PING", NULL, NULL);
+    assert (pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 0), "PONG"));
+    pc_msg_destroy (&reply);
+    reply = s_test_request (dealer, "JOIN", "lobby", NULL);
+    assert (pc_msg_error_code (reply) == PC_ERR_FORBIDDEN);
+    pc_msg_destroy (&reply);
+    reply = s_test_request (dealer, "SUBS", NULL, NULL);
+    assert (pc_msg_error_code (reply) == PC_ERR_FORBIDDEN);
+    pc_msg_destroy (&reply);
+    reply = s_test_request (dealer, "LOGIN", "alice", "secret");
+    assert (pc_msg_error_code (reply) == PC_ERR_UNAVAILABLE);
+    pc_msg_destroy (&reply);
+    reply = s_test_request (dealer, "MSG", NULL, NULL);    //  wrong field count
+    assert (pc_msg_error_code (reply) == PC_ERR_MALFORMED);
+    pc_msg_destroy (&reply);
+    reply = s_test_request (dealer, "STATS", NULL, NULL);  //  not a broker command
+    assert (pc_msg_error_code (reply) == PC_ERR_UNKNOWN);
+    pc_msg_destroy (&reply);
+    //  Bad signature: still an answer, and the broker goes on
+    zstr_sendx (dealer, "GET / HTTP/1.0", "x", "y", NULL);
+    reply = pc_msg_new (NULL);
+    assert (pc_msg_recv (reply, dealer) == 0);
+    assert (pc_msg_error_code (reply) == PC_ERR_MALFORMED);
+    pc_msg_destroy (&reply);
+    reply = s_test_request (dealer, "PING", NULL, NULL);
+    assert (pc_msg_is (reply, "OK"));
+    pc_msg_destroy (&reply);
+
+    zsock_destroy (&dealer);
+    zcert_destroy (&client_cert);
+    zstr_free (&server_key);
+    zactor_destroy (&broker);
+    pc_zap_destroy (&zap);
+    char command [PATH_MAX + 16];
+    snprintf (command, sizeof (command), "rm -rf '%s'", dir);
+    assert (system (command) == 0);
+    unsetenv ("PYCHAT_DATA");
+    unsetenv ("PYCHAT_BIND");
+    unsetenv ("PYCHAT_PORT");
+    if (verbose)
+        printf ("(verbose) ");
+    printf ("OK\n");
+}

@@ -1,0 +1,173 @@
+//  broker_session.c: per-key session state.
+#include "broker_session.h"
+
+#define SENT_RING 64            //  client message ids remembered per session
+
+struct _broker_session_t {
+    char      key [41];
+    char     *user;
+    char     *role;
+    int64_t   last_seen;
+    zhashx_t *rooms;            //  room name -> (void *) 1
+    zhashx_t *subs;             //  topic -> (void *) 1
+    zhashx_t *sent;             //  "room cmid" -> message id (owned)
+    char     *sent_ring [SENT_RING];     //  insertion order, for eviction
+    size_t    sent_next;
+};
+
+broker_session_t *
+broker_session_new (const char *key)
+{
+    broker_session_t *self = (broker_session_t *) zmalloc (sizeof (broker_session_t));
+    assert (self);
+    snprintf (self->key, sizeof (self->key), "%s", key);
+    self->rooms = zhashx_new ();
+    self->subs = zhashx_new ();
+    self->sent = zhashx_new ();
+    zhashx_set_destructor (self->sent, (czmq_destructor *) zstr_free);
+    zhashx_set_duplicator (self->sent, (czmq_duplicator *) strdup);
+    return self;
+}
+
+void
+broker_session_destroy (broker_session_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        broker_session_t *self = *self_p;
+        zhashx_destroy (&self->rooms);
+        zhashx_destroy (&self->subs);
+        zhashx_destroy (&self->sent);
+        for (size_t i = 0; i < SENT_RING; i++)
+            zstr_free (&self->sent_ring [i]);
+        zstr_free (&self->user);
+        zstr_free (&self->role);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+const char *broker_session_key (broker_session_t *self) { return self->key; }
+const char *broker_session_user (broker_session_t *self) { return self->user; }
+const char *broker_session_role (broker_session_t *self) { return self->role? self->role: "user"; }
+int64_t broker_session_last_seen (broker_session_t *self) { return self->last_seen; }
+void broker_session_touch (broker_session_t *self, int64_t now_ms) { self->last_seen = now_ms; }
+
+void
+broker_session_login (broker_session_t *self, const char *user, const char *role)
+{
+    broker_session_logout (self);
+    self->user = strdup (user);
+    self->role = strdup (role);
+}
+
+void
+broker_session_logout (broker_session_t *self)
+{
+    zstr_free (&self->user);
+    zstr_free (&self->role);
+    zhashx_purge (self->rooms);
+    zhashx_purge (self->subs);
+}
+
+bool
+broker_session_in_room (broker_session_t *self, const char *room)
+{
+    return zhashx_lookup (self->rooms, room) != NULL;
+}
+
+void
+broker_session_add_room (broker_session_t *self, const char *room)
+{
+    zhashx_update (self->rooms, room, (void *) 1);
+}
+
+void
+broker_session_remove_room (broker_session_t *self, const char *room)
+{
+    zhashx_delete (self->rooms, room);
+}
+
+zlistx_t *
+broker_session_rooms (broker_session_t *self)
+{
+    return zhashx_keys (self->rooms);
+}
+
+void
+broker_session_add_sub (broker_session_t *self, const char *topic)
+{
+    zhashx_update (self->subs, topic, (void *) 1);
+}
+
+void
+broker_session_remove_sub (broker_session_t *self, const char *topic)
+{
+    zhashx_delete (self->subs, topic);
+}
+
+zlistx_t *
+broker_session_subs (broker_session_t *self)
+{
+    return zhashx_keys (self->subs);
+}
+
+const char *
+broker_session_sent (broker_session_t *self, const char *room, const char *cmid)
+{
+    char entry [128];
+    snprintf (entry, sizeof (entry), "%s %s", room, cmid);
+    return (const char *) zhashx_lookup (self->sent, entry);
+}
+
+void
+broker_session_remember (broker_session_t *self, const char *room, const char *cmid,
+                         const char *id)
+{
+    char *entry = zsys_sprintf ("%s %s", room, cmid);
+    //  Evict the oldest entry once the ring is full
+    char *oldest = self->sent_ring [self->sent_next];
+    if (oldest) {
+        zhashx_delete (self->sent, oldest);
+        zstr_free (&oldest);
+    }
+    zhashx_update (self->sent, entry, (void *) id);
+    self->sent_ring [self->sent_next] = entry;
+    self->sent_next = (self->sent_next + 1) % SENT_RING;
+}
+
+void
+broker_session_test (bool verbose)
+{
+    printf (" * broker_session: ");
+    broker_session_t *session = broker_session_new ("0123456789012345678901234567890123456789");
+    assert (broker_session_user (session) == NULL);
+    broker_session_login (session, "alice", "user");
+    assert (streq (broker_session_user (session), "alice"));
+    broker_session_add_room (session, "lobby");
+    assert (broker_session_in_room (session, "lobby"));
+    assert (!broker_session_in_room (session, "dev"));
+    broker_session_add_sub (session, "r/lobby/");
+    zlistx_t *subs = broker_session_subs (session);
+    assert (zlistx_size (subs) == 1);
+    zlistx_destroy (&subs);
+    //  Client message ids: remembered, then evicted after SENT_RING more
+    broker_session_remember (session, "lobby", "c1", "17");
+    assert (streq (broker_session_sent (session, "lobby", "c1"), "17"));
+    assert (broker_session_sent (session, "dev", "c1") == NULL);
+    for (int i = 0; i < SENT_RING; i++) {
+        char cmid [16], id [16];
+        snprintf (cmid, sizeof (cmid), "x%d", i);
+        snprintf (id, sizeof (id), "%d", i);
+        broker_session_remember (session, "lobby", cmid, id);
+    }
+    assert (broker_session_sent (session, "lobby", "c1") == NULL);
+    assert (streq (broker_session_sent (session, "lobby", "x63"), "63"));
+    broker_session_logout (session);
+    assert (broker_session_user (session) == NULL);
+    assert (!broker_session_in_room (session, "lobby"));
+    broker_session_destroy (&session);
+    if (verbose)
+        printf ("(verbose) ");
+    printf ("OK\n");
+}

@@ -1,0 +1,44 @@
+//  broker_session.h: one client session = one CURVE key.
+//
+//  The key (the connection's User-Id) is the identity; LOGIN binds it to a
+//  user. The session remembers the rooms it joined, the fan-out topics the
+//  broker applied for it, and the last client message ids it sent (so a
+//  resent SEND is stored and delivered once).
+#ifndef BROKER_SESSION_H_INCLUDED
+#define BROKER_SESSION_H_INCLUDED
+
+#include <czmq.h>
+
+typedef struct _broker_session_t broker_session_t;
+
+broker_session_t *broker_session_new   (const char *key);       //  caller owns
+void        broker_session_destroy     (broker_session_t **self_p);
+const char *broker_session_key         (broker_session_t *self);
+//  The logged-in user, or NULL.
+const char *broker_session_user        (broker_session_t *self);
+const char *broker_session_role        (broker_session_t *self);
+void        broker_session_login       (broker_session_t *self, const char *user, const char *role);
+//  Forgets the user, its rooms and its topics.
+void        broker_session_logout      (broker_session_t *self);
+
+void        broker_session_touch       (broker_session_t *self, int64_t now_ms);
+int64_t     broker_session_last_seen   (broker_session_t *self);
+
+bool        broker_session_in_room     (broker_session_t *self, const char *room);
+void        broker_session_add_room    (broker_session_t *self, const char *room);
+void        broker_session_remove_room (broker_session_t *self, const char *room);
+//  The rooms joined (caller destroys the list; items are borrowed).
+zlistx_t   *broker_session_rooms       (broker_session_t *self);
+
+//  Fan-out topics applied for this key.
+void        broker_session_add_sub     (broker_session_t *self, const char *topic);
+void        broker_session_remove_sub  (broker_session_t *self, const char *topic);
+zlistx_t   *broker_session_subs        (broker_session_t *self);   //  as _rooms
+
+//  The message id an earlier SEND with this client message id got, or NULL.
+const char *broker_session_sent        (broker_session_t *self, const char *room, const char *cmid);
+void        broker_session_remember    (broker_session_t *self, const char *room, const char *cmid,
+                                        const char *id);
+
+void        broker_session_test        (bool verbose);
+#endif
