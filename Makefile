@@ -43,8 +43,12 @@ SELFTEST_OBJ= $(BUILD)/tests/selftest.o $(filter-out %/main.o %/admin.o,$(BROKER
 BINARIES  = $(BIN)/pychat-broker $(BIN)/pychat-authsvc $(BIN)/pychat-monitor \
             $(BIN)/pychat $(BIN)/pychat-selftest
 
-.PHONY: all deps up test unit wire bench clean asan
-all: deps-check $(BINARIES)
+.PHONY: all binaries deps deps-check up test bench clean asan
+#  The binaries are built by a second make, so that on a fresh machine the
+#  pkg-config flags are read after `make deps` installed the libraries.
+all: deps-check
+	@$(MAKE) --no-print-directory binaries
+binaries: $(BINARIES)
 
 #  deps-check is cheap: it only calls `make deps` when a header or tool is missing.
 deps-check:
