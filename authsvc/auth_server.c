@@ -1,0 +1,398 @@
+//  auth_server.c: the auth service's request loop (PING, REGISTER, LOGIN).
+#include "auth_server.h"
+#include "auth_hash.h"
+#include "auth_store.h"
+#include "pc_msg.h"
+#include "pc_limits.h"
+#include "pc_util.h"
+#include "pc_zap.h"
+
+#include <hiredis/hiredis.h>
+
+#define AUTH_TEXT_UNAVAILABLE   "storage unavailable"
+#define AUTH_TEXT_FAILED        "unknown user or wrong password"
+
+typedef struct {
+    zsock_t      *pipe;             //  from the actor's owner
+    zsock_t      *router;           //  requests from the broker (and admin)
+    zpoller_t    *poller;
+    auth_store_t *store;
+    pc_msg_t     *request;          //  reused for every request
+    char         *dummy_hash;       //  verified for unknown users: same time
+    bool          verbose;
+    bool          terminated;
+} auth_server_t;
+
+static void
+s_server_destroy (auth_server_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        auth_server_t *self = *self_p;
+        zpoller_destroy (&self->poller);
+        zsock_destroy (&self->router);
+        auth_store_destroy (&self->store);
+        pc_msg_destroy (&self->request);
+        zstr_free (&self->dummy_hash);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  Creates the server and binds; NULL (logged) when the bind fails.
+static auth_server_t *
+s_server_new (zsock_t *pipe, auth_server_args_t *args)
+{
+    auth_server_t *self = (auth_server_t *) zmalloc (sizeof (auth_server_t));
+    assert (self);
+    self->pipe = pipe;
+    self->verbose = args->verbose;
+    self->request = pc_msg_new (NULL);
+    self->store = auth_store_new (args->redis_host, args->redis_port);
+    auth_store_set_limits (self->store, AUTH_ACCOUNT_LIMIT,
+                           args->source_limit > 0? args->source_limit: AUTH_SOURCE_LIMIT);
+    //  A LOGIN of an unknown name still checks a password against a hash,
+    //  so that its timing does not tell which names exist.
+    if (auth_hash_init () == 0) {
+        char seed [32];
+        snprintf (seed, sizeof (seed), "%08x%08x", (unsigned) randof (0x7fffffff),
+                  (unsigned) zclock_time ());
+        self->dummy_hash = auth_hash_password (seed);
+    }
+    if (!self->dummy_hash) {
+        zsys_error ("authsvc: cannot initialise libsodium / Argon2id");
+        s_server_destroy (&self);
+        return NULL;
+    }
+    self->router = zsock_new (ZMQ_ROUTER);
+    assert (self->router);
+    zcert_apply (args->cert, self->router);
+    zsock_set_curve_server (self->router, 1);
+    zsock_set_zap_domain (self->router, AUTH_ZAP_DOMAIN);
+    zsock_set_maxmsgsize (self->router, PC_MSG_MAX);
+    args->port = zsock_bind (self->router, "%s", args->endpoint);
+    if (args->port == -1) {
+        zsys_error ("authsvc: cannot bind %s: %s", args->endpoint, zmq_strerror (zmq_errno ()));
+        s_server_destroy (&self);
+        return NULL;
+    }
+    self->poller = zpoller_new (self->pipe, self->router, NULL);
+    assert (self->poller);
+    return self;
+}
+
+static pc_msg_t *
+s_unavailable (pc_msg_t *request)
+{
+    return pc_msg_new_error (request, PC_ERR_UNAVAILABLE, AUTH_TEXT_UNAVAILABLE);
+}
+
+static pc_msg_t *
+s_register (auth_server_t *self, pc_msg_t *request)
+{
+    const char *name = pc_msg_field (request, 0);
+    const char *password = pc_msg_field (request, 1);
+    char *hash = auth_hash_password (password);
+    if (!hash) {
+        zsys_error ("authsvc: Argon2id failed (out of memory?)");
+        return pc_msg_new_error (request, PC_ERR_INTERNAL, "cannot hash the password");
+    }
+    int rc = auth_store_user_create (self->store, name, hash, pc_now_ms ());
+    free (hash);
+    if (rc == -1)
+        return s_unavailable (request);
+    if (rc == 1)
+        return pc_msg_new_error (request, PC_ERR_CONFLICT, "name taken");
+    zsys_info ("authsvc: registered %s", name);
+    pc_msg_t *reply = pc_msg_new_ok (request);
+    pc_msg_add (reply, name);
+    return reply;
+}
+
+static pc_msg_t *
+s_login (auth_server_t *self, pc_msg_t *request, const char *source)
+{
+    const char *name = pc_msg_field (request, 0);
+    const char *password = pc_msg_field (request, 1);
+    //  While refused, the password is not even looked at.
+    int wait_s = 0;
+    int rc = auth_store_throttled (self->store, name, source, &wait_s);
+    if (rc == -1)
+        return s_unavailable (request);
+    if (rc == 1) {
+        char text [80];
+        snprintf (text, sizeof (text), "too many failed logins, retry in %d s", wait_s);
+        pc_msg_t *reply = pc_msg_new_error (request, PC_ERR_THROTTLED, text);
+        pc_msg_addf (reply, "%d", wait_s);
+        return reply;
+    }
+    char *hash = NULL;
+    char *role = NULL;
+    rc = auth_store_user_lookup (self->store, name, &hash, &role);
+    if (rc == -1)
+        return s_unavailable (request);
+    bool valid = auth_hash_verify (rc == 0? hash: self->dummy_hash, password) && rc == 0;
+    zstr_free (&hash);
+    pc_msg_t *reply;
+    if (valid) {
+        //  A failure to record the login is answered 503, never OK: the
+        //  account's failures would otherwise survive a correct password.
+        if (auth_store_login_ok (self->store, name, pc_now_ms ()) == -1)
+            reply = s_unavailable (request);
+        else {
+            reply = pc_msg_new_ok (request);
+            pc_msg_add (reply, name);
+            pc_msg_add (reply, role);
+        }
+    }
+    else {
+        //  An uncounted failure would be a free guess: 503 rather than 401.
+        if (auth_store_login_failed (self->store, name, source) == -1)
+            reply = s_unavailable (request);
+        else
+            reply = pc_msg_new_error (request, PC_ERR_AUTH, AUTH_TEXT_FAILED);
+    }
+    zstr_free (&role);
+    return reply;
+}
+
+//  Reads one request and answers it, whatever it holds.
+static void
+s_handle_request (auth_server_t *self)
+{
+    pc_msg_t *request = self->request;
+    int rc = pc_msg_recv (request, self->router);
+    if (rc == -1)
+        return;                         //  interrupted
+    const char *peer = pc_msg_user_id (request);
+    pc_msg_t *reply = NULL;
+    if (rc == -2) {
+        zsys_warning ("authsvc: malformed request from %s: %d %s", peer? peer: "?",
+                      pc_msg_error (request), pc_msg_error_text (request));
+        //  The broker waits for one reply per request: always answer (with
+        //  the request id when it could be read).
+        if (pc_msg_routing_id (request))
+            reply = pc_msg_new_error (request, pc_msg_error (request), pc_msg_error_text (request));
+    }
+    else {
+        const char *command = pc_msg_command (request);
+        const char *source = pc_msg_nfields (request) > 2? pc_msg_field (request, 2): "-";
+        if (streq (command, "PING")) {
+            reply = pc_msg_new_ok (request);
+            pc_msg_add (reply, "PONG");
+        }
+        else
+        if (streq (command, "REGISTER"))
+            reply = s_register (self, request);
+        else
+        if (streq (command, "LOGIN"))
+            reply = s_login (self, request, source);
+        else {
+            zsys_warning ("authsvc: unknown command %s from %s", command, peer? peer: "?");
+            char text [64];
+            snprintf (text, sizeof (text), "unknown command '%s'", command);
+            reply = pc_msg_new_error (request, PC_ERR_UNKNOWN, text);
+        }
+        if (self->verbose)
+            zsys_debug ("authsvc: %s%s%s from %s (source %s): %s %s",
+                        command, pc_msg_nfields (request)? " ": "",
+                        pc_msg_nfields (request)? pc_msg_field (request, 0): "",
+                        peer? peer: "?", source, pc_msg_command (reply),
+                        pc_msg_is (reply, "ERROR")? pc_msg_field (reply, 0): "");
+    }
+    if (reply) {
+        if (pc_msg_send (reply, self->router) == -1)
+            zsys_warning ("authsvc: cannot send reply: %s", zmq_strerror (zmq_errno ()));
+        pc_msg_destroy (&reply);
+    }
+}
+
+static void
+s_handle_pipe (auth_server_t *self)
+{
+    char *command = zstr_recv (self->pipe);
+    if (!command || streq (command, "$TERM"))
+        self->terminated = true;
+    zstr_free (&command);
+}
+
+void
+auth_server_actor (zsock_t *pipe, void *args)
+{
+    assert (args);
+    auth_server_t *self = s_server_new (pipe, (auth_server_args_t *) args);
+    zsock_signal (pipe, 0);             //  ready (args->port tells how it went)
+    if (!self)
+        return;
+    while (!self->terminated) {
+        void *which = zpoller_wait (self->poller, -1);
+        if (which == self->router)
+            s_handle_request (self);
+        else
+        if (which == self->pipe)
+            s_handle_pipe (self);
+        else
+            break;                      //  interrupted
+    }
+    s_server_destroy (&self);
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+//  Sends a request of frames (NULL-terminated) and returns the reply (the
+//  caller destroys it), or NULL when none came within a while.
+static pc_msg_t *
+s_test_call (zsock_t *dealer, const char *first, ...)
+{
+    zmsg_t *msg = zmsg_new ();
+    va_list args;
+    va_start (args, first);
+    for (const char *frame = first; frame; frame = va_arg (args, const char *))
+        zmsg_addstr (msg, frame);
+    va_end (args);
+    assert (zmsg_send (&msg, dealer) == 0);
+    pc_msg_t *reply = pc_msg_new (NULL);
+    if (pc_msg_recv (reply, dealer) != 0)
+        pc_msg_destroy (&reply);
+    return reply;
+}
+
+//  Expects an ERROR reply with code (and request id).
+static void
+s_test_error (pc_msg_t **reply_p, int code, const char *reqid)
+{
+    pc_msg_t *reply = *reply_p;
+    assert (reply);
+    assert (pc_msg_error_code (reply) == code);
+    assert (streq (pc_msg_reqid (reply), reqid));
+    pc_msg_destroy (reply_p);
+}
+
+static zsock_t *
+s_test_dealer (zcert_t *cert, zcert_t *server_cert, int port, int timeout)
+{
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zcert_apply (cert, dealer);
+    zsock_set_curve_serverkey (dealer, zcert_public_txt (server_cert));
+    zsock_set_rcvtimeo (dealer, timeout);
+    zsock_connect (dealer, "tcp://127.0.0.1:%d", port);
+    return dealer;
+}
+
+void
+auth_server_test (bool verbose)
+{
+    printf (" * auth_server: ");
+    int redis_port = 0;
+    pid_t redis = auth_store_redis_start (&redis_port);
+    if (redis == -1) {
+        printf ("SKIPPED (cannot start redis-server)\n");
+        return;
+    }
+    zactor_t *zap = pc_zap_new ();
+    zcert_t *server_cert = zcert_new ();
+    zcert_t *broker_cert = zcert_new ();
+    zcert_t *stranger_cert = zcert_new ();
+    pc_zap_allow_key (zap, AUTH_ZAP_DOMAIN, zcert_public_txt (broker_cert));
+
+    auth_server_args_t args = {
+        "tcp://127.0.0.1:*", server_cert, "127.0.0.1", redis_port, 0, verbose, 0
+    };
+    zactor_t *server = zactor_new (auth_server_actor, &args);
+    assert (server);
+    assert (args.port > 0);
+    zsock_t *broker = s_test_dealer (broker_cert, server_cert, args.port, 5000);
+
+    pc_msg_t *reply = s_test_call (broker, PC_SIGNATURE, "PING", "p1", NULL);
+    assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_reqid (reply), "p1"));
+    assert (streq (pc_msg_field (reply, 0), "PONG"));
+    pc_msg_destroy (&reply);
+
+    //  REGISTER: once, then taken
+    reply = s_test_call (broker, PC_SIGNATURE, "REGISTER", "r1", "alice", "s3cret", "key-a", NULL);
+    assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 0), "alice"));
+    pc_msg_destroy (&reply);
+    reply = s_test_call (broker, PC_SIGNATURE, "REGISTER", "r2", "alice", "other", NULL);
+    assert (reply && streq (pc_msg_error_reason (reply), "name taken"));
+    s_test_error (&reply, PC_ERR_CONFLICT, "r2");
+
+    //  LOGIN: right, wrong, unknown (the last two alike)
+    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "l1", "alice", "s3cret", "key-a", NULL);
+    assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_reqid (reply), "l1"));
+    assert (streq (pc_msg_field (reply, 0), "alice") && streq (pc_msg_field (reply, 1), "user"));
+    pc_msg_destroy (&reply);
+    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "l2", "alice", "wrong", "key-a", NULL);
+    assert (reply && streq (pc_msg_error_reason (reply), AUTH_TEXT_FAILED));
+    s_test_error (&reply, PC_ERR_AUTH, "l2");
+    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "l3", "nobody", "wrong", NULL);
+    assert (reply && streq (pc_msg_error_reason (reply), AUTH_TEXT_FAILED));
+    s_test_error (&reply, PC_ERR_AUTH, "l3");
+
+    //  Malformed and unknown requests: answered, never fatal
+    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "m1", "Alice", "pw", NULL);
+    s_test_error (&reply, PC_ERR_BAD_NAME, "m1");
+    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "m2", "alice", NULL);
+    s_test_error (&reply, PC_ERR_MALFORMED, "m2");
+    reply = s_test_call (broker, PC_SIGNATURE, "FLY", "m3", NULL);
+    s_test_error (&reply, PC_ERR_UNKNOWN, "m3");
+    reply = s_test_call (broker, PC_SIGNATURE, "JOIN", "m4", "lobby", NULL);
+    s_test_error (&reply, PC_ERR_UNKNOWN, "m4");
+    reply = s_test_call (broker, "PYCHAT2", "PING", "m5", NULL);
+    s_test_error (&reply, PC_ERR_VERSION, "");
+    reply = s_test_call (broker, "garbage", NULL);
+    s_test_error (&reply, PC_ERR_MALFORMED, "");
+
+    //  Throttling: 5 failures (one above), then even the right password is refused
+    for (int failure = 2; failure <= 5; failure++) {
+        reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "t", "alice", "wrong", "key-b", NULL);
+        s_test_error (&reply, PC_ERR_AUTH, "t");
+    }
+    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "t6", "alice", "s3cret", "key-c", NULL);
+    assert (reply && pc_msg_nfields (reply) == 3 && streq (pc_msg_field (reply, 2), "2"));
+    assert (streq (pc_msg_error_reason (reply), "too many failed logins, retry in 2 s"));
+    s_test_error (&reply, PC_ERR_THROTTLED, "t6");
+    //  When the lock runs out (here: is removed), the right password works
+    redisContext *redis_ctx = redisConnect ("127.0.0.1", redis_port);
+    assert (redis_ctx && !redis_ctx->err);
+    redisReply *redis_reply = (redisReply *) redisCommand (redis_ctx, "DEL lock:acct:alice");
+    assert (redis_reply);
+    freeReplyObject (redis_reply);
+    redisFree (redis_ctx);
+    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "t7", "alice", "s3cret", NULL);
+    assert (reply && pc_msg_is (reply, "OK"));
+    pc_msg_destroy (&reply);
+
+    //  A key the ZAP handler does not know gets nothing at all
+    zsock_t *stranger = s_test_dealer (stranger_cert, server_cert, args.port, 300);
+    reply = s_test_call (stranger, PC_SIGNATURE, "PING", "s1", NULL);
+    assert (reply == NULL);
+    zsock_destroy (&stranger);
+
+    //  Redis down: 503 (PING still answers), then back by itself
+    auth_store_redis_stop (redis);
+    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "d1", "alice", "s3cret", NULL);
+    assert (reply && streq (pc_msg_error_reason (reply), AUTH_TEXT_UNAVAILABLE));
+    s_test_error (&reply, PC_ERR_UNAVAILABLE, "d1");
+    reply = s_test_call (broker, PC_SIGNATURE, "REGISTER", "d2", "bob", "pw", NULL);
+    s_test_error (&reply, PC_ERR_UNAVAILABLE, "d2");
+    reply = s_test_call (broker, PC_SIGNATURE, "PING", "d3", NULL);
+    assert (reply && pc_msg_is (reply, "OK"));
+    pc_msg_destroy (&reply);
+    redis = auth_store_redis_start (&redis_port);
+    assert (redis > 0);
+    reply = s_test_call (broker, PC_SIGNATURE, "REGISTER", "d4", "bob", "pw", NULL);
+    assert (reply && pc_msg_is (reply, "OK"));
+    pc_msg_destroy (&reply);
+
+    zsock_destroy (&broker);
+    zactor_destroy (&server);
+    pc_zap_destroy (&zap);
+    zcert_destroy (&server_cert);
+    zcert_destroy (&broker_cert);
+    zcert_destroy (&stranger_cert);
+    auth_store_redis_stop (redis);
+    if (verbose)
+        printf ("(verbose) ");
+    printf ("OK\n");
+}

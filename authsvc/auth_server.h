@@ -1,0 +1,30 @@
+//  auth_server.h: the auth service's request loop, as a czmq actor.
+//
+//  A CURVE ROUTER (ZAP domain "services": only keys the process's ZAP
+//  handler allows) answering PING, REGISTER and LOGIN (PROTOCOL.md,
+//  "Commands to the auth service"). Single-threaded on purpose: Argon2id is
+//  the cost, and several processes behind the broker's DEALER scale it.
+#ifndef AUTH_SERVER_H_INCLUDED
+#define AUTH_SERVER_H_INCLUDED
+
+#include <czmq.h>
+
+#define AUTH_ZAP_DOMAIN     "services"
+
+//  What the actor needs. It binds before it signals ready, so when
+//  zactor_new returns, port says how the bind went.
+typedef struct {
+    const char *endpoint;       //  bind endpoint, e.g. tcp://*:5557 (may end in :*)
+    zcert_t    *cert;           //  the service's own certificate (borrowed)
+    const char *redis_host;
+    int         redis_port;
+    int         source_limit;   //  failed LOGINs from one source (0: default 30)
+    bool        verbose;        //  debug log per request
+    int         port;           //  out: bound port, or -1 (the actor then exits)
+} auth_server_args_t;
+
+//  zactor_new (auth_server_actor, &args); ends on "$TERM" or an interrupt.
+void        auth_server_actor   (zsock_t *pipe, void *args);
+
+void        auth_server_test    (bool verbose);
+#endif

@@ -1,0 +1,521 @@
+//  auth_store.c: accounts and login throttling in Redis (hiredis 0.14).
+#include "auth_store.h"
+
+#include <czmq.h>
+#include <hiredis/hiredis.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+struct _auth_store_t {
+    char         *host;
+    int           port;
+    redisContext *redis;            //  NULL while not connected
+    bool          down;             //  an outage is under way (logged once)
+    int           account_limit;
+    int           source_limit;
+};
+
+//  Creating an account is one Lua script, which Redis runs atomically: of
+//  two REGISTERs of one name (from any number of authsvc processes) exactly
+//  one finds the key missing.
+//  KEYS: user:NAME, users  ARGV: hash, created, name
+static const char *s_create_lua =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'role', 'user', 'created', ARGV[2])\n"
+    "redis.call('SADD', KEYS[2], ARGV[3])\n"
+    "return 1\n";
+
+//  Remaining lock time of the account and of the source, in ms (<= 0: none).
+//  KEYS: lock:acct:NAME, lock:src:SRC
+static const char *s_locks_lua =
+    "return { redis.call('PTTL', KEYS[1]), redis.call('PTTL', KEYS[2]) }\n";
+
+//  Counts a failure for the account and for the source. Under the limit the
+//  counter lives AUTH_FAIL_WINDOW_S from its first failure; at the limit and
+//  past it, each failure locks for 2 s, 4 s, 8 s ... (at most 15 min) and the
+//  counter is kept for the lock plus the window, so that the next failure
+//  after the lock doubles the delay instead of starting over.
+//  KEYS: fail:acct:NAME, lock:acct:NAME, fail:src:SRC, lock:src:SRC
+//  ARGV: account limit, source limit, window s, first lock ms, max lock ms
+static const char *s_failed_lua =
+    "local function fail (counter, lock, limit)\n"
+    "    local n = redis.call('INCR', counter)\n"
+    "    if n < limit then\n"
+    "        if n == 1 or redis.call('TTL', counter) < 0 then\n"
+    "            redis.call('EXPIRE', counter, tonumber (ARGV[3]))\n"
+    "        end\n"
+    "        return 0\n"
+    "    end\n"
+    "    local ms = tonumber (ARGV[4])\n"
+    "    local max = tonumber (ARGV[5])\n"
+    "    for i = 1, n - limit do\n"
+    "        ms = ms * 2\n"
+    "        if ms >= max then ms = max break end\n"
+    "    end\n"
+    "    redis.call('SET', lock, '1', 'PX', ms)\n"
+    "    redis.call('PEXPIRE', counter, ms + tonumber (ARGV[3]) * 1000)\n"
+    "    return ms\n"
+    "end\n"
+    "return { fail (KEYS[1], KEYS[2], tonumber (ARGV[1])),\n"
+    "         fail (KEYS[3], KEYS[4], tonumber (ARGV[2])) }\n";
+
+//  A successful LOGIN: last_login (only on an account that still exists, so
+//  no half account is ever created) and the account's failures forgotten.
+//  KEYS: user:NAME, fail:acct:NAME, lock:acct:NAME  ARGV: now
+static const char *s_login_ok_lua =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+    "    redis.call('HSET', KEYS[1], 'last_login', ARGV[1])\n"
+    "end\n"
+    "redis.call('DEL', KEYS[2], KEYS[3])\n"
+    "return 1\n";
+
+auth_store_t *
+auth_store_new (const char *host, int port)
+{
+    assert (host);
+    auth_store_t *self = (auth_store_t *) zmalloc (sizeof (auth_store_t));
+    assert (self);
+    self->host = strdup (host);
+    assert (self->host);
+    self->port = port;
+    self->account_limit = AUTH_ACCOUNT_LIMIT;
+    self->source_limit = AUTH_SOURCE_LIMIT;
+    return self;
+}
+
+void
+auth_store_destroy (auth_store_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        auth_store_t *self = *self_p;
+        if (self->redis)
+            redisFree (self->redis);
+        free (self->host);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void
+auth_store_set_limits (auth_store_t *self, int account_limit, int source_limit)
+{
+    assert (self);
+    assert (account_limit > 0 && source_limit > 0);
+    self->account_limit = account_limit;
+    self->source_limit = source_limit;
+}
+
+//  Logs the start of an outage once; the requests meanwhile get 503.
+static void
+s_down (auth_store_t *self, const char *why)
+{
+    if (!self->down)
+        zsys_error ("authsvc: redis %s:%d unavailable (%s): answering 503 until it is back",
+                    self->host, self->port, why && *why? why: "unknown error");
+    self->down = true;
+}
+
+static void
+s_up (auth_store_t *self)
+{
+    if (self->down)
+        zsys_info ("authsvc: redis %s:%d is back", self->host, self->port);
+    self->down = false;
+}
+
+static void
+s_disconnect (auth_store_t *self)
+{
+    if (self->redis) {
+        redisFree (self->redis);
+        self->redis = NULL;
+    }
+}
+
+//  Connects when not connected: 0 | -1. At most 1 s to connect; every
+//  command afterwards times out after 2 s, so no call blocks for long.
+static int
+s_connect (auth_store_t *self)
+{
+    if (self->redis)
+        return 0;
+    struct timeval connect_timeout = { 1, 0 };
+    struct timeval command_timeout = { 2, 0 };
+    self->redis = redisConnectWithTimeout (self->host, self->port, connect_timeout);
+    if (!self->redis || self->redis->err) {
+        s_down (self, self->redis? self->redis->errstr: "out of memory");
+        s_disconnect (self);
+        return -1;
+    }
+    if (redisSetTimeout (self->redis, command_timeout) != REDIS_OK) {
+        s_down (self, self->redis->errstr);
+        s_disconnect (self);
+        return -1;
+    }
+    return 0;
+}
+
+//  Runs one command; returns its reply (caller frees) or NULL when Redis is
+//  unreachable, timed out or answered an error. After an I/O error the
+//  connection is dropped: its stream may be out of step, and the next call
+//  connects afresh.
+static redisReply *
+s_command (auth_store_t *self, const char *format, ...)
+{
+    if (s_connect (self))
+        return NULL;
+    va_list args;
+    va_start (args, format);
+    redisReply *reply = (redisReply *) redisvCommand (self->redis, format, args);
+    va_end (args);
+    if (!reply) {
+        s_down (self, self->redis->errstr);
+        s_disconnect (self);
+        return NULL;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        s_down (self, reply->str);
+        freeReplyObject (reply);
+        return NULL;
+    }
+    s_up (self);
+    return reply;
+}
+
+//  An integer reply or element as a number (Lua numbers come as integers).
+static bool
+s_integer (redisReply *reply, long long *value)
+{
+    if (reply && reply->type == REDIS_REPLY_INTEGER) {
+        *value = reply->integer;
+        return true;
+    }
+    return false;
+}
+
+int
+auth_store_user_create (auth_store_t *self, const char *name, const char *hash, int64_t now_ms)
+{
+    assert (self);
+    assert (name && hash);
+    redisReply *reply = s_command (self, "EVAL %s 2 user:%s users %s %lld %s",
+                                   s_create_lua, name, hash, (long long) now_ms, name);
+    long long created;
+    if (!reply)
+        return -1;
+    int rc = s_integer (reply, &created)? (created? 0: 1): -1;
+    if (rc == -1)
+        s_down (self, "unexpected reply to account creation");
+    freeReplyObject (reply);
+    return rc;
+}
+
+int
+auth_store_user_lookup (auth_store_t *self, const char *name, char **hash_p, char **role_p)
+{
+    assert (self);
+    assert (name && hash_p && role_p);
+    *hash_p = NULL;
+    *role_p = NULL;
+    redisReply *reply = s_command (self, "HMGET user:%s hash role", name);
+    if (!reply)
+        return -1;
+    int rc = -1;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+        redisReply *hash = reply->element [0];
+        redisReply *role = reply->element [1];
+        if (hash->type != REDIS_REPLY_STRING)
+            rc = 1;                     //  no account (or no hash: cannot log in)
+        else {
+            *hash_p = strdup (hash->str);
+            *role_p = strdup (role->type == REDIS_REPLY_STRING && role->len? role->str: "user");
+            assert (*hash_p && *role_p);
+            rc = 0;
+        }
+    }
+    else
+        s_down (self, "unexpected reply to HMGET");
+    freeReplyObject (reply);
+    return rc;
+}
+
+int
+auth_store_throttled (auth_store_t *self, const char *name, const char *source, int *wait_s)
+{
+    assert (self);
+    assert (name && source && wait_s);
+    *wait_s = 0;
+    redisReply *reply = s_command (self, "EVAL %s 2 lock:acct:%s lock:src:%s",
+                                   s_locks_lua, name, source);
+    if (!reply)
+        return -1;
+    long long account_ms, source_ms;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+    ||  !s_integer (reply->element [0], &account_ms)
+    ||  !s_integer (reply->element [1], &source_ms)) {
+        s_down (self, "unexpected reply to PTTL");
+        freeReplyObject (reply);
+        return -1;
+    }
+    freeReplyObject (reply);
+    //  PTTL: -2 no lock, -1 a lock without expiry (never written by us:
+    //  ignore it rather than lock an account for ever).
+    long long left_ms = account_ms > source_ms? account_ms: source_ms;
+    if (left_ms <= 0)
+        return 0;
+    long long seconds = (left_ms + 999) / 1000;
+    *wait_s = seconds < 1? 1: (int) seconds;
+    return 1;
+}
+
+int
+auth_store_login_failed (auth_store_t *self, const char *name, const char *source)
+{
+    assert (self);
+    assert (name && source);
+    redisReply *reply = s_command (self,
+        "EVAL %s 4 fail:acct:%s lock:acct:%s fail:src:%s lock:src:%s %d %d %d %d %d",
+        s_failed_lua, name, name, source, source,
+        self->account_limit, self->source_limit, AUTH_FAIL_WINDOW_S,
+        AUTH_LOCK_FIRST_MS, AUTH_LOCK_MAX_MS);
+    if (!reply)
+        return -1;
+    freeReplyObject (reply);
+    return 0;
+}
+
+int
+auth_store_login_ok (auth_store_t *self, const char *name, int64_t now_ms)
+{
+    assert (self);
+    assert (name);
+    redisReply *reply = s_command (self, "EVAL %s 3 user:%s fail:acct:%s lock:acct:%s %lld",
+                                   s_login_ok_lua, name, name, name, (long long) now_ms);
+    if (!reply)
+        return -1;
+    freeReplyObject (reply);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest helpers: a private redis-server
+
+//  A port the kernel just handed out, hence free (for now) on 127.0.0.1.
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    if (fd == -1)
+        return -1;
+    struct sockaddr_in addr;
+    memset (&addr, 0, sizeof (addr));
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t size = sizeof (addr);
+    int port = -1;
+    if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0
+    &&  getsockname (fd, (struct sockaddr *) &addr, &size) == 0)
+        port = ntohs (addr.sin_port);
+    close (fd);
+    return port;
+}
+
+static bool
+s_redis_answers (int port)
+{
+    struct timeval timeout = { 0, 200000 };
+    redisContext *redis = redisConnectWithTimeout ("127.0.0.1", port, timeout);
+    bool answers = false;
+    if (redis && !redis->err) {
+        redisSetTimeout (redis, timeout);
+        redisReply *reply = (redisReply *) redisCommand (redis, "PING");
+        answers = reply && reply->type == REDIS_REPLY_STATUS && streq (reply->str, "PONG");
+        if (reply)
+            freeReplyObject (reply);
+    }
+    if (redis)
+        redisFree (redis);
+    return answers;
+}
+
+pid_t
+auth_store_redis_start (int *port_p)
+{
+    assert (port_p);
+    int port = *port_p? *port_p: s_free_port ();
+    if (port <= 0)
+        return -1;
+    char port_text [16];
+    snprintf (port_text, sizeof (port_text), "%d", port);
+    pid_t pid = fork ();
+    if (pid == -1)
+        return -1;
+    if (pid == 0) {
+        int null = open ("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2 (null, STDIN_FILENO);
+            dup2 (null, STDOUT_FILENO);
+            dup2 (null, STDERR_FILENO);
+        }
+        execlp ("redis-server", "redis-server", "--port", port_text, "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--daemonize", "no", (char *) NULL);
+        _exit (127);
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        if (s_redis_answers (port)) {
+            *port_p = port;
+            return pid;
+        }
+        if (waitpid (pid, NULL, WNOHANG) == pid)
+            return -1;                  //  exited: not installed, port taken...
+        zclock_sleep (50);
+    }
+    auth_store_redis_stop (pid);
+    return -1;
+}
+
+void
+auth_store_redis_stop (pid_t pid)
+{
+    if (pid > 0) {
+        kill (pid, SIGTERM);
+        waitpid (pid, NULL, 0);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+//  Simulates a lock running out, without waiting for it.
+static void
+s_test_expire_lock (auth_store_t *self, const char *kind, const char *id)
+{
+    redisReply *reply = s_command (self, "DEL lock:%s:%s", kind, id);
+    assert (reply);
+    freeReplyObject (reply);
+}
+
+void
+auth_store_test (bool verbose)
+{
+    printf (" * auth_store: ");
+    int port = 0;
+    pid_t redis = auth_store_redis_start (&port);
+    if (redis == -1) {
+        printf ("SKIPPED (cannot start redis-server)\n");
+        return;
+    }
+    auth_store_t *store = auth_store_new ("127.0.0.1", port);
+
+    //  Accounts: created once, then taken
+    assert (auth_store_user_create (store, "alice", "$argon2id$fake", 1700000000000) == 0);
+    assert (auth_store_user_create (store, "alice", "$argon2id$other", 1700000000001) == 1);
+    char *hash, *role;
+    assert (auth_store_user_lookup (store, "alice", &hash, &role) == 0);
+    assert (streq (hash, "$argon2id$fake"));
+    assert (streq (role, "user"));
+    zstr_free (&hash);
+    zstr_free (&role);
+    assert (auth_store_user_lookup (store, "bob", &hash, &role) == 1);
+    assert (hash == NULL && role == NULL);
+    redisReply *reply = s_command (store, "SISMEMBER users alice");
+    assert (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1);
+    freeReplyObject (reply);
+    reply = s_command (store, "HGET user:alice created");
+    assert (reply && reply->type == REDIS_REPLY_STRING && streq (reply->str, "1700000000000"));
+    freeReplyObject (reply);
+
+    //  Two stores (as two processes would) racing for one name: one wins
+    auth_store_t *rival = auth_store_new ("127.0.0.1", port);
+    int first = auth_store_user_create (store, "carol", "$h1", 1);
+    int second = auth_store_user_create (rival, "carol", "$h2", 2);
+    assert (first == 0 && second == 1);
+    auth_store_destroy (&rival);
+
+    //  Successful login stamps last_login
+    assert (auth_store_login_ok (store, "alice", 1700000000123) == 0);
+    reply = s_command (store, "HGET user:alice last_login");
+    assert (reply && reply->type == REDIS_REPLY_STRING && streq (reply->str, "1700000000123"));
+    freeReplyObject (reply);
+    //  ... but never creates an account
+    assert (auth_store_login_ok (store, "ghost", 1) == 0);
+    assert (auth_store_user_lookup (store, "ghost", &hash, &role) == 1);
+
+    //  Account throttling: 5 failures lock for 2 s, then 4 s, 8 s...
+    int wait_s = -1;
+    assert (auth_store_throttled (store, "alice", "src1", &wait_s) == 0);
+    assert (wait_s == 0);
+    for (int failure = 1; failure <= 4; failure++) {
+        assert (auth_store_login_failed (store, "alice", "src1") == 0);
+        assert (auth_store_throttled (store, "alice", "src1", &wait_s) == 0);
+    }
+    assert (auth_store_login_failed (store, "alice", "src1") == 0);
+    assert (auth_store_throttled (store, "alice", "src1", &wait_s) == 1);
+    assert (wait_s == 2);
+    //  Another source is refused too: the account is locked
+    assert (auth_store_throttled (store, "alice", "src2", &wait_s) == 1);
+    //  Another account from the same source is not
+    assert (auth_store_throttled (store, "bob", "src1", &wait_s) == 0);
+    int expected [] = { 4, 8, 16, 32, 64, 128, 256, 512, 900, 900 };
+    for (size_t step = 0; step < sizeof (expected) / sizeof (expected [0]); step++) {
+        s_test_expire_lock (store, "acct", "alice");
+        assert (auth_store_throttled (store, "alice", "src1", &wait_s) == 0);
+        assert (auth_store_login_failed (store, "alice", "src1") == 0);
+        assert (auth_store_throttled (store, "alice", "src1", &wait_s) == 1);
+        assert (wait_s == expected [step]);
+    }
+    //  The failure counter outlives the lock
+    reply = s_command (store, "PTTL fail:acct:alice");
+    assert (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer > 900000);
+    freeReplyObject (reply);
+    //  Success clears the account's failures
+    s_test_expire_lock (store, "acct", "alice");
+    assert (auth_store_login_ok (store, "alice", 2) == 0);
+    reply = s_command (store, "EXISTS fail:acct:alice");
+    assert (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
+    freeReplyObject (reply);
+    //  A counter under the limit expires within the window
+    assert (auth_store_login_failed (store, "dave", "src3") == 0);
+    reply = s_command (store, "TTL fail:acct:dave");
+    assert (reply && reply->type == REDIS_REPLY_INTEGER
+            && reply->integer > 0 && reply->integer <= AUTH_FAIL_WINDOW_S);
+    freeReplyObject (reply);
+
+    //  Source throttling: failures against many accounts from one source
+    auth_store_set_limits (store, 5, 3);
+    assert (auth_store_login_failed (store, "u1", "spray") == 0);
+    assert (auth_store_login_failed (store, "u2", "spray") == 0);
+    assert (auth_store_throttled (store, "u9", "spray", &wait_s) == 0);
+    assert (auth_store_login_failed (store, "u3", "spray") == 0);
+    assert (auth_store_throttled (store, "u9", "spray", &wait_s) == 1);
+    assert (wait_s == 2);
+    assert (auth_store_throttled (store, "u9", "elsewhere", &wait_s) == 0);
+
+    //  Redis goes away: every call answers -1 promptly, then recovers
+    auth_store_redis_stop (redis);
+    int64_t start = zclock_mono ();
+    assert (auth_store_user_create (store, "erin", "$h", 1) == -1);
+    assert (auth_store_user_lookup (store, "alice", &hash, &role) == -1);
+    assert (auth_store_throttled (store, "alice", "src1", &wait_s) == -1);
+    assert (auth_store_login_failed (store, "alice", "src1") == -1);
+    assert (auth_store_login_ok (store, "alice", 3) == -1);
+    assert (zclock_mono () - start < 5000);
+    redis = auth_store_redis_start (&port);
+    assert (redis > 0);
+    assert (auth_store_user_create (store, "erin", "$h", 1) == 0);
+    assert (auth_store_user_lookup (store, "erin", &hash, &role) == 0);
+    zstr_free (&hash);
+    zstr_free (&role);
+
+    auth_store_destroy (&store);
+    auth_store_destroy (&store);        //  safe twice
+    auth_store_redis_stop (redis);
+    if (verbose)
+        printf ("(verbose) ");
+    printf ("OK\n");
+}

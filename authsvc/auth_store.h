@@ -1,0 +1,64 @@
+//  auth_store.h: accounts and login throttling in Redis (hiredis).
+//
+//  Keys (PROTOCOL.md, "Commands to the auth service"):
+//    user:NAME       hash: hash (Argon2id), role, created, last_login (Unix ms)
+//    users           set of every account name
+//    fail:acct:NAME  failed LOGINs of an account (counter with a TTL)
+//    fail:src:SRC    failed LOGINs from a source (counter with a TTL)
+//    lock:acct:NAME  present while the account's LOGINs are refused (PX)
+//    lock:src:SRC    present while the source's LOGINs are refused (PX)
+//
+//  Every call either answers or returns -1 ("storage unavailable") within
+//  about 1 s (connect) + 2 s (command): the connection is made lazily, dropped
+//  on any failure and made again on the next call, so the store recovers by
+//  itself when Redis comes back. An outage is logged once, not per request.
+#ifndef AUTH_STORE_H_INCLUDED
+#define AUTH_STORE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct _auth_store_t auth_store_t;
+
+#define AUTH_ACCOUNT_LIMIT      5       //  failures of one account within 60 s
+#define AUTH_SOURCE_LIMIT       30      //  failures from one source within 60 s
+#define AUTH_FAIL_WINDOW_S      60
+#define AUTH_LOCK_FIRST_MS      2000    //  then doubled per further failure
+#define AUTH_LOCK_MAX_MS        900000  //  15 min
+
+//  Does not connect yet; never NULL.
+auth_store_t *auth_store_new        (const char *host, int port);
+void        auth_store_destroy      (auth_store_t **self_p);
+//  Failure thresholds (defaults AUTH_ACCOUNT_LIMIT, AUTH_SOURCE_LIMIT).
+void        auth_store_set_limits   (auth_store_t *self, int account_limit, int source_limit);
+
+//  Creates account name with role "user", atomically (even across processes):
+//  0 created, 1 name taken, -1 unavailable.
+int         auth_store_user_create  (auth_store_t *self, const char *name,
+                                     const char *hash, int64_t now_ms);
+//  Reads an account: 0 found (*hash_p and *role_p are the caller's to free),
+//  1 no such account, -1 unavailable.
+int         auth_store_user_lookup  (auth_store_t *self, const char *name,
+                                     char **hash_p, char **role_p);
+//  Is LOGIN of name from source refused right now? 0 no, 1 yes (*wait_s =
+//  whole seconds left, rounded up, >= 1), -1 unavailable.
+int         auth_store_throttled    (auth_store_t *self, const char *name,
+                                     const char *source, int *wait_s);
+//  Counts one failed LOGIN against name and source, and starts (or doubles)
+//  their locks when over the limit. 0 | -1 unavailable.
+int         auth_store_login_failed (auth_store_t *self, const char *name,
+                                     const char *source);
+//  Records a successful LOGIN (last_login) and clears the account's failures.
+//  0 | -1 unavailable.
+int         auth_store_login_ok     (auth_store_t *self, const char *name, int64_t now_ms);
+
+//  For selftests: starts a private redis-server on a free 127.0.0.1 port
+//  (port 0 = pick one) and waits until it answers. Returns its pid (and the
+//  port in *port_p), or -1 when redis-server cannot be started.
+pid_t       auth_store_redis_start  (int *port_p);
+//  Stops (SIGTERM) and reaps a redis-server started above.
+void        auth_store_redis_stop   (pid_t pid);
+
+void        auth_store_test         (bool verbose);
+#endif
