@@ -6,6 +6,7 @@ struct _broker_room_t {
     char     *name;
     char     *topic;
     zhashx_t *members;          //  user -> number of that user's sessions in the room
+    zhashx_t *sessions;         //  session key -> session handle (not owned)
     uint64_t  seq;
 };
 
@@ -17,6 +18,7 @@ broker_room_new (const char *name)
     self->name = strdup (name);
     self->topic = zsys_sprintf ("%s%s/", PC_TOPIC_ROOM, name);
     self->members = zhashx_new ();
+    self->sessions = zhashx_new ();
     return self;
 }
 
@@ -27,6 +29,7 @@ broker_room_destroy (broker_room_t **self_p)
     if (*self_p) {
         broker_room_t *self = *self_p;
         zhashx_destroy (&self->members);
+        zhashx_destroy (&self->sessions);
         zstr_free (&self->name);
         zstr_free (&self->topic);
         free (self);
@@ -39,17 +42,26 @@ const char *broker_room_topic (broker_room_t *self) { return self->topic; }
 size_t broker_room_members (broker_room_t *self) { return zhashx_size (self->members); }
 uint64_t broker_room_messages (broker_room_t *self) { return self->seq; }
 
+void *broker_room_first_session (broker_room_t *self) { return zhashx_first (self->sessions); }
+void *broker_room_next_session (broker_room_t *self) { return zhashx_next (self->sessions); }
+
 bool
-broker_room_join (broker_room_t *self, const char *user)
+broker_room_join (broker_room_t *self, const char *user, const char *key, void *session)
 {
+    if (zhashx_lookup (self->sessions, key))
+        return false;           //  this session is in already
+    zhashx_insert (self->sessions, key, session);
     uintptr_t count = (uintptr_t) zhashx_lookup (self->members, user);
     zhashx_update (self->members, user, (void *) (count + 1));
     return count == 0;
 }
 
 bool
-broker_room_leave (broker_room_t *self, const char *user)
+broker_room_leave (broker_room_t *self, const char *user, const char *key)
 {
+    if (!zhashx_lookup (self->sessions, key))
+        return false;
+    zhashx_delete (self->sessions, key);
     uintptr_t count = (uintptr_t) zhashx_lookup (self->members, user);
     if (count == 0)
         return false;
@@ -95,19 +107,26 @@ broker_room_test (bool verbose)
     printf (" * broker_room: ");
     broker_room_t *room = broker_room_new ("lobby");
     assert (streq (broker_room_topic (room), "r/lobby/"));
-    assert (broker_room_join (room, "bob"));
-    assert (broker_room_join (room, "alice"));
-    assert (!broker_room_join (room, "alice"));         //  second session
+    int bob_session, alice_1, alice_2;
+    assert (broker_room_join (room, "bob", "kb", &bob_session));
+    assert (broker_room_join (room, "alice", "ka1", &alice_1));
+    assert (!broker_room_join (room, "alice", "ka2", &alice_2));  //  second session
+    assert (!broker_room_join (room, "alice", "ka2", &alice_2));  //  twice: no-op
     assert (broker_room_members (room) == 2);
-    assert (!broker_room_leave (room, "alice"));        //  one session left
+    size_t sessions = 0;
+    for (void *s = broker_room_first_session (room); s; s = broker_room_next_session (room))
+        sessions++;
+    assert (sessions == 3);
+    assert (!broker_room_leave (room, "alice", "ka1"));         //  one session left
     assert (broker_room_members (room) == 2);
     zlistx_t *list = broker_room_member_list (room);
     assert (zlistx_size (list) == 2);
     assert (streq ((char *) zlistx_first (list), "alice"));
     assert (streq ((char *) zlistx_next (list), "bob"));
     zlistx_destroy (&list);
-    assert (broker_room_leave (room, "alice"));
-    assert (!broker_room_leave (room, "carol"));
+    assert (!broker_room_leave (room, "alice", "ka1"));         //  not in any more
+    assert (broker_room_leave (room, "alice", "ka2"));
+    assert (!broker_room_leave (room, "carol", "kc"));
     assert (broker_room_members (room) == 1);
     assert (broker_room_next_seq (room) == 1);
     assert (broker_room_next_seq (room) == 2);

@@ -12,10 +12,15 @@ void        broker_room_destroy     (broker_room_t **self_p);
 const char *broker_room_name        (broker_room_t *self);
 //  "r/NAME/": the fan-out topic of the room.
 const char *broker_room_topic       (broker_room_t *self);
-//  A session of user joins / leaves. A user stays a member while any of its
-//  sessions is in the room. Returns true when the user's membership changed.
-bool        broker_room_join        (broker_room_t *self, const char *user);
-bool        broker_room_leave       (broker_room_t *self, const char *user);
+//  A session (key, with an opaque handle for delivery) of user joins /
+//  leaves. A user stays a member while any of its sessions is in the room.
+//  Returns true when the user's membership changed.
+bool        broker_room_join        (broker_room_t *self, const char *user, const char *key,
+                                     void *session);
+bool        broker_room_leave       (broker_room_t *self, const char *user, const char *key);
+//  The sessions in the room, to deliver to: first / next handle, or NULL.
+void       *broker_room_first_session (broker_room_t *self);
+void       *broker_room_next_session  (broker_room_t *self);
 size_t      broker_room_members     (broker_room_t *self);      //  distinct users
 //  Sorted list of member names (caller destroys).
 zlistx_t   *broker_room_member_list (broker_room_t *self);

@@ -13,6 +13,9 @@
 #define HEARTBEAT_MS        2000    //  "$ev/" heartbeat for the monitor
 #define TICK_MS             250
 
+//  czmq 4.2 has no log level: per-message logs only with -v
+#define s_debug(self, ...) do { if ((self)->verbose) zsys_debug (__VA_ARGS__); } while (0)
+
 typedef struct {
     zframe_t *routing_id;       //  where the client's reply goes
     char     *reqid;            //  the client's request id
@@ -255,7 +258,7 @@ static void
 s_session_leave (server_t *self, broker_session_t *session, const char *name)
 {
     broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
-    if (room && broker_room_leave (room, broker_session_user (session)))
+    if (room && broker_room_leave (room, broker_session_user (session), broker_session_key (session)))
         s_event (self, "leave", broker_session_user (session), name);
     broker_session_remove_room (session, name);
 }
@@ -270,7 +273,7 @@ s_session_logout (server_t *self, broker_session_t *session)
     zlistx_t *rooms = broker_session_rooms (session);
     for (char *name = (char *) zlistx_first (rooms); name; name = (char *) zlistx_next (rooms)) {
         broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
-        if (room && broker_room_leave (room, user))
+        if (room && broker_room_leave (room, user, broker_session_key (session)))
             s_event (self, "leave", user, name);
     }
     zlistx_destroy (&rooms);
@@ -361,10 +364,11 @@ s_handle_auth_reply (server_t *self)
             broker_session_login (session, name, role);
             broker_session_touch (session, pc_now_ms ());
             s_event (self, "login", name, NULL);
-            zsys_debug ("broker: %s logged in", name);
+            s_debug (self, "broker: %s logged in", name);
             pc_msg_add (answer, name);
             pc_msg_add (answer, role);
             pc_msg_addf (answer, "%d", self->config.base_port + PC_OFF_FANOUT);
+            pc_msg_add (answer, broker_session_topic (session));
         }
         else
             pc_msg_add (answer, pending->name);
@@ -412,6 +416,21 @@ s_expire_pending (server_t *self, int64_t now)
 //  --------------------------------------------------------------------------
 //  Client commands
 
+//  Delivers msg to every session in the room (each on its own topic, so
+//  leaving or being removed stops delivery at once), and once on the room's
+//  topic, which only the monitor may hear.
+static void
+s_deliver (server_t *self, broker_room_t *room, pc_msg_t *msg)
+{
+    pc_msg_set_topic (msg, broker_room_topic (room));
+    pc_msg_send (msg, self->xpub);
+    for (broker_session_t *member = (broker_session_t *) broker_room_first_session (room);
+         member; member = (broker_session_t *) broker_room_next_session (room)) {
+        pc_msg_set_topic (msg, broker_session_topic (member));
+        pc_msg_send (msg, self->xpub);
+    }
+}
+
 static void
 s_cmd_send (server_t *self, pc_msg_t *request, broker_session_t *session)
 {
@@ -436,13 +455,12 @@ s_cmd_send (server_t *self, pc_msg_t *request, broker_session_t *session)
     snprintf (id, sizeof (id), "%" PRIu64, broker_room_next_seq (room));
     snprintf (ts, sizeof (ts), "%" PRId64, pc_now_ms ());
     pc_msg_t *out = pc_msg_new ("MSG");
-    pc_msg_set_topic (out, broker_room_topic (room));
     pc_msg_add (out, id);
     pc_msg_add (out, name);
     pc_msg_add (out, broker_session_user (session));
     pc_msg_add (out, ts);
     pc_msg_add (out, text);
-    pc_msg_send (out, self->xpub);
+    s_deliver (self, room, out);
     pc_msg_destroy (&out);
     char remembered [64];
     snprintf (remembered, sizeof (remembered), "%s %s", id, ts);
@@ -564,10 +582,10 @@ s_handle_client (server_t *self)
         broker_room_t *room = s_room_require (self, name);
         if (!broker_session_in_room (session, name)) {
             broker_session_add_room (session, name);
-            if (broker_room_join (room, user))
+            if (broker_room_join (room, user, broker_session_key (session), session))
                 s_event (self, "join", user, name);
         }
-        s_reply_ok (self, request, name, broker_room_topic (room));
+        s_reply_ok (self, request, name, broker_session_topic (session));
     }
     else
     if (streq (command, "LEAVE")) {
@@ -594,8 +612,9 @@ s_handle_client (server_t *self)
 
 //  --------------------------------------------------------------------------
 //  Subscription authorisation (ZMQ_XPUB_MANUAL): the broker applies a
-//  subscription only for a key that may read the topic. ZMQ_SUBSCRIBE right
-//  after the receive applies it to the pipe that sent it.
+//  subscription only for a key that may read the topic: a logged-in
+//  session's own "s/TOKEN/", or anything for the monitor's key. ZMQ_SUBSCRIBE
+//  right after the receive applies it to the pipe that sent it.
 
 static bool
 s_may_subscribe (server_t *self, const char *key, const char *topic, size_t size)
@@ -607,15 +626,9 @@ s_may_subscribe (server_t *self, const char *key, const char *topic, size_t size
     broker_session_t *session = (broker_session_t *) zhashx_lookup (self->sessions, key);
     if (!session || !broker_session_user (session))
         return false;
-    //  Only the exact room topic "r/NAME/" of a room the session joined
-    size_t prefix = strlen (PC_TOPIC_ROOM);
-    if (size < prefix + 2 || size > prefix + PC_NAME_MAX + 1
-    ||  memcmp (topic, PC_TOPIC_ROOM, prefix) != 0 || topic [size - 1] != '/')
-        return false;
-    char name [PC_NAME_MAX + 1];
-    memcpy (name, topic + prefix, size - prefix - 1);
-    name [size - prefix - 1] = 0;
-    return pc_name_valid (name) && broker_session_in_room (session, name);
+    //  Only the session's own topic, exactly
+    const char *own = broker_session_topic (session);
+    return size == strlen (own) && memcmp (topic, own, size) == 0;
 }
 
 static void
@@ -648,11 +661,11 @@ s_handle_subscription (server_t *self)
             zmq_setsockopt (handle, ZMQ_SUBSCRIBE, topic, topic_size);
             if (session)
                 broker_session_add_sub (session, topic_str);
-            zsys_debug ("broker: subscription to '%s' applied", topic_str);
+            s_debug (self, "broker: subscription to '%s' applied", topic_str);
         }
         else {
             self->subs_refused++;
-            zsys_debug ("broker: subscription refused (%zu bytes) for %s", topic_size, key);
+            s_debug (self, "broker: subscription refused (%zu bytes) for %s", topic_size, key);
         }
         free (topic_str);
     }
@@ -689,12 +702,13 @@ void
 broker_server_actor (zsock_t *pipe, void *config)
 {
     server_t *self = s_server_new (pipe, (pc_config_t *) config);
+    zsock_signal (pipe, 0);
     if (s_server_start (self) == -1) {
-        zsock_signal (pipe, 1);
+        zstr_send (pipe, "FAILED");
         s_server_destroy (&self);
         return;
     }
-    zsock_signal (pipe, 0);
+    zstr_send (pipe, "READY");
     int64_t next_tick = pc_now_ms () + TICK_MS;
     while (!self->terminated) {
         int64_t wait = next_tick - pc_now_ms ();
@@ -764,6 +778,10 @@ broker_server_test (bool verbose)
         assert (pc_config_load (&config) == 0);
         config.authsvc [0] = 0;         //  no auth service at all
         broker = zactor_new (broker_server_actor, &config);
+        char *status = zstr_recv (broker);
+        if (!streq (status, "READY"))
+            zactor_destroy (&broker);       //  port taken: try another
+        zstr_free (&status);
     }
     assert (broker);
     char *server_key = pc_keys_public (config.keys_dir, "broker");

@@ -10,9 +10,9 @@
 #include "pc_config.h"
 
 //  zactor_new (broker_server_actor, config): config (pc_config_t *) is copied
-//  before the actor signals. The actor signals 0 when its sockets are bound,
-//  -1 when it could not start (the reason is logged). Commands on the pipe:
-//  "$TERM", "VERBOSE".
+//  before the actor signals. The actor then sends "READY" when its sockets
+//  are bound, or "FAILED" when it could not start (the reason is logged) and
+//  ends. Commands on the pipe: "$TERM", "VERBOSE".
 void        broker_server_actor     (zsock_t *pipe, void *config);
 
 void        broker_server_test      (bool verbose);

@@ -1,10 +1,13 @@
 //  broker_session.c: per-key session state.
 #include "broker_session.h"
 
+#include <sodium.h>
+
 #define SENT_RING 64            //  client message ids remembered per session
 
 struct _broker_session_t {
     char      key [41];
+    char      topic [24];
     char     *user;
     char     *role;
     int64_t   last_seen;
@@ -21,6 +24,12 @@ broker_session_new (const char *key)
     broker_session_t *self = (broker_session_t *) zmalloc (sizeof (broker_session_t));
     assert (self);
     snprintf (self->key, sizeof (self->key), "%s", key);
+    byte token [8];
+    randombytes_buf (token, sizeof (token));
+    char hex [17];
+    for (size_t i = 0; i < sizeof (token); i++)
+        snprintf (hex + 2 * i, 3, "%02x", token [i]);
+    snprintf (self->topic, sizeof (self->topic), "s/%s/", hex);
     self->rooms = zhashx_new ();
     self->subs = zhashx_new ();
     self->sent = zhashx_new ();
@@ -48,6 +57,7 @@ broker_session_destroy (broker_session_t **self_p)
 }
 
 const char *broker_session_key (broker_session_t *self) { return self->key; }
+const char *broker_session_topic (broker_session_t *self) { return self->topic; }
 const char *broker_session_user (broker_session_t *self) { return self->user; }
 const char *broker_session_role (broker_session_t *self) { return self->role? self->role: "user"; }
 int64_t broker_session_last_seen (broker_session_t *self) { return self->last_seen; }
@@ -142,6 +152,10 @@ broker_session_test (bool verbose)
     printf (" * broker_session: ");
     broker_session_t *session = broker_session_new ("0123456789012345678901234567890123456789");
     assert (broker_session_user (session) == NULL);
+    assert (strlen (broker_session_topic (session)) == 19);
+    broker_session_t *other = broker_session_new ("0123456789012345678901234567890123456789");
+    assert (strneq (broker_session_topic (session), broker_session_topic (other)));
+    broker_session_destroy (&other);
     broker_session_login (session, "alice", "user");
     assert (streq (broker_session_user (session), "alice"));
     broker_session_add_room (session, "lobby");

@@ -14,6 +14,9 @@ typedef struct _broker_session_t broker_session_t;
 broker_session_t *broker_session_new   (const char *key);       //  caller owns
 void        broker_session_destroy     (broker_session_t **self_p);
 const char *broker_session_key         (broker_session_t *self);
+//  "s/TOKEN/": the fan-out topic this session's messages are delivered on
+//  (a random token, fixed for the session's life).
+const char *broker_session_topic       (broker_session_t *self);
 //  The logged-in user, or NULL.
 const char *broker_session_user        (broker_session_t *self);
 const char *broker_session_role        (broker_session_t *self);

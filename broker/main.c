@@ -37,10 +37,14 @@ main (int argc, char *argv [])
     }
     pc_zap_allow_any (zap, "clients");
     zactor_t *broker = zactor_new (broker_server_actor, &config);
-    if (!broker) {
+    char *status = broker? zstr_recv (broker): NULL;
+    if (!status || !streq (status, "READY")) {
+        zstr_free (&status);
+        zactor_destroy (&broker);
         pc_zap_destroy (&zap);
-        return 1;
+        return PC_EXIT_UNREACHABLE;
     }
+    zstr_free (&status);
     if (verbose)
         zstr_send (broker, "VERBOSE");
     zsys_info ("broker: ready (data in %s)", config.data_dir);

@@ -1,0 +1,49 @@
+//  broker_store.h: room history in Redis, one stream per room.
+//
+//  A message is stored before it is acknowledged: one Lua script does the
+//  dedup check (sender + client message id), the per-room sequence (INCR)
+//  and the XADD (id "SEQ-0", trimmed to the newest history_max), so a resent
+//  SEND is stored once even across broker restarts.
+//
+//  While Redis is down, messages to rooms whose sequence the broker knows
+//  are kept in an in-memory journal (bounded) with the next sequence number
+//  and written, in order, when Redis returns: chat goes on during a Redis
+//  outage; what a broker crash *during* an outage would lose is the journal.
+#ifndef BROKER_STORE_H_INCLUDED
+#define BROKER_STORE_H_INCLUDED
+
+#include <czmq.h>
+
+typedef struct _broker_store_t broker_store_t;
+
+typedef struct {
+    uint64_t seq;
+    int64_t  ts;
+    char    *from;
+    char    *text;
+} broker_record_t;
+
+broker_store_t *broker_store_new     (const char *host, int port, size_t history_max);
+void        broker_store_destroy     (broker_store_t **self_p);
+
+//  Stores one room message. 0: stored (or journaled), *seq and *ts set;
+//  1: a duplicate of an earlier message (its *seq and *ts returned);
+//  -1: cannot be stored (Redis down and the room's sequence unknown, or the
+//  journal is full).
+int         broker_store_append      (broker_store_t *self, const char *room, const char *from,
+                                      const char *cmid, const char *text,
+                                      uint64_t *seq, int64_t *ts);
+//  Appends to records (broker_record_t *, list owns them) up to limit
+//  messages of room: those after since (oldest first) when since > 0,
+//  else the latest limit. 0 ok, -1 Redis unavailable.
+int         broker_store_history     (broker_store_t *self, const char *room, uint64_t since,
+                                      size_t limit, zlistx_t *records);
+//  New list for broker_store_history (destroys its records).
+zlistx_t   *broker_store_records_new (void);
+//  Writes the journal if Redis is back; call it now and then. Returns the
+//  number of messages still waiting.
+size_t      broker_store_flush       (broker_store_t *self);
+bool        broker_store_available   (broker_store_t *self);
+
+void        broker_store_test        (bool verbose);
+#endif
