@@ -1,0 +1,31 @@
+//  client_cmd.h: the scriptable commands of `pychat` and their output.
+//
+//  Each command takes the global options and its own arguments (argv [0]
+//  is the command name) and returns the process exit code (PC_EXIT_*),
+//  having printed ONE line on stderr for any failure.
+#ifndef CLIENT_CMD_H_INCLUDED
+#define CLIENT_CMD_H_INCLUDED
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdbool.h>
+
+typedef struct {
+    const char *server;             //  tcp://HOST:PORT
+    const char *server_key;         //  Z85, or NULL when none was found
+    const char *user;               //  folded and valid, or NULL when none given
+    int         timeout_ms;         //  request replies
+    char        home [PATH_MAX];    //  PYCHAT_HOME: the device key
+} client_opts_t;
+
+int     client_cmd_register (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_send     (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_listen   (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_rooms    (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_who      (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_ping     (client_opts_t *opts, int argc, char **argv);
+
+//  The usage text, on stdout (help) or stderr (bad usage).
+void    client_cmd_usage    (FILE *stream);
+
+#endif

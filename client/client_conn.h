@@ -1,0 +1,71 @@
+//  client_conn.h: the client's connection to the broker.
+//
+//  One DEALER (commands) and, for listening, one SUB (fan-out), both with
+//  CURVE and the same device certificate, so the broker knows they belong to
+//  one session (PROTOCOL.md, "Transport"). Requests carry unique request ids;
+//  a reply is matched by its id, stale replies are dropped.
+//
+//  Every function that can fail prints ONE line on stderr ("pychat: ...")
+//  and returns the command-line exit code (PC_EXIT_*), or 0 when it worked,
+//  or CLIENT_INTERRUPTED (no message) when SIGINT/SIGTERM arrived.
+#ifndef CLIENT_CONN_H_INCLUDED
+#define CLIENT_CONN_H_INCLUDED
+
+#include <czmq.h>
+#include "pc_msg.h"
+
+#define CLIENT_INTERRUPTED  (-1)
+
+typedef struct _client_conn_t client_conn_t;
+
+//  Installs the SIGINT/SIGTERM handlers (instead of czmq's) and ignores
+//  SIGPIPE. Call once, first thing in main.
+void        client_conn_catch_signals (void);
+//  True once SIGINT or SIGTERM arrived.
+bool        client_conn_interrupted   (void);
+
+//  Connects a DEALER to endpoint ("tcp://HOST:PORT") with CURVE. cert is
+//  borrowed (it must outlive the connection); server_key is Z85. NULL with
+//  a message when the endpoint is not usable.
+client_conn_t *client_conn_new      (const char *endpoint, const char *server_key,
+                                     zcert_t *cert, int timeout_ms);
+//  Destroys both sockets; frees, nulls *self_p.
+void        client_conn_destroy     (client_conn_t **self_p);
+
+//  Sends request under a fresh request id and waits up to the timeout for
+//  the reply with that id. 0 with *reply_p (OK or ERROR, caller owns) set;
+//  else an exit code or CLIENT_INTERRUPTED, *reply_p NULL.
+int         client_conn_request     (client_conn_t *self, pc_msg_t *request, pc_msg_t **reply_p);
+//  Like client_conn_request, but an ERROR reply is reported ("pychat: WHAT
+//  refused: REASON") and returned as its exit code: 0 means *reply_p is OK.
+int         client_conn_call        (client_conn_t *self, const char *what,
+                                     pc_msg_t *request, pc_msg_t **reply_p);
+
+//  LOGIN; remembers the fan-out port from the reply.
+int         client_conn_login       (client_conn_t *self, const char *name, const char *password);
+//  JOIN room (idempotent on the broker).
+int         client_conn_join        (client_conn_t *self, const char *room);
+//  Opens the SUB socket at the fan-out port, subscribes to this session's
+//  topic (from the LOGIN reply) and asks SUBS until the broker lists it
+//  (within the timeout). Messages of every joined room arrive there.
+int         client_conn_subscribe   (client_conn_t *self);
+//  This session's fan-out topic ("" before LOGIN).
+const char *client_conn_topic       (client_conn_t *self);
+//  Sends PING without waiting; its reply is read and dropped by
+//  client_conn_drain. 0 or -1 when the socket would block.
+int         client_conn_ping_async  (client_conn_t *self);
+//  Reads and drops whatever replies are waiting on the DEALER.
+void        client_conn_drain       (client_conn_t *self);
+//  Best-effort LOGOUT: waits at most a short while for the reply.
+void        client_conn_logout      (client_conn_t *self);
+
+zsock_t    *client_conn_dealer      (client_conn_t *self);      //  borrowed
+zsock_t    *client_conn_sub         (client_conn_t *self);      //  borrowed, NULL before subscribe
+const char *client_conn_endpoint    (client_conn_t *self);
+int         client_conn_timeout_ms  (client_conn_t *self);
+
+//  Copies text into out with every control character (but TAB) replaced
+//  by '?': what a server says is printed to a terminal.
+void        client_conn_sanitize    (const char *text, char *out, size_t size);
+
+#endif
