@@ -1,0 +1,471 @@
+//  mon_server.c: the monitor actor. One thread owns both sockets and the
+//  statistics, so nothing here needs a lock.
+#include "mon_server.h"
+#include "mon_stats.h"
+#include "pc_limits.h"
+#include "pc_msg.h"
+#include "pc_util.h"
+#include "pc_zap.h"
+
+//  The broker sends a heartbeat event every 2 s: this much silence means it
+//  is gone, or the monitor's key is not trusted to subscribe.
+#define BROKER_SILENCE_MS   10000
+//  Fan-out messages taken per poll round, so requests are never starved.
+#define SUB_BATCH           256
+
+typedef struct {
+    zsock_t     *pipe;
+    zsock_t     *sub;               //  broker's fan-out, subscribed to "r/" and "$ev/"
+    zsock_t     *router;            //  console requests
+    zpoller_t   *poller;
+    mon_stats_t *stats;
+    pc_msg_t    *msg;               //  reused for every received message
+    char        *fanout;
+    char        *endpoint;          //  the ROUTER's bound endpoint, "" if none
+    int          summary_ms;
+    int64_t      next_summary;
+    int64_t      started;
+    bool         broker_silent;     //  the silence warning was logged
+    bool         verbose;
+    bool         terminated;
+} server_t;
+
+static int64_t
+s_now (void)
+{
+    return zclock_mono ();
+}
+
+static void
+s_server_destroy (server_t **self_p)
+{
+    if (*self_p) {
+        server_t *self = *self_p;
+        zpoller_destroy (&self->poller);
+        zsock_destroy (&self->sub);
+        zsock_destroy (&self->router);
+        mon_stats_destroy (&self->stats);
+        pc_msg_destroy (&self->msg);
+        zstr_free (&self->fanout);
+        zstr_free (&self->endpoint);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  Sets up both sockets. On failure the actor still runs, answering its pipe
+//  only, so the caller learns of it through ENDPOINT ("") and can stop it.
+static server_t *
+s_server_new (zsock_t *pipe, mon_server_args_t *args)
+{
+    server_t *self = (server_t *) zmalloc (sizeof (server_t));
+    assert (self);
+    self->pipe = pipe;
+    self->verbose = args->verbose;
+    self->started = s_now ();
+    self->stats = mon_stats_new (self->started);
+    self->msg = pc_msg_new (NULL);
+    self->summary_ms = args->summary_ms > 0? args->summary_ms: 5000;
+    self->next_summary = self->started + self->summary_ms;
+    self->fanout = strdup (args->fanout);
+    self->endpoint = strdup ("");
+    self->poller = zpoller_new (pipe, NULL);
+    assert (self->poller && self->fanout && self->endpoint);
+
+    self->router = zsock_new (ZMQ_ROUTER);
+    assert (self->router);
+    zcert_apply (args->cert, self->router);
+    zsock_set_curve_server (self->router, 1);
+    zsock_set_zap_domain (self->router, "console");
+    zsock_set_maxmsgsize (self->router, PC_MSG_MAX);
+    zsock_set_linger (self->router, 0);
+    if (zsock_bind (self->router, "%s", args->bind) == -1) {
+        zsys_error ("monitor: cannot bind %s: %s", args->bind, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&self->router);
+        return self;
+    }
+    char *bound = zsock_last_endpoint (self->router);
+    if (bound) {
+        zstr_free (&self->endpoint);
+        self->endpoint = bound;
+    }
+
+    self->sub = zsock_new (ZMQ_SUB);
+    assert (self->sub);
+    zcert_apply (args->cert, self->sub);
+    zsock_set_curve_serverkey (self->sub, args->broker_key);
+    zsock_set_maxmsgsize (self->sub, PC_MSG_MAX);
+    //  The monitor hears everything: a deep queue, so a burst is not dropped.
+    zsock_set_rcvhwm (self->sub, 100000);
+    //  ZMTP heartbeats notice a vanished broker and make the SUB reconnect.
+    zsock_set_heartbeat_ivl (self->sub, 3000);
+    zsock_set_heartbeat_timeout (self->sub, 10000);
+    zsock_set_linger (self->sub, 0);
+    //  Room copies ("r/") and events ("$ev/"): not the per-session copies
+    zsock_set_subscribe (self->sub, PC_TOPIC_ROOM);
+    zsock_set_subscribe (self->sub, PC_TOPIC_EVENT);
+    if (zsock_connect (self->sub, "%s", self->fanout) == -1) {
+        zsys_error ("monitor: cannot connect to %s: %s", self->fanout,
+                    zmq_strerror (zmq_errno ()));
+        zsock_destroy (&self->sub);
+        zsock_destroy (&self->router);
+        zstr_free (&self->endpoint);
+        self->endpoint = strdup ("");
+        return self;
+    }
+    zpoller_add (self->poller, self->sub);
+    zpoller_add (self->poller, self->router);
+    zsys_info ("monitor: listening on %s, subscribed to %s", self->endpoint, self->fanout);
+    return self;
+}
+
+static char *
+s_stats_json (server_t *self)
+{
+    pc_buf_t buf;
+    pc_buf_init (&buf);
+    mon_stats_json (self->stats, &buf, s_now ());
+    return buf.data;                //  the caller frees it
+}
+
+static void
+s_handle_pipe (server_t *self)
+{
+    zmsg_t *request = zmsg_recv (self->pipe);
+    if (!request) {
+        self->terminated = true;    //  interrupted
+        return;
+    }
+    char *command = zmsg_popstr (request);
+    if (!command || streq (command, "$TERM"))
+        self->terminated = true;
+    else
+    if (streq (command, "ENDPOINT"))
+        zstr_send (self->pipe, self->endpoint);
+    else
+    if (streq (command, "STATS")) {
+        char *json = s_stats_json (self);
+        zstr_send (self->pipe, json);
+        free (json);
+    }
+    else
+        zsys_error ("monitor: invalid pipe command '%s'", command);
+    zstr_free (&command);
+    zmsg_destroy (&request);
+}
+
+//  Warns when the malformed count reaches 1, 10, 100...; the rest go to
+//  debug, so a misbehaving peer cannot flood the log.
+static bool
+s_worth_a_warning (uint64_t count)
+{
+    while (count >= 10 && count % 10 == 0)
+        count /= 10;
+    return count == 1;
+}
+
+static void
+s_handle_sub (server_t *self)
+{
+    for (int round = 0; round < SUB_BATCH; round++) {
+        int rc = pc_msg_recv (self->msg, self->sub);
+        if (rc == -1)
+            return;
+        int64_t now = s_now ();
+        if (rc == 0)
+            rc = mon_stats_handle (self->stats, self->msg, now);
+        else
+            mon_stats_broker_malformed (self->stats, now);
+        if (rc == -2) {
+            uint64_t count = mon_stats_malformed_total (self->stats);
+            const char *why = pc_msg_error (self->msg)? pc_msg_error_text (self->msg):
+                              "does not fit its topic";
+            if (s_worth_a_warning (count))
+                zsys_warning ("monitor: malformed fan-out message (%s), %" PRIu64 " so far",
+                              why, count);
+            else
+            if (self->verbose)
+                zsys_debug ("monitor: malformed fan-out message (%s)", why);
+        }
+        else
+        if (!self->verbose)
+            ;
+        else
+        if (pc_msg_is (self->msg, "MSG"))
+            //  Never the text: only who wrote where.
+            zsys_debug ("monitor: MSG %s in %s from %s", pc_msg_field (self->msg, 0),
+                        pc_msg_field (self->msg, 1), pc_msg_field (self->msg, 2));
+        else
+            zsys_debug ("monitor: EVENT %s", pc_msg_field (self->msg, 0));
+        if (!(zsock_events (self->sub) & ZMQ_POLLIN))
+            return;
+    }
+}
+
+static void
+s_reply (server_t *self, pc_msg_t *reply)
+{
+    //  A ROUTER drops what it cannot deliver; this never blocks.
+    if (pc_msg_send (reply, self->router) == -1 && self->verbose)
+        zsys_debug ("monitor: reply not sent: %s", zmq_strerror (zmq_errno ()));
+}
+
+static void
+s_handle_router (server_t *self)
+{
+    pc_msg_t *request = self->msg;
+    int rc = pc_msg_recv (request, self->router);
+    if (rc == -1)
+        return;
+    pc_msg_t *reply = NULL;
+    if (rc == -2) {
+        mon_stats_malformed (self->stats);
+        if (self->verbose)
+            zsys_debug ("monitor: malformed request from %s: %s",
+                    pc_msg_peer_address (request)? pc_msg_peer_address (request): "?",
+                    pc_msg_error_text (request));
+        //  A command that is not ours is 405 whatever its fields; an
+        //  unreadable signature or frame count (no request id) is dropped.
+        const char *command = pc_msg_command (request);
+        if (!pc_msg_routing_id (request))
+            ;
+        else
+        if (*command && !streq (command, "PING") && !streq (command, "STATS"))
+            reply = pc_msg_new_error (request, PC_ERR_UNKNOWN, "unknown command");
+        else
+        if (!(pc_msg_error (request) == PC_ERR_MALFORMED && *pc_msg_reqid (request) == 0))
+            reply = pc_msg_new_error (request, pc_msg_error (request), pc_msg_error_text (request));
+    }
+    else
+    if (pc_msg_is (request, "PING")) {
+        reply = pc_msg_new_ok (request);
+        pc_msg_add (reply, "PONG");
+    }
+    else
+    if (pc_msg_is (request, "STATS")) {
+        char *json = s_stats_json (self);
+        if (strlen (json) > PC_FIELD_MAX) {
+            zsys_warning ("monitor: STATS is %zu bytes, over the field limit", strlen (json));
+            reply = pc_msg_new_error (request, PC_ERR_INTERNAL, "statistics too large to send");
+        }
+        else {
+            reply = pc_msg_new_ok (request);
+            pc_msg_add (reply, json);
+        }
+        free (json);
+    }
+    else
+        reply = pc_msg_new_error (request, PC_ERR_UNKNOWN, "unknown command");
+    if (reply) {
+        s_reply (self, reply);
+        pc_msg_destroy (&reply);
+    }
+}
+
+static void
+s_summary (server_t *self, int64_t now)
+{
+    pc_buf_t buf;
+    pc_buf_init (&buf);
+    mon_stats_summary (self->stats, &buf);
+    zsys_info ("monitor: %s", buf.data);
+    pc_buf_free (&buf);
+
+    int64_t silence = mon_stats_broker_silence (self->stats, now);
+    bool silent = silence == -1? now - self->started >= BROKER_SILENCE_MS:
+                                 silence >= BROKER_SILENCE_MS;
+    if (silent && !self->broker_silent)
+        zsys_warning ("monitor: nothing heard from the broker at %s for %d s "
+                      "(is it running, does it trust the monitor's key?)",
+                      self->fanout, BROKER_SILENCE_MS / 1000);
+    else
+    if (!silent && self->broker_silent)
+        zsys_info ("monitor: hearing the broker again");
+    self->broker_silent = silent;
+}
+
+void
+mon_server_actor (zsock_t *pipe, void *args)
+{
+    server_t *self = s_server_new (pipe, (mon_server_args_t *) args);
+    zsock_signal (pipe, 0);
+    while (!self->terminated) {
+        int64_t now = s_now ();
+        if (now >= self->next_summary) {
+            if (self->sub)
+                s_summary (self, now);
+            self->next_summary = now + self->summary_ms;
+        }
+        void *which = zpoller_wait (self->poller, (int) (self->next_summary - now));
+        if (which == pipe)
+            s_handle_pipe (self);
+        else
+        if (self->sub && which == self->sub)
+            s_handle_sub (self);
+        else
+        if (self->router && which == self->router)
+            s_handle_router (self);
+        else
+        if (zpoller_terminated (self->poller) && zmq_errno () == ETERM)
+            break;                  //  the context is gone
+        //  Otherwise a timeout or a signal: main decides, and sends $TERM.
+    }
+    s_server_destroy (&self);
+}
+
+char *
+mon_server_endpoint (zactor_t *self)
+{
+    assert (self);
+    zstr_send (self, "ENDPOINT");
+    return zstr_recv (self);
+}
+
+char *
+mon_server_stats (zactor_t *self)
+{
+    assert (self);
+    zstr_send (self, "STATS");
+    return zstr_recv (self);
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+static void
+s_publish (zsock_t *pub, const char *topic, const char *command, const char *f1,
+           const char *f2, const char *f3, const char *f4, const char *f5)
+{
+    pc_msg_t *msg = pc_msg_new (command);
+    pc_msg_set_topic (msg, topic);
+    const char *fields [] = { f1, f2, f3, f4, f5 };
+    for (int i = 0; i < 5 && fields [i]; i++)
+        pc_msg_add (msg, fields [i]);
+    assert (pc_msg_send (msg, pub) == 0);
+    pc_msg_destroy (&msg);
+}
+
+//  Polls the actor's STATS until it holds needle, for up to 5 s.
+static bool
+s_wait_stats (zactor_t *server, const char *needle, zsock_t *pub)
+{
+    for (int attempt = 0; attempt < 100; attempt++) {
+        char *json = mon_server_stats (server);
+        bool found = json && strstr (json, needle);
+        zstr_free (&json);
+        if (found)
+            return true;
+        if (pub)                    //  slow joiner: say it again
+            s_publish (pub, "$ev/", "EVENT", "login", "alice", NULL, NULL, NULL);
+        zclock_sleep (50);
+    }
+    return false;
+}
+
+static pc_msg_t *
+s_request (zsock_t *dealer, const char *command, const char *reqid)
+{
+    pc_msg_t *msg = pc_msg_new (command);
+    pc_msg_set_reqid (msg, reqid);
+    assert (pc_msg_send (msg, dealer) == 0);
+    assert (pc_msg_recv (msg, dealer) == 0);
+    assert (streq (pc_msg_reqid (msg), reqid));
+    return msg;
+}
+
+void
+mon_server_test (bool verbose)
+{
+    printf (" * mon_server: ");
+    zactor_t *zap = pc_zap_new ();
+    pc_zap_allow_any (zap, "console");
+    pc_zap_allow_any (zap, "clients");
+
+    //  A stand-in broker: a CURVE PUB on an ephemeral port
+    zcert_t *broker_cert = zcert_new ();
+    zcert_t *monitor_cert = zcert_new ();
+    zsock_t *pub = zsock_new (ZMQ_PUB);
+    zcert_apply (broker_cert, pub);
+    zsock_set_curve_server (pub, 1);
+    zsock_set_zap_domain (pub, "clients");
+    int port = zsock_bind (pub, "tcp://127.0.0.1:*");
+    assert (port > 0);
+    char fanout [64];
+    snprintf (fanout, sizeof (fanout), "tcp://127.0.0.1:%d", port);
+
+    mon_server_args_t args = { monitor_cert, zcert_public_txt (broker_cert), fanout,
+                               "tcp://127.0.0.1:*", 200, verbose };
+    zactor_t *server = zactor_new (mon_server_actor, &args);
+    assert (server);
+    char *endpoint = mon_server_endpoint (server);
+    assert (endpoint && strneq (endpoint, ""));
+
+    zcert_t *console_cert = zcert_new ();
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zcert_apply (console_cert, dealer);
+    zsock_set_curve_serverkey (dealer, zcert_public_txt (monitor_cert));
+    zsock_set_rcvtimeo (dealer, 3000);
+    assert (zsock_connect (dealer, "%s", endpoint) == 0);
+
+    pc_msg_t *reply = s_request (dealer, "PING", "p1");
+    assert (pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 0), "PONG"));
+    pc_msg_destroy (&reply);
+
+    //  Events and messages through the real sockets
+    assert (s_wait_stats (server, "\"online\":[\"alice\"]", pub));
+    s_publish (pub, "$ev/", "EVENT", "join", "alice", "lobby", NULL, NULL);
+    s_publish (pub, "r/lobby/", "MSG", "1", "lobby", "alice", "1700000000000", "hello");
+    s_publish (pub, "r/lobby/", "MSG", "2", "lobby", "alice", "1700000000001", "again");
+    s_publish (pub, "r/lobby/", "MSG", "3", "dev", "alice", "1700000000001", "wrong topic");
+    zsock_send (pub, "ss", "r/lobby/", "garbage");
+    assert (s_wait_stats (server, "\"messages_total\":2,", NULL));
+
+    reply = s_request (dealer, "STATS", "s1");
+    assert (pc_msg_is (reply, "OK") && pc_msg_nfields (reply) == 1);
+    const char *json = pc_msg_field (reply, 0);
+    if (verbose)
+        printf ("\n   %s\n   ", json);
+    assert (strstr (json, "\"rooms\":{\"lobby\":{\"messages\":2,\"members\":1}}"));
+    assert (strstr (json, "\"users_online\":1,"));
+    assert (strstr (json, "\"malformed_total\":2,"));
+    assert (!strstr (json, "broker_last_heard_ms\":-1"));
+    pc_msg_destroy (&reply);
+
+    //  Unknown and malformed requests
+    reply = s_request (dealer, "SEND", "u1");           //  a broker command, not ours
+    assert (pc_msg_error_code (reply) == PC_ERR_UNKNOWN);
+    pc_msg_destroy (&reply);
+    zsock_send (dealer, "sss", PC_SIGNATURE, "FLY", "u2");
+    reply = pc_msg_new (NULL);
+    assert (pc_msg_recv (reply, dealer) == 0);
+    assert (pc_msg_error_code (reply) == PC_ERR_UNKNOWN && streq (pc_msg_reqid (reply), "u2"));
+    zsock_send (dealer, "ssss", PC_SIGNATURE, "PING", "u3", "surplus");
+    assert (pc_msg_recv (reply, dealer) == 0);
+    assert (pc_msg_error_code (reply) == PC_ERR_MALFORMED && streq (pc_msg_reqid (reply), "u3"));
+    zsock_send (dealer, "s", "garbage");                //  dropped, no reply
+    pc_msg_destroy (&reply);
+    reply = s_request (dealer, "PING", "p2");           //  still alive, in order
+    assert (pc_msg_is (reply, "OK"));
+    pc_msg_destroy (&reply);
+    assert (s_wait_stats (server, "\"malformed_total\":6,", NULL));
+
+    zsock_destroy (&dealer);
+    zactor_destroy (&server);
+    zstr_free (&endpoint);
+
+    //  A bind that fails: the actor says so and still stops cleanly
+    mon_server_args_t bad = { monitor_cert, zcert_public_txt (broker_cert), fanout,
+                              "tcp://256.0.0.1:1", 200, false };
+    server = zactor_new (mon_server_actor, &bad);
+    endpoint = mon_server_endpoint (server);
+    assert (endpoint && streq (endpoint, ""));
+    zstr_free (&endpoint);
+    zactor_destroy (&server);
+
+    zsock_destroy (&pub);
+    zcert_destroy (&console_cert);
+    zcert_destroy (&monitor_cert);
+    zcert_destroy (&broker_cert);
+    pc_zap_destroy (&zap);
+    printf ("OK\n");
+}
