@@ -5,12 +5,24 @@
 
 #include "broker_room.h"
 #include "broker_session.h"
+#include "broker_store.h"
 #include "broker_server.h"
+#include "auth_hash.h"
+#include "auth_store.h"
+#include "auth_server.h"
+#include "mon_stats.h"
+#include "mon_server.h"
 
 #define PYCHAT_MODULE_SELFTESTS(verbose) do { \
     broker_room_test (verbose); \
     broker_session_test (verbose); \
+    broker_store_test (verbose); \
     broker_server_test (verbose); \
+    auth_hash_test (verbose); \
+    auth_store_test (verbose); \
+    auth_server_test (verbose); \
+    mon_stats_test (verbose); \
+    mon_server_test (verbose); \
 } while (0)
 
 #endif
