@@ -6,6 +6,7 @@
 #include "pc_limits.h"
 #include "pc_util.h"
 #include "pc_zap.h"
+#include "pc_keys.h"
 
 #include <hiredis/hiredis.h>
 
@@ -156,6 +157,38 @@ s_login (auth_server_t *self, pc_msg_t *request, const char *source)
     return reply;
 }
 
+//  SETKEY key name: the broker names the logged-in user; the key is the
+//  public half of that user's direct-message key pair.
+static pc_msg_t *
+s_setkey (auth_server_t *self, pc_msg_t *request)
+{
+    const char *key = pc_msg_field (request, 0);
+    if (!pc_keys_valid_z85 (key))
+        return pc_msg_new_error (request, PC_ERR_MALFORMED, "a key is 40 characters of Z85");
+    int rc = auth_store_key_set (self->store, pc_msg_field (request, 1), key);
+    if (rc == -1)
+        return s_unavailable (request);
+    if (rc == 1)
+        return pc_msg_new_error (request, PC_ERR_NOT_FOUND, "no such user");
+    return pc_msg_new_ok (request);
+}
+
+static pc_msg_t *
+s_getkey (auth_server_t *self, pc_msg_t *request)
+{
+    char *key = NULL;
+    int rc = auth_store_key_get (self->store, pc_msg_field (request, 0), &key);
+    if (rc == -1)
+        return s_unavailable (request);
+    if (rc == 1)
+        return pc_msg_new_error (request, PC_ERR_NOT_FOUND, "no such user, or no key published");
+    pc_msg_t *reply = pc_msg_new_ok (request);
+    pc_msg_add (reply, pc_msg_field (request, 0));
+    pc_msg_add (reply, key);
+    free (key);
+    return reply;
+}
+
 //  Reads one request and answers it, whatever it holds.
 static void
 s_handle_request (auth_server_t *self)
@@ -187,6 +220,12 @@ s_handle_request (auth_server_t *self)
         else
         if (streq (command, "LOGIN"))
             reply = s_login (self, request, source);
+        else
+        if (streq (command, "SETKEY") && pc_msg_nfields (request) == 2)
+            reply = s_setkey (self, request);
+        else
+        if (streq (command, "GETKEY"))
+            reply = s_getkey (self, request);
         else {
             zsys_warning ("authsvc: unknown command %s from %s", command, peer? peer: "?");
             char text [64];

@@ -305,6 +305,44 @@ auth_store_login_ok (auth_store_t *self, const char *name, int64_t now_ms)
 //  Selftest helpers: a private redis-server
 
 //  A port the kernel just handed out, hence free (for now) on 127.0.0.1.
+//  Only an existing account gets a key: HSET alone would create a hash.
+static const char *s_key_set_lua =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 1 end "
+    "redis.call('HSET', KEYS[1], 'dmkey', ARGV[1]) "
+    "return 0";
+
+int
+auth_store_key_set (auth_store_t *self, const char *name, const char *key)
+{
+    assert (self);
+    redisReply *reply = s_command (self, "EVAL %s 1 user:%s %s", s_key_set_lua, name, key);
+    if (!reply)
+        return -1;
+    long long value = -1;
+    int rc = s_integer (reply, &value) && (value == 0 || value == 1)? (int) value: -1;
+    if (rc == -1)
+        s_down (self, "unexpected reply to key set");
+    freeReplyObject (reply);
+    return rc;
+}
+
+int
+auth_store_key_get (auth_store_t *self, const char *name, char **key_p)
+{
+    assert (self);
+    *key_p = NULL;
+    redisReply *reply = s_command (self, "HGET user:%s dmkey", name);
+    if (!reply)
+        return -1;
+    int rc = 1;
+    if (reply->type == REDIS_REPLY_STRING && reply->len) {
+        *key_p = strdup (reply->str);
+        rc = 0;
+    }
+    freeReplyObject (reply);
+    return rc;
+}
+
 static int
 s_free_port (void)
 {
@@ -439,6 +477,14 @@ auth_store_test (bool verbose)
 
     //  Successful login stamps last_login
     assert (auth_store_login_ok (store, "alice", 1700000000123) == 0);
+    char *key = NULL;
+    assert (auth_store_key_get (store, "alice", &key) == 1 && key == NULL);
+    assert (auth_store_key_set (store, "alice", "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7") == 0);
+    assert (auth_store_key_get (store, "alice", &key) == 0);
+    assert (streq (key, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"));
+    free (key);
+    assert (auth_store_key_set (store, "nobody", "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7") == 1);
+    assert (auth_store_key_get (store, "nobody", &key) == 1);
     reply = s_command (store, "HGET user:alice last_login");
     assert (reply && reply->type == REDIS_REPLY_STRING && streq (reply->str, "1700000000123"));
     freeReplyObject (reply);

@@ -1,7 +1,8 @@
 //  auth_store.h: accounts and login throttling in Redis (hiredis).
 //
 //  Keys (PROTOCOL.md, "Commands to the auth service"):
-//    user:NAME       hash: hash (Argon2id), role, created, last_login (Unix ms)
+//    user:NAME       hash: hash (Argon2id), role, created, last_login (Unix ms),
+//                    dmkey (public X25519 key for direct messages, Z85)
 //    users           set of every account name
 //    fail:acct:NAME  failed LOGINs of an account (counter with a TTL)
 //    fail:src:SRC    failed LOGINs from a source (counter with a TTL)
@@ -52,6 +53,12 @@ int         auth_store_login_failed (auth_store_t *self, const char *name,
 //  Records a successful LOGIN (last_login) and clears the account's failures.
 //  0 | -1 unavailable.
 int         auth_store_login_ok     (auth_store_t *self, const char *name, int64_t now_ms);
+
+//  Sets name's public DM key (Z85): 0 set, 1 no such account, -1 unavailable.
+int         auth_store_key_set      (auth_store_t *self, const char *name, const char *key);
+//  Reads name's public DM key: 0 found (*key_p the caller's to free),
+//  1 no such account or no key, -1 unavailable.
+int         auth_store_key_get      (auth_store_t *self, const char *name, char **key_p);
 
 //  For selftests: starts a private redis-server on a free 127.0.0.1 port
 //  (port 0 = pick one) and waits until it answers. Returns its pid (and the

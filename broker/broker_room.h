@@ -24,8 +24,9 @@ void       *broker_room_next_session  (broker_room_t *self);
 size_t      broker_room_members     (broker_room_t *self);      //  distinct users
 //  Sorted list of member names (caller destroys).
 zlistx_t   *broker_room_member_list (broker_room_t *self);
-//  Next message id (per-room sequence, from 1); counts the message.
-uint64_t    broker_room_next_seq    (broker_room_t *self);
+//  The room's last message id (the per-room sequence the store keeps):
+//  set_seq only moves it forward. messages is the same number.
+void        broker_room_set_seq     (broker_room_t *self, uint64_t seq);
 uint64_t    broker_room_messages    (broker_room_t *self);
 
 void        broker_room_test        (bool verbose);

@@ -2,6 +2,7 @@
 #include "broker_server.h"
 #include "broker_room.h"
 #include "broker_session.h"
+#include "broker_store.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
 #include "pc_msg.h"
@@ -37,6 +38,7 @@ typedef struct {
     zhashx_t   *sessions;       //  key -> broker_session_t
     zhashx_t   *rooms;          //  name -> broker_room_t
     zhashx_t   *pending;        //  auth request id -> pending_t
+    broker_store_t *store;      //  history and inboxes in Redis
     uint64_t    next_auth_id;
     pc_msg_t   *msg;            //  reused for every receive
     int64_t     next_heartbeat;
@@ -117,6 +119,7 @@ s_server_destroy (server_t **self_p)
         zhashx_destroy (&self->sessions);
         zhashx_destroy (&self->rooms);
         zhashx_destroy (&self->pending);
+        broker_store_destroy (&self->store);
         pc_msg_destroy (&self->msg);
         zcert_destroy (&self->cert);
         zstr_free (&self->monitor_key);
@@ -140,6 +143,10 @@ s_server_start (server_t *self)
         return -1;
     }
     self->monitor_key = strdup (zcert_public_txt (monitor_cert));
+    self->store = broker_store_new (self->config.redis_host, self->config.redis_port,
+                                    self->config.history_max);
+    zsys_info ("broker: history in redis %s:%d (last %zu messages per room)",
+               self->config.redis_host, self->config.redis_port, self->config.history_max);
     char path [PATH_MAX];
     snprintf (path, sizeof (path), "%s/broker.pub", self->config.data_dir);
     if (pc_keys_write_text (path, zcert_public_txt (self->cert), 0644) == -1)
@@ -302,18 +309,19 @@ s_expire_sessions (server_t *self, int64_t now)
 //  --------------------------------------------------------------------------
 //  The auth service
 
+//  Sends request's command with the fields a, b, c (NULL: none) to an auth
+//  service; its answer reaches the client through s_handle_auth_reply.
 static void
-s_forward_to_auth (server_t *self, pc_msg_t *request, broker_session_t *session)
+s_forward_to_auth (server_t *self, pc_msg_t *request, broker_session_t *session,
+                   const char *a, const char *b, const char *c)
 {
     char auth_id [32];
     snprintf (auth_id, sizeof (auth_id), "b%" PRIu64, ++self->next_auth_id);
     pc_msg_t *forward = pc_msg_new (pc_msg_command (request));
     pc_msg_set_reqid (forward, auth_id);
-    pc_msg_add (forward, pc_msg_field (request, 0));
-    pc_msg_add (forward, pc_msg_field (request, 1));
-    //  Throttling by source: the peer's address (a fresh key is free to make)
-    const char *source = pc_msg_peer_address (request);
-    pc_msg_add (forward, source && *source? source: broker_session_key (session));
+    const char *fields [] = { a, b, c };
+    for (size_t i = 0; i < 3 && fields [i]; i++)
+        pc_msg_add (forward, fields [i]);
     int rc = pc_msg_send_nowait (forward, self->authsvc);
     pc_msg_destroy (&forward);
     if (rc == -1) {
@@ -328,7 +336,7 @@ s_forward_to_auth (server_t *self, pc_msg_t *request, broker_session_t *session)
     pending->reqid = strdup (pc_msg_reqid (request));
     pending->command = strdup (pc_msg_command (request));
     pending->key = strdup (broker_session_key (session));
-    pending->name = strdup (pc_msg_field (request, 0));
+    pending->name = strdup (a? a: "");
     pending->deadline = pc_now_ms () + AUTH_TIMEOUT_MS;
     zhashx_insert (self->pending, auth_id, pending);
 }
@@ -371,7 +379,11 @@ s_handle_auth_reply (server_t *self)
             pc_msg_add (answer, broker_session_topic (session));
         }
         else
+        if (streq (pending->command, "REGISTER"))
             pc_msg_add (answer, pending->name);
+        else
+            for (size_t i = 0; i < pc_msg_nfields (reply); i++)
+                pc_msg_add (answer, pc_msg_field (reply, i));
     }
     else {
         answer = pc_msg_new ("ERROR");
@@ -451,9 +463,24 @@ s_cmd_send (server_t *self, pc_msg_t *request, broker_session_t *session)
         }
     }
     broker_room_t *room = s_room_require (self, name);
+    char stream [48];
+    snprintf (stream, sizeof (stream), "room:%s", name);
+    uint64_t seq;
+    int64_t stored_ts;
+    int rc = broker_store_append (self->store, stream, broker_session_user (session), cmid, text,
+                                  &seq, &stored_ts);
+    if (rc == -1) {
+        s_reply_error (self, request, PC_ERR_UNAVAILABLE, "message not stored: storage unavailable, try again");
+        return;
+    }
     char id [32], ts [32];
-    snprintf (id, sizeof (id), "%" PRIu64, broker_room_next_seq (room));
-    snprintf (ts, sizeof (ts), "%" PRId64, pc_now_ms ());
+    snprintf (id, sizeof (id), "%" PRIu64, seq);
+    snprintf (ts, sizeof (ts), "%" PRId64, stored_ts);
+    broker_room_set_seq (room, seq);
+    if (rc == 1) {              //  stored before: acknowledge again, deliver once
+        s_reply_ok (self, request, id, ts);
+        return;
+    }
     pc_msg_t *out = pc_msg_new ("MSG");
     pc_msg_add (out, id);
     pc_msg_add (out, name);
@@ -465,6 +492,109 @@ s_cmd_send (server_t *self, pc_msg_t *request, broker_session_t *session)
     char remembered [64];
     snprintf (remembered, sizeof (remembered), "%s %s", id, ts);
     broker_session_remember (session, name, cmid, remembered);
+    s_reply_ok (self, request, id, ts);
+}
+
+//  Parses a decimal field the codec already checked as an integer; clamps.
+static uint64_t
+s_number (const char *text, uint64_t low, uint64_t high)
+{
+    if (!text || *text == '-')
+        return low;
+    unsigned long long value = strtoull (text, NULL, 10);
+    return value < low? low: value > high? high: value;
+}
+
+//  Answers with up to limit messages of stream after since (or the latest
+//  limit when since is 0): per message the fields id, from, ts, text, and
+//  with to set, id, from, to, ts, box (an inbox).
+static void
+s_reply_stream (server_t *self, pc_msg_t *request, const char *stream, const char *to,
+                uint64_t since, size_t limit)
+{
+    zlistx_t *records = broker_store_records_new ();
+    if (broker_store_history (self->store, stream, since, limit, records) == -1) {
+        s_reply_error (self, request, PC_ERR_UNAVAILABLE, "history unavailable: storage is down");
+        zlistx_destroy (&records);
+        return;
+    }
+    pc_msg_t *reply = pc_msg_new_ok (request);
+    for (broker_record_t *record = (broker_record_t *) zlistx_first (records); record;
+         record = (broker_record_t *) zlistx_next (records)) {
+        pc_msg_addf (reply, "%" PRIu64, record->seq);
+        pc_msg_add (reply, record->from);
+        if (to)
+            pc_msg_add (reply, to);
+        pc_msg_addf (reply, "%" PRId64, record->ts);
+        pc_msg_add (reply, record->text);
+    }
+    pc_msg_send (reply, self->router);
+    pc_msg_destroy (&reply);
+    zlistx_destroy (&records);
+}
+
+static void
+s_cmd_history (server_t *self, pc_msg_t *request)
+{
+    char stream [48];
+    snprintf (stream, sizeof (stream), "room:%s", pc_msg_field (request, 0));
+    s_reply_stream (self, request, stream, NULL, s_number (pc_msg_field (request, 1), 0, UINT64_MAX),
+                    (size_t) s_number (pc_msg_field (request, 2), 1, PC_HISTORY_MAX));
+}
+
+static void
+s_cmd_inbox (server_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    char stream [48];
+    const char *user = broker_session_user (session);
+    snprintf (stream, sizeof (stream), "inbox:%s", user);
+    s_reply_stream (self, request, stream, user, s_number (pc_msg_field (request, 0), 0, UINT64_MAX),
+                    (size_t) s_number (pc_msg_field (request, 1), 1, PC_HISTORY_MAX));
+}
+
+//  DM to cmid box: the box is sealed by the sender for the recipient
+//  (crypto_box); the broker stores it in the recipient's inbox and delivers
+//  it to every session of the recipient. It never sees the text.
+static void
+s_cmd_dm (server_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *to = pc_msg_field (request, 0);
+    const char *cmid = pc_msg_field (request, 1);
+    const char *box = pc_msg_field (request, 2);
+    if (strlen (box) > PC_BOX_MAX || strlen (box) == 0) {
+        s_reply_error (self, request, strlen (box)? PC_ERR_TOO_LONG: PC_ERR_MALFORMED,
+                       "a sealed message is 1-8192 characters of base64");
+        return;
+    }
+    const char *from = broker_session_user (session);
+    char stream [48];
+    snprintf (stream, sizeof (stream), "inbox:%s", to);
+    uint64_t seq;
+    int64_t stored_ts;
+    int rc = broker_store_append (self->store, stream, from, cmid, box, &seq, &stored_ts);
+    if (rc == -1) {
+        s_reply_error (self, request, PC_ERR_UNAVAILABLE, "message not stored: storage unavailable, try again");
+        return;
+    }
+    char id [32], ts [32];
+    snprintf (id, sizeof (id), "%" PRIu64, seq);
+    snprintf (ts, sizeof (ts), "%" PRId64, stored_ts);
+    if (rc == 0) {
+        pc_msg_t *out = pc_msg_new ("DMMSG");
+        pc_msg_add (out, id);
+        pc_msg_add (out, from);
+        pc_msg_add (out, to);
+        pc_msg_add (out, ts);
+        pc_msg_add (out, box);
+        for (broker_session_t *other = (broker_session_t *) zhashx_first (self->sessions);
+             other; other = (broker_session_t *) zhashx_next (self->sessions))
+            if (broker_session_user (other) && streq (broker_session_user (other), to)) {
+                pc_msg_set_topic (out, broker_session_topic (other));
+                pc_msg_send (out, self->xpub);
+            }
+        pc_msg_destroy (&out);
+        s_event (self, "dm", from, to);         //  metadata only
+    }
     s_reply_ok (self, request, id, ts);
 }
 
@@ -561,8 +691,13 @@ s_handle_client (server_t *self)
     if (streq (command, "REGISTER") || streq (command, "LOGIN")) {
         if (pc_msg_nfields (request) != 2)
             s_reply_error (self, request, PC_ERR_MALFORMED, "takes a name and a password");
-        else
-            s_forward_to_auth (self, request, session);
+        else {
+            //  Throttling by source: the peer's address (a fresh key is free)
+            const char *source = pc_msg_peer_address (request);
+            s_forward_to_auth (self, request, session, pc_msg_field (request, 0),
+                               pc_msg_field (request, 1),
+                               source && *source? source: broker_session_key (session));
+        }
     }
     else
     if (streq (command, "LOGOUT")) {
@@ -571,7 +706,9 @@ s_handle_client (server_t *self)
     }
     else
     if (!streq (command, "JOIN") && !streq (command, "LEAVE") && !streq (command, "SEND")
-    &&  !streq (command, "ROOMS") && !streq (command, "WHO") && !streq (command, "SUBS"))
+    &&  !streq (command, "ROOMS") && !streq (command, "WHO") && !streq (command, "SUBS")
+    &&  !streq (command, "HISTORY") && !streq (command, "DM") && !streq (command, "INBOX")
+    &&  !streq (command, "SETKEY") && !streq (command, "GETKEY"))
         s_reply_error (self, request, PC_ERR_UNKNOWN, "not a broker command");
     else
     if (!user)
@@ -580,6 +717,16 @@ s_handle_client (server_t *self)
     if (streq (command, "JOIN")) {
         const char *name = pc_msg_field (request, 0);
         broker_room_t *room = s_room_require (self, name);
+        if (broker_room_messages (room) == 0) {
+            //  First sight of the room since start: learn its last id
+            char stream [48];
+            snprintf (stream, sizeof (stream), "room:%s", name);
+            zlistx_t *records = broker_store_records_new ();
+            if (broker_store_history (self->store, stream, 0, 1, records) == 0
+            &&  zlistx_first (records))
+                broker_room_set_seq (room, ((broker_record_t *) zlistx_first (records))->seq);
+            zlistx_destroy (&records);
+        }
         if (!broker_session_in_room (session, name)) {
             broker_session_add_room (session, name);
             if (broker_room_join (room, user, broker_session_key (session), session))
@@ -606,6 +753,25 @@ s_handle_client (server_t *self)
     else
     if (streq (command, "WHO"))
         s_cmd_who (self, request);
+    else
+    if (streq (command, "HISTORY"))
+        s_cmd_history (self, request);
+    else
+    if (streq (command, "INBOX"))
+        s_cmd_inbox (self, request, session);
+    else
+    if (streq (command, "DM"))
+        s_cmd_dm (self, request, session);
+    else
+    if (streq (command, "SETKEY")) {
+        if (pc_msg_nfields (request) != 1)
+            s_reply_error (self, request, PC_ERR_MALFORMED, "SETKEY takes one key");
+        else            //  a user sets only its own key
+            s_forward_to_auth (self, request, session, pc_msg_field (request, 0), user, NULL);
+    }
+    else
+    if (streq (command, "GETKEY"))
+        s_forward_to_auth (self, request, session, pc_msg_field (request, 0), NULL, NULL);
     else
         s_cmd_subs (self, request, session);
 }
@@ -691,6 +857,7 @@ s_tick (server_t *self)
 {
     int64_t now = pc_now_ms ();
     s_expire_pending (self, now);
+    broker_store_flush (self->store);
     s_expire_sessions (self, now);
     if (now >= self->next_heartbeat) {
         s_send_heartbeat (self);

@@ -48,7 +48,7 @@ struct _broker_store_t {
     redisContext *redis;
     int64_t       next_attempt;
     bool          was_down;
-    zhashx_t     *last_seq;         //  room -> last sequence known (uintptr_t)
+    zhashx_t     *last_seq;         //  stream -> last sequence known + 1 (0: unknown)
     zlistx_t     *journal;          //  journal_entry_t, oldest first
 };
 
@@ -173,17 +173,22 @@ s_command (broker_store_t *self, int argc, const char **argv)
     return reply;
 }
 
-static uint64_t
-s_known_seq (broker_store_t *self, const char *room)
+//  The last sequence of a stream as far as this broker knows; false when it
+//  has never learnt it (then it cannot number messages while Redis is away).
+static bool
+s_known_seq (broker_store_t *self, const char *room, uint64_t *seq)
 {
-    return (uint64_t) (uintptr_t) zhashx_lookup (self->last_seq, room);
+    uintptr_t value = (uintptr_t) zhashx_lookup (self->last_seq, room);
+    *seq = value? value - 1: 0;
+    return value != 0;
 }
 
 static void
 s_set_known_seq (broker_store_t *self, const char *room, uint64_t seq)
 {
-    if (seq > s_known_seq (self, room))
-        zhashx_update (self->last_seq, room, (void *) (uintptr_t) seq);
+    uint64_t known;
+    if (!s_known_seq (self, room, &known) || seq > known)
+        zhashx_update (self->last_seq, room, (void *) (uintptr_t) (seq + 1));
 }
 
 static int
@@ -191,10 +196,10 @@ s_eval (broker_store_t *self, const char *script, const char *room, const char *
         const char *cmid, int64_t ts, const char *text, uint64_t seq_arg,
         uint64_t *seq, int64_t *stored_ts)
 {
-    char stream [64], seqkey [64], dedup [160], ts_txt [24], maxlen [24], ttl [16], seq_txt [24];
-    snprintf (stream, sizeof (stream), "room:%s", room);
-    snprintf (seqkey, sizeof (seqkey), "room:%s:seq", room);
-    snprintf (dedup, sizeof (dedup), "sent:%s:%s:%s", from, room, cmid);
+    char seqkey [80], dedup [200], ts_txt [24], maxlen [24], ttl [16], seq_txt [24];
+    const char *stream = room;
+    snprintf (seqkey, sizeof (seqkey), "%s:seq", stream);
+    snprintf (dedup, sizeof (dedup), "sent:%s:%s:%s", from, stream, cmid);
     snprintf (ts_txt, sizeof (ts_txt), "%" PRId64, ts);
     snprintf (maxlen, sizeof (maxlen), "%zu", self->history_max);
     snprintf (ttl, sizeof (ttl), "%d", DEDUP_TTL_S);
@@ -245,16 +250,17 @@ broker_store_append (broker_store_t *self, const char *room, const char *from,
 {
     int64_t now = pc_now_ms ();
     if (broker_store_flush (self) == 0) {
-        int rc = s_eval (self, s_append_lua, room, from, cmid, now, text,
-                         s_known_seq (self, room), seq, ts);
+        uint64_t floor;
+        s_known_seq (self, room, &floor);
+        int rc = s_eval (self, s_append_lua, room, from, cmid, now, text, floor, seq, ts);
         if (rc >= 0) {
             s_set_known_seq (self, room, *seq);
             return rc;
         }
     }
     //  Redis is away: journal it, if we know where the room's sequence is
-    uint64_t known = s_known_seq (self, room);
-    if (known == 0 || zlistx_size (self->journal) >= JOURNAL_MAX)
+    uint64_t known;
+    if (!s_known_seq (self, room, &known) || zlistx_size (self->journal) >= JOURNAL_MAX)
         return -1;
     journal_entry_t *entry = (journal_entry_t *) zmalloc (sizeof (journal_entry_t));
     assert (entry);
@@ -307,8 +313,8 @@ broker_store_history (broker_store_t *self, const char *room, uint64_t since,
                       size_t limit, zlistx_t *records)
 {
     broker_store_flush (self);
-    char stream [64], start [32], count [24];
-    snprintf (stream, sizeof (stream), "room:%s", room);
+    char start [32], count [24];
+    const char *stream = room;
     snprintf (count, sizeof (count), "%zu", limit);
     redisReply *reply;
     if (since > 0) {
@@ -333,6 +339,8 @@ broker_store_history (broker_store_t *self, const char *room, uint64_t since,
             else
                 zlistx_add_start (records, record);     //  XREVRANGE: newest first
         }
+    if (since == 0 && zlistx_size (records) == 0)
+        s_set_known_seq (self, room, 0);        //  an empty stream: known
     freeReplyObject (reply);
     //  Messages still in the journal come after what Redis holds
     for (journal_entry_t *entry = (journal_entry_t *) zlistx_first (self->journal); entry;
@@ -423,28 +431,28 @@ broker_store_test (bool verbose)
     broker_store_t *store = broker_store_new ("127.0.0.1", port, 5);
     uint64_t seq;
     int64_t ts;
-    assert (broker_store_append (store, "lobby", "alice", "c1", "one", &seq, &ts) == 0);
+    assert (broker_store_append (store, "room:lobby", "alice", "c1", "one", &seq, &ts) == 0);
     assert (seq == 1);
-    assert (broker_store_append (store, "lobby", "bob", "c1", "two", &seq, &ts) == 0);
+    assert (broker_store_append (store, "room:lobby", "bob", "c1", "two", &seq, &ts) == 0);
     assert (seq == 2);
     //  A resend: same sender, same client message id -> same seq, stored once
     int64_t first_ts = ts;
-    assert (broker_store_append (store, "lobby", "bob", "c1", "two", &seq, &ts) == 1);
+    assert (broker_store_append (store, "room:lobby", "bob", "c1", "two", &seq, &ts) == 1);
     assert (seq == 2 && ts == first_ts);
     for (int i = 3; i <= 8; i++) {
         char cmid [16];
         snprintf (cmid, sizeof (cmid), "k%d", i);
-        assert (broker_store_append (store, "lobby", "alice", cmid, "more", &seq, &ts) == 0);
+        assert (broker_store_append (store, "room:lobby", "alice", cmid, "more", &seq, &ts) == 0);
         assert (seq == (uint64_t) i);
     }
     zlistx_t *records = broker_store_records_new ();
-    assert (broker_store_history (store, "lobby", 6, 100, records) == 0);
+    assert (broker_store_history (store, "room:lobby", 6, 100, records) == 0);
     assert (zlistx_size (records) == 2);
     broker_record_t *record = (broker_record_t *) zlistx_first (records);
     assert (record->seq == 7 && streq (record->from, "alice") && streq (record->text, "more"));
     zlistx_purge (records);
     //  Latest N, oldest first
-    assert (broker_store_history (store, "lobby", 0, 3, records) == 0);
+    assert (broker_store_history (store, "room:lobby", 0, 3, records) == 0);
     assert (zlistx_size (records) == 3);
     assert (((broker_record_t *) zlistx_first (records))->seq == 6);
     assert (((broker_record_t *) zlistx_last (records))->seq == 8);
@@ -453,16 +461,16 @@ broker_store_test (bool verbose)
     //  Redis goes away: the known room keeps going through the journal, an
     //  unknown room is refused; when Redis is back the journal lands in order.
     s_stop (redis);
-    assert (broker_store_append (store, "lobby", "alice", "j1", "during", &seq, &ts) == 0);
+    assert (broker_store_append (store, "room:lobby", "alice", "j1", "during", &seq, &ts) == 0);
     assert (seq == 9);
-    assert (broker_store_append (store, "elsewhere", "alice", "j2", "x", &seq, &ts) == -1);
-    assert (broker_store_history (store, "lobby", 8, 10, records) == -1);
+    assert (broker_store_append (store, "room:elsewhere", "alice", "j2", "x", &seq, &ts) == -1);
+    assert (broker_store_history (store, "room:lobby", 8, 10, records) == -1);
     redis = s_start_redis (port, dir);              //  empty: no persistence here
     zclock_sleep (RETRY_MS + 50);
     assert (broker_store_flush (store) == 0);
-    assert (broker_store_append (store, "lobby", "bob", "j3", "after", &seq, &ts) == 0);
+    assert (broker_store_append (store, "room:lobby", "bob", "j3", "after", &seq, &ts) == 0);
     assert (seq == 10);                             //  never reuses a sequence
-    assert (broker_store_history (store, "lobby", 0, 10, records) == 0);
+    assert (broker_store_history (store, "room:lobby", 0, 10, records) == 0);
     assert (zlistx_size (records) == 2);
     assert (((broker_record_t *) zlistx_first (records))->seq == 9);
     zlistx_destroy (&records);

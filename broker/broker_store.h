@@ -1,9 +1,11 @@
 //  broker_store.h: room history in Redis, one stream per room.
 //
+//  Streams are named by the caller: "room:NAME" for a room, "inbox:USER" for
+//  a user's direct messages; the parameters named room below are such names.
 //  A message is stored before it is acknowledged: one Lua script does the
-//  dedup check (sender + client message id), the per-room sequence (INCR)
-//  and the XADD (id "SEQ-0", trimmed to the newest history_max), so a resent
-//  SEND is stored once even across broker restarts.
+//  dedup check (sender + client message id), the per-stream sequence (INCR
+//  of NAME:seq) and the XADD (id "SEQ-0", trimmed to the newest history_max),
+//  so a resent SEND is stored once even across broker restarts.
 //
 //  While Redis is down, messages to rooms whose sequence the broker knows
 //  are kept in an in-memory journal (bounded) with the next sequence number

@@ -66,6 +66,17 @@ pc_config_load (pc_config_t *config)
     else
         snprintf (config->monitor, sizeof (config->monitor), "tcp://127.0.0.1:%d",
                   config->base_port + PC_OFF_MONITOR);
+    config->history_max = 10000;
+    const char *history = getenv ("PYCHAT_HISTORY");
+    if (history && *history) {
+        char *end;
+        long long value = strtoll (history, &end, 10);
+        if (*end || value < 1 || value > 100000000) {
+            fprintf (stderr, "pychat: PYCHAT_HISTORY must be a number of messages, not '%s'\n", history);
+            return -1;
+        }
+        config->history_max = (size_t) value;
+    }
     return 0;
 }
 
@@ -86,6 +97,7 @@ pc_config_test (bool verbose)
     assert (pc_config_load (&config) == 0);
     assert (config.base_port == 7000);
     assert (config.redis_port == 7009);
+    assert (config.history_max == 10000);
     assert (strcmp (config.authsvc, "tcp://127.0.0.1:7002") == 0);
     char endpoint [300];
     pc_config_bind_endpoint (&config, PC_OFF_FANOUT, endpoint, sizeof (endpoint));

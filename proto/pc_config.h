@@ -8,6 +8,7 @@
 //                                                       default tcp://127.0.0.1:PORT+2
 //  PYCHAT_BROKER   broker host, for the monitor          default 127.0.0.1
 //  PYCHAT_MONITOR  monitor endpoint, for its clients     default tcp://127.0.0.1:PORT+3
+//  PYCHAT_HISTORY  messages kept per room and inbox      default 10000
 #ifndef PC_CONFIG_H_INCLUDED
 #define PC_CONFIG_H_INCLUDED
 
@@ -25,6 +26,7 @@ typedef struct {
     char authsvc [1024];
     char broker_host [256];
     char monitor [512];
+    size_t history_max;
 } pc_config_t;
 
 //  Fills config from the environment. 0 ok, -1 with a message on stderr when

@@ -11,6 +11,8 @@
 #define PC_TEXT_MAX         4096        //  message text: 1..4096 bytes of UTF-8
 #define PC_SECRET_MAX       1024        //  password bytes
 #define PC_ID_MAX           64          //  request ids, message ids, event kinds
+#define PC_BOX_MAX          8192        //  a sealed DM, base64 (4096 bytes of text sealed)
+#define PC_HISTORY_MAX      200         //  messages in one HISTORY or INBOX reply
 #define PC_FIELD_MAX        65536       //  any other field (lists, JSON)
 #define PC_FIELDS_MAX       1024        //  fields in one message
 #define PC_MSG_MAX          (1024 * 1024)   //  ZMQ_MAXMSGSIZE on every socket
