@@ -42,6 +42,8 @@ typedef struct {
     uint64_t    next_auth_id;
     pc_msg_t   *msg;            //  reused for every receive
     int64_t     next_heartbeat;
+    int64_t     auth_heard;     //  last reply from an auth service (ms), 0: never
+    int64_t     started;
     bool        terminated;
     bool        verbose;
     //  Counters, for the log and the monitor
@@ -104,6 +106,7 @@ s_server_new (zsock_t *pipe, pc_config_t *config)
     zhashx_set_destructor (self->pending, (czmq_destructor *) s_pending_destroy);
     self->msg = pc_msg_new (NULL);
     self->next_heartbeat = pc_now_ms () + HEARTBEAT_MS;
+    self->started = pc_now_ms ();
     return self;
 }
 
@@ -218,6 +221,29 @@ s_send_heartbeat (server_t *self)
     char count [24];
     snprintf (count, sizeof (count), "%zu", zhashx_size (users));
     s_event (self, "heartbeat", count, list.data);
+    //  Health, for the monitor's alerts: how long since an auth service
+    //  answered (-1: never), whether Redis answers, and the broker's queues.
+    char heard [24];
+    snprintf (heard, sizeof (heard), "%" PRId64,
+              self->auth_heard? pc_now_ms () - self->auth_heard: (int64_t) -1);
+    s_event (self, "health", "authsvc", heard);
+    s_event (self, "health", "redis", broker_store_available (self->store)? "up": "down");
+    pc_msg_t *stats = pc_msg_new ("EVENT");
+    pc_msg_set_topic (stats, PC_TOPIC_EVENT);
+    pc_msg_add (stats, "stats");
+    pc_msg_addf (stats, "%zu", zhashx_size (self->sessions));
+    pc_msg_addf (stats, "%zu", zhashx_size (self->pending));
+    pc_msg_addf (stats, "%zu", broker_store_flush (self->store));
+    pc_msg_addf (stats, "%" PRIu64, self->malformed);
+    pc_msg_addf (stats, "%" PRIu64, self->subs_refused);
+    pc_msg_addf (stats, "%" PRId64, (pc_now_ms () - self->started) / 1000);
+    pc_msg_send (stats, self->xpub);
+    pc_msg_destroy (&stats);
+    //  Ask the auth services for a sign of life (answer: s_handle_auth_reply)
+    pc_msg_t *ping = pc_msg_new ("PING");
+    pc_msg_set_reqid (ping, "hb");
+    pc_msg_send_nowait (ping, self->authsvc);
+    pc_msg_destroy (&ping);
     pc_buf_free (&list);
     zlistx_destroy (&names);
     zhashx_destroy (&users);
@@ -349,6 +375,9 @@ s_handle_auth_reply (server_t *self)
         zsys_warning ("broker: malformed reply from the auth service: %s", pc_msg_error_text (reply));
         return;
     }
+    self->auth_heard = pc_now_ms ();
+    if (streq (pc_msg_reqid (reply), "hb"))
+        return;                 //  an answer to our heartbeat PING
     pending_t *pending = (pending_t *) zhashx_lookup (self->pending, pc_msg_reqid (reply));
     if (!pending)
         return;                 //  late reply: the client had its 503 already
