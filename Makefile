@@ -35,13 +35,13 @@ PROTO_LIB = $(BUILD)/libpychat-proto.a
 #  Each process is one folder: every .c in it but main.c/console.c is a module.
 BROKER_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard broker/*.c))
 AUTHSVC_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(filter-out authsvc/admin.c,$(wildcard authsvc/*.c)))
-ADMIN_OBJ   = $(patsubst %.c,$(BUILD)/%.o,$(filter-out authsvc/main.c,$(wildcard authsvc/*.c)))
+ADMIN_OBJ   = $(BUILD)/authsvc/admin.o
 MONITOR_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(filter-out monitor/console.c,$(wildcard monitor/*.c)))
 CLIENT_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard client/*.c))
 SELFTEST_OBJ= $(BUILD)/tests/selftest.o $(filter-out %/main.o %/admin.o,$(BROKER_OBJ) $(AUTHSVC_OBJ) $(MONITOR_OBJ))
 
 BINARIES  = $(BIN)/pychat-broker $(BIN)/pychat-authsvc $(BIN)/pychat-monitor \
-            $(BIN)/pychat $(BIN)/pychat-selftest
+            $(BIN)/pychat $(BIN)/pychat-admin $(BIN)/pychat-selftest
 
 .PHONY: all binaries deps deps-check up test bench clean asan
 #  The binaries are built by a second make, so that on a fresh machine the
@@ -82,6 +82,10 @@ $(BIN)/pychat-broker: $(BROKER_OBJ) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BIN)/pychat-authsvc: $(AUTHSVC_OBJ) $(PROTO_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BIN)/pychat-admin: $(ADMIN_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

@@ -135,6 +135,16 @@ s_login (auth_server_t *self, pc_msg_t *request, const char *source)
     bool valid = auth_hash_verify (rc == 0? hash: self->dummy_hash, password) && rc == 0;
     zstr_free (&hash);
     pc_msg_t *reply;
+    int banned = valid? auth_store_user_banned (self->store, name): 0;
+    if (banned == -1) {
+        zstr_free (&role);
+        return s_unavailable (request);
+    }
+    if (banned == 1) {
+        //  After the password check: a guesser learns nothing from a ban
+        zstr_free (&role);
+        return pc_msg_new_error (request, PC_ERR_FORBIDDEN, "this account is banned");
+    }
     if (valid) {
         //  A failure to record the login is answered 503, never OK: the
         //  account's failures would otherwise survive a correct password.
@@ -189,6 +199,108 @@ s_getkey (auth_server_t *self, pc_msg_t *request)
     return reply;
 }
 
+static bool
+s_is_admin_command (const char *command)
+{
+    return streq (command, "USERS") || streq (command, "BAN") || streq (command, "UNBAN")
+        || streq (command, "DELUSER") || streq (command, "RESETPW") || streq (command, "PASSWD")
+        || streq (command, "DELETEME") || streq (command, "MKADMIN");
+}
+
+//  Checks name's password: 0 right, 1 wrong (or no account), -1 unavailable.
+static int
+s_check_password (auth_server_t *self, const char *name, const char *password)
+{
+    char *hash = NULL, *role = NULL;
+    int rc = auth_store_user_lookup (self->store, name, &hash, &role);
+    if (rc == 0)
+        rc = auth_hash_verify (hash, password)? 0: 1;
+    zstr_free (&hash);
+    zstr_free (&role);
+    return rc;
+}
+
+//  Sets name's password hash: 0, 1 no account, -1 unavailable, -2 no memory.
+static int
+s_set_password (auth_server_t *self, const char *name, const char *password)
+{
+    char *hash = auth_hash_password (password);
+    if (!hash)
+        return -2;
+    int rc = auth_store_user_set (self->store, name, "hash", hash);
+    free (hash);
+    return rc;
+}
+
+//  Account management. Only trusted keys reach the auth service (the broker,
+//  which lets only admins ask for these, and pychat-admin on the server
+//  host); users' own PASSWD and DELETEME prove the old password here.
+static pc_msg_t *
+s_admin (auth_server_t *self, pc_msg_t *request)
+{
+    const char *command = pc_msg_command (request);
+    int rc;
+    if (streq (command, "USERS")) {
+        zlistx_t *lines = zlistx_new ();
+        zlistx_set_destructor (lines, (czmq_destructor *) zstr_free);
+        rc = auth_store_users (self->store, lines);
+        pc_msg_t *reply = rc == -1? s_unavailable (request): pc_msg_new_ok (request);
+        for (char *line = (char *) zlistx_first (lines); line && rc == 0;
+             line = (char *) zlistx_next (lines)) {
+            if (pc_msg_nfields (reply) >= PC_FIELDS_MAX)
+                break;
+            pc_msg_add (reply, line);
+        }
+        zlistx_destroy (&lines);
+        return reply;
+    }
+    if (streq (command, "BAN") || streq (command, "UNBAN"))
+        rc = auth_store_user_set (self->store, pc_msg_field (request, 0), "banned",
+                                  streq (command, "BAN")? "1": "0");
+    else
+    if (streq (command, "DELUSER"))
+        rc = auth_store_user_delete (self->store, pc_msg_field (request, 0));
+    else
+    if (streq (command, "RESETPW"))
+        rc = s_set_password (self, pc_msg_field (request, 0), pc_msg_field (request, 1));
+    else
+    if (streq (command, "PASSWD") || streq (command, "DELETEME")) {
+        bool passwd = streq (command, "PASSWD");
+        const char *name = pc_msg_field (request, passwd? 2: 1);
+        if (!name)
+            return pc_msg_new_error (request, PC_ERR_MALFORMED, "which account?");
+        rc = s_check_password (self, name, pc_msg_field (request, 0));
+        if (rc == 1)
+            return pc_msg_new_error (request, PC_ERR_AUTH, "wrong password");
+        if (rc == 0)
+            rc = passwd? s_set_password (self, name, pc_msg_field (request, 1))
+                       : auth_store_user_delete (self->store, name);
+    }
+    else {
+        //  MKADMIN name password: creates the account as an admin, or makes
+        //  an existing account an admin (its password unchanged).
+        const char *name = pc_msg_field (request, 0);
+        char *hash = auth_hash_password (pc_msg_field (request, 1));
+        if (!hash)
+            return pc_msg_new_error (request, PC_ERR_INTERNAL, "cannot hash the password");
+        rc = auth_store_user_create (self->store, name, hash, pc_now_ms ());
+        free (hash);
+        if (rc != -1)
+            rc = auth_store_user_set (self->store, name, "role", "admin");
+        if (rc == 0)
+            auth_store_audit (self->store, "pychat-admin", "create-admin", name);
+    }
+    if (rc == -1)
+        return s_unavailable (request);
+    if (rc == -2)
+        return pc_msg_new_error (request, PC_ERR_INTERNAL, "cannot hash the password");
+    if (rc == 1)
+        return pc_msg_new_error (request, PC_ERR_NOT_FOUND, "no such user");
+    zsys_info ("authsvc: %s %s", command, pc_msg_field (request, streq (command, "PASSWD")? 2:
+                                                      streq (command, "DELETEME")? 1: 0));
+    return pc_msg_new_ok (request);
+}
+
 //  Reads one request and answers it, whatever it holds.
 static void
 s_handle_request (auth_server_t *self)
@@ -226,6 +338,9 @@ s_handle_request (auth_server_t *self)
         else
         if (streq (command, "GETKEY"))
             reply = s_getkey (self, request);
+        else
+        if (s_is_admin_command (command))
+            reply = s_admin (self, request);
         else {
             zsys_warning ("authsvc: unknown command %s from %s", command, peer? peer: "?");
             char text [64];

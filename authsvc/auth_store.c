@@ -305,6 +305,107 @@ auth_store_login_ok (auth_store_t *self, const char *name, int64_t now_ms)
 //  Selftest helpers: a private redis-server
 
 //  A port the kernel just handed out, hence free (for now) on 127.0.0.1.
+//  Only an existing account changes: HSET alone would create a half account.
+static const char *s_user_set_lua =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 1 end "
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
+    "return 0";
+
+int
+auth_store_user_set (auth_store_t *self, const char *name, const char *field, const char *value)
+{
+    assert (self);
+    redisReply *reply = s_command (self, "EVAL %s 1 user:%s %s %s", s_user_set_lua, name, field, value);
+    if (!reply)
+        return -1;
+    long long result = -1;
+    int rc = s_integer (reply, &result) && (result == 0 || result == 1)? (int) result: -1;
+    freeReplyObject (reply);
+    return rc;
+}
+
+int
+auth_store_user_banned (auth_store_t *self, const char *name)
+{
+    assert (self);
+    redisReply *reply = s_command (self, "HGET user:%s banned", name);
+    if (!reply)
+        return -1;
+    int rc = reply->type == REDIS_REPLY_STRING && streq (reply->str, "1")? 1: 0;
+    freeReplyObject (reply);
+    return rc;
+}
+
+int
+auth_store_user_delete (auth_store_t *self, const char *name)
+{
+    assert (self);
+    redisReply *reply = s_command (self, "DEL user:%s", name);
+    if (!reply)
+        return -1;
+    long long deleted = 0;
+    int rc = s_integer (reply, &deleted)? (deleted? 0: 1): -1;
+    freeReplyObject (reply);
+    if (rc == 0) {
+        reply = s_command (self, "SREM users %s", name);
+        if (!reply)
+            return -1;
+        freeReplyObject (reply);
+    }
+    return rc;
+}
+
+static int
+s_compare (const void *a, const void *b)
+{
+    return strcmp ((const char *) a, (const char *) b);
+}
+
+int
+auth_store_users (auth_store_t *self, zlistx_t *lines)
+{
+    assert (self);
+    redisReply *names = s_command (self, "SMEMBERS users");
+    if (!names)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; names->type == REDIS_REPLY_ARRAY && i < names->elements && rc == 0; i++) {
+        const char *name = names->element [i]->str;
+        if (!name)
+            continue;
+        redisReply *user = s_command (self, "HMGET user:%s role created last_login banned", name);
+        if (!user) {
+            rc = -1;
+            break;
+        }
+        if (user->type == REDIS_REPLY_ARRAY && user->elements == 4 && user->element [1]->str) {
+            const char *role = user->element [0]->str;
+            const char *last = user->element [2]->str;
+            const char *banned = user->element [3]->str;
+            zlistx_add_end (lines, zsys_sprintf ("%s %s %s %s %s", name, role? role: "user",
+                                                 user->element [1]->str, last? last: "0",
+                                                 banned && streq (banned, "1")? "1": "0"));
+        }
+        freeReplyObject (user);
+    }
+    freeReplyObject (names);
+    zlistx_set_comparator (lines, s_compare);
+    zlistx_sort (lines);
+    return rc;
+}
+
+int
+auth_store_audit (auth_store_t *self, const char *actor, const char *action, const char *target)
+{
+    assert (self);
+    redisReply *reply = s_command (self, "XADD audit MAXLEN ~ 10000 * actor %s action %s target %s",
+                                   actor, action, target);
+    if (!reply)
+        return -1;
+    freeReplyObject (reply);
+    return 0;
+}
+
 //  Only an existing account gets a key: HSET alone would create a hash.
 static const char *s_key_set_lua =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 1 end "
@@ -477,6 +578,18 @@ auth_store_test (bool verbose)
 
     //  Successful login stamps last_login
     assert (auth_store_login_ok (store, "alice", 1700000000123) == 0);
+    assert (auth_store_user_banned (store, "alice") == 0);
+    assert (auth_store_user_set (store, "alice", "banned", "1") == 0);
+    assert (auth_store_user_banned (store, "alice") == 1);
+    assert (auth_store_user_set (store, "alice", "banned", "0") == 0);
+    assert (auth_store_user_set (store, "ghost", "banned", "1") == 1);
+    zlistx_t *lines = zlistx_new ();
+    zlistx_set_destructor (lines, (czmq_destructor *) zstr_free);
+    assert (auth_store_users (store, lines) == 0);
+    assert (zlistx_size (lines) >= 1);
+    assert (strncmp ((char *) zlistx_first (lines), "alice user ", 11) == 0);
+    zlistx_destroy (&lines);
+    assert (auth_store_audit (store, "root", "ban", "alice") == 0);
     char *key = NULL;
     assert (auth_store_key_get (store, "alice", &key) == 1 && key == NULL);
     assert (auth_store_key_set (store, "alice", "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7") == 0);

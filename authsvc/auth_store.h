@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <czmq.h>
 
 typedef struct _auth_store_t auth_store_t;
 
@@ -53,6 +54,23 @@ int         auth_store_login_failed (auth_store_t *self, const char *name,
 //  Records a successful LOGIN (last_login) and clears the account's failures.
 //  0 | -1 unavailable.
 int         auth_store_login_ok     (auth_store_t *self, const char *name, int64_t now_ms);
+
+//  Sets field (hash, role, banned) of an existing account: 0 set, 1 no such
+//  account, -1 unavailable.
+int         auth_store_user_set     (auth_store_t *self, const char *name,
+                                     const char *field, const char *value);
+//  Is the account banned? 1 yes, 0 no (or no account), -1 unavailable.
+int         auth_store_user_banned  (auth_store_t *self, const char *name);
+//  Deletes an account: 0 deleted, 1 no such account, -1 unavailable.
+int         auth_store_user_delete  (auth_store_t *self, const char *name);
+//  Appends one line per account to lines (caller's list, it owns the
+//  strings): "NAME ROLE CREATED-MS LAST-LOGIN-MS BANNED(0|1)", sorted by name.
+//  0 | -1 unavailable.
+int         auth_store_users        (auth_store_t *self, zlistx_t *lines);
+//  Appends to the audit log (Redis stream "audit", newest 10,000): who did
+//  what to whom. 0 | -1 unavailable.
+int         auth_store_audit        (auth_store_t *self, const char *actor,
+                                     const char *action, const char *target);
 
 //  Sets name's public DM key (Z85): 0 set, 1 no such account, -1 unavailable.
 int         auth_store_key_set      (auth_store_t *self, const char *name, const char *key);

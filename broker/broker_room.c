@@ -8,6 +8,10 @@ struct _broker_room_t {
     zhashx_t *members;          //  user -> number of that user's sessions in the room
     zhashx_t *sessions;         //  session key -> session handle (not owned)
     uint64_t  seq;
+    bool      loaded;
+    bool      invite_only;
+    char     *creator;
+    zhashx_t *invited;          //  user -> (void *) 1
 };
 
 broker_room_t *
@@ -19,6 +23,7 @@ broker_room_new (const char *name)
     self->topic = zsys_sprintf ("%s%s/", PC_TOPIC_ROOM, name);
     self->members = zhashx_new ();
     self->sessions = zhashx_new ();
+    self->invited = zhashx_new ();
     return self;
 }
 
@@ -30,6 +35,8 @@ broker_room_destroy (broker_room_t **self_p)
         broker_room_t *self = *self_p;
         zhashx_destroy (&self->members);
         zhashx_destroy (&self->sessions);
+        zhashx_destroy (&self->invited);
+        zstr_free (&self->creator);
         zstr_free (&self->name);
         zstr_free (&self->topic);
         free (self);
@@ -103,6 +110,36 @@ broker_room_set_seq (broker_room_t *self, uint64_t seq)
 }
 
 void
+broker_room_set_policy (broker_room_t *self, bool invite_only, const char *creator)
+{
+    self->loaded = true;
+    self->invite_only = invite_only;
+    zstr_free (&self->creator);
+    self->creator = creator? strdup (creator): NULL;
+}
+
+bool broker_room_loaded (broker_room_t *self) { return self->loaded; }
+bool broker_room_invite_only (broker_room_t *self) { return self->invite_only; }
+const char *broker_room_creator (broker_room_t *self) { return self->creator; }
+
+void
+broker_room_invite (broker_room_t *self, const char *user, bool add)
+{
+    if (add)
+        zhashx_update (self->invited, user, (void *) 1);
+    else
+        zhashx_delete (self->invited, user);
+}
+
+bool
+broker_room_may_join (broker_room_t *self, const char *user, bool admin)
+{
+    return !self->invite_only || admin
+        || (self->creator && streq (self->creator, user))
+        || zhashx_lookup (self->invited, user) != NULL;
+}
+
+void
 broker_room_test (bool verbose)
 {
     printf (" * broker_room: ");
@@ -129,6 +166,16 @@ broker_room_test (bool verbose)
     assert (broker_room_leave (room, "alice", "ka2"));
     assert (!broker_room_leave (room, "carol", "kc"));
     assert (broker_room_members (room) == 1);
+    assert (broker_room_may_join (room, "anyone", false));
+    broker_room_set_policy (room, true, "alice");
+    assert (broker_room_loaded (room));
+    assert (!broker_room_may_join (room, "mallory", false));
+    assert (broker_room_may_join (room, "alice", false));       //  creator
+    assert (broker_room_may_join (room, "root", true));         //  admin
+    broker_room_invite (room, "dave", true);
+    assert (broker_room_may_join (room, "dave", false));
+    broker_room_invite (room, "dave", false);
+    assert (!broker_room_may_join (room, "dave", false));
     broker_room_set_seq (room, 7);
     broker_room_set_seq (room, 3);          //  never backwards
     assert (broker_room_messages (room) == 7);

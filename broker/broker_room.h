@@ -29,5 +29,15 @@ zlistx_t   *broker_room_member_list (broker_room_t *self);
 void        broker_room_set_seq     (broker_room_t *self, uint64_t seq);
 uint64_t    broker_room_messages    (broker_room_t *self);
 
+//  Who may join: a room is open unless invite-only; then its creator, the
+//  invited and admins may. The settings live in Redis: loaded says whether
+//  they have been read since the broker started.
+void        broker_room_set_policy  (broker_room_t *self, bool invite_only, const char *creator);
+bool        broker_room_loaded      (broker_room_t *self);
+bool        broker_room_invite_only (broker_room_t *self);
+const char *broker_room_creator     (broker_room_t *self);      //  NULL if none
+void        broker_room_invite      (broker_room_t *self, const char *user, bool add);
+bool        broker_room_may_join    (broker_room_t *self, const char *user, bool admin);
+
 void        broker_room_test        (bool verbose);
 #endif

@@ -276,6 +276,29 @@ s_reply_ok (server_t *self, pc_msg_t *request, const char *a, const char *b)
 //  --------------------------------------------------------------------------
 //  Sessions and rooms
 
+//  Reads the room's settings (invite-only, creator, invited) from Redis
+//  unless done already; false while they cannot be read.
+static bool
+s_room_load (server_t *self, broker_room_t *room)
+{
+    if (broker_room_loaded (room))
+        return true;
+    bool invite_only;
+    char *creator;
+    zlistx_t *invited = zlistx_new ();
+    zlistx_set_destructor (invited, (czmq_destructor *) zstr_free);
+    bool loaded = broker_store_room_load (self->store, broker_room_name (room), &invite_only,
+                                          &creator, invited) == 0;
+    if (loaded) {
+        broker_room_set_policy (room, invite_only, creator);
+        for (char *user = (char *) zlistx_first (invited); user; user = (char *) zlistx_next (invited))
+            broker_room_invite (room, user, true);
+        zstr_free (&creator);
+    }
+    zlistx_destroy (&invited);
+    return loaded;
+}
+
 static broker_room_t *
 s_room_require (server_t *self, const char *name)
 {
@@ -283,8 +306,15 @@ s_room_require (server_t *self, const char *name)
     if (!room) {
         room = broker_room_new (name);
         zhashx_insert (self->rooms, name, room);
+        s_room_load (self, room);
     }
     return room;
+}
+
+static bool
+s_is_admin (broker_session_t *session)
+{
+    return streq (broker_session_role (session), "admin");
 }
 
 static void
@@ -339,7 +369,7 @@ s_expire_sessions (server_t *self, int64_t now)
 //  service; its answer reaches the client through s_handle_auth_reply.
 static void
 s_forward_to_auth (server_t *self, pc_msg_t *request, broker_session_t *session,
-                   const char *a, const char *b, const char *c)
+                   const char *target, const char *a, const char *b, const char *c)
 {
     char auth_id [32];
     snprintf (auth_id, sizeof (auth_id), "b%" PRIu64, ++self->next_auth_id);
@@ -362,9 +392,91 @@ s_forward_to_auth (server_t *self, pc_msg_t *request, broker_session_t *session,
     pending->reqid = strdup (pc_msg_reqid (request));
     pending->command = strdup (pc_msg_command (request));
     pending->key = strdup (broker_session_key (session));
-    pending->name = strdup (a? a: "");
+    pending->name = strdup (target? target: "");   //  never a password
     pending->deadline = pc_now_ms () + AUTH_TIMEOUT_MS;
     zhashx_insert (self->pending, auth_id, pending);
+}
+
+//  Sends a NOTICE (kind, text) to one session's topic: kicked, banned...
+static void
+s_notice (server_t *self, broker_session_t *session, const char *kind, const char *text)
+{
+    pc_msg_t *notice = pc_msg_new ("NOTICE");
+    pc_msg_set_topic (notice, broker_session_topic (session));
+    pc_msg_add (notice, kind);
+    pc_msg_add (notice, text);
+    pc_msg_send (notice, self->xpub);
+    pc_msg_destroy (&notice);
+}
+
+//  Ends every session of user at once: they are told why, then forgotten,
+//  so nothing more is delivered to them and their next command is refused.
+static void
+s_drop_user (server_t *self, const char *user, const char *kind, const char *text)
+{
+    zlistx_t *doomed = zlistx_new ();
+    for (broker_session_t *session = (broker_session_t *) zhashx_first (self->sessions);
+         session; session = (broker_session_t *) zhashx_next (self->sessions))
+        if (broker_session_user (session) && streq (broker_session_user (session), user))
+            zlistx_add_end (doomed, session);
+    for (broker_session_t *session = (broker_session_t *) zlistx_first (doomed);
+         session; session = (broker_session_t *) zlistx_next (doomed)) {
+        s_notice (self, session, kind, text);
+        s_session_logout (self, session);
+        zhashx_delete (self->sessions, broker_session_key (session));
+    }
+    zlistx_destroy (&doomed);
+}
+
+//  Audit log (Redis stream "audit") and the monitor's event feed.
+static void
+s_audit (server_t *self, const char *actor, const char *action, const char *target)
+{
+    broker_store_audit (self->store, actor, action, target);
+    pc_msg_t *event = pc_msg_new ("EVENT");
+    pc_msg_set_topic (event, PC_TOPIC_EVENT);
+    pc_msg_add (event, "admin");
+    pc_msg_add (event, actor);
+    pc_msg_add (event, action);
+    pc_msg_add (event, target);
+    pc_msg_send (event, self->xpub);
+    pc_msg_destroy (&event);
+    zsys_info ("broker: %s: %s %s", actor, action, target);
+}
+
+//  The auth service changed an account (pending->name is its name): audit it
+//  and end the sessions of a banned or deleted account.
+static void
+s_after_account_change (server_t *self, pending_t *pending)
+{
+    const char *command = pending->command;
+    broker_session_t *actor_session = (broker_session_t *) zhashx_lookup (self->sessions, pending->key);
+    const char *actor = actor_session && broker_session_user (actor_session)?
+                        broker_session_user (actor_session): "?";
+    const char *target = pending->name;
+    if (streq (command, "BAN")) {
+        s_audit (self, actor, "ban", target);
+        s_drop_user (self, target, "banned", "you have been banned");
+    }
+    else
+    if (streq (command, "UNBAN"))
+        s_audit (self, actor, "unban", target);
+    else
+    if (streq (command, "DELUSER")) {
+        s_audit (self, actor, "delete", target);
+        s_drop_user (self, target, "deleted", "your account has been deleted");
+    }
+    else
+    if (streq (command, "DELETEME")) {
+        s_audit (self, target, "delete-account", target);
+        s_drop_user (self, target, "deleted", "your account has been deleted");
+    }
+    else
+    if (streq (command, "RESETPW"))
+        s_audit (self, actor, "reset-password", target);
+    else
+    if (streq (command, "PASSWD"))
+        s_audit (self, target, "change-password", target);
 }
 
 static void
@@ -410,9 +522,11 @@ s_handle_auth_reply (server_t *self)
         else
         if (streq (pending->command, "REGISTER"))
             pc_msg_add (answer, pending->name);
-        else
+        else {
             for (size_t i = 0; i < pc_msg_nfields (reply); i++)
                 pc_msg_add (answer, pc_msg_field (reply, i));
+            s_after_account_change (self, pending);
+        }
     }
     else {
         answer = pc_msg_new ("ERROR");
@@ -563,8 +677,17 @@ s_reply_stream (server_t *self, pc_msg_t *request, const char *stream, const cha
 }
 
 static void
-s_cmd_history (server_t *self, pc_msg_t *request)
+s_cmd_history (server_t *self, pc_msg_t *request, broker_session_t *session)
 {
+    broker_room_t *room = s_room_require (self, pc_msg_field (request, 0));
+    if (!s_room_load (self, room)) {
+        s_reply_error (self, request, PC_ERR_UNAVAILABLE, "room settings unavailable: storage is down");
+        return;
+    }
+    if (!broker_room_may_join (room, broker_session_user (session), s_is_admin (session))) {
+        s_reply_error (self, request, PC_ERR_FORBIDDEN, "invite-only room");
+        return;
+    }
     char stream [48];
     snprintf (stream, sizeof (stream), "room:%s", pc_msg_field (request, 0));
     s_reply_stream (self, request, stream, NULL, s_number (pc_msg_field (request, 1), 0, UINT64_MAX),
@@ -627,6 +750,111 @@ s_cmd_dm (server_t *self, pc_msg_t *request, broker_session_t *session)
     s_reply_ok (self, request, id, ts);
 }
 
+//  CREATE room mode: claims a new room (mode "open" or "invite-only"); its
+//  creator may invite and kick.
+static void
+s_cmd_create (server_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *name = pc_msg_field (request, 0);
+    const char *mode = pc_msg_field (request, 1);
+    if (!streq (mode, "open") && !streq (mode, "invite-only")) {
+        s_reply_error (self, request, PC_ERR_MALFORMED, "mode is open or invite-only");
+        return;
+    }
+    broker_room_t *room = s_room_require (self, name);
+    if (!s_room_load (self, room)) {
+        s_reply_error (self, request, PC_ERR_UNAVAILABLE, "room settings unavailable: storage is down");
+        return;
+    }
+    if (broker_room_creator (room) || broker_room_messages (room) > 0 || broker_room_members (room) > 0) {
+        s_reply_error (self, request, PC_ERR_CONFLICT, "the room exists already");
+        return;
+    }
+    const char *user = broker_session_user (session);
+    int rc = broker_store_room_create (self->store, name, user, streq (mode, "invite-only"));
+    if (rc == -1)
+        s_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
+    else
+    if (rc == 1)
+        s_reply_error (self, request, PC_ERR_CONFLICT, "the room exists already");
+    else {
+        broker_room_set_policy (room, streq (mode, "invite-only"), user);
+        s_audit (self, user, streq (mode, "invite-only")? "create-room-invite-only": "create-room", name);
+        s_reply_ok (self, request, name, mode);
+    }
+}
+
+//  Is the session allowed to steer room (its creator, or an admin)?
+static bool
+s_may_moderate (broker_room_t *room, broker_session_t *session)
+{
+    const char *creator = broker_room_creator (room);
+    return s_is_admin (session) || (creator && streq (creator, broker_session_user (session)));
+}
+
+static void
+s_cmd_invite (server_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *name = pc_msg_field (request, 0);
+    const char *guest = pc_msg_field (request, 1);
+    broker_room_t *room = s_room_require (self, name);
+    if (!s_room_load (self, room))
+        s_reply_error (self, request, PC_ERR_UNAVAILABLE, "room settings unavailable: storage is down");
+    else
+    if (!s_may_moderate (room, session))
+        s_reply_error (self, request, PC_ERR_FORBIDDEN, "only the room's creator or an admin may invite");
+    else
+    if (broker_store_room_invite (self->store, name, guest, true) == -1)
+        s_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
+    else {
+        broker_room_invite (room, guest, true);
+        s_audit (self, broker_session_user (session), "invite", guest);
+        s_reply_ok (self, request, name, guest);
+    }
+}
+
+//  KICK room user: every session of user leaves the room at once (delivery
+//  is per session, so nothing more reaches them) and is told so; in an
+//  invite-only room the invitation goes too.
+static void
+s_cmd_kick (server_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *name = pc_msg_field (request, 0);
+    const char *victim = pc_msg_field (request, 1);
+    broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
+    if (!room) {
+        s_reply_error (self, request, PC_ERR_NOT_FOUND, "no such room");
+        return;
+    }
+    if (!s_may_moderate (room, session)) {
+        s_reply_error (self, request, PC_ERR_FORBIDDEN, "only the room's creator or an admin may kick");
+        return;
+    }
+    char text [128];
+    snprintf (text, sizeof (text), "you were removed from #%s by %s", name, broker_session_user (session));
+    size_t kicked = 0;
+    for (broker_session_t *other = (broker_session_t *) zhashx_first (self->sessions);
+         other; other = (broker_session_t *) zhashx_next (self->sessions))
+        if (broker_session_user (other) && streq (broker_session_user (other), victim)
+        &&  broker_session_in_room (other, name)) {
+            if (broker_room_leave (room, victim, broker_session_key (other)))
+                s_event (self, "leave", victim, name);
+            broker_session_remove_room (other, name);
+            s_notice (self, other, "kicked", text);
+            kicked++;
+        }
+    if (broker_room_invite_only (room)) {
+        broker_room_invite (room, victim, false);
+        broker_store_room_invite (self->store, name, victim, false);
+    }
+    if (kicked == 0 && !broker_room_invite_only (room)) {
+        s_reply_error (self, request, PC_ERR_NOT_FOUND, "that user is not in the room");
+        return;
+    }
+    s_audit (self, broker_session_user (session), "kick", victim);
+    s_reply_ok (self, request, name, victim);
+}
+
 static void
 s_cmd_rooms (server_t *self, pc_msg_t *request)
 {
@@ -681,6 +909,14 @@ s_cmd_subs (server_t *self, pc_msg_t *request, broker_session_t *session)
     pc_msg_destroy (&reply);
 }
 
+static bool
+s_is_account_command (const char *command)
+{
+    return streq (command, "USERS") || streq (command, "BAN") || streq (command, "UNBAN")
+        || streq (command, "DELUSER") || streq (command, "RESETPW") || streq (command, "PASSWD")
+        || streq (command, "DELETEME") || streq (command, "MKADMIN");
+}
+
 static void
 s_handle_client (server_t *self)
 {
@@ -724,7 +960,7 @@ s_handle_client (server_t *self)
             //  Throttling by source: the peer's address (a fresh key is free)
             const char *source = pc_msg_peer_address (request);
             s_forward_to_auth (self, request, session, pc_msg_field (request, 0),
-                               pc_msg_field (request, 1),
+                               pc_msg_field (request, 0), pc_msg_field (request, 1),
                                source && *source? source: broker_session_key (session));
         }
     }
@@ -737,7 +973,8 @@ s_handle_client (server_t *self)
     if (!streq (command, "JOIN") && !streq (command, "LEAVE") && !streq (command, "SEND")
     &&  !streq (command, "ROOMS") && !streq (command, "WHO") && !streq (command, "SUBS")
     &&  !streq (command, "HISTORY") && !streq (command, "DM") && !streq (command, "INBOX")
-    &&  !streq (command, "SETKEY") && !streq (command, "GETKEY"))
+    &&  !streq (command, "SETKEY") && !streq (command, "GETKEY") && !s_is_account_command (command)
+    &&  !streq (command, "KICK") && !streq (command, "CREATE") && !streq (command, "INVITE"))
         s_reply_error (self, request, PC_ERR_UNKNOWN, "not a broker command");
     else
     if (!user)
@@ -746,6 +983,16 @@ s_handle_client (server_t *self)
     if (streq (command, "JOIN")) {
         const char *name = pc_msg_field (request, 0);
         broker_room_t *room = s_room_require (self, name);
+        if (!s_room_load (self, room)) {
+            s_reply_error (self, request, PC_ERR_UNAVAILABLE, "room settings unavailable: storage is down");
+            return;
+        }
+        if (!broker_session_in_room (session, name)
+        &&  !broker_room_may_join (room, user, s_is_admin (session))) {
+            s_reply_error (self, request, PC_ERR_FORBIDDEN,
+                           "invite-only room: ask its creator for an invitation");
+            return;
+        }
         if (broker_room_messages (room) == 0) {
             //  First sight of the room since start: learn its last id
             char stream [48];
@@ -784,7 +1031,7 @@ s_handle_client (server_t *self)
         s_cmd_who (self, request);
     else
     if (streq (command, "HISTORY"))
-        s_cmd_history (self, request);
+        s_cmd_history (self, request, session);
     else
     if (streq (command, "INBOX"))
         s_cmd_inbox (self, request, session);
@@ -796,11 +1043,46 @@ s_handle_client (server_t *self)
         if (pc_msg_nfields (request) != 1)
             s_reply_error (self, request, PC_ERR_MALFORMED, "SETKEY takes one key");
         else            //  a user sets only its own key
-            s_forward_to_auth (self, request, session, pc_msg_field (request, 0), user, NULL);
+            s_forward_to_auth (self, request, session, user, pc_msg_field (request, 0), user, NULL);
     }
     else
     if (streq (command, "GETKEY"))
-        s_forward_to_auth (self, request, session, pc_msg_field (request, 0), NULL, NULL);
+        s_forward_to_auth (self, request, session, NULL, pc_msg_field (request, 0), NULL, NULL);
+    else
+    if (streq (command, "PASSWD")) {
+        if (pc_msg_nfields (request) != 2)
+            s_reply_error (self, request, PC_ERR_MALFORMED, "PASSWD takes the old and the new password");
+        else
+            s_forward_to_auth (self, request, session, user, pc_msg_field (request, 0),
+                               pc_msg_field (request, 1), user);
+    }
+    else
+    if (streq (command, "DELETEME")) {
+        if (pc_msg_nfields (request) != 1)
+            s_reply_error (self, request, PC_ERR_MALFORMED, "DELETEME takes the password");
+        else
+            s_forward_to_auth (self, request, session, user, pc_msg_field (request, 0), user, NULL);
+    }
+    else
+    if (s_is_account_command (command)) {       //  the admins' account commands
+        if (!s_is_admin (session))
+            s_reply_error (self, request, PC_ERR_FORBIDDEN, "admins only");
+        else
+        if (streq (command, "MKADMIN"))
+            s_reply_error (self, request, PC_ERR_FORBIDDEN, "use pychat-admin on the server host");
+        else
+            s_forward_to_auth (self, request, session, pc_msg_field (request, 0),
+                               pc_msg_field (request, 0), pc_msg_field (request, 1), NULL);
+    }
+    else
+    if (streq (command, "KICK"))
+        s_cmd_kick (self, request, session);
+    else
+    if (streq (command, "CREATE"))
+        s_cmd_create (self, request, session);
+    else
+    if (streq (command, "INVITE"))
+        s_cmd_invite (self, request, session);
     else
         s_cmd_subs (self, request, session);
 }

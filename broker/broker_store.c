@@ -363,6 +363,88 @@ broker_store_available (broker_store_t *self)
     return s_connected (self);
 }
 
+int
+broker_store_audit (broker_store_t *self, const char *actor, const char *action, const char *target)
+{
+    char ts [24];
+    snprintf (ts, sizeof (ts), "%" PRId64, pc_now_ms ());
+    const char *argv [] = { "XADD", "audit", "MAXLEN", "~", "10000", "*", "ts", ts,
+                            "actor", actor, "action", action, "target", target };
+    redisReply *reply = s_command (self, 14, argv);
+    if (!reply)
+        return -1;
+    freeReplyObject (reply);
+    return 0;
+}
+
+int
+broker_store_room_load (broker_store_t *self, const char *room, bool *invite_only,
+                        char **creator_p, zlistx_t *invited)
+{
+    *invite_only = false;
+    *creator_p = NULL;
+    char meta [64], members [64];
+    snprintf (meta, sizeof (meta), "roommeta:%s", room);
+    snprintf (members, sizeof (members), "roominvited:%s", room);
+    const char *hmget [] = { "HMGET", meta, "creator", "invite_only" };
+    redisReply *reply = s_command (self, 4, hmget);
+    if (!reply)
+        return -1;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+        if (reply->element [0]->type == REDIS_REPLY_STRING)
+            *creator_p = strdup (reply->element [0]->str);
+        *invite_only = reply->element [1]->type == REDIS_REPLY_STRING
+                    && streq (reply->element [1]->str, "1");
+    }
+    freeReplyObject (reply);
+    const char *smembers [] = { "SMEMBERS", members };
+    reply = s_command (self, 2, smembers);
+    if (!reply) {
+        zstr_free (creator_p);
+        return -1;
+    }
+    for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++)
+        if (reply->element [i]->str)
+            zlistx_add_end (invited, strdup (reply->element [i]->str));
+    freeReplyObject (reply);
+    return 0;
+}
+
+int
+broker_store_room_create (broker_store_t *self, const char *room, const char *creator,
+                          bool invite_only)
+{
+    char meta [64];
+    snprintf (meta, sizeof (meta), "roommeta:%s", room);
+    const char *hsetnx [] = { "HSETNX", meta, "creator", creator };
+    redisReply *reply = s_command (self, 4, hsetnx);
+    if (!reply)
+        return -1;
+    int rc = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1? 0: 1;
+    freeReplyObject (reply);
+    if (rc == 0) {
+        const char *hset [] = { "HSET", meta, "invite_only", invite_only? "1": "0" };
+        reply = s_command (self, 4, hset);
+        if (!reply)
+            return -1;
+        freeReplyObject (reply);
+    }
+    return rc;
+}
+
+int
+broker_store_room_invite (broker_store_t *self, const char *room, const char *user, bool add)
+{
+    char members [64];
+    snprintf (members, sizeof (members), "roominvited:%s", room);
+    const char *argv [] = { add? "SADD": "SREM", members, user };
+    redisReply *reply = s_command (self, 3, argv);
+    if (!reply)
+        return -1;
+    freeReplyObject (reply);
+    return 0;
+}
+
 //  --------------------------------------------------------------------------
 //  Selftest: against a real redis-server on a free port
 
@@ -474,6 +556,21 @@ broker_store_test (bool verbose)
     assert (zlistx_size (records) == 2);
     assert (((broker_record_t *) zlistx_first (records))->seq == 9);
     zlistx_destroy (&records);
+    //  Room settings and the audit log
+    bool invite_only;
+    char *creator;
+    zlistx_t *invited = zlistx_new ();
+    zlistx_set_destructor (invited, (czmq_destructor *) zstr_free);
+    assert (broker_store_room_load (store, "secret", &invite_only, &creator, invited) == 0);
+    assert (!invite_only && creator == NULL && zlistx_size (invited) == 0);
+    assert (broker_store_room_create (store, "secret", "alice", true) == 0);
+    assert (broker_store_room_create (store, "secret", "bob", false) == 1);
+    assert (broker_store_room_invite (store, "secret", "bob", true) == 0);
+    assert (broker_store_room_load (store, "secret", &invite_only, &creator, invited) == 0);
+    assert (invite_only && streq (creator, "alice") && zlistx_size (invited) == 1);
+    zstr_free (&creator);
+    zlistx_destroy (&invited);
+    assert (broker_store_audit (store, "root", "ban", "mallory") == 0);
     broker_store_destroy (&store);
     s_stop (redis);
     char command [PATH_MAX + 16];
