@@ -1,0 +1,69 @@
+//  bench.h: the load generator's shared parts.
+//
+//  One workload engine (pcbench.c) drives one "driver" per system: a
+//  publisher and S subscribers multiplexed in this one thread. A driver
+//  publishes when asked, and its pump() polls every socket once and hands
+//  each delivered payload to bench_deliver (). Payloads are 128 bytes:
+//  16 hex digits of sequence number, 16 hex digits of CLOCK_MONOTONIC
+//  nanoseconds (the intended send time), then padding.
+#ifndef BENCH_H_INCLUDED
+#define BENCH_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BENCH_PAYLOAD       128
+#define BENCH_TOPIC         "bench"
+
+typedef struct _bench_driver_t bench_driver_t;
+struct _bench_driver_t {
+    const char *system;
+    int      subs;
+    //  Queue one payload for publishing: 0 queued, -1 busy (try after pump).
+    int    (*publish) (bench_driver_t *self, const char *payload, size_t size);
+    //  Polls every socket once (at most timeout_ms) and handles what is ready.
+    void   (*pump)    (bench_driver_t *self, int timeout_ms);
+    void   (*destroy) (bench_driver_t **self_p);
+    //  Messages the server confirmed (ack, reply, or a PING/PONG barrier
+    //  behind them). Systems without any ack set acked = sent.
+    uint64_t acked;
+    void    *state;
+};
+
+//  Options of one run, from the command line.
+typedef struct {
+    const char *system;
+    const char *host;
+    int      port;
+    const char *ca;             //  CA file: TLS on
+    const char *keyfile;        //  relay CURVE public key (Z85) file
+    const char *data;           //  PyChat data dir (broker.pub)
+    int      server_pid;        //  for VmRSS
+    int      users;             //  PyChat: accounts in the pool
+    int      idle;              //  C: idle clients
+    int      subs_a [8];   int nsubs_a;
+    int      rates_b [8];  int nrates_b;
+    int      subs_b;
+    double   dur_a;
+    double   dur_b;
+    bool     skip_c;
+} bench_opts_t;
+
+//  pcbench.c
+int64_t bench_now_ns (void);
+void    bench_deliver (int sub, const char *payload, size_t size);
+long    bench_rss_kb (int pid);
+void    bench_fail (const char *format, ...) __attribute__ ((format (printf, 1, 2), noreturn));
+
+//  bench_sock.c: redis (RESP), MQTT 3.1.1 QoS 0, NATS; optional TLS.
+bench_driver_t *bench_sock_new (bench_opts_t *opts, int subs);
+//  bench_zmq.c: bare PUB->SUB, ROUTER->XPUB relay (CURVE or not), PyChat.
+bench_driver_t *bench_zmq_new (bench_opts_t *opts, int subs);
+int     bench_relay_main (int argc, char **argv);
+//  PyChat: a pool of logged-in users; the drivers borrow from it.
+int     bench_pychat_pool (bench_opts_t *opts, double *logins_per_s, double *registers_per_s);
+bench_driver_t *bench_pychat_new (bench_opts_t *opts, int subs, const char *room);
+void    bench_pychat_keepalive (void);
+void    bench_pychat_pool_destroy (void);
+#endif

@@ -1,0 +1,717 @@
+//  bench_zmq.c: the ZeroMQ systems.
+//
+//  zmq          bare libzmq PUB (in this process) -> S SUBs; no ack.
+//  relay        DEALER -> relay-server ROUTER; the relay publishes on its XPUB
+//               and acks every message; S SUBs read the XPUB.
+//  relay-curve  the same with CURVE on every socket.
+//  pychat       real PyChat users over CURVE, speaking PROTOCOL.md through
+//               the proto library (pc_msg_*): REGISTER, LOGIN, JOIN, SUBS,
+//               SEND, and the broker's fan-out MSG.
+#include "bench.h"
+#include "pc_msg.h"
+
+#include <czmq.h>
+#include <signal.h>
+
+#define MAX_SOCKETS     16000
+#define DRAIN_BATCH     256         //  messages read from one socket per pump
+#define PROBE_MS        10
+#define SETUP_TIMEOUT_MS 20000
+#define KEEPALIVE_MS    10000       //  PROTOCOL.md: sessions idle 60 s are dropped
+#define REQUEST_TIMEOUT_MS 6000
+#define REQUEST_RETRIES 5
+
+typedef enum { KIND_ZMQ, KIND_RELAY, KIND_PYCHAT } kind_t;
+
+typedef struct {
+    kind_t          kind;
+    void           *pub;            //  PUB (zmq), DEALER (relay); PyChat: user 0's DEALER
+    zsock_t        *pub_zsock;      //  PyChat only
+    void          **subs;
+    zsock_t       **sub_zsocks;     //  PyChat only
+    zmq_pollitem_t *items;          //  [0] publisher, [1..S] subscribers
+    int             nsubs;
+    uint64_t        sent;
+    char            room [64];
+    pc_msg_t       *msg;
+    uint64_t        errors;
+} zstate_t;
+
+static void *s_ctx;
+
+static void
+s_ctx_init (void)
+{
+    if (!s_ctx) {
+        zsys_set_max_sockets (MAX_SOCKETS);
+        zsys_set_linger (0);
+        zsys_set_logstream (stderr);
+        zsys_handler_set (NULL);        //  SIGINT/SIGTERM: default, we are a tool
+        s_ctx = zsys_init ();
+        if (!s_ctx)
+            bench_fail ("cannot create a ZeroMQ context");
+    }
+}
+
+static char *
+s_read_key (const char *path)
+{
+    FILE *file = fopen (path, "r");
+    if (!file)
+        bench_fail ("cannot read %s", path);
+    char line [128] = "";
+    if (!fgets (line, sizeof (line), file))
+        line [0] = 0;
+    fclose (file);
+    line [strcspn (line, "\r\n")] = 0;
+    if (strlen (line) != 40)
+        bench_fail ("%s does not hold a Z85 key", path);
+    return strdup (line);
+}
+
+//  A raw socket with this process's own fresh CURVE key when server_key.
+static void *
+s_socket (int type, const char *server_key)
+{
+    void *sock = zmq_socket (s_ctx, type);
+    if (!sock)
+        bench_fail ("zmq_socket: %s", zmq_strerror (zmq_errno ()));
+    int zero = 0;
+    zmq_setsockopt (sock, ZMQ_LINGER, &zero, sizeof (zero));
+    if (server_key) {
+        char public_key [41], secret_key [41];
+        if (zmq_curve_keypair (public_key, secret_key))
+            bench_fail ("zmq_curve_keypair: %s", zmq_strerror (zmq_errno ()));
+        zmq_setsockopt (sock, ZMQ_CURVE_SERVERKEY, server_key, 40);
+        zmq_setsockopt (sock, ZMQ_CURVE_PUBLICKEY, public_key, 40);
+        zmq_setsockopt (sock, ZMQ_CURVE_SECRETKEY, secret_key, 40);
+    }
+    return sock;
+}
+
+//  Two frames: topic, payload. 0 | -1 would block.
+static int
+s_send_pair (void *sock, const char *payload, size_t size)
+{
+    if (zmq_send (sock, BENCH_TOPIC, strlen (BENCH_TOPIC), ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+        return -1;
+    zmq_send (sock, payload, size, 0);      //  atomic with the first frame
+    return 0;
+}
+
+//  Reads up to DRAIN_BATCH [topic, payload] messages; probes mark ready.
+static int
+s_drain_sub (void *sock, int index, bool *ready)
+{
+    int count = 0;
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    while (count < DRAIN_BATCH) {
+        if (zmq_msg_recv (&frame, sock, ZMQ_DONTWAIT) == -1)
+            break;
+        int more = zmq_msg_more (&frame);
+        if (more && zmq_msg_recv (&frame, sock, 0) != -1) {
+            const char *data = (const char *) zmq_msg_data (&frame);
+            size_t size = zmq_msg_size (&frame);
+            if (ready && size >= 16 && memcmp (data, "0000000000000000", 16) == 0)
+                ready [index] = true;
+            else
+                bench_deliver (index, data, size);
+        }
+        count++;
+    }
+    zmq_msg_close (&frame);
+    return count;
+}
+
+//  --------------------------------------------------------------------------
+//  zmq and relay drivers
+
+static int
+s_raw_publish (bench_driver_t *self, const char *payload, size_t size)
+{
+    zstate_t *state = (zstate_t *) self->state;
+    if (s_send_pair (state->pub, payload, size) == -1)
+        return -1;
+    state->sent++;
+    if (state->kind == KIND_ZMQ)
+        self->acked = state->sent;
+    return 0;
+}
+
+static void
+s_raw_pump_with (bench_driver_t *self, int timeout_ms, bool *ready)
+{
+    zstate_t *state = (zstate_t *) self->state;
+    int rc = zmq_poll (state->items, state->nsubs + 1, timeout_ms);
+    if (rc <= 0)
+        return;
+    if (state->items [0].revents & ZMQ_POLLIN) {
+        char ack [16];
+        for (int i = 0; i < 4 * DRAIN_BATCH; i++) {
+            if (zmq_recv (state->pub, ack, sizeof (ack), ZMQ_DONTWAIT) == -1)
+                break;
+            self->acked++;
+        }
+    }
+    for (int i = 0; i < state->nsubs; i++)
+        if (state->items [i + 1].revents & ZMQ_POLLIN)
+            s_drain_sub (state->subs [i], i, ready);
+}
+
+static void
+s_raw_pump (bench_driver_t *self, int timeout_ms)
+{
+    s_raw_pump_with (self, timeout_ms, NULL);
+}
+
+static void
+s_raw_destroy (bench_driver_t **self_p)
+{
+    if (*self_p) {
+        bench_driver_t *self = *self_p;
+        zstate_t *state = (zstate_t *) self->state;
+        for (int i = 0; i < state->nsubs; i++)
+            zmq_close (state->subs [i]);
+        zmq_close (state->pub);
+        free (state->subs);
+        free (state->items);
+        free (state);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+bench_driver_t *
+bench_zmq_new (bench_opts_t *opts, int subs)
+{
+    s_ctx_init ();
+    bench_driver_t *self = (bench_driver_t *) calloc (1, sizeof (bench_driver_t));
+    zstate_t *state = (zstate_t *) calloc (1, sizeof (zstate_t));
+    self->system = opts->system;
+    self->subs = subs;
+    self->state = state;
+    self->publish = s_raw_publish;
+    self->pump = s_raw_pump;
+    self->destroy = s_raw_destroy;
+    state->kind = strncmp (opts->system, "relay", 5) == 0? KIND_RELAY: KIND_ZMQ;
+    state->nsubs = subs;
+    state->subs = (void **) calloc ((size_t) subs, sizeof (void *));
+    state->items = (zmq_pollitem_t *) calloc ((size_t) subs + 1, sizeof (zmq_pollitem_t));
+    char *server_key = opts->keyfile && strstr (opts->system, "curve")? s_read_key (opts->keyfile): NULL;
+    char endpoint [64];
+    //  A closed PUB releases its port asynchronously: each instance binds
+    //  the next port of the block bench/run reserved (16 ports).
+    static int instance;
+    int sub_port = opts->port + instance++ % 16;
+    if (state->kind == KIND_ZMQ) {
+        state->pub = s_socket (ZMQ_PUB, NULL);
+        int hwm = 100000;           //  as the PyChat broker's XPUB
+        zmq_setsockopt (state->pub, ZMQ_SNDHWM, &hwm, sizeof (hwm));
+        snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", sub_port);
+        if (zmq_bind (state->pub, endpoint))
+            bench_fail ("bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+    }
+    else {
+        state->pub = s_socket (ZMQ_DEALER, server_key);
+        snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", opts->port);
+        zmq_connect (state->pub, endpoint);
+        sub_port = opts->port + 1;
+    }
+    state->items [0].socket = state->pub;
+    state->items [0].events = state->kind == KIND_RELAY? ZMQ_POLLIN: 0;
+    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", sub_port);
+    for (int i = 0; i < subs; i++) {
+        state->subs [i] = s_socket (ZMQ_SUB, server_key);
+        zmq_setsockopt (state->subs [i], ZMQ_SUBSCRIBE, BENCH_TOPIC, strlen (BENCH_TOPIC));
+        if (zmq_connect (state->subs [i], endpoint))
+            bench_fail ("connect %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        state->items [i + 1].socket = state->subs [i];
+        state->items [i + 1].events = ZMQ_POLLIN;
+    }
+    free (server_key);
+
+    //  Slow joiners: publish probes until every subscriber has seen one.
+    bool *ready = (bool *) calloc ((size_t) subs + 1, sizeof (bool));
+    char probe [BENCH_PAYLOAD];
+    memset (probe, '0', sizeof (probe));
+    int64_t deadline = bench_now_ns () + (int64_t) SETUP_TIMEOUT_MS * 1000000;
+    int missing = subs;
+    uint64_t probes = 0;
+    while (missing > 0 && bench_now_ns () < deadline) {
+        if (s_send_pair (state->pub, probe, sizeof (probe)) == 0)
+            probes++;
+        int64_t until = bench_now_ns () + PROBE_MS * 1000000LL;
+        while (bench_now_ns () < until)
+            s_raw_pump_with (self, 1, ready);
+        missing = 0;
+        for (int i = 0; i < subs; i++)
+            missing += !ready [i];
+    }
+    if (missing)
+        bench_fail ("%s: %d of %d subscribers never saw a probe", opts->system, missing, subs);
+    //  Let the last probes and their acks pass, then start counting afresh.
+    while (state->kind == KIND_RELAY && self->acked < probes && bench_now_ns () < deadline)
+        s_raw_pump_with (self, 10, ready);
+    for (int i = 0; i < 20; i++)
+        s_raw_pump_with (self, 1, ready);
+    free (ready);
+    self->acked = 0;
+    state->sent = 0;
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+//  The relay server: ROUTER on port, XPUB on port+1. Every [topic, payload]
+//  received is published and acknowledged with a one-byte reply. With
+//  --curve KEYFILE it makes a key pair, writes the public key to KEYFILE and
+//  is a CURVE server on both sockets (any client key is accepted).
+
+static volatile sig_atomic_t s_stop;
+static void s_on_signal (int signum) { (void) signum; s_stop = 1; }
+
+int
+bench_relay_main (int argc, char **argv)
+{
+    int port = 0;
+    const char *keyfile = NULL;
+    double max_seconds = 1200;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp (argv [i], "--port") == 0)
+            port = atoi (argv [i + 1]);
+        else if (strcmp (argv [i], "--curve") == 0)
+            keyfile = argv [i + 1];
+        else if (strcmp (argv [i], "--max-seconds") == 0)
+            max_seconds = atof (argv [i + 1]);
+    }
+    if (port <= 0)
+        bench_fail ("relay-server: --port P is required");
+    signal (SIGTERM, s_on_signal);
+    signal (SIGINT, s_on_signal);
+    void *ctx = zmq_ctx_new ();
+    void *router = zmq_socket (ctx, ZMQ_ROUTER);
+    void *xpub = zmq_socket (ctx, ZMQ_XPUB);
+    int zero = 0, one = 1, hwm = 100000;   //  as the PyChat broker's XPUB
+    zmq_setsockopt (xpub, ZMQ_SNDHWM, &hwm, sizeof (hwm));
+    zmq_setsockopt (router, ZMQ_LINGER, &zero, sizeof (zero));
+    zmq_setsockopt (xpub, ZMQ_LINGER, &zero, sizeof (zero));
+    if (keyfile) {
+        char public_key [41], secret_key [41];
+        zmq_curve_keypair (public_key, secret_key);
+        FILE *file = fopen (keyfile, "w");
+        if (!file)
+            bench_fail ("relay-server: cannot write %s", keyfile);
+        fprintf (file, "%s\n", public_key);
+        fclose (file);
+        void *both [2] = { router, xpub };
+        for (int i = 0; i < 2; i++) {
+            zmq_setsockopt (both [i], ZMQ_CURVE_SERVER, &one, sizeof (one));
+            zmq_setsockopt (both [i], ZMQ_CURVE_SECRETKEY, secret_key, 40);
+        }
+    }
+    char endpoint [64];
+    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", port);
+    if (zmq_bind (router, endpoint))
+        bench_fail ("relay-server: bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", port + 1);
+    if (zmq_bind (xpub, endpoint))
+        bench_fail ("relay-server: bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+    zmq_pollitem_t items [2] = { { router, 0, ZMQ_POLLIN, 0 }, { xpub, 0, ZMQ_POLLIN, 0 } };
+    int64_t end = bench_now_ns () + (int64_t) (max_seconds * 1e9);
+    zmq_msg_t rid, topic, payload, sub;
+    zmq_msg_init (&rid);
+    zmq_msg_init (&topic);
+    zmq_msg_init (&payload);
+    zmq_msg_init (&sub);
+    while (!s_stop && bench_now_ns () < end) {
+        if (zmq_poll (items, 2, 500) <= 0)
+            continue;
+        if (items [1].revents & ZMQ_POLLIN)
+            for (int i = 0; i < 1000 && zmq_msg_recv (&sub, xpub, ZMQ_DONTWAIT) != -1; i++)
+                ;
+        if (!(items [0].revents & ZMQ_POLLIN))
+            continue;
+        for (int i = 0; i < 1000; i++) {
+            if (zmq_msg_recv (&rid, router, ZMQ_DONTWAIT) == -1)
+                break;
+            if (!zmq_msg_more (&rid) || zmq_msg_recv (&topic, router, 0) == -1)
+                continue;
+            if (!zmq_msg_more (&topic) || zmq_msg_recv (&payload, router, 0) == -1)
+                continue;
+            while (zmq_msg_more (&payload))         //  ignore extra frames
+                zmq_msg_recv (&payload, router, 0);
+            zmq_msg_send (&topic, xpub, ZMQ_SNDMORE);
+            zmq_msg_send (&payload, xpub, 0);
+            zmq_msg_send (&rid, router, ZMQ_SNDMORE);
+            zmq_send (router, "K", 1, 0);
+        }
+    }
+    zmq_msg_close (&rid);
+    zmq_msg_close (&topic);
+    zmq_msg_close (&payload);
+    zmq_msg_close (&sub);
+    zmq_close (router);
+    zmq_close (xpub);
+    zmq_ctx_term (ctx);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  PyChat: a pool of real users, logged in once per run
+
+typedef struct {
+    zcert_t *cert;
+    zsock_t *dealer;
+    zsock_t *sub;
+    char     name [32];
+    char     password [48];
+    char     topic [128];
+    char     reqid [24];
+    unsigned reqno;
+    int      state;                 //  phase: 0 to do, 1 in flight, 2 done, 3 failed
+    int      tries;
+    int64_t  deadline_ns;
+} user_t;
+
+static struct {
+    user_t   *users;
+    int       count;
+    int       logged_in;            //  users [0..logged_in) are logged in
+    char     *broker_key;
+    int       port;
+    pc_msg_t *msg;
+    int64_t   next_keepalive;
+    int       publisher;            //  index whose DEALER the current driver reads, or -1
+} s_pool = { .publisher = -1 };
+
+//  PING every logged-in session every KEEPALIVE_MS, and throw away the
+//  replies that piled up (on every DEALER but the running publisher's).
+void
+bench_pychat_keepalive (void)
+{
+    int64_t now = bench_now_ns ();
+    if (!s_pool.users || now < s_pool.next_keepalive)
+        return;
+    s_pool.next_keepalive = now + KEEPALIVE_MS * 1000000LL;
+    pc_msg_t *ping = pc_msg_new ("PING");
+    pc_msg_set_reqid (ping, "ka");
+    for (int i = 0; i < s_pool.logged_in; i++) {
+        user_t *user = &s_pool.users [i];
+        if (i != s_pool.publisher)
+            for (int n = 0; n < 100 && (zsock_events (user->dealer) & ZMQ_POLLIN); n++)
+                if (pc_msg_recv (s_pool.msg, user->dealer) == -1)
+                    break;
+        pc_msg_send_nowait (ping, user->dealer);
+    }
+    pc_msg_destroy (&ping);
+}
+
+static void
+s_user_request (user_t *user, const char *command, const char *a, const char *b)
+{
+    pc_msg_t *request = pc_msg_new (command);
+    snprintf (user->reqid, sizeof (user->reqid), "q%u", ++user->reqno);
+    pc_msg_set_reqid (request, user->reqid);
+    if (a)
+        pc_msg_add (request, a);
+    if (b)
+        pc_msg_add (request, b);
+    pc_msg_send (request, user->dealer);
+    pc_msg_destroy (&request);
+    user->state = 1;
+    user->tries++;
+    user->deadline_ns = bench_now_ns () + REQUEST_TIMEOUT_MS * 1000000LL;
+}
+
+static void
+s_user_send (user_t *user, const char *command, const char *room)
+{
+    if (streq (command, "REGISTER") || streq (command, "LOGIN"))
+        s_user_request (user, command, user->name, user->password);
+    else if (streq (command, "JOIN"))
+        s_user_request (user, command, room, NULL);
+    else
+        s_user_request (user, command, NULL, NULL);
+}
+
+//  What a reply means for this phase: 2 done, 0 try again, 3 failed.
+static int
+s_judge (user_t *user, const char *command, pc_msg_t *reply)
+{
+    int code = pc_msg_error_code (reply);
+    if (streq (command, "REGISTER"))
+        return code == 0 || code == 409? 2: code == 503 || code == 429? 0: 3;
+    if (streq (command, "LOGIN"))
+        return code == 0? 2: code == 503 || code == 429? 0: 3;
+    if (streq (command, "JOIN")) {
+        if (code || pc_msg_nfields (reply) < 2)
+            return 3;
+        snprintf (user->topic, sizeof (user->topic), "%s", pc_msg_field (reply, 1));
+        zsock_set_subscribe (user->sub, user->topic);
+        return 2;
+    }
+    //  SUBS: done once the topic is listed
+    if (code)
+        return 3;
+    for (size_t i = 0; i < pc_msg_nfields (reply); i++)
+        if (streq (pc_msg_field (reply, i), user->topic))
+            return 2;
+    return 0;
+}
+
+//  Runs one command for users [first, last) with at most `window` in flight;
+//  retries 503/429/timeouts (SUBS: until the topic is listed). Returns the
+//  number of users that failed.
+static int
+s_phase (const char *command, int first, int last, int window, const char *room, double *rate)
+{
+    int count = last - first;
+    for (int i = first; i < last; i++) {
+        s_pool.users [i].state = 0;
+        s_pool.users [i].tries = 0;
+    }
+    zmq_pollitem_t *items = (zmq_pollitem_t *) calloc ((size_t) window, sizeof (zmq_pollitem_t));
+    int *which = (int *) calloc ((size_t) window, sizeof (int));
+    int next = first, done = 0, failed = 0, in_flight = 0;
+    int64_t start = bench_now_ns ();
+    int64_t deadline = start + (int64_t) (count * 2 + 120) * 1000000000LL;
+    while (done + failed < count && bench_now_ns () < deadline) {
+        //  Fill the window (scan from the oldest to-do user)
+        for (int i = first; i < last && in_flight < window; i++) {
+            user_t *user = &s_pool.users [i];
+            if (user->state == 0) {
+                if (user->tries >= REQUEST_RETRIES * (streq (command, "SUBS")? 20: 1)) {
+                    user->state = 3;
+                    failed++;
+                    continue;
+                }
+                s_user_send (user, command, room);
+                in_flight++;
+            }
+            if (i >= next)
+                next = i + 1;
+        }
+        int n = 0;
+        for (int i = first; i < last && n < window; i++)
+            if (s_pool.users [i].state == 1) {
+                items [n].socket = zsock_resolve (s_pool.users [i].dealer);
+                items [n].events = ZMQ_POLLIN;
+                which [n++] = i;
+            }
+        zmq_poll (items, n, 20);
+        int64_t now = bench_now_ns ();
+        for (int k = 0; k < n; k++) {
+            user_t *user = &s_pool.users [which [k]];
+            while (user->state == 1 && (zsock_events (user->dealer) & ZMQ_POLLIN)) {
+                if (pc_msg_recv (s_pool.msg, user->dealer) != 0)
+                    continue;
+                if (!streq (pc_msg_reqid (s_pool.msg), user->reqid))
+                    continue;           //  a PONG, or a reply we stopped waiting for
+                int verdict = s_judge (user, command, s_pool.msg);
+                if (verdict == 0 && pc_msg_error_code (s_pool.msg) == 0)
+                    zclock_sleep (1);   //  SUBS not yet applied: ask again shortly
+                user->state = verdict;
+                in_flight--;
+                if (verdict == 2)
+                    done++;
+                else if (verdict == 3) {
+                    failed++;
+                    if (failed <= 3)
+                        fprintf (stderr, "pcbench: pychat: %s %s: %d %s\n", command, user->name,
+                                 pc_msg_error_code (s_pool.msg), pc_msg_error_reason (s_pool.msg));
+                }
+            }
+            if (user->state == 1 && now > user->deadline_ns) {
+                user->state = 0;        //  timed out: send again
+                in_flight--;
+            }
+        }
+        if (streq (command, "LOGIN")) {
+            //  Logged-in users need their keepalive while the others log in.
+            int logged = first;
+            while (logged < last && s_pool.users [logged].state == 2)
+                logged++;
+            if (logged > s_pool.logged_in)
+                s_pool.logged_in = logged;
+        }
+        bench_pychat_keepalive ();
+    }
+    double seconds = (double) (bench_now_ns () - start) / 1e9;
+    if (rate)
+        *rate = seconds > 0? done / seconds: 0;
+    free (items);
+    free (which);
+    return count - done;
+}
+
+int
+bench_pychat_pool (bench_opts_t *opts, double *logins_per_s, double *registers_per_s)
+{
+    s_ctx_init ();
+    char path [4096];
+    snprintf (path, sizeof (path), "%s/broker.pub", opts->data? opts->data: ".");
+    s_pool.broker_key = s_read_key (path);
+    s_pool.port = opts->port;
+    s_pool.msg = pc_msg_new (NULL);
+    int count = opts->users;
+    s_pool.count = count;
+    s_pool.users = (user_t *) calloc ((size_t) count, sizeof (user_t));
+    for (int i = 0; i < count; i++) {
+        user_t *user = &s_pool.users [i];
+        snprintf (user->name, sizeof (user->name), "bench-%d", i);
+        snprintf (user->password, sizeof (user->password), "bench-password-%d-%d", i, opts->port);
+        user->cert = zcert_new ();
+        user->dealer = zsock_new (ZMQ_DEALER);
+        user->sub = zsock_new (ZMQ_SUB);
+        if (!user->cert || !user->dealer || !user->sub)
+            bench_fail ("pychat: cannot create user %d's sockets (descriptor limit?)", i);
+        zsock_t *both [2] = { user->dealer, user->sub };
+        for (int k = 0; k < 2; k++) {
+            zcert_apply (user->cert, both [k]);
+            zsock_set_curve_serverkey (both [k], s_pool.broker_key);
+            zsock_set_linger (both [k], 0);
+            zsock_set_maxmsgsize (both [k], 1024 * 1024);
+        }
+        if (zsock_connect (user->dealer, "tcp://127.0.0.1:%d", opts->port)
+        ||  zsock_connect (user->sub, "tcp://127.0.0.1:%d", opts->port + 1))
+            bench_fail ("pychat: cannot connect user %d", i);
+    }
+    //  REGISTER is one Argon2id hash per user; LOGIN one verification. A
+    //  window of 16 keeps the auth services busy without reaching the
+    //  broker's 3 s auth timeout.
+    int failed = s_phase ("REGISTER", 0, count, 16, NULL, registers_per_s);
+    if (failed)
+        fprintf (stderr, "pcbench: pychat: %d REGISTERs failed\n", failed);
+    failed = s_phase ("LOGIN", 0, count, 16, NULL, logins_per_s);
+    s_pool.logged_in = count;
+    if (failed) {
+        fprintf (stderr, "pcbench: pychat: %d LOGINs failed\n", failed);
+        return -1;
+    }
+    return 0;
+}
+
+void
+bench_pychat_pool_destroy (void)
+{
+    for (int i = 0; i < s_pool.count; i++) {
+        zsock_destroy (&s_pool.users [i].dealer);
+        zsock_destroy (&s_pool.users [i].sub);
+        zcert_destroy (&s_pool.users [i].cert);
+    }
+    free (s_pool.users);
+    s_pool.users = NULL;
+    s_pool.count = s_pool.logged_in = 0;
+    pc_msg_destroy (&s_pool.msg);
+    zstr_free (&s_pool.broker_key);
+}
+
+static int
+s_pychat_publish (bench_driver_t *self, const char *payload, size_t size)
+{
+    zstate_t *state = (zstate_t *) self->state;
+    char text [BENCH_PAYLOAD + 1], cmid [32];
+    if (size > BENCH_PAYLOAD)
+        size = BENCH_PAYLOAD;
+    memcpy (text, payload, size);
+    text [size] = 0;
+    snprintf (cmid, sizeof (cmid), "c%" PRIu64, state->sent + 1);
+    pc_msg_reset (state->msg, "SEND");
+    pc_msg_set_reqid (state->msg, "s");
+    pc_msg_add (state->msg, state->room);
+    pc_msg_add (state->msg, cmid);
+    pc_msg_add (state->msg, text);
+    if (pc_msg_send_nowait (state->msg, state->pub_zsock) == -1)
+        return -1;
+    state->sent++;
+    return 0;
+}
+
+static void
+s_pychat_pump (bench_driver_t *self, int timeout_ms)
+{
+    zstate_t *state = (zstate_t *) self->state;
+    if (zmq_poll (state->items, state->nsubs + 1, timeout_ms) <= 0)
+        return;
+    pc_msg_t *msg = state->msg;
+    if (state->items [0].revents & ZMQ_POLLIN)
+        for (int n = 0; n < 4 * DRAIN_BATCH && (zsock_events (state->pub_zsock) & ZMQ_POLLIN); n++) {
+            if (pc_msg_recv (msg, state->pub_zsock) != 0)
+                continue;
+            if (!streq (pc_msg_reqid (msg), "s"))
+                continue;                   //  keepalive PONG
+            if (pc_msg_error_code (msg) && state->errors++ < 3)
+                fprintf (stderr, "pcbench: pychat: SEND: %d %s\n",
+                         pc_msg_error_code (msg), pc_msg_error_reason (msg));
+            self->acked++;
+        }
+    for (int i = 0; i < state->nsubs; i++) {
+        if (!(state->items [i + 1].revents & ZMQ_POLLIN))
+            continue;
+        zsock_t *sub = state->sub_zsocks [i];
+        for (int n = 0; n < DRAIN_BATCH && (zsock_events (sub) & ZMQ_POLLIN); n++) {
+            if (pc_msg_recv (msg, sub) != 0 || !pc_msg_is (msg, "MSG") || pc_msg_nfields (msg) < 5)
+                continue;
+            const char *text = pc_msg_field (msg, 4);
+            bench_deliver (i, text, strlen (text));
+        }
+    }
+}
+
+static void
+s_pychat_destroy (bench_driver_t **self_p)
+{
+    if (*self_p) {
+        bench_driver_t *self = *self_p;
+        zstate_t *state = (zstate_t *) self->state;
+        s_pool.publisher = -1;
+        pc_msg_destroy (&state->msg);
+        free (state->sub_zsocks);
+        free (state->items);
+        free (state);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  Users 0 (publisher) and 1..subs join room; each subscriber's SUB takes
+//  the topic the JOIN reply names, and SUBS is asked until it is applied.
+bench_driver_t *
+bench_pychat_new (bench_opts_t *opts, int subs, const char *room)
+{
+    if (subs + 1 > s_pool.count)
+        bench_fail ("pychat: %d subscribers need %d users, the pool has %d (--users)",
+                    subs, subs + 1, s_pool.count);
+    if (s_phase ("JOIN", 0, subs + 1, 256, room, NULL))
+        bench_fail ("pychat: JOIN %s failed", room);
+    if (s_phase ("SUBS", 1, subs + 1, 256, NULL, NULL))
+        bench_fail ("pychat: subscriptions to %s never applied", room);
+    bench_driver_t *self = (bench_driver_t *) calloc (1, sizeof (bench_driver_t));
+    zstate_t *state = (zstate_t *) calloc (1, sizeof (zstate_t));
+    self->system = opts->system;
+    self->subs = subs;
+    self->state = state;
+    self->publish = s_pychat_publish;
+    self->pump = s_pychat_pump;
+    self->destroy = s_pychat_destroy;
+    state->kind = KIND_PYCHAT;
+    state->nsubs = subs;
+    snprintf (state->room, sizeof (state->room), "%s", room);
+    state->msg = pc_msg_new (NULL);
+    state->pub_zsock = s_pool.users [0].dealer;
+    state->sub_zsocks = (zsock_t **) calloc ((size_t) subs + 1, sizeof (zsock_t *));
+    state->items = (zmq_pollitem_t *) calloc ((size_t) subs + 1, sizeof (zmq_pollitem_t));
+    state->items [0].socket = zsock_resolve (state->pub_zsock);
+    state->items [0].events = ZMQ_POLLIN;
+    for (int i = 0; i < subs; i++) {
+        state->sub_zsocks [i] = s_pool.users [i + 1].sub;
+        state->items [i + 1].socket = zsock_resolve (state->sub_zsocks [i]);
+        state->items [i + 1].events = ZMQ_POLLIN;
+    }
+    s_pool.publisher = 0;
+    //  Drop what the publisher's DEALER still holds (keepalive PONGs).
+    while (zsock_events (state->pub_zsock) & ZMQ_POLLIN)
+        if (pc_msg_recv (state->msg, state->pub_zsock) == -1)
+            break;
+    return self;
+}

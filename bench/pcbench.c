@@ -1,0 +1,482 @@
+//  pcbench.c: the load generator: workloads A (throughput), B (latency at a
+//  fixed rate) and C (server footprint with idle clients) against one
+//  system, one JSON object per result line on stdout (bench/run collects
+//  them). Everything runs in this one thread: one publisher and S
+//  subscribers multiplexed with poll (zmq_poll for ZeroMQ systems).
+//
+//  pcbench SYSTEM [options]       SYSTEM: pychat zmq relay relay-curve
+//                                 redis redis-tls mqtt mqtt-tls nats nats-tls
+//  pcbench relay-server ...       the minimal ROUTER->XPUB relay (bench_zmq.c)
+#include "bench.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ACK_WINDOW      1000        //  A: sent but not yet confirmed by the server
+#define LAG_WINDOW      1000        //  A: sent but not yet seen by the average subscriber
+                                    //  (= libzmq's default HWM: no system is driven into
+                                    //  drops by the generator alone)
+#define HIST_MAX_US     1000000     //  latency histogram: 1 us buckets up to 1 s
+#define DRAIN_IDLE_NS   500000000LL //  end of a run: 0.5 s without a delivery
+#define DRAIN_MAX_NS    3000000000LL
+
+//  Per-run delivery statistics
+static struct {
+    int       subs;
+    uint64_t *received;         //  per subscriber
+    uint64_t *last_seq;         //  per subscriber: highest sequence seen
+    uint64_t  sum_last;         //  sum of last_seq, for the average lag
+    uint64_t  delivered;
+    int64_t   last_delivery_ns;
+    bool      measure_latency;
+    uint32_t *hist;             //  HIST_MAX_US + 1 buckets
+    uint64_t  samples;
+} s_stats;
+
+int64_t
+bench_now_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void
+bench_fail (const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    fprintf (stderr, "pcbench: ");
+    vfprintf (stderr, format, args);
+    fprintf (stderr, "\n");
+    va_end (args);
+    fflush (stdout);
+    _exit (1);          //  not exit(): czmq's atexit would wait for open sockets
+}
+
+long
+bench_rss_kb (int pid)
+{
+    char path [64], line [256];
+    snprintf (path, sizeof (path), "/proc/%d/status", pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return -1;
+    long kb = -1;
+    while (fgets (line, sizeof (line), file))
+        if (strncmp (line, "VmRSS:", 6) == 0) {
+            kb = strtol (line + 6, NULL, 10);
+            break;
+        }
+    fclose (file);
+    return kb;
+}
+
+//  Each run stamps its id into bytes 32..39 of the payload: a message still
+//  queued somewhere from an earlier run (a broker backlog) is not counted.
+static uint32_t s_run_id;
+
+static uint64_t
+s_hexn (const char *text, int digits)
+{
+    uint64_t value = 0;
+    for (int i = 0; i < digits; i++) {
+        char c = text [i];
+        value = (value << 4) | (uint64_t) (c <= '9'? c - '0': c - 'a' + 10);
+    }
+    return value;
+}
+
+static uint64_t
+s_hex (const char *text)
+{
+    return s_hexn (text, 16);
+}
+
+static void
+s_payload (char *payload, uint64_t seq, int64_t ts)
+{
+    static const char digits [] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, seq >>= 4)
+        payload [i] = digits [seq & 15];
+    uint64_t t = (uint64_t) ts;
+    for (int i = 31; i >= 16; i--, t >>= 4)
+        payload [i] = digits [t & 15];
+    uint32_t run = s_run_id;
+    for (int i = 39; i >= 32; i--, run >>= 4)
+        payload [i] = digits [run & 15];
+    memset (payload + 40, 'x', BENCH_PAYLOAD - 40);
+}
+
+//  Every driver calls this for every message a subscriber receives.
+//  Sequence 0 is a probe (drivers use it to learn that a subscription is
+//  in effect); it is not counted.
+void
+bench_deliver (int sub, const char *payload, size_t size)
+{
+    if (size < 40 || sub < 0 || sub >= s_stats.subs)
+        return;
+    uint64_t seq = s_hex (payload);
+    if (seq == 0 || s_hexn (payload + 32, 8) != s_run_id)
+        return;
+    int64_t now = bench_now_ns ();
+    s_stats.received [sub]++;
+    if (seq > s_stats.last_seq [sub]) {
+        s_stats.sum_last += seq - s_stats.last_seq [sub];
+        s_stats.last_seq [sub] = seq;
+    }
+    s_stats.delivered++;
+    s_stats.last_delivery_ns = now;
+    if (s_stats.measure_latency) {
+        int64_t us = (now - (int64_t) s_hex (payload + 16)) / 1000;
+        if (us < 0)
+            us = 0;
+        if (us > HIST_MAX_US)
+            us = HIST_MAX_US;
+        s_stats.hist [us]++;
+        s_stats.samples++;
+    }
+}
+
+static void
+s_stats_reset (int subs)
+{
+    s_run_id++;
+    free (s_stats.received);
+    free (s_stats.last_seq);
+    s_stats.subs = subs;
+    s_stats.received = (uint64_t *) calloc ((size_t) subs + 1, sizeof (uint64_t));
+    s_stats.last_seq = (uint64_t *) calloc ((size_t) subs + 1, sizeof (uint64_t));
+    s_stats.sum_last = 0;
+    s_stats.delivered = 0;
+    s_stats.last_delivery_ns = 0;
+    s_stats.measure_latency = false;
+    if (!s_stats.hist)
+        s_stats.hist = (uint32_t *) calloc (HIST_MAX_US + 1, sizeof (uint32_t));
+    memset (s_stats.hist, 0, (HIST_MAX_US + 1) * sizeof (uint32_t));
+    s_stats.samples = 0;
+}
+
+static double
+s_percentile (double fraction)
+{
+    if (!s_stats.samples)
+        return -1;
+    uint64_t rank = (uint64_t) (fraction * (double) s_stats.samples);
+    if (rank >= s_stats.samples)
+        rank = s_stats.samples - 1;
+    uint64_t seen = 0;
+    for (int us = 0; us <= HIST_MAX_US; us++) {
+        seen += s_stats.hist [us];
+        if (seen > rank)
+            return us;
+    }
+    return HIST_MAX_US;
+}
+
+static void
+s_idle_pump (bench_driver_t *driver, int timeout_ms)
+{
+    driver->pump (driver, timeout_ms);
+    if (strcmp (driver->system, "pychat") == 0)
+        bench_pychat_keepalive ();
+}
+
+//  After publishing stopped: pump until every subscriber has every message,
+//  or nothing arrived for DRAIN_IDLE_NS, bounded by DRAIN_MAX_NS.
+static void
+s_drain (bench_driver_t *driver, uint64_t expected)
+{
+    int64_t start = bench_now_ns ();
+    int64_t last = start;
+    uint64_t seen = s_stats.delivered;
+    while (s_stats.delivered < expected) {
+        int64_t now = bench_now_ns ();
+        if (now - start > DRAIN_MAX_NS || now - last > DRAIN_IDLE_NS)
+            break;
+        s_idle_pump (driver, 5);
+        if (s_stats.delivered != seen) {
+            seen = s_stats.delivered;
+            last = bench_now_ns ();
+        }
+    }
+}
+
+static void
+s_json_num (const char *name, double value, bool valid, bool last)
+{
+    if (valid)
+        printf ("\"%s\": %.6g%s", name, value, last? "": ", ");
+    else
+        printf ("\"%s\": null%s", name, last? "": ", ");
+}
+
+typedef struct {
+    const char *workload;
+    int    subscribers;
+    double rate;                bool has_rate;
+    double deliveries_per_s;    bool has_deliveries;
+    double drops;               bool has_drops;
+    double p50, p99, p999;      bool has_latency;
+    double bytes_per_client;    bool has_bytes;
+    double logins_per_s;        bool has_logins;
+    double sent;
+    double seconds;
+} result_t;
+
+static void
+s_emit (bench_opts_t *opts, result_t *r)
+{
+    printf ("{\"system\": \"%s\", \"workload\": \"%s\", \"subscribers\": %d, ",
+            opts->system, r->workload, r->subscribers);
+    s_json_num ("rate", r->rate, r->has_rate, false);
+    s_json_num ("deliveries_per_s", r->deliveries_per_s, r->has_deliveries, false);
+    s_json_num ("drops", r->drops, r->has_drops, false);
+    s_json_num ("p50_us", r->p50, r->has_latency, false);
+    s_json_num ("p99_us", r->p99, r->has_latency, false);
+    s_json_num ("p999_us", r->p999, r->has_latency, false);
+    s_json_num ("bytes_per_client", r->bytes_per_client, r->has_bytes, false);
+    s_json_num ("logins_per_s", r->logins_per_s, r->has_logins, false);
+    s_json_num ("sent", r->sent, r->workload [0] != 'C', false);
+    s_json_num ("seconds", r->seconds, true, true);
+    printf ("}\n");
+    fflush (stdout);
+}
+
+static bench_driver_t *
+s_driver_new (bench_opts_t *opts, int subs, const char *room)
+{
+    const char *system = opts->system;
+    if (strcmp (system, "pychat") == 0)
+        return bench_pychat_new (opts, subs, room);
+    if (strncmp (system, "zmq", 3) == 0 || strncmp (system, "relay", 5) == 0)
+        return bench_zmq_new (opts, subs);
+    return bench_sock_new (opts, subs);
+}
+
+//  A: as fast as the server confirms, bounded by ACK_WINDOW unconfirmed and
+//  LAG_WINDOW ahead of the average subscriber, for dur seconds.
+static void
+s_run_a (bench_opts_t *opts, int subs)
+{
+    char room [32];
+    snprintf (room, sizeof (room), "a%d", subs);
+    bench_driver_t *driver = s_driver_new (opts, subs, room);
+    s_stats_reset (subs);
+    char payload [BENCH_PAYLOAD];
+    uint64_t sent = 0;
+    int64_t start = bench_now_ns ();
+    int64_t end = start + (int64_t) (opts->dur_a * 1e9);
+    while (bench_now_ns () < end) {
+        bool blocked = false;
+        for (int burst = 0; burst < 64; burst++) {
+            if (sent - driver->acked >= ACK_WINDOW
+            ||  sent * (uint64_t) subs - s_stats.sum_last >= (uint64_t) LAG_WINDOW * subs) {
+                blocked = true;
+                break;
+            }
+            s_payload (payload, sent + 1, bench_now_ns ());
+            if (driver->publish (driver, payload, BENCH_PAYLOAD) == -1) {
+                blocked = true;
+                break;
+            }
+            sent++;
+        }
+        s_idle_pump (driver, blocked? 1: 0);
+    }
+    s_drain (driver, sent * (uint64_t) subs);
+    double seconds = (double) ((s_stats.last_delivery_ns? s_stats.last_delivery_ns: end) - start) / 1e9;
+    result_t r = { .workload = "A", .subscribers = subs };
+    r.has_deliveries = r.has_drops = true;
+    r.deliveries_per_s = seconds > 0? (double) s_stats.delivered / seconds: 0;
+    r.drops = (double) sent * subs - (double) s_stats.delivered;
+    r.sent = (double) sent;
+    r.seconds = seconds;
+    s_emit (opts, &r);
+    driver->destroy (&driver);
+}
+
+//  B: one publisher at a fixed rate; the payload carries the intended send
+//  time, so a late send counts against the system (no coordinated omission).
+static void
+s_run_b (bench_opts_t *opts, int subs, int rate)
+{
+    char room [32];
+    snprintf (room, sizeof (room), "b%d-%d", subs, rate);
+    bench_driver_t *driver = s_driver_new (opts, subs, room);
+    s_stats_reset (subs);
+    s_stats.measure_latency = true;
+    char payload [BENCH_PAYLOAD];
+    uint64_t total = (uint64_t) (opts->dur_b * rate);
+    int64_t interval = 1000000000LL / rate;
+    uint64_t sent = 0;
+    int64_t start = bench_now_ns () + 1000000;
+    int64_t end = start + (int64_t) (opts->dur_b * 1e9) + 1000000000LL;
+    while (sent < total && bench_now_ns () < end) {
+        int64_t next = start + (int64_t) sent * interval;
+        int64_t now = bench_now_ns ();
+        while (now >= next && sent < total) {
+            s_payload (payload, sent + 1, next);
+            if (driver->publish (driver, payload, BENCH_PAYLOAD) == -1)
+                break;
+            sent++;
+            next = start + (int64_t) sent * interval;
+        }
+        if (next - bench_now_ns () > 1500000)
+            s_idle_pump (driver, 1);
+        else {
+            s_idle_pump (driver, 0);
+            struct timespec nap = { 0, 20000 };
+            nanosleep (&nap, NULL);
+        }
+    }
+    s_drain (driver, sent * (uint64_t) subs);
+    result_t r = { .workload = "B", .subscribers = subs, .rate = rate, .has_rate = true };
+    double seconds = (double) (bench_now_ns () - start) / 1e9;
+    r.has_deliveries = r.has_drops = r.has_latency = true;
+    r.deliveries_per_s = (double) s_stats.delivered / opts->dur_b;
+    r.drops = (double) sent * subs - (double) s_stats.delivered;
+    r.p50 = s_percentile (0.50);
+    r.p99 = s_percentile (0.99);
+    r.p999 = s_percentile (0.999);
+    r.has_latency = s_stats.samples > 0;
+    r.sent = (double) sent;
+    r.seconds = seconds;
+    s_emit (opts, &r);
+    driver->destroy (&driver);
+}
+
+//  C: the server's VmRSS before and after `idle` clients connect and
+//  subscribe (PyChat: log in, join a room, subscribe).
+static void
+s_run_c (bench_opts_t *opts)
+{
+    if (opts->server_pid <= 0 || opts->idle <= 0)
+        return;
+    long before = bench_rss_kb (opts->server_pid);
+    int64_t start = bench_now_ns ();
+    bench_driver_t *driver = NULL;
+    double logins = 0, registers = 0;
+    result_t r = { .workload = "C", .subscribers = opts->idle };
+    if (strcmp (opts->system, "pychat") == 0) {
+        //  The pool logs everybody in (measuring logins/s); the driver
+        //  then joins the idle room and subscribes.
+        if (bench_pychat_pool (opts, &logins, &registers))
+            bench_fail ("pychat: could not log the users in");
+        driver = bench_pychat_new (opts, opts->idle - 1, "idle");
+    }
+    else
+        driver = s_driver_new (opts, opts->idle, NULL);
+    double seconds = (double) (bench_now_ns () - start) / 1e9;
+    s_stats_reset (opts->idle);
+    for (int i = 0; i < 100; i++)
+        s_idle_pump (driver, 10);
+    long after = bench_rss_kb (opts->server_pid);
+    r.has_bytes = before > 0 && after > 0;
+    r.bytes_per_client = (double) (after - before) * 1024.0 / opts->idle;
+    r.has_logins = true;
+    r.logins_per_s = logins > 0? logins: opts->idle / seconds;
+    r.seconds = seconds;
+    fprintf (stderr, "pcbench: %s C: VmRSS %ld kB -> %ld kB with %d clients%s\n",
+             opts->system, before, after, opts->idle,
+             registers > 0? "": " (logins_per_s = connects+subscribes per s)");
+    if (registers > 0)
+        fprintf (stderr, "pcbench: pychat: %.1f registers/s, %.1f logins/s\n", registers, logins);
+    s_emit (opts, &r);
+    driver->destroy (&driver);
+}
+
+static int
+s_parse_list (const char *text, int *list, int max)
+{
+    int count = 0;
+    char *copy = strdup (text), *save = NULL;
+    for (char *item = strtok_r (copy, ",", &save); item && count < max;
+         item = strtok_r (NULL, ",", &save))
+        list [count++] = atoi (item);
+    free (copy);
+    return count;
+}
+
+static void
+s_usage (void)
+{
+    fprintf (stderr,
+        "usage: pcbench SYSTEM [--port P] [--ca FILE] [--key FILE] [--data DIR] [--pid PID]\n"
+        "       [--users N] [--idle N] [--subs-a 1,100] [--rates-b 500,2000] [--subs-b S]\n"
+        "       [--dur-a SECONDS] [--dur-b SECONDS] [--no-c]\n"
+        "SYSTEM: pychat zmq relay relay-curve redis redis-tls mqtt mqtt-tls nats nats-tls\n"
+        "       pcbench relay-server --port P [--curve KEYFILE]\n");
+    exit (1);
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc < 2)
+        s_usage ();
+    if (strcmp (argv [1], "relay-server") == 0)
+        return bench_relay_main (argc - 1, argv + 1);
+
+    //  Thousands of sockets: lift the descriptor limit to the hard limit.
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &limit);
+    }
+    bench_opts_t opts = {
+        .system = argv [1], .host = "127.0.0.1", .users = 101, .idle = 100,
+        .subs_b = 100, .dur_a = 3, .dur_b = 5
+    };
+    opts.nsubs_a = s_parse_list ("1,100", opts.subs_a, 8);
+    opts.nrates_b = s_parse_list ("500,2000", opts.rates_b, 8);
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv [i];
+        const char *value = i + 1 < argc? argv [i + 1]: NULL;
+        if (strcmp (arg, "--no-c") == 0) { opts.skip_c = true; continue; }
+        if (!value)
+            s_usage ();
+        i++;
+        if      (strcmp (arg, "--port") == 0)    opts.port = atoi (value);
+        else if (strcmp (arg, "--ca") == 0)      opts.ca = value;
+        else if (strcmp (arg, "--key") == 0)     opts.keyfile = value;
+        else if (strcmp (arg, "--data") == 0)    opts.data = value;
+        else if (strcmp (arg, "--pid") == 0)     opts.server_pid = atoi (value);
+        else if (strcmp (arg, "--users") == 0)   opts.users = atoi (value);
+        else if (strcmp (arg, "--idle") == 0)    opts.idle = atoi (value);
+        else if (strcmp (arg, "--subs-a") == 0)  opts.nsubs_a = s_parse_list (value, opts.subs_a, 8);
+        else if (strcmp (arg, "--rates-b") == 0) opts.nrates_b = s_parse_list (value, opts.rates_b, 8);
+        else if (strcmp (arg, "--subs-b") == 0)  opts.subs_b = atoi (value);
+        else if (strcmp (arg, "--dur-a") == 0)   opts.dur_a = atof (value);
+        else if (strcmp (arg, "--dur-b") == 0)   opts.dur_b = atof (value);
+        else
+            s_usage ();
+    }
+    if (opts.port <= 0 || opts.dur_a <= 0 || opts.dur_a > 60 || opts.dur_b <= 0 || opts.dur_b > 60)
+        s_usage ();
+    //  PyChat: C first, since it logs the whole pool in; A and B reuse it.
+    if (strcmp (opts.system, "pychat") == 0) {
+        if (opts.skip_c) {
+            double logins, registers;
+            if (bench_pychat_pool (&opts, &logins, &registers))
+                bench_fail ("pychat: could not log the users in");
+        }
+        else
+            s_run_c (&opts);
+    }
+    for (int i = 0; i < opts.nsubs_a; i++)
+        s_run_a (&opts, opts.subs_a [i]);
+    for (int i = 0; i < opts.nrates_b; i++)
+        s_run_b (&opts, opts.subs_b, opts.rates_b [i]);
+    if (strcmp (opts.system, "pychat") != 0 && !opts.skip_c)
+        s_run_c (&opts);
+    if (strcmp (opts.system, "pychat") == 0)
+        bench_pychat_pool_destroy ();
+    return 0;
+}
