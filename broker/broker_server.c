@@ -26,6 +26,13 @@ typedef struct {
     int64_t   deadline;
 } pending_t;
 
+//  A message encoded once, to be sent under many topics: each send copies
+//  the frames by reference (zmq_msg_copy), not by value.
+typedef struct {
+    zmq_msg_t frames [PC_FIELDS_MAX + 3];
+    size_t    count;
+} encoded_t;
+
 typedef struct {
     zsock_t    *pipe;
     pc_config_t config;
@@ -41,6 +48,7 @@ typedef struct {
     broker_store_t *store;      //  history and inboxes in Redis
     uint64_t    next_auth_id;
     pc_msg_t   *msg;            //  reused for every receive
+    encoded_t   encoded;        //  reused for every delivery
     int64_t     next_heartbeat;
     int64_t     auth_heard;     //  last reply from an auth service (ms), 0: never
     int64_t     started;
@@ -575,15 +583,58 @@ s_expire_pending (server_t *self, int64_t now)
 //  leaving or being removed stops delivery at once), and once on the room's
 //  topic, which only the monitor may hear.
 static void
+s_encode (encoded_t *self, pc_msg_t *msg)
+{
+    pc_msg_set_topic (msg, NULL);
+    zmsg_t *zmsg = pc_msg_encode (msg);
+    self->count = 0;
+    for (zframe_t *frame = zmsg_first (zmsg); frame && self->count < PC_FIELDS_MAX + 3;
+         frame = zmsg_next (zmsg)) {
+        zmq_msg_t *part = &self->frames [self->count++];
+        zmq_msg_init_size (part, zframe_size (frame));
+        memcpy (zmq_msg_data (part), zframe_data (frame), zframe_size (frame));
+    }
+    zmsg_destroy (&zmsg);
+}
+
+static void
+s_encoded_close (encoded_t *self)
+{
+    for (size_t i = 0; i < self->count; i++)
+        zmq_msg_close (&self->frames [i]);
+    self->count = 0;
+}
+
+//  Publishes the encoded message on topic. XPUB never blocks: a subscriber
+//  over its high-water mark loses the message, and finds the gap by id.
+static void
+s_publish (server_t *self, encoded_t *encoded, const char *topic)
+{
+    void *xpub = zsock_resolve (self->xpub);
+    if (zmq_send (xpub, topic, strlen (topic), ZMQ_SNDMORE) == -1)
+        return;
+    for (size_t i = 0; i < encoded->count; i++) {
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        zmq_msg_copy (&part, &encoded->frames [i]);
+        if (zmq_msg_send (&part, xpub, i + 1 < encoded->count? ZMQ_SNDMORE: 0) == -1)
+            zmq_msg_close (&part);
+    }
+}
+
+//  Delivers msg to every session in the room (each on its own topic, so
+//  leaving or being removed stops delivery at once), and once on the room's
+//  topic, which only the monitor may hear.
+static void
 s_deliver (server_t *self, broker_room_t *room, pc_msg_t *msg)
 {
-    pc_msg_set_topic (msg, broker_room_topic (room));
-    pc_msg_send (msg, self->xpub);
+    encoded_t *encoded = &self->encoded;
+    s_encode (encoded, msg);
+    s_publish (self, encoded, broker_room_topic (room));
     for (broker_session_t *member = (broker_session_t *) broker_room_first_session (room);
-         member; member = (broker_session_t *) broker_room_next_session (room)) {
-        pc_msg_set_topic (msg, broker_session_topic (member));
-        pc_msg_send (msg, self->xpub);
-    }
+         member; member = (broker_session_t *) broker_room_next_session (room))
+        s_publish (self, encoded, broker_session_topic (member));
+    s_encoded_close (encoded);
 }
 
 static void
