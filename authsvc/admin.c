@@ -1,9 +1,10 @@
 //  pychat-admin: account administration on the server host.
 //
-//  Talks to the auth service directly with the admin key from
-//  $PYCHAT_DATA/keys (only someone with access to the server's data folder
-//  has it): no broker and no account needed. This is how the first admin
-//  is made.
+//  Uses the admin key from $PYCHAT_DATA/keys (only someone with access to
+//  the server's data folder has it): no account needed. create-admin talks
+//  to the auth service directly (no broker needed: this is how the first
+//  admin is made); ban, unban and users go through the broker, which acts on
+//  them at once (a ban ends the user's open sessions).
 #include "pc_config.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
@@ -78,7 +79,8 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_set_logstream (stderr);
     zcert_t *cert = pc_keys_load (config.keys_dir, "admin");
-    char *server_key = pc_keys_public (config.keys_dir, "authsvc");
+    bool via_broker = !streq (command, "create-admin");
+    char *server_key = pc_keys_public (config.keys_dir, via_broker? "broker": "authsvc");
     if (!cert || !server_key) {
         fprintf (stderr, "pychat-admin: no keys in %s: start the stack once (make up) first\n",
                  config.keys_dir);
@@ -110,10 +112,15 @@ main (int argc, char *argv [])
             return PC_EXIT_REJECTED;
         }
     }
-    //  The first auth service endpoint
+    //  The broker, or the first auth service endpoint
     char endpoint [512];
-    snprintf (endpoint, sizeof (endpoint), "%s", config.authsvc);
-    endpoint [strcspn (endpoint, ",")] = 0;
+    if (via_broker)
+        snprintf (endpoint, sizeof (endpoint), "tcp://%s:%d", config.broker_host,
+                  config.base_port + PC_OFF_BROKER);
+    else {
+        snprintf (endpoint, sizeof (endpoint), "%s", config.authsvc);
+        endpoint [strcspn (endpoint, ",")] = 0;
+    }
 
     zsock_t *dealer = zsock_new (ZMQ_DEALER);
     zcert_apply (cert, dealer);
@@ -136,7 +143,8 @@ main (int argc, char *argv [])
     pc_msg_t *reply = pc_msg_new (NULL);
     int rc = PC_EXIT_OK;
     if (pc_msg_recv (reply, dealer) != 0) {
-        fprintf (stderr, "pychat-admin: no answer from the auth service at %s\n", endpoint);
+        fprintf (stderr, "pychat-admin: no answer from the %s at %s\n",
+                 via_broker? "broker": "auth service", endpoint);
         rc = PC_EXIT_UNREACHABLE;
     }
     else

@@ -13,6 +13,8 @@
 #define AUTH_TIMEOUT_MS     3000    //  no auth reply by then: 503
 #define HEARTBEAT_MS        2000    //  "$ev/" heartbeat for the monitor
 #define TICK_MS             250
+#define ADMIN_TOOL          "server-admin"  //  the name pychat-admin's session acts under
+#define BATCH_MAX           256     //  requests read in one go; SENDs among them share one Redis round trip
 
 //  czmq 4.2 has no log level: per-message logs only with -v
 #define s_debug(self, ...) do { if ((self)->verbose) zsys_debug (__VA_ARGS__); } while (0)
@@ -38,6 +40,7 @@ typedef struct {
     pc_config_t config;
     zcert_t    *cert;
     char       *monitor_key;
+    char       *admin_key;      //  pychat-admin on the server host
     zsock_t    *router;
     zsock_t    *xpub;
     zsock_t    *authsvc;
@@ -48,6 +51,9 @@ typedef struct {
     broker_store_t *store;      //  history and inboxes in Redis
     uint64_t    next_auth_id;
     pc_msg_t   *msg;            //  reused for every receive
+    pc_msg_t   *batch_msgs [BATCH_MAX];         //  requests, reused
+    broker_session_t *batch_sessions [BATCH_MAX];
+    size_t      batch_size;     //  SENDs waiting for s_flush_sends
     encoded_t   encoded;        //  reused for every delivery
     int64_t     next_heartbeat;
     int64_t     auth_heard;     //  last reply from an auth service (ms), 0: never
@@ -132,8 +138,11 @@ s_server_destroy (server_t **self_p)
         zhashx_destroy (&self->pending);
         broker_store_destroy (&self->store);
         pc_msg_destroy (&self->msg);
+        for (size_t i = 0; i < BATCH_MAX; i++)
+            pc_msg_destroy (&self->batch_msgs [i]);
         zcert_destroy (&self->cert);
         zstr_free (&self->monitor_key);
+        zstr_free (&self->admin_key);
         free (self);
         *self_p = NULL;
     }
@@ -147,7 +156,11 @@ s_server_start (server_t *self)
     self->cert = pc_keys_ensure (keys, "broker");
     zcert_t *authsvc_cert = pc_keys_ensure (keys, "authsvc");
     zcert_t *monitor_cert = pc_keys_ensure (keys, "monitor");
-    if (!self->cert || !authsvc_cert || !monitor_cert) {
+    zcert_t *admin_cert = pc_keys_ensure (keys, "admin");
+    if (admin_cert)
+        self->admin_key = strdup (zcert_public_txt (admin_cert));
+    zcert_destroy (&admin_cert);
+    if (!self->cert || !authsvc_cert || !monitor_cert || !self->admin_key) {
         zsys_error ("broker: cannot create or read keys in %s: %s", keys, strerror (errno));
         zcert_destroy (&authsvc_cert);
         zcert_destroy (&monitor_cert);
@@ -215,7 +228,7 @@ s_send_heartbeat (server_t *self)
     zhashx_t *users = zhashx_new ();
     for (broker_session_t *session = (broker_session_t *) zhashx_first (self->sessions);
          session; session = (broker_session_t *) zhashx_next (self->sessions))
-        if (broker_session_user (session))
+        if (broker_session_user (session) && !streq (broker_session_key (session), self->admin_key))
             zhashx_update (users, broker_session_user (session), (void *) 1);
     pc_buf_t list;
     pc_buf_init (&list);
@@ -637,56 +650,74 @@ s_deliver (server_t *self, broker_room_t *room, pc_msg_t *msg)
     s_encoded_close (encoded);
 }
 
-static void
-s_cmd_send (server_t *self, pc_msg_t *request, broker_session_t *session)
+//  Can this SEND join the batch? Else it gets its answer now (0: handled).
+static bool
+s_send_batchable (server_t *self, pc_msg_t *request, broker_session_t *session)
 {
     const char *name = pc_msg_field (request, 0);
-    const char *cmid = pc_msg_field (request, 1);
-    const char *text = pc_msg_field (request, 2);
     if (!broker_session_in_room (session, name)) {
         s_reply_error (self, request, PC_ERR_FORBIDDEN, "join the room before sending to it");
-        return;
+        return false;
     }
     //  A resent SEND (same client message id) is acknowledged, not repeated
-    const char *earlier = broker_session_sent (session, name, cmid);
-    if (earlier) {
-        char id [32], ts [32];
-        if (sscanf (earlier, "%31s %31s", id, ts) == 2) {
-            s_reply_ok (self, request, id, ts);
-            return;
-        }
-    }
-    broker_room_t *room = s_room_require (self, name);
-    char stream [48];
-    snprintf (stream, sizeof (stream), "room:%s", name);
-    uint64_t seq;
-    int64_t stored_ts;
-    int rc = broker_store_append (self->store, stream, broker_session_user (session), cmid, text,
-                                  &seq, &stored_ts);
-    if (rc == -1) {
-        s_reply_error (self, request, PC_ERR_UNAVAILABLE, "message not stored: storage unavailable, try again");
-        return;
-    }
+    const char *earlier = broker_session_sent (session, name, pc_msg_field (request, 1));
     char id [32], ts [32];
-    snprintf (id, sizeof (id), "%" PRIu64, seq);
-    snprintf (ts, sizeof (ts), "%" PRId64, stored_ts);
-    broker_room_set_seq (room, seq);
-    if (rc == 1) {              //  stored before: acknowledge again, deliver once
+    if (earlier && sscanf (earlier, "%31s %31s", id, ts) == 2) {
         s_reply_ok (self, request, id, ts);
-        return;
+        return false;
     }
-    pc_msg_t *out = pc_msg_new ("MSG");
-    pc_msg_add (out, id);
-    pc_msg_add (out, name);
-    pc_msg_add (out, broker_session_user (session));
-    pc_msg_add (out, ts);
-    pc_msg_add (out, text);
-    s_deliver (self, room, out);
-    pc_msg_destroy (&out);
-    char remembered [64];
-    snprintf (remembered, sizeof (remembered), "%s %s", id, ts);
-    broker_session_remember (session, name, cmid, remembered);
-    s_reply_ok (self, request, id, ts);
+    return true;
+}
+
+//  Stores the waiting SENDs (one pipelined round trip to Redis), then
+//  delivers and acknowledges each, in the order they came.
+static void
+s_flush_sends (server_t *self)
+{
+    size_t count = self->batch_size;
+    if (count == 0)
+        return;
+    self->batch_size = 0;
+    broker_append_t items [BATCH_MAX];
+    char streams [BATCH_MAX][48];
+    for (size_t i = 0; i < count; i++) {
+        pc_msg_t *request = self->batch_msgs [i];
+        snprintf (streams [i], sizeof (streams [i]), "room:%s", pc_msg_field (request, 0));
+        items [i] = (broker_append_t) {
+            streams [i], broker_session_user (self->batch_sessions [i]),
+            pc_msg_field (request, 1), pc_msg_field (request, 2), 0, 0, 0
+        };
+    }
+    broker_store_append_many (self->store, items, count);
+    for (size_t i = 0; i < count; i++) {
+        pc_msg_t *request = self->batch_msgs [i];
+        broker_session_t *session = self->batch_sessions [i];
+        const char *name = pc_msg_field (request, 0);
+        if (items [i].rc == -1) {
+            s_reply_error (self, request, PC_ERR_UNAVAILABLE,
+                           "message not stored: storage unavailable, try again");
+            continue;
+        }
+        char id [32], ts [32];
+        snprintf (id, sizeof (id), "%" PRIu64, items [i].seq);
+        snprintf (ts, sizeof (ts), "%" PRId64, items [i].ts);
+        broker_room_t *room = s_room_require (self, name);
+        broker_room_set_seq (room, items [i].seq);
+        if (items [i].rc == 0) {        //  (1: stored before: acknowledge, deliver once)
+            pc_msg_t *out = pc_msg_new ("MSG");
+            pc_msg_add (out, id);
+            pc_msg_add (out, name);
+            pc_msg_add (out, broker_session_user (session));
+            pc_msg_add (out, ts);
+            pc_msg_add (out, pc_msg_field (request, 2));
+            s_deliver (self, room, out);
+            pc_msg_destroy (&out);
+        }
+        char remembered [64];
+        snprintf (remembered, sizeof (remembered), "%s %s", id, ts);
+        broker_session_remember (session, name, pc_msg_field (request, 1), remembered);
+        s_reply_ok (self, request, id, ts);
+    }
 }
 
 //  Parses a decimal field the codec already checked as an integer; clamps.
@@ -730,13 +761,9 @@ s_reply_stream (server_t *self, pc_msg_t *request, const char *stream, const cha
 static void
 s_cmd_history (server_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    broker_room_t *room = s_room_require (self, pc_msg_field (request, 0));
-    if (!s_room_load (self, room)) {
-        s_reply_error (self, request, PC_ERR_UNAVAILABLE, "room settings unavailable: storage is down");
-        return;
-    }
-    if (!broker_room_may_join (room, broker_session_user (session), s_is_admin (session))) {
-        s_reply_error (self, request, PC_ERR_FORBIDDEN, "invite-only room");
+    //  A room's history is for its members, as its messages are
+    if (!broker_session_in_room (session, pc_msg_field (request, 0))) {
+        s_reply_error (self, request, PC_ERR_FORBIDDEN, "join the room before reading its history");
         return;
     }
     char stream [48];
@@ -968,13 +995,19 @@ s_is_account_command (const char *command)
         || streq (command, "DELETEME") || streq (command, "MKADMIN");
 }
 
-static void
+//  Reads one request into the next free batch slot and handles it: a SEND
+//  joins the batch, anything else first flushes it (so each client's
+//  requests keep their order). -1 when nothing could be read.
+static int
 s_handle_client (server_t *self)
 {
-    pc_msg_t *request = self->msg;
+    size_t slot = self->batch_size;
+    if (!self->batch_msgs [slot])
+        self->batch_msgs [slot] = pc_msg_new (NULL);
+    pc_msg_t *request = self->batch_msgs [slot];
     int rc = pc_msg_recv (request, self->router);
     if (rc == -1)
-        return;
+        return -1;
     if (rc == -2) {
         self->malformed++;
         zsys_warning ("broker: malformed request from %s: %s",
@@ -985,21 +1018,34 @@ s_handle_client (server_t *self)
         s_event (self, "reject", code, pc_msg_error_text (request));
         if (pc_msg_routing_id (request))
             s_reply_error (self, request, pc_msg_error (request), pc_msg_error_text (request));
-        return;
+        return 0;
     }
     const char *key = pc_msg_user_id (request);
     if (!key) {                 //  cannot happen with CURVE; refuse, don't assert
         s_reply_error (self, request, PC_ERR_FORBIDDEN, "no CURVE identity");
-        return;
+        return 0;
     }
     broker_session_t *session = (broker_session_t *) zhashx_lookup (self->sessions, key);
     if (!session) {
         session = broker_session_new (key);
         zhashx_insert (self->sessions, key, session);
+        //  The server's admin key (pychat-admin, on the server host) is an
+        //  admin without a password: whoever holds it owns the server anyway.
+        if (self->admin_key && streq (key, self->admin_key))
+            broker_session_login (session, ADMIN_TOOL, "admin");
     }
     broker_session_touch (session, pc_now_ms ());
     const char *command = pc_msg_command (request);
     const char *user = broker_session_user (session);
+    if (streq (command, "SEND") && user) {
+        if (s_send_batchable (self, request, session)) {
+            self->batch_sessions [self->batch_size++] = session;
+            if (self->batch_size == BATCH_MAX)
+                s_flush_sends (self);
+        }
+        return 0;
+    }
+    s_flush_sends (self);
 
     if (streq (command, "PING"))
         s_reply_ok (self, request, "PONG", NULL);
@@ -1036,13 +1082,13 @@ s_handle_client (server_t *self)
         broker_room_t *room = s_room_require (self, name);
         if (!s_room_load (self, room)) {
             s_reply_error (self, request, PC_ERR_UNAVAILABLE, "room settings unavailable: storage is down");
-            return;
+            return 0;
         }
         if (!broker_session_in_room (session, name)
         &&  !broker_room_may_join (room, user, s_is_admin (session))) {
             s_reply_error (self, request, PC_ERR_FORBIDDEN,
                            "invite-only room: ask its creator for an invitation");
-            return;
+            return 0;
         }
         if (broker_room_messages (room) == 0) {
             //  First sight of the room since start: learn its last id
@@ -1071,9 +1117,6 @@ s_handle_client (server_t *self)
             s_reply_ok (self, request, name, NULL);
         }
     }
-    else
-    if (streq (command, "SEND"))
-        s_cmd_send (self, request, session);
     else
     if (streq (command, "ROOMS"))
         s_cmd_rooms (self, request);
@@ -1136,6 +1179,7 @@ s_handle_client (server_t *self)
         s_cmd_invite (self, request, session);
     else
         s_cmd_subs (self, request, session);
+    return 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -1245,8 +1289,14 @@ broker_server_actor (zsock_t *pipe, void *config)
         if (which == self->pipe)
             s_handle_pipe (self);
         else
-        if (which == self->router)
-            s_handle_client (self);
+        if (which == self->router) {
+            //  Drain what is waiting (up to a batch), then flush the SENDs
+            for (int count = 0; count < BATCH_MAX; count++)
+                if (s_handle_client (self) == -1
+                ||  !(zsock_events (self->router) & ZMQ_POLLIN))
+                    break;
+            s_flush_sends (self);
+        }
         else
         if (which == self->xpub)
             s_handle_subscription (self);

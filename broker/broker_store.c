@@ -277,6 +277,78 @@ broker_store_append (broker_store_t *self, const char *room, const char *from,
     return 0;
 }
 
+//  Builds the EVAL argv of an append into argv (12 entries) and buffers.
+typedef struct {
+    char seqkey [80], dedup [200], ts [24], maxlen [24], ttl [16], floor [24];
+} append_args_t;
+
+static void
+s_append_args (broker_store_t *self, broker_append_t *item, int64_t now, append_args_t *args,
+               const char **argv)
+{
+    snprintf (args->seqkey, sizeof (args->seqkey), "%s:seq", item->stream);
+    snprintf (args->dedup, sizeof (args->dedup), "sent:%s:%s:%s", item->from, item->stream, item->cmid);
+    snprintf (args->ts, sizeof (args->ts), "%" PRId64, now);
+    snprintf (args->maxlen, sizeof (args->maxlen), "%zu", self->history_max);
+    snprintf (args->ttl, sizeof (args->ttl), "%d", DEDUP_TTL_S);
+    uint64_t floor;
+    s_known_seq (self, item->stream, &floor);
+    snprintf (args->floor, sizeof (args->floor), "%" PRIu64, floor);
+    const char *values [] = { "EVAL", s_append_lua, "3", item->stream, args->seqkey, args->dedup,
+                              item->from, args->ts, item->text, args->maxlen, args->ttl, args->floor };
+    memcpy (argv, values, sizeof (values));
+}
+
+void
+broker_store_append_many (broker_store_t *self, broker_append_t *items, size_t count)
+{
+    size_t done = 0;
+    if (count > 1 && broker_store_flush (self) == 0 && s_connected (self)) {
+        int64_t now = pc_now_ms ();
+        append_args_t *args = (append_args_t *) malloc (count * sizeof (append_args_t));
+        assert (args);
+        bool sent = true;
+        for (size_t i = 0; i < count && sent; i++) {
+            const char *argv [12];
+            s_append_args (self, &items [i], now, &args [i], argv);
+            sent = redisAppendCommandArgv (self->redis, 12, argv, NULL) == REDIS_OK;
+        }
+        free (args);
+        //  Read the replies in order; a failure leaves the rest to the
+        //  one-by-one path below (which journals them if Redis is gone).
+        for (; sent && done < count; done++) {
+            redisReply *reply = NULL;
+            if (redisGetReply (self->redis, (void **) &reply) != REDIS_OK || !reply) {
+                s_disconnect (self, self->redis->errstr);
+                break;
+            }
+            broker_append_t *item = &items [done];
+            item->rc = -1;
+            unsigned long long seq;
+            long long ts;
+            if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+            &&  reply->element [1]->type == REDIS_REPLY_STRING
+            &&  sscanf (reply->element [1]->str, "%llu %lld", &seq, &ts) == 2) {
+                item->seq = seq;
+                item->ts = ts;
+                item->rc = reply->element [0]->integer == 1? 0: 1;
+                s_set_known_seq (self, item->stream, seq);
+            }
+            freeReplyObject (reply);
+            if (item->rc == -1) {
+                s_disconnect (self, "unexpected reply to an append");
+                done++;
+                break;
+            }
+        }
+    }
+    for (; done < count; done++) {
+        broker_append_t *item = &items [done];
+        item->rc = broker_store_append (self, item->stream, item->from, item->cmid, item->text,
+                                        &item->seq, &item->ts);
+    }
+}
+
 static broker_record_t *
 s_record_from_entry (redisReply *entry)
 {
@@ -556,6 +628,18 @@ broker_store_test (bool verbose)
     assert (zlistx_size (records) == 2);
     assert (((broker_record_t *) zlistx_first (records))->seq == 9);
     zlistx_destroy (&records);
+    //  Pipelined appends: in order, with a duplicate in the lot
+    broker_append_t items [4] = {
+        { "room:fast", "alice", "p1", "a", 0, 0, 0 },
+        { "room:fast", "bob",   "p1", "b", 0, 0, 0 },
+        { "room:fast", "alice", "p1", "a", 0, 0, 0 },
+        { "room:fast", "alice", "p2", "c", 0, 0, 0 },
+    };
+    broker_store_append_many (store, items, 4);
+    assert (items [0].rc == 0 && items [0].seq == 1);
+    assert (items [1].rc == 0 && items [1].seq == 2);
+    assert (items [2].rc == 1 && items [2].seq == 1);
+    assert (items [3].rc == 0 && items [3].seq == 3);
     //  Room settings and the audit log
     bool invite_only;
     char *creator;

@@ -35,6 +35,19 @@ void        broker_store_destroy     (broker_store_t **self_p);
 int         broker_store_append      (broker_store_t *self, const char *room, const char *from,
                                       const char *cmid, const char *text,
                                       uint64_t *seq, int64_t *ts);
+//  Many appends at once, pipelined to Redis (one round trip for the lot);
+//  each item's rc, seq and ts as broker_store_append would give them.
+typedef struct {
+    const char *stream;
+    const char *from;
+    const char *cmid;
+    const char *text;
+    uint64_t    seq;
+    int64_t     ts;
+    int         rc;
+} broker_append_t;
+
+void        broker_store_append_many (broker_store_t *self, broker_append_t *items, size_t count);
 //  Appends to records (broker_record_t *, list owns them) up to limit
 //  messages of room: those after since (oldest first) when since > 0,
 //  else the latest limit. 0 ok, -1 Redis unavailable.
