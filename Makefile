@@ -15,6 +15,9 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -Iproto \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+HTTP_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
+UI_LIBS   = $(shell pkg-config --libs ncursesw 2>/dev/null)
+CFLAGS   += $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 
 ifeq ($(SANITIZE),1)
   BUILD   ?= build/asan
@@ -36,12 +39,14 @@ PROTO_LIB = $(BUILD)/libpychat-proto.a
 BROKER_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard broker/*.c))
 AUTHSVC_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(filter-out authsvc/admin.c,$(wildcard authsvc/*.c)))
 ADMIN_OBJ   = $(BUILD)/authsvc/admin.o
-MONITOR_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(filter-out monitor/console.c,$(wildcard monitor/*.c)))
+MONITOR_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(filter-out monitor/console%,$(wildcard monitor/*.c)))
+CONSOLE_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard monitor/console*.c))
 CLIENT_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard client/*.c))
 SELFTEST_OBJ= $(BUILD)/tests/selftest.o $(filter-out %/main.o %/admin.o,$(BROKER_OBJ) $(AUTHSVC_OBJ) $(MONITOR_OBJ))
 
 BINARIES  = $(BIN)/pychat-broker $(BIN)/pychat-authsvc $(BIN)/pychat-monitor \
-            $(BIN)/pychat $(BIN)/pychat-admin $(BIN)/pychat-selftest
+            $(BIN)/pychat $(BIN)/pychat-admin $(BIN)/pychat-selftest \
+            $(if $(wildcard monitor/console.c),$(BIN)/pychat-console)
 
 .PHONY: all binaries deps deps-check up test bench clean asan
 #  The binaries are built by a second make, so that on a fresh machine the
@@ -52,7 +57,7 @@ binaries: $(BINARIES)
 
 #  deps-check is cheap: it only calls `make deps` when a header or tool is missing.
 deps-check:
-	@pkg-config --exists $(PKGS) && command -v redis-server >/dev/null \
+	@pkg-config --exists $(PKGS) libmicrohttpd ncursesw && command -v redis-server >/dev/null \
 	  && /usr/bin/python3 -c 'import zmq, pytest' 2>/dev/null \
 	  && command -v tmux >/dev/null && command -v docker-compose >/dev/null \
 	  || $(MAKE) --no-print-directory deps
@@ -91,15 +96,19 @@ $(BIN)/pychat-admin: $(ADMIN_OBJ) $(PROTO_LIB)
 
 $(BIN)/pychat-monitor: $(MONITOR_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(HTTP_LIBS) -o $@
+
+$(BIN)/pychat-console: $(CONSOLE_OBJ) $(PROTO_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(UI_LIBS) -o $@
 
 $(BIN)/pychat: $(CLIENT_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(UI_LIBS) -o $@
 
 $(BIN)/pychat-selftest: $(SELFTEST_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(HTTP_LIBS) -o $@
 
 #  The selftest links every module but the mains; main.o objects are built with
 #  -Dmain=... nowhere: they are simply left out.

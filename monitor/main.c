@@ -3,10 +3,29 @@
 //
 //  Configuration: the PYCHAT_* environment (proto/pc_config.h).
 #include "mon_server.h"
+#include "mon_stats.h"
 #include "pc_config.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
 #include "pc_zap.h"
+
+//  A positive integer from the environment, or fallback (with a warning
+//  when the variable is set but is not one).
+static int
+s_env_int (const char *name, int fallback)
+{
+    const char *value = getenv (name);
+    if (!value || !*value)
+        return fallback;
+    char *end;
+    errno = 0;
+    long number = strtol (value, &end, 10);
+    if (*end || errno || number < 1 || number > 1000000000) {
+        zsys_warning ("monitor: %s=%s is not a positive number, using %d", name, value, fallback);
+        return fallback;
+    }
+    return (int) number;
+}
 
 static void
 s_usage (FILE *stream)
@@ -14,7 +33,10 @@ s_usage (FILE *stream)
     fprintf (stream,
         "usage: pychat-monitor [-v]\n"
         "  -v   debug logging (one line per message heard; never message texts)\n"
-        "Environment: PYCHAT_DATA, PYCHAT_PORT, PYCHAT_BIND, PYCHAT_BROKER (see PROTOCOL.md).\n");
+        "Environment: PYCHAT_DATA, PYCHAT_PORT, PYCHAT_BIND, PYCHAT_BROKER (see PROTOCOL.md);\n"
+        "  PYCHAT_ALERT_LOGIN_FAILURES  failed logins in 60 s that raise an alert (default 5)\n"
+        "  PYCHAT_ALERT_ROOM_RATE       a room's messages/s over 10 s that raise one (default 500)\n"
+        "Prometheus metrics: GET http://PYCHAT_BIND:PYCHAT_PORT+4/metrics\n");
 }
 
 int
@@ -69,15 +91,21 @@ main (int argc, char *argv [])
     assert (zap);
     pc_zap_allow_any (zap, "console");
 
-    mon_server_args_t args = { cert, broker_key, fanout, bind, 5000, verbose };
+    //  The metrics endpoint first: the actor publishes into it.
+    int metrics_port = config.base_port + PC_OFF_METRICS;
+    mon_http_t *http = mon_http_new (config.bind, metrics_port);
+    mon_server_args_t args = { cert, broker_key, fanout, bind, 5000, verbose, http,
+                               s_env_int ("PYCHAT_ALERT_LOGIN_FAILURES", MON_ALERT_LOGIN_FAILURES),
+                               s_env_int ("PYCHAT_ALERT_ROOM_RATE", MON_ALERT_ROOM_RATE) };
     zactor_t *server = zactor_new (mon_server_actor, &args);
     assert (server);
     char *endpoint = mon_server_endpoint (server);
     int status = PC_EXIT_OK;
-    if (!endpoint || streq (endpoint, ""))
+    if (!endpoint || streq (endpoint, "") || !http)
         status = PC_EXIT_UNREACHABLE;
     else {
-        zsys_info ("monitor: started (key %s), stats on %s", zcert_public_txt (cert), endpoint);
+        zsys_info ("monitor: started (key %s), stats on %s, metrics on http://%s:%d/metrics",
+                   zcert_public_txt (cert), endpoint, config.bind, metrics_port);
         //  Wait for SIGINT/SIGTERM (czmq's handler sets zsys_interrupted),
         //  or for the actor to go away.
         zpoller_t *poller = zpoller_new (server, NULL);
@@ -94,6 +122,7 @@ main (int argc, char *argv [])
     }
     zstr_free (&endpoint);
     zactor_destroy (&server);
+    mon_http_destroy (&http);
     pc_zap_destroy (&zap);
     zcert_destroy (&cert);
     free (broker_key);

@@ -12,6 +12,8 @@
 #define BROKER_SILENCE_MS   10000
 //  Fan-out messages taken per poll round, so requests are never starved.
 #define SUB_BATCH           256
+//  Alerts, memory and the metrics text are refreshed this often.
+#define TICK_MS             1000
 
 typedef struct {
     zsock_t     *pipe;
@@ -24,6 +26,8 @@ typedef struct {
     char        *endpoint;          //  the ROUTER's bound endpoint, "" if none
     int          summary_ms;
     int64_t      next_summary;
+    int64_t      next_tick;
+    mon_http_t  *http;              //  not owned; NULL: no metrics endpoint
     int64_t      started;
     bool         broker_silent;     //  the silence warning was logged
     bool         verbose;
@@ -67,6 +71,10 @@ s_server_new (zsock_t *pipe, mon_server_args_t *args)
     self->msg = pc_msg_new (NULL);
     self->summary_ms = args->summary_ms > 0? args->summary_ms: 5000;
     self->next_summary = self->started + self->summary_ms;
+    self->next_tick = self->started;
+    self->http = args->http;
+    mon_stats_set_thresholds (self->stats, args->alert_login_failures, args->alert_room_rate);
+    mon_stats_set_wall_offset (self->stats, pc_now_ms () - self->started);
     self->fanout = strdup (args->fanout);
     self->endpoint = strdup ("");
     self->poller = zpoller_new (pipe, NULL);
@@ -119,12 +127,45 @@ s_server_new (zsock_t *pipe, mon_server_args_t *args)
     return self;
 }
 
+//  VmRSS from /proc/self/status, in bytes; 0 when it cannot be read.
+static uint64_t
+s_rss_bytes (void)
+{
+    FILE *file = fopen ("/proc/self/status", "r");
+    if (!file)
+        return 0;
+    char line [256];
+    unsigned long long kb = 0;
+    while (fgets (line, sizeof (line), file))
+        if (sscanf (line, "VmRSS: %llu kB", &kb) == 1)
+            break;
+    fclose (file);
+    return (uint64_t) kb * 1024;
+}
+
+//  Once a second: memory, alerts, and the text /metrics serves.
+static void
+s_tick (server_t *self, int64_t now)
+{
+    mon_stats_set_rss (self->stats, s_rss_bytes ());
+    mon_stats_tick (self->stats, now);
+    if (self->http) {
+        pc_buf_t buf;
+        pc_buf_init (&buf);
+        mon_stats_metrics (self->stats, &buf, now);
+        mon_http_publish (self->http, buf.data, buf.size);
+        pc_buf_free (&buf);
+    }
+}
+
 static char *
 s_stats_json (server_t *self)
 {
     pc_buf_t buf;
     pc_buf_init (&buf);
-    mon_stats_json (self->stats, &buf, s_now ());
+    int64_t now = s_now ();
+    mon_stats_tick (self->stats, now);          //  alerts as of now
+    mon_stats_json (self->stats, &buf, now);
     return buf.data;                //  the caller frees it
 }
 
@@ -296,7 +337,13 @@ mon_server_actor (zsock_t *pipe, void *args)
                 s_summary (self, now);
             self->next_summary = now + self->summary_ms;
         }
-        void *which = zpoller_wait (self->poller, (int) (self->next_summary - now));
+        if (now >= self->next_tick) {
+            if (self->sub)
+                s_tick (self, now);
+            self->next_tick = now + TICK_MS;
+        }
+        int64_t next = self->next_tick < self->next_summary? self->next_tick: self->next_summary;
+        void *which = zpoller_wait (self->poller, (int) (next - now));
         if (which == pipe)
             s_handle_pipe (self);
         else
@@ -393,8 +440,10 @@ mon_server_test (bool verbose)
     char fanout [64];
     snprintf (fanout, sizeof (fanout), "tcp://127.0.0.1:%d", port);
 
+    mon_http_t *http = mon_http_new ("127.0.0.1", 0);
+    assert (http);
     mon_server_args_t args = { monitor_cert, zcert_public_txt (broker_cert), fanout,
-                               "tcp://127.0.0.1:*", 200, verbose };
+                               "tcp://127.0.0.1:*", 200, verbose, http, 0, 0 };
     zactor_t *server = zactor_new (mon_server_actor, &args);
     assert (server);
     char *endpoint = mon_server_endpoint (server);
@@ -425,7 +474,7 @@ mon_server_test (bool verbose)
     const char *json = pc_msg_field (reply, 0);
     if (verbose)
         printf ("\n   %s\n   ", json);
-    assert (strstr (json, "\"rooms\":{\"lobby\":{\"messages\":2,\"members\":1}}"));
+    assert (strstr (json, "\"rooms\":{\"lobby\":{\"messages\":2,\"members\":1,"));
     assert (strstr (json, "\"users_online\":1,"));
     assert (strstr (json, "\"malformed_total\":2,"));
     assert (!strstr (json, "broker_last_heard_ms\":-1"));
@@ -452,10 +501,11 @@ mon_server_test (bool verbose)
     zsock_destroy (&dealer);
     zactor_destroy (&server);
     zstr_free (&endpoint);
+    mon_http_destroy (&http);
 
     //  A bind that fails: the actor says so and still stops cleanly
     mon_server_args_t bad = { monitor_cert, zcert_public_txt (broker_cert), fanout,
-                              "tcp://256.0.0.1:1", 200, false };
+                              "tcp://256.0.0.1:1", 200, false, NULL, 0, 0 };
     server = zactor_new (mon_server_actor, &bad);
     endpoint = mon_server_endpoint (server);
     assert (endpoint && streq (endpoint, ""));

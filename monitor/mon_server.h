@@ -1,8 +1,10 @@
 //  mon_server.h: the monitor's actor: subscribes to all of the broker's
 //  fan-out (SUB, CURVE client), answers PING and STATS on a ROUTER (CURVE
-//  server, ZAP domain "console"), logs a summary line every few seconds.
+//  server, ZAP domain "console"), logs a summary line every few seconds,
+//  re-evaluates the alerts and republishes the Prometheus text every second.
 //
-//      mon_server_args_t args = { cert, broker_key, fanout, bind, 5000, false };
+//      mon_server_args_t args = { cert, broker_key, fanout, bind, 5000, false,
+//                                 http, 0, 0 };
 //      zactor_t *server = zactor_new (mon_server_actor, &args);
 //      char *endpoint = mon_server_endpoint (server);  //  "" when bind failed
 //      ...
@@ -14,6 +16,7 @@
 #define MON_SERVER_H_INCLUDED
 
 #include <czmq.h>
+#include "mon_http.h"
 
 typedef struct {
     zcert_t    *cert;           //  the monitor's own certificate (copied)
@@ -22,6 +25,9 @@ typedef struct {
     const char *bind;           //  endpoint the ROUTER binds, "tcp://H:*" ok
     int         summary_ms;     //  interval of the summary log line
     bool        verbose;        //  zsys_debug per message (czmq 4.2 has no log level)
+    mon_http_t *http;           //  where the metrics text goes, or NULL (not owned)
+    int         alert_login_failures;   //  0: default (mon_stats.h)
+    int         alert_room_rate;        //  0: default
 } mon_server_args_t;
 
 //  The zactor body; args is a mon_server_args_t, read only while starting.

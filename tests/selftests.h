@@ -12,6 +12,7 @@
 #include "auth_server.h"
 #include "mon_stats.h"
 #include "mon_server.h"
+#include "mon_http.h"
 
 #define PYCHAT_MODULE_SELFTESTS(verbose) do { \
     broker_room_test (verbose); \
@@ -23,6 +24,7 @@
     auth_server_test (verbose); \
     mon_stats_test (verbose); \
     mon_server_test (verbose); \
+    mon_http_test (verbose); \
 } while (0)
 
 #endif

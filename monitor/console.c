@@ -1,0 +1,278 @@
+//  pychat-console: the monitoring console. Asks the monitor for STATS about
+//  once a second over CURVE and shows it full screen (console_ui), or, with
+//  --once --json, prints one snapshot and exits (for scripts and tests).
+//
+//  Configuration: the PYCHAT_* environment (proto/pc_config.h); the
+//  monitor's public key is $PYCHAT_DATA/keys/monitor.pub, the console's
+//  own key is made afresh on every run.
+#include "console_json.h"
+#include "console_ui.h"
+#include "pc_config.h"
+#include "pc_keys.h"
+#include "pc_limits.h"
+#include "pc_msg.h"
+#include "pc_util.h"
+
+#include <locale.h>
+
+#define POLL_MS             1000    //  a STATS request this often
+#define REPLY_TIMEOUT_MS    3000    //  then the monitor counts as unreachable
+#define RETRY_MS            1000    //  and we try a new connection after this
+
+typedef struct {
+    pc_config_t config;
+    zcert_t    *cert;               //  ephemeral
+    zsock_t    *dealer;
+    pc_msg_t   *msg;
+    char        reqid [32];         //  the request in flight, "" if none
+    int64_t     sent_at;
+    uint64_t    sequence;
+} conn_t;
+
+static void
+s_usage (FILE *stream)
+{
+    fprintf (stream,
+        "usage: pychat-console [--once [--json]] [--timeout SECONDS]\n"
+        "  (no option)      full-screen dashboard; q quits, ? shows the keys\n"
+        "  --once --json    print one STATS snapshot (JSON) and exit; exit 3 when the\n"
+        "                   monitor does not answer within --timeout (default 5 s)\n"
+        "Environment: PYCHAT_DATA (keys/monitor.pub), PYCHAT_PORT, PYCHAT_MONITOR.\n");
+}
+
+static void
+s_disconnect (conn_t *self)
+{
+    zsock_destroy (&self->dealer);
+    self->reqid [0] = 0;
+}
+
+//  A new DEALER to the monitor; -1 when its public key is not there yet.
+static int
+s_connect (conn_t *self)
+{
+    s_disconnect (self);
+    char *server_key = pc_keys_public (self->config.keys_dir, "monitor");
+    if (!server_key)
+        return -1;
+    self->dealer = zsock_new (ZMQ_DEALER);
+    assert (self->dealer);
+    zcert_apply (self->cert, self->dealer);
+    zsock_set_curve_serverkey (self->dealer, server_key);
+    zsock_set_maxmsgsize (self->dealer, PC_MSG_MAX);
+    zsock_set_linger (self->dealer, 0);
+    zsock_set_sndhwm (self->dealer, 10);
+    free (server_key);
+    if (zsock_connect (self->dealer, "%s", self->config.monitor) == -1) {
+        zsock_destroy (&self->dealer);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+s_request (conn_t *self, int64_t now)
+{
+    snprintf (self->reqid, sizeof (self->reqid), "c%" PRIu64, ++self->sequence);
+    pc_msg_reset (self->msg, "STATS");
+    pc_msg_set_reqid (self->msg, self->reqid);
+    if (pc_msg_send_nowait (self->msg, self->dealer) == -1)
+        self->reqid [0] = 0;        //  the queue is full: nobody is there
+    self->sent_at = now;
+}
+
+//  Takes one reply off the socket: 1 with *json set (caller frees) when it
+//  is the answer to the request in flight, 0 for anything else, -1 when the
+//  monitor answered with an error (*json then holds the reason).
+static int
+s_receive (conn_t *self, char **json)
+{
+    *json = NULL;
+    int rc = pc_msg_recv (self->msg, self->dealer);
+    if (rc != 0 || !*self->reqid || !streq (pc_msg_reqid (self->msg), self->reqid))
+        return 0;
+    self->reqid [0] = 0;
+    if (pc_msg_is (self->msg, "OK") && pc_msg_nfields (self->msg) == 1) {
+        *json = strdup (pc_msg_field (self->msg, 0));
+        return 1;
+    }
+    char reason [256];
+    snprintf (reason, sizeof (reason), "monitor answered %d %s", pc_msg_error_code (self->msg),
+              pc_msg_error_reason (self->msg));
+    *json = strdup (reason);
+    return -1;
+}
+
+//  --once: one request, one answer on stdout.
+static int
+s_once (conn_t *self, int timeout_ms, bool json)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (zclock_mono () < deadline && !zsys_interrupted) {
+        if (!self->dealer && s_connect (self) == -1) {
+            zclock_sleep (100);     //  the monitor has not made its key yet
+            continue;
+        }
+        if (!*self->reqid)
+            s_request (self, zclock_mono ());
+        zmq_pollitem_t items [] = { { zsock_resolve (self->dealer), 0, ZMQ_POLLIN, 0 } };
+        int64_t left = deadline - zclock_mono ();
+        if (zmq_poll (items, 1, (long) (left > 0? left: 0)) <= 0)
+            continue;
+        char *text;
+        int rc = s_receive (self, &text);
+        if (rc == 1) {
+            printf ("%s\n", text);
+            if (!json) {
+                //  A line for a person too, on stderr
+                console_json_t *stats = console_json_parse (text);
+                fprintf (stderr, "%.0f messages, %.0f online\n",
+                         console_json_number (console_json_get (stats, "messages_total"), 0),
+                         console_json_number (console_json_get (stats, "users_online"), 0));
+                console_json_destroy (&stats);
+            }
+            free (text);
+            return PC_EXIT_OK;
+        }
+        if (rc == -1) {
+            fprintf (stderr, "pychat-console: %s\n", text);
+            free (text);
+            return PC_EXIT_UNREACHABLE;
+        }
+    }
+    fprintf (stderr, "pychat-console: the monitor at %s did not answer within %d s\n",
+             self->config.monitor, timeout_ms / 1000);
+    return PC_EXIT_UNREACHABLE;
+}
+
+//  The dashboard: one loop polls the socket and the keyboard.
+static int
+s_dashboard (conn_t *self)
+{
+    console_ui_t *ui = console_ui_new (self->config.monitor);
+    if (!ui) {
+        fprintf (stderr, "pychat-console: cannot use this terminal (TERM=%s)\n",
+                 getenv ("TERM")? getenv ("TERM"): "");
+        return PC_EXIT_USAGE;
+    }
+    int64_t next_poll = 0;
+    int64_t unreachable_since = 0;
+    bool quit = false;
+    while (!quit && !zsys_interrupted) {
+        int64_t now = zclock_mono ();
+        if (*self->reqid && now - self->sent_at > REPLY_TIMEOUT_MS) {
+            //  No answer: start over on a fresh connection
+            s_disconnect (self);
+            if (!unreachable_since)
+                unreachable_since = now;
+            console_ui_set_status (ui, false, "monitor unreachable, retrying");
+            next_poll = now + RETRY_MS;
+        }
+        if (!*self->reqid && now >= next_poll) {
+            if (!self->dealer && s_connect (self) == -1) {
+                console_ui_set_status (ui, false, "monitor unreachable (no keys/monitor.pub "
+                                       "yet), retrying");
+                next_poll = now + RETRY_MS;
+            }
+            else {
+                s_request (self, now);
+                next_poll = now + POLL_MS;
+            }
+        }
+        zmq_pollitem_t items [2] = {
+            { NULL, 0, ZMQ_POLLIN, 0 },     //  the keyboard
+            { self->dealer? zsock_resolve (self->dealer): NULL, 0, ZMQ_POLLIN, 0 }
+        };
+        int count = self->dealer? 2: 1;
+        int64_t wait = next_poll - now;
+        if (*self->reqid)
+            wait = 100;
+        if (wait > 250)
+            wait = 250;             //  the clock on screen moves
+        if (wait < 0)
+            wait = 0;
+        zmq_poll (items, count, (long) wait);      //  EINTR on a resize: fine
+        if (self->dealer && (zsock_events (self->dealer) & ZMQ_POLLIN)) {
+            char *text;
+            int rc = s_receive (self, &text);
+            if (rc == 1) {
+                console_json_t *stats = console_json_parse (text);
+                if (stats && stats->type == CONSOLE_JSON_OBJECT) {
+                    console_ui_set_snapshot (ui, &stats);
+                    console_ui_set_status (ui, true, "connected");
+                    unreachable_since = 0;
+                }
+                else
+                    console_ui_set_status (ui, false, "the monitor sent statistics that do "
+                                           "not parse");
+                console_json_destroy (&stats);
+            }
+            else
+            if (rc == -1)
+                console_ui_set_status (ui, false, text);
+            free (text);
+        }
+        quit = console_ui_keys (ui) == 1;
+        console_ui_draw (ui);
+    }
+    console_ui_destroy (&ui);
+    return PC_EXIT_OK;
+}
+
+int
+main (int argc, char *argv [])
+{
+    bool once = false, json = false;
+    int timeout_ms = 5000;
+    for (int arg = 1; arg < argc; arg++) {
+        if (streq (argv [arg], "--once"))
+            once = true;
+        else
+        if (streq (argv [arg], "--json"))
+            json = true;
+        else
+        if (streq (argv [arg], "--timeout") && arg + 1 < argc) {
+            char *end;
+            double seconds = strtod (argv [++arg], &end);
+            if (*end || seconds <= 0 || seconds > 86400) {
+                s_usage (stderr);
+                return PC_EXIT_USAGE;
+            }
+            timeout_ms = (int) (seconds * 1000);
+        }
+        else
+        if (streq (argv [arg], "--selftest")) {
+            console_json_test (arg + 1 < argc && streq (argv [arg + 1], "-v"));
+            return PC_EXIT_OK;
+        }
+        else
+        if (streq (argv [arg], "-h") || streq (argv [arg], "--help")) {
+            s_usage (stdout);
+            return PC_EXIT_OK;
+        }
+        else {
+            s_usage (stderr);
+            return PC_EXIT_USAGE;
+        }
+    }
+    if (json && !once)
+        once = true;                //  --json alone means one snapshot
+    setlocale (LC_ALL, "");
+    zsys_init ();                   //  its SIGINT handler first: curses keeps it
+    zsys_set_logident ("pychat-console");
+    zsys_set_logsystem (false);
+    zsys_set_logstream (once? stderr: NULL);    //  nothing over the dashboard
+
+    conn_t conn;
+    memset (&conn, 0, sizeof (conn));
+    if (pc_config_load (&conn.config) == -1)
+        return PC_EXIT_USAGE;
+    conn.cert = zcert_new ();
+    conn.msg = pc_msg_new (NULL);
+    assert (conn.cert && conn.msg);
+    int status = once? s_once (&conn, timeout_ms, json): s_dashboard (&conn);
+    s_disconnect (&conn);
+    pc_msg_destroy (&conn.msg);
+    zcert_destroy (&conn.cert);
+    return status;
+}
