@@ -1,0 +1,149 @@
+"""The two ways to run the stack: docker-compose.yml (checked with
+`docker-compose config`, no daemon needed) and scripts/pychat-up (run for
+real on free ports, then stopped)."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+
+import pytest
+
+from stack import (OFF_REDIS, SANITIZER_ENV, RawClient, Remote, free_base_port, redis_ping,
+                   sanitizer_lines, wait_for)
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+COMPOSE = os.path.join(ROOT, "docker-compose.yml")
+SERVICES = {"redis", "authsvc", "broker", "monitor"}
+
+
+def compose(*args):
+    return subprocess.run(["docker-compose", "-f", COMPOSE] + list(args), cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def published_ports(service):
+    """Host ports a service publishes, from short ("5555:5555/tcp",
+    "127.0.0.1:5555:5555") or long ({published, target}) syntax."""
+    ports = set()
+    for entry in service.get("ports") or []:
+        if isinstance(entry, dict):
+            if entry.get("published") is not None:
+                ports.add(int(str(entry["published"]).split("-")[0]))
+        else:
+            parts = str(entry).split("/")[0].split(":")
+            if len(parts) >= 2:
+                ports.add(int(parts[-2]))
+    return ports
+
+
+needs_compose = pytest.mark.skipif(shutil.which("docker-compose") is None,
+                                   reason="docker-compose is not installed")
+
+
+@needs_compose
+def test_compose_file_is_valid():
+    assert os.path.exists(COMPOSE), "docker-compose.yml is missing at the top level"
+    result = compose("config")
+    assert result.returncode == 0, result.stderr
+    try:
+        import yaml
+    except ImportError:
+        yaml = None
+    if yaml is None:
+        names = compose("config", "--services").stdout.split()
+        assert set(names) == SERVICES and len(names) == 4, names
+        return
+    config = yaml.safe_load(result.stdout)
+    services = config.get("services") or {}
+    assert set(services) == SERVICES, sorted(services)
+    assert {5555, 5556} <= published_ports(services["broker"]), services["broker"].get("ports")
+    # nothing but the broker (and the monitor's console/metrics) faces out:
+    # Redis and the auth service are reached only inside the stack
+    assert not published_ports(services["redis"]), services["redis"].get("ports")
+    assert not published_ports(services["authsvc"]), services["authsvc"].get("ports")
+
+
+@pytest.fixture
+def up_run():
+    """scripts/pychat-up on free ports, in its own process group; stopped
+    with SIGTERM at the end, which must stop everything it started."""
+    script = os.path.join(ROOT, "scripts", "pychat-up")
+    if not os.access(script, os.X_OK):
+        pytest.fail("scripts/pychat-up is missing or not executable")
+    bin_dir = os.path.abspath(os.environ.get("PYCHAT_BIN") or os.path.join(ROOT, "bin"))
+    for name in ("authsvc", "broker", "monitor"):
+        if not os.access(os.path.join(bin_dir, "pychat-" + name), os.X_OK):
+            pytest.skip("not built yet: pychat-" + name)
+    tmp = tempfile.mkdtemp(prefix="pychat-wire-up-")
+    base = free_base_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYCHAT_")}
+    env.update(SANITIZER_ENV)
+    env.update({"PYCHAT_PORT": str(base), "PYCHAT_DATA": os.path.join(tmp, "data"),
+                "PYCHAT_BIN": bin_dir})
+    out = open(os.path.join(tmp, "pychat-up.out"), "wb")
+    proc = subprocess.Popen([script], env=env, stdout=out, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, cwd=tmp, start_new_session=True)
+    run = {"proc": proc, "base": base, "tmp": tmp, "data": env["PYCHAT_DATA"], "env": env}
+    yield run
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)     # only what this test started
+    except ProcessLookupError:
+        pass
+    out.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_pychat_up_uses_the_port_offsets(up_run):
+    """Redis on base+9, broker on base (CURVE), auth service reachable,
+    monitor on base+3; SIGTERM stops it all, exit 0, ports released."""
+    base, data, proc = up_run["base"], up_run["data"], up_run["proc"]
+    output = os.path.join(up_run["tmp"], "pychat-up.out")
+
+    def up():
+        assert proc.poll() is None, "pychat-up exited:\n" + open(output).read()[-3000:]
+        return os.path.exists(os.path.join(data, "broker.pub"))
+    wait_for(up, 30, 0.1, "pychat-up to write broker.pub")
+    wait_for(lambda: redis_ping(base + OFF_REDIS), 20, 0.1, "redis on base+9")
+    remote = Remote(base, data)
+    try:
+        client = RawClient(remote)
+        wait_for(lambda: client.request("PING", timeout=1)[3:] == ["PONG"], 30, 0.1,
+                 "broker PING on base")
+        wait_for(lambda: client.request("REGISTER", "upuser", "pw", timeout=5)[1] == "OK",
+                 30, 0.3, "REGISTER through pychat-up's stack")
+        assert client.request("LOGIN", "upuser", "pw", timeout=10)[1] == "OK"
+        wait_for(lambda: os.path.exists(os.path.join(data, "keys", "monitor.pub")), 20, 0.1,
+                 "the monitor's key")
+        monitor = remote.monitor_client()
+        wait_for(lambda: monitor.request("PING", timeout=1)[3:] == ["PONG"], 20, 0.1,
+                 "monitor PING on base+3")
+    finally:
+        remote.close()
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0, open(output).read()[-3000:]
+
+    def nobody_listens():
+        for port in (base, base + 1, base + 2, base + 3, base + OFF_REDIS):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return False
+            except ConnectionRefusedError:
+                pass
+        return True
+    wait_for(nobody_listens, 10, 0.1, "every port to be released")
+    reports = []
+    logs = os.path.join(data, "logs")
+    for name in sorted(os.listdir(logs)):
+        with open(os.path.join(logs, name), errors="replace") as handle:
+            reports += ["%s: %s" % (name, line) for line in sanitizer_lines(handle.read())]
+    assert not reports, "\n".join(reports[:40])
