@@ -31,7 +31,7 @@ typedef struct {
 //  A message encoded once, to be sent under many topics: each send copies
 //  the frames by reference (zmq_msg_copy), not by value.
 typedef struct {
-    zmq_msg_t frames [PC_FIELDS_MAX + 3];
+    zmq_msg_t frames [1];
     size_t    count;
 } encoded_t;
 
@@ -598,16 +598,13 @@ s_expire_pending (server_t *self, int64_t now)
 static void
 s_encode (encoded_t *self, pc_msg_t *msg)
 {
-    pc_msg_set_topic (msg, NULL);
-    zmsg_t *zmsg = pc_msg_encode (msg);
-    self->count = 0;
-    for (zframe_t *frame = zmsg_first (zmsg); frame && self->count < PC_FIELDS_MAX + 3;
-         frame = zmsg_next (zmsg)) {
-        zmq_msg_t *part = &self->frames [self->count++];
-        zmq_msg_init_size (part, zframe_size (frame));
-        memcpy (zmq_msg_data (part), zframe_data (frame), zframe_size (frame));
-    }
-    zmsg_destroy (&zmsg);
+    //  One packed frame: one CURVE box per subscriber, not one per field
+    zframe_t *frame = pc_msg_pack (msg);
+    zmq_msg_t *part = &self->frames [0];
+    zmq_msg_init_size (part, zframe_size (frame));
+    memcpy (zmq_msg_data (part), zframe_data (frame), zframe_size (frame));
+    self->count = 1;
+    zframe_destroy (&frame);
 }
 
 static void

@@ -1,6 +1,10 @@
-//  client_cmd.c: register, send, listen, rooms, who, ping.
+//  client_cmd.c: register, send, listen, history, dm, trust, fingerprint,
+//  rooms, who, ping.
 #include "client_cmd.h"
 #include "client_conn.h"
+#include "client_dm.h"
+#include "client_listen.h"
+#include "client_state.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
 #include "pc_util.h"
@@ -10,9 +14,13 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <sodium.h>
 
-#define PING_INTERVAL_MS    10000       //  the broker drops sessions idle 60 s
-#define ROOMS_MAX           64          //  rooms one listen may follow
+#define TRY_MS              1000        //  one try of a SEND or DM before resending
+#define LOGIN_TRY_MS        3000        //  one try of LOGIN (a password hash on the way)
+#define RETRY_PAUSE_MS      100         //  after a refusal that says "try again"
+#define SEND_TIMEOUT_MS     10000       //  send and dm, without --timeout
+#define HISTORY_DEFAULT     50
 
 //  What a connected command holds; s_close frees it all.
 typedef struct {
@@ -30,8 +38,17 @@ client_cmd_usage (FILE *stream)
         "commands:\n"
         "  register                      create the account --user with a password\n"
         "  send ROOM TEXT...             join ROOM and send TEXT; prints the message id\n"
-        "  listen ROOM... [--count N] [--timeout SECONDS] [--json]\n"
-        "                                print messages of the rooms as they arrive\n"
+        "                                (resent until the broker confirms it, at most\n"
+        "                                --timeout, default 10 s)\n"
+        CLIENT_LISTEN_USAGE
+        "  history ROOM [--limit N] [--since ID] [--json]\n"
+        "                                print the last N (default 50) messages of ROOM,\n"
+        "                                or the N after message ID\n"
+        "  dm USER TEXT...               send USER a direct message, sealed end to end\n"
+        "                                for USER's device; prints the message id\n"
+        "  fingerprint [USER]            the fingerprint of your device key, or of USER's\n"
+        "  trust USER                    accept USER's current key (after comparing its\n"
+        "                                fingerprint with USER out of band)\n"
         "  rooms [--json]                list the rooms with members and messages\n"
         "  who ROOM [--json]             list the members of ROOM\n"
         "  ping                          check that the broker answers\n"
@@ -45,7 +62,9 @@ client_cmd_usage (FILE *stream)
         "  --timeout SECONDS             wait for each reply (default 5)\n"
         "\n"
         "The password comes from PYCHAT_PASSWORD, else it is asked on the terminal.\n"
-        "This device's key lives in $PYCHAT_HOME (default ~/.config/pychat).\n"
+        "This device's key lives in $PYCHAT_HOME (default ~/.config/pychat); it is also\n"
+        "your direct-message key. $PYCHAT_HOME/state/USER/ holds where listen stopped,\n"
+        "$PYCHAT_HOME/peers/ the keys of the people you wrote to (trust on first use).\n"
         "\n"
         "exit codes: 0 ok, 1 usage, 2 authentication or permission refused,\n"
         "            3 server unreachable or timed out, 4 input rejected\n");
@@ -79,19 +98,6 @@ s_room_arg (const char *arg, char *out, size_t size)
         return PC_EXIT_REJECTED;
     }
     return 0;
-}
-
-//  Parses a positive number of seconds into milliseconds; -1 when bad.
-static int
-s_seconds_arg (const char *arg)
-{
-    char *end;
-    errno = 0;
-    double seconds = strtod (arg, &end);
-    if (!*arg || *end || errno || !(seconds > 0) || seconds > 86400.0 * 365)
-        return -1;
-    int ms = (int) (seconds * 1000 + 0.5);
-    return ms > 0? ms: 1;
 }
 
 //  Reads one line from the terminal without echo into buffer. 0 ok, -1
@@ -213,6 +219,17 @@ s_open (client_opts_t *opts, session_t *session, bool need_user, bool confirm)
     return 0;
 }
 
+//  Reports a failed write to stdout; 0 when stdout is fine.
+static int
+s_check_stdout (void)
+{
+    if (fflush (stdout) == 0 && !ferror (stdout))
+        return 0;
+    if (errno != EPIPE)
+        fprintf (stderr, "pychat: cannot write the output: %s\n", strerror (errno));
+    return PC_EXIT_USAGE;
+}
+
 static void
 s_close (session_t *session)
 {
@@ -220,7 +237,167 @@ s_close (session_t *session)
         client_conn_logout (session->conn);     //  only when logged in
     client_conn_destroy (&session->conn);
     zcert_destroy (&session->cert);
-    memset (session->password, 0, sizeof (session->password));
+    sodium_memzero (session->password, sizeof (session->password));
+}
+
+//  LOGIN, then publish the device key when the server does not hold it
+//  (PROTOCOL.md, "Direct messages"). 0 or an exit code.
+static int
+s_login (client_opts_t *opts, session_t *session)
+{
+    int rc = client_conn_login (session->conn, opts->user, session->password);
+    if (rc)
+        return rc;
+    client_dm_keys_t keys;
+    rc = client_dm_device_load (opts->home, &keys);
+    if (rc == 0)
+        rc = client_dm_publish (session->conn, opts->user, &keys);
+    client_dm_keys_clear (&keys);
+    return rc;
+}
+
+//  One try of request: 0 with *reply_p OK; 1 when it is worth trying again
+//  (no reply, 503, or 403 "log in first": the broker restarted and the
+//  login is forgotten); else an exit code (message printed).
+static int
+s_try (client_conn_t *conn, const char *what, pc_msg_t *request, pc_msg_t **reply_p)
+{
+    int rc = client_conn_request (conn, request, reply_p);
+    if (rc == CLIENT_INTERRUPTED)
+        return rc;
+    if (rc)
+        return 1;
+    if (pc_msg_is (*reply_p, "OK"))
+        return 0;
+    int code = pc_msg_error_code (*reply_p);
+    if (code == PC_ERR_UNAVAILABLE
+    || (code == PC_ERR_FORBIDDEN && streq (pc_msg_error_reason (*reply_p), "log in first"))) {
+        if (code == PC_ERR_FORBIDDEN)
+            client_conn_forget_login (conn);
+        pc_msg_destroy (reply_p);
+        return 1;
+    }
+    char reason [256];
+    client_conn_sanitize (pc_msg_error_reason (*reply_p), reason, sizeof (reason));
+    int exit_code = pc_error_exit (code);
+    fprintf (stderr, "pychat: %s %s: %s\n", what,
+             exit_code == PC_EXIT_REJECTED? "rejected": "refused", *reason? reason: pc_error_name (code));
+    pc_msg_destroy (reply_p);
+    return exit_code;
+}
+
+//  Sends request (which carries a client message id) until the broker
+//  answers OK or opts->timeout_ms passes: each try waits TRY_MS, then the
+//  SAME request (same client message id: the broker stores it once) goes
+//  again, after LOGIN and JOIN room (when room) whenever the session was
+//  lost. 0 with *reply_p OK, else an exit code (message printed).
+static int
+s_reliable (client_opts_t *opts, session_t *session, const char *what, const char *room,
+            pc_msg_t *request, pc_msg_t **reply_p)
+{
+    client_conn_t *conn = session->conn;
+    client_conn_set_quiet (conn, true);
+    int64_t deadline = zclock_mono () + opts->timeout_ms;
+    bool joined = false;
+    int rc = 1;
+    while (rc == 1) {
+        if (client_conn_interrupted ())
+            return CLIENT_INTERRUPTED;
+        int64_t left = deadline - zclock_mono ();
+        if (left <= 0)
+            break;
+        if (!client_conn_logged_in (conn)) {
+            client_conn_set_timeout (conn, (int) (left < LOGIN_TRY_MS? left: LOGIN_TRY_MS));
+            rc = s_login (opts, session);
+            if (rc == PC_EXIT_UNREACHABLE) {
+                client_conn_forget_login (conn);
+                zclock_sleep (RETRY_PAUSE_MS);
+                rc = 1;
+                continue;
+            }
+            if (rc)
+                return rc;
+            joined = false;
+            rc = 1;
+        }
+        left = deadline - zclock_mono ();
+        client_conn_set_timeout (conn, (int) (left < TRY_MS? (left > 0? left: 1): TRY_MS));
+        if (room && !joined) {
+            pc_msg_t *join = pc_msg_new ("JOIN");
+            pc_msg_add (join, room);
+            pc_msg_t *reply = NULL;
+            char join_what [64];
+            snprintf (join_what, sizeof (join_what), "join #%s", room);
+            rc = s_try (conn, join_what, join, &reply);
+            pc_msg_destroy (&join);
+            pc_msg_destroy (&reply);
+            if (rc == 1)
+                continue;
+            if (rc)
+                return rc;
+            joined = true;
+            rc = 1;
+        }
+        rc = s_try (conn, what, request, reply_p);
+        if (rc == 1 && !client_conn_logged_in (conn))
+            continue;                       //  log in again at once
+        if (rc == 1)
+            zclock_sleep (10);
+    }
+    if (rc == 1) {
+        fprintf (stderr, "pychat: no reply from %s within %g s (is the broker running?)\n",
+                 opts->server, opts->timeout_ms / 1000.0);
+        rc = PC_EXIT_UNREACHABLE;
+    }
+    return rc;
+}
+
+//  Joins the words of argv [first..] with spaces into text and checks it
+//  as the protocol's text type. 0, or PC_EXIT_REJECTED (message printed).
+static int
+s_text_args (int argc, char **argv, int first, pc_buf_t *text)
+{
+    pc_buf_init (text);
+    for (int i = first; i < argc; i++) {
+        if (i > first)
+            pc_buf_append (text, " ", 1);
+        pc_buf_append (text, argv [i], strlen (argv [i]));
+    }
+    if (text->size == 0)
+        fprintf (stderr, "pychat: the text is empty\n");
+    else
+    if (text->size > PC_TEXT_MAX)
+        fprintf (stderr, "pychat: text is %zu bytes; the limit is %d\n", text->size, PC_TEXT_MAX);
+    else
+    if (!pc_utf8_valid (text->data, text->size))
+        fprintf (stderr, "pychat: the text is not valid UTF-8 or holds control characters\n");
+    else
+        return 0;
+    return PC_EXIT_REJECTED;
+}
+
+//  Prints the message id of a SEND/DM reply. 0 or an exit code.
+static int
+s_print_id (pc_msg_t *reply, const char *what)
+{
+    const char *id = pc_msg_field (reply, 0);
+    char safe [PC_ID_MAX + 1];
+    client_conn_sanitize (id? id: "", safe, sizeof (safe));
+    if (!*safe) {
+        fprintf (stderr, "pychat: malformed %s reply (no message id)\n", what);
+        return PC_EXIT_UNREACHABLE;
+    }
+    printf ("%s\n", safe);
+    return s_check_stdout ();
+}
+
+//  A random client message id, new for each invocation.
+static void
+s_new_cmid (char *cmid, size_t size)
+{
+    uint8_t bytes [16];
+    randombytes_buf (bytes, sizeof (bytes));
+    sodium_bin2hex (cmid, size, bytes, sizeof (bytes));
 }
 
 //  A request interrupted by a signal: the command did not complete.
@@ -232,17 +409,6 @@ s_finish (int rc)
         return PC_EXIT_UNREACHABLE;
     }
     return rc;
-}
-
-//  Reports a failed write to stdout; 0 when stdout is fine.
-static int
-s_check_stdout (void)
-{
-    if (fflush (stdout) == 0 && !ferror (stdout))
-        return 0;
-    if (errno != EPIPE)
-        fprintf (stderr, "pychat: cannot write the output: %s\n", strerror (errno));
-    return PC_EXIT_USAGE;
 }
 
 //  --------------------------------------------------------------------------
@@ -261,11 +427,15 @@ client_cmd_register (client_opts_t *opts, int argc, char **argv)
         pc_msg_t *reply = NULL;
         rc = client_conn_call (session.conn, "register", request, &reply);
         pc_msg_destroy (&request);
+        pc_msg_destroy (&reply);
+        //  Log in once, so that the device key is published: others can
+        //  write to the new account from now on.
+        if (rc == 0)
+            rc = s_login (opts, &session);
         if (rc == 0) {
             printf ("registered %s\n", opts->user);
             rc = s_check_stdout ();
         }
-        pc_msg_destroy (&reply);
     }
     s_close (&session);
     return s_finish (rc);
@@ -281,55 +451,26 @@ client_cmd_send (client_opts_t *opts, int argc, char **argv)
     if (rc)
         return rc;
     pc_buf_t text;
-    pc_buf_init (&text);
-    for (int i = 2; i < argc; i++) {
-        if (i > 2)
-            pc_buf_append (&text, " ", 1);
-        pc_buf_append (&text, argv [i], strlen (argv [i]));
-    }
-    if (text.size == 0)
-        fprintf (stderr, "pychat: the text is empty\n");
-    else
-    if (text.size > PC_TEXT_MAX)
-        fprintf (stderr, "pychat: text is %zu bytes; the limit is %d\n", text.size, PC_TEXT_MAX);
-    else
-    if (!pc_utf8_valid (text.data, text.size))
-        fprintf (stderr, "pychat: the text is not valid UTF-8 or holds control characters\n");
-    else
-        rc = -2;                    //  valid
-    if (rc != -2) {
+    if (s_text_args (argc, argv, 2, &text)) {
         pc_buf_free (&text);
         return PC_EXIT_REJECTED;
     }
+    if (!opts->timeout_given)
+        opts->timeout_ms = SEND_TIMEOUT_MS;
     session_t session;
     rc = s_open (opts, &session, true, false);
-    if (rc == 0)
-        rc = client_conn_login (session.conn, opts->user, session.password);
-    if (rc == 0)
-        rc = client_conn_join (session.conn, room);
     if (rc == 0) {
+        char cmid [33];
+        s_new_cmid (cmid, sizeof (cmid));
         pc_msg_t *request = pc_msg_new ("SEND");
         pc_msg_add (request, room);
-        zuuid_t *uuid = zuuid_new ();
-        pc_msg_add (request, zuuid_str (uuid));         //  client message id
-        zuuid_destroy (&uuid);
+        pc_msg_add (request, cmid);
         pc_msg_add (request, text.data);
         pc_msg_t *reply = NULL;
-        rc = client_conn_call (session.conn, "send", request, &reply);
+        rc = s_reliable (opts, &session, "send", room, request, &reply);
         pc_msg_destroy (&request);
-        if (rc == 0) {
-            const char *id = pc_msg_field (reply, 0);
-            char safe [PC_ID_MAX + 1];
-            client_conn_sanitize (id? id: "", safe, sizeof (safe));
-            if (*safe) {
-                printf ("%s\n", safe);
-                rc = s_check_stdout ();
-            }
-            else {
-                fprintf (stderr, "pychat: malformed SEND reply (no message id)\n");
-                rc = PC_EXIT_UNREACHABLE;
-            }
-        }
+        if (rc == 0)
+            rc = s_print_id (reply, "SEND");
         pc_msg_destroy (&reply);
     }
     pc_buf_free (&text);
@@ -337,194 +478,283 @@ client_cmd_send (client_opts_t *opts, int argc, char **argv)
     return s_finish (rc);
 }
 
+int
+client_cmd_listen (client_opts_t *opts, int argc, char **argv)
+{
+    session_t session;
+    memset (&session, 0, sizeof (session));
+    //  Usage errors first: no password is asked for a listen that cannot run
+    for (int i = 1; i < argc; i++)
+        if (streq (argv [i], "--help"))
+            return s_usage_error ("listen: see the usage%s", "");
+    int rc = s_open (opts, &session, true, false);
+    if (rc == 0) {
+        //  listen opens its own connections (it reconnects); it only needs
+        //  the password, kept in session until the end.
+        client_conn_destroy (&session.conn);
+        rc = client_listen_run (opts, session.password, argc, argv);
+    }
+    s_close (&session);
+    return rc == CLIENT_INTERRUPTED? PC_EXIT_OK: rc;
+}
+
 //  --------------------------------------------------------------------------
-//  listen
+//  history
 
 typedef struct {
-    client_conn_t *conn;            //  borrowed
-    char   *rooms [ROOMS_MAX];
-    size_t  nrooms;
-    long    count;                  //  0: no limit
-    int     timeout_ms;             //  0: no limit
-    bool    json;
-    long    received;
-    long    malformed;
-} listen_t;
+    const char *room;
+    bool        json;
+} history_t;
 
-//  Writes one MSG on stdout. 0, or 1 when the message is not one of ours.
 static int
-s_print_msg (listen_t *self, pc_msg_t *msg)
+s_history_record (void *arg, uint64_t id, const char **fields)
 {
-    const char *id = pc_msg_field (msg, 0);
-    const char *room = pc_msg_field (msg, 1);
-    const char *from = pc_msg_field (msg, 2);
-    const char *ts_txt = pc_msg_field (msg, 3);
-    const char *text = pc_msg_field (msg, 4);
-    const char *topic = pc_msg_topic (msg);
-    const char *expected = client_conn_topic (self->conn);
-    bool ours = false;
-    for (size_t i = 0; i < self->nrooms && !ours; i++)
-        ours = streq (self->rooms [i], room);
-    if (!ours || !topic || !streq (topic, expected))
-        return 1;
-    long long ts = strtoll (ts_txt, NULL, 10);
-    if (self->json) {
-        pc_buf_t line;
-        pc_buf_init (&line);
-        pc_buf_append (&line, "{\"id\":", 6);
-        pc_buf_json_str (&line, id);
-        pc_buf_append (&line, ",\"room\":", 8);
-        pc_buf_json_str (&line, room);
-        pc_buf_append (&line, ",\"from\":", 8);
-        pc_buf_json_str (&line, from);
-        pc_buf_printf (&line, ",\"ts\":%lld,\"text\":", ts);
-        pc_buf_json_str (&line, text);
-        pc_buf_append (&line, "}\n", 2);
-        fwrite (line.data, 1, line.size, stdout);
-        pc_buf_free (&line);
-    }
-    else {
-        time_t seconds = (time_t) (ts / 1000);
-        struct tm tm;
-        char clock [16] = "??:??:??";
-        if (localtime_r (&seconds, &tm))
-            strftime (clock, sizeof (clock), "%H:%M:%S", &tm);
-        //  The codec allows TAB and LF only: nothing can move the cursor.
-        printf ("[%s] #%s <%s> %s\n", clock, room, from, text);
-    }
+    history_t *self = (history_t *) arg;
+    client_listen_print_msg (self->json, fields [0], self->room, fields [1], fields [2], fields [3]);
     return 0;
 }
 
-static int
-s_listen_args (listen_t *self, int argc, char **argv)
+int
+client_cmd_history (client_opts_t *opts, int argc, char **argv)
 {
+    history_t self = { NULL, false };
+    char room [PC_NAME_MAX + 1] = "";
+    long limit = HISTORY_DEFAULT;
+    bool since_given = false;
+    uint64_t since = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv [i];
+        char *end;
         if (streq (arg, "--json"))
-            self->json = true;
+            self.json = true;
         else
-        if (streq (arg, "--count")) {
-            char *end;
+        if (streq (arg, "--limit")) {
             if (i + 1 >= argc)
-                return s_usage_error ("--count needs a number%s", "");
-            self->count = strtol (argv [++i], &end, 10);
-            if (!*argv [i] || *end || self->count < 1)
-                return s_usage_error ("--count needs a positive number, not '%s'", argv [i]);
+                return s_usage_error ("--limit needs a number%s", "");
+            errno = 0;
+            limit = strtol (argv [++i], &end, 10);
+            if (!*argv [i] || *end || errno || limit < 1)
+                return s_usage_error ("--limit needs a positive number, not '%s'", argv [i]);
         }
         else
-        if (streq (arg, "--timeout")) {
+        if (streq (arg, "--since")) {
             if (i + 1 >= argc)
-                return s_usage_error ("--timeout needs a number of seconds%s", "");
-            self->timeout_ms = s_seconds_arg (argv [++i]);
-            if (self->timeout_ms == -1)
-                return s_usage_error ("--timeout needs a positive number of seconds, not '%s'", argv [i]);
+                return s_usage_error ("--since needs a message id%s", "");
+            errno = 0;
+            since = strtoull (argv [++i], &end, 10);
+            if (!*argv [i] || *end || errno || argv [i][0] == '-')
+                return s_usage_error ("--since needs a message id (a number), not '%s'", argv [i]);
+            since_given = true;
         }
         else
         if (strncmp (arg, "--", 2) == 0)
-            return s_usage_error ("unknown listen option '%s'", arg);
+            return s_usage_error ("unknown history option '%s'", arg);
+        else
+        if (*room)
+            return s_usage_error ("history takes one room, not also '%s'", arg);
         else {
-            char room [PC_NAME_MAX + 1];
             int rc = s_room_arg (arg, room, sizeof (room));
             if (rc)
                 return rc;
-            bool seen = false;
-            for (size_t r = 0; r < self->nrooms && !seen; r++)
-                seen = streq (self->rooms [r], room);
-            if (seen)
-                continue;
-            if (self->nrooms == ROOMS_MAX) {
-                fprintf (stderr, "pychat: at most %d rooms at once\n", ROOMS_MAX);
-                return PC_EXIT_REJECTED;
-            }
-            self->rooms [self->nrooms++] = strdup (room);
         }
     }
-    if (self->nrooms == 0)
-        return s_usage_error ("listen needs at least one room%s", "");
+    if (!*room)
+        return s_usage_error ("history needs a room%s", "");
+    self.room = room;
+    session_t session;
+    int rc = s_open (opts, &session, true, false);
+    if (rc == 0)
+        rc = s_login (opts, &session);
+    //  Reading a room's history is for its members (PROTOCOL.md): join it
+    //  for this session, which ends with the command.
+    if (rc == 0)
+        rc = client_conn_join (session.conn, room);
+    if (rc == 0) {
+        if (since_given)
+            rc = client_listen_fetch (session.conn, room, since, limit, s_history_record, &self);
+        else
+            rc = client_listen_latest (session.conn, room, limit, s_history_record, &self);
+        int out = s_check_stdout ();
+        if (rc == 0)
+            rc = out;
+    }
+    s_close (&session);
+    return s_finish (rc);
+}
+
+//  --------------------------------------------------------------------------
+//  dm, trust, fingerprint
+
+//  Folds a user name as typed into out; PC_EXIT_REJECTED when it is bad.
+static int
+s_user_arg (const char *arg, char *out, size_t size)
+{
+    char safe [80];
+    client_conn_sanitize (arg, safe, sizeof (safe));
+    if (strlen (arg) >= size) {
+        fprintf (stderr, "pychat: bad user name '%s': at most %d characters\n", safe, PC_NAME_MAX);
+        return PC_EXIT_REJECTED;
+    }
+    snprintf (out, size, "%s", arg);
+    pc_name_fold (out);
+    if (!pc_name_valid (out)) {
+        fprintf (stderr, "pychat: bad user name '%s': use 1-%d of a-z 0-9 _ -\n", safe, PC_NAME_MAX);
+        return PC_EXIT_REJECTED;
+    }
     return 0;
 }
 
-//  Receives until count, timeout or a signal. Returns the exit code.
+//  GETKEY user, reporting "no key yet". 0 with z85 set, or an exit code.
 static int
-s_listen_loop (listen_t *self, client_conn_t *conn)
+s_peer_key (client_conn_t *conn, const char *user, char *z85)
 {
-    zsock_t *dealer = client_conn_dealer (conn);
-    zsock_t *sub = client_conn_sub (conn);
-    zpoller_t *poller = zpoller_new (dealer, sub, NULL);
-    assert (poller);
-    pc_msg_t *msg = pc_msg_new (NULL);
-    int64_t start = zclock_mono ();
-    int64_t next_ping = start + PING_INTERVAL_MS;
-    int64_t deadline = self->timeout_ms? start + self->timeout_ms: 0;
-    int rc = PC_EXIT_OK;
-    while (!client_conn_interrupted ()) {
-        if (self->count && self->received >= self->count)
-            break;
-        int64_t now = zclock_mono ();
-        if (deadline && now >= deadline) {
-            if (self->count) {
-                fprintf (stderr, "pychat: timed out after %g s with %ld of %ld messages\n",
-                         self->timeout_ms / 1000.0, self->received, self->count);
-                rc = PC_EXIT_UNREACHABLE;
-            }
-            break;
-        }
-        if (now >= next_ping) {
-            client_conn_ping_async (conn);      //  if it would block, the next one goes
-            next_ping = now + PING_INTERVAL_MS;
-        }
-        int64_t until = deadline && deadline < next_ping? deadline: next_ping;
-        void *which = zpoller_wait (poller, (int) (until - now));
-        if (which == dealer)
-            client_conn_drain (conn);
-        else
-        if (which == sub) {
-            int status = pc_msg_recv (msg, sub);
-            if (status == -1)
-                continue;
-            if (status == -2 || !pc_msg_is (msg, "MSG") || s_print_msg (self, msg) != 0) {
-                self->malformed++;
-                continue;
-            }
-            self->received++;
-            rc = s_check_stdout ();
-            if (rc)
-                break;
-        }
+    int rc = client_dm_getkey (conn, user, z85);
+    if (rc == 1) {
+        fprintf (stderr, "pychat: %s has no key yet (they must log in once)\n", user);
+        rc = PC_EXIT_REFUSED;
     }
-    pc_msg_destroy (&msg);
-    zpoller_destroy (&poller);
     return rc;
 }
 
 int
-client_cmd_listen (client_opts_t *opts, int argc, char **argv)
+client_cmd_dm (client_opts_t *opts, int argc, char **argv)
 {
-    listen_t self;
-    memset (&self, 0, sizeof (self));
-    int rc = s_listen_args (&self, argc, argv);
-    session_t session;
-    memset (&session, 0, sizeof (session));
-    if (rc == 0)
-        rc = s_open (opts, &session, true, false);
-    if (rc == 0)
-        rc = client_conn_login (session.conn, opts->user, session.password);
-    for (size_t r = 0; r < self.nrooms && rc == 0; r++)
-        rc = client_conn_join (session.conn, self.rooms [r]);
-    if (rc == 0)
-        rc = client_conn_subscribe (session.conn);
-    if (rc == 0) {
-        self.conn = session.conn;
-        fputs ("ready\n", stderr);
-        fflush (stderr);
-        rc = s_listen_loop (&self, session.conn);
+    if (argc < 3)
+        return s_usage_error ("dm needs a user and a text%s", "");
+    char peer [PC_NAME_MAX + 1];
+    int rc = s_user_arg (argv [1], peer, sizeof (peer));
+    if (rc)
+        return rc;
+    pc_buf_t text;
+    if (s_text_args (argc, argv, 2, &text)) {
+        pc_buf_free (&text);
+        return PC_EXIT_REJECTED;
     }
-    if (rc == CLIENT_INTERRUPTED)
-        rc = PC_EXIT_OK;            //  a signal is how one stops listening
+    if (!opts->timeout_given)
+        opts->timeout_ms = SEND_TIMEOUT_MS;
+    session_t session;
+    client_dm_keys_t keys;
+    memset (&keys, 0, sizeof (keys));
+    char *box = NULL;
+    rc = s_open (opts, &session, true, false);
+    if (rc == 0)
+        rc = s_login (opts, &session);
+    char server_key [CLIENT_DM_Z85] = "", pinned [CLIENT_DM_Z85] = "";
+    if (rc == 0)
+        rc = s_peer_key (session.conn, peer, server_key);
+    if (rc == 0) {
+        if (!client_dm_pin_load (opts->home, peer, pinned)) {
+            if (client_dm_pin_save (opts->home, peer, server_key))
+                rc = PC_EXIT_USAGE;         //  trust on first use: pin it
+        }
+        else
+        if (!streq (pinned, server_key)) {
+            fprintf (stderr, "pychat: %s's key has changed since you last talked; compare "
+                             "`pychat fingerprint %s` out of band, then run `pychat trust %s`\n",
+                     peer, peer, peer);
+            rc = PC_EXIT_REFUSED;
+        }
+    }
+    if (rc == 0)
+        rc = client_dm_device_load (opts->home, &keys);
+    if (rc == 0) {
+        uint8_t recipient [CLIENT_DM_KEY];
+        if (client_dm_z85_decode (server_key, recipient))
+            box = client_dm_seal (text.data, text.size, recipient, keys.secret_key);
+        if (!box) {
+            fprintf (stderr, "pychat: cannot seal for %s: their published key is not usable\n", peer);
+            rc = PC_EXIT_REFUSED;
+        }
+    }
+    client_dm_keys_clear (&keys);
+    sodium_memzero (text.data, text.size);
+    if (rc == 0) {
+        char cmid [33];
+        s_new_cmid (cmid, sizeof (cmid));
+        pc_msg_t *request = pc_msg_new ("DM");
+        pc_msg_add (request, peer);
+        pc_msg_add (request, cmid);
+        pc_msg_add (request, box);
+        pc_msg_t *reply = NULL;
+        rc = s_reliable (opts, &session, "dm", NULL, request, &reply);
+        pc_msg_destroy (&request);
+        if (rc == 0)
+            rc = s_print_id (reply, "DM");
+        pc_msg_destroy (&reply);
+    }
+    free (box);
+    pc_buf_free (&text);
     s_close (&session);
-    for (size_t r = 0; r < self.nrooms; r++)
-        free (self.rooms [r]);
-    return rc;
+    return s_finish (rc);
+}
+
+int
+client_cmd_trust (client_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 2)
+        return s_usage_error ("trust needs one user%s", "");
+    char peer [PC_NAME_MAX + 1];
+    int rc = s_user_arg (argv [1], peer, sizeof (peer));
+    if (rc)
+        return rc;
+    session_t session;
+    rc = s_open (opts, &session, true, false);
+    if (rc == 0)
+        rc = s_login (opts, &session);
+    char key [CLIENT_DM_Z85] = "";
+    if (rc == 0)
+        rc = s_peer_key (session.conn, peer, key);
+    char finger [CLIENT_DM_FINGER];
+    if (rc == 0 && !client_dm_fingerprint_z85 (key, finger))
+        rc = PC_EXIT_UNREACHABLE;
+    if (rc == 0 && client_dm_pin_save (opts->home, peer, key))
+        rc = PC_EXIT_USAGE;
+    if (rc == 0) {
+        printf ("now trusting %s: %s\n", peer, finger);
+        rc = s_check_stdout ();
+    }
+    s_close (&session);
+    return s_finish (rc);
+}
+
+int
+client_cmd_fingerprint (client_opts_t *opts, int argc, char **argv)
+{
+    if (argc > 2)
+        return s_usage_error ("fingerprint takes at most one user%s", "");
+    char finger [CLIENT_DM_FINGER];
+    if (argc == 1) {
+        client_dm_keys_t keys;
+        int rc = client_dm_device_load (opts->home, &keys);
+        if (rc)
+            return rc;
+        client_dm_fingerprint (keys.public_key, finger);
+        client_dm_keys_clear (&keys);
+        printf ("%s\n", finger);
+        return s_check_stdout ();
+    }
+    char peer [PC_NAME_MAX + 1];
+    int rc = s_user_arg (argv [1], peer, sizeof (peer));
+    if (rc)
+        return rc;
+    session_t session;
+    rc = s_open (opts, &session, true, false);
+    if (rc == 0)
+        rc = s_login (opts, &session);
+    char key [CLIENT_DM_Z85] = "", pinned [CLIENT_DM_Z85] = "";
+    if (rc == 0)
+        rc = s_peer_key (session.conn, peer, key);
+    if (rc == 0 && !client_dm_fingerprint_z85 (key, finger))
+        rc = PC_EXIT_UNREACHABLE;
+    if (rc == 0) {
+        printf ("%s: %s\n", peer, finger);
+        if (client_dm_pin_load (opts->home, peer, pinned) && !streq (pinned, key)
+        &&  client_dm_fingerprint_z85 (pinned, finger))
+            printf ("%s (pinned, differs): %s\n", peer, finger);
+        rc = s_check_stdout ();
+    }
+    s_close (&session);
+    return s_finish (rc);
 }
 
 //  --------------------------------------------------------------------------
@@ -553,7 +783,7 @@ client_cmd_rooms (client_opts_t *opts, int argc, char **argv)
     session_t session;
     int rc = s_open (opts, &session, true, false);
     if (rc == 0)
-        rc = client_conn_login (session.conn, opts->user, session.password);
+        rc = s_login (opts, &session);
     pc_msg_t *reply = NULL;
     if (rc == 0) {
         pc_msg_t *request = pc_msg_new ("ROOMS");
@@ -629,7 +859,7 @@ client_cmd_who (client_opts_t *opts, int argc, char **argv)
     session_t session;
     rc = s_open (opts, &session, true, false);
     if (rc == 0)
-        rc = client_conn_login (session.conn, opts->user, session.password);
+        rc = s_login (opts, &session);
     pc_msg_t *reply = NULL;
     if (rc == 0) {
         pc_msg_t *request = pc_msg_new ("WHO");

@@ -15,6 +15,7 @@ typedef struct {
     const char *server_key;         //  Z85, or NULL when none was found
     const char *user;               //  folded and valid, or NULL when none given
     int         timeout_ms;         //  request replies
+    bool        timeout_given;      //  --timeout was given (else commands may differ)
     char        home [PATH_MAX];    //  PYCHAT_HOME: the device key
 } client_opts_t;
 
@@ -24,6 +25,10 @@ int     client_cmd_listen   (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_rooms    (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_who      (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_ping     (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_history  (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_dm       (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_trust    (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_fingerprint (client_opts_t *opts, int argc, char **argv);
 
 //  The usage text, on stdout (help) or stderr (bad usage).
 void    client_cmd_usage    (FILE *stream);

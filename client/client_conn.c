@@ -23,6 +23,7 @@ struct _client_conn_t {
     int         fanout_port;
     char        topic [64];             //  this session's fan-out topic
     bool        logged_in;
+    bool        quiet;                  //  no "no reply" line on timeouts
 };
 
 static volatile sig_atomic_t s_interrupted = 0;
@@ -199,6 +200,8 @@ s_wait_reply (client_conn_t *self, const char *reqid, int64_t deadline, pc_msg_t
 static void
 s_no_reply (client_conn_t *self)
 {
+    if (self->quiet)
+        return;
     fprintf (stderr, "pychat: no reply from %s within %g s (is the broker running?)\n",
              self->endpoint, self->timeout_ms / 1000.0);
 }
@@ -422,6 +425,42 @@ client_conn_logout (client_conn_t *self)
         pc_msg_destroy (&reply);
     }
     pc_msg_destroy (&request);
+}
+
+void
+client_conn_set_quiet (client_conn_t *self, bool quiet)
+{
+    assert (self);
+    self->quiet = quiet;
+}
+
+void
+client_conn_set_timeout (client_conn_t *self, int timeout_ms)
+{
+    assert (self);
+    self->timeout_ms = timeout_ms > 0? timeout_ms: 1;
+}
+
+bool
+client_conn_logged_in (client_conn_t *self)
+{
+    assert (self);
+    return self->logged_in;
+}
+
+void
+client_conn_forget_login (client_conn_t *self)
+{
+    assert (self);
+    self->logged_in = false;
+}
+
+int
+client_conn_send_async (client_conn_t *self, pc_msg_t *request)
+{
+    assert (self);
+    s_set_fresh_reqid (self, request);
+    return pc_msg_send_nowait (request, self->dealer);
 }
 
 zsock_t *client_conn_dealer (client_conn_t *self) { assert (self); return self->dealer; }

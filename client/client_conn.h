@@ -59,6 +59,20 @@ void        client_conn_drain       (client_conn_t *self);
 //  Best-effort LOGOUT: waits at most a short while for the reply.
 void        client_conn_logout      (client_conn_t *self);
 
+//  Quiet: a request that times out prints nothing (reconnect loops report
+//  the outage themselves). ERROR replies are still reported.
+void        client_conn_set_quiet   (client_conn_t *self, bool quiet);
+//  Changes how long each later request waits for its reply.
+void        client_conn_set_timeout (client_conn_t *self, int timeout_ms);
+//  True after a successful LOGIN (and until LOGOUT or forget_login).
+bool        client_conn_logged_in   (client_conn_t *self);
+//  The broker answered 403 "log in first" (it restarted): LOGIN again.
+void        client_conn_forget_login (client_conn_t *self);
+//  Sends request under a fresh request id without waiting; the caller
+//  reads the reply from the DEALER itself and matches pc_msg_reqid
+//  (request). 0, or -1 when the socket would block.
+int         client_conn_send_async  (client_conn_t *self, pc_msg_t *request);
+
 zsock_t    *client_conn_dealer      (client_conn_t *self);      //  borrowed
 zsock_t    *client_conn_sub         (client_conn_t *self);      //  borrowed, NULL before subscribe
 const char *client_conn_endpoint    (client_conn_t *self);

@@ -5,6 +5,7 @@
 //  timed out, 4 input rejected.
 #include "client_cmd.h"
 #include "client_conn.h"
+#include "client_ui.h"
 #include "pc_config.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
@@ -25,6 +26,10 @@ static const struct {
     { "rooms",    client_cmd_rooms },
     { "who",      client_cmd_who },
     { "ping",     client_cmd_ping },
+    { "history",  client_cmd_history },
+    { "dm",       client_cmd_dm },
+    { "trust",    client_cmd_trust },
+    { "fingerprint", client_cmd_fingerprint },
 };
 #define COMMANDS (sizeof (s_commands) / sizeof (s_commands [0]))
 
@@ -111,12 +116,13 @@ s_run (int argc, char **argv)
         if (!*value)
             return s_bad_usage ("a value is missing after", argv [i]);
     }
-    if (i >= argc) {
-        //  A full-screen interface will live here; until then, the usage.
+    //  No command: the full-screen client on a terminal, else the usage.
+    bool full_screen = i >= argc && isatty (0) && isatty (1);
+    if (i >= argc && !full_screen) {
         client_cmd_usage (stdout);
         return PC_EXIT_OK;
     }
-    const char *command = argv [i];
+    const char *command = full_screen? "": argv [i];
     if (streq (command, "help")) {
         client_cmd_usage (stdout);
         return PC_EXIT_OK;
@@ -125,7 +131,7 @@ s_run (int argc, char **argv)
     for (size_t c = 0; c < COMMANDS; c++)
         if (streq (s_commands [c].name, command))
             run = s_commands [c].run;
-    if (!run)
+    if (!run && !full_screen)
         return s_bad_usage ("unknown command", command);
 
     client_opts_t opts;
@@ -139,6 +145,7 @@ s_run (int argc, char **argv)
         opts.timeout_ms = (int) (seconds * 1000 + 0.5);
         if (opts.timeout_ms < 1)
             opts.timeout_ms = 1;
+        opts.timeout_given = true;
     }
     pc_config_t config;
     if (pc_config_load (&config) == -1)
@@ -182,7 +189,7 @@ s_run (int argc, char **argv)
     }
     s_default_home (opts.home, sizeof (opts.home));
     if (rc == 0)
-        rc = run (&opts, argc - i, argv + i);
+        rc = full_screen? client_ui_run (&opts): run (&opts, argc - i, argv + i);
     zstr_free (&key_from_file);
     return rc;
 }

@@ -241,6 +241,43 @@ s_push (pc_msg_t *self, char *field)
     self->fields [self->nfields++] = field;
 }
 
+static uint32_t
+s_get32 (const byte *data)
+{
+    return ((uint32_t) data [0] << 24) | ((uint32_t) data [1] << 16)
+         | ((uint32_t) data [2] << 8) | (uint32_t) data [3];
+}
+
+//  Splits a packed frame into a zmsg, or NULL when it is not well formed:
+//  a 4-byte part count, then each part as a 4-byte size and its bytes,
+//  filling the frame exactly.
+static zmsg_t *
+s_unpack (zframe_t *frame)
+{
+    const byte *data = zframe_data (frame);
+    size_t size = zframe_size (frame);
+    if (size < 4)
+        return NULL;
+    uint32_t parts = s_get32 (data);
+    if (parts < 3 || parts > PC_FIELDS_MAX + 3)
+        return NULL;
+    size_t offset = 4;
+    zmsg_t *msg = zmsg_new ();
+    for (uint32_t i = 0; i < parts; i++) {
+        if (size - offset < 4)
+            break;
+        uint32_t part = s_get32 (data + offset);
+        offset += 4;
+        if (part > size - offset)
+            break;
+        zmsg_addmem (msg, data + offset, part);
+        offset += part;
+    }
+    if (zmsg_size (msg) != parts || offset != size)
+        zmsg_destroy (&msg);
+    return msg;
+}
+
 int
 pc_msg_decode (pc_msg_t *self, zmsg_t **msg_p, int flags)
 {
@@ -279,6 +316,16 @@ pc_msg_decode (pc_msg_t *self, zmsg_t **msg_p, int flags)
         value = zframe_meta (frame, "Peer-Address");
         if (value && *value)
             self->peer_address = strdup (value);
+    }
+    //  Packed form: one frame holding the parts, each size-prefixed
+    if (zmsg_size (msg) == 1) {
+        zmsg_t *unpacked = s_unpack (zmsg_first (msg));
+        if (!unpacked) {
+            rc = s_fail (self, PC_ERR_MALFORMED, "bad packed message");
+            goto done;
+        }
+        zmsg_destroy (&msg);
+        msg = unpacked;
     }
     if (zmsg_size (msg) < 3) {
         rc = s_fail (self, PC_ERR_MALFORMED, "a message has at least 3 frames, got %zu",
@@ -369,6 +416,40 @@ pc_msg_encode (pc_msg_t *self)
     for (size_t i = 0; i < self->nfields; i++)
         zmsg_addstr (msg, self->fields [i]);
     return msg;
+}
+
+static void
+s_put32 (byte *data, size_t value)
+{
+    data [0] = (byte) (value >> 24);
+    data [1] = (byte) (value >> 16);
+    data [2] = (byte) (value >> 8);
+    data [3] = (byte) value;
+}
+
+zframe_t *
+pc_msg_pack (pc_msg_t *self)
+{
+    assert (self);
+    assert (self->command);
+    const char *reqid = self->reqid? self->reqid: "";
+    size_t size = 4 + 4 + strlen (PC_SIGNATURE) + 4 + strlen (self->command) + 4 + strlen (reqid);
+    for (size_t i = 0; i < self->nfields; i++)
+        size += 4 + strlen (self->fields [i]);
+    zframe_t *frame = zframe_new (NULL, size);
+    byte *data = zframe_data (frame);
+    s_put32 (data, 3 + self->nfields);
+    size_t offset = 4;
+    const char *head [] = { PC_SIGNATURE, self->command, reqid };
+    for (size_t i = 0; i < 3 + self->nfields; i++) {
+        const char *part = i < 3? head [i]: self->fields [i - 3];
+        size_t length = strlen (part);
+        s_put32 (data + offset, length);
+        memcpy (data + offset + 4, part, length);
+        offset += 4 + length;
+    }
+    assert (offset == size);
+    return frame;
 }
 
 static int
@@ -603,6 +684,28 @@ pc_msg_test (bool verbose)
     assert (s_decode_frames (got, PC_MSG_TOPIC, 9, fanout, NULL) == 0);
     assert (streq (pc_msg_topic (got), "r/lobby/"));
     assert (streq (pc_msg_field (got, 4), "hi"));
+    //  Packed form: the same message in one frame; broken packs refused
+    pc_msg_t *packme = pc_msg_new ("MSG");
+    pc_msg_add (packme, "7");
+    pc_msg_add (packme, "lobby");
+    pc_msg_add (packme, "bob");
+    pc_msg_add (packme, "1700000000000");
+    pc_msg_add (packme, "héllo");
+    zframe_t *packed = pc_msg_pack (packme);
+    zmsg_t *wire = zmsg_new ();
+    zmsg_addstr (wire, "s/0123/");
+    zmsg_append (wire, &(zframe_t *) { zframe_dup (packed) });
+    assert (pc_msg_decode (got, &wire, PC_MSG_TOPIC) == 0);
+    assert (pc_msg_is (got, "MSG") && streq (pc_msg_field (got, 4), "héllo"));
+    assert (streq (pc_msg_topic (got), "s/0123/"));
+    for (size_t cut = 0; cut < zframe_size (packed); cut++) {
+        zmsg_t *broken = zmsg_new ();
+        zmsg_addstr (broken, "s/0123/");
+        zmsg_addmem (broken, zframe_data (packed), cut);
+        assert (pc_msg_decode (got, &broken, PC_MSG_TOPIC) == -2);
+    }
+    zframe_destroy (&packed);
+    pc_msg_destroy (&packme);
     const char *err [] = { PC_SIGNATURE, "ERROR", "x", "429", "slow down", "12" };
     assert (s_decode_frames (got, 0, 6, err, NULL) == 0);
     assert (pc_msg_error_code (got) == 429);

@@ -29,6 +29,10 @@ int         pc_msg_send         (pc_msg_t *self, zsock_t *output);
 int         pc_msg_send_nowait  (pc_msg_t *self, zsock_t *output);
 //  Encodes into a new zmsg (caller owns).
 zmsg_t     *pc_msg_encode       (pc_msg_t *self);
+//  Encodes SIGNATURE COMMAND REQID FIELD* into one frame, each part
+//  prefixed by its size (PROTOCOL.md, "Packed form"): a fan-out message
+//  then costs one CURVE box per subscriber instead of one per frame.
+zframe_t   *pc_msg_pack         (pc_msg_t *self);
 
 //  Clears command, fields, ids and error; keeps nothing.
 void        pc_msg_reset        (pc_msg_t *self, const char *command);

@@ -107,6 +107,24 @@ def _decode(frames):
     return [frame.decode("utf-8", errors="surrogateescape") for frame in frames]
 
 
+def unpack(frames):
+    """A fan-out message as its parts: [topic, signature, command, ...].
+    The broker sends [topic, packed] (PROTOCOL.md, "Packed form": a part
+    count, then each part's size and bytes, sizes 4-byte big-endian);
+    unpacked messages pass through unchanged."""
+    if len(frames) != 2:
+        return frames
+    data = frames[1]
+    count = int.from_bytes(data[0:4], "big")
+    parts, offset = [], 4
+    for _ in range(count):
+        size = int.from_bytes(data[offset:offset + 4], "big")
+        parts.append(data[offset + 4:offset + 4 + size])
+        offset += 4 + size
+    assert offset == len(data), "malformed packed message from the broker"
+    return [frames[0]] + parts
+
+
 def new_cid():
     """A client message id never used before (1-64 printable ASCII)."""
     return "c-" + uuid.uuid4().hex
@@ -246,7 +264,7 @@ class RawSub:
 
     def recv(self, timeout=5.0):
         if self.socket.poll(int(timeout * 1000), zmq.POLLIN):
-            return _decode(self.socket.recv_multipart())
+            return _decode(unpack(self.socket.recv_multipart()))
         return None
 
     def drain(self, duration):

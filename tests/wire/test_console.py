@@ -253,7 +253,9 @@ def test_authsvc_killed_raises_service_alert(fresh_stack):
     stats = wait_for(alerted, 15, 0.3, "the authsvc_down alert")
     assert time.monotonic() - killed < 15
     assert stats["authsvc"] == "down"
-    assert scrape(stack)[2]["pychat_authsvc_up"] == 0
+    # /metrics is rendered once a second: it says so within the next render
+    wait_for(lambda: scrape(stack)[2]["pychat_authsvc_up"] == 0, 5, 0.2,
+             "pychat_authsvc_up 0 in /metrics")
     assert scrape(stack)[2]['pychat_alerts_active{kind="authsvc_down"}'] == 1
     # and it clears when the auth service is back
     stack.start_service("authsvc")

@@ -1,0 +1,54 @@
+//  client_listen.h: `pychat listen` (rooms and direct messages, resumed
+//  from PYCHAT_HOME/state, gaps filled from HISTORY/INBOX, reconnecting on
+//  its own) and the pieces `pychat history` shares with it: printing and
+//  paged HISTORY/INBOX reads.
+//
+//  What listen prints is every message of its rooms and every direct
+//  message to its user, in per-room (per-inbox) id order, each once: ids
+//  are per-room sequence numbers (PROTOCOL.md, "History and zero loss"), so
+//  a live message whose id is not last + 1 makes it fetch the gap first,
+//  and an id it has printed already is dropped.
+#ifndef CLIENT_LISTEN_H_INCLUDED
+#define CLIENT_LISTEN_H_INCLUDED
+
+#include <stdint.h>
+#include "client_cmd.h"
+#include "client_conn.h"
+
+//  One message on stdout, as listen prints it: plain
+//  "[HH:MM:SS] #room <from> text" or a JSON line {"id","room","from","ts","text"}.
+void    client_listen_print_msg (bool json, const char *id, const char *room,
+                                 const char *from, const char *ts, const char *text);
+//  One opened direct message: "[HH:MM:SS] *dm* <from> text" or
+//  {"dm":true,"id","from","to","ts","text"}.
+void    client_listen_print_dm  (bool json, const char *id, const char *from,
+                                 const char *to, const char *ts, const char *text);
+
+//  Called with each record of a HISTORY page (fields: id from time text)
+//  or an INBOX page (id from to time box), oldest first. Returns 0 to go
+//  on, 1 to stop.
+typedef int (client_listen_record_fn) (void *arg, uint64_t id, const char **fields);
+
+//  Reads the records after id `after` (0: from the oldest) of room, or of
+//  the user's inbox when room is NULL, page by page (PC_HISTORY_MAX), at
+//  most max of them (0: all). 0, or an exit code (message printed) or
+//  CLIENT_INTERRUPTED.
+int     client_listen_fetch     (client_conn_t *conn, const char *room, uint64_t after,
+                                 long max, client_listen_record_fn *fn, void *arg);
+//  The newest max records (any number), oldest first. Same returns.
+int     client_listen_latest    (client_conn_t *conn, const char *room, long max,
+                                 client_listen_record_fn *fn, void *arg);
+
+//  Runs `listen ARGS`; password is the user's (kept only for reconnects).
+//  Returns the exit code.
+int     client_listen_run       (client_opts_t *opts, const char *password,
+                                 int argc, char **argv);
+
+//  The usage lines of listen and history.
+#define CLIENT_LISTEN_USAGE \
+    "  listen [ROOM...] [--count N] [--timeout SECONDS] [--json] [--since ID]\n" \
+    "                                print messages of the rooms and direct messages\n" \
+    "                                to you as they arrive, after those missed since\n" \
+    "                                the last listen (or after ID); no ROOM: DMs only\n"
+
+#endif
