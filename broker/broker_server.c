@@ -94,7 +94,7 @@ s_curve_server (server_t *self, int type, int offset)
     pc_config_bind_endpoint (&self->config, offset, endpoint, sizeof (endpoint));
     if (type == ZMQ_XPUB) {
         zsock_set_xpub_manual (sock, 1);
-        zsock_set_sndhwm (sock, 100000);
+        zsock_set_sndhwm (sock, self->config.fanout_hwm);
     }
     if (zsock_bind (sock, "%s", endpoint) == -1) {
         zsys_error ("broker: cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
@@ -727,6 +727,15 @@ s_number (const char *text, uint64_t low, uint64_t high)
     return value < low? low: value > high? high: value;
 }
 
+//  HISTORY/INBOX's since: -1 from the start, 0 the newest, N after id N.
+static uint64_t
+s_since (const char *text)
+{
+    if (text && streq (text, "-1"))
+        return BROKER_FROM_START;
+    return s_number (text, 0, UINT64_MAX - 1);
+}
+
 //  Answers with up to limit messages of stream after since (or the latest
 //  limit when since is 0): per message the fields id, from, ts, text, and
 //  with to set, id, from, to, ts, box (an inbox).
@@ -765,7 +774,7 @@ s_cmd_history (server_t *self, pc_msg_t *request, broker_session_t *session)
     }
     char stream [48];
     snprintf (stream, sizeof (stream), "room:%s", pc_msg_field (request, 0));
-    s_reply_stream (self, request, stream, NULL, s_number (pc_msg_field (request, 1), 0, UINT64_MAX),
+    s_reply_stream (self, request, stream, NULL, s_since (pc_msg_field (request, 1)),
                     (size_t) s_number (pc_msg_field (request, 2), 1, PC_HISTORY_MAX));
 }
 
@@ -775,7 +784,7 @@ s_cmd_inbox (server_t *self, pc_msg_t *request, broker_session_t *session)
     char stream [48];
     const char *user = broker_session_user (session);
     snprintf (stream, sizeof (stream), "inbox:%s", user);
-    s_reply_stream (self, request, stream, user, s_number (pc_msg_field (request, 0), 0, UINT64_MAX),
+    s_reply_stream (self, request, stream, user, s_since (pc_msg_field (request, 0)),
                     (size_t) s_number (pc_msg_field (request, 1), 1, PC_HISTORY_MAX));
 }
 

@@ -389,6 +389,13 @@ broker_store_history (broker_store_t *self, const char *room, uint64_t since,
     const char *stream = room;
     snprintf (count, sizeof (count), "%zu", limit);
     redisReply *reply;
+    bool forward = since > 0;           //  oldest first; else XREVRANGE
+    if (since == BROKER_FROM_START) {
+        const char *argv [] = { "XRANGE", stream, "-", "+", "COUNT", count };
+        reply = s_command (self, 6, argv);
+        since = 0;
+    }
+    else
     if (since > 0) {
         snprintf (start, sizeof (start), "(%" PRIu64 "-0", since);
         const char *argv [] = { "XRANGE", stream, start, "+", "COUNT", count };
@@ -406,12 +413,12 @@ broker_store_history (broker_store_t *self, const char *room, uint64_t since,
             if (!record)
                 continue;
             s_set_known_seq (self, room, record->seq);
-            if (since > 0)
+            if (forward)
                 zlistx_add_end (records, record);
             else
                 zlistx_add_start (records, record);     //  XREVRANGE: newest first
         }
-    if (since == 0 && zlistx_size (records) == 0)
+    if (!forward && zlistx_size (records) == 0)
         s_set_known_seq (self, room, 0);        //  an empty stream: known
     freeReplyObject (reply);
     //  Messages still in the journal come after what Redis holds
@@ -610,6 +617,12 @@ broker_store_test (bool verbose)
     assert (zlistx_size (records) == 3);
     assert (((broker_record_t *) zlistx_first (records))->seq == 6);
     assert (((broker_record_t *) zlistx_last (records))->seq == 8);
+    zlistx_purge (records);
+    //  From the start: message 1 is reachable however long the room is
+    assert (broker_store_history (store, "room:lobby", BROKER_FROM_START, 2, records) == 0);
+    assert (zlistx_size (records) == 2);
+    assert (((broker_record_t *) zlistx_first (records))->seq == 1);
+    assert (((broker_record_t *) zlistx_last (records))->seq == 2);
     zlistx_purge (records);
 
     //  Redis goes away: the known room keeps going through the journal, an

@@ -50,7 +50,9 @@ typedef struct {
 void        broker_store_append_many (broker_store_t *self, broker_append_t *items, size_t count);
 //  Appends to records (broker_record_t *, list owns them) up to limit
 //  messages of room: those after since (oldest first) when since > 0,
-//  else the latest limit. 0 ok, -1 Redis unavailable.
+//  the first limit when since is BROKER_FROM_START, else (0) the latest
+//  limit. 0 ok, -1 Redis unavailable.
+#define BROKER_FROM_START   UINT64_MAX
 int         broker_store_history     (broker_store_t *self, const char *room, uint64_t since,
                                       size_t limit, zlistx_t *records);
 //  New list for broker_store_history (destroys its records).

@@ -107,6 +107,9 @@ s_parse_id (const char *text, uint64_t *id)
     return true;
 }
 
+//  since for "from the very first message" (-1 on the wire)
+#define FROM_START UINT64_MAX
+
 //  One HISTORY/INBOX request: since, limit. On 0, *reply_p is OK.
 static int
 s_page (client_conn_t *conn, const char *room, uint64_t since, long limit, pc_msg_t **reply_p)
@@ -114,7 +117,10 @@ s_page (client_conn_t *conn, const char *room, uint64_t since, long limit, pc_ms
     pc_msg_t *request = pc_msg_new (room? "HISTORY": "INBOX");
     if (room)
         pc_msg_add (request, room);
-    pc_msg_addf (request, "%" PRIu64, since);
+    if (since == FROM_START)
+        pc_msg_add (request, "-1");
+    else
+        pc_msg_addf (request, "%" PRIu64, since);
     pc_msg_addf (request, "%ld", limit);
     char what [64];
     if (room)
@@ -157,43 +163,18 @@ client_listen_fetch (client_conn_t *conn, const char *room, uint64_t after,
 {
     long handed = 0;
     uint64_t last = after;
-    if (after == 0) {
-        //  "since 0" means "the newest LIMIT" on the wire: when that page
-        //  starts at id 1, or is not full, it is everything there is.
-        pc_msg_t *reply = NULL;
-        int rc = s_page (conn, room, 0, PC_HISTORY_MAX, &reply);
-        if (rc)
-            return rc;
-        uint64_t first = 0;
-        size_t stride = room? 4: 5;
-        bool have_first = pc_msg_nfields (reply) >= stride
-                       && s_parse_id (pc_msg_field (reply, 0), &first);
-        long records = (long) (pc_msg_nfields (reply) / stride);
-        if (!have_first || first == 1 || records < PC_HISTORY_MAX) {
-            long got = s_hand_out (reply, room, &last, &handed, max, fn, arg);
-            pc_msg_destroy (&reply);
-            if (got < PC_HISTORY_MAX)
-                return 0;
-        }
-        else {
-            //  Older records exist, and the protocol cannot name "after 0":
-            //  start after 1, the closest it can say.
-            pc_msg_destroy (&reply);
-            fprintf (stderr, "pychat: %s%s: message 1 cannot be read back (HISTORY since 0 "
-                             "means the newest); showing from message 2\n",
-                     room? "#": "", room? room: "inbox");
-            last = 1;
-        }
-    }
+    //  after 0 means from the very first message: since -1 on the wire
+    uint64_t since = after? after: FROM_START;
     while (true) {
         pc_msg_t *reply = NULL;
-        int rc = s_page (conn, room, last, PC_HISTORY_MAX, &reply);
+        int rc = s_page (conn, room, since, PC_HISTORY_MAX, &reply);
         if (rc)
             return rc;
         long got = s_hand_out (reply, room, &last, &handed, max, fn, arg);
         pc_msg_destroy (&reply);
         if (got < PC_HISTORY_MAX)
             return 0;               //  stopped, or the last page
+        since = last;
     }
 }
 

@@ -67,6 +67,17 @@ pc_config_load (pc_config_t *config)
         snprintf (config->monitor, sizeof (config->monitor), "tcp://127.0.0.1:%d",
                   config->base_port + PC_OFF_MONITOR);
     config->history_max = 10000;
+    config->fanout_hwm = 10000;
+    const char *hwm = getenv ("PYCHAT_FANOUT_HWM");
+    if (hwm && *hwm) {
+        char *end;
+        long value = strtol (hwm, &end, 10);
+        if (*end || value < 1 || value > 10000000) {
+            fprintf (stderr, "pychat: PYCHAT_FANOUT_HWM must be a number of messages, not '%s'\n", hwm);
+            return -1;
+        }
+        config->fanout_hwm = (int) value;
+    }
     const char *history = getenv ("PYCHAT_HISTORY");
     if (history && *history) {
         char *end;

@@ -9,6 +9,8 @@
 //  PYCHAT_BROKER   broker host, for the monitor          default 127.0.0.1
 //  PYCHAT_MONITOR  monitor endpoint, for its clients     default tcp://127.0.0.1:PORT+3
 //  PYCHAT_HISTORY  messages kept per room and inbox      default 10000
+//  PYCHAT_FANOUT_HWM  messages queued per subscriber before the broker
+//                  drops (the reader fills the gap)     default 10000
 #ifndef PC_CONFIG_H_INCLUDED
 #define PC_CONFIG_H_INCLUDED
 
@@ -27,6 +29,7 @@ typedef struct {
     char broker_host [256];
     char monitor [512];
     size_t history_max;
+    int  fanout_hwm;
 } pc_config_t;
 
 //  Fills config from the environment. 0 ok, -1 with a message on stderr when
