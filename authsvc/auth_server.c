@@ -78,7 +78,11 @@ s_server_new (zsock_t *pipe, auth_server_args_t *args)
         return NULL;
     }
     self->poller = zpoller_new (self->pipe, self->router, NULL);
+    //  An actor ends on $TERM from its owner, not on the signal flag:
+    //  without nonstop, zpoller_wait returns at once after SIGTERM and the
+    //  $TERM would never be read (the owner then waits forever).
     assert (self->poller);
+    zpoller_set_nonstop (self->poller, true);
     return self;
 }
 

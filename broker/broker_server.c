@@ -202,6 +202,10 @@ s_server_start (server_t *self)
     if (!self->router || !self->xpub)
         return -1;
     self->poller = zpoller_new (self->pipe, self->router, self->xpub, self->authsvc, NULL);
+    //  An actor ends on $TERM from its owner, not on the signal flag:
+    //  without nonstop, zpoller_wait returns at once after SIGTERM and the
+    //  $TERM would never be read (the owner then waits forever).
+    zpoller_set_nonstop (self->poller, true);
     return 0;
 }
 

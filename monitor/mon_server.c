@@ -78,6 +78,10 @@ s_server_new (zsock_t *pipe, mon_server_args_t *args)
     self->fanout = strdup (args->fanout);
     self->endpoint = strdup ("");
     self->poller = zpoller_new (pipe, NULL);
+    //  An actor ends on $TERM from its owner, not on the signal flag:
+    //  without nonstop, zpoller_wait returns at once after SIGTERM and the
+    //  $TERM would never be read (the owner then waits forever).
+    zpoller_set_nonstop (self->poller, true);
     assert (self->poller && self->fanout && self->endpoint);
 
     self->router = zsock_new (ZMQ_ROUTER);

@@ -61,6 +61,10 @@ s_zap_actor (zsock_t *pipe, void *args)
     int rc = zsock_bind (handler, "inproc://zeromq.zap.01");
     zsock_signal (pipe, rc == 0? 0: 1);
     zpoller_t *poller = zpoller_new (pipe, handler, NULL);
+    //  An actor ends on $TERM from its owner, not on the signal flag:
+    //  without nonstop, zpoller_wait returns at once after SIGTERM and the
+    //  $TERM would never be read (the owner then waits forever).
+    zpoller_set_nonstop (poller, true);
     while (rc == 0) {
         void *which = zpoller_wait (poller, -1);
         if (which == handler)
