@@ -52,6 +52,19 @@ client_cmd_usage (FILE *stream)
         "  rooms [--json]                list the rooms with members and messages\n"
         "  who ROOM [--json]             list the members of ROOM\n"
         "  ping                          check that the broker answers\n"
+        "  passwd                        change your password (old: PYCHAT_PASSWORD or\n"
+        "                                asked; new: PYCHAT_NEW_PASSWORD or asked)\n"
+        "  delete-account                delete your account (asks for the password)\n"
+        "  create-room ROOM [--invite-only]\n"
+        "                                claim a new room; an invite-only room admits\n"
+        "                                its creator, the invited and admins\n"
+        "  invite ROOM USER              invite USER (the room's creator or an admin)\n"
+        "  admin users [--json]          (admins) accounts: role, created, last seen, banned\n"
+        "  admin ban USER | admin unban USER\n"
+        "                                (admins) a ban ends USER's sessions at once\n"
+        "  admin kick ROOM USER          (admins, or the room's creator) remove USER\n"
+        "  admin delete USER             (admins) delete the account\n"
+        "  admin reset-password USER     (admins) new password: PYCHAT_NEW_PASSWORD or asked\n"
         "  help                          this text\n"
         "\n"
         "global options (before the command):\n"
@@ -921,4 +934,226 @@ client_cmd_ping (client_opts_t *opts, int argc, char **argv)
     }
     s_close (&session);
     return s_finish (rc);
+}
+
+//  --------------------------------------------------------------------------
+//  Accounts and moderation (PROTOCOL.md, "Accounts, roles and moderation")
+
+//  Reads a new password from PYCHAT_NEW_PASSWORD, else asks twice on the
+//  terminal. 0 or an exit code.
+static int
+s_new_password (char *buffer, size_t size)
+{
+    const char *env = getenv ("PYCHAT_NEW_PASSWORD");
+    if (env && *env)
+        snprintf (buffer, size, "%s", env);
+    else {
+        char again [PC_SECRET_MAX + 2];
+        if (s_ask_password ("New password: ", buffer, size) == -1
+        ||  s_ask_password ("Repeat the new password: ", again, sizeof (again)) == -1)
+            return PC_EXIT_USAGE;
+        bool same = streq (buffer, again);
+        sodium_memzero (again, sizeof (again));
+        if (!same) {
+            fprintf (stderr, "pychat: the two passwords differ\n");
+            return PC_EXIT_REJECTED;
+        }
+    }
+    if (!*buffer || strlen (buffer) > PC_SECRET_MAX) {
+        fprintf (stderr, "pychat: the new password must be 1-%d bytes\n", PC_SECRET_MAX);
+        return PC_EXIT_REJECTED;
+    }
+    return 0;
+}
+
+//  Logs in, sends command with up to three fields, prints done on success
+//  (unless NULL). With reply_p, hands the OK reply back instead.
+static int
+s_account_call (client_opts_t *opts, const char *what, const char *command,
+                const char *a, const char *b, const char *c, const char *done,
+                pc_msg_t **reply_p)
+{
+    session_t session;
+    int rc = s_open (opts, &session, true, false);
+    if (rc == 0)
+        rc = s_login (opts, &session);
+    pc_msg_t *reply = NULL;
+    if (rc == 0) {
+        pc_msg_t *request = pc_msg_new (command);
+        const char *fields [] = { a, b, c };
+        for (size_t i = 0; i < 3 && fields [i]; i++)
+            pc_msg_add (request, fields [i]);
+        rc = client_conn_call (session.conn, what, request, &reply);
+        pc_msg_destroy (&request);
+    }
+    if (rc == 0 && done)
+        printf ("%s\n", done);
+    if (rc == 0 && reply_p)
+        *reply_p = reply;
+    else
+        pc_msg_destroy (&reply);
+    //  After DELETEME or a ban of ourselves the session is gone: no LOGOUT
+    if (streq (command, "DELETEME"))
+        client_conn_forget_login (session.conn);
+    s_close (&session);
+    if (rc == 0)
+        rc = s_check_stdout ();
+    return s_finish (rc);
+}
+
+static int
+s_admin_users (client_opts_t *opts, bool json)
+{
+    pc_msg_t *reply = NULL;
+    int rc = s_account_call (opts, "users", "USERS", NULL, NULL, NULL, NULL, &reply);
+    if (rc)
+        return rc;
+    pc_buf_t out;
+    pc_buf_init (&out);
+    if (json)
+        pc_buf_append (&out, "[", 1);
+    size_t shown = 0;
+    for (size_t i = 0; i < pc_msg_nfields (reply); i++) {
+        char name [64], role [16], tail [2];
+        long long created, last_login;
+        int banned;
+        if (sscanf (pc_msg_field (reply, i), "%63s %15s %lld %lld %d %1s", name, role,
+                    &created, &last_login, &banned, tail) != 5 || !pc_name_valid (name))
+            continue;
+        if (json) {
+            pc_buf_append (&out, shown? ",{\"name\":": "{\"name\":", shown? 9: 8);
+            pc_buf_json_str (&out, name);
+            pc_buf_append (&out, ",\"role\":", 8);
+            pc_buf_json_str (&out, role);
+            pc_buf_printf (&out, ",\"created\":%lld,\"last_seen\":%lld,\"banned\":%s}",
+                           created, last_login, banned? "true": "false");
+        }
+        else {
+            char seen [32] = "never";
+            if (last_login > 0) {
+                time_t when = (time_t) (last_login / 1000);
+                strftime (seen, sizeof (seen), "%Y-%m-%d %H:%M", localtime (&when));
+            }
+            time_t made = (time_t) (created / 1000);
+            char made_txt [32];
+            strftime (made_txt, sizeof (made_txt), "%Y-%m-%d", localtime (&made));
+            pc_buf_printf (&out, "%-20s %-6s created %s  last seen %-16s%s\n", name, role,
+                           made_txt, seen, banned? "  BANNED": "");
+        }
+        shown++;
+    }
+    if (json)
+        pc_buf_append (&out, "]\n", 2);
+    fwrite (out.data, 1, out.size, stdout);
+    pc_buf_free (&out);
+    pc_msg_destroy (&reply);
+    return s_check_stdout ();
+}
+
+int
+client_cmd_admin (client_opts_t *opts, int argc, char **argv)
+{
+    if (argc < 2)
+        return s_usage_error ("admin needs a subcommand (users, ban, unban, kick, delete, "
+                              "reset-password)%s", "");
+    const char *sub = argv [1];
+    char user [PC_NAME_MAX + 1], room [PC_NAME_MAX + 1];
+    int rc;
+    if (streq (sub, "users")) {
+        bool json = argc == 3 && streq (argv [2], "--json");
+        if (argc > 3 || (argc == 3 && !json))
+            return s_usage_error ("admin users [--json]%s", "");
+        return s_admin_users (opts, json);
+    }
+    if (streq (sub, "kick")) {
+        if (argc != 4)
+            return s_usage_error ("admin kick ROOM USER%s", "");
+        if ((rc = s_room_arg (argv [2], room, sizeof (room))) || (rc = s_user_arg (argv [3], user, sizeof (user))))
+            return rc;
+        return s_account_call (opts, "kick", "KICK", room, user, NULL, "kicked", NULL);
+    }
+    if (argc != 3)
+        return s_usage_error ("admin %s USER", sub);
+    if ((rc = s_user_arg (argv [2], user, sizeof (user))))
+        return rc;
+    if (streq (sub, "ban"))
+        return s_account_call (opts, "ban", "BAN", user, NULL, NULL, "banned", NULL);
+    if (streq (sub, "unban"))
+        return s_account_call (opts, "unban", "UNBAN", user, NULL, NULL, "unbanned", NULL);
+    if (streq (sub, "delete"))
+        return s_account_call (opts, "delete", "DELUSER", user, NULL, NULL, "deleted", NULL);
+    if (streq (sub, "reset-password")) {
+        char password [PC_SECRET_MAX + 2];
+        rc = s_new_password (password, sizeof (password));
+        if (rc == 0)
+            rc = s_account_call (opts, "reset-password", "RESETPW", user, password, NULL,
+                                 "password reset", NULL);
+        sodium_memzero (password, sizeof (password));
+        return rc;
+    }
+    return s_usage_error ("unknown admin subcommand '%s'", sub);
+}
+
+int
+client_cmd_passwd (client_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 1)
+        return s_usage_error ("passwd takes no arguments%s", "");
+    char password [PC_SECRET_MAX + 2];
+    int rc = s_new_password (password, sizeof (password));
+    if (rc == 0) {
+        //  The old password is the login password (PYCHAT_PASSWORD or asked)
+        session_t probe;
+        memset (&probe, 0, sizeof (probe));
+        rc = s_get_password (&probe, opts->user? opts->user: "?", false);
+        if (rc == 0)
+            rc = s_account_call (opts, "passwd", "PASSWD", probe.password, password, NULL,
+                                 "password changed", NULL);
+        sodium_memzero (probe.password, sizeof (probe.password));
+    }
+    sodium_memzero (password, sizeof (password));
+    return rc;
+}
+
+int
+client_cmd_delete_account (client_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 1)
+        return s_usage_error ("delete-account takes no arguments%s", "");
+    session_t probe;
+    memset (&probe, 0, sizeof (probe));
+    int rc = s_get_password (&probe, opts->user? opts->user: "?", false);
+    if (rc == 0)
+        rc = s_account_call (opts, "delete-account", "DELETEME", probe.password, NULL, NULL,
+                             "account deleted", NULL);
+    sodium_memzero (probe.password, sizeof (probe.password));
+    return rc;
+}
+
+int
+client_cmd_create_room (client_opts_t *opts, int argc, char **argv)
+{
+    bool invite_only = argc == 3 && streq (argv [2], "--invite-only");
+    if (argc < 2 || argc > 3 || (argc == 3 && !invite_only))
+        return s_usage_error ("create-room ROOM [--invite-only]%s", "");
+    char room [PC_NAME_MAX + 1];
+    int rc = s_room_arg (argv [1], room, sizeof (room));
+    if (rc)
+        return rc;
+    return s_account_call (opts, "create-room", "CREATE", room,
+                           invite_only? "invite-only": "open", NULL, "room created", NULL);
+}
+
+int
+client_cmd_invite (client_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 3)
+        return s_usage_error ("invite ROOM USER%s", "");
+    char room [PC_NAME_MAX + 1], user [PC_NAME_MAX + 1];
+    int rc = s_room_arg (argv [1], room, sizeof (room));
+    if (rc == 0)
+        rc = s_user_arg (argv [2], user, sizeof (user));
+    if (rc)
+        return rc;
+    return s_account_call (opts, "invite", "INVITE", room, user, NULL, "invited", NULL);
 }

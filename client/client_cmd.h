@@ -29,6 +29,11 @@ int     client_cmd_history  (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_dm       (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_trust    (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_fingerprint (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_admin    (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_passwd   (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_delete_account (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_create_room (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_invite   (client_opts_t *opts, int argc, char **argv);
 
 //  The usage text, on stdout (help) or stderr (bad usage).
 void    client_cmd_usage    (FILE *stream);

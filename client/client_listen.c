@@ -612,6 +612,18 @@ s_on_sub (listen_t *self, pc_msg_t *msg)
     const char *topic = pc_msg_topic (msg);
     if (!topic || !streq (topic, client_conn_topic (self->conn)))
         return 0;
+    if (pc_msg_is (msg, "NOTICE") && pc_msg_nfields (msg) >= 2) {
+        //  kicked: that room stops; banned or deleted: everything stops
+        char text [256];
+        client_conn_sanitize (pc_msg_field (msg, 1), text, sizeof (text));
+        fprintf (stderr, "pychat: %s\n", text);
+        const char *kind = pc_msg_field (msg, 0);
+        if (streq (kind, "banned") || streq (kind, "deleted")) {
+            self->done = true;
+            return PC_EXIT_REFUSED;
+        }
+        return 0;
+    }
     uint64_t id;
     if (!s_parse_id (pc_msg_field (msg, 0), &id))
         return 0;
@@ -700,8 +712,8 @@ s_loop (listen_t *self)
             //  Up to a batch at a time: fewer flushes under a flood
             for (int n = 0; n < 256 && !self->done; n++) {
                 int status = s_on_sub (self, msg);
-                if (status == CLIENT_INTERRUPTED) {
-                    rc = status;
+                if (status == CLIENT_INTERRUPTED || (status && self->done)) {
+                    rc = status;                //  interrupted, or banned
                     break;
                 }
                 if (status)

@@ -30,6 +30,11 @@ static const struct {
     { "dm",       client_cmd_dm },
     { "trust",    client_cmd_trust },
     { "fingerprint", client_cmd_fingerprint },
+    { "admin",    client_cmd_admin },
+    { "passwd",   client_cmd_passwd },
+    { "delete-account", client_cmd_delete_account },
+    { "create-room", client_cmd_create_room },
+    { "invite",   client_cmd_invite },
 };
 #define COMMANDS (sizeof (s_commands) / sizeof (s_commands [0]))
 
