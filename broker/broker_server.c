@@ -28,13 +28,6 @@ typedef struct {
     int64_t   deadline;
 } pending_t;
 
-//  A message encoded once, to be sent under many topics: each send copies
-//  the frames by reference (zmq_msg_copy), not by value.
-typedef struct {
-    zmq_msg_t frames [1];
-    size_t    count;
-} encoded_t;
-
 typedef struct {
     zsock_t    *pipe;
     pc_config_t config;
@@ -54,7 +47,6 @@ typedef struct {
     pc_msg_t   *batch_msgs [BATCH_MAX];         //  requests, reused
     broker_session_t *batch_sessions [BATCH_MAX];
     size_t      batch_size;     //  SENDs waiting for s_flush_sends
-    encoded_t   encoded;        //  reused for every delivery
     int64_t     next_heartbeat;
     int64_t     auth_heard;     //  last reply from an auth service (ms), 0: never
     int64_t     started;
@@ -599,56 +591,34 @@ s_expire_pending (server_t *self, int64_t now)
 //  Delivers msg to every session in the room (each on its own topic, so
 //  leaving or being removed stops delivery at once), and once on the room's
 //  topic, which only the monitor may hear.
-static void
-s_encode (encoded_t *self, pc_msg_t *msg)
-{
-    //  One packed frame: one CURVE box per subscriber, not one per field
-    zframe_t *frame = pc_msg_pack (msg);
-    zmq_msg_t *part = &self->frames [0];
-    zmq_msg_init_size (part, zframe_size (frame));
-    memcpy (zmq_msg_data (part), zframe_data (frame), zframe_size (frame));
-    self->count = 1;
-    zframe_destroy (&frame);
-}
+//  What one flush delivers to one session: the packed messages, in order,
+//  sent as a single frame (one CURVE box for the lot, PROTOCOL.md "Packed
+//  form").
+typedef struct {
+    char    *topic;
+    pc_buf_t packed;
+} outgoing_t;
 
 static void
-s_encoded_close (encoded_t *self)
+s_outgoing_destroy (outgoing_t **self_p)
 {
-    for (size_t i = 0; i < self->count; i++)
-        zmq_msg_close (&self->frames [i]);
-    self->count = 0;
+    if (*self_p) {
+        zstr_free (&(*self_p)->topic);
+        pc_buf_free (&(*self_p)->packed);
+        free (*self_p);
+        *self_p = NULL;
+    }
 }
 
-//  Publishes the encoded message on topic. XPUB never blocks: a subscriber
-//  over its high-water mark loses the message, and finds the gap by id.
+//  Publishes data on topic. XPUB never blocks: a subscriber over its
+//  high-water mark loses the message, and finds the gap by id.
 static void
-s_publish (server_t *self, encoded_t *encoded, const char *topic)
+s_publish (server_t *self, const char *topic, const void *data, size_t size)
 {
     void *xpub = zsock_resolve (self->xpub);
     if (zmq_send (xpub, topic, strlen (topic), ZMQ_SNDMORE) == -1)
         return;
-    for (size_t i = 0; i < encoded->count; i++) {
-        zmq_msg_t part;
-        zmq_msg_init (&part);
-        zmq_msg_copy (&part, &encoded->frames [i]);
-        if (zmq_msg_send (&part, xpub, i + 1 < encoded->count? ZMQ_SNDMORE: 0) == -1)
-            zmq_msg_close (&part);
-    }
-}
-
-//  Delivers msg to every session in the room (each on its own topic, so
-//  leaving or being removed stops delivery at once), and once on the room's
-//  topic, which only the monitor may hear.
-static void
-s_deliver (server_t *self, broker_room_t *room, pc_msg_t *msg)
-{
-    encoded_t *encoded = &self->encoded;
-    s_encode (encoded, msg);
-    s_publish (self, encoded, broker_room_topic (room));
-    for (broker_session_t *member = (broker_session_t *) broker_room_first_session (room);
-         member; member = (broker_session_t *) broker_room_next_session (room))
-        s_publish (self, encoded, broker_session_topic (member));
-    s_encoded_close (encoded);
+    zmq_send (xpub, data, size, 0);
 }
 
 //  Can this SEND join the batch? Else it gets its answer now (0: handled).
@@ -690,6 +660,11 @@ s_flush_sends (server_t *self)
         };
     }
     broker_store_append_many (self->store, items, count);
+    //  Delivery is per session (leaving or being removed stops it at once);
+    //  each session gets this flush's messages as one frame. The room's
+    //  topic, which only the monitor may hear, gets each message once.
+    zhashx_t *outbox = zhashx_new ();
+    zhashx_set_destructor (outbox, (czmq_destructor *) s_outgoing_destroy);
     for (size_t i = 0; i < count; i++) {
         pc_msg_t *request = self->batch_msgs [i];
         broker_session_t *session = self->batch_sessions [i];
@@ -711,7 +686,23 @@ s_flush_sends (server_t *self)
             pc_msg_add (out, broker_session_user (session));
             pc_msg_add (out, ts);
             pc_msg_add (out, pc_msg_field (request, 2));
-            s_deliver (self, room, out);
+            zframe_t *packed = pc_msg_pack (out);
+            s_publish (self, broker_room_topic (room), zframe_data (packed), zframe_size (packed));
+            for (broker_session_t *member = (broker_session_t *) broker_room_first_session (room);
+                 member; member = (broker_session_t *) broker_room_next_session (room)) {
+                const char *topic = broker_session_topic (member);
+                outgoing_t *outgoing = (outgoing_t *) zhashx_lookup (outbox, topic);
+                if (!outgoing) {
+                    outgoing = (outgoing_t *) zmalloc (sizeof (outgoing_t));
+                    assert (outgoing);
+                    outgoing->topic = strdup (topic);
+                    pc_buf_init (&outgoing->packed);
+                    zhashx_insert (outbox, topic, outgoing);
+                }
+                pc_buf_append (&outgoing->packed, (const char *) zframe_data (packed),
+                               zframe_size (packed));
+            }
+            zframe_destroy (&packed);
             pc_msg_destroy (&out);
         }
         char remembered [64];
@@ -719,6 +710,10 @@ s_flush_sends (server_t *self)
         broker_session_remember (session, name, pc_msg_field (request, 1), remembered);
         s_reply_ok (self, request, id, ts);
     }
+    for (outgoing_t *outgoing = (outgoing_t *) zhashx_first (outbox); outgoing;
+         outgoing = (outgoing_t *) zhashx_next (outbox))
+        s_publish (self, outgoing->topic, outgoing->packed.data, outgoing->packed.size);
+    zhashx_destroy (&outbox);
 }
 
 //  Parses a decimal field the codec already checked as an integer; clamps.

@@ -601,14 +601,30 @@ s_on_dealer (listen_t *self, pc_msg_t *msg)
     pc_msg_destroy (&self->probe);
 }
 
-//  One fan-out message. 0, or an exit code from a gap fill.
+static int s_on_one (listen_t *self, pc_msg_t *msg);
+
+//  One fan-out message (or batch of them). 0, or an exit code from a gap
+//  fill.
 static int
 s_on_sub (listen_t *self, pc_msg_t *msg)
 {
     int status = pc_msg_recv (msg, client_conn_sub (self->conn));
-    if (status != 0)
-        return 0;
     self->last_heard = zclock_mono ();
+    while (true) {
+        if (status == 0) {
+            int rc = s_on_one (self, msg);
+            if (rc)
+                return rc;
+        }
+        if (!pc_msg_more (msg))
+            return 0;
+        status = pc_msg_next (msg);
+    }
+}
+
+static int
+s_on_one (listen_t *self, pc_msg_t *msg)
+{
     const char *topic = pc_msg_topic (msg);
     if (!topic || !streq (topic, client_conn_topic (self->conn)))
         return 0;

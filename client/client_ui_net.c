@@ -13,6 +13,7 @@ struct _client_ui_net_t {
     char      prefix [16];
     unsigned  next_reqid;
     size_t    malformed;
+    pc_msg_t *batch;            //  a fan-out batch not yet handed out in full
 };
 
 client_ui_net_t *
@@ -31,6 +32,7 @@ void
 client_ui_net_close (client_ui_net_t *self)
 {
     assert (self);
+    pc_msg_destroy (&self->batch);
     zsock_destroy (&self->sub);
     zsock_destroy (&self->dealer);
     zcert_destroy (&self->cert);
@@ -127,12 +129,25 @@ client_ui_net_subscribe (client_ui_net_t *self, int port, const char *topic)
     return 0;
 }
 
+//  The next message from sock: first those left in a batch (several
+//  messages packed in one frame), then from the socket.
 static pc_msg_t *
 s_read (client_ui_net_t *self, zsock_t *sock)
 {
+    if (sock && sock == self->sub)
+        while (self->batch && pc_msg_more (self->batch)) {
+            if (pc_msg_next (self->batch) == 0)
+                return pc_msg_dup (self->batch);
+            self->malformed++;
+        }
     while (sock && (zsock_events (sock) & ZMQ_POLLIN)) {
         pc_msg_t *msg = pc_msg_new (NULL);
         int rc = pc_msg_recv (msg, sock);
+        if (rc == 0 && pc_msg_more (msg)) {
+            pc_msg_destroy (&self->batch);      //  keep the rest for later calls
+            self->batch = msg;
+            return pc_msg_dup (msg);
+        }
         if (rc == 0)
             return msg;
         pc_msg_destroy (&msg);

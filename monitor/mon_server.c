@@ -212,10 +212,12 @@ s_worth_a_warning (uint64_t count)
 static void
 s_handle_sub (server_t *self)
 {
-    for (int round = 0; round < SUB_BATCH; round++) {
-        int rc = pc_msg_recv (self->msg, self->sub);
+    bool more = false;                  //  a batch (several messages in a frame)
+    for (int round = 0; round < SUB_BATCH || more; round++) {
+        int rc = more? pc_msg_next (self->msg): pc_msg_recv (self->msg, self->sub);
         if (rc == -1)
             return;
+        more = pc_msg_more (self->msg);
         int64_t now = s_now ();
         if (rc == 0)
             rc = mon_stats_handle (self->stats, self->msg, now);
@@ -242,7 +244,7 @@ s_handle_sub (server_t *self)
                         pc_msg_field (self->msg, 1), pc_msg_field (self->msg, 2));
         else
             zsys_debug ("monitor: EVENT %s", pc_msg_field (self->msg, 0));
-        if (!(zsock_events (self->sub) & ZMQ_POLLIN))
+        if (!more && !(zsock_events (self->sub) & ZMQ_POLLIN))
             return;
     }
 }

@@ -71,6 +71,8 @@ struct _pc_msg_t {
     char     *peer_address;
     int       error;
     char      error_text [160];
+    zframe_t *batch;            //  a packed frame with messages still to decode
+    size_t    batch_offset;     //  where the next one starts
 };
 
 pc_msg_t *
@@ -105,6 +107,8 @@ pc_msg_reset (pc_msg_t *self, const char *command)
     zstr_free (&self->reqid);
     zstr_free (&self->user_id);
     zstr_free (&self->peer_address);
+    zframe_destroy (&self->batch);
+    self->batch_offset = 0;
     for (size_t i = 0; i < self->nfields; i++)
         free (self->fields [i]);
     self->nfields = 0;
@@ -252,10 +256,10 @@ s_get32 (const byte *data)
 //  a 4-byte part count, then each part as a 4-byte size and its bytes,
 //  filling the frame exactly.
 static zmsg_t *
-s_unpack (zframe_t *frame)
+s_unpack (zframe_t *frame, size_t *offset_p)
 {
-    const byte *data = zframe_data (frame);
-    size_t size = zframe_size (frame);
+    const byte *data = zframe_data (frame) + *offset_p;
+    size_t size = zframe_size (frame) - *offset_p;
     if (size < 4)
         return NULL;
     uint32_t parts = s_get32 (data);
@@ -273,10 +277,14 @@ s_unpack (zframe_t *frame)
         zmsg_addmem (msg, data + offset, part);
         offset += part;
     }
-    if (zmsg_size (msg) != parts || offset != size)
+    if (zmsg_size (msg) != parts)
         zmsg_destroy (&msg);
+    else
+        *offset_p += offset;
     return msg;
 }
+
+static int s_decode_body (pc_msg_t *self, zmsg_t *msg);
 
 int
 pc_msg_decode (pc_msg_t *self, zmsg_t **msg_p, int flags)
@@ -317,16 +325,87 @@ pc_msg_decode (pc_msg_t *self, zmsg_t **msg_p, int flags)
         if (value && *value)
             self->peer_address = strdup (value);
     }
-    //  Packed form: one frame holding the parts, each size-prefixed
+    //  Packed form: one frame holding one or more messages, their parts
+    //  size-prefixed; the first is decoded now, the rest by pc_msg_next.
     if (zmsg_size (msg) == 1) {
-        zmsg_t *unpacked = s_unpack (zmsg_first (msg));
+        size_t offset = 0;
+        zmsg_t *unpacked = s_unpack (zmsg_first (msg), &offset);
         if (!unpacked) {
             rc = s_fail (self, PC_ERR_MALFORMED, "bad packed message");
             goto done;
         }
+        if (offset < zframe_size (zmsg_first (msg))) {
+            self->batch = zmsg_pop (msg);
+            self->batch_offset = offset;
+        }
         zmsg_destroy (&msg);
         msg = unpacked;
     }
+    rc = s_decode_body (self, msg);
+done:
+    zmsg_destroy (&msg);
+    return rc;
+}
+
+pc_msg_t *
+pc_msg_dup (pc_msg_t *self)
+{
+    assert (self);
+    pc_msg_t *copy = pc_msg_new (self->command);
+    pc_msg_set_reqid (copy, self->reqid);
+    pc_msg_set_topic (copy, self->topic);
+    pc_msg_set_routing_id (copy, self->routing_id);
+    if (self->user_id)
+        copy->user_id = strdup (self->user_id);
+    if (self->peer_address)
+        copy->peer_address = strdup (self->peer_address);
+    for (size_t i = 0; i < self->nfields; i++)
+        pc_msg_add (copy, self->fields [i]);
+    return copy;
+}
+
+bool
+pc_msg_more (pc_msg_t *self)
+{
+    assert (self);
+    return self->batch != NULL;
+}
+
+int
+pc_msg_next (pc_msg_t *self)
+{
+    assert (self);
+    if (!self->batch)
+        return -1;
+    zframe_t *batch = self->batch;
+    size_t offset = self->batch_offset;
+    self->batch = NULL;
+    char *topic = self->topic;
+    self->topic = NULL;
+    pc_msg_reset (self, NULL);
+    self->topic = topic;
+    zmsg_t *msg = s_unpack (batch, &offset);
+    if (!msg) {
+        zframe_destroy (&batch);
+        return s_fail (self, PC_ERR_MALFORMED, "bad packed message");
+    }
+    if (offset < zframe_size (batch)) {
+        self->batch = batch;
+        self->batch_offset = offset;
+    }
+    else
+        zframe_destroy (&batch);
+    int rc = s_decode_body (self, msg);
+    zmsg_destroy (&msg);
+    return rc;
+}
+
+//  Decodes SIGNATURE COMMAND REQID FIELD*. 0 | -2 (msg stays the caller's).
+static int
+s_decode_body (pc_msg_t *self, zmsg_t *msg)
+{
+    int rc = 0;
+    zframe_t *frame;
     if (zmsg_size (msg) < 3) {
         rc = s_fail (self, PC_ERR_MALFORMED, "a message has at least 3 frames, got %zu",
                      zmsg_size (msg));
@@ -382,7 +461,6 @@ pc_msg_decode (pc_msg_t *self, zmsg_t **msg_p, int flags)
         s_push (self, s_frame_strdup (frame));
     }
 done:
-    zmsg_destroy (&msg);
     return rc;
 }
 
@@ -704,6 +782,44 @@ pc_msg_test (bool verbose)
         zmsg_addmem (broken, zframe_data (packed), cut);
         assert (pc_msg_decode (got, &broken, PC_MSG_TOPIC) == -2);
     }
+    //  A batch: three packed messages in one frame, decoded one by one
+    zframe_t *one = pc_msg_pack (packme);
+    pc_msg_reset (packme, "MSG");
+    pc_msg_add (packme, "8");
+    pc_msg_add (packme, "lobby");
+    pc_msg_add (packme, "ann");
+    pc_msg_add (packme, "1700000000001");
+    pc_msg_add (packme, "second");
+    zframe_t *two = pc_msg_pack (packme);
+    size_t total = 2 * zframe_size (one) + zframe_size (two);
+    byte *joined = (byte *) malloc (total);
+    memcpy (joined, zframe_data (one), zframe_size (one));
+    memcpy (joined + zframe_size (one), zframe_data (two), zframe_size (two));
+    memcpy (joined + zframe_size (one) + zframe_size (two), zframe_data (one), zframe_size (one));
+    wire = zmsg_new ();
+    zmsg_addstr (wire, "s/0123/");
+    zmsg_addmem (wire, joined, total);
+    assert (pc_msg_decode (got, &wire, PC_MSG_TOPIC) == 0);
+    assert (streq (pc_msg_field (got, 0), "7") && pc_msg_more (got));
+    pc_msg_t *copy = pc_msg_dup (got);
+    assert (pc_msg_next (got) == 0);
+    assert (streq (pc_msg_field (got, 0), "8") && streq (pc_msg_field (got, 4), "second"));
+    assert (streq (pc_msg_topic (got), "s/0123/"));
+    assert (streq (pc_msg_field (copy, 4), "héllo") && !pc_msg_more (copy));
+    assert (pc_msg_more (got) && pc_msg_next (got) == 0);
+    assert (streq (pc_msg_field (got, 0), "7") && !pc_msg_more (got));
+    assert (pc_msg_next (got) == -1);
+    //  A batch cut short: the whole messages decode, the torn one is malformed
+    wire = zmsg_new ();
+    zmsg_addstr (wire, "s/0123/");
+    zmsg_addmem (wire, joined, total - 3);
+    assert (pc_msg_decode (got, &wire, PC_MSG_TOPIC) == 0);
+    assert (pc_msg_next (got) == 0);
+    assert (pc_msg_next (got) == -2 && !pc_msg_more (got));
+    free (joined);
+    pc_msg_destroy (&copy);
+    zframe_destroy (&one);
+    zframe_destroy (&two);
     zframe_destroy (&packed);
     pc_msg_destroy (&packme);
     const char *err [] = { PC_SIGNATURE, "ERROR", "x", "429", "slow down", "12" };

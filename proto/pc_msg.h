@@ -34,6 +34,14 @@ zmsg_t     *pc_msg_encode       (pc_msg_t *self);
 //  then costs one CURVE box per subscriber instead of one per frame.
 zframe_t   *pc_msg_pack         (pc_msg_t *self);
 
+//  A packed frame may carry several messages in a row (a batch): recv and
+//  decode give the first; while pc_msg_more is true, pc_msg_next decodes
+//  the next one in place (same topic). next: 0 | -2 malformed | -1 none.
+bool        pc_msg_more         (pc_msg_t *self);
+int         pc_msg_next         (pc_msg_t *self);
+//  A copy of the decoded message (topic, ids, fields; not the batch).
+pc_msg_t   *pc_msg_dup          (pc_msg_t *self);
+
 //  Clears command, fields, ids and error; keeps nothing.
 void        pc_msg_reset        (pc_msg_t *self, const char *command);
 

@@ -108,21 +108,25 @@ def _decode(frames):
 
 
 def unpack(frames):
-    """A fan-out message as its parts: [topic, signature, command, ...].
-    The broker sends [topic, packed] (PROTOCOL.md, "Packed form": a part
-    count, then each part's size and bytes, sizes 4-byte big-endian);
-    unpacked messages pass through unchanged."""
+    """A fan-out message as a list of messages, each [topic, signature,
+    command, ...]. The broker sends [topic, packed] (PROTOCOL.md, "Packed
+    form": per message a part count, then each part's size and bytes, sizes
+    4-byte big-endian; several messages may share one frame); unpacked
+    messages pass through unchanged."""
     if len(frames) != 2:
-        return frames
-    data = frames[1]
-    count = int.from_bytes(data[0:4], "big")
-    parts, offset = [], 4
-    for _ in range(count):
-        size = int.from_bytes(data[offset:offset + 4], "big")
-        parts.append(data[offset + 4:offset + 4 + size])
-        offset += 4 + size
-    assert offset == len(data), "malformed packed message from the broker"
-    return [frames[0]] + parts
+        return [frames]
+    data, offset, messages = frames[1], 0, []
+    while offset < len(data):
+        count = int.from_bytes(data[offset:offset + 4], "big")
+        offset += 4
+        parts = [frames[0]]
+        for _ in range(count):
+            size = int.from_bytes(data[offset:offset + 4], "big")
+            parts.append(data[offset + 4:offset + 4 + size])
+            offset += 4 + size
+        assert offset <= len(data), "malformed packed message from the broker"
+        messages.append(parts)
+    return messages
 
 
 def new_cid():
@@ -248,6 +252,7 @@ class RawSub:
 
     def __init__(self, stack, keypair=None, endpoint=None, server_key=None):
         self.public, self.secret = keypair or zmq.curve_keypair()
+        self.pending = []           # the rest of a batch (several messages in a frame)
         self.socket = stack.context.socket(zmq.SUB)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.curve_publickey = self.public
@@ -263,8 +268,12 @@ class RawSub:
         self.socket.setsockopt(zmq.UNSUBSCRIBE, _encode(topic))
 
     def recv(self, timeout=5.0):
+        if self.pending:
+            return self.pending.pop(0)
         if self.socket.poll(int(timeout * 1000), zmq.POLLIN):
-            return _decode(unpack(self.socket.recv_multipart()))
+            messages = [_decode(m) for m in unpack(self.socket.recv_multipart())]
+            self.pending.extend(messages[1:])
+            return messages[0]
         return None
 
     def drain(self, duration):
