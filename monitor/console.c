@@ -4,7 +4,10 @@
 //
 //  Configuration: the PYCHAT_* environment (proto/pc_config.h); the
 //  monitor's public key is $PYCHAT_DATA/keys/monitor.pub, the console's
-//  own key is made afresh on every run.
+//  own key is made afresh on every run. On the server host, where the
+//  admin key ($PYCHAT_DATA/keys/admin.key) is readable, the dashboard can
+//  also ban, unban and kick (console_admin) through the broker.
+#include "console_admin.h"
 #include "console_json.h"
 #include "console_ui.h"
 #include "pc_config.h"
@@ -37,7 +40,8 @@ s_usage (FILE *stream)
         "  (no option)      full-screen dashboard; q quits, ? shows the keys\n"
         "  --once --json    print one STATS snapshot (JSON) and exit; exit 3 when the\n"
         "                   monitor does not answer within --timeout (default 5 s)\n"
-        "Environment: PYCHAT_DATA (keys/monitor.pub), PYCHAT_PORT, PYCHAT_MONITOR.\n");
+        "Environment: PYCHAT_DATA (keys/monitor.pub; keys/admin.key and broker.pub for\n"
+        "the admin keys b u k), PYCHAT_PORT, PYCHAT_MONITOR, PYCHAT_BROKER.\n");
 }
 
 static void
@@ -155,6 +159,9 @@ s_dashboard (conn_t *self)
                  getenv ("TERM")? getenv ("TERM"): "");
         return PC_EXIT_USAGE;
     }
+    console_admin_t *admin = console_admin_new (&self->config);
+    console_ui_set_admin (ui, admin != NULL);
+    char result [256];
     int64_t next_poll = 0;
     int64_t unreachable_since = 0;
     bool quit = false;
@@ -179,13 +186,17 @@ s_dashboard (conn_t *self)
                 next_poll = now + POLL_MS;
             }
         }
-        zmq_pollitem_t items [2] = {
+        zmq_pollitem_t items [3] = {
             { NULL, 0, ZMQ_POLLIN, 0 },     //  the keyboard
-            { self->dealer? zsock_resolve (self->dealer): NULL, 0, ZMQ_POLLIN, 0 }
         };
-        int count = self->dealer? 2: 1;
+        int count = 1;
+        if (self->dealer)
+            items [count++] = (zmq_pollitem_t) { zsock_resolve (self->dealer), 0, ZMQ_POLLIN, 0 };
+        zsock_t *admin_socket = admin? console_admin_socket (admin): NULL;
+        if (admin_socket)
+            items [count++] = (zmq_pollitem_t) { zsock_resolve (admin_socket), 0, ZMQ_POLLIN, 0 };
         int64_t wait = next_poll - now;
-        if (*self->reqid)
+        if (*self->reqid || (admin && console_admin_busy (admin)))
             wait = 100;
         if (wait > 250)
             wait = 250;             //  the clock on screen moves
@@ -212,9 +223,16 @@ s_dashboard (conn_t *self)
                 console_ui_set_status (ui, false, text);
             free (text);
         }
+        if (admin && console_admin_poll (admin, zclock_mono (), result, sizeof (result)))
+            console_ui_notice (ui, result);
         quit = console_ui_keys (ui) == 1;
+        console_ui_action_t action;
+        if (console_ui_take_action (ui, &action)
+        &&  admin && console_admin_send (admin, &action, result, sizeof (result)) == -1)
+            console_ui_notice (ui, result);
         console_ui_draw (ui);
     }
+    console_admin_destroy (&admin);
     console_ui_destroy (&ui);
     return PC_EXIT_OK;
 }

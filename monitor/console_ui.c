@@ -30,6 +30,12 @@ static const char *s_pane_names [PANES] = { "Rooms", "Users", "Events", "Alerts"
 
 enum { COLOR_ALERT = 1, COLOR_GOOD, COLOR_WARN, COLOR_TITLE };
 
+//  What the status line is asking for, if anything
+enum { PROMPT_NONE, PROMPT_BAN, PROMPT_UNBAN, PROMPT_KICK };
+
+#define NO_ADMIN_KEY    "admin actions need the server's admin key " \
+                        "(run the console on the server host)"
+
 struct _console_ui_t {
     SCREEN         *screen;
     char           *endpoint;
@@ -43,6 +49,14 @@ struct _console_ui_t {
     bool            filtering;
     bool            help;
     bool            colors;
+    bool            admin;          //  the admin key is readable
+    int             selected [2];   //  Rooms, Users: the selected row (after the filter)
+    int             prompt;         //  PROMPT_*
+    char            target [64];    //  the user a ban or kick is about
+    char            entry [FILTER_MAX];     //  unban: the user, kick: the room
+    char            last_banned [64];
+    console_ui_action_t action;     //  confirmed, not yet taken by console.c
+    bool            action_ready;
 };
 
 console_ui_t *
@@ -99,6 +113,28 @@ console_ui_set_snapshot (console_ui_t *self, console_json_t **snapshot_p)
     console_json_destroy (&self->snapshot);
     self->snapshot = *snapshot_p;
     *snapshot_p = NULL;
+}
+
+void
+console_ui_set_admin (console_ui_t *self, bool available)
+{
+    self->admin = available;
+}
+
+bool
+console_ui_take_action (console_ui_t *self, console_ui_action_t *action)
+{
+    if (!self->action_ready)
+        return false;
+    *action = self->action;
+    self->action_ready = false;
+    return true;
+}
+
+void
+console_ui_notice (console_ui_t *self, const char *text)
+{
+    snprintf (self->notice, sizeof (self->notice), "%s", text? text: "");
 }
 
 void
@@ -236,6 +272,86 @@ s_clamp (console_ui_t *self, int pane, int items, int rows)
     return self->scroll [pane];
 }
 
+//  Rooms and Users list names: the keys of "rooms", the strings of "online".
+//  Anything else the network sent counts as no rows.
+static size_t
+s_items (console_ui_t *self, int pane)
+{
+    console_json_t *list = console_json_get (self->snapshot,
+                                             pane == PANE_ROOMS? "rooms": "online");
+    if (!list || list->type != (pane == PANE_ROOMS? CONSOLE_JSON_OBJECT: CONSOLE_JSON_ARRAY))
+        return 0;
+    return list->count;
+}
+
+static const char *
+s_item (console_ui_t *self, int pane, size_t index)
+{
+    if (index >= s_items (self, pane))
+        return NULL;
+    console_json_t *list = console_json_get (self->snapshot,
+                                             pane == PANE_ROOMS? "rooms": "online");
+    return pane == PANE_ROOMS? list->keys [index]:
+           console_json_string (list->items [index], NULL);
+}
+
+//  Rows the pane shows after the filter
+static int
+s_shown (console_ui_t *self, int pane)
+{
+    int shown = 0;
+    for (size_t i = 0; i < s_items (self, pane); i++) {
+        const char *name = s_item (self, pane, i);
+        shown += name && s_matches (self, name);
+    }
+    return shown;
+}
+
+//  The selected name of Rooms or Users (the last row when the selection is
+//  past the end), or NULL when the pane shows nothing.
+static const char *
+s_selected_name (console_ui_t *self, int pane)
+{
+    const char *last = NULL;
+    int row = 0;
+    for (size_t i = 0; i < s_items (self, pane); i++) {
+        const char *name = s_item (self, pane, i);
+        if (!name || !s_matches (self, name))
+            continue;
+        if (row++ == self->selected [pane])
+            return name;
+        last = name;
+    }
+    return last;
+}
+
+//  Clamps the selection to the rows, scrolls it into view; returns the scroll.
+static int
+s_follow (console_ui_t *self, int pane, int shown, int rows)
+{
+    if (rows < 1)
+        rows = 1;
+    int *selected = &self->selected [pane];
+    if (*selected >= shown)
+        *selected = shown - 1;
+    if (*selected < 0)
+        *selected = 0;
+    if (*selected < self->scroll [pane])
+        self->scroll [pane] = *selected;
+    if (*selected >= self->scroll [pane] + rows)
+        self->scroll [pane] = *selected - rows + 1;
+    return s_clamp (self, pane, shown, rows);
+}
+
+//  The selected row: reversed in the focused pane, bold otherwise
+static attr_t
+s_row_attr (console_ui_t *self, int pane, int row)
+{
+    if (row != self->selected [pane])
+        return 0;
+    return pane == self->focus? A_REVERSE | A_BOLD: A_BOLD;
+}
+
 //  --------------------------------------------------------------------------
 //  The parts of the screen
 
@@ -363,9 +479,7 @@ static void
 s_rooms (console_ui_t *self, int top, int x, int width, int height)
 {
     console_json_t *rooms = console_json_get (self->snapshot, "rooms");
-    int shown = 0;
-    for (size_t i = 0; i < console_json_size (rooms); i++)
-        shown += s_matches (self, rooms->keys [i]);
+    int shown = s_shown (self, PANE_ROOMS);
     char extra [FILTER_MAX + 32];
     snprintf (extra, sizeof (extra), "(%d)%s%s", shown, *self->filter? " filter: ": "",
               self->filter);
@@ -376,9 +490,10 @@ s_rooms (console_ui_t *self, int top, int x, int width, int height)
     s_textf (top + 1, x, width, A_DIM, " %-*s %7s %9s %8s", name_width - 1, "name",
              "members", "messages", "msgs/s");
     int rows = height - 2;
-    int skip = s_clamp (self, PANE_ROOMS, shown, rows);
+    int skip = s_follow (self, PANE_ROOMS, shown, rows);
+    int row = skip;
     int y = top + 2;
-    for (size_t i = 0; i < console_json_size (rooms) && y < top + height; i++) {
+    for (size_t i = 0; i < s_items (self, PANE_ROOMS) && y < top + height; i++) {
         if (!s_matches (self, rooms->keys [i]) || skip-- > 0)
             continue;
         console_json_t *room = rooms->items [i];
@@ -388,7 +503,10 @@ s_rooms (console_ui_t *self, int top, int x, int width, int height)
             if (streq (console_json_string (console_json_get (console_json_at (alerts, a),
                        "subject"), ""), rooms->keys [i]))
                 hot = true;
-        attr_t attr = hot? s_color (self, COLOR_ALERT) | A_BOLD: 0;
+        attr_t attr = (hot? s_color (self, COLOR_ALERT) | A_BOLD: 0)
+                    | s_row_attr (self, PANE_ROOMS, row++);
+        if (attr & A_REVERSE)
+            s_bar (y, x, width, attr);
         int used = s_textf (y, x, name_width, attr, " %s", rooms->keys [i]);
         (void) used;
         s_textf (y, x + name_width, width - name_width, attr, " %7.0f %9.0f %8.2f",
@@ -400,22 +518,23 @@ s_rooms (console_ui_t *self, int top, int x, int width, int height)
 static void
 s_users (console_ui_t *self, int top, int x, int width, int height)
 {
-    console_json_t *online = console_json_get (self->snapshot, "online");
-    int shown = 0;
-    for (size_t i = 0; i < console_json_size (online); i++)
-        shown += s_matches (self, console_json_string (console_json_at (online, i), ""));
+    int shown = s_shown (self, PANE_USERS);
     char extra [48];
     snprintf (extra, sizeof (extra), "online (%.0f)",
               s_num (self->snapshot, "users_online"));
     s_pane_title (self, PANE_USERS, top, x, width, extra);
     int rows = height - 1;
-    int skip = s_clamp (self, PANE_USERS, shown, rows);
+    int skip = s_follow (self, PANE_USERS, shown, rows);
+    int row = skip;
     int y = top + 1;
-    for (size_t i = 0; i < console_json_size (online) && y < top + height; i++) {
-        const char *name = console_json_string (console_json_at (online, i), "");
-        if (!s_matches (self, name) || skip-- > 0)
+    for (size_t i = 0; i < s_items (self, PANE_USERS) && y < top + height; i++) {
+        const char *name = s_item (self, PANE_USERS, i);
+        if (!name || !s_matches (self, name) || skip-- > 0)
             continue;
-        s_textf (y++, x, width, 0, " %s", name);
+        attr_t attr = s_row_attr (self, PANE_USERS, row++);
+        if (attr & A_REVERSE)
+            s_bar (y, x, width, attr);
+        s_textf (y++, x, width, attr, " %s", name);
     }
 }
 
@@ -454,6 +573,8 @@ s_alerts (console_ui_t *self, int top, int x, int width, int height)
     snprintf (extra, sizeof (extra), "(%d active)", count);
     s_pane_title (self, PANE_ALERTS, top, x, width, extra);
     console_json_t *totals = console_json_get (self->snapshot, "alerts_total");
+    if (totals && totals->type != CONSOLE_JSON_OBJECT)
+        totals = NULL;              //  its keys are listed below
     int items = count + (int) console_json_size (totals) + 1;
     int skip = s_clamp (self, PANE_ALERTS, items, height - 1);
     int y = top + 1;
@@ -488,12 +609,23 @@ s_status_line (console_ui_t *self, int y, int width)
         s_textf (y, 0, width, A_REVERSE | A_BOLD,
                  " Filter rooms and users: %s_   (Enter keep, Esc clear)", self->filter);
     else
-    if (!self->reachable)
-        s_textf (y, 0, width, s_color (self, COLOR_ALERT) | A_BOLD | A_REVERSE * !self->colors,
-                 " %s ", self->status);
+    if (self->prompt == PROMPT_BAN)
+        s_textf (y, 0, width, A_REVERSE | A_BOLD, " Ban %s? (y/n)", self->target);
+    else
+    if (self->prompt == PROMPT_UNBAN)
+        s_textf (y, 0, width, A_REVERSE | A_BOLD,
+                 " Unban user: %s_   (Enter unban, Esc cancel)", self->entry);
+    else
+    if (self->prompt == PROMPT_KICK)
+        s_textf (y, 0, width, A_REVERSE | A_BOLD,
+                 " Kick %s from room: %s_   (Enter kick, Esc cancel)", self->target, self->entry);
     else
     if (*self->notice)
         s_textf (y, 0, width, A_REVERSE | A_BOLD, " %s", self->notice);
+    else
+    if (!self->reachable)
+        s_textf (y, 0, width, s_color (self, COLOR_ALERT) | A_BOLD | A_REVERSE * !self->colors,
+                 " %s ", self->status);
     else
         s_text (y, 0, width, " Tab/1-4 pane  \u2191\u2193 PgUp PgDn scroll  / filter  "
                 "? help  q quit", A_REVERSE);
@@ -519,13 +651,17 @@ s_help (console_ui_t *self, int width)
         "",
         "  Tab, Shift-Tab   focus the next / previous pane",
         "  1 2 3 4          focus Rooms, Users, Events, Alerts",
-        "  Up Down          scroll the focused pane (Events: older / newer)",
+        "  Up Down          select in Rooms and Users, scroll Events (older / newer) and Alerts",
         "  PgUp PgDn        scroll by a page; Home End: first / last",
         "  /                filter rooms and users by a substring (Esc clears)",
         "  ?                this help (any key closes it)",
         "  q                quit",
         "",
-        "  k, b             kick / ban a user: needs the admin commands (pending)",
+        "Admin actions (the console on the server host, with its admin key):",
+        "  b                ban the user selected in Users (asks y/n)",
+        "  u                unban a user (the selected one, or type the name)",
+        "  k                kick the user selected in Users from a room (the one",
+        "                   selected in Rooms, or type it)",
         "",
         "The statistics come from the monitor's STATS, asked about once a second.",
         NULL
@@ -571,6 +707,14 @@ console_ui_draw (console_ui_t *self)
 static void
 s_scroll (console_ui_t *self, int rows)
 {
+    if (self->focus == PANE_ROOMS || self->focus == PANE_USERS) {
+        //  these move the selection; the draw scrolls it into view
+        int *selected = &self->selected [self->focus];
+        *selected = rows < -1000 || *selected + rows < 0? 0: *selected + rows;
+        if (*selected > 1000000)
+            *selected = 1000000;    //  the draw clamps it to the last row
+        return;
+    }
     //  Events count back from the newest: "up" means older, further back
     if (self->focus == PANE_EVENTS)
         self->scroll [PANE_EVENTS] -= rows;
@@ -579,44 +723,118 @@ s_scroll (console_ui_t *self, int rows)
     //  the next draw clamps it to the pane
 }
 
-static void
-s_filter_key (console_ui_t *self, int rc, wint_t key)
+//  A one-line editor on buffer (UTF-8): 1 on Enter, -1 on Esc, else 0.
+static int
+s_edit_key (char *buffer, size_t limit, int rc, wint_t key)
 {
-    size_t size = strlen (self->filter);
+    size_t size = strlen (buffer);
     if (rc == KEY_CODE_YES) {
         if (key == KEY_BACKSPACE) {
-            while (size && ((unsigned char) self->filter [size - 1] & 0xC0) == 0x80)
+            while (size && ((unsigned char) buffer [size - 1] & 0xC0) == 0x80)
                 size--;
             if (size)
                 size--;
-            self->filter [size] = 0;
+            buffer [size] = 0;
         }
-        else
-        if (key == KEY_ENTER)
-            self->filtering = false;
-        return;
+        return key == KEY_ENTER? 1: 0;
     }
     if (key == '\r' || key == '\n')
-        self->filtering = false;
-    else
-    if (key == 27) {
-        self->filter [0] = 0;
-        self->filtering = false;
-    }
-    else
+        return 1;
+    if (key == 27)
+        return -1;
     if (key == 127 || key == 8)
-        s_filter_key (self, KEY_CODE_YES, KEY_BACKSPACE);
-    else
+        return s_edit_key (buffer, limit, KEY_CODE_YES, KEY_BACKSPACE);
     if (key >= 32) {
         char bytes [MB_LEN_MAX];
         mbstate_t state;
         memset (&state, 0, sizeof (state));
         size_t count = wcrtomb (bytes, (wchar_t) key, &state);
-        if (count != (size_t) -1 && size + count < FILTER_MAX) {
-            memcpy (self->filter + size, bytes, count);
-            self->filter [size + count] = 0;
+        if (count != (size_t) -1 && size + count < limit) {
+            memcpy (buffer + size, bytes, count);
+            buffer [size + count] = 0;
         }
     }
+    return 0;
+}
+
+static void
+s_filter_key (console_ui_t *self, int rc, wint_t key)
+{
+    int done = s_edit_key (self->filter, sizeof (self->filter), rc, key);
+    if (done == -1)
+        self->filter [0] = 0;
+    if (done)
+        self->filtering = false;
+    self->selected [PANE_ROOMS] = self->selected [PANE_USERS] = 0;
+}
+
+//  The operator confirmed: console.c takes it with console_ui_take_action
+static void
+s_act (console_ui_t *self, const char *command, const char *user, const char *room)
+{
+    snprintf (self->action.command, sizeof (self->action.command), "%s", command);
+    snprintf (self->action.user, sizeof (self->action.user), "%s", user);
+    snprintf (self->action.room, sizeof (self->action.room), "%s", room);
+    self->action_ready = true;
+    snprintf (self->notice, sizeof (self->notice), "%s %s%s%s: waiting for the broker",
+              command, user, *room? " ": "", room);
+}
+
+//  b, u, k: open the prompt (the action goes only after y / Enter)
+static void
+s_admin_key (console_ui_t *self, wint_t key)
+{
+    if (!self->admin) {
+        snprintf (self->notice, sizeof (self->notice), "%s", NO_ADMIN_KEY);
+        return;
+    }
+    const char *user = self->focus == PANE_USERS? s_selected_name (self, PANE_USERS): NULL;
+    if (key == 'u') {
+        snprintf (self->entry, sizeof (self->entry), "%s", user? user: self->last_banned);
+        self->prompt = PROMPT_UNBAN;
+        return;
+    }
+    if (!user) {
+        snprintf (self->notice, sizeof (self->notice),
+                  "select a user in the Users pane (2) first");
+        return;
+    }
+    snprintf (self->target, sizeof (self->target), "%s", user);
+    if (key == 'b')
+        self->prompt = PROMPT_BAN;
+    else {
+        const char *room = s_selected_name (self, PANE_ROOMS);
+        snprintf (self->entry, sizeof (self->entry), "%s", room? room: "");
+        self->prompt = PROMPT_KICK;
+    }
+}
+
+static void
+s_prompt_key (console_ui_t *self, int rc, wint_t key)
+{
+    if (self->prompt == PROMPT_BAN) {
+        if (rc == OK && (key == 'y' || key == 'Y')) {
+            s_act (self, "BAN", self->target, "");
+            snprintf (self->last_banned, sizeof (self->last_banned), "%s", self->target);
+        }
+        else
+            snprintf (self->notice, sizeof (self->notice), "ban of %s cancelled", self->target);
+        self->prompt = PROMPT_NONE;
+        return;
+    }
+    int done = s_edit_key (self->entry, sizeof (self->entry), rc, key);
+    if (done == 0)
+        return;
+    if (done == 1 && *self->entry) {
+        if (self->prompt == PROMPT_UNBAN)
+            s_act (self, "UNBAN", self->entry, "");
+        else
+            s_act (self, "KICK", self->target, self->entry);
+    }
+    else
+        snprintf (self->notice, sizeof (self->notice), "%s cancelled",
+                  self->prompt == PROMPT_UNBAN? "unban": "kick");
+    self->prompt = PROMPT_NONE;
 }
 
 int
@@ -632,6 +850,10 @@ console_ui_keys (console_ui_t *self)
         self->notice [0] = 0;
         if (self->filtering) {
             s_filter_key (self, rc, key);
+            continue;
+        }
+        if (self->prompt != PROMPT_NONE) {
+            s_prompt_key (self, rc, key);
             continue;
         }
         if (self->help) {
@@ -667,9 +889,8 @@ console_ui_keys (console_ui_t *self)
             case '?': case 'h':
                 self->help = true;
                 break;
-            case 'k': case 'b':
-                snprintf (self->notice, sizeof (self->notice),
-                          "%s needs the admin commands (pending)", key == 'k'? "kick": "ban");
+            case 'b': case 'u': case 'k':
+                s_admin_key (self, key);
                 break;
             case 27:
                 self->filter [0] = 0;

@@ -3,6 +3,7 @@ Prometheus endpoint (GET /metrics on base+4) and alerts, and pychat-console
 (--once --json, and the full-screen dashboard driven through tmux)."""
 
 import json
+import contextlib
 import os
 import re
 import shutil
@@ -218,7 +219,7 @@ def test_dashboard_in_tmux_survives_resize(mon, unique):
         assert os.path.exists("/proc/%d" % pid)
         # keys: help, focus, filter, quit
         _tmux(socket, "send-keys", "?")
-        wait_for(lambda: "needs the admin commands (pending)" in screen(), 5, 0.2, "the help")
+        wait_for(lambda: "ban the user selected in Users" in screen(), 5, 0.2, "the help")
         _tmux(socket, "send-keys", "x", "3", "/")
         _tmux(socket, "send-keys", "-l", "no-such-room")
         _tmux(socket, "send-keys", "Enter")
@@ -237,6 +238,162 @@ def test_dashboard_in_tmux_survives_resize(mon, unique):
     with open(errors, errors="replace") as handle:
         reports = sanitizer_lines(handle.read())
     assert not reports, reports
+
+
+@contextlib.contextmanager
+def console_in_tmux(stack, name, **extra):
+    """The dashboard in a 120x40 tmux; yields (screen, keys): screen() is the
+    text on it, keys(*args) is tmux send-keys. Checks for sanitizer reports
+    when it is closed."""
+    if not shutil.which("tmux"):
+        pytest.skip("tmux is not installed")
+    socket = os.path.join(stack.tmp, "tmux-%s.sock" % name)
+    errors = os.path.join(stack.tmp, "console-%s.err" % name)
+    env = console_env(stack, TERM="xterm-256color", **extra)
+    command = "exec env %s %s 2>%s" % (
+        " ".join("%s='%s'" % (k, v) for k, v in env.items()
+                 if k.startswith(("PYCHAT_", "ASAN_", "UBSAN_", "LANG"))),
+        console_binary(stack), errors)
+    started = _tmux(socket, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40",
+                    command)
+    assert started.returncode == 0, started.stderr
+
+    def screen():
+        return _tmux(socket, "capture-pane", "-p").stdout
+
+    def keys(*args):
+        _tmux(socket, "send-keys", *args)
+    try:
+        yield screen, keys
+        keys("q")
+        time.sleep(0.5)
+    finally:
+        _tmux(socket, "kill-server")
+    with open(errors, errors="replace") as handle:
+        reports = sanitizer_lines(handle.read())
+    assert not reports, reports
+
+
+def _select_user(screen, keys, user):
+    """Filters the panes down to user and focuses the Users pane."""
+    wait_for(lambda: user in screen(), 15, 0.2, "%s in the Users pane" % user)
+    keys("/")
+    keys("-l", user)
+    keys("Enter", "2")
+    wait_for(lambda: "filter: %s" % user in screen(), 5, 0.2, "the filter")
+
+
+def _refused(client, room, what):
+    """The client's SENDs turn into 403 within 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        reply = client.request("SEND", room, "t-%f" % time.monotonic(), "still here")
+        if reply[1] == "ERROR" or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert reply[:2] == [SIGNATURE, "ERROR"] and reply[3] == "403", (what, reply)
+
+
+def test_console_ban_answered_n_does_nothing(mon, unique):
+    user = unique("cspared")
+    room = user + "-room"
+    mon.register(user, "pw-s")
+    client = mon.logged_in(user, "pw-s")
+    client.join(room)
+    with console_in_tmux(mon, "spare") as (screen, keys):
+        _select_user(screen, keys, user)
+        keys("b")
+        wait_for(lambda: "Ban %s? (y/n)" % user in screen(), 5, 0.2, "the ban question")
+        keys("n")
+        wait_for(lambda: "ban of %s cancelled" % user in screen(), 5, 0.2, "the cancel")
+        time.sleep(1.0)
+        assert "banned %s" % user not in screen()
+        assert user in screen(), "the user is still online"
+    client.send(room, "not banned")
+    assert mon.client().request("LOGIN", user, "pw-s", timeout=10)[1] == "OK"
+
+
+def test_console_bans_kicks_and_unbans(mon, unique):
+    user = unique("cbanned")
+    room = user + "-room"
+    mon.register(user, "pw-b")
+    client = mon.logged_in(user, "pw-b")
+    client.join(room)
+    client.send(room, "before")
+    with console_in_tmux(mon, "ban") as (screen, keys):
+        _select_user(screen, keys, user)
+        # kick: the room selected in Rooms (the filter leaves only it) is offered
+        keys("k")
+        wait_for(lambda: "Kick %s from room: %s_" % (user, room) in screen(), 5, 0.2,
+                 "the kick prompt")
+        keys("Enter")
+        wait_for(lambda: "kicked %s from %s" % (user, room) in screen(), 10, 0.2,
+                 "the kick's result")
+        _refused(client, room, "a kicked session still sends to the room")
+        client.join(room)
+        client.send(room, "back in")
+        # ban: asked first, then the open session ends
+        keys("b")
+        wait_for(lambda: "Ban %s? (y/n)" % user in screen(), 5, 0.2, "the ban question")
+        keys("y")
+        wait_for(lambda: "banned %s" % user in screen(), 10, 0.2, "the ban's result")
+        _refused(client, room, "10 s after the console's ban, the session still sends")
+        reply = mon.client().request("LOGIN", user, "pw-b", timeout=10)
+        assert reply[:2] == [SIGNATURE, "ERROR"] and reply[3] == "403", reply
+        # unban offers the last banned name (the user is offline now)
+        keys("u")
+        wait_for(lambda: "Unban user: %s_" % user in screen(), 5, 0.2, "the unban prompt")
+        keys("Enter")
+        wait_for(lambda: "unbanned %s" % user in screen(), 10, 0.2, "the unban's result")
+        # an error comes back as the broker's reason
+        keys("u")
+        wait_for(lambda: "Unban user: %s_" % user in screen(), 5, 0.2, "the unban prompt")
+        keys(*["BSpace"] * (len(user) + 2))
+        keys("-l", "zz-nobody")
+        keys("Enter")
+        wait_for(lambda: "UNBAN" in screen() and "failed: 404" in screen(), 10, 0.2,
+                 "the unban of an unknown user to fail")
+    assert mon.client().request("LOGIN", user, "pw-b", timeout=10)[1] == "OK"
+
+
+def test_console_admin_keys_need_the_admin_key(mon, unique):
+    user = unique("cnokey")
+    mon.register(user, "pw-n")
+    client = mon.logged_in(user, "pw-n")
+    data = os.path.join(mon.tmp, "nokey-data")
+    os.makedirs(os.path.join(data, "keys"), exist_ok=True)
+    shutil.copy(os.path.join(mon.env["PYCHAT_DATA"], "keys", "monitor.pub"),
+                os.path.join(data, "keys", "monitor.pub"))
+    with console_in_tmux(mon, "nokey", PYCHAT_DATA=data) as (screen, keys):
+        _select_user(screen, keys, user)
+        for key in ("b", "u", "k"):
+            keys("x")
+            wait_for(lambda: "need the server's admin key" not in screen(), 5, 0.2, "a clear line")
+            keys(key)
+            wait_for(lambda: "admin actions need the server's admin key (run the console on "
+                     "the server host)" in screen(), 5, 0.2, "the no-key notice after %s" % key)
+        assert "(y/n)" not in screen()
+    client.ok("PING")
+
+
+def test_console_ban_without_broker_answer_times_out(mon, unique):
+    user = unique("cunheard")
+    mon.register(user, "pw-u")
+    client = mon.logged_in(user, "pw-u")
+    # a loopback address nothing listens on (the stack binds 127.0.0.1 only):
+    # the connection is refused again and again, the request just waits
+    with console_in_tmux(mon, "unheard", PYCHAT_BROKER="127.0.0.2") as (screen, keys):
+        _select_user(screen, keys, user)
+        keys("b")
+        wait_for(lambda: "Ban %s? (y/n)" % user in screen(), 5, 0.2, "the ban question")
+        keys("y")
+        sent = time.monotonic()
+        wait_for(lambda: "waiting for the broker" in screen(), 5, 0.1, "the pending line")
+        # the UI is not blocked meanwhile
+        keys("Tab")
+        wait_for(lambda: "no answer from the broker" in screen(), 10, 0.2, "the timeout")
+        assert 2.5 < time.monotonic() - sent < 8
+    client.ok("PING")
 
 
 def test_authsvc_killed_raises_service_alert(fresh_stack):
