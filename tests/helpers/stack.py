@@ -737,3 +737,49 @@ def error_line(stderr):
 def number_in(text):
     match = re.search(r"(\d+(?:\.\d+)?)", text)
     return float(match.group(1)) if match else None
+
+
+# ---------------------------------------------------------------------------
+#  Shared by the test files: the client's JSON lines, a fresh CLI account,
+#  and raw RESP commands to a stack's Redis (to check what it stores).
+
+def json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def cli_user(stack, unique, prefix):
+    """A fresh account registered with `pychat register` (which also
+    publishes its device key); returns (name, password)."""
+    name = unique(prefix)
+    password = "pw-" + name
+    result = stack.pychat("register", user=name, password=password)
+    assert result.returncode == 0, result.stderr
+    return name, password
+
+
+def redis_command(port, *args):
+    """One command to a Redis over a raw socket (RESP); bulk strings come
+    back as bytes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        payload = b"*%d\r\n" % len(args)
+        for arg in args:
+            arg = arg if isinstance(arg, bytes) else str(arg).encode()
+            payload += b"$%d\r\n%s\r\n" % (len(arg), arg)
+        conn.sendall(payload)
+        return _resp(conn.makefile("rb"))
+
+
+def _resp(reader):
+    line = reader.readline().rstrip(b"\r\n")
+    kind, rest = line[:1], line[1:]
+    if kind in (b"+", b"-"):
+        return rest
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        size = int(rest)
+        return None if size < 0 else reader.read(size + 2)[:-2]
+    if kind == b"*":
+        size = int(rest)
+        return None if size < 0 else [_resp(reader) for _ in range(size)]
+    raise ValueError("unexpected RESP %r" % line)

@@ -8,7 +8,7 @@ import os
 import pytest
 import zmq
 
-from stack import SIGNATURE
+from stack import SIGNATURE, cli_user, json_lines, redis_command
 
 
 def box(size=48):
@@ -111,51 +111,10 @@ def test_dm_limits_and_login(people):
 #  `pychat trust` and `pychat fingerprint`. Sealing is end to end: the text
 #  never reaches the broker, Redis or the monitor.
 
-import json                                         # noqa: E402
 import re                                           # noqa: E402
-import socket                                       # noqa: E402
 import time                                         # noqa: E402
 
 FINGERPRINT = re.compile(r"^[0-9a-f]{4}( [0-9a-f]{4}){7}$")
-
-
-def json_lines(text):
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def cli_user(stack, unique, prefix):
-    name = unique(prefix)
-    password = "pw-" + name
-    result = stack.pychat("register", user=name, password=password)
-    assert result.returncode == 0, result.stderr
-    return name, password
-
-
-def redis_command(port, *args):
-    """One command over a raw socket (RESP); bulk strings come back as bytes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        payload = b"*%d\r\n" % len(args)
-        for arg in args:
-            arg = arg if isinstance(arg, bytes) else str(arg).encode()
-            payload += b"$%d\r\n%s\r\n" % (len(arg), arg)
-        conn.sendall(payload)
-        return _resp(conn.makefile("rb"))
-
-
-def _resp(reader):
-    line = reader.readline().rstrip(b"\r\n")
-    kind, rest = line[:1], line[1:]
-    if kind in (b"+", b"-"):
-        return rest
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        size = int(rest)
-        return None if size < 0 else reader.read(size + 2)[:-2]
-    if kind == b"*":
-        size = int(rest)
-        return None if size < 0 else [_resp(reader) for _ in range(size)]
-    raise ValueError("unexpected RESP %r" % line)
 
 
 def _flatten(value):

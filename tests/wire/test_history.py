@@ -151,61 +151,15 @@ def test_redis_outage_loses_nothing_acknowledged(fresh_stack):
 #  The client side (issue #3): `pychat history`, and `pychat listen` that
 #  resumes where it stopped, fills gaps from HISTORY and reconnects by itself.
 
-import json                                         # noqa: E402
 import re                                           # noqa: E402
 import signal                                       # noqa: E402
 import threading                                    # noqa: E402
 import time                                         # noqa: E402
 
-from stack import Listener, RawClient, new_cid      # noqa: E402
+from stack import (Listener, RawClient, cli_user, json_lines,  # noqa: E402
+                   new_cid, redis_command)
 
 PLAIN_LINE = re.compile(r"^\[\d\d:\d\d:\d\d\] #(\S+) <(\S+)> (.*)$")
-
-
-def json_lines(text):
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def cli_user(stack, unique, prefix):
-    """A fresh account registered with `pychat register` (which also
-    publishes its device key); returns (name, password)."""
-    name = unique(prefix)
-    password = "pw-" + name
-    result = stack.pychat("register", user=name, password=password)
-    assert result.returncode == 0, result.stderr
-    return name, password
-
-
-def redis_command(port, *args):
-    """One command to the stack's Redis over a raw socket (RESP)."""
-    import socket
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        payload = b"*%d\r\n" % len(args)
-        for arg in args:
-            arg = arg if isinstance(arg, bytes) else str(arg).encode()
-            payload += b"$%d\r\n%s\r\n" % (len(arg), arg)
-        conn.sendall(payload)
-        reader = conn.makefile("rb")
-        return _resp(reader)
-
-
-def _resp(reader):
-    line = reader.readline().rstrip(b"\r\n")
-    kind, rest = line[:1], line[1:]
-    if kind in (b"+", b"-"):
-        return rest
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        size = int(rest)
-        if size < 0:
-            return None
-        data = reader.read(size + 2)
-        return data[:-2]
-    if kind == b"*":
-        size = int(rest)
-        return None if size < 0 else [_resp(reader) for _ in range(size)]
-    raise ValueError("unexpected RESP %r" % line)
 
 
 def redis_stream(port, key):

@@ -219,7 +219,7 @@ def test_direct_message_unread(cli, tui, unique):
     time.sleep(0.5)
     result = cli.pychat("dm", alice, "a secret hello", user=bob, password="pw-" + bob)
     assert result.returncode == 0, result.stderr
-    screen = client.wait(lambda s: re.search(r"@%s\s+1!" % re.escape(bob), s))
+    client.wait(lambda s: re.search(r"@%s\s+1!" % re.escape(bob), s))
     client.keys("M-2")
     client.wait("a secret hello")
 
