@@ -46,6 +46,10 @@ typedef struct {
     pc_msg_t   *msg;            //  reused for every receive
     pc_msg_t   *batch_msgs [BATCH_MAX];         //  requests, reused
     broker_session_t *batch_sessions [BATCH_MAX];
+    int64_t     batch_received [BATCH_MAX];     //  when each SEND was read (us)
+    uint64_t    latency_sum_us; //  read -> published, this heartbeat window
+    uint64_t    latency_max_us;
+    uint64_t    latency_count;
     size_t      batch_size;     //  SENDs waiting for s_flush_sends
     int64_t     next_heartbeat;
     int64_t     auth_heard;     //  last reply from an auth service (ms), 0: never
@@ -254,6 +258,9 @@ s_send_heartbeat (server_t *self)
     pc_msg_addf (stats, "%" PRIu64, self->malformed);
     pc_msg_addf (stats, "%" PRIu64, self->subs_refused);
     pc_msg_addf (stats, "%" PRId64, (pc_now_ms () - self->started) / 1000);
+    pc_msg_addf (stats, "%" PRIu64, self->latency_count? self->latency_sum_us / self->latency_count: 0);
+    pc_msg_addf (stats, "%" PRIu64, self->latency_max_us);
+    self->latency_sum_us = self->latency_max_us = self->latency_count = 0;
     pc_msg_send (stats, self->xpub);
     pc_msg_destroy (&stats);
     //  Ask the auth services for a sign of life (answer: s_handle_auth_reply)
@@ -714,6 +721,16 @@ s_flush_sends (server_t *self)
          outgoing = (outgoing_t *) zhashx_next (outbox))
         s_publish (self, outgoing->topic, outgoing->packed.data, outgoing->packed.size);
     zhashx_destroy (&outbox);
+    //  Delivery latency as the broker sees it: read -> stored -> handed to
+    //  every member's queue (the monitor shows it per heartbeat)
+    int64_t published = zclock_usecs ();
+    for (size_t i = 0; i < count; i++) {
+        uint64_t latency = (uint64_t) (published - self->batch_received [i]);
+        self->latency_sum_us += latency;
+        self->latency_count++;
+        if (latency > self->latency_max_us)
+            self->latency_max_us = latency;
+    }
 }
 
 //  Parses a decimal field the codec already checked as an integer; clamps.
@@ -1044,6 +1061,7 @@ s_handle_client (server_t *self)
     const char *user = broker_session_user (session);
     if (streq (command, "SEND") && user) {
         if (s_send_batchable (self, request, session)) {
+            self->batch_received [self->batch_size] = zclock_usecs ();
             self->batch_sessions [self->batch_size++] = session;
             if (self->batch_size == BATCH_MAX)
                 s_flush_sends (self);

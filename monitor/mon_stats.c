@@ -70,7 +70,8 @@ struct _mon_stats_t {
     uint64_t  auth_down;
     //  The broker's own figures ("stats" event); valid when broker_known
     bool      broker_known;
-    uint64_t  broker [6];           //  sessions, pending, journal, malformed, refused, uptime
+    uint64_t  broker [8];           //  sessions, pending, journal, malformed, refused, uptime,
+                                    //  delivery latency avg and max (us)
     bool      authsvc_known;
     int64_t   authsvc_ms;           //  as last reported; -1: never answered
     int       redis_state;          //  -1 unknown, 0 down, 1 up
@@ -434,8 +435,10 @@ s_event (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
     else
     if (streq (kind, "stats")) {
         //  SESSIONS PENDING-AUTH JOURNAL MALFORMED SUBS-REFUSED UPTIME-S
-        uint64_t values [6];
-        for (size_t i = 0; i < 6; i++) {
+        //  [LATENCY-AVG-US LATENCY-MAX-US]
+        uint64_t values [8] = { 0 };
+        size_t given = pc_msg_nfields (msg) >= 9? 8: 6;
+        for (size_t i = 0; i < given; i++) {
             int64_t value = s_count (pc_msg_field (msg, i + 1));
             if (value == -1)
                 return -2;
@@ -810,9 +813,11 @@ mon_stats_json (mon_stats_t *self, pc_buf_t *buf, int64_t now_ms)
     if (self->broker_known)
         pc_buf_printf (buf, ",\"broker\":{\"sessions\":%" PRIu64 ",\"pending_auth\":%" PRIu64
                        ",\"journal\":%" PRIu64 ",\"malformed\":%" PRIu64
-                       ",\"subs_refused\":%" PRIu64 ",\"uptime_s\":%" PRIu64 "}",
+                       ",\"subs_refused\":%" PRIu64 ",\"uptime_s\":%" PRIu64
+                       ",\"delivery_avg_us\":%" PRIu64 ",\"delivery_max_us\":%" PRIu64 "}",
                        self->broker [0], self->broker [1], self->broker [2],
-                       self->broker [3], self->broker [4], self->broker [5]);
+                       self->broker [3], self->broker [4], self->broker [5],
+                       self->broker [6], self->broker [7]);
     else
         pc_buf_printf (buf, ",\"broker\":null");
     pc_buf_printf (buf, ",\"broker_up\":%s,\"authsvc_last_heard_ms\":%" PRId64
@@ -948,6 +953,12 @@ mon_stats_metrics (mon_stats_t *self, pc_buf_t *buf, int64_t now_ms)
                   "Malformed requests the broker counted.", self->broker [3]);
     s_prom_value (buf, "pychat_broker_subs_refused_total", "counter",
                   "Subscriptions the broker refused.", self->broker [4]);
+    s_prom_value (buf, "pychat_broker_delivery_avg_microseconds", "gauge",
+                  "Mean time from reading a SEND to handing it to every member, last heartbeat.",
+                  self->broker [6]);
+    s_prom_value (buf, "pychat_broker_delivery_max_microseconds", "gauge",
+                  "Longest time from reading a SEND to handing it to every member, last heartbeat.",
+                  self->broker [7]);
     s_prom_value (buf, "pychat_broker_up", "gauge",
                   "1 when the broker was heard within 6 s.", s_broker_up (self, now_ms) == 1);
     s_prom_value (buf, "pychat_authsvc_up", "gauge",
@@ -1182,8 +1193,9 @@ mon_stats_test (bool verbose)
     assert (s_feed (stats, t1, "$ev/", "EVENT", "health", "authsvc", "soon", NULL) == -2);
     assert (s_feed (stats, t1, "$ev/", "EVENT", "stats", "3", "0", "0", "7", "1", "99", NULL) == 0);
     assert (s_feed (stats, t1, "$ev/", "EVENT", "stats", "3", "0", "0", "7", "1", NULL) == -2);
+    assert (s_feed (stats, t1, "$ev/", "EVENT", "stats", "3", "0", "0", "7", "1", "99", "x", "9", NULL) == -2);
     assert (s_feed (stats, t1, "$ev/", "EVENT", "stats", "3", "0", "0", "-7", "1", "9", NULL) == -2);
-    malformed += 6;
+    malformed += 7;
     assert (mon_stats_malformed_total (stats) == malformed + 1);
     mon_stats_tick (stats, t1 + 600);
     assert (!mon_stats_alert_active (stats, "authsvc_down", NULL));
@@ -1195,7 +1207,8 @@ mon_stats_test (bool verbose)
     assert (strstr (buf.data, "\"login_failures_total\":5,\"login_failures_1m\":5,"
                     "\"dms_total\":1,\"rejects_total\":1,\"auth_down_total\":1,"));
     assert (strstr (buf.data, "\"broker\":{\"sessions\":3,\"pending_auth\":0,\"journal\":0,"
-                    "\"malformed\":7,\"subs_refused\":1,\"uptime_s\":99},\"broker_up\":true,"
+                    "\"malformed\":7,\"subs_refused\":1,\"uptime_s\":99,\"delivery_avg_us\":0,"
+                    "\"delivery_max_us\":0},\"broker_up\":true,"
                     "\"authsvc_last_heard_ms\":12,\"authsvc\":\"up\",\"redis\":\"up\","));
     assert (strstr (buf.data, "\"alerts\":[{\"kind\":\"login_failures\",\"subject\":\"\","
                     "\"detail\":\"5 failed logins in the last 60 s (threshold 5)\","

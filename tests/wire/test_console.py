@@ -419,3 +419,24 @@ def test_authsvc_killed_raises_service_alert(fresh_stack):
     wait_for(lambda: not any(a["kind"] == "authsvc_down" for a in snapshot(stack)["alerts"]),
              20, 0.3, "the authsvc_down alert to clear")
     assert "alert authsvc_down cleared" in stack.log_text("monitor")
+
+
+def test_delivery_latency_as_the_broker_sees_it(mon, unique):
+    """The broker reports, per heartbeat, how long a SEND took from being
+    read to being handed to every member; the monitor shows it in STATS and
+    in /metrics. With traffic it is above 0 and below a second."""
+    user = unique("lat")
+    mon.register(user, "pw-l")
+    writer = mon.logged_in(user, "pw-l")
+    room = unique("latroom")
+    writer.join(room)
+
+    def measured():
+        writer.send(room, "tick")
+        broker = snapshot(mon).get("broker") or {}
+        return broker if broker.get("delivery_max_us", 0) > 0 else None
+    broker = wait_for(measured, 15, 0.5, "a delivery latency in STATS")
+    assert 0 < broker["delivery_avg_us"] <= broker["delivery_max_us"] < 1000000, broker
+    samples = scrape(mon)[2]
+    assert "pychat_broker_delivery_max_microseconds" in samples
+    assert "pychat_broker_delivery_avg_microseconds" in samples
