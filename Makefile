@@ -129,6 +129,8 @@ test: deps-check
 	@$(MAKE) --no-print-directory all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  build/asan/bin/pychat-selftest
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  build/asan/bin/pychat-console --selftest
 	PYCHAT_BIN=$(CURDIR)/build/asan/bin /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/wire $(PYTEST_ARGS)
 
 bench: all
