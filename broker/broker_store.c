@@ -50,6 +50,7 @@ struct _broker_store_t {
     bool          was_down;
     zhashx_t     *last_seq;         //  stream -> last sequence known + 1 (0: unknown)
     zlistx_t     *journal;          //  journal_entry_t, oldest first
+    char          append_sha [48];  //  SCRIPT LOAD of s_append_lua, "" if unknown
 };
 
 static void
@@ -147,6 +148,14 @@ s_connected (broker_store_t *self)
     }
     struct timeval command_timeout = { 2, 0 };
     redisSetTimeout (self->redis, command_timeout);
+    //  The append script by its SHA1: a batch then sends 40 bytes per
+    //  message instead of the whole script (and Redis does not hash it)
+    self->append_sha [0] = 0;
+    redisReply *loaded = (redisReply *) redisCommand (self->redis, "SCRIPT LOAD %s", s_append_lua);
+    if (loaded && loaded->type == REDIS_REPLY_STRING && loaded->len < sizeof (self->append_sha))
+        snprintf (self->append_sha, sizeof (self->append_sha), "%s", loaded->str);
+    if (loaded)
+        freeReplyObject (loaded);
     if (self->was_down)
         zsys_info ("broker: redis %s:%d is back", self->host, self->port);
     self->was_down = false;
@@ -294,7 +303,9 @@ s_append_args (broker_store_t *self, broker_append_t *item, int64_t now, append_
     uint64_t floor;
     s_known_seq (self, item->stream, &floor);
     snprintf (args->floor, sizeof (args->floor), "%" PRIu64, floor);
-    const char *values [] = { "EVAL", s_append_lua, "3", item->stream, args->seqkey, args->dedup,
+    bool by_sha = *self->append_sha != 0;
+    const char *values [] = { by_sha? "EVALSHA": "EVAL", by_sha? self->append_sha: s_append_lua,
+                              "3", item->stream, args->seqkey, args->dedup,
                               item->from, args->ts, item->text, args->maxlen, args->ttl, args->floor };
     memcpy (argv, values, sizeof (values));
 }
@@ -303,7 +314,7 @@ void
 broker_store_append_many (broker_store_t *self, broker_append_t *items, size_t count)
 {
     size_t done = 0;
-    if (count > 1 && broker_store_flush (self) == 0 && s_connected (self)) {
+    if (count > 0 && broker_store_flush (self) == 0 && s_connected (self)) {
         int64_t now = pc_now_ms ();
         append_args_t *args = (append_args_t *) malloc (count * sizeof (append_args_t));
         assert (args);
