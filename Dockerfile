@@ -9,31 +9,33 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential pkg-config libzmq3-dev libczmq-dev libsodium-dev \
-      libhiredis-dev libncurses-dev \
+      libhiredis-dev libncurses-dev libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 #  Named targets, not `make all`: that one also checks for the test tools
 #  (redis-server, python3-zmq, docker-compose) which a build does not need.
-RUN make bin/pychat-authsvc bin/pychat-broker bin/pychat-monitor bin/pychat
+RUN make bin/pychat-authsvc bin/pychat-broker bin/pychat-monitor bin/pychat \
+         bin/pychat-admin bin/pychat-console
 
 #  --- runtime stage: the shared libraries and the binaries -------------------
 FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libzmq5 libczmq4 libsodium23 libhiredis0.14 libncursesw6 \
+      libzmq5 libczmq4 libsodium23 libhiredis0.14 libncursesw6 libmicrohttpd12 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /data --shell /usr/sbin/nologin pychat \
  && mkdir -p /data/keys \
  && chown -R pychat:pychat /data
 COPY --from=build /src/bin/pychat-authsvc /src/bin/pychat-broker \
-                  /src/bin/pychat-monitor /src/bin/pychat /usr/local/bin/
+                  /src/bin/pychat-monitor /src/bin/pychat \
+                  /src/bin/pychat-admin /src/bin/pychat-console /usr/local/bin/
 USER pychat
 ENV PYCHAT_DATA=/data \
     PYCHAT_PORT=5555 \
     PYCHAT_BIND=*
 #  Keys (and broker.pub, what clients need) live here; share it between services.
 VOLUME /data
-#  broker commands, broker fan-out, authsvc, monitor
-EXPOSE 5555 5556 5557 5558
+#  broker commands, broker fan-out, authsvc, monitor, metrics (HTTP)
+EXPOSE 5555 5556 5557 5558 5559
 CMD ["pychat-broker"]

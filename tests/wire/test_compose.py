@@ -64,6 +64,8 @@ def test_compose_file_is_valid():
     # Redis and the auth service are reached only inside the stack
     assert not published_ports(services["redis"]), services["redis"].get("ports")
     assert not published_ports(services["authsvc"]), services["authsvc"].get("ports")
+    # the monitor: the console's STATS on base+3 and /metrics on base+4, as make up
+    assert published_ports(services["monitor"]) == {5558, 5559}, services["monitor"].get("ports")
 
 
 @pytest.fixture
