@@ -232,17 +232,6 @@ s_open (client_opts_t *opts, session_t *session, bool need_user, bool confirm)
     return 0;
 }
 
-//  Reports a failed write to stdout; 0 when stdout is fine.
-static int
-s_check_stdout (void)
-{
-    if (fflush (stdout) == 0 && !ferror (stdout))
-        return 0;
-    if (errno != EPIPE)
-        fprintf (stderr, "pychat: cannot write the output: %s\n", strerror (errno));
-    return PC_EXIT_USAGE;
-}
-
 static void
 s_close (session_t *session)
 {
@@ -401,7 +390,7 @@ s_print_id (pc_msg_t *reply, const char *what)
         return PC_EXIT_UNREACHABLE;
     }
     printf ("%s\n", safe);
-    return s_check_stdout ();
+    return client_listen_flush_stdout ();
 }
 
 //  A random client message id, new for each invocation.
@@ -447,7 +436,7 @@ client_cmd_register (client_opts_t *opts, int argc, char **argv)
             rc = s_login (opts, &session);
         if (rc == 0) {
             printf ("registered %s\n", opts->user);
-            rc = s_check_stdout ();
+            rc = client_listen_flush_stdout ();
         }
     }
     s_close (&session);
@@ -587,7 +576,7 @@ client_cmd_history (client_opts_t *opts, int argc, char **argv)
             rc = client_listen_fetch (session.conn, room, since, limit, s_history_record, &self);
         else
             rc = client_listen_latest (session.conn, room, limit, s_history_record, &self);
-        int out = s_check_stdout ();
+        int out = client_listen_flush_stdout ();
         if (rc == 0)
             rc = out;
     }
@@ -724,7 +713,7 @@ client_cmd_trust (client_opts_t *opts, int argc, char **argv)
         rc = PC_EXIT_USAGE;
     if (rc == 0) {
         printf ("now trusting %s: %s\n", peer, finger);
-        rc = s_check_stdout ();
+        rc = client_listen_flush_stdout ();
     }
     s_close (&session);
     return s_finish (rc);
@@ -744,7 +733,7 @@ client_cmd_fingerprint (client_opts_t *opts, int argc, char **argv)
         client_dm_fingerprint (keys.public_key, finger);
         client_dm_keys_clear (&keys);
         printf ("%s\n", finger);
-        return s_check_stdout ();
+        return client_listen_flush_stdout ();
     }
     char peer [PC_NAME_MAX + 1];
     int rc = s_user_arg (argv [1], peer, sizeof (peer));
@@ -764,7 +753,7 @@ client_cmd_fingerprint (client_opts_t *opts, int argc, char **argv)
         if (client_dm_pin_load (opts->home, peer, pinned) && !streq (pinned, key)
         &&  client_dm_fingerprint_z85 (pinned, finger))
             printf ("%s (pinned, differs): %s\n", peer, finger);
-        rc = s_check_stdout ();
+        rc = client_listen_flush_stdout ();
     }
     s_close (&session);
     return s_finish (rc);
@@ -843,7 +832,7 @@ client_cmd_rooms (client_opts_t *opts, int argc, char **argv)
                 printf ("%-*s  %lld member%s  %lld message%s\n", (int) width, names [i],
                         members [i], members [i] == 1? "": "s",
                         messages [i], messages [i] == 1? "": "s");
-        rc = s_check_stdout ();
+        rc = client_listen_flush_stdout ();
         if (skipped)
             fprintf (stderr, "pychat: ignored %zu malformed room entr%s from the server\n",
                      skipped, skipped == 1? "y": "ies");
@@ -905,7 +894,7 @@ client_cmd_who (client_opts_t *opts, int argc, char **argv)
             pc_buf_append (&out, "]\n", 2);
         fwrite (out.data, 1, out.size, stdout);
         pc_buf_free (&out);
-        rc = s_check_stdout ();
+        rc = client_listen_flush_stdout ();
     }
     pc_msg_destroy (&reply);
     s_close (&session);
@@ -927,7 +916,7 @@ client_cmd_ping (client_opts_t *opts, int argc, char **argv)
         int64_t elapsed = zclock_usecs () - start;
         if (rc == 0) {
             printf ("pong from %s in %.1f ms\n", client_conn_endpoint (session.conn), elapsed / 1000.0);
-            rc = s_check_stdout ();
+            rc = client_listen_flush_stdout ();
         }
         pc_msg_destroy (&request);
         pc_msg_destroy (&reply);
@@ -997,7 +986,7 @@ s_account_call (client_opts_t *opts, const char *what, const char *command,
         client_conn_forget_login (session.conn);
     s_close (&session);
     if (rc == 0)
-        rc = s_check_stdout ();
+        rc = client_listen_flush_stdout ();
     return s_finish (rc);
 }
 
@@ -1047,7 +1036,7 @@ s_admin_users (client_opts_t *opts, bool json)
     fwrite (out.data, 1, out.size, stdout);
     pc_buf_free (&out);
     pc_msg_destroy (&reply);
-    return s_check_stdout ();
+    return client_listen_flush_stdout ();
 }
 
 int

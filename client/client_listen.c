@@ -661,8 +661,8 @@ s_on_one (listen_t *self, pc_msg_t *msg)
     return 0;
 }
 
-static int
-s_flush_stdout (void)
+int
+client_listen_flush_stdout (void)
 {
     if (fflush (stdout) == 0 && !ferror (stdout))
         return 0;
@@ -714,7 +714,7 @@ s_loop (listen_t *self)
         }
         if (now >= self->next_save)
             s_save (self);
-        if ((rc = s_flush_stdout ()))
+        if ((rc = client_listen_flush_stdout ()))
             break;
         int64_t until = self->next_probe;
         if (self->deadline && self->deadline < until)
@@ -743,7 +743,7 @@ s_loop (listen_t *self)
     }
     pc_msg_destroy (&msg);
     if (rc == 0)
-        rc = s_flush_stdout ();
+        rc = client_listen_flush_stdout ();
     return rc;
 }
 

@@ -51,4 +51,8 @@ int     client_listen_run       (client_opts_t *opts, const char *password,
     "                                to you as they arrive, after those missed since\n" \
     "                                the last listen (or after ID); no ROOM: DMs only\n"
 
+//  Flushes stdout: 0, or PC_EXIT_USAGE after one line on stderr (none for
+//  a closed pipe, which is how `| head` ends us).
+int     client_listen_flush_stdout (void);
+
 #endif
