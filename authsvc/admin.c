@@ -122,10 +122,7 @@ main (int argc, char *argv [])
         endpoint [strcspn (endpoint, ",")] = 0;
     }
 
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    zcert_apply (cert, dealer);
-    zsock_set_curve_serverkey (dealer, server_key);
-    zsock_set_linger (dealer, 0);
+    zsock_t *dealer = pc_keys_client (ZMQ_DEALER, cert, server_key);
     zsock_set_rcvtimeo (dealer, 10000);
     zsock_connect (dealer, "%s", endpoint);
 

@@ -83,8 +83,8 @@ client_cmd_usage (FILE *stream)
         "            3 server unreachable or timed out, 4 input rejected\n");
 }
 
-static int
-s_usage_error (const char *format, const char *arg)
+int
+client_cmd_usage_error (const char *format, const char *arg)
 {
     fprintf (stderr, "pychat: ");
     fprintf (stderr, format, arg);
@@ -419,7 +419,7 @@ int
 client_cmd_register (client_opts_t *opts, int argc, char **argv)
 {
     if (argc != 1)
-        return s_usage_error ("register takes no arguments (the name is --user)%s", "");
+        return client_cmd_usage_error ("register takes no arguments (the name is --user)%s", "");
     session_t session;
     int rc = s_open (opts, &session, true, true);
     if (rc == 0) {
@@ -447,7 +447,7 @@ int
 client_cmd_send (client_opts_t *opts, int argc, char **argv)
 {
     if (argc < 3)
-        return s_usage_error ("send needs a room and a text%s", "");
+        return client_cmd_usage_error ("send needs a room and a text%s", "");
     char room [PC_NAME_MAX + 1];
     int rc = s_room_arg (argv [1], room, sizeof (room));
     if (rc)
@@ -488,7 +488,7 @@ client_cmd_listen (client_opts_t *opts, int argc, char **argv)
     //  Usage errors first: no password is asked for a listen that cannot run
     for (int i = 1; i < argc; i++)
         if (streq (argv [i], "--help"))
-            return s_usage_error ("listen: see the usage%s", "");
+            return client_cmd_usage_error ("listen: see the usage%s", "");
     int rc = s_open (opts, &session, true, false);
     if (rc == 0) {
         //  listen opens its own connections (it reconnects); it only needs
@@ -532,28 +532,28 @@ client_cmd_history (client_opts_t *opts, int argc, char **argv)
         else
         if (streq (arg, "--limit")) {
             if (i + 1 >= argc)
-                return s_usage_error ("--limit needs a number%s", "");
+                return client_cmd_usage_error ("--limit needs a number%s", "");
             errno = 0;
             limit = strtol (argv [++i], &end, 10);
             if (!*argv [i] || *end || errno || limit < 1)
-                return s_usage_error ("--limit needs a positive number, not '%s'", argv [i]);
+                return client_cmd_usage_error ("--limit needs a positive number, not '%s'", argv [i]);
         }
         else
         if (streq (arg, "--since")) {
             if (i + 1 >= argc)
-                return s_usage_error ("--since needs a message id%s", "");
+                return client_cmd_usage_error ("--since needs a message id%s", "");
             errno = 0;
             since = strtoull (argv [++i], &end, 10);
             if (!*argv [i] || *end || errno || argv [i][0] == '-')
-                return s_usage_error ("--since needs a message id (a number), not '%s'", argv [i]);
+                return client_cmd_usage_error ("--since needs a message id (a number), not '%s'", argv [i]);
             since_given = true;
         }
         else
         if (strncmp (arg, "--", 2) == 0)
-            return s_usage_error ("unknown history option '%s'", arg);
+            return client_cmd_usage_error ("unknown history option '%s'", arg);
         else
         if (*room)
-            return s_usage_error ("history takes one room, not also '%s'", arg);
+            return client_cmd_usage_error ("history takes one room, not also '%s'", arg);
         else {
             int rc = s_room_arg (arg, room, sizeof (room));
             if (rc)
@@ -561,7 +561,7 @@ client_cmd_history (client_opts_t *opts, int argc, char **argv)
         }
     }
     if (!*room)
-        return s_usage_error ("history needs a room%s", "");
+        return client_cmd_usage_error ("history needs a room%s", "");
     self.room = room;
     session_t session;
     int rc = s_open (opts, &session, true, false);
@@ -622,7 +622,7 @@ int
 client_cmd_dm (client_opts_t *opts, int argc, char **argv)
 {
     if (argc < 3)
-        return s_usage_error ("dm needs a user and a text%s", "");
+        return client_cmd_usage_error ("dm needs a user and a text%s", "");
     char peer [PC_NAME_MAX + 1];
     int rc = s_user_arg (argv [1], peer, sizeof (peer));
     if (rc)
@@ -694,7 +694,7 @@ int
 client_cmd_trust (client_opts_t *opts, int argc, char **argv)
 {
     if (argc != 2)
-        return s_usage_error ("trust needs one user%s", "");
+        return client_cmd_usage_error ("trust needs one user%s", "");
     char peer [PC_NAME_MAX + 1];
     int rc = s_user_arg (argv [1], peer, sizeof (peer));
     if (rc)
@@ -723,7 +723,7 @@ int
 client_cmd_fingerprint (client_opts_t *opts, int argc, char **argv)
 {
     if (argc > 2)
-        return s_usage_error ("fingerprint takes at most one user%s", "");
+        return client_cmd_usage_error ("fingerprint takes at most one user%s", "");
     char finger [CLIENT_DM_FINGER];
     if (argc == 1) {
         client_dm_keys_t keys;
@@ -781,7 +781,7 @@ client_cmd_rooms (client_opts_t *opts, int argc, char **argv)
     int bad;
     bool json = s_json_flag (argc, argv, 1, &bad);
     if (bad)
-        return s_usage_error ("rooms: unexpected argument '%s'", argv [bad]);
+        return client_cmd_usage_error ("rooms: unexpected argument '%s'", argv [bad]);
     session_t session;
     int rc = s_open (opts, &session, true, false);
     if (rc == 0)
@@ -851,9 +851,9 @@ client_cmd_who (client_opts_t *opts, int argc, char **argv)
     int bad;
     bool json = s_json_flag (argc, argv, 2, &bad);
     if (argc < 2 || streq (argv [1], "--json"))
-        return s_usage_error ("who needs a room%s", "");
+        return client_cmd_usage_error ("who needs a room%s", "");
     if (bad)
-        return s_usage_error ("who: unexpected argument '%s'", argv [bad]);
+        return client_cmd_usage_error ("who: unexpected argument '%s'", argv [bad]);
     char room [PC_NAME_MAX + 1];
     int rc = s_room_arg (argv [1], room, sizeof (room));
     if (rc)
@@ -905,7 +905,7 @@ int
 client_cmd_ping (client_opts_t *opts, int argc, char **argv)
 {
     if (argc != 1)
-        return s_usage_error ("ping takes no arguments%s", "");
+        return client_cmd_usage_error ("ping takes no arguments%s", "");
     session_t session;
     int rc = s_open (opts, &session, false, false);
     if (rc == 0) {
@@ -1043,7 +1043,7 @@ int
 client_cmd_admin (client_opts_t *opts, int argc, char **argv)
 {
     if (argc < 2)
-        return s_usage_error ("admin needs a subcommand (users, ban, unban, kick, delete, "
+        return client_cmd_usage_error ("admin needs a subcommand (users, ban, unban, kick, delete, "
                               "reset-password)%s", "");
     const char *sub = argv [1];
     char user [PC_NAME_MAX + 1], room [PC_NAME_MAX + 1];
@@ -1051,18 +1051,18 @@ client_cmd_admin (client_opts_t *opts, int argc, char **argv)
     if (streq (sub, "users")) {
         bool json = argc == 3 && streq (argv [2], "--json");
         if (argc > 3 || (argc == 3 && !json))
-            return s_usage_error ("admin users [--json]%s", "");
+            return client_cmd_usage_error ("admin users [--json]%s", "");
         return s_admin_users (opts, json);
     }
     if (streq (sub, "kick")) {
         if (argc != 4)
-            return s_usage_error ("admin kick ROOM USER%s", "");
+            return client_cmd_usage_error ("admin kick ROOM USER%s", "");
         if ((rc = s_room_arg (argv [2], room, sizeof (room))) || (rc = s_user_arg (argv [3], user, sizeof (user))))
             return rc;
         return s_account_call (opts, "kick", "KICK", room, user, NULL, "kicked", NULL);
     }
     if (argc != 3)
-        return s_usage_error ("admin %s USER", sub);
+        return client_cmd_usage_error ("admin %s USER", sub);
     if ((rc = s_user_arg (argv [2], user, sizeof (user))))
         return rc;
     if (streq (sub, "ban"))
@@ -1080,14 +1080,14 @@ client_cmd_admin (client_opts_t *opts, int argc, char **argv)
         sodium_memzero (password, sizeof (password));
         return rc;
     }
-    return s_usage_error ("unknown admin subcommand '%s'", sub);
+    return client_cmd_usage_error ("unknown admin subcommand '%s'", sub);
 }
 
 int
 client_cmd_passwd (client_opts_t *opts, int argc, char **argv)
 {
     if (argc != 1)
-        return s_usage_error ("passwd takes no arguments%s", "");
+        return client_cmd_usage_error ("passwd takes no arguments%s", "");
     char password [PC_SECRET_MAX + 2];
     int rc = s_new_password (password, sizeof (password));
     if (rc == 0) {
@@ -1108,7 +1108,7 @@ int
 client_cmd_delete_account (client_opts_t *opts, int argc, char **argv)
 {
     if (argc != 1)
-        return s_usage_error ("delete-account takes no arguments%s", "");
+        return client_cmd_usage_error ("delete-account takes no arguments%s", "");
     session_t probe;
     memset (&probe, 0, sizeof (probe));
     int rc = s_get_password (&probe, opts->user? opts->user: "?", false);
@@ -1124,7 +1124,7 @@ client_cmd_create_room (client_opts_t *opts, int argc, char **argv)
 {
     bool invite_only = argc == 3 && streq (argv [2], "--invite-only");
     if (argc < 2 || argc > 3 || (argc == 3 && !invite_only))
-        return s_usage_error ("create-room ROOM [--invite-only]%s", "");
+        return client_cmd_usage_error ("create-room ROOM [--invite-only]%s", "");
     char room [PC_NAME_MAX + 1];
     int rc = s_room_arg (argv [1], room, sizeof (room));
     if (rc)
@@ -1137,7 +1137,7 @@ int
 client_cmd_invite (client_opts_t *opts, int argc, char **argv)
 {
     if (argc != 3)
-        return s_usage_error ("invite ROOM USER%s", "");
+        return client_cmd_usage_error ("invite ROOM USER%s", "");
     char room [PC_NAME_MAX + 1], user [PC_NAME_MAX + 1];
     int rc = s_room_arg (argv [1], room, sizeof (room));
     if (rc == 0)

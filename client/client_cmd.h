@@ -37,5 +37,7 @@ int     client_cmd_invite   (client_opts_t *opts, int argc, char **argv);
 
 //  The usage text, on stdout (help) or stderr (bad usage).
 void    client_cmd_usage    (FILE *stream);
+//  "pychat: " + format (with arg), then the usage on stderr; PC_EXIT_USAGE.
+int     client_cmd_usage_error (const char *format, const char *arg);
 
 #endif

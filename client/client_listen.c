@@ -1,5 +1,6 @@
 //  client_listen.c: listen with resume, gap filling and reconnection.
 #include "client_listen.h"
+#include "client_cmd.h"
 #include "client_dm.h"
 #include "client_state.h"
 #include "pc_limits.h"
@@ -245,16 +246,6 @@ typedef struct {
 } listen_t;
 
 static int
-s_usage (const char *format, const char *arg)
-{
-    fprintf (stderr, "pychat: ");
-    fprintf (stderr, format, arg);
-    fprintf (stderr, "\n");
-    client_cmd_usage (stderr);
-    return PC_EXIT_USAGE;
-}
-
-static int
 s_args (listen_t *self, int argc, char **argv)
 {
     size_t nrooms = 0;
@@ -266,38 +257,38 @@ s_args (listen_t *self, int argc, char **argv)
         if (streq (arg, "--count")) {
             char *end;
             if (i + 1 >= argc)
-                return s_usage ("--count needs a number%s", "");
+                return client_cmd_usage_error ("--count needs a number%s", "");
             self->count = strtol (argv [++i], &end, 10);
             if (!*argv [i] || *end || self->count < 1)
-                return s_usage ("--count needs a positive number, not '%s'", argv [i]);
+                return client_cmd_usage_error ("--count needs a positive number, not '%s'", argv [i]);
         }
         else
         if (streq (arg, "--since")) {
             char *end;
             if (i + 1 >= argc)
-                return s_usage ("--since needs a message id%s", "");
+                return client_cmd_usage_error ("--since needs a message id%s", "");
             errno = 0;
             self->since = strtoull (argv [++i], &end, 10);
             if (!*argv [i] || *end || errno || argv [i][0] == '-')
-                return s_usage ("--since needs a message id (a number), not '%s'", argv [i]);
+                return client_cmd_usage_error ("--since needs a message id (a number), not '%s'", argv [i]);
             self->since_given = true;
         }
         else
         if (streq (arg, "--timeout")) {
             if (i + 1 >= argc)
-                return s_usage ("--timeout needs a number of seconds%s", "");
+                return client_cmd_usage_error ("--timeout needs a number of seconds%s", "");
             char *end;
             errno = 0;
             double seconds = strtod (argv [++i], &end);
             if (!*argv [i] || *end || errno || !(seconds > 0) || seconds > 86400.0 * 365)
-                return s_usage ("--timeout needs a positive number of seconds, not '%s'", argv [i]);
+                return client_cmd_usage_error ("--timeout needs a positive number of seconds, not '%s'", argv [i]);
             self->timeout_ms = (int) (seconds * 1000 + 0.5);
             if (self->timeout_ms < 1)
                 self->timeout_ms = 1;
         }
         else
         if (strncmp (arg, "--", 2) == 0)
-            return s_usage ("unknown listen option '%s'", arg);
+            return client_cmd_usage_error ("unknown listen option '%s'", arg);
         else {
             char room [PC_NAME_MAX + 1], safe [80];
             client_conn_sanitize (arg, safe, sizeof (safe));

@@ -59,12 +59,7 @@ s_connect (conn_t *self)
     char *server_key = pc_keys_public (self->config.keys_dir, "monitor");
     if (!server_key)
         return -1;
-    self->dealer = zsock_new (ZMQ_DEALER);
-    assert (self->dealer);
-    zcert_apply (self->cert, self->dealer);
-    zsock_set_curve_serverkey (self->dealer, server_key);
-    zsock_set_maxmsgsize (self->dealer, PC_MSG_MAX);
-    zsock_set_linger (self->dealer, 0);
+    self->dealer = pc_keys_client (ZMQ_DEALER, self->cert, server_key);
     zsock_set_sndhwm (self->dealer, 10);
     free (server_key);
     if (zsock_connect (self->dealer, "%s", self->config.monitor) == -1) {

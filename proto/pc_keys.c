@@ -1,5 +1,6 @@
 //  pc_keys.c: CURVE key files, created once and shared between processes.
 #include "pc_keys.h"
+#include "pc_limits.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -146,6 +147,20 @@ pc_keys_public (const char *dir, const char *name)
         result = strdup (line);
     fclose (file);
     return result;
+}
+
+zsock_t *
+pc_keys_client (int type, zcert_t *cert, const char *server_key)
+{
+    assert (cert);
+    assert (server_key);
+    zsock_t *sock = zsock_new (type);
+    assert (sock);
+    zcert_apply (cert, sock);
+    zsock_set_curve_serverkey (sock, server_key);
+    zsock_set_maxmsgsize (sock, PC_MSG_MAX);
+    zsock_set_linger (sock, 0);
+    return sock;
 }
 
 void

@@ -18,6 +18,10 @@ zcert_t    *pc_keys_load        (const char *dir, const char *name);
 char       *pc_keys_public      (const char *dir, const char *name);
 //  Writes text (plus a newline) to path atomically with the given mode.
 int         pc_keys_write_text  (const char *path, const char *text, int mode);
+//  A socket of type (DEALER, SUB...) that speaks CURVE as cert to the
+//  server whose public key is server_key, with the protocol's message size
+//  limit and no linger; not connected yet. Caller owns it.
+zsock_t    *pc_keys_client      (int type, zcert_t *cert, const char *server_key);
 //  True if text is a 40-character Z85 key.
 bool        pc_keys_valid_z85   (const char *text);
 
