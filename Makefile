@@ -41,11 +41,13 @@ AUTHSVC_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(filter-out authsvc/admin.c,$(wildcar
 ADMIN_OBJ   = $(BUILD)/authsvc/admin.o
 MONITOR_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(filter-out monitor/console%,$(wildcard monitor/*.c)))
 CONSOLE_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard monitor/console*.c))
+FILESVC_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard filesvc/*.c))
 CLIENT_OBJ  = $(patsubst %.c,$(BUILD)/%.o,$(wildcard client/*.c))
-SELFTEST_OBJ= $(BUILD)/tests/selftest.o $(filter-out %/main.o %/admin.o,$(BROKER_OBJ) $(AUTHSVC_OBJ) $(MONITOR_OBJ))
+SELFTEST_OBJ= $(BUILD)/tests/selftest.o $(filter-out %/main.o %/admin.o,$(BROKER_OBJ) $(AUTHSVC_OBJ) $(MONITOR_OBJ) $(FILESVC_OBJ))
 
 BINARIES  = $(BIN)/pychat-broker $(BIN)/pychat-authsvc $(BIN)/pychat-monitor \
             $(BIN)/pychat $(BIN)/pychat-admin $(BIN)/pychat-selftest \
+            $(if $(wildcard filesvc/main.c),$(BIN)/pychat-filesvc) \
             $(if $(wildcard monitor/console.c),$(BIN)/pychat-console)
 
 .PHONY: all binaries deps deps-check up test bench clean asan
@@ -94,6 +96,10 @@ $(BIN)/pychat-admin: $(ADMIN_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(BIN)/pychat-filesvc: $(FILESVC_OBJ) $(PROTO_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(BIN)/pychat-monitor: $(MONITOR_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(HTTP_LIBS) -o $@
@@ -112,9 +118,9 @@ $(BIN)/pychat-selftest: $(SELFTEST_OBJ) $(PROTO_LIB)
 
 #  The selftest links every module but the mains; main.o objects are built with
 #  -Dmain=... nowhere: they are simply left out.
-$(BUILD)/tests/selftest.o: tests/selftest.c tests/selftests.h $(wildcard proto/*.h broker/*.h authsvc/*.h monitor/*.h)
+$(BUILD)/tests/selftest.o: tests/selftest.c tests/selftests.h $(wildcard proto/*.h broker/*.h authsvc/*.h monitor/*.h filesvc/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ibroker -Iauthsvc -Imonitor -Itests -c $< -o $@
+	$(CC) $(CFLAGS) -Ibroker -Iauthsvc -Imonitor -Ifilesvc -Itests -c $< -o $@
 
 asan:
 	@$(MAKE) --no-print-directory SANITIZE=1 all

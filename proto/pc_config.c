@@ -26,6 +26,46 @@ s_port (const char *text, int *port)
 }
 
 int
+pc_config_size (const char *text, unsigned long long *bytes)
+{
+    if (!text || *text < '0' || *text > '9')
+        return -1;
+    char *end;
+    unsigned long long value = strtoull (text, &end, 10);
+    unsigned long long unit = 1;
+    if (*end == 'K' || *end == 'k')
+        unit = 1ULL << 10;
+    else
+    if (*end == 'M' || *end == 'm')
+        unit = 1ULL << 20;
+    else
+    if (*end == 'G' || *end == 'g')
+        unit = 1ULL << 30;
+    else
+    if (*end == 'T' || *end == 't')
+        unit = 1ULL << 40;
+    if (unit > 1)
+        end++;
+    if (*end || value > (1ULL << 50) / unit)
+        return -1;
+    *bytes = value * unit;
+    return 0;
+}
+
+static int
+s_size_env (const char *name, unsigned long long fallback, unsigned long long *bytes)
+{
+    *bytes = fallback;
+    const char *text = getenv (name);
+    if (text && *text && pc_config_size (text, bytes)) {
+        fprintf (stderr, "pychat: %s must be a size in bytes (K, M, G allowed), not '%s'\n",
+                 name, text);
+        return -1;
+    }
+    return 0;
+}
+
+int
 pc_config_load (pc_config_t *config)
 {
     memset (config, 0, sizeof (*config));
@@ -88,6 +128,15 @@ pc_config_load (pc_config_t *config)
         }
         config->history_max = (size_t) value;
     }
+    const char *files_dir = getenv ("PYCHAT_FILES_DIR");
+    if (files_dir && *files_dir)
+        snprintf (config->files_dir, sizeof (config->files_dir), "%s", files_dir);
+    else
+        snprintf (config->files_dir, sizeof (config->files_dir), "%s/files", config->data_dir);
+    if (s_size_env ("PYCHAT_FILES_MAX", 100ULL << 20, &config->files_max)
+    ||  s_size_env ("PYCHAT_FILES_QUOTA", 1ULL << 30, &config->files_quota)
+    ||  s_size_env ("PYCHAT_FILES_MIN_FREE", 64ULL << 20, &config->files_min_free))
+        return -1;
     return 0;
 }
 
@@ -116,6 +165,19 @@ pc_config_test (bool verbose)
     setenv ("PYCHAT_REDIS", "redis.example:6380", 1);
     assert (pc_config_load (&config) == 0);
     assert (strcmp (config.redis_host, "redis.example") == 0 && config.redis_port == 6380);
+    assert (config.files_max == 100ULL << 20 && config.files_quota == 1ULL << 30);
+    unsigned long long bytes;
+    assert (pc_config_size ("64K", &bytes) == 0 && bytes == 65536);
+    assert (pc_config_size ("3", &bytes) == 0 && bytes == 3);
+    assert (pc_config_size ("2G", &bytes) == 0 && bytes == 2ULL << 30);
+    assert (pc_config_size ("-1", &bytes) == -1);
+    assert (pc_config_size ("12X", &bytes) == -1);
+    assert (pc_config_size ("", &bytes) == -1);
+    setenv ("PYCHAT_FILES_MAX", "lots", 1);
+    assert (pc_config_load (&config) == -1);
+    setenv ("PYCHAT_FILES_MAX", "5M", 1);
+    assert (pc_config_load (&config) == 0 && config.files_max == 5ULL << 20);
+    unsetenv ("PYCHAT_FILES_MAX");
     setenv ("PYCHAT_REDIS", "nocolon", 1);
     assert (pc_config_load (&config) == -1);
     setenv ("PYCHAT_REDIS", "", 1);

@@ -11,6 +11,10 @@
 //  PYCHAT_HISTORY  messages kept per room and inbox      default 10000
 //  PYCHAT_FANOUT_HWM  messages queued per subscriber before the broker
 //                  drops (the reader fills the gap)     default 10000
+//  PYCHAT_FILES_DIR   where the file service keeps bytes default PYCHAT_DATA/files
+//  PYCHAT_FILES_MAX   largest file (bytes, K/M/G suffix) default 100M
+//  PYCHAT_FILES_QUOTA bytes of files one user may hold   default 1G
+//  PYCHAT_FILES_MIN_FREE  disk space uploads never eat into   default 64M
 #ifndef PC_CONFIG_H_INCLUDED
 #define PC_CONFIG_H_INCLUDED
 
@@ -30,12 +34,18 @@ typedef struct {
     char monitor [512];
     size_t history_max;
     int  fanout_hwm;
+    char files_dir [PATH_MAX];
+    unsigned long long files_max;
+    unsigned long long files_quota;
+    unsigned long long files_min_free;
 } pc_config_t;
 
 //  Fills config from the environment. 0 ok, -1 with a message on stderr when
 //  a variable is malformed (for instance a non-numeric port).
 int     pc_config_load      (pc_config_t *config);
 //  "tcp://BIND:PORT+offset" into endpoint.
+//  Parses "123", "64K", "100M", "2G" (binary units) into *bytes; 0 or -1.
+int     pc_config_size      (const char *text, unsigned long long *bytes);
 void    pc_config_bind_endpoint (pc_config_t *config, int offset, char *endpoint, size_t size);
 
 void    pc_config_test      (bool verbose);

@@ -16,6 +16,9 @@
 #define PC_FIELD_MAX        65536       //  any other field (lists, JSON)
 #define PC_FIELDS_MAX       1024        //  fields in one message
 #define PC_MSG_MAX          (1024 * 1024)   //  ZMQ_MAXMSGSIZE on every socket
+#define PC_FILE_NAME_MAX    255         //  shared file names: bytes of UTF-8
+#define PC_CHUNK_MAX        (256 * 1024)    //  bytes in one FDATA / FCHUNK
+#define PC_CREDIT           8           //  file chunks a client keeps in flight
 
 //  Error codes (PROTOCOL.md, "Error codes").
 #define PC_ERR_MALFORMED     400
@@ -31,6 +34,7 @@
 #define PC_ERR_THROTTLED     429
 #define PC_ERR_INTERNAL      500
 #define PC_ERR_UNAVAILABLE   503
+#define PC_ERR_STORAGE       507
 
 //  Exit codes of the command-line tools.
 #define PC_EXIT_OK           0
@@ -46,6 +50,7 @@
 #define PC_OFF_AUTHSVC       2
 #define PC_OFF_MONITOR       3
 #define PC_OFF_METRICS       4
+#define PC_OFF_FILES         5
 #define PC_OFF_REDIS         9
 
 //  Topics on the fan-out socket. Names never contain '/', so "r/NAME/" is an

@@ -60,6 +60,10 @@ const char *pc_msg_peer_address (pc_msg_t *self);
 size_t      pc_msg_nfields      (pc_msg_t *self);
 const char *pc_msg_field        (pc_msg_t *self, size_t index);    //  borrowed, NULL past end
 void        pc_msg_add          (pc_msg_t *self, const char *field);
+//  Size of a field in bytes: binary fields (FDATA, FCHUNK data) may hold NUL.
+size_t      pc_msg_field_size   (pc_msg_t *self, size_t index);
+//  Adds a field of size bytes, copied; any content.
+void        pc_msg_add_mem      (pc_msg_t *self, const void *data, size_t size);
 void        pc_msg_addf         (pc_msg_t *self, const char *format, ...)
                                 __attribute__ ((format (printf, 2, 3)));
 

@@ -65,6 +65,30 @@ pc_name_valid (const char *name)
     return true;
 }
 
+int
+pc_file_name_check (const char *data, size_t size, const char **why)
+{
+    const char *reason = NULL;
+    if (size < 1)
+        reason = "file name is empty";
+    else
+    if (size > PC_FILE_NAME_MAX)
+        reason = "file name longer than 255 bytes";
+    else
+    if (data [0] == '.')
+        reason = "file name may not start with '.'";
+    else
+    if (memchr (data, '/', size) || memchr (data, '\\', size))
+        reason = "file name may not contain '/' or '\\'";
+    else
+    if (!pc_utf8_valid (data, size) || memchr (data, '\t', size) || memchr (data, '\n', size)
+    ||  memchr (data, 0x7f, size))
+        reason = "file name must be UTF-8 without control characters";
+    if (reason && why)
+        *why = reason;
+    return reason? -1: 0;
+}
+
 void
 pc_name_fold (char *name)
 {
@@ -98,6 +122,7 @@ pc_error_name (int code)
         case PC_ERR_THROTTLED:   return "THROTTLED";
         case PC_ERR_INTERNAL:    return "INTERNAL";
         case PC_ERR_UNAVAILABLE: return "UNAVAILABLE";
+        case PC_ERR_STORAGE:     return "STORAGE";
         default:                 return "ERROR";
     }
 }
@@ -111,6 +136,7 @@ pc_error_exit (int code)
         case PC_ERR_CONFLICT:
         case PC_ERR_THROTTLED:
         case PC_ERR_NOT_FOUND:
+        case PC_ERR_STORAGE:
             return PC_EXIT_REFUSED;
         case PC_ERR_MALFORMED:
         case PC_ERR_UNKNOWN:
@@ -223,6 +249,21 @@ pc_util_test (bool verbose)
     assert (!pc_name_valid ("a b"));
     assert (!pc_name_valid ("abcdefghijklmnopqrstuvwxyz0123456"));   //  33
     assert (pc_name_valid ("abcdefghijklmnopqrstuvwxyz012345"));     //  32
+    assert (pc_file_name_check ("report.pdf", 10, NULL) == 0);
+    assert (pc_file_name_check ("\xe4\xbd\xa0 and spaces.txt", 18, NULL) == 0);
+    const char *why = NULL;
+    assert (pc_file_name_check ("../../etc/passwd", 16, &why) == -1 && why);
+    assert (pc_file_name_check (".hidden", 7, NULL) == -1);
+    assert (pc_file_name_check ("..", 2, NULL) == -1);
+    assert (pc_file_name_check ("a/b", 3, NULL) == -1);
+    assert (pc_file_name_check ("a\\b", 3, NULL) == -1);
+    assert (pc_file_name_check ("a\nb", 3, NULL) == -1);
+    assert (pc_file_name_check ("a\xff" "b", 3, NULL) == -1);
+    assert (pc_file_name_check ("", 0, NULL) == -1);
+    char long_name [PC_FILE_NAME_MAX + 2];
+    memset (long_name, 'x', sizeof (long_name));
+    assert (pc_file_name_check (long_name, PC_FILE_NAME_MAX, NULL) == 0);
+    assert (pc_file_name_check (long_name, PC_FILE_NAME_MAX + 1, NULL) == -1);
     char name [] = "MiXed";
     pc_name_fold (name);
     assert (strcmp (name, "mixed") == 0);

@@ -11,6 +11,10 @@
 bool        pc_utf8_valid     (const char *data, size_t size);
 //  True if name is 1..PC_NAME_MAX of [a-z0-9_-].
 bool        pc_name_valid     (const char *name);
+//  0 if data[0..size) is a file name a room may hold: 1..PC_FILE_NAME_MAX
+//  bytes of UTF-8 without controls, no '/' or '\\', not starting with '.'
+//  (so never "." or ".." either); else -1 with *why saying which rule broke.
+int         pc_file_name_check (const char *data, size_t size, const char **why);
 //  Lower-cases ASCII letters in place (names are case-insensitive).
 void        pc_name_fold      (char *name);
 //  Unix time in milliseconds.
