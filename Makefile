@@ -137,6 +137,8 @@ test: deps-check
 	  build/asan/bin/pychat-selftest
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  build/asan/bin/pychat-console --selftest
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  build/asan/bin/pychat --selftest
 	PYCHAT_BIN=$(CURDIR)/build/asan/bin /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/wire $(PYTEST_ARGS)
 
 bench: all

@@ -5,7 +5,9 @@
 //  timed out, 4 input rejected.
 #include "client_cmd.h"
 #include "client_conn.h"
+#include "client_seal.h"
 #include "client_ui.h"
+#include "client_xfer.h"
 #include "pc_config.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
@@ -97,6 +99,14 @@ s_run (int argc, char **argv)
     int i = 1;
     for (; i < argc && strncmp (argv [i], "-", 1) == 0; i++) {
         const char *value;
+        if (streq (argv [i], "--selftest")) {
+            //  The client modules' own tests (make test runs them)
+            bool verbose = i + 1 < argc && streq (argv [i + 1], "-v");
+            client_seal_test (verbose);
+            client_xfer_test (verbose);
+            client_ui_test (verbose);
+            return PC_EXIT_OK;
+        }
         if (streq (argv [i], "--help") || streq (argv [i], "-h")) {
             client_cmd_usage (stdout);
             return PC_EXIT_OK;
