@@ -34,6 +34,10 @@ int     client_cmd_passwd   (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_delete_account (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_create_room (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_invite   (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_put      (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_files    (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_get      (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_rm       (client_opts_t *opts, int argc, char **argv);
 
 //  The usage text, on stdout (help) or stderr (bad usage).
 void    client_cmd_usage    (FILE *stream);

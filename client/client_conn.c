@@ -466,4 +466,5 @@ client_conn_send_async (client_conn_t *self, pc_msg_t *request)
 zsock_t *client_conn_dealer (client_conn_t *self) { assert (self); return self->dealer; }
 zsock_t *client_conn_sub (client_conn_t *self) { assert (self); return self->sub; }
 const char *client_conn_endpoint (client_conn_t *self) { assert (self); return self->endpoint; }
+const char *client_conn_host (client_conn_t *self) { assert (self); return self->host; }
 int client_conn_timeout_ms (client_conn_t *self) { assert (self); return self->timeout_ms; }

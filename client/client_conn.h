@@ -76,6 +76,9 @@ int         client_conn_send_async  (client_conn_t *self, pc_msg_t *request);
 zsock_t    *client_conn_dealer      (client_conn_t *self);      //  borrowed
 zsock_t    *client_conn_sub         (client_conn_t *self);      //  borrowed, NULL before subscribe
 const char *client_conn_endpoint    (client_conn_t *self);
+//  The broker's host (of "tcp://HOST:PORT"): other services of the
+//  broker's (the file service) are reached there.
+const char *client_conn_host        (client_conn_t *self);
 int         client_conn_timeout_ms  (client_conn_t *self);
 
 //  Copies text into out with every control character (but TAB) replaced

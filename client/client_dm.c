@@ -191,6 +191,28 @@ client_dm_getkey (client_conn_t *conn, const char *user, char *z85)
 }
 
 int
+client_dm_peer_key (client_conn_t *conn, const char *home, const char *user, char *z85)
+{
+    int rc = client_dm_getkey (conn, user, z85);
+    if (rc == 1) {
+        fprintf (stderr, "pychat: %s has no key yet (they must log in once)\n", user);
+        return PC_EXIT_REFUSED;
+    }
+    if (rc)
+        return rc;
+    char pinned [CLIENT_DM_Z85] = "";
+    if (!client_dm_pin_load (home, user, pinned))
+        return client_dm_pin_save (home, user, z85)? PC_EXIT_USAGE: 0;
+    if (!streq (pinned, z85)) {
+        fprintf (stderr, "pychat: %s's key has changed since you last talked; compare "
+                         "`pychat fingerprint %s` out of band, then run `pychat trust %s`\n",
+                 user, user, user);
+        return PC_EXIT_REFUSED;
+    }
+    return 0;
+}
+
+int
 client_dm_publish (client_conn_t *conn, const char *user, const client_dm_keys_t *keys)
 {
     char current [CLIENT_DM_Z85] = "";

@@ -64,6 +64,12 @@ int     client_dm_pin_save      (const char *home, const char *user, const char 
 //  GETKEY user: 0 with z85 filled, 1 when the user has no key (404; no
 //  message), else an exit code (message printed).
 int     client_dm_getkey        (client_conn_t *conn, const char *user, char *z85);
+//  The key to seal for (or open from) user, trust on first use: GETKEY,
+//  then the pinned key must be the same (none pinned yet: this one is
+//  pinned). 0 with z85 filled, else an exit code with one line printed
+//  (no key yet, a changed key: compare fingerprints, then `pychat trust`).
+int     client_dm_peer_key      (client_conn_t *conn, const char *home, const char *user,
+                                 char *z85);
 //  After LOGIN: publishes keys->public_txt with SETKEY unless the server
 //  already holds it for user. 0 or an exit code.
 int     client_dm_publish       (client_conn_t *conn, const char *user,

@@ -37,6 +37,10 @@ static const struct {
     { "delete-account", client_cmd_delete_account },
     { "create-room", client_cmd_create_room },
     { "invite",   client_cmd_invite },
+    { "put",      client_cmd_put },
+    { "files",    client_cmd_files },
+    { "get",      client_cmd_get },
+    { "rm",       client_cmd_rm },
 };
 #define COMMANDS (sizeof (s_commands) / sizeof (s_commands [0]))
 
