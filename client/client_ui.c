@@ -28,17 +28,22 @@
 #include "client_ui_input.h"
 #include "client_ui_net.h"
 #include "client_ui_text.h"
+#include "client_ui_xfer.h"
 #include "client_conn.h"
 #include "client_dm.h"
+#include "client_seal.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
 #include "pc_util.h"
 
 #include <curses.h>
+#include <dirent.h>
 #include <langinfo.h>
+#include <sys/stat.h>
 #include <locale.h>
 #include <time.h>
 #include <unistd.h>
+#include <sodium.h>
 
 #define PING_MS             1000        //  liveness: PING every second
 #define DEAD_MS             3000        //  no reply at all for this long: gone
@@ -68,7 +73,7 @@ typedef enum { C_IDLE, C_CONNECTING, C_ONLINE, C_WAIT, C_DEAD } conn_state_t;
 typedef enum { M_FORM, M_CHAT } mode_t_;
 typedef enum {
     R_LOGIN, R_REGISTER, R_JOIN, R_LEAVE, R_SEND, R_HISTORY, R_OLDER, R_WHO,
-    R_WHO_QUIET, R_ROOMS, R_SUBS, R_PING, R_GETKEY, R_SETKEY, R_DM, R_INBOX
+    R_WHO_QUIET, R_ROOMS, R_SUBS, R_PING, R_GETKEY, R_SETKEY, R_DM, R_INBOX, R_FILES
 } req_kind_t;
 
 typedef struct {
@@ -102,6 +107,8 @@ typedef struct {
     size_t   scroll;                //  rows scrolled back from the bottom
     char   **members;
     size_t   nmembers;
+    char   **files;                 //  names of the last /files, for Tab
+    size_t   nfiles;
 } win_t;
 
 typedef struct {
@@ -120,8 +127,9 @@ typedef struct {
 } out_t;
 
 //  A DM action waiting for the peer's key (GETKEY): seal and send, open a
-//  received box, show the fingerprint, pin the key.
-typedef enum { J_SEND, J_OPEN, J_FINGERPRINT, J_TRUST } job_kind_t;
+//  received box, show the fingerprint, pin the key, start a private file
+//  transfer (data: the transfer's id).
+typedef enum { J_SEND, J_OPEN, J_FINGERPRINT, J_TRUST, J_FILEKEY } job_kind_t;
 typedef struct {
     job_kind_t kind;
     char     user [PC_NAME_MAX + 1];
@@ -136,6 +144,26 @@ typedef struct {
 #define JOBS_MAX            256
 #define PEERS_MAX           128
 
+//  A file transfer (/upload, /download, /files): it waits for the peer's
+//  key (private spaces), then for the broker's FILES reply, then runs in
+//  its own thread (client_ui_xfer) and reports in the window it began in.
+typedef enum { X_KEY, X_FILES, X_RUN } xfer_state_t;
+typedef struct {
+    int          id;
+    client_ui_xfer_kind_t kind;
+    xfer_state_t state;
+    win_type_t   win_type;
+    char         target [PC_NAME_MAX + 1];
+    char         space [PC_NAME_MAX + 2];
+    char         name [PC_FILE_NAME_MAX + 1];
+    char        *path;
+    uint64_t     size;              //  an upload's local size
+    uint8_t      peer_public [CLIENT_DM_KEY];
+    client_ui_xfer_t *run;
+} xfer_t;
+
+#define XFERS_MAX           16
+
 typedef struct {
     client_opts_t *opts;
     client_dm_keys_t dm_keys;
@@ -145,6 +173,9 @@ typedef struct {
     char         peer_user [PEERS_MAX][PC_NAME_MAX + 1];
     char         peer_key [PEERS_MAX][CLIENT_DM_Z85];
     size_t       npeers;
+    xfer_t       xfers [XFERS_MAX];
+    size_t       nxfers;
+    int          next_xfer;
     uint64_t     inbox_last;
     client_ui_net_t *net;
     mode_t_      mode;
@@ -192,7 +223,7 @@ typedef struct {
 
 static const char *s_commands [] = {
     "/join", "/leave", "/msg", "/me", "/who", "/rooms", "/history", "/fingerprint",
-    "/trust", "/set", "/close", "/help", "/quit", NULL
+    "/trust", "/upload", "/files", "/download", "/set", "/close", "/help", "/quit", NULL
 };
 
 static const char *s_help [] = {
@@ -205,6 +236,9 @@ static const char *s_help [] = {
     "/history N          fetch the latest N (1-200) messages of this room",
     "/fingerprint USER   show USER's direct-message key fingerprint",
     "/trust USER         pin USER's current key as trusted",
+    "/upload PATH        share a file here (in a DM window: encrypted for them)",
+    "/files              list the files shared here",
+    "/download NAME [TO] save a file shared here (default TO: ./NAME)",
     "/set bell on|off    ring the terminal bell on a mention or DM (also: colors)",
     "/close              close this window (leaves a room)",
     "/help               this list",
@@ -216,6 +250,7 @@ static const char *s_help [] = {
 
 static void s_draw (ui_t *self);
 static void s_connect (ui_t *self);
+static void s_xfer_keyed (ui_t *self, int id, const char *z85);
 static void s_sys (ui_t *self, win_t *win, line_kind_t kind, const char *format, ...)
             __attribute__ ((format (printf, 4, 5)));
 
@@ -403,6 +438,16 @@ s_win_members_free (win_t *win)
 }
 
 static void
+s_win_files_free (win_t *win)
+{
+    for (size_t i = 0; i < win->nfiles; i++)
+        free (win->files [i]);
+    free (win->files);
+    win->files = NULL;
+    win->nfiles = 0;
+}
+
+static void
 s_win_destroy (win_t **win_p)
 {
     win_t *win = *win_p;
@@ -412,6 +457,7 @@ s_win_destroy (win_t **win_p)
         s_line_destroy (&win->lines [i]);
     free (win->lines);
     s_win_members_free (win);
+    s_win_files_free (win);
     free (win);
     *win_p = NULL;
 }
@@ -739,6 +785,10 @@ s_job_run (ui_t *self, job_t *job, const char *z85)
 {
     uint8_t key [CLIENT_DM_KEY];
     char finger [CLIENT_DM_FINGER];
+    if (job->kind == J_FILEKEY) {
+        s_xfer_keyed (self, atoi (job->data), z85);
+        return;
+    }
     win_t *win = s_dm_window (self, job->kind == J_OPEN? job->from: job->user);
     if (!win)
         return;
@@ -841,6 +891,7 @@ s_on_getkey (ui_t *self, const char *user, pc_msg_t *reply)
             continue;
         }
         win_t *win = s_dm_window (self, job->kind == J_OPEN? job->from: user);
+        bool run = false;
         if (!valid)
             s_sys (self, win, L_ERR, "%s has no direct-message key yet (they must log in once "
                    "with a client that publishes it)", user);
@@ -848,6 +899,7 @@ s_on_getkey (ui_t *self, const char *user, pc_msg_t *reply)
         if (job->kind == J_TRUST) {
             if (client_dm_pin_save (self->opts->home, user, z85) == 0)
                 s_job_run (self, job, z85);
+            run = true;
         }
         else
         if (changed) {
@@ -862,7 +914,10 @@ s_on_getkey (ui_t *self, const char *user, pc_msg_t *reply)
                 snprintf (pinned, sizeof (pinned), "%s", z85);
             }
             s_job_run (self, job, z85);
+            run = true;
         }
+        if (!run && job->kind == J_FILEKEY)
+            s_xfer_keyed (self, atoi (job->data), NULL);     //  no usable key: cancelled
         s_job_free (job);
     }
     self->njobs = kept;
@@ -886,6 +941,332 @@ s_dm_say (ui_t *self, win_t *win, const char *text)
     s_win_insert (win, line, win->nlines);
     win->scroll = 0;
     s_job_add (self, J_SEND, win->target, self->user, text, cid, 0, 0, false);
+}
+
+//  --------------------------------------------------------------------------
+//  File transfers: /upload, /files, /download (PROTOCOL.md, "File sharing")
+//
+//  The main loop only asks the broker FILES (and, in a DM window, the
+//  peer's pinned key); the transfer itself runs in a thread of its own
+//  with this session's certificate (client_ui_xfer), and this loop polls
+//  its reports with the keyboard and the sockets.
+
+static xfer_t *
+s_xfer_find (ui_t *self, int id)
+{
+    for (size_t i = 0; i < self->nxfers; i++)
+        if (self->xfers [i].id == id)
+            return &self->xfers [i];
+    return NULL;
+}
+
+//  Where a transfer reports: the window it began in, else the status window.
+static win_t *
+s_xfer_win (ui_t *self, xfer_t *xfer)
+{
+    win_t *win = s_win_find (self, xfer->win_type, xfer->target);
+    return win? win: self->wins [0];
+}
+
+static const char *
+s_xfer_what (xfer_t *xfer)
+{
+    return xfer->kind == CLIENT_UI_XFER_PUT? "upload": xfer->kind == CLIENT_UI_XFER_GET?
+           "download": "files";
+}
+
+static void
+s_xfer_remove (ui_t *self, xfer_t *xfer)
+{
+    client_ui_xfer_destroy (&xfer->run);
+    free (xfer->path);
+    size_t index = (size_t) (xfer - self->xfers);
+    memmove (self->xfers + index, self->xfers + index + 1,
+             (self->nxfers - index - 1) * sizeof (xfer_t));
+    self->nxfers--;
+}
+
+static void
+s_xfer_fail (ui_t *self, xfer_t *xfer, const char *why)
+{
+    char name [PC_FILE_NAME_MAX + 1];
+    client_conn_sanitize (xfer->name, name, sizeof (name));
+    s_sys (self, s_xfer_win (self, xfer), L_ERR, "%s%s%s: %s", s_xfer_what (xfer), *name? " ": "",
+           name, why);
+    s_xfer_remove (self, xfer);
+}
+
+//  Asks the broker where the file service is (again after a reconnect).
+static void
+s_xfer_ask (ui_t *self, xfer_t *xfer)
+{
+    xfer->state = X_FILES;
+    if (self->state == C_ONLINE)
+        s_simple (self, "FILES", NULL, NULL, NULL, R_FILES, NULL, xfer->id);
+}
+
+//  The peer's pinned key arrived (z85), or there is none usable (NULL).
+static void
+s_xfer_keyed (ui_t *self, int id, const char *z85)
+{
+    xfer_t *xfer = s_xfer_find (self, id);
+    if (!xfer || xfer->state != X_KEY)
+        return;
+    if (!z85 || !client_dm_z85_decode (z85, xfer->peer_public))
+        s_xfer_fail (self, xfer, "cancelled: no trusted key for this user");
+    else
+        s_xfer_ask (self, xfer);
+}
+
+//  FILES answered: start the thread.
+static void
+s_xfer_start (ui_t *self, xfer_t *xfer, pc_msg_t *reply)
+{
+    char reason [200];
+    client_conn_sanitize (pc_msg_error_reason (reply), reason, sizeof (reason));
+    if (pc_msg_is (reply, "ERROR")) {
+        s_xfer_fail (self, xfer, *reason? reason: pc_error_name (pc_msg_error_code (reply)));
+        return;
+    }
+    zcert_t *cert = client_ui_net_cert (self->net);
+    const char *port = pc_msg_field (reply, 0);
+    const char *key = pc_msg_field (reply, 1);
+    if (!cert || !port || !key || !pc_keys_valid_z85 (key)) {
+        s_xfer_fail (self, xfer, "the broker gave no usable file service");
+        return;
+    }
+    client_xfer_keys_t keys;
+    memset (&keys, 0, sizeof (keys));
+    bool private_ = client_xfer_private (xfer->space);
+    if (private_) {
+        memcpy (keys.peer_public, xfer->peer_public, sizeof (keys.peer_public));
+        memcpy (keys.own_secret, self->dm_keys.secret_key, sizeof (keys.own_secret));
+        snprintf (keys.pending_dir, sizeof (keys.pending_dir), "%s/uploads/%s",
+                  self->opts->home, self->user);
+    }
+    xfer->run = client_ui_xfer_new (xfer->kind, client_ui_net_host (self->net), atoi (port), key,
+                                    cert, self->opts->timeout_ms, xfer->space, xfer->name,
+                                    xfer->path, private_? &keys: NULL);
+    sodium_memzero (&keys, sizeof (keys));
+    xfer->state = X_RUN;
+}
+
+//  The thread finished: say how, in the transfer's window.
+static void
+s_xfer_done (ui_t *self, xfer_t *xfer)
+{
+    win_t *win = s_xfer_win (self, xfer);
+    client_ui_xfer_t *run = xfer->run;
+    if (client_ui_xfer_rc (run)) {
+        char why [600];
+        client_conn_sanitize (client_ui_xfer_error (run), why, sizeof (why));
+        s_xfer_fail (self, xfer, why);
+        return;
+    }
+    bool private_ = client_xfer_private (xfer->space);
+    char name [PC_FILE_NAME_MAX + 1], size_txt [32];
+    client_conn_sanitize (xfer->name, name, sizeof (name));
+    if (xfer->kind == CLIENT_UI_XFER_LIST) {
+        size_t count = 0;
+        const client_xfer_file_t *files = client_ui_xfer_files (run, &count);
+        s_win_files_free (win);
+        win->files = (char **) calloc (count + 1, sizeof (char *));
+        assert (win->files);
+        if (count == 0)
+            s_sys (self, win, L_SYS, "no files in %s", win->title);
+        else
+            s_sys (self, win, L_SYS, "%zu file%s in %s (name, size, from, when, SHA-256):",
+                   count, count == 1? "": "s", win->title);
+        for (size_t i = 0; i < count; i++) {
+            const client_xfer_file_t *file = &files [i];
+            uint64_t size = private_? client_seal_plain_size (file->size): file->size;
+            client_xfer_size_text (size == UINT64_MAX? file->size: size, size_txt, sizeof (size_txt));
+            char when [32], file_name [PC_FILE_NAME_MAX + 1];
+            time_t seconds = (time_t) (file->time / 1000);
+            strftime (when, sizeof (when), "%Y-%m-%d %H:%M", localtime (&seconds));
+            client_conn_sanitize (file->name, file_name, sizeof (file_name));
+            s_sys (self, win, L_SYS, "  %s  %s  %s  %s  %.16s%s", file_name, size_txt, file->from,
+                   when, private_? "encrypted": file->sha256, private_? "": "...");
+            win->files [win->nfiles++] = strdup (file->name);
+        }
+    }
+    else
+    if (xfer->kind == CLIENT_UI_XFER_PUT) {
+        client_xfer_size_text (xfer->size, size_txt, sizeof (size_txt));
+        if (private_) {
+            s_sys (self, win, L_SYS, "sent %s (%s) to %s, encrypted end to end", name, size_txt,
+                   xfer->target);
+            //  Tell them, with an ordinary sealed DM
+            char *text = zsys_sprintf ("sent you a file: %s (%s) — pychat get --with %s %s",
+                                       xfer->name, size_txt, self->user, xfer->name);
+            s_dm_say (self, s_dm_window (self, xfer->target), text);
+            free (text);
+        }
+        else
+            s_sys (self, win, L_SYS, "uploaded %s (%s) to %s", name, size_txt, win->title);
+    }
+    else {
+        client_xfer_size_text (client_ui_xfer_result (run)->size, size_txt, sizeof (size_txt));
+        char path [PATH_MAX];
+        client_conn_sanitize (xfer->path, path, sizeof (path));
+        s_sys (self, win, L_SYS, "saved %s (%s) to %s", name, size_txt, path);
+    }
+    s_xfer_remove (self, xfer);
+}
+
+//  Reads what the transfer threads reported.
+static void
+s_xfer_poll (ui_t *self)
+{
+    for (size_t i = self->nxfers; i-- > 0;) {
+        xfer_t *xfer = &self->xfers [i];
+        if (!xfer->run)
+            continue;
+        client_ui_xfer_event_t event;
+        while ((event = client_ui_xfer_read (xfer->run)) != CLIENT_UI_XFER_NONE) {
+            if (event == CLIENT_UI_XFER_NOTE) {
+                char name [PC_FILE_NAME_MAX + 1], note [512];
+                client_conn_sanitize (xfer->name, name, sizeof (name));
+                client_conn_sanitize (client_ui_xfer_note (xfer->run), note, sizeof (note));
+                s_sys (self, s_xfer_win (self, xfer), L_SYS, "%s: %s", name, note);
+            }
+            else
+            if (event == CLIENT_UI_XFER_DONE) {
+                s_xfer_done (self, xfer);       //  removes it
+                break;
+            }
+        }
+    }
+}
+
+//  "~/x" is $HOME/x.
+static void
+s_expand_home (const char *path, char *out, size_t size)
+{
+    const char *home = getenv ("HOME");
+    if (path [0] == '~' && (path [1] == '/' || path [1] == 0) && home)
+        snprintf (out, size, "%s%s", home, path + 1);
+    else
+        snprintf (out, size, "%s", path);
+}
+
+//  Splits args into at most max words; a word may be "quoted" (file names
+//  hold spaces). Returns how many, or -1 when there are more than max.
+static int
+s_words (char *args, char **words, int max)
+{
+    int count = 0;
+    char *p = args;
+    while (true) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            return count;
+        if (count == max)
+            return -1;
+        if (*p == '"' && strchr (p + 1, '"')) {
+            words [count++] = p + 1;
+            p = strchr (p + 1, '"');
+        }
+        else {
+            words [count++] = p;
+            p += strcspn (p, " ");
+        }
+        if (*p)
+            *p++ = 0;
+    }
+}
+
+static void
+s_xfer_command (ui_t *self, win_t *win, const char *cmd, const char *args)
+{
+    if (win->type != W_ROOM && win->type != W_DM) {
+        s_sys (self, win, L_ERR, "%s works in a room window (shared with the room) or a DM "
+               "window (private, encrypted)", cmd);
+        return;
+    }
+    if (win->type == W_DM && !self->dm_ready) {
+        s_sys (self, win, L_ERR, "private files need the device key in %s", self->opts->home);
+        return;
+    }
+    if (self->nxfers == XFERS_MAX) {
+        s_sys (self, win, L_ERR, "%d transfers are running already: wait for one to end", XFERS_MAX);
+        return;
+    }
+    xfer_t xfer;
+    memset (&xfer, 0, sizeof (xfer));
+    char path [PATH_MAX] = "", *copy = strdup (args);
+    char *words [3];
+    int count = s_words (copy, words, 2);
+    const char *why = NULL;
+    if (streq (cmd, "/upload")) {
+        xfer.kind = CLIENT_UI_XFER_PUT;
+        const char *given = args + strspn (args, " ");
+        struct stat st;
+        s_expand_home (given, path, sizeof (path));
+        const char *slash = strrchr (path, '/');
+        snprintf (xfer.name, sizeof (xfer.name), "%s", slash? slash + 1: path);
+        if (!*given)
+            why = "usage: /upload PATH";
+        else
+        if (stat (path, &st) == -1 || access (path, R_OK) == -1)
+            why = strerror (errno);
+        else
+        if (!S_ISREG (st.st_mode))
+            why = "not a regular file";
+        else
+        if (pc_file_name_check (xfer.name, strlen (xfer.name), &why) == 0)
+            xfer.size = (uint64_t) st.st_size;
+    }
+    else
+    if (streq (cmd, "/files")) {
+        xfer.kind = CLIENT_UI_XFER_LIST;
+        if (count != 0)
+            why = "usage: /files";
+    }
+    else {
+        xfer.kind = CLIENT_UI_XFER_GET;
+        struct stat st;
+        if (count < 1)
+            why = "usage: /download NAME [DEST] (a NAME with spaces in \"quotes\")";
+        else {
+            snprintf (xfer.name, sizeof (xfer.name), "%s", words [0]);
+            if (pc_file_name_check (xfer.name, strlen (xfer.name), &why) == 0) {
+                char given [PATH_MAX];
+                s_expand_home (count == 2? words [1]: xfer.name, given, sizeof (given));
+                if (count == 2 && stat (given, &st) == 0 && S_ISDIR (st.st_mode))
+                    snprintf (path, sizeof (path), "%s/%s", given, xfer.name);
+                else
+                    snprintf (path, sizeof (path), "%s", given);
+                if (lstat (path, &st) == 0)
+                    why = "exists already: give another DEST";
+            }
+        }
+    }
+    free (copy);
+    if (why) {
+        char safe [PATH_MAX];
+        client_conn_sanitize (*path? path: xfer.name, safe, sizeof (safe));
+        s_sys (self, win, L_ERR, "%s%s%s", *safe? safe: "", *safe? ": ": "", why);
+        return;
+    }
+    xfer.id = ++self->next_xfer;
+    xfer.win_type = win->type;
+    snprintf (xfer.target, sizeof (xfer.target), "%s", win->target);
+    snprintf (xfer.space, sizeof (xfer.space), "%s%s", win->type == W_DM? "@": "", win->target);
+    xfer.path = strdup (path);
+    xfer.state = win->type == W_DM? X_KEY: X_FILES;
+    self->xfers [self->nxfers++] = xfer;
+    xfer_t *added = &self->xfers [self->nxfers - 1];
+    if (self->state != C_ONLINE)
+        s_sys (self, win, L_SYS, "not connected: the %s starts once connected", s_xfer_what (added));
+    if (win->type == W_DM) {
+        char id [16];
+        snprintf (id, sizeof (id), "%d", xfer.id);
+        s_job_add (self, J_FILEKEY, win->target, win->target, id, NULL, 0, 0, false);
+    }
+    else
+        s_xfer_ask (self, added);
 }
 
 static void
@@ -944,6 +1325,9 @@ s_on_login (ui_t *self, pc_msg_t *reply)
     s_sys (self, self->wins [0], L_SYS, "%s as %s to %s", again? "reconnected": "connected",
            self->user, self->server);
     s_join_all (self);
+    for (size_t i = 0; i < self->nxfers; i++)
+        if (self->xfers [i].state == X_FILES)
+            s_xfer_ask (self, &self->xfers [i]);
     if (self->dm_ready) {
         //  Publish our DM key (the broker keeps the latest), then read what
         //  came while we were away.
@@ -993,6 +1377,12 @@ s_on_reply (ui_t *self, pc_msg_t *reply)
         case R_GETKEY:
             s_on_getkey (self, req.arg, reply);
             break;
+        case R_FILES: {
+            xfer_t *xfer = s_xfer_find (self, (int) req.n);
+            if (xfer && xfer->state == X_FILES)
+                s_xfer_start (self, xfer, reply);
+            break;
+        }
         case R_DM: {
             win_t *where = NULL;
             line_t *line = s_find_cid (self, req.arg, &where);
@@ -1281,6 +1671,12 @@ s_timers (ui_t *self)
     for (size_t i = 0; i < self->nreqs; i++)
         if (now - self->reqs [i].at < REQ_EXPIRE_MS || self->reqs [i].kind == R_SEND)
             self->reqs [kept++] = self->reqs [i];
+        else
+        if (self->reqs [i].kind == R_FILES) {
+            xfer_t *xfer = s_xfer_find (self, (int) self->reqs [i].n);
+            if (xfer && xfer->state == X_FILES)
+                s_xfer_fail (self, xfer, "the broker did not say where the file service is");
+        }
     self->nreqs = kept;
 }
 
@@ -1456,6 +1852,9 @@ s_command (ui_t *self, const char *line)
                        NULL, 0, 0, false);
     }
     else
+    if (streq (cmd, "/upload") || streq (cmd, "/files") || streq (cmd, "/download"))
+        s_xfer_command (self, win, cmd, line + strlen (cmd));
+    else
     if (streq (cmd, "/set")) {
         bool on = rest && streq (rest, "on");
         bool off = rest && streq (rest, "off");
@@ -1536,10 +1935,58 @@ s_submit (ui_t *self)
 //  --------------------------------------------------------------------------
 //  Tab completion: commands at the start, #rooms, else nicks of the window.
 
+//  Local paths that start with prefix ("~/" is $HOME), for /upload:
+//  directories end with '/', hidden names only when asked for.
 static void
-s_candidates (ui_t *self, const char *prefix, zlistx_t *out)
+s_path_candidates (const char *prefix, zlistx_t *out)
+{
+    const char *slash = strrchr (prefix, '/');
+    char shown [PATH_MAX], dir [PATH_MAX];
+    snprintf (shown, sizeof (shown), "%.*s", slash? (int) (slash - prefix + 1): 0, prefix);
+    s_expand_home (*shown? shown: ".", dir, sizeof (dir));
+    const char *base = slash? slash + 1: prefix;
+    DIR *handle = opendir (dir);
+    if (!handle)
+        return;
+    struct dirent *entry;
+    size_t found = 0;
+    while ((entry = readdir (handle)) && found < 1000) {
+        const char *name = entry->d_name;
+        if (streq (name, ".") || streq (name, "..") || (name [0] == '.' && base [0] != '.')
+        ||  strncmp (name, base, strlen (base)) != 0)
+            continue;
+        char full [PATH_MAX * 2];
+        struct stat st;
+        snprintf (full, sizeof (full), "%s/%s", dir, name);
+        bool is_dir = stat (full, &st) == 0 && S_ISDIR (st.st_mode);
+        char *pick = zsys_sprintf ("%s%s%s", shown, name, is_dir? "/": "");
+        zlistx_add_end (out, pick);
+        free (pick);
+        found++;
+    }
+    closedir (handle);
+}
+
+static void
+s_candidates (ui_t *self, const char *prefix, int context, zlistx_t *out)
 {
     size_t n = strlen (prefix);
+    if (context == 1) {                     //  /download NAME: the last /files
+        win_t *win = s_current (self);
+        for (size_t i = 0; i < win->nfiles; i++)
+            if (strncmp (win->files [i], prefix [0] == '"'? prefix + 1: prefix,
+                         prefix [0] == '"'? n - 1: n) == 0) {
+                bool quote = strchr (win->files [i], ' ') != NULL;
+                char *pick = zsys_sprintf ("%s%s%s", quote? "\"": "", win->files [i], quote? "\"": "");
+                zlistx_add_end (out, pick);
+                free (pick);
+            }
+        return;
+    }
+    if (context == 2) {                     //  /upload PATH
+        s_path_candidates (prefix, out);
+        return;
+    }
     if (prefix [0] == '/') {
         for (size_t i = 0; s_commands [i]; i++)
             if (strncmp (s_commands [i], prefix, n) == 0)
@@ -1587,7 +2034,15 @@ s_complete (ui_t *self)
     zlistx_set_duplicator (list, (czmq_duplicator *) strdup);
     zlistx_set_destructor (list, (czmq_destructor *) zstr_free);
     zlistx_set_comparator (list, (czmq_comparator *) strcmp);
-    s_candidates (self, prefix, list);
+    //  What is being completed: a command, a room or nick, or the
+    //  argument of /download (a file of this window) or /upload (a path)
+    int context = 0;
+    if (self->tab_from == 10 && len >= 10 && wcsncmp (text, L"/download ", 10) == 0)
+        context = 1;
+    else
+    if (self->tab_from == 8 && len >= 8 && wcsncmp (text, L"/upload ", 8) == 0)
+        context = 2;
+    s_candidates (self, prefix, context, list);
     zlistx_sort (list);
     size_t count = zlistx_size (list);
     if (count) {
@@ -1595,8 +2050,9 @@ s_complete (ui_t *self)
         for (size_t i = 0; i < self->tab_index % count; i++)
             pick = (const char *) zlistx_next (list);
         self->tab_index++;
-        bool nick = prefix [0] != '/' && prefix [0] != '#';
-        char *with = zsys_sprintf ("%s%s", pick, nick && self->tab_from == 0? ": ": " ");
+        bool nick = context == 0 && prefix [0] != '/' && prefix [0] != '#';
+        bool dir = context == 2 && pick [strlen (pick) - 1] == '/';
+        char *with = zsys_sprintf ("%s%s", pick, nick && self->tab_from == 0? ": ": dir? "": " ");
         size_t wlen;
         wchar_t *wide = client_ui_text_decode (with, &wlen);
         client_ui_input_replace (self->input, self->tab_from, wide, wlen);
@@ -1999,6 +2455,30 @@ s_draw_status (ui_t *self, int y)
         len += snprintf (info + len, sizeof (info) - (size_t) len, " (%zu)", win->nmembers);
     if (self->nout)
         len += snprintf (info + len, sizeof (info) - (size_t) len, " | %zu queued", self->nout);
+    //  Transfers: the first running one with its progress, then how many more
+    size_t running = 0;
+    for (size_t i = 0; i < self->nxfers; i++) {
+        xfer_t *xfer = &self->xfers [i];
+        if (xfer->kind == CLIENT_UI_XFER_LIST)
+            continue;
+        if (running++ == 0 && len < 180) {
+            uint64_t done = xfer->run? client_ui_xfer_done (xfer->run): 0;
+            uint64_t total = xfer->run? client_ui_xfer_total (xfer->run): 0;
+            bool hashing = xfer->run && client_ui_xfer_phase (xfer->run) == CLIENT_XFER_HASH;
+            char name [32];
+            size_t cut = strlen (xfer->name) < 24? strlen (xfer->name): 24;
+            while (cut > 0 && ((unsigned char) xfer->name [cut] & 0xc0) == 0x80)
+                cut--;                      //  never half a UTF-8 character
+            snprintf (name, sizeof (name), "%.*s%s", (int) cut, xfer->name,
+                      cut < strlen (xfer->name)? "~": "");
+            client_conn_sanitize (name, name, sizeof (name));
+            len += snprintf (info + len, sizeof (info) - (size_t) len, " | %s %s %d%%",
+                             hashing? "checking": xfer->kind == CLIENT_UI_XFER_PUT? "up": "down",
+                             name, total? (int) (done * 100 / total): 0);
+        }
+    }
+    if (running > 1)
+        len += snprintf (info + len, sizeof (info) - (size_t) len, " (+%zu)", running - 1);
     if (win->scroll)
         snprintf (info + len, sizeof (info) - (size_t) len, " | -- scrolled back, PgDn --");
     attr_t attr = self->has_colours && self->colours? COLOR_PAIR (P_BAR): A_REVERSE;
@@ -2155,11 +2635,16 @@ s_loop (ui_t *self)
     while (!self->quit && !client_conn_interrupted ()) {
         s_timers (self);
         s_draw (self);
-        zmq_pollitem_t items [3];
+        zmq_pollitem_t items [3 + XFERS_MAX];
         memset (items, 0, sizeof (items));
         items [0].fd = STDIN_FILENO;
         items [0].events = ZMQ_POLLIN;
         int count = 1;
+        for (size_t i = 0; i < self->nxfers; i++)
+            if (self->xfers [i].run) {
+                items [count].socket = client_ui_xfer_socket (self->xfers [i].run);
+                items [count++].events = ZMQ_POLLIN;
+            }
         void *dealer = client_ui_net_dealer (self->net);
         void *sub = client_ui_net_sub (self->net);
         if (dealer) {
@@ -2184,6 +2669,7 @@ s_loop (ui_t *self)
             s_on_fanout (self, msg);
             pc_msg_destroy (&msg);
         }
+        s_xfer_poll (self);
     }
 }
 
@@ -2254,6 +2740,8 @@ client_ui_run (client_opts_t *opts)
     free (self->tab_prefix);
     for (size_t i = 0; i < self->njobs; i++)
         s_job_free (&self->jobs [i]);
+    while (self->nxfers)                    //  stops the threads still running
+        s_xfer_remove (self, &self->xfers [self->nxfers - 1]);
     client_dm_keys_clear (&self->dm_keys);
     client_ui_input_destroy (&self->input);
     for (int f = 0; f < 3; f++)

@@ -163,3 +163,5 @@ pc_msg_t *client_ui_net_fanout (client_ui_net_t *self) { assert (self); return s
 void *client_ui_net_dealer (client_ui_net_t *self) { return self->dealer? zsock_resolve (self->dealer): NULL; }
 void *client_ui_net_sub (client_ui_net_t *self) { return self->sub? zsock_resolve (self->sub): NULL; }
 size_t client_ui_net_malformed (client_ui_net_t *self) { return self->malformed; }
+zcert_t *client_ui_net_cert (client_ui_net_t *self) { assert (self); return self->cert; }
+const char *client_ui_net_host (client_ui_net_t *self) { assert (self); return self->host; }

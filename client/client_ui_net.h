@@ -43,5 +43,9 @@ pc_msg_t   *client_ui_net_fanout    (client_ui_net_t *self);
 void       *client_ui_net_dealer    (client_ui_net_t *self);    //  libzmq handle or NULL
 void       *client_ui_net_sub       (client_ui_net_t *self);    //  libzmq handle or NULL
 size_t      client_ui_net_malformed (client_ui_net_t *self);
+//  This session's certificate (borrowed; NULL when closed): the file
+//  service must see the key the broker knows. And the broker's host.
+zcert_t    *client_ui_net_cert      (client_ui_net_t *self);
+const char *client_ui_net_host      (client_ui_net_t *self);
 
 #endif

@@ -7,6 +7,7 @@
 #include "client_conn.h"
 #include "client_seal.h"
 #include "client_ui.h"
+#include "client_ui_xfer.h"
 #include "client_xfer.h"
 #include "pc_config.h"
 #include "pc_keys.h"
@@ -109,6 +110,7 @@ s_run (int argc, char **argv)
             client_seal_test (verbose);
             client_xfer_test (verbose);
             client_ui_test (verbose);
+            client_ui_xfer_test (verbose);
             return PC_EXIT_OK;
         }
         if (streq (argv [i], "--help") || streq (argv [i], "-h")) {
