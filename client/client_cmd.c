@@ -1399,16 +1399,24 @@ s_files_open (client_opts_t *opts, file_args_t *args, files_t *self, const char 
     return rc;
 }
 
-//  Reports a transfer's failure (one line) and frees everything.
+//  What a client_xfer call returned: its failure is reported (one line).
 static int
-s_files_close (files_t *self, int rc)
+s_files_done (files_t *self, int rc)
 {
     s_files_line_end (self);
-    if (rc && rc != CLIENT_INTERRUPTED && self->xfer && *client_xfer_error (self->xfer)) {
+    if (rc && rc != CLIENT_INTERRUPTED) {
         char line [600];
         client_conn_sanitize (client_xfer_error (self->xfer), line, sizeof (line));
         fprintf (stderr, "pychat: %s\n", line);
     }
+    return rc;
+}
+
+//  Frees everything the command held; an interruption is reported.
+static int
+s_files_close (files_t *self, int rc)
+{
+    s_files_line_end (self);
     client_xfer_destroy (&self->xfer);
     sodium_memzero (&self->keys, sizeof (self->keys));
     s_close (&self->session);
@@ -1481,9 +1489,8 @@ client_cmd_put (client_opts_t *opts, int argc, char **argv)
     rc = s_files_open (opts, &args, &files, name);
     client_xfer_file_t file;
     if (rc == 0)
-        rc = client_xfer_put (files.xfer, args.space, name, path,
-                              files.private_? &files.keys: NULL, &file);
-    s_files_line_end (&files);
+        rc = s_files_done (&files, client_xfer_put (files.xfer, args.space, name, path,
+                                                    files.private_? &files.keys: NULL, &file));
     if (rc == 0) {
         char size_txt [32], safe [300];
         client_xfer_size_text ((uint64_t) st.st_size, size_txt, sizeof (size_txt));
@@ -1511,7 +1518,7 @@ client_cmd_files (client_opts_t *opts, int argc, char **argv)
     client_xfer_file_t *list = NULL;
     size_t count = 0;
     if (rc == 0)
-        rc = client_xfer_list (files.xfer, args.space, &list, &count);
+        rc = s_files_done (&files, client_xfer_list (files.xfer, args.space, &list, &count));
     if (rc == 0) {
         pc_buf_t out;
         pc_buf_init (&out);
@@ -1585,9 +1592,8 @@ client_cmd_get (client_opts_t *opts, int argc, char **argv)
     rc = s_files_open (opts, &args, &files, name);
     client_xfer_file_t file;
     if (rc == 0)
-        rc = client_xfer_get (files.xfer, args.space, name, dest, args.force,
-                              files.private_? &files.keys: NULL, &file);
-    s_files_line_end (&files);
+        rc = s_files_done (&files, client_xfer_get (files.xfer, args.space, name, dest, args.force,
+                                                    files.private_? &files.keys: NULL, &file));
     if (rc == 0) {
         char size_txt [32], safe [300];
         client_xfer_size_text (file.size, size_txt, sizeof (size_txt));
@@ -1612,7 +1618,7 @@ client_cmd_rm (client_opts_t *opts, int argc, char **argv)
     files_t files;
     rc = s_files_open (opts, &args, &files, name);
     if (rc == 0)
-        rc = client_xfer_rm (files.xfer, args.space, name);
+        rc = s_files_done (&files, client_xfer_rm (files.xfer, args.space, name));
     if (rc == 0) {
         char safe [300];
         client_conn_sanitize (name, safe, sizeof (safe));

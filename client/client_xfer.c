@@ -352,6 +352,7 @@ client_xfer_list (client_xfer_t *self, const char *space, client_xfer_file_t **f
     assert (self && space && files_p && count_p);
     *files_p = NULL;
     *count_p = 0;
+    self->error [0] = 0;
     pc_msg_t *request = pc_msg_new ("FLIST");
     pc_msg_add (request, space);
     pc_msg_t *reply = NULL;
@@ -385,6 +386,7 @@ int
 client_xfer_rm (client_xfer_t *self, const char *space, const char *name)
 {
     assert (self && space && name);
+    self->error [0] = 0;
     pc_msg_t *request = pc_msg_new ("FRM");
     pc_msg_add (request, space);
     pc_msg_add (request, name);
@@ -731,6 +733,7 @@ client_xfer_put (client_xfer_t *self, const char *space, const char *name, const
 {
     assert (self && space && name && path && result);
     memset (result, 0, sizeof (*result));
+    self->error [0] = 0;
     bool private_ = client_xfer_private (space);
     assert (!private_ || keys);
     int fd = open (path, O_RDONLY | O_CLOEXEC);
@@ -1045,6 +1048,7 @@ client_xfer_get (client_xfer_t *self, const char *space, const char *name, const
 {
     assert (self && space && name && dest && result);
     memset (result, 0, sizeof (*result));
+    self->error [0] = 0;
     self->damaged = false;
     bool private_ = client_xfer_private (space);
     assert (!private_ || keys);
