@@ -15,6 +15,7 @@
 #include "mon_http.h"
 #include "files_disk.h"
 #include "files_store.h"
+#include "files_server.h"
 
 #define PYCHAT_MODULE_SELFTESTS(verbose) do { \
     broker_room_test (verbose); \
@@ -29,6 +30,7 @@
     mon_http_test (verbose); \
     files_disk_test (verbose); \
     files_store_test (verbose); \
+    files_server_test (verbose); \
 } while (0)
 
 #endif
