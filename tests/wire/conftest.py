@@ -30,7 +30,8 @@ def _start(name):
     if missing:
         stack.cleanup()
         pytest.skip("not built yet in %s: %s" % (stack.bin_dir, ", ".join(missing)))
-    services = ["authsvc", "broker"] + (["monitor"] if stack.has_binary("pychat-monitor") else [])
+    services = ["authsvc", "broker"] + [name for name in ("monitor", "filesvc")
+                                        if stack.has_binary("pychat-" + name)]
     stack.start(services)
     return stack
 
