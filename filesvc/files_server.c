@@ -35,14 +35,17 @@ typedef struct {
     int64_t  touched;           //  last time Redis was told
 } upload_t;
 
-//  An open download.
+//  A download. Its descriptor is held while it is under way: once the last
+//  byte was read it is closed (and opened again if the client reads more),
+//  so only downloads under way count against FILES_HANDLES_MAX.
 typedef struct {
     char    *id;
     char    *key;
     char    *user;
     char    *space;
     char    *name;
-    int      fd;
+    char    *file;              //  the file's id on disk
+    int      fd;                //  -1 once the download is done
     uint64_t size;
     int64_t  last_used;
     bool     done;              //  the last byte was read (counted once)
@@ -114,6 +117,7 @@ s_handle_destroy (handle_t **self_p)
         zstr_free (&self->user);
         zstr_free (&self->space);
         zstr_free (&self->name);
+        zstr_free (&self->file);
         free (self);
         *self_p = NULL;
     }
@@ -636,9 +640,15 @@ s_flist (server_t *self, pc_msg_t *request, const char *space)
     zlistx_destroy (&entries);
 }
 
+//  The last byte was read: counted and reported once, the descriptor let go.
 static void
 s_download_done (server_t *self, handle_t *handle)
 {
+    if (handle->fd >= 0)
+        close (handle->fd);
+    handle->fd = -1;
+    if (handle->done)
+        return;
     handle->done = true;
     self->downloads_total++;
     char size [24];
@@ -660,12 +670,24 @@ s_fopen (server_t *self, pc_msg_t *request, const char *user, const char *space)
         s_error (self, request, PC_ERR_NOT_FOUND, "no such file", NULL);
         return;
     }
+    //  Downloads under way count; of the finished ones (no descriptor) a
+    //  key keeps the FILES_HANDLES_MAX most recent, so it cannot pile up
+    //  handles either
     const char *key = pc_msg_user_id (request);
-    size_t open = 0;
+    size_t open = 0, finished = 0;
+    handle_t *oldest = NULL;
     for (handle_t *handle = (handle_t *) zhashx_first (self->handles); handle;
          handle = (handle_t *) zhashx_next (self->handles))
-        if (streq (handle->key, key))
+        if (streq (handle->key, key) && handle->fd >= 0)
             open++;
+        else
+        if (streq (handle->key, key)) {
+            finished++;
+            if (!oldest || handle->last_used < oldest->last_used)
+                oldest = handle;
+        }
+    if (finished >= FILES_HANDLES_MAX && oldest)
+        zhashx_delete (self->handles, oldest->id);
     if (open >= FILES_HANDLES_MAX) {
         char text [96];
         snprintf (text, sizeof (text), "too many downloads open for this key (%d): finish one first",
@@ -691,6 +713,7 @@ s_fopen (server_t *self, pc_msg_t *request, const char *user, const char *space)
     handle->user = strdup (user);
     handle->space = strdup (space);
     handle->name = strdup (entry->name);
+    handle->file = strdup (entry->id);
     handle->fd = fd;
     handle->size = entry->size;
     handle->last_used = pc_now_ms ();
@@ -726,6 +749,13 @@ s_fread (server_t *self, pc_msg_t *request)
         s_error (self, request, PC_ERR_MALFORMED, "offset past the end", NULL);
         return;
     }
+    if (handle->fd < 0) {       //  read again after the end: open again
+        handle->fd = files_disk_open (self->disk, handle->file);
+        if (handle->fd < 0) {
+            s_error (self, request, PC_ERR_NOT_FOUND, "the file was removed", NULL);
+            return;
+        }
+    }
     size_t want = handle->size - offset < length? (size_t) (handle->size - offset): (size_t) length;
     ssize_t got = files_disk_read (handle->fd, offset, self->buffer, want);
     if (got <= 0) {
@@ -741,7 +771,7 @@ s_fread (server_t *self, pc_msg_t *request)
     pc_msg_add_mem (reply, self->buffer, (size_t) got);
     s_send (self, &reply);
     self->bytes_out += (uint64_t) got;
-    if (offset + (uint64_t) got == handle->size && !handle->done)
+    if (offset + (uint64_t) got == handle->size)
         s_download_done (self, handle);
 }
 
@@ -1056,7 +1086,7 @@ s_tick (server_t *self)
         size_t downloading = 0;
         for (handle_t *handle = (handle_t *) zhashx_first (self->handles); handle;
              handle = (handle_t *) zhashx_next (self->handles))
-            if (!handle->done)
+            if (handle->fd >= 0)
                 downloading++;
         char counts [6][24];
         snprintf (counts [0], 24, "%zu", zhashx_size (self->uploads));

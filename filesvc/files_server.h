@@ -14,7 +14,7 @@
 #include "pc_config.h"
 
 #define FILES_CHECK_MS      3000        //  FCHECK unanswered by then: 503
-#define FILES_HANDLES_MAX   16          //  open downloads per key
+#define FILES_HANDLES_MAX   16          //  downloads under way per key
 #define FILES_HANDLE_IDLE_MS  60000     //  a download handle unused this long is closed
 #define FILES_UPLOAD_IDLE_MS  600000    //  an upload unused this long must be resumed (FPUT)
 #define FILES_PENDING_MAX   64          //  unfinished uploads per user

@@ -278,6 +278,27 @@ def test_upload_ids_and_handles_answer_only_their_key(fs):
     assert afiles.error("FREAD", handle, str(len(data)), "100") == 400     # past the end
 
 
+def test_downloads_under_way_are_limited_per_key(fs):
+    alice, afiles = member(fs, "alice", "many")
+    bob, bfiles = member(fs, "bob", "many")
+    for i in range(3):
+        afiles.upload("many", "f%d.txt" % i, b"%d" % i * 10)
+    # finished downloads do not count: twenty in a row
+    for i in range(20):
+        assert afiles.download("many", "f%d.txt" % (i % 3))[0] == b"%d" % (i % 3) * 10
+    # sixteen opened and not read are the most one key may have under way
+    handles = [afiles.ok("FOPEN", "many", "f0.txt")[0] for _ in range(16)]
+    code, reason, detail = error_of(afiles.request("FOPEN", "many", "f1.txt"))
+    assert (code, detail) == ("429", "1"), reason
+    assert bfiles.ok("FOPEN", "many", "f1.txt")[1] == "10"          # another key may
+    chunk = afiles.request_bytes("FREAD", handles[0], "0", "10")      # one finishes
+    assert chunk[1] == b"FCHUNK" and chunk[4] == b"0" * 10
+    assert afiles.ok("FOPEN", "many", "f1.txt")[1] == "10"
+    # a finished download may still be read again
+    chunk = afiles.request_bytes("FREAD", handles[0], "5", "10")
+    assert chunk[1] == b"FCHUNK" and chunk[3] == b"5" and chunk[4] == b"0" * 5
+
+
 def test_wrong_sha256_is_refused_and_not_listed(fs):
     alice, afiles = member(fs, "alice", "checks")
     data = os.urandom(300000)
