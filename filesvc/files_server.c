@@ -9,6 +9,7 @@
 #include "pc_util.h"
 #include "pc_zap.h"
 
+#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <unistd.h>
 
@@ -1115,6 +1116,11 @@ s_handle_pipe (server_t *self)
     else
     if (streq (command, "VERBOSE"))
         self->verbose = true;
+    else
+    if (streq (command, "SWEEP")) {         //  now, not in 10 minutes (tests)
+        s_sweep (self, pc_now_ms ());
+        zstr_send (self->pipe, "SWEPT");
+    }
     zstr_free (&command);
 }
 
@@ -1393,6 +1399,41 @@ files_server_test (bool verbose)
     char path [PATH_MAX];
     snprintf (path, sizeof (path), "%s/files/%s", dir, upload);
     assert (access (path, F_OK) == -1);
+
+    //  A pending upload untouched for a day is swept, bytes, record and quota
+    reply = s_test_call (client, broker, PC_SIGNATURE, "FPUT", "u5", "lobby", "old.txt", "12",
+                         sha, "", NULL);
+    assert (reply && pc_msg_is (reply, "OK"));
+    char *old = strdup (pc_msg_field (reply, 0));
+    pc_msg_destroy (&reply);
+    reply = s_test_call (client, NULL, PC_SIGNATURE, "FDATA", "d7", old, "0", "hello", NULL);
+    pc_msg_destroy (&reply);
+    snprintf (path, sizeof (path), "%s/files/tmp/%s.part", dir, old);
+    assert (access (path, F_OK) == 0);
+    redisContext *redis_test = redisConnect ("127.0.0.1", redis_port);
+    assert (redis_test && !redis_test->err);
+    redisReply *raw = (redisReply *) redisCommand (redis_test, "GET fquota:alice");
+    assert (raw && raw->type == REDIS_REPLY_STRING && streq (raw->str, "12"));
+    freeReplyObject (raw);
+    raw = (redisReply *) redisCommand (redis_test, "ZADD fuploads XX 1 %s", old);
+    freeReplyObject (raw);
+    raw = (redisReply *) redisCommand (redis_test, "ZADD fuploads 1 00000000000000000000000000000abc");
+    freeReplyObject (raw);      //  a leftover without its record
+    zstr_send (server, "SWEEP");
+    char *swept = zstr_recv (server);
+    assert (swept && streq (swept, "SWEPT"));
+    zstr_free (&swept);
+    assert (access (path, F_OK) == -1);
+    raw = (redisReply *) redisCommand (redis_test, "GET fquota:alice");
+    assert (raw && raw->type == REDIS_REPLY_STRING && streq (raw->str, "0"));
+    freeReplyObject (raw);
+    raw = (redisReply *) redisCommand (redis_test, "ZCARD fuploads");
+    assert (raw && raw->type == REDIS_REPLY_INTEGER && raw->integer == 0);
+    freeReplyObject (raw);
+    redisFree (redis_test);
+    reply = s_test_call (client, NULL, PC_SIGNATURE, "FDATA", "d8", old, "5", ", files", NULL);
+    s_test_error (&reply, PC_ERR_NOT_FOUND);
+    zstr_free (&old);
 
     //  A broker that does not answer: 503 after FILES_CHECK_MS
     int64_t start = zclock_mono ();

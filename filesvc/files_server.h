@@ -33,7 +33,9 @@ typedef struct {
     int          port;          //  out: bound port, or -1 (the actor has ended)
 } files_server_args_t;
 
-//  zactor_new (files_server_actor, &args); ends on "$TERM".
+//  zactor_new (files_server_actor, &args); ends on "$TERM". Other commands on
+//  the pipe: "VERBOSE" (debug log per request), "SWEEP" (discard stale
+//  uploads now rather than at the next 10-minute sweep; answers "SWEPT").
 void        files_server_actor  (zsock_t *pipe, void *args);
 
 void        files_server_test   (bool verbose);

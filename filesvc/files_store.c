@@ -32,14 +32,16 @@ static const char *s_begin_lua =
     "return {0, used}\n";
 
 //  A pending upload goes: its records, and its size off the quota (only if
-//  it was still recorded, so a second discard changes nothing).
+//  it was still recorded, so a second discard changes nothing; a leftover
+//  in the sorted set goes all the same).
 //  KEYS: fupload:ID, fuploads:USER, fuploads, fquota:USER  ARGV: field, id, size
 static const char *s_discard_lua =
-    "if redis.call('DEL', KEYS[1]) == 0 then return 0 end\n"
+    "local existed = redis.call('DEL', KEYS[1])\n"
     "if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then\n"
     "    redis.call('HDEL', KEYS[2], ARGV[1])\n"
     "end\n"
     "redis.call('ZREM', KEYS[3], ARGV[2])\n"
+    "if existed == 0 then return 0 end\n"
     "if redis.call('DECRBY', KEYS[4], ARGV[3]) < 0 then redis.call('SET', KEYS[4], 0) end\n"
     "return 1\n";
 
