@@ -101,7 +101,7 @@ main (int argc, char *argv [])
         }
         zpoller_destroy (&poller);
         if (rc == PC_EXIT_OK)
-            zsys_info ("filesvc: stopping");
+            zsys_info ("filesvc: shutting down");
     }
     zactor_destroy (&server);
     pc_zap_destroy (&zap);
