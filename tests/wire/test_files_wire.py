@@ -601,3 +601,48 @@ def test_broker_killed_then_back(outage):
     outage.start_service("filesvc")
     outage.wait_files()
     assert alice.ok("FILES")[0] == str(outage.base + OFF_FILES)
+
+
+def test_monitor_counts_transfers_and_alerts_when_the_file_service_goes(outage):
+    """STATS, /metrics and the alert list show the file service's work and
+    absence: counts and bytes only, never a private file's name."""
+    import urllib.request
+    alice, afiles = member(outage, "alice", "watched")
+    outage.register("bob", "pw-bob")
+    bob, bfiles = member(outage, "bob", "watched")
+    data = os.urandom(70000)
+    afiles.upload("watched", "public.bin", data)
+    afiles.upload("@bob", "secret-plan.bin", data)
+    assert bfiles.download("watched", "public.bin")[0] == data
+    assert bfiles.download("@alice", "secret-plan.bin")[0] == data
+
+    def counted():
+        files = outage.stats()["files"]
+        return files if (files["shared"] == 2 and files["fetched"] == 2
+                         and files["bytes_in_total"] >= 2 * len(data)
+                         and files["bytes_out_total"] >= 2 * len(data)) else None
+    files = wait_for(counted, 15, 0.3, "STATS to count two uploads and two downloads")
+    assert files["filesvc"] == "up" and files["uploads_total"] == 2, files
+    assert files["downloads_total"] == 2 and files["removed"] == 0, files
+    stats = outage.stats()
+    texts = [event["text"] for event in stats["events"] if event["kind"].startswith("file-")]
+    assert any("public.bin" in text for text in texts), texts
+    assert not any("secret-plan" in text for text in texts), texts
+
+    url = "http://127.0.0.1:%d/metrics" % (outage.base + 4)
+
+    def scraped():
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            text = reply.read().decode()
+        return text if 'pychat_file_transfers_total{direction="up"} 2\n' in text else None
+    text = wait_for(scraped, 10, 0.3, "/metrics to count the uploads")
+    assert "pychat_filesvc_up 1\n" in text
+    assert "secret-plan" not in text
+
+    assert outage.stop_service("filesvc") == 0
+    wait_for(lambda: "filesvc_down" in [a["kind"] for a in outage.stats()["alerts"]], 15, 0.5,
+             "the filesvc_down alert")
+    assert outage.stats()["files"]["filesvc"] == "down"
+    outage.start_service("filesvc")
+    wait_for(lambda: "filesvc_down" not in [a["kind"] for a in outage.stats()["alerts"]], 15,
+             0.5, "the filesvc_down alert to clear")
