@@ -1,5 +1,6 @@
 #  PyChat: one image holds every service; docker-compose.yml picks the
-#  process per container (pychat-authsvc, pychat-broker, pychat-monitor).
+#  process per container (pychat-authsvc, pychat-broker, pychat-monitor,
+#  pychat-filesvc).
 #
 #      docker build -t pychat .
 #      docker-compose up
@@ -15,8 +16,8 @@ WORKDIR /src
 COPY . .
 #  Named targets, not `make all`: that one also checks for the test tools
 #  (redis-server, python3-zmq, docker-compose) which a build does not need.
-RUN make bin/pychat-authsvc bin/pychat-broker bin/pychat-monitor bin/pychat \
-         bin/pychat-admin bin/pychat-console
+RUN make bin/pychat-authsvc bin/pychat-broker bin/pychat-monitor bin/pychat-filesvc \
+         bin/pychat bin/pychat-admin bin/pychat-console
 
 #  --- runtime stage: the shared libraries and the binaries -------------------
 FROM debian:bookworm-slim
@@ -25,10 +26,10 @@ RUN apt-get update \
       libzmq5 libczmq4 libsodium23 libhiredis0.14 libncursesw6 libmicrohttpd12 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /data --shell /usr/sbin/nologin pychat \
- && mkdir -p /data/keys \
- && chown -R pychat:pychat /data
+ && mkdir -p /data/keys /files \
+ && chown -R pychat:pychat /data /files
 COPY --from=build /src/bin/pychat-authsvc /src/bin/pychat-broker \
-                  /src/bin/pychat-monitor /src/bin/pychat \
+                  /src/bin/pychat-monitor /src/bin/pychat-filesvc /src/bin/pychat \
                   /src/bin/pychat-admin /src/bin/pychat-console /usr/local/bin/
 USER pychat
 ENV PYCHAT_DATA=/data \
@@ -36,6 +37,8 @@ ENV PYCHAT_DATA=/data \
     PYCHAT_BIND=*
 #  Keys (and broker.pub, what clients need) live here; share it between services.
 VOLUME /data
-#  broker commands, broker fan-out, authsvc, monitor, metrics (HTTP)
-EXPOSE 5555 5556 5557 5558 5559
+#  Shared files (the file service's PYCHAT_FILES_DIR in docker-compose.yml)
+VOLUME /files
+#  broker commands, broker fan-out, authsvc, monitor, metrics (HTTP), files
+EXPOSE 5555 5556 5557 5558 5559 5560
 CMD ["pychat-broker"]

@@ -15,6 +15,7 @@
 #define TICK_MS             250
 #define ADMIN_TOOL          "server-admin"  //  the name pychat-admin's session acts under
 #define BATCH_MAX           256     //  requests read in one go; SENDs among them share one Redis round trip
+#define FILESVC_SILENCE_MS  6000    //  file service not heard for this long: FILES answers 503
 
 //  czmq 4.2 has no log level: per-message logs only with -v
 #define s_debug(self, ...) do { if ((self)->verbose) zsys_debug (__VA_ARGS__); } while (0)
@@ -34,6 +35,8 @@ typedef struct {
     zcert_t    *cert;
     char       *monitor_key;
     char       *admin_key;      //  pychat-admin on the server host
+    char       *filesvc_key;    //  the file service (FCHECK, FEVENT)
+    int64_t     filesvc_heard;  //  its last message (ms), 0: never
     zsock_t    *router;
     zsock_t    *xpub;
     zsock_t    *authsvc;
@@ -139,6 +142,7 @@ s_server_destroy (server_t **self_p)
         zcert_destroy (&self->cert);
         zstr_free (&self->monitor_key);
         zstr_free (&self->admin_key);
+        zstr_free (&self->filesvc_key);
         free (self);
         *self_p = NULL;
     }
@@ -156,7 +160,11 @@ s_server_start (server_t *self)
     if (admin_cert)
         self->admin_key = strdup (zcert_public_txt (admin_cert));
     zcert_destroy (&admin_cert);
-    if (!self->cert || !authsvc_cert || !monitor_cert || !self->admin_key) {
+    zcert_t *filesvc_cert = pc_keys_ensure (keys, "filesvc");
+    if (filesvc_cert)
+        self->filesvc_key = strdup (zcert_public_txt (filesvc_cert));
+    zcert_destroy (&filesvc_cert);
+    if (!self->cert || !authsvc_cert || !monitor_cert || !self->admin_key || !self->filesvc_key) {
         zsys_error ("broker: cannot create or read keys in %s: %s", keys, strerror (errno));
         zcert_destroy (&authsvc_cert);
         zcert_destroy (&monitor_cert);
@@ -249,6 +257,9 @@ s_send_heartbeat (server_t *self)
               self->auth_heard? pc_now_ms () - self->auth_heard: (int64_t) -1);
     s_event (self, "health", "authsvc", heard);
     s_event (self, "health", "redis", broker_store_available (self->store)? "up": "down");
+    snprintf (heard, sizeof (heard), "%" PRId64,
+              self->filesvc_heard? pc_now_ms () - self->filesvc_heard: (int64_t) -1);
+    s_event (self, "health", "filesvc", heard);
     pc_msg_t *stats = pc_msg_new ("EVENT");
     pc_msg_set_topic (stats, PC_TOPIC_EVENT);
     pc_msg_add (stats, "stats");
@@ -1009,6 +1020,180 @@ s_cmd_subs (server_t *self, pc_msg_t *request, broker_session_t *session)
     pc_msg_destroy (&reply);
 }
 
+//  --------------------------------------------------------------------------
+//  The file service (PROTOCOL.md, "File sharing"): the broker says who a
+//  key is and which spaces it may use, and relays the service's events.
+
+//  FILES: where the file service is, while it is alive.
+static void
+s_cmd_files (server_t *self, pc_msg_t *request)
+{
+    if (!self->filesvc_heard || pc_now_ms () - self->filesvc_heard > FILESVC_SILENCE_MS) {
+        s_reply_error (self, request, PC_ERR_UNAVAILABLE,
+                       "the file service is not running (not heard from in the last 6 s)");
+        return;
+    }
+    char port [16];
+    snprintf (port, sizeof (port), "%d", self->config.base_port + PC_OFF_FILES);
+    s_reply_ok (self, request, port, self->filesvc_key);
+}
+
+//  FCHECK key space: OK user role space-id when key's session is logged in
+//  and may use space (a room it joined, or "@peer" for the pair's space).
+static void
+s_cmd_fcheck (server_t *self, pc_msg_t *request)
+{
+    const char *key = pc_msg_field (request, 0);
+    const char *space = pc_msg_field (request, 1);
+    broker_session_t *session = (broker_session_t *) zhashx_lookup (self->sessions, key);
+    const char *user = session? broker_session_user (session): NULL;
+    if (!user) {
+        s_reply_error (self, request, PC_ERR_FORBIDDEN,
+                       "log in to the broker first, with the key you use for files");
+        return;
+    }
+    char space_id [PC_NAME_MAX * 2 + 8];
+    if (space [0] == '@') {
+        const char *peer = space + 1;
+        if (!pc_name_valid (peer)) {
+            s_reply_error (self, request, PC_ERR_BAD_NAME, "a private space is @ and a user name");
+            return;
+        }
+        if (streq (peer, user)) {
+            s_reply_error (self, request, PC_ERR_BAD_NAME,
+                           "a private space is shared with another user, not yourself");
+            return;
+        }
+        //  One space for the pair, whoever asks: the names sorted
+        bool first = strcmp (user, peer) < 0;
+        snprintf (space_id, sizeof (space_id), "dm/%s+%s", first? user: peer, first? peer: user);
+    }
+    else {
+        if (!pc_name_valid (space)) {
+            s_reply_error (self, request, PC_ERR_BAD_NAME, "a space is a room name or @user");
+            return;
+        }
+        //  The files of a room are for its members, as its history is
+        if (!broker_session_in_room (session, space)) {
+            s_reply_error (self, request, PC_ERR_FORBIDDEN, "join the room before using its files");
+            return;
+        }
+        snprintf (space_id, sizeof (space_id), "room/%s", space);
+    }
+    pc_msg_t *reply = pc_msg_new_ok (request);
+    pc_msg_add (reply, user);
+    pc_msg_add (reply, broker_session_role (session));
+    pc_msg_add (reply, space_id);
+    pc_msg_send (reply, self->router);
+    pc_msg_destroy (&reply);
+}
+
+//  "shared NAME (SIZE)": bytes, or KiB, MiB, GiB with one decimal.
+static void
+s_human_size (const char *text, char *size, size_t max)
+{
+    double value = (double) strtoull (text, NULL, 10);
+    const char *units [] = { "KiB", "MiB", "GiB" };
+    if (value < 1024)
+        snprintf (size, max, "%.0f B", value);
+    else {
+        size_t unit = 0;
+        for (value /= 1024; value >= 1024 && unit < 2; value /= 1024)
+            unit++;
+        snprintf (size, max, "%.1f %s", value, units [unit]);
+    }
+}
+
+//  Posts "shared NAME (SIZE)" in room as user, stored then delivered like
+//  any room message, once per file id (a resent event is not posted
+//  again): 0 posted, 1 posted before, -1 not stored (storage down).
+static int
+s_post_shared (server_t *self, const char *name, const char *user, const char *file,
+               const char *size, const char *file_id)
+{
+    char human [32], text [PC_TEXT_MAX + 1], cmid [PC_ID_MAX + 1], stream [48];
+    s_human_size (size, human, sizeof (human));
+    snprintf (text, sizeof (text), "shared %s (%s)", file, human);
+    if (!pc_utf8_valid (text, strlen (text)))
+        return 1;               //  the file service checked the name: cannot happen
+    snprintf (cmid, sizeof (cmid), "file-%.58s", file_id);
+    snprintf (stream, sizeof (stream), "room:%s", name);
+    uint64_t seq;
+    int64_t ts;
+    int rc = broker_store_append (self->store, stream, user, cmid, text, &seq, &ts);
+    if (rc == -1)
+        return -1;
+    broker_room_t *room = s_room_require (self, name);
+    broker_room_set_seq (room, seq);
+    if (rc == 1)
+        return 1;
+    pc_msg_t *out = pc_msg_new ("MSG");
+    pc_msg_addf (out, "%" PRIu64, seq);
+    pc_msg_add (out, name);
+    pc_msg_add (out, user);
+    pc_msg_addf (out, "%" PRId64, ts);
+    pc_msg_add (out, text);
+    zframe_t *packed = pc_msg_pack (out);
+    s_publish (self, broker_room_topic (room), zframe_data (packed), zframe_size (packed));
+    for (broker_session_t *member = (broker_session_t *) broker_room_first_session (room);
+         member; member = (broker_session_t *) broker_room_next_session (room))
+        s_publish (self, broker_session_topic (member), zframe_data (packed), zframe_size (packed));
+    zframe_destroy (&packed);
+    pc_msg_destroy (&out);
+    return 0;
+}
+
+//  FEVENT kind fields...: published as EVENT on "$ev/"; a file-up in a
+//  room is also posted there (answered 503 when it cannot be stored, so
+//  the file service sends it again).
+static void
+s_cmd_fevent (server_t *self, pc_msg_t *request)
+{
+    const char *kind = pc_msg_field (request, 0);
+    if (streq (kind, "file-up") && pc_msg_nfields (request) >= 5) {
+        const char *user = pc_msg_field (request, 1);
+        const char *space = pc_msg_field (request, 2);
+        const char *file_id = pc_msg_nfields (request) >= 6? pc_msg_field (request, 5): "";
+        if (strncmp (space, "room/", 5) == 0 && pc_name_valid (space + 5) && pc_name_valid (user)
+        &&  *file_id) {
+            int rc = s_post_shared (self, space + 5, user, pc_msg_field (request, 3),
+                                    pc_msg_field (request, 4), file_id);
+            if (rc == -1) {
+                s_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable, try again");
+                return;
+            }
+            if (rc == 1) {          //  seen before: announced already
+                s_reply_ok (self, request, NULL, NULL);
+                return;
+            }
+        }
+    }
+    pc_msg_t *event = pc_msg_new ("EVENT");
+    pc_msg_set_topic (event, PC_TOPIC_EVENT);
+    for (size_t i = 0; i < pc_msg_nfields (request); i++)
+        pc_msg_add (event, pc_msg_field (request, i));
+    pc_msg_send (event, self->xpub);
+    pc_msg_destroy (&event);
+    s_reply_ok (self, request, NULL, NULL);
+}
+
+static void
+s_handle_filesvc (server_t *self, pc_msg_t *request)
+{
+    self->filesvc_heard = pc_now_ms ();
+    const char *command = pc_msg_command (request);
+    if (streq (command, "FCHECK"))
+        s_cmd_fcheck (self, request);
+    else
+    if (streq (command, "FEVENT"))
+        s_cmd_fevent (self, request);
+    else
+    if (streq (command, "PING"))
+        s_reply_ok (self, request, "PONG", NULL);
+    else
+        s_reply_error (self, request, PC_ERR_UNKNOWN, "not a command for the file service");
+}
+
 static bool
 s_is_account_command (const char *command)
 {
@@ -1048,6 +1233,13 @@ s_handle_client (server_t *self)
         return 0;
     }
     broker_session_t *session = (broker_session_t *) zhashx_lookup (self->sessions, key);
+    if (!session && streq (key, self->filesvc_key)) {
+        //  The file service has no session: it asks on its users' behalf
+        //  (checked here, off the path of every session's SEND)
+        s_flush_sends (self);
+        s_handle_filesvc (self, request);
+        return 0;
+    }
     if (!session) {
         session = broker_session_new (key);
         zhashx_insert (self->sessions, key, session);
@@ -1090,11 +1282,15 @@ s_handle_client (server_t *self)
         s_reply_ok (self, request, NULL, NULL);
     }
     else
+    if (streq (command, "FCHECK") || streq (command, "FEVENT"))
+        s_reply_error (self, request, PC_ERR_FORBIDDEN, "only the file service may ask this");
+    else
     if (!streq (command, "JOIN") && !streq (command, "LEAVE") && !streq (command, "SEND")
     &&  !streq (command, "ROOMS") && !streq (command, "WHO") && !streq (command, "SUBS")
     &&  !streq (command, "HISTORY") && !streq (command, "DM") && !streq (command, "INBOX")
     &&  !streq (command, "SETKEY") && !streq (command, "GETKEY") && !s_is_account_command (command)
-    &&  !streq (command, "KICK") && !streq (command, "CREATE") && !streq (command, "INVITE"))
+    &&  !streq (command, "KICK") && !streq (command, "CREATE") && !streq (command, "INVITE")
+    &&  !streq (command, "FILES"))
         s_reply_error (self, request, PC_ERR_UNKNOWN, "not a broker command");
     else
     if (!user)
@@ -1200,6 +1396,9 @@ s_handle_client (server_t *self)
     else
     if (streq (command, "INVITE"))
         s_cmd_invite (self, request, session);
+    else
+    if (streq (command, "FILES"))
+        s_cmd_files (self, request);
     else
         s_cmd_subs (self, request, session);
     return 0;
@@ -1422,6 +1621,42 @@ broker_server_test (bool verbose)
     reply = s_test_request (dealer, "PING", NULL, NULL);
     assert (pc_msg_is (reply, "OK"));
     pc_msg_destroy (&reply);
+
+    //  The file service's commands: from its key only
+    reply = s_test_request (dealer, "FCHECK", zcert_public_txt (client_cert), "lobby");
+    assert (pc_msg_error_code (reply) == PC_ERR_FORBIDDEN);
+    pc_msg_destroy (&reply);
+    reply = s_test_request (dealer, "FEVENT", "files", "0");
+    assert (pc_msg_error_code (reply) == PC_ERR_FORBIDDEN);
+    pc_msg_destroy (&reply);
+    reply = s_test_request (dealer, "FILES", NULL, NULL);      //  not logged in
+    assert (pc_msg_error_code (reply) == PC_ERR_FORBIDDEN);
+    pc_msg_destroy (&reply);
+    zcert_t *filesvc_cert = pc_keys_load (config.keys_dir, "filesvc");
+    assert (filesvc_cert);
+    zsock_t *filesvc = pc_keys_client (ZMQ_DEALER, filesvc_cert, server_key);
+    zsock_set_rcvtimeo (filesvc, 5000);
+    zsock_connect (filesvc, "tcp://127.0.0.1:%d", config.base_port);
+    reply = s_test_request (filesvc, "FEVENT", "files", "0");
+    assert (pc_msg_is (reply, "OK"));
+    pc_msg_destroy (&reply);
+    reply = s_test_request (filesvc, "FCHECK", zcert_public_txt (client_cert), "lobby");
+    assert (pc_msg_error_code (reply) == PC_ERR_FORBIDDEN);     //  not logged in
+    pc_msg_destroy (&reply);
+    reply = s_test_request (filesvc, "JOIN", "lobby", NULL);
+    assert (pc_msg_error_code (reply) == PC_ERR_UNKNOWN);
+    pc_msg_destroy (&reply);
+    zsock_destroy (&filesvc);
+    zcert_destroy (&filesvc_cert);
+    char size [32];
+    s_human_size ("512", size, sizeof (size));
+    assert (streq (size, "512 B"));
+    s_human_size ("1536", size, sizeof (size));
+    assert (streq (size, "1.5 KiB"));
+    s_human_size ("3145728", size, sizeof (size));
+    assert (streq (size, "3.0 MiB"));
+    s_human_size ("5368709120", size, sizeof (size));
+    assert (streq (size, "5.0 GiB"));
 
     zsock_destroy (&dealer);
     zcert_destroy (&client_cert);

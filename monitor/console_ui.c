@@ -449,8 +449,18 @@ s_overview (console_ui_t *self, int width)
                        console_json_string (console_json_get (stats, "authsvc"), "unknown"));
     used += s_service (self, 3, used, width - used, "Redis",
                        console_json_string (console_json_get (stats, "redis"), "unknown"));
-    s_textf (3, used, width - used, A_DIM, "Monitor RSS %.1f MiB",
-             s_num (stats, "memory_rss_bytes") / 1048576.0);
+    used += s_textf (3, used, width - used, A_DIM, "Monitor RSS %.1f MiB  ",
+                     s_num (stats, "memory_rss_bytes") / 1048576.0);
+    console_json_t *files = console_json_get (stats, "files");
+    if (files && files->type == CONSOLE_JSON_OBJECT) {
+        used += s_service (self, 3, used, width - used, "Files",
+                           console_json_string (console_json_get (files, "filesvc"), "unknown"));
+        s_textf (3, used, width - used, A_DIM, "(%.0f active, %.0f up / %.0f down, %.1f / %.1f MiB)",
+                 s_num (files, "active_uploads") + s_num (files, "active_downloads"),
+                 s_num (files, "uploads_total"), s_num (files, "downloads_total"),
+                 s_num (files, "bytes_in_total") / 1048576.0,
+                 s_num (files, "bytes_out_total") / 1048576.0);
+    }
 
     console_json_t *alerts = console_json_get (stats, "alerts");
     size_t count = console_json_size (alerts);

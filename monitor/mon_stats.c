@@ -36,11 +36,11 @@ typedef struct {
 //  Alert kinds; a room_rate alert exists once per room (its subject).
 typedef enum {
     ALERT_LOGIN_FAILURES, ALERT_BROKER, ALERT_AUTHSVC, ALERT_REDIS, ALERT_ROOM_RATE,
-    ALERT_KINDS
+    ALERT_FILESVC, ALERT_KINDS
 } alert_kind_t;
 
 static const char *s_alert_names [ALERT_KINDS] = {
-    "login_failures", "broker_down", "authsvc_down", "redis_down", "room_rate"
+    "login_failures", "broker_down", "authsvc_down", "redis_down", "room_rate", "filesvc_down"
 };
 
 typedef struct {
@@ -75,6 +75,13 @@ struct _mon_stats_t {
     bool      authsvc_known;
     int64_t   authsvc_ms;           //  as last reported; -1: never answered
     int       redis_state;          //  -1 unknown, 0 down, 1 up
+    //  The file service's figures ("files" event), valid when files_heard_ms
+    int64_t   files_heard_ms;       //  0: never
+    uint64_t  files [6];            //  active uploads, active downloads, uploads,
+                                    //  downloads, bytes in, bytes out
+    uint64_t  files_shared;         //  "file-up" events seen (listed uploads)
+    uint64_t  files_fetched;        //  "file-down" events seen
+    uint64_t  files_removed;        //  "file-rm" events seen
     uint64_t  rss;
     int       login_threshold;
     int       room_rate_limit;
@@ -433,6 +440,42 @@ s_event (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
     if (streq (kind, "health"))
         return s_health (self, user, room);
     else
+    if (streq (kind, "files")) {
+        //  ACTIVE-UPLOADS ACTIVE-DOWNLOADS UPLOADS DOWNLOADS BYTES-IN BYTES-OUT
+        uint64_t values [6];
+        for (size_t i = 0; i < 6; i++) {
+            int64_t value = s_count (pc_msg_field (msg, i + 1));
+            if (value == -1)
+                return -2;
+            values [i] = (uint64_t) value;
+        }
+        memcpy (self->files, values, sizeof (values));
+        self->files_heard_ms = now_ms;
+    }
+    else
+    if (streq (kind, "file-up") || streq (kind, "file-down")) {
+        //  USER SPACE-ID NAME SIZE: metadata only; a private file's NAME is "-"
+        const char *name = pc_msg_field (msg, 3);
+        if (!user || !pc_name_valid (user) || !room || !name
+        ||  s_count (pc_msg_field (msg, 4)) == -1)
+            return -2;
+        bool up = streq (kind, "file-up");
+        if (up)
+            self->files_shared++;
+        else
+            self->files_fetched++;
+        s_log_event (self, now_ms, kind, "%s %s %s in %s (%s bytes)", user,
+                     up? "uploaded": "downloaded", name, room, pc_msg_field (msg, 4));
+    }
+    else
+    if (streq (kind, "file-rm")) {
+        const char *name = pc_msg_field (msg, 3);
+        if (!user || !pc_name_valid (user) || !room || !name)
+            return -2;
+        self->files_removed++;
+        s_log_event (self, now_ms, kind, "%s removed %s from %s", user, name, room);
+    }
+    else
     if (streq (kind, "stats")) {
         //  SESSIONS PENDING-AUTH JOURNAL MALFORMED SUBS-REFUSED UPTIME-S
         //  [LATENCY-AVG-US LATENCY-MAX-US]
@@ -692,6 +735,13 @@ mon_stats_tick (mon_stats_t *self, int64_t now_ms)
     s_alert_set (self, ALERT_REDIS, "", self->redis_state == 0, now_ms,
                  "the broker reports Redis down");
 
+    //  Only once it has been heard: a stack may run without file sharing.
+    bool filesvc_down = self->files_heard_ms
+                     && now_ms - self->files_heard_ms > SERVICE_SILENCE_MS;
+    snprintf (detail, sizeof (detail), "nothing heard from the file service for %" PRId64 " s",
+              self->files_heard_ms? (now_ms - self->files_heard_ms) / 1000: 0);
+    s_alert_set (self, ALERT_FILESVC, "", filesvc_down, now_ms, detail);
+
     for (room_t *room = (room_t *) zhashx_first (self->rooms); room;
          room = (room_t *) zhashx_next (self->rooms)) {
         double rate = (double) s_ring_sum (&room->ring, now_ms, 1, 10) / 10.0;
@@ -748,6 +798,14 @@ static int
 s_redis_up (mon_stats_t *self, int64_t now_ms)
 {
     return s_broker_up (self, now_ms)? self->redis_state: -1;
+}
+
+static int
+s_filesvc_up (mon_stats_t *self, int64_t now_ms)
+{
+    if (!self->files_heard_ms)
+        return -1;
+    return now_ms - self->files_heard_ms <= SERVICE_SILENCE_MS;
 }
 
 static const char *
@@ -810,6 +868,15 @@ mon_stats_json (mon_stats_t *self, pc_buf_t *buf, int64_t now_ms)
                    ",\"auth_down_total\":%" PRIu64,
                    self->login_failures, s_ring_sum (&self->failures_ring, now_ms, 0, 60),
                    self->dms, self->rejects, self->auth_down);
+    pc_buf_printf (buf, ",\"files\":{\"filesvc\":\"%s\",\"active_uploads\":%" PRIu64
+                   ",\"active_downloads\":%" PRIu64 ",\"uploads_total\":%" PRIu64
+                   ",\"downloads_total\":%" PRIu64 ",\"bytes_in_total\":%" PRIu64
+                   ",\"bytes_out_total\":%" PRIu64 ",\"shared\":%" PRIu64
+                   ",\"fetched\":%" PRIu64 ",\"removed\":%" PRIu64 "}",
+                   s_state_name (s_filesvc_up (self, now_ms)), self->files [0],
+                   self->files [1], self->files [2], self->files [3], self->files [4],
+                   self->files [5], self->files_shared, self->files_fetched,
+                   self->files_removed);
     if (self->broker_known)
         pc_buf_printf (buf, ",\"broker\":{\"sessions\":%" PRIu64 ",\"pending_auth\":%" PRIu64
                        ",\"journal\":%" PRIu64 ",\"malformed\":%" PRIu64
@@ -966,6 +1033,24 @@ mon_stats_metrics (mon_stats_t *self, pc_buf_t *buf, int64_t now_ms)
                   s_authsvc_up (self, now_ms) == 1);
     s_prom_value (buf, "pychat_redis_up", "gauge",
                   "1 when the broker reports Redis up.", s_redis_up (self, now_ms) == 1);
+    s_prom_value (buf, "pychat_filesvc_up", "gauge",
+                  "1 when the file service was heard within 6 s.",
+                  s_filesvc_up (self, now_ms) == 1);
+    s_prom_family (buf, "pychat_file_transfers_active", "gauge",
+                   "File transfers in progress on the file service.");
+    pc_buf_printf (buf, "pychat_file_transfers_active{direction=\"up\"} %" PRIu64 "\n"
+                   "pychat_file_transfers_active{direction=\"down\"} %" PRIu64 "\n",
+                   self->files [0], self->files [1]);
+    s_prom_family (buf, "pychat_file_transfers_total", "counter",
+                   "Completed file transfers since the file service started.");
+    pc_buf_printf (buf, "pychat_file_transfers_total{direction=\"up\"} %" PRIu64 "\n"
+                   "pychat_file_transfers_total{direction=\"down\"} %" PRIu64 "\n",
+                   self->files [2], self->files [3]);
+    s_prom_family (buf, "pychat_file_bytes_total", "counter",
+                   "File bytes received and sent by the file service since it started.");
+    pc_buf_printf (buf, "pychat_file_bytes_total{direction=\"in\"} %" PRIu64 "\n"
+                   "pychat_file_bytes_total{direction=\"out\"} %" PRIu64 "\n",
+                   self->files [4], self->files [5]);
     int64_t uptime = now_ms > self->started_ms? (now_ms - self->started_ms) / 1000: 0;
     s_prom_value (buf, "pychat_monitor_uptime_seconds", "gauge",
                   "Seconds since the monitor started.", (uint64_t) uptime);
@@ -1213,6 +1298,10 @@ mon_stats_test (bool verbose)
     assert (strstr (buf.data, "\"alerts\":[{\"kind\":\"login_failures\",\"subject\":\"\","
                     "\"detail\":\"5 failed logins in the last 60 s (threshold 5)\","
                     "\"since_ms\":1700000100600}]"));
+    assert (strstr (buf.data, "\"auth_down_total\":1,\"files\":{\"filesvc\":\"unknown\","
+                    "\"active_uploads\":0,\"active_downloads\":0,\"uploads_total\":0,"
+                    "\"downloads_total\":0,\"bytes_in_total\":0,\"bytes_out_total\":0,"
+                    "\"shared\":0,\"fetched\":0,\"removed\":0},\"broker\":{"));
     assert (strstr (buf.data, "\"alerts_total\":{\"login_failures\":1,"));
     assert (strstr (buf.data, "\"kind\":\"dm\",\"text\":\"alice -> bob\"}"));
     pc_buf_free (&buf);
@@ -1233,6 +1322,38 @@ mon_stats_test (bool verbose)
     assert (s_feed (stats, t1 + 62000, "$ev/", "EVENT", "health", "authsvc", "100", NULL) == 0);
     assert (s_feed (stats, t1 + 62000, "$ev/", "EVENT", "health", "redis", "up", NULL) == 0);
     assert (mon_stats_tick (stats, t1 + 62000) == 0);
+
+    //  The file service: counters, transfers (metadata only), silence
+    assert (s_feed (stats, t1 + 62000, "$ev/", "EVENT", "files", "1", "2", "3", "4", "500",
+                    "600", NULL) == 0);
+    assert (s_feed (stats, t1 + 62000, "$ev/", "EVENT", "files", "1", "2", "3", NULL) == -2);
+    assert (s_feed (stats, t1 + 62000, "$ev/", "EVENT", "file-up", "alice", "room/lobby",
+                    "a.pdf", "2048", NULL) == 0);
+    assert (s_feed (stats, t1 + 62000, "$ev/", "EVENT", "file-down", "bob", "dm/alice+bob",
+                    "-", "99", NULL) == 0);
+    assert (s_feed (stats, t1 + 62000, "$ev/", "EVENT", "file-up", "alice", NULL) == -2);
+    assert (s_feed (stats, t1 + 62000, "$ev/", "EVENT", "file-rm", "alice", "room/lobby",
+                    "a.pdf", NULL) == 0);
+    malformed += 2;
+    pc_buf_init (&buf);
+    mon_stats_json (stats, &buf, t1 + 62000);
+    assert (strstr (buf.data, "\"files\":{\"filesvc\":\"up\",\"active_uploads\":1,"
+                    "\"active_downloads\":2,\"uploads_total\":3,\"downloads_total\":4,"
+                    "\"bytes_in_total\":500,\"bytes_out_total\":600,\"shared\":1,"
+                    "\"fetched\":1,\"removed\":1}"));
+    assert (strstr (buf.data, "alice uploaded a.pdf in room/lobby (2048 bytes)"));
+    pc_buf_free (&buf);
+    pc_buf_init (&buf);
+    mon_stats_metrics (stats, &buf, t1 + 62000);
+    assert (strstr (buf.data, "pychat_file_bytes_total{direction=\"in\"} 500\n"));
+    assert (strstr (buf.data, "pychat_filesvc_up 1\n"));
+    pc_buf_free (&buf);
+    mon_stats_tick (stats, t1 + 69000);
+    assert (mon_stats_alert_active (stats, "filesvc_down", NULL));
+    assert (s_feed (stats, t1 + 70000, "$ev/", "EVENT", "files", "0", "0", "3", "4", "500",
+                    "600", NULL) == 0);
+    mon_stats_tick (stats, t1 + 70000);
+    assert (!mon_stats_alert_active (stats, "filesvc_down", NULL));
 
     //  A room over its rate; rates per window
     mon_stats_set_thresholds (stats, 3, 2);

@@ -62,7 +62,7 @@ static const schema_t s_schemas [] = {
     { "FILES",    0, 0,  { F_ANY }, 0 },
     { "FCHECK",   2, 2,  { F_ID, F_ID }, 2 },
     { "FEVENT",   1, 16, { F_ID, F_ANY }, 2 },
-    { "FLIST",    1, 1,  { F_ID }, 1 },
+    { "FLIST",    1, 2,  { F_ID, F_FILE }, 2 },
     { "FPUT",     5, 5,  { F_ID, F_FILE, F_INT, F_ID, F_ANY }, 5 },
     { "FDATA",    3, 3,  { F_ID, F_INT, F_BLOB }, 3 },
     { "FDONE",    1, 1,  { F_ID }, 1 },

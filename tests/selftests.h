@@ -13,6 +13,9 @@
 #include "mon_stats.h"
 #include "mon_server.h"
 #include "mon_http.h"
+#include "files_disk.h"
+#include "files_store.h"
+#include "files_server.h"
 
 #define PYCHAT_MODULE_SELFTESTS(verbose) do { \
     broker_room_test (verbose); \
@@ -25,6 +28,9 @@
     mon_stats_test (verbose); \
     mon_server_test (verbose); \
     mon_http_test (verbose); \
+    files_disk_test (verbose); \
+    files_store_test (verbose); \
+    files_server_test (verbose); \
 } while (0)
 
 #endif

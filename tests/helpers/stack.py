@@ -1,15 +1,18 @@
 """stack.py: a real PyChat stack on free ports, for the black-box tests.
 
 A Stack owns one temporary directory and, in it, a private redis-server and
-the three services (pychat-authsvc, pychat-broker, pychat-monitor) started
-from $PYCHAT_BIN, on a base port P whose ten ports P..P+9 were free
-(proto/pc_limits.h: broker = P, fan-out = P+1, authsvc = P+2, monitor = P+3,
-metrics = P+4, Redis = P+9). Everything speaks CURVE, as in production.
+the four services (pychat-authsvc, pychat-broker, pychat-monitor,
+pychat-filesvc) started from $PYCHAT_BIN, on a base port P whose ten ports
+P..P+9 were free (proto/pc_limits.h: broker = P, fan-out = P+1, authsvc =
+P+2, monitor = P+3, metrics = P+4, files = P+5, Redis = P+9). Everything
+speaks CURVE, as in production.
 
-Nothing here is a fake: RawClient and RawSub are plain pyzmq sockets that
-speak PROTOCOL.md frame by frame, and pychat()/listen() run the real client.
+Nothing here is a fake: RawClient, RawSub and RawFiles are plain pyzmq
+sockets that speak PROTOCOL.md frame by frame, and pychat()/listen() run
+the real client.
 """
 
+import hashlib
 import json
 import os
 import random
@@ -25,8 +28,11 @@ import uuid
 import zmq
 
 SIGNATURE = "PYCHAT1"
-SERVICES = ("authsvc", "broker", "monitor")
+SERVICES = ("authsvc", "broker", "monitor", "filesvc")
 OFF_BROKER, OFF_FANOUT, OFF_AUTHSVC, OFF_MONITOR, OFF_METRICS, OFF_REDIS = 0, 1, 2, 3, 4, 9
+OFF_FILES = 5
+CHUNK_MAX = 256 * 1024          # PC_CHUNK_MAX: bytes in one FDATA / FCHUNK
+CREDIT = 8                      # PC_CREDIT: file chunks a client keeps in flight
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
                    "UndefinedBehaviorSanitizer")
 SANITIZER_ENV = {
@@ -292,6 +298,80 @@ class RawSub:
         self.socket.close(0)
 
 
+class RawFiles(RawClient):
+    """A DEALER to the file service (PROTOCOL.md, "File sharing") with the
+    key pair of a logged-in RawClient, as a real client does: the port and
+    the service's key come from the broker's FILES reply unless given."""
+
+    def __init__(self, client, port=None, server_key=None, keypair=None):
+        if port is None:
+            port, server_key = client.ok("FILES")
+        RawClient.__init__(self, client.stack, endpoint="tcp://127.0.0.1:%s" % port,
+                           server_key=server_key, keypair=keypair or client.keypair)
+        self.user = client.user
+
+    def recv_bytes(self, timeout=10.0):
+        """The next reply as a list of bytes frames; TimeoutError if none."""
+        if not self.socket.poll(int(timeout * 1000), zmq.POLLIN):
+            raise TimeoutError("no reply from the file service within %.1f s" % timeout)
+        return self.socket.recv_multipart()
+
+    def request_bytes(self, command, *fields, timeout=10.0):
+        """One request (no others in flight); the reply as bytes frames."""
+        reqid = self.next_reqid()
+        self.send_raw([SIGNATURE, command, reqid] + list(fields))
+        while True:
+            reply = self.recv_bytes(timeout)
+            if len(reply) >= 3 and reply[2] == reqid.encode():
+                return reply
+
+    def put(self, space, name, size, data, meta=""):
+        """FPUT for data (sha computed here); returns [upload id, offset, chunk]."""
+        return self.ok("FPUT", space, name, size, hashlib.sha256(data).hexdigest(), meta)
+
+    def send_data(self, upload_id, data, offset=0, chunk=CHUNK_MAX, credit=CREDIT, timeout=20.0):
+        """FDATA for data[offset:], at most credit chunks unanswered (the
+        protocol's flow control); every reply must be OK."""
+        in_flight, position = set(), offset
+        while position < len(data) or in_flight:
+            while position < len(data) and len(in_flight) < credit:
+                reqid = self.next_reqid()
+                piece = data[position:position + chunk]
+                self.send_raw([SIGNATURE, "FDATA", reqid, upload_id, str(position), piece])
+                in_flight.add(reqid.encode())
+                position += len(piece)
+            reply = self.recv_bytes(timeout)
+            assert reply[1] == b"OK" and reply[2] in in_flight, reply[:6]
+            in_flight.discard(reply[2])
+
+    def upload(self, space, name, data, meta="", credit=CREDIT):
+        """FPUT, FDATA..., FDONE; returns FDONE's fields (name, size, sha)."""
+        upload_id, offset, chunk = self.put(space, name, len(data), data, meta)
+        self.send_data(upload_id, data, int(offset), int(chunk), credit)
+        return self.ok("FDONE", upload_id, timeout=30)
+
+    def download(self, space, name, credit=CREDIT, chunk=CHUNK_MAX):
+        """FOPEN, then FREAD with credit chunks in flight; returns (bytes,
+        FOPEN's fields). The bytes are checked against the SHA-256 given."""
+        fields = self.ok("FOPEN", space, name)
+        handle, size = fields[0], int(fields[1])
+        data = bytearray(size)
+        in_flight, position = {}, 0
+        while position < size or in_flight:
+            while position < size and len(in_flight) < credit:
+                reqid = self.next_reqid()
+                self.send_raw([SIGNATURE, "FREAD", reqid, handle, str(position), str(chunk)])
+                in_flight[reqid.encode()] = position
+                position += chunk
+            reply = self.recv_bytes()
+            assert reply[1] == b"FCHUNK" and reply[2] in in_flight, reply[:5]
+            at = in_flight.pop(reply[2])
+            assert int(reply[3]) == at, (reply[3], at)
+            data[at:at + len(reply[4])] = reply[4]
+        assert hashlib.sha256(data).hexdigest() == fields[2], "download does not match its SHA-256"
+        return bytes(data), fields
+
+
 # ---------------------------------------------------------------------------
 #  The stack
 
@@ -322,6 +402,16 @@ class Remote:
     def monitor_client(self):
         return RawClient(self, endpoint=self.endpoint(OFF_MONITOR),
                          server_key=self.monitor_key())
+
+    def keypair(self, name):
+        """The service key pair NAME (monitor, admin...) from keys/NAME.key."""
+        with open(os.path.join(self.data, "keys", name + ".key")) as handle:
+            public, secret = [line.strip().encode() for line in handle.readlines()[:2]]
+        return public, secret
+
+    def files_key(self):
+        with open(os.path.join(self.data, "keys", "filesvc.pub")) as handle:
+            return handle.read().strip()
 
     def close(self):
         for sock in self._sockets:
@@ -389,6 +479,8 @@ class Stack(Remote):
                 self.wait_auth()
             if "monitor" in services:
                 self.wait_monitor()
+            if "filesvc" in services:
+                self.wait_files()
         except BaseException:
             self.stop()
             raise
@@ -429,7 +521,9 @@ class Stack(Remote):
                 self.redis.wait()
         self.redis = None
 
-    def start_service(self, name):
+    def start_service(self, name, env=None, prefix=()):
+        """Starts pychat-NAME with the stack's environment updated by env;
+        prefix runs it through a program that execs it (e.g. prlimit)."""
         path = self.binary("pychat-" + name)
         if not os.access(path, os.X_OK):
             raise StackError("missing binary " + path)
@@ -439,8 +533,8 @@ class Stack(Remote):
         log.write(("---- start %s at %.3f\n" % (name, time.time())).encode())
         log.flush()
         self.procs[name] = subprocess.Popen(
-            [path], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, cwd=self.tmp)
+            list(prefix) + [path], env=dict(self.env, **(env or {})), stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.tmp)
         log.close()
         self._note("start", name, self.procs[name].pid)
         return self.procs[name]
@@ -538,6 +632,21 @@ class Stack(Remote):
         finally:
             client.close()
 
+    def wait_files(self, timeout=START_TIMEOUT):
+        """Waits until the broker answers FILES with OK: the file service
+        runs and has reported to the broker (asked with the server's admin
+        key, whose session is logged in without an account)."""
+        client = RawClient(self, keypair=self.keypair("admin"))
+        try:
+            def answered():
+                if not self.alive("filesvc"):
+                    raise StackError("filesvc exited:\n" + self.log_text("filesvc")[-3000:])
+                reply = client.request("FILES", timeout=2)
+                return reply[1] == "OK" and reply[3] == str(self.base + OFF_FILES)
+            wait_for(answered, timeout, 0.1, "the broker to answer FILES (the file service up)")
+        finally:
+            client.close()
+
     def stop(self):
         """SIGTERM every service (broker last but one, Redis last), waits up
         to 10 s each, then KILL. Safe to call twice."""
@@ -549,7 +658,7 @@ class Stack(Remote):
         for sock in self._sockets:
             sock.close(0)
         self._sockets = []
-        for name in ("monitor", "broker", "authsvc"):
+        for name in ("monitor", "filesvc", "broker", "authsvc"):
             if name in self.procs:
                 self.stop_service(name)
                 self.procs.pop(name)

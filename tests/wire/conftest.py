@@ -24,13 +24,15 @@ def _bin_dir():
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "bin")
 
 
-def _start(name):
+def _start(name, env=None):
     stack = Stack(_bin_dir(), name=name)
+    stack.env.update(env or {})
     missing = [b for b in REQUIRED if not stack.has_binary(b)]
     if missing:
         stack.cleanup()
         pytest.skip("not built yet in %s: %s" % (stack.bin_dir, ", ".join(missing)))
-    services = ["authsvc", "broker"] + (["monitor"] if stack.has_binary("pychat-monitor") else [])
+    services = ["authsvc", "broker"] + [name for name in ("monitor", "filesvc")
+                                        if stack.has_binary("pychat-" + name)]
     stack.start(services)
     return stack
 
@@ -47,8 +49,10 @@ def _finish(stack):
 
 @pytest.fixture(scope="module")
 def stack(request):
-    """One stack for a whole test file (most tests do not break it)."""
-    stack = _start(request.module.__name__.split(".")[-1])
+    """One stack for a whole test file (most tests do not break it); a
+    module's STACK_ENV (a dict) adds to the services' environment."""
+    stack = _start(request.module.__name__.split(".")[-1],
+                   getattr(request.module, "STACK_ENV", None))
     yield stack
     _finish(stack)
 
@@ -56,7 +60,7 @@ def stack(request):
 @pytest.fixture
 def fresh_stack(request):
     """A stack of its own, for a test that stops Redis or a service."""
-    stack = _start(request.node.name[:40])
+    stack = _start(request.node.name[:40], getattr(request.module, "STACK_ENV", None))
     yield stack
     _finish(stack)
 

@@ -11,12 +11,12 @@ import tempfile
 
 import pytest
 
-from stack import (OFF_REDIS, SANITIZER_ENV, RawClient, Remote, free_base_port, redis_ping,
-                   sanitizer_lines, wait_for)
+from stack import (OFF_FILES, OFF_REDIS, SANITIZER_ENV, RawClient, RawFiles, Remote,
+                   free_base_port, redis_ping, sanitizer_lines, wait_for)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 COMPOSE = os.path.join(ROOT, "docker-compose.yml")
-SERVICES = {"redis", "authsvc", "broker", "monitor"}
+SERVICES = {"redis", "authsvc", "broker", "monitor", "filesvc"}
 
 
 def compose(*args):
@@ -39,6 +39,15 @@ def published_ports(service):
     return ports
 
 
+def mount(volume):
+    """(target, source) of a volume, from short ("src:/target:rw") or long
+    ({source, target}) syntax."""
+    if isinstance(volume, dict):
+        return volume.get("target"), volume.get("source")
+    parts = str(volume).split(":")
+    return (parts[1], parts[0]) if len(parts) >= 2 else (parts[0], None)
+
+
 needs_compose = pytest.mark.skipif(shutil.which("docker-compose") is None,
                                    reason="docker-compose is not installed")
 
@@ -54,7 +63,7 @@ def test_compose_file_is_valid():
         yaml = None
     if yaml is None:
         names = compose("config", "--services").stdout.split()
-        assert set(names) == SERVICES and len(names) == 4, names
+        assert set(names) == SERVICES and len(names) == len(SERVICES), names
         return
     config = yaml.safe_load(result.stdout)
     services = config.get("services") or {}
@@ -66,6 +75,15 @@ def test_compose_file_is_valid():
     assert not published_ports(services["authsvc"]), services["authsvc"].get("ports")
     # the monitor: the console's STATS on base+3 and /metrics on base+4, as make up
     assert published_ports(services["monitor"]) == {5558, 5559}, services["monitor"].get("ports")
+    # the file service: base+5, reached by clients on the broker's host
+    filesvc = services["filesvc"]
+    assert published_ports(filesvc) == {5560}, filesvc.get("ports")
+    environment = filesvc.get("environment") or {}
+    assert environment.get("PYCHAT_BROKER") == "broker", environment
+    files_dir = environment.get("PYCHAT_FILES_DIR", "/data/files")
+    mounts = dict(mount(volume) for volume in filesvc.get("volumes") or [])
+    assert mounts.get(files_dir) == "pychat-files", \
+        "the shared files need a volume of their own: " + repr(filesvc.get("volumes"))
 
 
 @pytest.fixture
@@ -76,7 +94,7 @@ def up_run():
     if not os.access(script, os.X_OK):
         pytest.fail("scripts/pychat-up is missing or not executable")
     bin_dir = os.path.abspath(os.environ.get("PYCHAT_BIN") or os.path.join(ROOT, "bin"))
-    for name in ("authsvc", "broker", "monitor"):
+    for name in ("authsvc", "broker", "monitor", "filesvc"):
         if not os.access(os.path.join(bin_dir, "pychat-" + name), os.X_OK):
             pytest.skip("not built yet: pychat-" + name)
     tmp = tempfile.mkdtemp(prefix="pychat-wire-up-")
@@ -106,7 +124,8 @@ def up_run():
 
 def test_pychat_up_uses_the_port_offsets(up_run):
     """Redis on base+9, broker on base (CURVE), auth service reachable,
-    monitor on base+3; SIGTERM stops it all, exit 0, ports released."""
+    monitor on base+3, file service on base+5 (FILES points at it, a file
+    goes up and comes back); SIGTERM stops it all, exit 0, ports released."""
     base, data, proc = up_run["base"], up_run["data"], up_run["proc"]
     output = os.path.join(up_run["tmp"], "pychat-up.out")
 
@@ -128,6 +147,15 @@ def test_pychat_up_uses_the_port_offsets(up_run):
         monitor = remote.monitor_client()
         wait_for(lambda: monitor.request("PING", timeout=1)[3:] == ["PONG"], 20, 0.1,
                  "monitor PING on base+3")
+        client.user = "upuser"
+        client.ok("JOIN", "uproom")
+        wait_for(lambda: client.request("FILES", timeout=2)[1] == "OK", 20, 0.2,
+                 "FILES to name the file service")
+        assert client.ok("FILES")[0] == str(base + OFF_FILES)
+        files = RawFiles(client)
+        assert files.upload("uproom", "up.txt", b"through pychat-up")[1] == "17"
+        assert files.download("uproom", "up.txt")[0] == b"through pychat-up"
+        assert os.listdir(os.path.join(data, "files")), "no bytes in PYCHAT_DATA/files"
     finally:
         remote.close()
 
@@ -135,7 +163,7 @@ def test_pychat_up_uses_the_port_offsets(up_run):
     assert proc.wait(20) == 0, open(output).read()[-3000:]
 
     def nobody_listens():
-        for port in (base, base + 1, base + 2, base + 3, base + OFF_REDIS):
+        for port in (base, base + 1, base + 2, base + 3, base + OFF_FILES, base + OFF_REDIS):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 return False

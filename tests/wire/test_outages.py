@@ -183,7 +183,7 @@ def test_services_stop_cleanly_soon_after_start(fresh_stack):
     stack = fresh_stack
     stack.register("tess", "pw-t")
     failures = []
-    for name in ("monitor", "authsvc", "broker"):
+    for name in ("monitor", "filesvc", "authsvc", "broker"):
         if not stack.alive(name):
             continue
         assert stack.stop_service(name) == 0, name
@@ -203,5 +203,5 @@ def test_services_stop_cleanly_soon_after_start(fresh_stack):
                                 % (name, delay, status))
         stack.start_service(name)
         {"monitor": stack.wait_monitor, "broker": stack.wait_broker,
-         "authsvc": stack.wait_auth}[name]()
+         "authsvc": stack.wait_auth, "filesvc": stack.wait_files}[name]()
     assert not failures, "\n".join(failures) + "\n" + "\n".join(stack.events[-20:])

@@ -1,0 +1,750 @@
+//  files_store.c: the file service's metadata in Redis (hiredis 0.14).
+#include "files_store.h"
+
+#include <hiredis/hiredis.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+struct _files_store_t {
+    char         *host;
+    int           port;
+    redisContext *redis;            //  NULL while not connected
+    bool          down;             //  an outage is under way (logged once)
+};
+
+//  A new upload: reserves its size on the quota and records it, unless the
+//  quota or the count of pending uploads would be exceeded.
+//  KEYS: fquota:USER, fupload:ID, fuploads:USER, fuploads
+//  ARGV: size, quota, max pending, user, space, name, sha, meta, now, field, id
+static const char *s_begin_lua =
+    "local used = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "if used + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return {1, used} end\n"
+    "if redis.call('HLEN', KEYS[3]) >= tonumber(ARGV[3]) then return {2, used} end\n"
+    "redis.call('INCRBY', KEYS[1], ARGV[1])\n"
+    "redis.call('HSET', KEYS[2], 'user', ARGV[4], 'space', ARGV[5], 'name', ARGV[6],\n"
+    "           'size', ARGV[1], 'sha', ARGV[7], 'meta', ARGV[8], 'touched', ARGV[9])\n"
+    "redis.call('HSET', KEYS[3], ARGV[10], ARGV[11])\n"
+    "redis.call('ZADD', KEYS[4], ARGV[9], ARGV[11])\n"
+    "return {0, used}\n";
+
+//  A pending upload goes: its records, and its size off the quota (only if
+//  it was still recorded, so a second discard changes nothing; a leftover
+//  in the sorted set goes all the same).
+//  KEYS: fupload:ID, fuploads:USER, fuploads, fquota:USER  ARGV: field, id, size
+static const char *s_discard_lua =
+    "local existed = redis.call('DEL', KEYS[1])\n"
+    "if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then\n"
+    "    redis.call('HDEL', KEYS[2], ARGV[1])\n"
+    "end\n"
+    "redis.call('ZREM', KEYS[3], ARGV[2])\n"
+    "if existed == 0 then return 0 end\n"
+    "if redis.call('DECRBY', KEYS[4], ARGV[3]) < 0 then redis.call('SET', KEYS[4], 0) end\n"
+    "return 1\n";
+
+//  A finished upload becomes a listed file, unless the name was taken
+//  meanwhile. The quota keeps the size: the file now holds it.
+//  KEYS: fspace:SPACE, fmeta:ID, fupload:ID, fuploads:USER, fuploads
+//  ARGV: name, id, space, size, sha, from, time, meta, field
+static const char *s_list_lua =
+    "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('HSET', KEYS[2], 'space', ARGV[3], 'name', ARGV[1], 'size', ARGV[4],\n"
+    "           'sha', ARGV[5], 'from', ARGV[6], 'time', ARGV[7], 'meta', ARGV[8])\n"
+    "redis.call('DEL', KEYS[3])\n"
+    "if redis.call('HGET', KEYS[4], ARGV[9]) == ARGV[2] then\n"
+    "    redis.call('HDEL', KEYS[4], ARGV[9])\n"
+    "end\n"
+    "redis.call('ZREM', KEYS[5], ARGV[2])\n"
+    "return 0\n";
+
+//  A listed file goes, and its size off its uploader's quota.
+//  KEYS: fspace:SPACE, fmeta:ID, fquota:FROM  ARGV: name, id, size
+static const char *s_remove_lua =
+    "if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 1 end\n"
+    "redis.call('HDEL', KEYS[1], ARGV[1])\n"
+    "redis.call('DEL', KEYS[2])\n"
+    "if redis.call('DECRBY', KEYS[3], ARGV[3]) < 0 then redis.call('SET', KEYS[3], 0) end\n"
+    "return 0\n";
+
+void
+files_entry_destroy (files_entry_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        files_entry_t *self = *self_p;
+        zstr_free (&self->id);
+        zstr_free (&self->space);
+        zstr_free (&self->name);
+        zstr_free (&self->sha);
+        zstr_free (&self->meta);
+        zstr_free (&self->user);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+files_store_t *
+files_store_new (const char *host, int port)
+{
+    assert (host);
+    files_store_t *self = (files_store_t *) zmalloc (sizeof (files_store_t));
+    assert (self);
+    self->host = strdup (host);
+    assert (self->host);
+    self->port = port;
+    return self;
+}
+
+void
+files_store_destroy (files_store_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        files_store_t *self = *self_p;
+        if (self->redis)
+            redisFree (self->redis);
+        free (self->host);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+bool
+files_store_available (files_store_t *self)
+{
+    assert (self);
+    return !self->down;
+}
+
+//  --------------------------------------------------------------------------
+//  The connection (as auth_store: lazy, dropped on any error)
+
+static void
+s_down (files_store_t *self, const char *why)
+{
+    if (!self->down)
+        zsys_error ("filesvc: redis %s:%d unavailable (%s): answering 503 until it is back",
+                    self->host, self->port, why && *why? why: "unknown error");
+    self->down = true;
+}
+
+static void
+s_up (files_store_t *self)
+{
+    if (self->down)
+        zsys_info ("filesvc: redis %s:%d is back", self->host, self->port);
+    self->down = false;
+}
+
+static void
+s_disconnect (files_store_t *self)
+{
+    if (self->redis) {
+        redisFree (self->redis);
+        self->redis = NULL;
+    }
+}
+
+static int
+s_connect (files_store_t *self)
+{
+    if (self->redis)
+        return 0;
+    struct timeval connect_timeout = { 1, 0 };
+    struct timeval command_timeout = { 2, 0 };
+    self->redis = redisConnectWithTimeout (self->host, self->port, connect_timeout);
+    if (!self->redis || self->redis->err
+    ||  redisSetTimeout (self->redis, command_timeout) != REDIS_OK) {
+        s_down (self, self->redis? self->redis->errstr: "out of memory");
+        s_disconnect (self);
+        return -1;
+    }
+    return 0;
+}
+
+//  Checks a reply: NULL (connection dropped) and errors count as an outage.
+static redisReply *
+s_checked (files_store_t *self, redisReply *reply)
+{
+    if (!reply) {
+        s_down (self, self->redis->errstr);
+        s_disconnect (self);
+        return NULL;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        s_down (self, reply->str);
+        freeReplyObject (reply);
+        return NULL;
+    }
+    s_up (self);
+    return reply;
+}
+
+//  One command (hiredis format); its reply (caller frees) or NULL.
+static redisReply *
+s_command (files_store_t *self, const char *format, ...)
+{
+    if (s_connect (self))
+        return NULL;
+    va_list args;
+    va_start (args, format);
+    redisReply *reply = (redisReply *) redisvCommand (self->redis, format, args);
+    va_end (args);
+    return s_checked (self, reply);
+}
+
+//  EVAL script with nkeys keys then the arguments, all in args (strings).
+static redisReply *
+s_eval (files_store_t *self, const char *script, int nkeys, const char **args, size_t nargs)
+{
+    if (s_connect (self))
+        return NULL;
+    const char *argv [24];
+    size_t argvlen [24];
+    assert (nargs + 3 <= 24);
+    char count [16];
+    snprintf (count, sizeof (count), "%d", nkeys);
+    argv [0] = "EVAL";
+    argv [1] = script;
+    argv [2] = count;
+    for (size_t i = 0; i < nargs; i++)
+        argv [i + 3] = args [i];
+    for (size_t i = 0; i < nargs + 3; i++)
+        argvlen [i] = strlen (argv [i]);
+    redisReply *reply = (redisReply *) redisCommandArgv (self->redis, (int) nargs + 3,
+                                                          argv, argvlen);
+    return s_checked (self, reply);
+}
+
+//  A script's first integer (plain or first of an array), or -1.
+static long long
+s_script_rc (redisReply *reply, long long *second)
+{
+    if (reply->type == REDIS_REPLY_INTEGER)
+        return reply->integer;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1
+    &&  reply->element [0]->type == REDIS_REPLY_INTEGER) {
+        if (second && reply->elements >= 2 && reply->element [1]->type == REDIS_REPLY_INTEGER)
+            *second = reply->element [1]->integer;
+        return reply->element [0]->integer;
+    }
+    return -1;
+}
+
+static char *
+s_string (redisReply *reply)
+{
+    return reply && reply->type == REDIS_REPLY_STRING? strdup (reply->str): NULL;
+}
+
+static uint64_t
+s_number (redisReply *reply)
+{
+    return reply && reply->type == REDIS_REPLY_STRING? strtoull (reply->str, NULL, 10): 0;
+}
+
+static char *
+s_resume_field (const char *space, uint64_t size, const char *sha, const char *name)
+{
+    return zsys_sprintf ("%s\n%" PRIu64 "\n%s\n%s", space, size, sha, name);
+}
+
+//  --------------------------------------------------------------------------
+//  Listed files
+
+//  Reads fmeta:ID into a new entry (NULL when it is not there).
+static files_entry_t *
+s_entry_from_meta (redisReply *reply, const char *id)
+{
+    //  HMGET fmeta:ID space name size sha from time meta
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 7
+    ||  reply->element [1]->type != REDIS_REPLY_STRING)
+        return NULL;
+    files_entry_t *entry = (files_entry_t *) zmalloc (sizeof (files_entry_t));
+    assert (entry);
+    entry->id = strdup (id);
+    entry->space = s_string (reply->element [0]);
+    entry->name = s_string (reply->element [1]);
+    entry->size = s_number (reply->element [2]);
+    entry->sha = s_string (reply->element [3]);
+    entry->user = s_string (reply->element [4]);
+    entry->time = (int64_t) s_number (reply->element [5]);
+    entry->meta = s_string (reply->element [6]);
+    if (!entry->space || !entry->sha || !entry->user || !entry->meta)
+        files_entry_destroy (&entry);
+    return entry;
+}
+
+static int
+s_entry_compare (const files_entry_t *a, const files_entry_t *b)
+{
+    return strcmp (a->name, b->name);
+}
+
+int
+files_store_list (files_store_t *self, const char *space, zlistx_t *entries)
+{
+    assert (self);
+    redisReply *names = s_command (self, "HGETALL fspace:%s", space);
+    if (!names)
+        return -1;
+    int rc = 0;
+    size_t count = names->type == REDIS_REPLY_ARRAY? names->elements / 2: 0;
+    //  One round trip for the lot: pipelined HMGETs
+    for (size_t i = 0; i < count; i++)
+        redisAppendCommand (self->redis, "HMGET fmeta:%s space name size sha from time meta",
+                            names->element [2 * i + 1]->str);
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        redisReply *meta = NULL;
+        if (redisGetReply (self->redis, (void **) &meta) != REDIS_OK) {
+            s_checked (self, NULL);
+            rc = -1;
+            break;
+        }
+        files_entry_t *entry = s_entry_from_meta (meta, names->element [2 * i + 1]->str);
+        if (entry)
+            zlistx_add_end (entries, entry);
+        freeReplyObject (meta);
+    }
+    freeReplyObject (names);
+    zlistx_set_comparator (entries, (czmq_comparator *) s_entry_compare);
+    zlistx_sort (entries);
+    return rc;
+}
+
+int
+files_store_lookup (files_store_t *self, const char *space, const char *name,
+                    files_entry_t **entry_p)
+{
+    assert (self);
+    *entry_p = NULL;
+    redisReply *reply = s_command (self, "HGET fspace:%s %s", space, name);
+    if (!reply)
+        return -1;
+    char *id = s_string (reply);
+    freeReplyObject (reply);
+    if (!id)
+        return 1;
+    reply = s_command (self, "HMGET fmeta:%s space name size sha from time meta", id);
+    if (!reply) {
+        free (id);
+        return -1;
+    }
+    *entry_p = s_entry_from_meta (reply, id);
+    freeReplyObject (reply);
+    free (id);
+    return *entry_p? 0: 1;
+}
+
+int
+files_store_remove (files_store_t *self, files_entry_t *entry)
+{
+    assert (self);
+    assert (entry);
+    char *space_key = zsys_sprintf ("fspace:%s", entry->space);
+    char *meta_key = zsys_sprintf ("fmeta:%s", entry->id);
+    char *quota_key = zsys_sprintf ("fquota:%s", entry->user);
+    char size [24];
+    snprintf (size, sizeof (size), "%" PRIu64, entry->size);
+    const char *args [] = { space_key, meta_key, quota_key, entry->name, entry->id, size };
+    redisReply *reply = s_eval (self, s_remove_lua, 3, args, 6);
+    zstr_free (&space_key);
+    zstr_free (&meta_key);
+    zstr_free (&quota_key);
+    if (!reply)
+        return -1;
+    int rc = (int) s_script_rc (reply, NULL);
+    freeReplyObject (reply);
+    return rc == 0? 0: 1;
+}
+
+int
+files_store_quota_used (files_store_t *self, const char *user, uint64_t *used_p)
+{
+    assert (self);
+    redisReply *reply = s_command (self, "GET fquota:%s", user);
+    if (!reply)
+        return -1;
+    *used_p = s_number (reply);
+    freeReplyObject (reply);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Pending uploads
+
+int
+files_store_upload_get (files_store_t *self, const char *id, files_entry_t **entry_p)
+{
+    assert (self);
+    *entry_p = NULL;
+    redisReply *reply = s_command (self, "HMGET fupload:%s user space name size sha meta touched", id);
+    if (!reply)
+        return -1;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 7
+    &&  reply->element [0]->type == REDIS_REPLY_STRING) {
+        files_entry_t *entry = (files_entry_t *) zmalloc (sizeof (files_entry_t));
+        assert (entry);
+        entry->id = strdup (id);
+        entry->user = s_string (reply->element [0]);
+        entry->space = s_string (reply->element [1]);
+        entry->name = s_string (reply->element [2]);
+        entry->size = s_number (reply->element [3]);
+        entry->sha = s_string (reply->element [4]);
+        entry->meta = s_string (reply->element [5]);
+        entry->time = (int64_t) s_number (reply->element [6]);
+        if (entry->space && entry->name && entry->sha && entry->meta)
+            *entry_p = entry;
+        else
+            files_entry_destroy (&entry);
+    }
+    freeReplyObject (reply);
+    return *entry_p? 0: 1;
+}
+
+int
+files_store_upload_find (files_store_t *self, const char *user, const char *space,
+                         const char *name, uint64_t size, const char *sha,
+                         files_entry_t **entry_p)
+{
+    assert (self);
+    *entry_p = NULL;
+    char *field = s_resume_field (space, size, sha, name);
+    redisReply *reply = s_command (self, "HGET fuploads:%s %s", user, field);
+    zstr_free (&field);
+    if (!reply)
+        return -1;
+    char *id = s_string (reply);
+    freeReplyObject (reply);
+    if (!id)
+        return 1;
+    int rc = files_store_upload_get (self, id, entry_p);
+    free (id);
+    return rc;
+}
+
+int
+files_store_upload_begin (files_store_t *self, files_entry_t *entry, uint64_t quota,
+                          size_t max_pending, int64_t now_ms, uint64_t *used_p)
+{
+    assert (self);
+    assert (entry);
+    char *quota_key = zsys_sprintf ("fquota:%s", entry->user);
+    char *upload_key = zsys_sprintf ("fupload:%s", entry->id);
+    char *user_key = zsys_sprintf ("fuploads:%s", entry->user);
+    char *field = s_resume_field (entry->space, entry->size, entry->sha, entry->name);
+    char size [24], limit [24], pending [24], now [24];
+    snprintf (size, sizeof (size), "%" PRIu64, entry->size);
+    snprintf (limit, sizeof (limit), "%" PRIu64, quota);
+    snprintf (pending, sizeof (pending), "%zu", max_pending);
+    snprintf (now, sizeof (now), "%" PRId64, now_ms);
+    const char *args [] = {
+        quota_key, upload_key, user_key, "fuploads",
+        size, limit, pending, entry->user, entry->space, entry->name, entry->sha,
+        entry->meta, now, field, entry->id
+    };
+    redisReply *reply = s_eval (self, s_begin_lua, 4, args, 15);
+    zstr_free (&quota_key);
+    zstr_free (&upload_key);
+    zstr_free (&user_key);
+    zstr_free (&field);
+    if (!reply)
+        return -1;
+    long long used = 0;
+    int rc = (int) s_script_rc (reply, &used);
+    freeReplyObject (reply);
+    if (used_p)
+        *used_p = used > 0? (uint64_t) used: 0;
+    return rc >= 0 && rc <= 2? rc: -1;
+}
+
+int
+files_store_upload_touch (files_store_t *self, const char *id, int64_t now_ms)
+{
+    assert (self);
+    redisReply *reply = s_command (self, "ZADD fuploads XX %lld %s", (long long) now_ms, id);
+    if (!reply)
+        return -1;
+    freeReplyObject (reply);
+    return 0;
+}
+
+int
+files_store_upload_discard (files_store_t *self, files_entry_t *entry)
+{
+    assert (self);
+    assert (entry);
+    char *upload_key = zsys_sprintf ("fupload:%s", entry->id);
+    char *user_key = zsys_sprintf ("fuploads:%s", entry->user);
+    char *quota_key = zsys_sprintf ("fquota:%s", entry->user);
+    char *field = s_resume_field (entry->space, entry->size, entry->sha, entry->name);
+    char size [24];
+    snprintf (size, sizeof (size), "%" PRIu64, entry->size);
+    const char *args [] = { upload_key, user_key, "fuploads", quota_key, field, entry->id, size };
+    redisReply *reply = s_eval (self, s_discard_lua, 4, args, 7);
+    zstr_free (&upload_key);
+    zstr_free (&user_key);
+    zstr_free (&quota_key);
+    zstr_free (&field);
+    if (!reply)
+        return -1;
+    freeReplyObject (reply);
+    return 0;
+}
+
+int
+files_store_upload_list (files_store_t *self, files_entry_t *entry, int64_t now_ms)
+{
+    assert (self);
+    assert (entry);
+    char *space_key = zsys_sprintf ("fspace:%s", entry->space);
+    char *meta_key = zsys_sprintf ("fmeta:%s", entry->id);
+    char *upload_key = zsys_sprintf ("fupload:%s", entry->id);
+    char *user_key = zsys_sprintf ("fuploads:%s", entry->user);
+    char *field = s_resume_field (entry->space, entry->size, entry->sha, entry->name);
+    char size [24], now [24];
+    snprintf (size, sizeof (size), "%" PRIu64, entry->size);
+    snprintf (now, sizeof (now), "%" PRId64, now_ms);
+    const char *args [] = {
+        space_key, meta_key, upload_key, user_key, "fuploads",
+        entry->name, entry->id, entry->space, size, entry->sha, entry->user, now,
+        entry->meta, field
+    };
+    redisReply *reply = s_eval (self, s_list_lua, 5, args, 14);
+    zstr_free (&space_key);
+    zstr_free (&meta_key);
+    zstr_free (&upload_key);
+    zstr_free (&user_key);
+    zstr_free (&field);
+    if (!reply)
+        return -1;
+    int rc = (int) s_script_rc (reply, NULL);
+    freeReplyObject (reply);
+    if (rc == 0)
+        entry->time = now_ms;
+    return rc == 0 || rc == 1? rc: -1;
+}
+
+int
+files_store_upload_stale (files_store_t *self, int64_t cutoff_ms, size_t limit, zlistx_t *ids)
+{
+    assert (self);
+    redisReply *reply = s_command (self, "ZRANGEBYSCORE fuploads -inf %lld LIMIT 0 %llu",
+                                   (long long) cutoff_ms, (unsigned long long) limit);
+    if (!reply)
+        return -1;
+    if (reply->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < reply->elements; i++)
+            if (reply->element [i]->type == REDIS_REPLY_STRING)
+                zlistx_add_end (ids, strdup (reply->element [i]->str));
+    freeReplyObject (reply);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  A private redis-server, for the selftests
+
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    if (fd == -1)
+        return -1;
+    struct sockaddr_in addr;
+    memset (&addr, 0, sizeof (addr));
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t size = sizeof (addr);
+    int port = -1;
+    if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0
+    &&  getsockname (fd, (struct sockaddr *) &addr, &size) == 0)
+        port = ntohs (addr.sin_port);
+    close (fd);
+    return port;
+}
+
+pid_t
+files_store_redis_start (int *port_p)
+{
+    assert (port_p);
+    int port = *port_p? *port_p: s_free_port ();
+    if (port <= 0)
+        return -1;
+    char port_text [16];
+    snprintf (port_text, sizeof (port_text), "%d", port);
+    pid_t pid = fork ();
+    if (pid == -1)
+        return -1;
+    if (pid == 0) {
+        int null = open ("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2 (null, STDIN_FILENO);
+            dup2 (null, STDOUT_FILENO);
+            dup2 (null, STDERR_FILENO);
+        }
+        execlp ("redis-server", "redis-server", "--port", port_text, "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--daemonize", "no", (char *) NULL);
+        _exit (127);
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        struct timeval timeout = { 0, 200000 };
+        redisContext *probe = redisConnectWithTimeout ("127.0.0.1", port, timeout);
+        redisReply *reply = probe && !probe->err? (redisReply *) redisCommand (probe, "PING"): NULL;
+        bool answers = reply && reply->type == REDIS_REPLY_STATUS;
+        if (reply)
+            freeReplyObject (reply);
+        if (probe)
+            redisFree (probe);
+        if (answers) {
+            *port_p = port;
+            return pid;
+        }
+        if (waitpid (pid, NULL, WNOHANG) == pid)
+            return -1;                  //  exited: not installed, port taken...
+        zclock_sleep (50);
+    }
+    files_store_redis_stop (pid);
+    return -1;
+}
+
+void
+files_store_redis_stop (pid_t pid)
+{
+    if (pid > 0) {
+        kill (pid, SIGTERM);
+        waitpid (pid, NULL, 0);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+static files_entry_t *
+s_test_entry (const char *id, const char *user, const char *space, const char *name, uint64_t size)
+{
+    files_entry_t *entry = (files_entry_t *) zmalloc (sizeof (files_entry_t));
+    entry->id = strdup (id);
+    entry->user = strdup (user);
+    entry->space = strdup (space);
+    entry->name = strdup (name);
+    entry->sha = strdup ("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    entry->meta = strdup ("");
+    entry->size = size;
+    return entry;
+}
+
+void
+files_store_test (bool verbose)
+{
+    printf (" * files_store: ");
+    int port = 0;
+    pid_t redis = files_store_redis_start (&port);
+    if (redis == -1) {
+        printf ("SKIPPED (cannot start redis-server)\n");
+        return;
+    }
+    files_store_t *store = files_store_new ("127.0.0.1", port);
+    zlistx_t *entries = zlistx_new ();
+    zlistx_set_destructor (entries, (czmq_destructor *) files_entry_destroy);
+    assert (files_store_list (store, "room/lobby", entries) == 0);
+    assert (zlistx_size (entries) == 0);
+
+    //  Two uploads: the quota holds both, a third is over it
+    files_entry_t *one = s_test_entry ("00000000000000000000000000000001", "alice",
+                                       "room/lobby", "b report.pdf", 600);
+    files_entry_t *two = s_test_entry ("00000000000000000000000000000002", "alice",
+                                       "room/lobby", "a notes.txt", 300);
+    files_entry_t *three = s_test_entry ("00000000000000000000000000000003", "alice",
+                                         "room/lobby", "c.bin", 200);
+    uint64_t used = 0;
+    assert (files_store_upload_begin (store, one, 1000, 8, 1000, &used) == 0 && used == 0);
+    assert (files_store_upload_begin (store, two, 1000, 8, 2000, &used) == 0 && used == 600);
+    assert (files_store_upload_begin (store, three, 1000, 8, 3000, &used) == 1 && used == 900);
+    assert (files_store_upload_begin (store, three, 10000, 2, 3000, &used) == 2);
+    assert (files_store_quota_used (store, "alice", &used) == 0 && used == 900);
+
+    //  Resume: found by user, space, name, size and sha only
+    files_entry_t *found = NULL;
+    assert (files_store_upload_find (store, "alice", "room/lobby", "b report.pdf", 600,
+                                     one->sha, &found) == 0);
+    assert (streq (found->id, one->id) && found->size == 600 && streq (found->user, "alice"));
+    assert (found->time == 1000);
+    files_entry_destroy (&found);
+    assert (files_store_upload_find (store, "bob", "room/lobby", "b report.pdf", 600,
+                                     one->sha, &found) == 1 && !found);
+    assert (files_store_upload_find (store, "alice", "room/lobby", "b report.pdf", 601,
+                                     one->sha, &found) == 1);
+
+    //  Listed: in the space, sorted by name; the name is then taken
+    assert (files_store_upload_list (store, one, 5000) == 0);
+    assert (files_store_upload_list (store, two, 5001) == 0);
+    assert (files_store_upload_get (store, one->id, &found) == 1);
+    assert (files_store_list (store, "room/lobby", entries) == 0);
+    assert (zlistx_size (entries) == 2);
+    files_entry_t *first = (files_entry_t *) zlistx_first (entries);
+    assert (streq (first->name, "a notes.txt") && first->size == 300 && first->time == 5001);
+    assert (streq (first->user, "alice") && streq (first->id, two->id));
+    zlistx_purge (entries);
+    assert (files_store_lookup (store, "room/lobby", "b report.pdf", &found) == 0);
+    assert (streq (found->id, one->id) && found->size == 600);
+    files_entry_destroy (&found);
+    assert (files_store_lookup (store, "room/other", "b report.pdf", &found) == 1);
+    assert (files_store_upload_begin (store, three, 1000, 8, 6000, &used) == 1);
+
+    //  Removed: unlisted, the quota given back (once)
+    assert (files_store_lookup (store, "room/lobby", "b report.pdf", &found) == 0);
+    assert (files_store_remove (store, found) == 0);
+    assert (files_store_remove (store, found) == 1);
+    files_entry_destroy (&found);
+    assert (files_store_quota_used (store, "alice", &used) == 0 && used == 300);
+
+    //  Discarded pending upload: quota back once; stale sweep finds old ones
+    assert (files_store_upload_begin (store, three, 1000, 8, 6000, &used) == 0);
+    zlistx_t *ids = zlistx_new ();
+    zlistx_set_destructor (ids, (czmq_destructor *) zstr_free);
+    assert (files_store_upload_stale (store, 5999, 10, ids) == 0 && zlistx_size (ids) == 0);
+    assert (files_store_upload_touch (store, three->id, 7000) == 0);
+    assert (files_store_upload_stale (store, 6500, 10, ids) == 0 && zlistx_size (ids) == 0);
+    assert (files_store_upload_stale (store, 7000, 10, ids) == 0 && zlistx_size (ids) == 1);
+    assert (streq ((char *) zlistx_first (ids), three->id));
+    assert (files_store_upload_discard (store, three) == 0);
+    assert (files_store_upload_discard (store, three) == 0);
+    assert (files_store_quota_used (store, "alice", &used) == 0 && used == 300);
+    assert (files_store_upload_find (store, "alice", "room/lobby", "c.bin", 200,
+                                     three->sha, &found) == 1);
+    //  The name taken between FPUT and FDONE
+    files_entry_t *rival = s_test_entry ("00000000000000000000000000000004", "bob",
+                                         "room/lobby", "a notes.txt", 10);
+    assert (files_store_upload_begin (store, rival, 1000, 8, 8000, &used) == 0);
+    assert (files_store_upload_list (store, rival, 8001) == 1);
+
+    //  Redis goes away: prompt -1, then it recovers
+    files_store_redis_stop (redis);
+    int64_t start = zclock_mono ();
+    assert (files_store_list (store, "room/lobby", entries) == -1);
+    assert (!files_store_available (store));
+    assert (files_store_lookup (store, "room/lobby", "x", &found) == -1);
+    assert (files_store_upload_begin (store, rival, 1000, 8, 8000, &used) == -1);
+    assert (zclock_mono () - start < 5000);
+    redis = files_store_redis_start (&port);
+    assert (redis > 0);
+    assert (files_store_list (store, "room/lobby", entries) == 0);
+    assert (files_store_available (store));
+
+    zlistx_destroy (&ids);
+    zlistx_destroy (&entries);
+    files_entry_destroy (&one);
+    files_entry_destroy (&two);
+    files_entry_destroy (&three);
+    files_entry_destroy (&rival);
+    files_store_destroy (&store);
+    files_store_destroy (&store);
+    files_store_redis_stop (redis);
+    if (verbose)
+        printf ("(verbose) ");
+    printf ("OK\n");
+}
