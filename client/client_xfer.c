@@ -18,6 +18,9 @@
 #define DONE_TIMEOUT_MS     120000      //  FDONE: the service hashes and fsyncs it all
 #define RESYNC_MAX          5           //  409s in a row before an upload gives up
 #define HASH_BUFFER         (256 * 1024)
+#define LIST_PAGE           204         //  files in a full FLIST reply
+#define DONE_TRIES          5           //  FDONE 503 (storage down): the upload is kept
+#define DONE_PAUSE_MS       1000
 
 struct _client_xfer_t {
     char        endpoint [300];
@@ -353,32 +356,54 @@ client_xfer_list (client_xfer_t *self, const char *space, client_xfer_file_t **f
     *files_p = NULL;
     *count_p = 0;
     self->error [0] = 0;
-    pc_msg_t *request = pc_msg_new ("FLIST");
-    pc_msg_add (request, space);
-    pc_msg_t *reply = NULL;
-    int rc = s_call (self, request, self->timeout_ms, &reply);
-    pc_msg_destroy (&request);
-    if (rc)
-        return rc;
-    if (pc_msg_is (reply, "ERROR")) {
-        rc = s_refused (self, "files", reply);
+    client_xfer_file_t *files = NULL;
+    size_t count = 0, cap = 0;
+    char after [PC_FILE_NAME_MAX + 1] = "";
+    int rc = 0;
+    //  A reply holds at most LIST_PAGE files: ask again after the last
+    //  name until a reply is short (PROTOCOL.md, FLIST).
+    while (rc == 0) {
+        pc_msg_t *request = pc_msg_new ("FLIST");
+        pc_msg_add (request, space);
+        if (*after)
+            pc_msg_add (request, after);
+        pc_msg_t *reply = NULL;
+        rc = s_call (self, request, self->timeout_ms, &reply);
+        pc_msg_destroy (&request);
+        if (rc)
+            break;
+        if (pc_msg_is (reply, "ERROR"))
+            rc = s_refused (self, "files", reply);
+        else
+        if (!pc_msg_is (reply, "OK") || pc_msg_nfields (reply) % 5)
+            rc = s_fail (self, PC_EXIT_UNREACHABLE, "malformed FLIST reply from the file service");
+        size_t page = rc? 0: pc_msg_nfields (reply) / 5;
+        bool advanced = false;
+        for (size_t i = 0; i < page; i++) {
+            if (count == cap) {
+                cap = cap? cap * 2: LIST_PAGE;
+                files = (client_xfer_file_t *) realloc (files, cap * sizeof (client_xfer_file_t));
+                assert (files);
+            }
+            if (s_file_fields (reply, i * 5, &files [count])) {
+                advanced |= strcmp (files [count].name, after) > 0;
+                count++;
+            }
+        }
+        //  Resume after the last name the service sent (even one not shown)
+        const char *last = page? pc_msg_field (reply, (page - 1) * 5): NULL;
+        if (last && strlen (last) <= PC_FILE_NAME_MAX)
+            snprintf (after, sizeof (after), "%s", last);
         pc_msg_destroy (&reply);
+        if (rc || page < LIST_PAGE || !advanced)
+            break;
+    }
+    if (rc) {
+        free (files);
         return rc;
     }
-    if (!pc_msg_is (reply, "OK") || pc_msg_nfields (reply) % 5) {
-        pc_msg_destroy (&reply);
-        return s_fail (self, PC_EXIT_UNREACHABLE, "malformed FLIST reply from the file service");
-    }
-    size_t count = pc_msg_nfields (reply) / 5;
-    client_xfer_file_t *files = (client_xfer_file_t *) calloc (count + 1, sizeof (client_xfer_file_t));
-    assert (files);
-    size_t kept = 0;
-    for (size_t i = 0; i < count; i++)
-        if (s_file_fields (reply, i * 5, &files [kept]))
-            kept++;
-    pc_msg_destroy (&reply);
-    *files_p = files;
-    *count_p = kept;
+    *files_p = files? files: (client_xfer_file_t *) calloc (1, sizeof (client_xfer_file_t));
+    *count_p = count;
     return 0;
 }
 
@@ -793,12 +818,21 @@ client_xfer_put (client_xfer_t *self, const char *space, const char *name, const
         s_note (self, "resuming at %" PRIu64 " bytes", offset);
     if (rc == 0)
         rc = s_send_chunks (self, &src, upload, offset, size, (size_t) chunk);
-    if (rc == 0) {
+    for (int tries = 0; rc == 0; tries++) {
         pc_msg_t *request = pc_msg_new ("FDONE");
         pc_msg_add (request, upload);
         int timeout = self->timeout_ms > DONE_TIMEOUT_MS? self->timeout_ms: DONE_TIMEOUT_MS;
         rc = s_call (self, request, timeout, &reply);
         pc_msg_destroy (&request);
+        if (rc || pc_msg_error_code (reply) != PC_ERR_UNAVAILABLE || tries + 1 == DONE_TRIES)
+            break;
+        //  The service's storage is down, the upload kept: ask again
+        pc_msg_destroy (&reply);
+        for (int64_t until = zclock_mono () + DONE_PAUSE_MS; rc == 0 && zclock_mono () < until;) {
+            zclock_sleep (SLICE_MS);
+            if (s_stopped (self))
+                rc = s_fail (self, CLIENT_INTERRUPTED, "interrupted");
+        }
     }
     if (rc == 0) {
         if (pc_msg_is (reply, "ERROR")) {
