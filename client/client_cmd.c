@@ -1426,10 +1426,9 @@ s_files_close (files_t *self, int rc)
 //  Tells peer about a private file with an ordinary (sealed) DM.
 static int
 s_files_tell (client_opts_t *opts, files_t *self, const char *peer, const char *name,
-              const char *size_txt)
+              uint64_t size)
 {
-    char *text = zsys_sprintf ("sent you a file: %s (%s) — pychat get --with %s %s",
-                               name, size_txt, opts->user, name);
+    char *text = client_xfer_dm_text (opts->user, name, size);
     client_dm_keys_t device;
     int rc = client_dm_device_load (opts->home, &device);
     char *box = rc? NULL: client_dm_seal (text, strlen (text), self->keys.peer_public, device.secret_key);
@@ -1501,7 +1500,7 @@ client_cmd_put (client_opts_t *opts, int argc, char **argv)
             printf ("shared %s (%s) in #%s, sha256 %s\n", safe, size_txt, args.room, file.sha256);
         rc = client_listen_flush_stdout ();
         if (rc == 0 && files.private_)
-            rc = s_files_tell (opts, &files, args.peer, name, size_txt);
+            rc = s_files_tell (opts, &files, args.peer, name, (uint64_t) st.st_size);
     }
     return s_files_close (&files, rc);
 }

@@ -1097,8 +1097,7 @@ s_xfer_done (ui_t *self, xfer_t *xfer)
             s_sys (self, win, L_SYS, "sent %s (%s) to %s, encrypted end to end", name, size_txt,
                    xfer->target);
             //  Tell them, with an ordinary sealed DM
-            char *text = zsys_sprintf ("sent you a file: %s (%s) — pychat get --with %s %s",
-                                       xfer->name, size_txt, self->user, xfer->name);
+            char *text = client_xfer_dm_text (self->user, xfer->name, xfer->size);
             s_dm_say (self, s_dm_window (self, xfer->target), text);
             free (text);
         }

@@ -137,6 +137,34 @@ client_xfer_size_text (uint64_t bytes, char *out, size_t size)
     snprintf (out, size, "%.1f %s", value, units [unit]);
 }
 
+char *
+client_xfer_dm_text (const char *sender, const char *name, uint64_t size)
+{
+    char size_txt [32];
+    client_xfer_size_text (size, size_txt, sizeof (size_txt));
+    //  A name of letters, digits and ._- is typed as is; any other goes in
+    //  single quotes, a quote inside as '\''.
+    pc_buf_t word;
+    pc_buf_init (&word);
+    bool plain = strspn (name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "0123456789._-+,@=") == strlen (name);
+    if (plain)
+        pc_buf_append (&word, name, strlen (name));
+    else {
+        pc_buf_append (&word, "'", 1);
+        for (const char *c = name; *c; c++)
+            if (*c == '\'')
+                pc_buf_append (&word, "'\\''", 4);
+            else
+                pc_buf_append (&word, c, 1);
+        pc_buf_append (&word, "'", 1);
+    }
+    char *text = zsys_sprintf ("sent you a file: %s (%s) — pychat get --with %s %s",
+                               name, size_txt, sender, word.data);
+    pc_buf_free (&word);
+    return text;
+}
+
 //  --------------------------------------------------------------------------
 //  Errors, progress, notes
 
@@ -1503,6 +1531,13 @@ client_xfer_test (bool verbose)
     client_xfer_size_text (200 * 1024 * 1024, text, sizeof (text));
     assert (streq (text, "200.0 MiB"));
     assert (client_xfer_private ("@bob") && !client_xfer_private ("lobby"));
+    char *dm = client_xfer_dm_text ("alice", "notes.txt", 1536);
+    assert (streq (dm, "sent you a file: notes.txt (1.5 KiB) — pychat get --with alice notes.txt"));
+    free (dm);
+    dm = client_xfer_dm_text ("alice", "it's mine.txt", 10);
+    assert (streq (dm, "sent you a file: it's mine.txt (10 B) — pychat get --with alice "
+                       "'it'\\''s mine.txt'"));
+    free (dm);
 
     zcert_t *service_cert = zcert_new ();
     zactor_t *service = zactor_new (s_fake_service, service_cert);

@@ -102,6 +102,11 @@ bool        client_xfer_private     (const char *space);
 //  "200.0 MiB" (binary units, one decimal).
 void        client_xfer_size_text   (uint64_t bytes, char *out, size_t size);
 
+//  The DM that tells the recipient of a private file about it (caller
+//  frees): "sent you a file: NAME (SIZE) — pychat get --with SENDER NAME",
+//  the name quoted for a shell when it needs to be.
+char       *client_xfer_dm_text     (const char *sender, const char *name, uint64_t size);
+
 void        client_xfer_test        (bool verbose);
 
 #endif
