@@ -363,43 +363,93 @@ def test_200_mib_memory_stays_flat_and_chat_stays_fast(big, unique, tmp_path):
 # ---------------------------------------------------------------------------
 #  Crashes, corruption, names
 
-def test_killed_upload_resumes(fs, unique, tmp_path):
-    alice = cli_user(fs, unique, "alice")
-    room = unique("resume")
-    source = make_file(str(tmp_path / "resume.bin"), 96 * MiB + 12345, seed=7)
-    before = set(partial_uploads(fs))
-    proc = fs.pychat_popen("put", room, source, user=alice[0], password=alice[1])
-
-    def growing():
+def kill_when(proc, ready, what):
+    """SIGKILL proc as soon as ready() (polled every 5 ms), like a crash."""
+    def check():
         if proc.poll() is not None:
-            raise AssertionError("put ended before it could be killed: %s"
-                                 % proc.stderr.read().decode())
-        return any(size >= 512 * 1024 for path, size in partial_uploads(fs).items()
-                   if path not in before)
-    wait_for(growing, 120, 0.005, "the upload to reach the file service")
+            raise AssertionError("%s ended before it could be killed: %s"
+                                 % (what, proc.stderr.read().decode()))
+        return ready()
+    wait_for(check, 120, 0.005, what + " to be under way")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
-    def held_now():
-        return max(size for path, size in partial_uploads(fs).items() if path not in before)
-    # what was in flight when the client died still lands: wait until it has
-    held, steady_since = held_now(), time.monotonic()
-    while time.monotonic() - steady_since < 0.5:
-        time.sleep(0.1)
-        if held_now() != held:
-            held, steady_since = held_now(), time.monotonic()
-    assert held < os.path.getsize(source), "the upload was complete before the kill"
 
-    again = fs.pychat("put", room, source, user=alice[0], password=alice[1], timeout=300)
+def settled(measure):
+    """measure() once it has not changed for 0.5 s (bytes still in flight
+    when a client died keep landing for a moment)."""
+    value, since = measure(), time.monotonic()
+    while time.monotonic() - since < 0.5:
+        time.sleep(0.1)
+        if measure() != value:
+            value, since = measure(), time.monotonic()
+    return value
+
+
+@pytest.mark.parametrize("private", [False, True], ids=["room", "private"])
+def test_killed_upload_resumes(fs, unique, tmp_path, private):
+    alice = cli_user(fs, unique, "alice")
+    bob = cli_user(fs, unique, "bob")
+    room = unique("resume")
+    where = ("--to", bob[0]) if private else (room,)
+    source = make_file(str(tmp_path / "resume.bin"), 96 * MiB + 12345, seed=7 + private)
+    before = set(partial_uploads(fs))
+
+    def held_now():
+        return max([size for path, size in partial_uploads(fs).items() if path not in before]
+                   or [0])
+    proc = fs.pychat_popen("put", *where, source, user=alice[0], password=alice[1])
+    kill_when(proc, lambda: held_now() >= 512 * 1024, "put")
+    held = settled(held_now)
+    if private:                     # the key and header wait for the next run
+        pending = os.path.join(fs.home(alice[0]), "uploads", alice[0])
+        assert len(os.listdir(pending)) == 1
+        assert os.stat(os.path.join(pending, os.listdir(pending)[0])).st_mode & 0o077 == 0
+    size = os.path.getsize(source)
+    stored_size = size + (17 * -(-size // 65536) if private else 0)   # sealed: 17 B a record
+    assert held < stored_size, "the upload was complete before the kill"
+
+    again = fs.pychat("put", *where, source, user=alice[0], password=alice[1], timeout=300)
     assert again.returncode == 0, again.stderr
     match = re.search(r"resuming at (\d+) bytes", again.stderr)
     assert match, again.stderr
     assert 0 < int(match.group(1)) <= held
-    # what the service stored is the file, byte for byte
-    size = os.path.getsize(source)
-    stored = [path for path, length in stored_files(fs).items() if length == size]
-    assert len(stored) == 1, stored
-    assert sha256(stored[0]) == sha256(source)
+    if private:
+        assert os.listdir(pending) == [], "the upload's key outlived its upload"
+        dest = str(tmp_path / "resumed-copy.bin")
+        got = fs.pychat("get", "--with", alice[0], "resume.bin", dest, user=bob[0],
+                        password=bob[1], timeout=300)
+        assert got.returncode == 0, got.stderr
+        assert sha256(dest) == sha256(source)
+    else:
+        # what the service stored is the file, byte for byte
+        stored = [path for path, length in stored_files(fs).items() if length == stored_size]
+        assert len(stored) == 1, stored
+        assert sha256(stored[0]) == sha256(source)
+
+
+def test_killed_download_resumes(fs, unique, tmp_path):
+    alice = cli_user(fs, unique, "alice")
+    room = unique("resume-get")
+    source = make_file(str(tmp_path / "long.bin"), 96 * MiB + 777, seed=8)
+    assert fs.pychat("put", room, source, user=alice[0], password=alice[1],
+                     timeout=300).returncode == 0
+    dest = str(tmp_path / "long-copy.bin")
+    part = dest + ".part"
+
+    def have():
+        return os.path.getsize(part) if os.path.exists(part) else 0
+    proc = fs.pychat_popen("get", room, "long.bin", dest, user=alice[0], password=alice[1])
+    kill_when(proc, lambda: have() >= 1024 * 1024, "get")
+    kept = have()
+    assert 0 < kept < os.path.getsize(source) and not os.path.exists(dest)
+    again = fs.pychat("get", room, "long.bin", dest, user=alice[0], password=alice[1], timeout=300)
+    assert again.returncode == 0, again.stderr
+    match = re.search(r"resuming at (\d+) bytes", again.stderr)
+    assert match, again.stderr
+    offset = int(match.group(1))
+    assert 0 < offset <= kept and offset % (256 * 1024) == 0     # a whole chunk
+    assert sha256(dest) == sha256(source) and not os.path.exists(part)
 
 
 def test_corrupted_stored_file_is_refused(fs, unique, tmp_path):
