@@ -1189,10 +1189,11 @@ typedef struct {
 } files_t;
 
 //  Reads the arguments of a file command: ROOM or --with USER (--from,
-//  --to), then up to max_args more; options allows "as", "json", "force".
+//  --to), then min_args to max_args more (as the synopsis says); options
+//  allows "as", "json", "force".
 static int
 s_file_args (int argc, char **argv, const char *options, int min_args, int max_args,
-             file_args_t *self)
+             const char *synopsis, file_args_t *self)
 {
     memset (self, 0, sizeof (*self));
     const char *command = argv [0];
@@ -1243,7 +1244,7 @@ s_file_args (int argc, char **argv, const char *options, int min_args, int max_a
     int first = 0;
     if (!*self->peer) {
         if (count == 0)
-            return client_cmd_usage_error ("%s needs a room (or --with USER)", command);
+            return client_cmd_usage_error ("usage: %s", synopsis);
         int rc = s_room_arg (positional [0], self->room, sizeof (self->room));
         if (rc)
             return rc;
@@ -1252,11 +1253,8 @@ s_file_args (int argc, char **argv, const char *options, int min_args, int max_a
     }
     else
         snprintf (self->space, sizeof (self->space), "@%s", self->peer);
-    if (count - first < min_args || count - first > max_args) {
-        char expected [80];
-        snprintf (expected, sizeof (expected), "%s: wrong number of arguments", command);
-        return client_cmd_usage_error ("%s", expected);
-    }
+    if (count - first < min_args || count - first > max_args)
+        return client_cmd_usage_error ("usage: %s", synopsis);
     for (int i = first; i < count; i++)
         self->args [self->nargs++] = positional [i];
     return 0;
@@ -1349,6 +1347,10 @@ s_files_open (client_opts_t *opts, file_args_t *args, files_t *self, const char 
     self->tty = isatty (STDERR_FILENO);
     self->label = label;
     self->private_ = *args->peer != 0;
+    if (self->private_ && opts->user && streq (args->peer, opts->user)) {
+        fprintf (stderr, "pychat: private files are shared with another user, not with yourself\n");
+        return PC_EXIT_REJECTED;
+    }
     int rc = s_open (opts, &self->session, true, false);
     if (rc == 0)
         rc = s_login (opts, &self->session);
@@ -1462,7 +1464,8 @@ int
 client_cmd_put (client_opts_t *opts, int argc, char **argv)
 {
     file_args_t args;
-    int rc = s_file_args (argc, argv, "as", 1, 1, &args);
+    int rc = s_file_args (argc, argv, "as", 1, 1,
+                          "pychat put ROOM FILE [--as NAME], or put --to USER FILE [--as NAME]", &args);
     if (rc)
         return rc;
     const char *path = args.args [0];
@@ -1509,7 +1512,8 @@ int
 client_cmd_files (client_opts_t *opts, int argc, char **argv)
 {
     file_args_t args;
-    int rc = s_file_args (argc, argv, "json", 0, 0, &args);
+    int rc = s_file_args (argc, argv, "json", 0, 0,
+                          "pychat files ROOM [--json], or files --with USER [--json]", &args);
     if (rc)
         return rc;
     files_t files;
@@ -1554,6 +1558,9 @@ client_cmd_files (client_opts_t *opts, int argc, char **argv)
                                file->from, when, files.private_? "(encrypted)": file->sha256);
             }
         }
+        if (!args.json && count == 0)
+            pc_buf_printf (&out, "no files shared %s%s\n", files.private_? "with ": "in #",
+                           files.private_? args.peer: args.room);
         fwrite (out.data, 1, out.size, stdout);
         pc_buf_free (&out);
         rc = client_listen_flush_stdout ();
@@ -1566,7 +1573,8 @@ int
 client_cmd_get (client_opts_t *opts, int argc, char **argv)
 {
     file_args_t args;
-    int rc = s_file_args (argc, argv, "force", 1, 2, &args);
+    int rc = s_file_args (argc, argv, "force", 1, 2,
+                          "pychat get ROOM NAME [DEST] [--force], or get --with USER NAME [DEST]", &args);
     if (rc)
         return rc;
     const char *name = args.args [0];
@@ -1607,7 +1615,8 @@ int
 client_cmd_rm (client_opts_t *opts, int argc, char **argv)
 {
     file_args_t args;
-    int rc = s_file_args (argc, argv, "", 1, 1, &args);
+    int rc = s_file_args (argc, argv, "", 1, 1,
+                          "pychat rm ROOM NAME, or rm --with USER NAME", &args);
     if (rc)
         return rc;
     const char *name = args.args [0];
