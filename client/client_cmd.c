@@ -94,7 +94,8 @@ client_cmd_usage (FILE *stream)
         "The password comes from PYCHAT_PASSWORD, else it is asked on the terminal.\n"
         "This device's key lives in $PYCHAT_HOME (default ~/.config/pychat); it is also\n"
         "your direct-message key. $PYCHAT_HOME/state/USER/ holds where listen stopped,\n"
-        "$PYCHAT_HOME/peers/ the keys of the people you wrote to (trust on first use).\n"
+        "$PYCHAT_HOME/peers/ the keys of the people you wrote to (trust on first use),\n"
+        "$PYCHAT_HOME/uploads/USER/ the key of an unfinished private upload (0600).\n"
         "\n"
         "exit codes: 0 ok, 1 usage, 2 authentication or permission refused,\n"
         "            3 server unreachable or timed out, 4 input rejected\n");
