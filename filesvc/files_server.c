@@ -419,6 +419,29 @@ s_fput_resume (server_t *self, pc_msg_t *request, files_entry_t *entry)
     s_reply_upload (self, request, upload);
 }
 
+//  The newest FPUT of a name wins: the user's pending uploads of this space
+//  and name with another size or SHA-256 (the file changed, or a private
+//  file was sealed again under a fresh key) could never be finished, so they
+//  go, bytes, record, quota and all; their ids answer 404 from now on.
+//  0 | -1 (storage down; those discarded before it went are gone all the same).
+static int
+s_fput_replace (server_t *self, const char *user, const char *space, const char *name,
+                uint64_t size, const char *sha)
+{
+    zlistx_t *ids = zlistx_new ();
+    zlistx_set_destructor (ids, (czmq_destructor *) zstr_free);
+    int rc = files_store_upload_replace (self->store, user, space, name, size, sha, ids);
+    for (char *id = (char *) zlistx_first (ids); id; id = (char *) zlistx_next (ids)) {
+        if (files_disk_id_valid (id))
+            files_disk_part_remove (self->disk, id);
+        zhashx_delete (self->uploads, id);
+        zsys_info ("filesvc: %s's upload %s discarded: its name was put again with another "
+                   "size or SHA-256", user, id);
+    }
+    zlistx_destroy (&ids);
+    return rc;
+}
+
 static void
 s_fput (server_t *self, pc_msg_t *request, const char *user, const char *space)
 {
@@ -448,6 +471,11 @@ s_fput (server_t *self, pc_msg_t *request, const char *user, const char *space)
     }
     if (rc == 0) {
         s_fput_resume (self, request, entry);
+        return;
+    }
+    //  Before the disk and quota checks: what it frees counts for this one
+    if (s_fput_replace (self, user, space, name, size, sha) == -1) {
+        s_unavailable (self, request);
         return;
     }
     uint64_t free_bytes;
@@ -1434,6 +1462,69 @@ files_server_test (bool verbose)
     reply = s_test_call (client, NULL, PC_SIGNATURE, "FDATA", "d8", old, "5", ", files", NULL);
     s_test_error (&reply, PC_ERR_NOT_FOUND);
     zstr_free (&old);
+
+    //  The newest FPUT of a name wins: put again with another SHA-256 (the
+    //  file changed), the pending upload goes, bytes, record and quota, even
+    //  when the user is at her quota (2 MiB here)
+    reply = s_test_call (client, broker, PC_SIGNATURE, "FPUT", "u6", "lobby", "a.bin", "1048576",
+                         sha, "", NULL);
+    assert (reply && pc_msg_is (reply, "OK"));
+    pc_msg_destroy (&reply);
+    reply = s_test_call (client, broker, PC_SIGNATURE, "FPUT", "u7", "lobby", "b.bin", "1048576",
+                         sha, "", NULL);
+    assert (reply && pc_msg_is (reply, "OK"));
+    char *first = strdup (pc_msg_field (reply, 0));
+    pc_msg_destroy (&reply);
+    reply = s_test_call (client, NULL, PC_SIGNATURE, "FDATA", "d9", first, "0", "hello", NULL);
+    assert (reply && pc_msg_is (reply, "OK"));
+    pc_msg_destroy (&reply);
+    snprintf (path, sizeof (path), "%s/files/tmp/%s.part", dir, first);
+    assert (access (path, F_OK) == 0);
+    reply = s_test_call (client, broker, PC_SIGNATURE, "FPUT", "u8", "lobby", "c.bin", "1",
+                         sha, "", NULL);
+    s_test_error (&reply, PC_ERR_STORAGE);
+    char changed [65];
+    files_disk_sha256_hex ("changed", 7, changed);
+    reply = s_test_call (client, broker, PC_SIGNATURE, "FPUT", "u9", "lobby", "b.bin", "1048576",
+                         changed, "", NULL);
+    assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 1), "0"));
+    char *second = strdup (pc_msg_field (reply, 0));
+    assert (!streq (second, first));
+    pc_msg_destroy (&reply);
+    assert (access (path, F_OK) == -1);
+    reply = s_test_call (client, NULL, PC_SIGNATURE, "FDATA", "d10", first, "5", ", files", NULL);
+    s_test_error (&reply, PC_ERR_NOT_FOUND);
+    reply = s_test_call (client, NULL, PC_SIGNATURE, "FDONE", "f4", first, NULL);
+    s_test_error (&reply, PC_ERR_NOT_FOUND);
+    redis_test = redisConnect ("127.0.0.1", redis_port);
+    assert (redis_test && !redis_test->err);
+    raw = (redisReply *) redisCommand (redis_test, "GET fquota:alice");
+    assert (raw && raw->type == REDIS_REPLY_STRING && streq (raw->str, "2097152"));
+    freeReplyObject (raw);
+    //  The same FPUT again resumes the new one; still at the quota
+    reply = s_test_call (client, broker, PC_SIGNATURE, "FPUT", "u10", "lobby", "b.bin", "1048576",
+                         changed, "", NULL);
+    assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 0), second));
+    pc_msg_destroy (&reply);
+    reply = s_test_call (client, broker, PC_SIGNATURE, "FPUT", "u11", "lobby", "c.bin", "1",
+                         sha, "", NULL);
+    s_test_error (&reply, PC_ERR_STORAGE);
+    //  Another size replaces it too; a.bin, another name, is untouched
+    reply = s_test_call (client, broker, PC_SIGNATURE, "FPUT", "u12", "lobby", "b.bin", "12",
+                         sha, "", NULL);
+    assert (reply && pc_msg_is (reply, "OK") && !streq (pc_msg_field (reply, 0), second));
+    pc_msg_destroy (&reply);
+    reply = s_test_call (client, NULL, PC_SIGNATURE, "FDATA", "d11", second, "0", "hello", NULL);
+    s_test_error (&reply, PC_ERR_NOT_FOUND);
+    raw = (redisReply *) redisCommand (redis_test, "GET fquota:alice");
+    assert (raw && raw->type == REDIS_REPLY_STRING && streq (raw->str, "1048588"));
+    freeReplyObject (raw);
+    raw = (redisReply *) redisCommand (redis_test, "ZCARD fuploads");
+    assert (raw && raw->type == REDIS_REPLY_INTEGER && raw->integer == 2);
+    freeReplyObject (raw);
+    redisFree (redis_test);
+    zstr_free (&first);
+    zstr_free (&second);
 
     //  A broker that does not answer: 503 after FILES_CHECK_MS
     int64_t start = zclock_mono ();

@@ -496,6 +496,71 @@ files_store_upload_discard (files_store_t *self, files_entry_t *entry)
     return 0;
 }
 
+//  Splits a resume field ("SPACE\nSIZE\nSHA\nNAME") into entry (space,
+//  size, sha, name; the name is the rest, whatever it holds): false when it
+//  is not one.
+static bool
+s_parse_resume_field (const char *field, files_entry_t *entry)
+{
+    const char *size_at = strchr (field, '\n');
+    const char *sha_at = size_at? strchr (size_at + 1, '\n'): NULL;
+    const char *name_at = sha_at? strchr (sha_at + 1, '\n'): NULL;
+    if (!name_at || sha_at == size_at + 1)
+        return false;
+    for (const char *digit = size_at + 1; digit < sha_at; digit++)
+        if (*digit < '0' || *digit > '9')
+            return false;
+    entry->space = strndup (field, (size_t) (size_at - field));
+    entry->size = strtoull (size_at + 1, NULL, 10);
+    entry->sha = strndup (sha_at + 1, (size_t) (name_at - sha_at - 1));
+    entry->name = strdup (name_at + 1);
+    assert (entry->space && entry->sha && entry->name);
+    return true;
+}
+
+int
+files_store_upload_replace (files_store_t *self, const char *user, const char *space,
+                            const char *name, uint64_t size, const char *sha, zlistx_t *ids)
+{
+    assert (self);
+    assert (ids);
+    redisReply *reply = s_command (self, "HGETALL fuploads:%s", user);
+    if (!reply)
+        return -1;
+    //  The uploads to discard, collected first: discarding uses the connection
+    zlistx_t *doomed = zlistx_new ();
+    zlistx_set_destructor (doomed, (czmq_destructor *) files_entry_destroy);
+    size_t count = reply->type == REDIS_REPLY_ARRAY? reply->elements / 2: 0;
+    for (size_t i = 0; i < count; i++) {
+        redisReply *field = reply->element [2 * i];
+        redisReply *id = reply->element [2 * i + 1];
+        if (field->type != REDIS_REPLY_STRING || id->type != REDIS_REPLY_STRING)
+            continue;
+        files_entry_t *entry = (files_entry_t *) zmalloc (sizeof (files_entry_t));
+        assert (entry);
+        if (s_parse_resume_field (field->str, entry)
+        &&  streq (entry->space, space) && streq (entry->name, name)
+        &&  (entry->size != size || !streq (entry->sha, sha))) {
+            entry->id = strdup (id->str);
+            entry->user = strdup (user);
+            entry->meta = strdup ("");
+            zlistx_add_end (doomed, entry);
+        }
+        else
+            files_entry_destroy (&entry);
+    }
+    freeReplyObject (reply);
+    int rc = 0;
+    for (files_entry_t *entry = (files_entry_t *) zlistx_first (doomed); entry && rc == 0;
+         entry = (files_entry_t *) zlistx_next (doomed)) {
+        rc = files_store_upload_discard (self, entry);
+        if (rc == 0)
+            zlistx_add_end (ids, strdup (entry->id));
+    }
+    zlistx_destroy (&doomed);
+    return rc;
+}
+
 int
 files_store_upload_list (files_store_t *self, files_entry_t *entry, int64_t now_ms)
 {
@@ -722,6 +787,57 @@ files_store_test (bool verbose)
     assert (files_store_upload_begin (store, rival, 1000, 8, 8000, &used) == 0);
     assert (files_store_upload_list (store, rival, 8001) == 1);
 
+    //  The newest FPUT of a name wins: only the user's uploads of that space
+    //  and name of another size or sha go, each given back to the quota once
+    files_entry_t *old = s_test_entry ("00000000000000000000000000000005", "alice",
+                                       "room/lobby", "d.bin", 100);
+    files_entry_t *older = s_test_entry ("00000000000000000000000000000006", "alice",
+                                         "room/lobby", "d.bin", 101);
+    files_entry_t *elsewhere = s_test_entry ("00000000000000000000000000000007", "alice",
+                                             "room/lobby2", "d.bin", 102);
+    files_entry_t *another = s_test_entry ("00000000000000000000000000000008", "alice",
+                                           "room/lobby", "xd.bin", 103);
+    files_entry_t *bobs = s_test_entry ("00000000000000000000000000000009", "bob",
+                                        "room/lobby", "d.bin", 104);
+    files_entry_t *odd = s_test_entry ("0000000000000000000000000000000a", "alice",
+                                       "room/lobby", "d.bin\nx", 105);
+    files_entry_t *pending [] = { old, older, elsewhere, another, bobs, odd };
+    zlistx_purge (ids);
+    for (size_t i = 0; i < sizeof (pending) / sizeof (pending [0]); i++)
+        assert (files_store_upload_begin (store, pending [i], 10000, 8, 9000, &used) == 0);
+    assert (files_store_quota_used (store, "alice", &used) == 0 && used == 300 + 511);
+    //  d.bin of 100 bytes (and that sha) is the exact match: it stays
+    assert (files_store_upload_replace (store, "alice", "room/lobby", "d.bin", 100, old->sha,
+                                        ids) == 0);
+    assert (zlistx_size (ids) == 1 && streq ((char *) zlistx_first (ids), older->id));
+    zlistx_purge (ids);
+    assert (files_store_quota_used (store, "alice", &used) == 0 && used == 300 + 410);
+    assert (files_store_upload_get (store, older->id, &found) == 1);
+    assert (files_store_upload_find (store, "alice", "room/lobby", "d.bin", 101, older->sha,
+                                     &found) == 1);
+    //  Another sha of the same size replaces it
+    const char *other_sha = "0123456789abcdef0123456789abcdef"
+                            "0123456789abcdef0123456789abcdef";
+    assert (files_store_upload_replace (store, "alice", "room/lobby", "d.bin", 100, other_sha,
+                                        ids) == 0);
+    assert (zlistx_size (ids) == 1 && streq ((char *) zlistx_first (ids), old->id));
+    zlistx_purge (ids);
+    assert (files_store_quota_used (store, "alice", &used) == 0 && used == 300 + 310);
+    //  Nothing left to replace: nothing changes (a discard is given back once)
+    assert (files_store_upload_replace (store, "alice", "room/lobby", "d.bin", 1, old->sha,
+                                        ids) == 0 && zlistx_size (ids) == 0);
+    assert (files_store_upload_discard (store, old) == 0);
+    assert (files_store_quota_used (store, "alice", &used) == 0 && used == 300 + 310);
+    //  Other spaces, other names, other users are untouched
+    for (size_t i = 2; i < sizeof (pending) / sizeof (pending [0]); i++) {
+        assert (files_store_upload_get (store, pending [i]->id, &found) == 0);
+        assert (streq (found->name, pending [i]->name) && found->size == pending [i]->size);
+        files_entry_destroy (&found);
+    }
+    assert (files_store_quota_used (store, "bob", &used) == 0 && used == 10 + 104);
+    for (size_t i = 0; i < sizeof (pending) / sizeof (pending [0]); i++)
+        files_entry_destroy (&pending [i]);
+
     //  Redis goes away: prompt -1, then it recovers
     files_store_redis_stop (redis);
     int64_t start = zclock_mono ();
@@ -729,6 +845,8 @@ files_store_test (bool verbose)
     assert (!files_store_available (store));
     assert (files_store_lookup (store, "room/lobby", "x", &found) == -1);
     assert (files_store_upload_begin (store, rival, 1000, 8, 8000, &used) == -1);
+    assert (files_store_upload_replace (store, "bob", "room/lobby", "d.bin", 1, rival->sha,
+                                        ids) == -1 && zlistx_size (ids) == 0);
     assert (zclock_mono () - start < 5000);
     redis = files_store_redis_start (&port);
     assert (redis > 0);

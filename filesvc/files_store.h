@@ -66,6 +66,14 @@ int         files_store_upload_touch (files_store_t *self, const char *id, int64
 //  Forgets the pending upload and gives its size back to the quota (once,
 //  however often it is called): 0 | -1.
 int         files_store_upload_discard (files_store_t *self, files_entry_t *entry);
+//  The newest FPUT of a name wins: discards every pending upload of user in
+//  space named name whose size or sha differs from these (the exact match,
+//  which FPUT resumes, stays), each as files_store_upload_discard does, so
+//  its size goes back to the quota once. Adds the ids discarded to ids (the
+//  list owns the strings), also those discarded before a failure: 0 | -1.
+int         files_store_upload_replace (files_store_t *self, const char *user, const char *space,
+                                        const char *name, uint64_t size, const char *sha,
+                                        zlistx_t *ids);
 //  Lists the finished upload as a file (from = entry->user, time = now):
 //  0 listed, 1 the space has a file of that name, -1.
 int         files_store_upload_list  (files_store_t *self, files_entry_t *entry, int64_t now_ms);

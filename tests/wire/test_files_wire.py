@@ -340,6 +340,36 @@ def test_resume_from_a_new_key_of_the_same_user(fs):
     assert bfiles.error("FDONE", bob_upload[0], timeout=20) == 409
 
 
+def test_private_upload_sealed_again_replaces_the_old_one(fs):
+    """A private upload whose key was lost is sealed again under a fresh
+    key: same name, another SHA-256. The newest FPUT of a name wins: the
+    old upload goes, and the log names its id, never the private name."""
+    alice, afiles = member(fs, "alice")
+    bob, bfiles = member(fs, "bob")
+    before = parts(fs)
+    sealed = os.urandom(70000)
+    first_id = afiles.put("@bob", "plans-for-bob.bin", len(sealed), sealed,
+                          meta="Zmlyc3Qga2V5")[0]
+    assert afiles.ok("FDATA", first_id, "0", sealed[:30000]) == ["30000"]
+    assert parts(fs) - before == {first_id + ".part"}
+    resealed = os.urandom(len(sealed))              # a fresh key: the same size, another sha
+    second_id, offset, _ = afiles.put("@bob", "plans-for-bob.bin", len(resealed), resealed,
+                                      meta="c2Vjb25kIGtleQ==")
+    assert second_id != first_id and offset == "0"
+    assert afiles.error("FDATA", first_id, "30000", sealed[30000:]) == 404
+    assert afiles.error("FDONE", first_id) == 404
+    assert parts(fs) - before == {second_id + ".part"}, "the old upload left its bytes behind"
+    afiles.send_data(second_id, resealed)
+    assert afiles.ok("FDONE", second_id) == ["plans-for-bob.bin", str(len(resealed)),
+                                             sha(resealed)]
+    got, opened = bfiles.download("@alice", "plans-for-bob.bin")
+    assert got == resealed and opened[5] == "c2Vjb25kIGtleQ=="
+    log = fs.log_text("filesvc")
+    discarded = [line for line in log.splitlines() if first_id in line and "discarded" in line]
+    assert len(discarded) == 1, discarded
+    assert "plans-for-bob" not in log, "a private file's name reached the log"
+
+
 def test_ten_clients_upload_and_download_at_once(fs):
     count = 10
     crowd = []
@@ -646,3 +676,68 @@ def test_monitor_counts_transfers_and_alerts_when_the_file_service_goes(outage):
     outage.start_service("filesvc")
     wait_for(lambda: "filesvc_down" not in [a["kind"] for a in outage.stats()["alerts"]], 15,
              0.5, "the filesvc_down alert to clear")
+
+
+# ---------------------------------------------------------------------------
+#  The newest FPUT of a name wins (a stack of its own: quotas start at 0)
+
+@pytest.fixture
+def alone(fresh_stack):
+    if not fresh_stack.alive("filesvc"):
+        pytest.skip("not built yet: pychat-filesvc")
+    for name in ("alice", "bob"):
+        fresh_stack.register(name, "pw-" + name)
+    return fresh_stack
+
+
+def test_put_again_with_other_content_replaces_the_pending_upload(alone):
+    """The file changed after a crash: FPUT of the same name with another
+    size or SHA-256 starts afresh, and the unfinished upload goes, bytes,
+    record and place on the quota. Nobody else's upload of the name, and
+    none of the user's of other names or spaces, is touched."""
+    alice, afiles = member(alone, "alice", "again", "elsewhere")
+    bob, bfiles = member(alone, "bob", "again")
+    theirs = os.urandom(CHUNK_MAX + 1000)               # bob's of the same name, here
+    bob_id = bfiles.put("again", "big.bin", len(theirs), theirs)[0]
+    bfiles.send_data(bob_id, theirs[:CHUNK_MAX])
+    aside = os.urandom(1000)                            # alice's of the same name, elsewhere
+    aside_id = afiles.put("elsewhere", "big.bin", len(aside), aside)[0]
+    other = os.urandom(500)                             # alice's of another name, here
+    other_id = afiles.put("again", "other.bin", len(other), other)[0]
+
+    first = os.urandom(2 << 20)
+    first_id, offset, _ = afiles.put("again", "big.bin", len(first), first)
+    assert offset == "0"
+    afiles.send_data(first_id, first[:3 * CHUNK_MAX])
+    assert parts(alone) == {i + ".part" for i in (bob_id, aside_id, other_id, first_id)}
+
+    # had the first kept its place, 2 MiB more would be over the 3 MiB quota
+    second = os.urandom(2 << 20)
+    assert len(aside) + len(other) + len(first) + len(second) > QUOTA
+    second_id, offset, _ = afiles.put("again", "big.bin", len(second), second)
+    assert second_id != first_id and offset == "0"
+    assert afiles.error("FDATA", first_id, str(3 * CHUNK_MAX),
+                        first[3 * CHUNK_MAX:4 * CHUNK_MAX]) == 404
+    assert afiles.error("FDONE", first_id) == 404
+    assert parts(alone) == {i + ".part" for i in (bob_id, aside_id, other_id, second_id)}
+    bfiles.send_data(bob_id, theirs, offset=CHUNK_MAX)  # bob's goes on where it stood
+    afiles.send_data(second_id, second)
+    assert afiles.ok("FDONE", second_id, timeout=30) == ["big.bin", str(len(second)), sha(second)]
+    assert names(bfiles.ok("FLIST", "again")) == ["big.bin"]
+    assert bfiles.download("again", "big.bin")[0] == second
+
+    # the quota holds the new file and the two pending uploads, nothing of the first
+    used = len(second) + len(aside) + len(other)
+    code, reason, _ = error_of(afiles.request("FPUT", "again", "more.bin",
+                                              str(QUOTA - used + 1), sha(b""), ""))
+    assert code == "507" and "%d of %d bytes used" % (used, QUOTA) in reason, reason
+    assert afiles.ok("FPUT", "again", "more.bin", str(QUOTA - used), sha(b""), "")[1] == "0"
+
+    # untouched: alice's other uploads resume; bob's is still there to
+    # finish, and finds the name alice's now
+    assert afiles.put("elsewhere", "big.bin", len(aside), aside)[:2] == [aside_id, "0"]
+    assert afiles.put("again", "other.bin", len(other), other)[:2] == [other_id, "0"]
+    code, reason, _ = error_of(bfiles.request("FDONE", bob_id, timeout=20))
+    assert code == "409" and "name" in reason, reason
+    afiles.send_data(aside_id, aside)
+    assert afiles.ok("FDONE", aside_id) == ["big.bin", str(len(aside)), sha(aside)]
