@@ -609,24 +609,13 @@ s_expire_pending (server_t *self, int64_t now)
 //  Delivers msg to every session in the room (each on its own topic, so
 //  leaving or being removed stops delivery at once), and once on the room's
 //  topic, which only the monitor may hear.
-//  What one flush delivers to one session: the packed messages, in order,
-//  sent as a single frame (one CURVE box for the lot, PROTOCOL.md "Packed
-//  form").
+//  What one flush delivers to one room: its messages, packed, in order. Every
+//  session in the room gets these same bytes as a single frame (one CURVE
+//  box for the lot, PROTOCOL.md "Packed form"), built once and shared.
 typedef struct {
-    char    *topic;
-    pc_buf_t packed;
-} outgoing_t;
-
-static void
-s_outgoing_destroy (outgoing_t **self_p)
-{
-    if (*self_p) {
-        zstr_free (&(*self_p)->topic);
-        pc_buf_free (&(*self_p)->packed);
-        free (*self_p);
-        *self_p = NULL;
-    }
-}
+    broker_room_t *room;
+    pc_buf_t       packed;
+} roombox_t;
 
 //  Publishes data on topic. XPUB never blocks: a subscriber over its
 //  high-water mark loses the message, and finds the gap by id.
@@ -637,6 +626,31 @@ s_publish (server_t *self, const char *topic, const void *data, size_t size)
     if (zmq_send (xpub, topic, strlen (topic), ZMQ_SNDMORE) == -1)
         return;
     zmq_send (xpub, data, size, 0);
+}
+
+//  Publishes the same packed bytes to every session of room: one copy into
+//  a ZeroMQ message, then zmq_msg_copy, which shares the buffer (reference
+//  counted) instead of copying it once per member.
+static void
+s_publish_room (server_t *self, broker_room_t *room, const void *data, size_t size)
+{
+    void *xpub = zsock_resolve (self->xpub);
+    zmq_msg_t body;
+    if (zmq_msg_init_size (&body, size) == -1)
+        return;
+    memcpy (zmq_msg_data (&body), data, size);
+    for (broker_session_t *member = (broker_session_t *) broker_room_first_session (room);
+         member; member = (broker_session_t *) broker_room_next_session (room)) {
+        const char *topic = broker_session_topic (member);
+        if (zmq_send (xpub, topic, strlen (topic), ZMQ_SNDMORE) == -1)
+            continue;
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        zmq_msg_copy (&part, &body);
+        if (zmq_msg_send (&part, xpub, 0) == -1)
+            zmq_msg_close (&part);
+    }
+    zmq_msg_close (&body);
 }
 
 //  Can this SEND join the batch? Else it gets its answer now (0: handled).
@@ -679,10 +693,10 @@ s_flush_sends (server_t *self)
     }
     broker_store_append_many (self->store, items, count);
     //  Delivery is per session (leaving or being removed stops it at once);
-    //  each session gets this flush's messages as one frame. The room's
-    //  topic, which only the monitor may hear, gets each message once.
-    zhashx_t *outbox = zhashx_new ();
-    zhashx_set_destructor (outbox, (czmq_destructor *) s_outgoing_destroy);
+    //  each session gets this flush's messages of a room as one frame. The
+    //  room's topic, which only the monitor may hear, gets each message once.
+    roombox_t boxes [BATCH_MAX];
+    size_t nboxes = 0;
     for (size_t i = 0; i < count; i++) {
         pc_msg_t *request = self->batch_msgs [i];
         broker_session_t *session = self->batch_sessions [i];
@@ -706,20 +720,15 @@ s_flush_sends (server_t *self)
             pc_msg_add (out, pc_msg_field (request, 2));
             zframe_t *packed = pc_msg_pack (out);
             s_publish (self, broker_room_topic (room), zframe_data (packed), zframe_size (packed));
-            for (broker_session_t *member = (broker_session_t *) broker_room_first_session (room);
-                 member; member = (broker_session_t *) broker_room_next_session (room)) {
-                const char *topic = broker_session_topic (member);
-                outgoing_t *outgoing = (outgoing_t *) zhashx_lookup (outbox, topic);
-                if (!outgoing) {
-                    outgoing = (outgoing_t *) zmalloc (sizeof (outgoing_t));
-                    assert (outgoing);
-                    outgoing->topic = strdup (topic);
-                    pc_buf_init (&outgoing->packed);
-                    zhashx_insert (outbox, topic, outgoing);
-                }
-                pc_buf_append (&outgoing->packed, (const char *) zframe_data (packed),
-                               zframe_size (packed));
+            size_t box = 0;
+            while (box < nboxes && boxes [box].room != room)
+                box++;
+            if (box == nboxes) {
+                boxes [nboxes].room = room;
+                pc_buf_init (&boxes [nboxes++].packed);
             }
+            pc_buf_append (&boxes [box].packed, (const char *) zframe_data (packed),
+                           zframe_size (packed));
             zframe_destroy (&packed);
             pc_msg_destroy (&out);
         }
@@ -728,10 +737,10 @@ s_flush_sends (server_t *self)
         broker_session_remember (session, name, pc_msg_field (request, 1), remembered);
         s_reply_ok (self, request, id, ts);
     }
-    for (outgoing_t *outgoing = (outgoing_t *) zhashx_first (outbox); outgoing;
-         outgoing = (outgoing_t *) zhashx_next (outbox))
-        s_publish (self, outgoing->topic, outgoing->packed.data, outgoing->packed.size);
-    zhashx_destroy (&outbox);
+    for (size_t box = 0; box < nboxes; box++) {
+        s_publish_room (self, boxes [box].room, boxes [box].packed.data, boxes [box].packed.size);
+        pc_buf_free (&boxes [box].packed);
+    }
     //  Delivery latency as the broker sees it: read -> stored -> handed to
     //  every member's queue (the monitor shows it per heartbeat)
     int64_t published = zclock_usecs ();
@@ -1135,9 +1144,7 @@ s_post_shared (server_t *self, const char *name, const char *user, const char *f
     pc_msg_add (out, text);
     zframe_t *packed = pc_msg_pack (out);
     s_publish (self, broker_room_topic (room), zframe_data (packed), zframe_size (packed));
-    for (broker_session_t *member = (broker_session_t *) broker_room_first_session (room);
-         member; member = (broker_session_t *) broker_room_next_session (room))
-        s_publish (self, broker_session_topic (member), zframe_data (packed), zframe_size (packed));
+    s_publish_room (self, room, zframe_data (packed), zframe_size (packed));
     zframe_destroy (&packed);
     pc_msg_destroy (&out);
     return 0;
