@@ -2,6 +2,7 @@
 #include "auth_server.h"
 #include "auth_hash.h"
 #include "auth_store.h"
+#include "pc_redis.h"
 #include "pc_msg.h"
 #include "pc_limits.h"
 #include "pc_util.h"
@@ -443,7 +444,7 @@ auth_server_test (bool verbose)
 {
     printf (" * auth_server: ");
     int redis_port = 0;
-    pid_t redis = auth_store_redis_start (&redis_port);
+    pid_t redis = pc_redis_server_start (&redis_port);
     if (redis == -1) {
         printf ("SKIPPED (cannot start redis-server)\n");
         return;
@@ -528,7 +529,7 @@ auth_server_test (bool verbose)
     zsock_destroy (&stranger);
 
     //  Redis down: 503 (PING still answers), then back by itself
-    auth_store_redis_stop (redis);
+    pc_redis_server_stop (redis);
     reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "d1", "alice", "s3cret", NULL);
     assert (reply && streq (pc_msg_error_reason (reply), AUTH_TEXT_UNAVAILABLE));
     s_test_error (&reply, PC_ERR_UNAVAILABLE, "d1");
@@ -537,7 +538,7 @@ auth_server_test (bool verbose)
     reply = s_test_call (broker, PC_SIGNATURE, "PING", "d3", NULL);
     assert (reply && pc_msg_is (reply, "OK"));
     pc_msg_destroy (&reply);
-    redis = auth_store_redis_start (&redis_port);
+    redis = pc_redis_server_start (&redis_port);
     assert (redis > 0);
     reply = s_test_call (broker, PC_SIGNATURE, "REGISTER", "d4", "bob", "pw", NULL);
     assert (reply && pc_msg_is (reply, "OK"));
@@ -549,7 +550,7 @@ auth_server_test (bool verbose)
     zcert_destroy (&server_cert);
     zcert_destroy (&broker_cert);
     zcert_destroy (&stranger_cert);
-    auth_store_redis_stop (redis);
+    pc_redis_server_stop (redis);
     if (verbose)
         printf ("(verbose) ");
     printf ("OK\n");

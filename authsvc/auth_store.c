@@ -3,6 +3,7 @@
 
 #include <czmq.h>
 #include <hiredis/hiredis.h>
+#include "pc_redis.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -10,10 +11,7 @@
 #include <arpa/inet.h>
 
 struct _auth_store_t {
-    char         *host;
-    int           port;
-    redisContext *redis;            //  NULL while not connected
-    bool          down;             //  an outage is under way (logged once)
+    pc_redis_t   *redis;            //  connected lazily; outages logged once
     int           account_limit;
     int           source_limit;
 };
@@ -78,9 +76,7 @@ auth_store_new (const char *host, int port)
     assert (host);
     auth_store_t *self = (auth_store_t *) zmalloc (sizeof (auth_store_t));
     assert (self);
-    self->host = strdup (host);
-    assert (self->host);
-    self->port = port;
+    self->redis = pc_redis_new ("authsvc", host, port);
     self->account_limit = AUTH_ACCOUNT_LIMIT;
     self->source_limit = AUTH_SOURCE_LIMIT;
     return self;
@@ -92,9 +88,7 @@ auth_store_destroy (auth_store_t **self_p)
     assert (self_p);
     if (*self_p) {
         auth_store_t *self = *self_p;
-        if (self->redis)
-            redisFree (self->redis);
-        free (self->host);
+        pc_redis_destroy (&self->redis);
         free (self);
         *self_p = NULL;
     }
@@ -107,83 +101,6 @@ auth_store_set_limits (auth_store_t *self, int account_limit, int source_limit)
     assert (account_limit > 0 && source_limit > 0);
     self->account_limit = account_limit;
     self->source_limit = source_limit;
-}
-
-//  Logs the start of an outage once; the requests meanwhile get 503.
-static void
-s_down (auth_store_t *self, const char *why)
-{
-    if (!self->down)
-        zsys_error ("authsvc: redis %s:%d unavailable (%s): answering 503 until it is back",
-                    self->host, self->port, why && *why? why: "unknown error");
-    self->down = true;
-}
-
-static void
-s_up (auth_store_t *self)
-{
-    if (self->down)
-        zsys_info ("authsvc: redis %s:%d is back", self->host, self->port);
-    self->down = false;
-}
-
-static void
-s_disconnect (auth_store_t *self)
-{
-    if (self->redis) {
-        redisFree (self->redis);
-        self->redis = NULL;
-    }
-}
-
-//  Connects when not connected: 0 | -1. At most 1 s to connect; every
-//  command afterwards times out after 2 s, so no call blocks for long.
-static int
-s_connect (auth_store_t *self)
-{
-    if (self->redis)
-        return 0;
-    struct timeval connect_timeout = { 1, 0 };
-    struct timeval command_timeout = { 2, 0 };
-    self->redis = redisConnectWithTimeout (self->host, self->port, connect_timeout);
-    if (!self->redis || self->redis->err) {
-        s_down (self, self->redis? self->redis->errstr: "out of memory");
-        s_disconnect (self);
-        return -1;
-    }
-    if (redisSetTimeout (self->redis, command_timeout) != REDIS_OK) {
-        s_down (self, self->redis->errstr);
-        s_disconnect (self);
-        return -1;
-    }
-    return 0;
-}
-
-//  Runs one command; returns its reply (caller frees) or NULL when Redis is
-//  unreachable, timed out or answered an error. After an I/O error the
-//  connection is dropped: its stream may be out of step, and the next call
-//  connects afresh.
-static redisReply *
-s_command (auth_store_t *self, const char *format, ...)
-{
-    if (s_connect (self))
-        return NULL;
-    va_list args;
-    va_start (args, format);
-    redisReply *reply = (redisReply *) redisvCommand (self->redis, format, args);
-    va_end (args);
-    if (!reply) {
-        s_down (self, self->redis->errstr);
-        s_disconnect (self);
-        return NULL;
-    }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        s_down (self, reply->str);
-        freeReplyObject (reply);
-        return NULL;
-    }
-    s_up (self);
-    return reply;
 }
 
 //  An integer reply or element as a number (Lua numbers come as integers).
@@ -202,14 +119,14 @@ auth_store_user_create (auth_store_t *self, const char *name, const char *hash, 
 {
     assert (self);
     assert (name && hash);
-    redisReply *reply = s_command (self, "EVAL %s 2 user:%s users %s %lld %s",
+    redisReply *reply = pc_redis_command (self->redis, "EVAL %s 2 user:%s users %s %lld %s",
                                    s_create_lua, name, hash, (long long) now_ms, name);
     long long created;
     if (!reply)
         return -1;
     int rc = s_integer (reply, &created)? (created? 0: 1): -1;
     if (rc == -1)
-        s_down (self, "unexpected reply to account creation");
+        pc_redis_down (self->redis, "unexpected reply to account creation");
     freeReplyObject (reply);
     return rc;
 }
@@ -221,7 +138,7 @@ auth_store_user_lookup (auth_store_t *self, const char *name, char **hash_p, cha
     assert (name && hash_p && role_p);
     *hash_p = NULL;
     *role_p = NULL;
-    redisReply *reply = s_command (self, "HMGET user:%s hash role", name);
+    redisReply *reply = pc_redis_command (self->redis, "HMGET user:%s hash role", name);
     if (!reply)
         return -1;
     int rc = -1;
@@ -238,7 +155,7 @@ auth_store_user_lookup (auth_store_t *self, const char *name, char **hash_p, cha
         }
     }
     else
-        s_down (self, "unexpected reply to HMGET");
+        pc_redis_down (self->redis, "unexpected reply to HMGET");
     freeReplyObject (reply);
     return rc;
 }
@@ -249,7 +166,7 @@ auth_store_throttled (auth_store_t *self, const char *name, const char *source, 
     assert (self);
     assert (name && source && wait_s);
     *wait_s = 0;
-    redisReply *reply = s_command (self, "EVAL %s 2 lock:acct:%s lock:src:%s",
+    redisReply *reply = pc_redis_command (self->redis, "EVAL %s 2 lock:acct:%s lock:src:%s",
                                    s_locks_lua, name, source);
     if (!reply)
         return -1;
@@ -257,7 +174,7 @@ auth_store_throttled (auth_store_t *self, const char *name, const char *source, 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
     ||  !s_integer (reply->element [0], &account_ms)
     ||  !s_integer (reply->element [1], &source_ms)) {
-        s_down (self, "unexpected reply to PTTL");
+        pc_redis_down (self->redis, "unexpected reply to PTTL");
         freeReplyObject (reply);
         return -1;
     }
@@ -277,7 +194,7 @@ auth_store_login_failed (auth_store_t *self, const char *name, const char *sourc
 {
     assert (self);
     assert (name && source);
-    redisReply *reply = s_command (self,
+    redisReply *reply = pc_redis_command (self->redis,
         "EVAL %s 4 fail:acct:%s lock:acct:%s fail:src:%s lock:src:%s %d %d %d %d %d",
         s_failed_lua, name, name, source, source,
         self->account_limit, self->source_limit, AUTH_FAIL_WINDOW_S,
@@ -293,7 +210,7 @@ auth_store_login_ok (auth_store_t *self, const char *name, int64_t now_ms)
 {
     assert (self);
     assert (name);
-    redisReply *reply = s_command (self, "EVAL %s 3 user:%s fail:acct:%s lock:acct:%s %lld",
+    redisReply *reply = pc_redis_command (self->redis, "EVAL %s 3 user:%s fail:acct:%s lock:acct:%s %lld",
                                    s_login_ok_lua, name, name, name, (long long) now_ms);
     if (!reply)
         return -1;
@@ -315,7 +232,7 @@ int
 auth_store_user_set (auth_store_t *self, const char *name, const char *field, const char *value)
 {
     assert (self);
-    redisReply *reply = s_command (self, "EVAL %s 1 user:%s %s %s", s_user_set_lua, name, field, value);
+    redisReply *reply = pc_redis_command (self->redis, "EVAL %s 1 user:%s %s %s", s_user_set_lua, name, field, value);
     if (!reply)
         return -1;
     long long result = -1;
@@ -328,7 +245,7 @@ int
 auth_store_user_banned (auth_store_t *self, const char *name)
 {
     assert (self);
-    redisReply *reply = s_command (self, "HGET user:%s banned", name);
+    redisReply *reply = pc_redis_command (self->redis, "HGET user:%s banned", name);
     if (!reply)
         return -1;
     int rc = reply->type == REDIS_REPLY_STRING && streq (reply->str, "1")? 1: 0;
@@ -340,14 +257,14 @@ int
 auth_store_user_delete (auth_store_t *self, const char *name)
 {
     assert (self);
-    redisReply *reply = s_command (self, "DEL user:%s", name);
+    redisReply *reply = pc_redis_command (self->redis, "DEL user:%s", name);
     if (!reply)
         return -1;
     long long deleted = 0;
     int rc = s_integer (reply, &deleted)? (deleted? 0: 1): -1;
     freeReplyObject (reply);
     if (rc == 0) {
-        reply = s_command (self, "SREM users %s", name);
+        reply = pc_redis_command (self->redis, "SREM users %s", name);
         if (!reply)
             return -1;
         freeReplyObject (reply);
@@ -365,7 +282,7 @@ int
 auth_store_users (auth_store_t *self, zlistx_t *lines)
 {
     assert (self);
-    redisReply *names = s_command (self, "SMEMBERS users");
+    redisReply *names = pc_redis_command (self->redis, "SMEMBERS users");
     if (!names)
         return -1;
     int rc = 0;
@@ -373,7 +290,7 @@ auth_store_users (auth_store_t *self, zlistx_t *lines)
         const char *name = names->element [i]->str;
         if (!name)
             continue;
-        redisReply *user = s_command (self, "HMGET user:%s role created last_login banned", name);
+        redisReply *user = pc_redis_command (self->redis, "HMGET user:%s role created last_login banned", name);
         if (!user) {
             rc = -1;
             break;
@@ -398,7 +315,7 @@ int
 auth_store_audit (auth_store_t *self, const char *actor, const char *action, const char *target)
 {
     assert (self);
-    redisReply *reply = s_command (self, "XADD audit MAXLEN ~ 10000 * actor %s action %s target %s",
+    redisReply *reply = pc_redis_command (self->redis, "XADD audit MAXLEN ~ 10000 * actor %s action %s target %s",
                                    actor, action, target);
     if (!reply)
         return -1;
@@ -416,13 +333,13 @@ int
 auth_store_key_set (auth_store_t *self, const char *name, const char *key)
 {
     assert (self);
-    redisReply *reply = s_command (self, "EVAL %s 1 user:%s %s", s_key_set_lua, name, key);
+    redisReply *reply = pc_redis_command (self->redis, "EVAL %s 1 user:%s %s", s_key_set_lua, name, key);
     if (!reply)
         return -1;
     long long value = -1;
     int rc = s_integer (reply, &value) && (value == 0 || value == 1)? (int) value: -1;
     if (rc == -1)
-        s_down (self, "unexpected reply to key set");
+        pc_redis_down (self->redis, "unexpected reply to key set");
     freeReplyObject (reply);
     return rc;
 }
@@ -432,7 +349,7 @@ auth_store_key_get (auth_store_t *self, const char *name, char **key_p)
 {
     assert (self);
     *key_p = NULL;
-    redisReply *reply = s_command (self, "HGET user:%s dmkey", name);
+    redisReply *reply = pc_redis_command (self->redis, "HGET user:%s dmkey", name);
     if (!reply)
         return -1;
     int rc = 1;
@@ -444,89 +361,6 @@ auth_store_key_get (auth_store_t *self, const char *name, char **key_p)
     return rc;
 }
 
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    if (fd == -1)
-        return -1;
-    struct sockaddr_in addr;
-    memset (&addr, 0, sizeof (addr));
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t size = sizeof (addr);
-    int port = -1;
-    if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0
-    &&  getsockname (fd, (struct sockaddr *) &addr, &size) == 0)
-        port = ntohs (addr.sin_port);
-    close (fd);
-    return port;
-}
-
-static bool
-s_redis_answers (int port)
-{
-    struct timeval timeout = { 0, 200000 };
-    redisContext *redis = redisConnectWithTimeout ("127.0.0.1", port, timeout);
-    bool answers = false;
-    if (redis && !redis->err) {
-        redisSetTimeout (redis, timeout);
-        redisReply *reply = (redisReply *) redisCommand (redis, "PING");
-        answers = reply && reply->type == REDIS_REPLY_STATUS && streq (reply->str, "PONG");
-        if (reply)
-            freeReplyObject (reply);
-    }
-    if (redis)
-        redisFree (redis);
-    return answers;
-}
-
-pid_t
-auth_store_redis_start (int *port_p)
-{
-    assert (port_p);
-    int port = *port_p? *port_p: s_free_port ();
-    if (port <= 0)
-        return -1;
-    char port_text [16];
-    snprintf (port_text, sizeof (port_text), "%d", port);
-    pid_t pid = fork ();
-    if (pid == -1)
-        return -1;
-    if (pid == 0) {
-        int null = open ("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2 (null, STDIN_FILENO);
-            dup2 (null, STDOUT_FILENO);
-            dup2 (null, STDERR_FILENO);
-        }
-        execlp ("redis-server", "redis-server", "--port", port_text, "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--daemonize", "no", (char *) NULL);
-        _exit (127);
-    }
-    for (int attempt = 0; attempt < 100; attempt++) {
-        if (s_redis_answers (port)) {
-            *port_p = port;
-            return pid;
-        }
-        if (waitpid (pid, NULL, WNOHANG) == pid)
-            return -1;                  //  exited: not installed, port taken...
-        zclock_sleep (50);
-    }
-    auth_store_redis_stop (pid);
-    return -1;
-}
-
-void
-auth_store_redis_stop (pid_t pid)
-{
-    if (pid > 0) {
-        kill (pid, SIGTERM);
-        waitpid (pid, NULL, 0);
-    }
-}
-
 //  --------------------------------------------------------------------------
 //  Selftest
 
@@ -534,7 +368,7 @@ auth_store_redis_stop (pid_t pid)
 static void
 s_test_expire_lock (auth_store_t *self, const char *kind, const char *id)
 {
-    redisReply *reply = s_command (self, "DEL lock:%s:%s", kind, id);
+    redisReply *reply = pc_redis_command (self->redis, "DEL lock:%s:%s", kind, id);
     assert (reply);
     freeReplyObject (reply);
 }
@@ -544,7 +378,7 @@ auth_store_test (bool verbose)
 {
     printf (" * auth_store: ");
     int port = 0;
-    pid_t redis = auth_store_redis_start (&port);
+    pid_t redis = pc_redis_server_start (&port);
     if (redis == -1) {
         printf ("SKIPPED (cannot start redis-server)\n");
         return;
@@ -562,10 +396,10 @@ auth_store_test (bool verbose)
     zstr_free (&role);
     assert (auth_store_user_lookup (store, "bob", &hash, &role) == 1);
     assert (hash == NULL && role == NULL);
-    redisReply *reply = s_command (store, "SISMEMBER users alice");
+    redisReply *reply = pc_redis_command (store->redis, "SISMEMBER users alice");
     assert (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1);
     freeReplyObject (reply);
-    reply = s_command (store, "HGET user:alice created");
+    reply = pc_redis_command (store->redis, "HGET user:alice created");
     assert (reply && reply->type == REDIS_REPLY_STRING && streq (reply->str, "1700000000000"));
     freeReplyObject (reply);
 
@@ -598,7 +432,7 @@ auth_store_test (bool verbose)
     free (key);
     assert (auth_store_key_set (store, "nobody", "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7") == 1);
     assert (auth_store_key_get (store, "nobody", &key) == 1);
-    reply = s_command (store, "HGET user:alice last_login");
+    reply = pc_redis_command (store->redis, "HGET user:alice last_login");
     assert (reply && reply->type == REDIS_REPLY_STRING && streq (reply->str, "1700000000123"));
     freeReplyObject (reply);
     //  ... but never creates an account
@@ -629,18 +463,18 @@ auth_store_test (bool verbose)
         assert (wait_s == expected [step]);
     }
     //  The failure counter outlives the lock
-    reply = s_command (store, "PTTL fail:acct:alice");
+    reply = pc_redis_command (store->redis, "PTTL fail:acct:alice");
     assert (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer > 900000);
     freeReplyObject (reply);
     //  Success clears the account's failures
     s_test_expire_lock (store, "acct", "alice");
     assert (auth_store_login_ok (store, "alice", 2) == 0);
-    reply = s_command (store, "EXISTS fail:acct:alice");
+    reply = pc_redis_command (store->redis, "EXISTS fail:acct:alice");
     assert (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0);
     freeReplyObject (reply);
     //  A counter under the limit expires within the window
     assert (auth_store_login_failed (store, "dave", "src3") == 0);
-    reply = s_command (store, "TTL fail:acct:dave");
+    reply = pc_redis_command (store->redis, "TTL fail:acct:dave");
     assert (reply && reply->type == REDIS_REPLY_INTEGER
             && reply->integer > 0 && reply->integer <= AUTH_FAIL_WINDOW_S);
     freeReplyObject (reply);
@@ -656,7 +490,7 @@ auth_store_test (bool verbose)
     assert (auth_store_throttled (store, "u9", "elsewhere", &wait_s) == 0);
 
     //  Redis goes away: every call answers -1 promptly, then recovers
-    auth_store_redis_stop (redis);
+    pc_redis_server_stop (redis);
     int64_t start = zclock_mono ();
     assert (auth_store_user_create (store, "erin", "$h", 1) == -1);
     assert (auth_store_user_lookup (store, "alice", &hash, &role) == -1);
@@ -664,7 +498,7 @@ auth_store_test (bool verbose)
     assert (auth_store_login_failed (store, "alice", "src1") == -1);
     assert (auth_store_login_ok (store, "alice", 3) == -1);
     assert (zclock_mono () - start < 5000);
-    redis = auth_store_redis_start (&port);
+    redis = pc_redis_server_start (&port);
     assert (redis > 0);
     assert (auth_store_user_create (store, "erin", "$h", 1) == 0);
     assert (auth_store_user_lookup (store, "erin", &hash, &role) == 0);
@@ -673,7 +507,7 @@ auth_store_test (bool verbose)
 
     auth_store_destroy (&store);
     auth_store_destroy (&store);        //  safe twice
-    auth_store_redis_stop (redis);
+    pc_redis_server_stop (redis);
     if (verbose)
         printf ("(verbose) ");
     printf ("OK\n");

@@ -78,12 +78,5 @@ int         auth_store_key_set      (auth_store_t *self, const char *name, const
 //  1 no such account or no key, -1 unavailable.
 int         auth_store_key_get      (auth_store_t *self, const char *name, char **key_p);
 
-//  For selftests: starts a private redis-server on a free 127.0.0.1 port
-//  (port 0 = pick one) and waits until it answers. Returns its pid (and the
-//  port in *port_p), or -1 when redis-server cannot be started.
-pid_t       auth_store_redis_start  (int *port_p);
-//  Stops (SIGTERM) and reaps a redis-server started above.
-void        auth_store_redis_stop   (pid_t pid);
-
 void        auth_store_test         (bool verbose);
 #endif

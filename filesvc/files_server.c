@@ -3,6 +3,7 @@
 #include "files_server.h"
 #include "files_disk.h"
 #include "files_store.h"
+#include "pc_redis.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
 #include "pc_msg.h"
@@ -1260,7 +1261,7 @@ files_server_test (bool verbose)
 {
     printf (" * files_server: ");
     int redis_port = 0;
-    pid_t redis = files_store_redis_start (&redis_port);
+    pid_t redis = pc_redis_server_start (&redis_port);
     if (redis == -1) {
         printf ("SKIPPED (cannot start redis-server)\n");
         return;
@@ -1544,7 +1545,7 @@ files_server_test (bool verbose)
     zcert_destroy (&client_cert);
     zcert_destroy (&other_cert);
     pc_zap_destroy (&zap);
-    files_store_redis_stop (redis);
+    pc_redis_server_stop (redis);
     char command [PATH_MAX + 16];
     snprintf (command, sizeof (command), "rm -rf '%s'", dir);
     assert (system (command) == 0);

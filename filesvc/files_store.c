@@ -2,6 +2,7 @@
 #include "files_store.h"
 
 #include <hiredis/hiredis.h>
+#include "pc_redis.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -10,10 +11,7 @@
 #include <sys/wait.h>
 
 struct _files_store_t {
-    char         *host;
-    int           port;
-    redisContext *redis;            //  NULL while not connected
-    bool          down;             //  an outage is under way (logged once)
+    pc_redis_t   *redis;            //  connected lazily; outages logged once
 };
 
 //  A new upload: reserves its size on the quota and records it, unless the
@@ -93,9 +91,7 @@ files_store_new (const char *host, int port)
     assert (host);
     files_store_t *self = (files_store_t *) zmalloc (sizeof (files_store_t));
     assert (self);
-    self->host = strdup (host);
-    assert (self->host);
-    self->port = port;
+    self->redis = pc_redis_new ("filesvc", host, port);
     return self;
 }
 
@@ -105,9 +101,7 @@ files_store_destroy (files_store_t **self_p)
     assert (self_p);
     if (*self_p) {
         files_store_t *self = *self_p;
-        if (self->redis)
-            redisFree (self->redis);
-        free (self->host);
+        pc_redis_destroy (&self->redis);
         free (self);
         *self_p = NULL;
     }
@@ -117,92 +111,16 @@ bool
 files_store_available (files_store_t *self)
 {
     assert (self);
-    return !self->down;
+    return pc_redis_available (self->redis);
 }
 
 //  --------------------------------------------------------------------------
 //  The connection (as auth_store: lazy, dropped on any error)
 
-static void
-s_down (files_store_t *self, const char *why)
-{
-    if (!self->down)
-        zsys_error ("filesvc: redis %s:%d unavailable (%s): answering 503 until it is back",
-                    self->host, self->port, why && *why? why: "unknown error");
-    self->down = true;
-}
-
-static void
-s_up (files_store_t *self)
-{
-    if (self->down)
-        zsys_info ("filesvc: redis %s:%d is back", self->host, self->port);
-    self->down = false;
-}
-
-static void
-s_disconnect (files_store_t *self)
-{
-    if (self->redis) {
-        redisFree (self->redis);
-        self->redis = NULL;
-    }
-}
-
-static int
-s_connect (files_store_t *self)
-{
-    if (self->redis)
-        return 0;
-    struct timeval connect_timeout = { 1, 0 };
-    struct timeval command_timeout = { 2, 0 };
-    self->redis = redisConnectWithTimeout (self->host, self->port, connect_timeout);
-    if (!self->redis || self->redis->err
-    ||  redisSetTimeout (self->redis, command_timeout) != REDIS_OK) {
-        s_down (self, self->redis? self->redis->errstr: "out of memory");
-        s_disconnect (self);
-        return -1;
-    }
-    return 0;
-}
-
-//  Checks a reply: NULL (connection dropped) and errors count as an outage.
-static redisReply *
-s_checked (files_store_t *self, redisReply *reply)
-{
-    if (!reply) {
-        s_down (self, self->redis->errstr);
-        s_disconnect (self);
-        return NULL;
-    }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        s_down (self, reply->str);
-        freeReplyObject (reply);
-        return NULL;
-    }
-    s_up (self);
-    return reply;
-}
-
-//  One command (hiredis format); its reply (caller frees) or NULL.
-static redisReply *
-s_command (files_store_t *self, const char *format, ...)
-{
-    if (s_connect (self))
-        return NULL;
-    va_list args;
-    va_start (args, format);
-    redisReply *reply = (redisReply *) redisvCommand (self->redis, format, args);
-    va_end (args);
-    return s_checked (self, reply);
-}
-
 //  EVAL script with nkeys keys then the arguments, all in args (strings).
 static redisReply *
 s_eval (files_store_t *self, const char *script, int nkeys, const char **args, size_t nargs)
 {
-    if (s_connect (self))
-        return NULL;
     const char *argv [24];
     size_t argvlen [24];
     assert (nargs + 3 <= 24);
@@ -215,9 +133,7 @@ s_eval (files_store_t *self, const char *script, int nkeys, const char **args, s
         argv [i + 3] = args [i];
     for (size_t i = 0; i < nargs + 3; i++)
         argvlen [i] = strlen (argv [i]);
-    redisReply *reply = (redisReply *) redisCommandArgv (self->redis, (int) nargs + 3,
-                                                          argv, argvlen);
-    return s_checked (self, reply);
+    return pc_redis_argv (self->redis, (int) nargs + 3, argv, argvlen);
 }
 
 //  A script's first integer (plain or first of an array), or -1.
@@ -289,19 +205,21 @@ int
 files_store_list (files_store_t *self, const char *space, zlistx_t *entries)
 {
     assert (self);
-    redisReply *names = s_command (self, "HGETALL fspace:%s", space);
+    redisReply *names = pc_redis_command (self->redis, "HGETALL fspace:%s", space);
     if (!names)
         return -1;
     int rc = 0;
     size_t count = names->type == REDIS_REPLY_ARRAY? names->elements / 2: 0;
-    //  One round trip for the lot: pipelined HMGETs
-    for (size_t i = 0; i < count; i++)
-        redisAppendCommand (self->redis, "HMGET fmeta:%s space name size sha from time meta",
+    //  One round trip for the lot: pipelined HMGETs (HGETALL just worked,
+    //  so the connection is there)
+    redisContext *redis = pc_redis_context (self->redis);
+    for (size_t i = 0; i < count && redis; i++)
+        redisAppendCommand (redis, "HMGET fmeta:%s space name size sha from time meta",
                             names->element [2 * i + 1]->str);
     for (size_t i = 0; i < count && rc == 0; i++) {
         redisReply *meta = NULL;
-        if (redisGetReply (self->redis, (void **) &meta) != REDIS_OK) {
-            s_checked (self, NULL);
+        if (!redis || redisGetReply (redis, (void **) &meta) != REDIS_OK) {
+            pc_redis_checked (self->redis, NULL);
             rc = -1;
             break;
         }
@@ -322,14 +240,14 @@ files_store_lookup (files_store_t *self, const char *space, const char *name,
 {
     assert (self);
     *entry_p = NULL;
-    redisReply *reply = s_command (self, "HGET fspace:%s %s", space, name);
+    redisReply *reply = pc_redis_command (self->redis, "HGET fspace:%s %s", space, name);
     if (!reply)
         return -1;
     char *id = s_string (reply);
     freeReplyObject (reply);
     if (!id)
         return 1;
-    reply = s_command (self, "HMGET fmeta:%s space name size sha from time meta", id);
+    reply = pc_redis_command (self->redis, "HMGET fmeta:%s space name size sha from time meta", id);
     if (!reply) {
         free (id);
         return -1;
@@ -366,7 +284,7 @@ int
 files_store_quota_used (files_store_t *self, const char *user, uint64_t *used_p)
 {
     assert (self);
-    redisReply *reply = s_command (self, "GET fquota:%s", user);
+    redisReply *reply = pc_redis_command (self->redis, "GET fquota:%s", user);
     if (!reply)
         return -1;
     *used_p = s_number (reply);
@@ -382,7 +300,7 @@ files_store_upload_get (files_store_t *self, const char *id, files_entry_t **ent
 {
     assert (self);
     *entry_p = NULL;
-    redisReply *reply = s_command (self, "HMGET fupload:%s user space name size sha meta touched", id);
+    redisReply *reply = pc_redis_command (self->redis, "HMGET fupload:%s user space name size sha meta touched", id);
     if (!reply)
         return -1;
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 7
@@ -414,7 +332,7 @@ files_store_upload_find (files_store_t *self, const char *user, const char *spac
     assert (self);
     *entry_p = NULL;
     char *field = s_resume_field (space, size, sha, name);
-    redisReply *reply = s_command (self, "HGET fuploads:%s %s", user, field);
+    redisReply *reply = pc_redis_command (self->redis, "HGET fuploads:%s %s", user, field);
     zstr_free (&field);
     if (!reply)
         return -1;
@@ -466,7 +384,7 @@ int
 files_store_upload_touch (files_store_t *self, const char *id, int64_t now_ms)
 {
     assert (self);
-    redisReply *reply = s_command (self, "ZADD fuploads XX %lld %s", (long long) now_ms, id);
+    redisReply *reply = pc_redis_command (self->redis, "ZADD fuploads XX %lld %s", (long long) now_ms, id);
     if (!reply)
         return -1;
     freeReplyObject (reply);
@@ -524,7 +442,7 @@ files_store_upload_replace (files_store_t *self, const char *user, const char *s
 {
     assert (self);
     assert (ids);
-    redisReply *reply = s_command (self, "HGETALL fuploads:%s", user);
+    redisReply *reply = pc_redis_command (self->redis, "HGETALL fuploads:%s", user);
     if (!reply)
         return -1;
     //  The uploads to discard, collected first: discarding uses the connection
@@ -598,7 +516,7 @@ int
 files_store_upload_stale (files_store_t *self, int64_t cutoff_ms, size_t limit, zlistx_t *ids)
 {
     assert (self);
-    redisReply *reply = s_command (self, "ZRANGEBYSCORE fuploads -inf %lld LIMIT 0 %llu",
+    redisReply *reply = pc_redis_command (self->redis, "ZRANGEBYSCORE fuploads -inf %lld LIMIT 0 %llu",
                                    (long long) cutoff_ms, (unsigned long long) limit);
     if (!reply)
         return -1;
@@ -608,81 +526,6 @@ files_store_upload_stale (files_store_t *self, int64_t cutoff_ms, size_t limit, 
                 zlistx_add_end (ids, strdup (reply->element [i]->str));
     freeReplyObject (reply);
     return 0;
-}
-
-//  --------------------------------------------------------------------------
-//  A private redis-server, for the selftests
-
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    if (fd == -1)
-        return -1;
-    struct sockaddr_in addr;
-    memset (&addr, 0, sizeof (addr));
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    socklen_t size = sizeof (addr);
-    int port = -1;
-    if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0
-    &&  getsockname (fd, (struct sockaddr *) &addr, &size) == 0)
-        port = ntohs (addr.sin_port);
-    close (fd);
-    return port;
-}
-
-pid_t
-files_store_redis_start (int *port_p)
-{
-    assert (port_p);
-    int port = *port_p? *port_p: s_free_port ();
-    if (port <= 0)
-        return -1;
-    char port_text [16];
-    snprintf (port_text, sizeof (port_text), "%d", port);
-    pid_t pid = fork ();
-    if (pid == -1)
-        return -1;
-    if (pid == 0) {
-        int null = open ("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2 (null, STDIN_FILENO);
-            dup2 (null, STDOUT_FILENO);
-            dup2 (null, STDERR_FILENO);
-        }
-        execlp ("redis-server", "redis-server", "--port", port_text, "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--daemonize", "no", (char *) NULL);
-        _exit (127);
-    }
-    for (int attempt = 0; attempt < 100; attempt++) {
-        struct timeval timeout = { 0, 200000 };
-        redisContext *probe = redisConnectWithTimeout ("127.0.0.1", port, timeout);
-        redisReply *reply = probe && !probe->err? (redisReply *) redisCommand (probe, "PING"): NULL;
-        bool answers = reply && reply->type == REDIS_REPLY_STATUS;
-        if (reply)
-            freeReplyObject (reply);
-        if (probe)
-            redisFree (probe);
-        if (answers) {
-            *port_p = port;
-            return pid;
-        }
-        if (waitpid (pid, NULL, WNOHANG) == pid)
-            return -1;                  //  exited: not installed, port taken...
-        zclock_sleep (50);
-    }
-    files_store_redis_stop (pid);
-    return -1;
-}
-
-void
-files_store_redis_stop (pid_t pid)
-{
-    if (pid > 0) {
-        kill (pid, SIGTERM);
-        waitpid (pid, NULL, 0);
-    }
 }
 
 //  --------------------------------------------------------------------------
@@ -707,7 +550,7 @@ files_store_test (bool verbose)
 {
     printf (" * files_store: ");
     int port = 0;
-    pid_t redis = files_store_redis_start (&port);
+    pid_t redis = pc_redis_server_start (&port);
     if (redis == -1) {
         printf ("SKIPPED (cannot start redis-server)\n");
         return;
@@ -839,7 +682,7 @@ files_store_test (bool verbose)
         files_entry_destroy (&pending [i]);
 
     //  Redis goes away: prompt -1, then it recovers
-    files_store_redis_stop (redis);
+    pc_redis_server_stop (redis);
     int64_t start = zclock_mono ();
     assert (files_store_list (store, "room/lobby", entries) == -1);
     assert (!files_store_available (store));
@@ -848,7 +691,7 @@ files_store_test (bool verbose)
     assert (files_store_upload_replace (store, "bob", "room/lobby", "d.bin", 1, rival->sha,
                                         ids) == -1 && zlistx_size (ids) == 0);
     assert (zclock_mono () - start < 5000);
-    redis = files_store_redis_start (&port);
+    redis = pc_redis_server_start (&port);
     assert (redis > 0);
     assert (files_store_list (store, "room/lobby", entries) == 0);
     assert (files_store_available (store));
@@ -861,7 +704,7 @@ files_store_test (bool verbose)
     files_entry_destroy (&rival);
     files_store_destroy (&store);
     files_store_destroy (&store);
-    files_store_redis_stop (redis);
+    pc_redis_server_stop (redis);
     if (verbose)
         printf ("(verbose) ");
     printf ("OK\n");

@@ -88,10 +88,5 @@ int         files_store_remove       (files_store_t *self, files_entry_t *entry)
 //  Bytes on user's quota: 0 | -1.
 int         files_store_quota_used   (files_store_t *self, const char *user, uint64_t *used_p);
 
-//  For selftests: a private redis-server on a free 127.0.0.1 port. Returns
-//  its pid (the port in *port_p), or -1 when redis-server cannot start.
-pid_t       files_store_redis_start  (int *port_p);
-void        files_store_redis_stop   (pid_t pid);
-
 void        files_store_test         (bool verbose);
 #endif

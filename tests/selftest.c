@@ -4,6 +4,7 @@
 #include "pc_keys.h"
 #include "pc_config.h"
 #include "pc_zap.h"
+#include "pc_redis.h"
 #include "selftests.h"
 
 int
@@ -18,6 +19,7 @@ main (int argc, char *argv [])
     pc_keys_test (verbose);
     pc_config_test (verbose);
     pc_zap_test (verbose);
+    pc_redis_test (verbose);
     PYCHAT_MODULE_SELFTESTS (verbose);
     printf ("Selftests passed\n");
     return 0;

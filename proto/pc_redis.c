@@ -1,0 +1,268 @@
+//  pc_redis.c: a service's connection to Redis (hiredis 0.14).
+#include "pc_redis.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+struct _pc_redis_t {
+    char         *service;
+    char         *host;
+    int           port;
+    redisContext *redis;            //  NULL while not connected
+    bool          down;             //  an outage is under way (logged once)
+};
+
+pc_redis_t *
+pc_redis_new (const char *service, const char *host, int port)
+{
+    assert (service);
+    assert (host);
+    pc_redis_t *self = (pc_redis_t *) zmalloc (sizeof (pc_redis_t));
+    assert (self);
+    self->service = strdup (service);
+    self->host = strdup (host);
+    assert (self->service && self->host);
+    self->port = port;
+    return self;
+}
+
+void
+pc_redis_destroy (pc_redis_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        pc_redis_t *self = *self_p;
+        if (self->redis)
+            redisFree (self->redis);
+        free (self->service);
+        free (self->host);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+void
+pc_redis_down (pc_redis_t *self, const char *why)
+{
+    assert (self);
+    if (!self->down)
+        zsys_error ("%s: redis %s:%d unavailable (%s): answering 503 until it is back",
+                    self->service, self->host, self->port, why && *why? why: "unknown error");
+    self->down = true;
+}
+
+static void
+s_up (pc_redis_t *self)
+{
+    if (self->down)
+        zsys_info ("%s: redis %s:%d is back", self->service, self->host, self->port);
+    self->down = false;
+}
+
+static void
+s_drop (pc_redis_t *self, const char *why)
+{
+    pc_redis_down (self, why);
+    if (self->redis) {
+        redisFree (self->redis);
+        self->redis = NULL;
+    }
+}
+
+bool
+pc_redis_available (pc_redis_t *self)
+{
+    assert (self);
+    return !self->down;
+}
+
+redisContext *
+pc_redis_context (pc_redis_t *self)
+{
+    assert (self);
+    if (self->redis)
+        return self->redis;
+    struct timeval connect_timeout = { 1, 0 };
+    struct timeval command_timeout = { 2, 0 };
+    self->redis = redisConnectWithTimeout (self->host, self->port, connect_timeout);
+    if (!self->redis || self->redis->err
+    ||  redisSetTimeout (self->redis, command_timeout) != REDIS_OK) {
+        //  The message lives in the context: log before it is freed
+        char why [128];
+        snprintf (why, sizeof (why), "%s", self->redis? self->redis->errstr: "out of memory");
+        s_drop (self, why);
+        return NULL;
+    }
+    return self->redis;
+}
+
+redisReply *
+pc_redis_checked (pc_redis_t *self, redisReply *reply)
+{
+    assert (self);
+    if (!reply) {
+        char why [128];
+        snprintf (why, sizeof (why), "%s", self->redis? self->redis->errstr: "not connected");
+        s_drop (self, why);
+        return NULL;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        pc_redis_down (self, reply->str);
+        freeReplyObject (reply);
+        return NULL;
+    }
+    s_up (self);
+    return reply;
+}
+
+redisReply *
+pc_redis_command (pc_redis_t *self, const char *format, ...)
+{
+    redisContext *redis = pc_redis_context (self);
+    if (!redis)
+        return NULL;
+    va_list args;
+    va_start (args, format);
+    redisReply *reply = (redisReply *) redisvCommand (redis, format, args);
+    va_end (args);
+    return pc_redis_checked (self, reply);
+}
+
+redisReply *
+pc_redis_argv (pc_redis_t *self, int argc, const char **argv, const size_t *argvlen)
+{
+    redisContext *redis = pc_redis_context (self);
+    if (!redis)
+        return NULL;
+    return pc_redis_checked (self, (redisReply *) redisCommandArgv (redis, argc, argv, argvlen));
+}
+
+//  --------------------------------------------------------------------------
+//  A private redis-server, for the selftests
+
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    if (fd == -1)
+        return -1;
+    struct sockaddr_in addr;
+    memset (&addr, 0, sizeof (addr));
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t size = sizeof (addr);
+    int port = -1;
+    if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0
+    &&  getsockname (fd, (struct sockaddr *) &addr, &size) == 0)
+        port = ntohs (addr.sin_port);
+    close (fd);
+    return port;
+}
+
+static bool
+s_answers (int port)
+{
+    struct timeval timeout = { 0, 200000 };
+    redisContext *redis = redisConnectWithTimeout ("127.0.0.1", port, timeout);
+    bool answers = false;
+    if (redis && !redis->err) {
+        redisSetTimeout (redis, timeout);
+        redisReply *reply = (redisReply *) redisCommand (redis, "PING");
+        answers = reply && reply->type == REDIS_REPLY_STATUS && streq (reply->str, "PONG");
+        if (reply)
+            freeReplyObject (reply);
+    }
+    if (redis)
+        redisFree (redis);
+    return answers;
+}
+
+pid_t
+pc_redis_server_start (int *port_p)
+{
+    assert (port_p);
+    int port = *port_p? *port_p: s_free_port ();
+    if (port <= 0)
+        return -1;
+    char port_text [16];
+    snprintf (port_text, sizeof (port_text), "%d", port);
+    pid_t pid = fork ();
+    if (pid == -1)
+        return -1;
+    if (pid == 0) {
+        int null = open ("/dev/null", O_RDWR);
+        if (null >= 0) {
+            dup2 (null, STDIN_FILENO);
+            dup2 (null, STDOUT_FILENO);
+            dup2 (null, STDERR_FILENO);
+        }
+        execlp ("redis-server", "redis-server", "--port", port_text, "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--daemonize", "no", (char *) NULL);
+        _exit (127);
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        if (s_answers (port)) {
+            *port_p = port;
+            return pid;
+        }
+        if (waitpid (pid, NULL, WNOHANG) == pid)
+            return -1;                  //  exited: not installed, port taken...
+        zclock_sleep (50);
+    }
+    pc_redis_server_stop (pid);
+    return -1;
+}
+
+void
+pc_redis_server_stop (pid_t pid)
+{
+    if (pid > 0) {
+        kill (pid, SIGTERM);
+        waitpid (pid, NULL, 0);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+void
+pc_redis_test (bool verbose)
+{
+    printf (" * pc_redis: ");
+    int port = 0;
+    pid_t server = pc_redis_server_start (&port);
+    assert (server > 0 && port > 0);
+    pc_redis_t *redis = pc_redis_new ("selftest", "127.0.0.1", port);
+    assert (pc_redis_available (redis));
+    redisReply *reply = pc_redis_command (redis, "SET %s %b", "k", "a\0b", (size_t) 3);
+    assert (reply);
+    freeReplyObject (reply);
+    const char *argv [] = { "GET", "k" };
+    reply = pc_redis_argv (redis, 2, argv, NULL);
+    assert (reply && reply->type == REDIS_REPLY_STRING && reply->len == 3);
+    freeReplyObject (reply);
+    //  An error reply is an outage to the caller, and the next good one ends it
+    assert (pc_redis_command (redis, "NOSUCHCOMMAND") == NULL);
+    assert (!pc_redis_available (redis));
+    reply = pc_redis_command (redis, "PING");
+    assert (reply && pc_redis_available (redis));
+    freeReplyObject (reply);
+    //  Redis gone: NULL, quickly; back: the next call connects afresh
+    pc_redis_server_stop (server);
+    assert (pc_redis_command (redis, "PING") == NULL);
+    assert (pc_redis_context (redis) == NULL && !pc_redis_available (redis));
+    server = pc_redis_server_start (&port);
+    assert (server > 0);
+    reply = pc_redis_command (redis, "PING");
+    assert (reply && pc_redis_available (redis));
+    freeReplyObject (reply);
+    pc_redis_destroy (&redis);
+    pc_redis_destroy (&redis);
+    pc_redis_server_stop (server);
+    if (verbose)
+        printf ("(verbose) ");
+    printf ("OK\n");
+}

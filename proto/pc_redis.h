@@ -1,0 +1,48 @@
+//  pc_redis.h: a service's connection to Redis (hiredis), shared by the
+//  stores of authsvc and filesvc.
+//
+//  Connected lazily, at most 1 s to connect, 2 s per command, so no call
+//  blocks for long; dropped after an I/O error (its stream may be out of
+//  step) and made afresh by the next call. An outage is logged once when it
+//  starts and once when it ends ("SERVICE: redis HOST:PORT unavailable
+//  (...): answering 503 until it is back" / "... is back"); meanwhile the
+//  callers answer 503.
+#ifndef PC_REDIS_H_INCLUDED
+#define PC_REDIS_H_INCLUDED
+
+#include <czmq.h>
+#include <hiredis/hiredis.h>
+
+typedef struct _pc_redis_t pc_redis_t;
+
+//  service names the log lines ("authsvc"). Does not connect yet.
+pc_redis_t   *pc_redis_new        (const char *service, const char *host, int port);
+void          pc_redis_destroy    (pc_redis_t **self_p);
+//  The connected context (borrowed), connecting first if need be; NULL
+//  when Redis cannot be reached (the outage is logged).
+redisContext *pc_redis_context    (pc_redis_t *self);
+//  Checks a reply the caller got from pc_redis_context's context: NULL
+//  (I/O error: the connection is dropped) and error replies count as an
+//  outage and give NULL (an error reply is freed); any other reply ends an
+//  outage and is returned.
+redisReply   *pc_redis_checked    (pc_redis_t *self, redisReply *reply);
+//  One command (hiredis format); its reply (caller frees) or NULL, as
+//  pc_redis_checked.
+redisReply   *pc_redis_command    (pc_redis_t *self, const char *format, ...);
+//  One command from an argument vector (binary-safe); as pc_redis_command.
+redisReply   *pc_redis_argv       (pc_redis_t *self, int argc, const char **argv,
+                                   const size_t *argvlen);
+//  Marks an outage (logged once): for replies of the wrong shape.
+void          pc_redis_down       (pc_redis_t *self, const char *why);
+//  False while an outage is under way.
+bool          pc_redis_available  (pc_redis_t *self);
+
+//  For selftests: starts a private redis-server on 127.0.0.1 (*port_p, or a
+//  free port when 0, written back), without persistence; returns its pid
+//  once it answers PING, or -1 (not installed, port taken...).
+pid_t         pc_redis_server_start (int *port_p);
+//  SIGTERM and wait; nothing for pid <= 0.
+void          pc_redis_server_stop  (pid_t pid);
+
+void          pc_redis_test       (bool verbose);
+#endif
