@@ -1,5 +1,6 @@
 //  auth_store.c: accounts and login throttling in Redis (hiredis 0.14).
 #include "auth_store.h"
+#include "pc_util.h"
 
 #include <czmq.h>
 #include <hiredis/hiredis.h>
@@ -307,7 +308,7 @@ auth_store_users (auth_store_t *self, zlistx_t *lines)
     }
     freeReplyObject (names);
     zlistx_set_comparator (lines, s_compare);
-    zlistx_sort (lines);
+    pc_list_sort (lines, s_compare);
     return rc;
 }
 

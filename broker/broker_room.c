@@ -1,5 +1,6 @@
 //  broker_room.c: rooms, membership counted per user, per-room sequence.
 #include "broker_room.h"
+#include "pc_util.h"
 #include "pc_limits.h"
 
 struct _broker_room_t {
@@ -98,7 +99,7 @@ broker_room_member_list (broker_room_t *self)
          user = (const char *) zlistx_next (keys))
         zlistx_add_end (list, (void *) user);
     zlistx_destroy (&keys);
-    zlistx_sort (list);
+    pc_list_sort (list, s_compare);
     return list;
 }
 

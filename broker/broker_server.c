@@ -981,7 +981,7 @@ s_cmd_rooms (server_t *self, pc_msg_t *request)
     pc_msg_t *reply = pc_msg_new_ok (request);
     zlistx_t *names = zhashx_keys (self->rooms);
     zlistx_set_comparator (names, (czmq_comparator *) strcmp);
-    zlistx_sort (names);
+    pc_list_sort (names, (czmq_comparator *) strcmp);
     for (const char *name = (const char *) zlistx_first (names); name;
          name = (const char *) zlistx_next (names)) {
         broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);

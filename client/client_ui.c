@@ -2042,7 +2042,7 @@ s_complete (ui_t *self)
     if (self->tab_from == 8 && len >= 8 && wcsncmp (text, L"/upload ", 8) == 0)
         context = 2;
     s_candidates (self, prefix, context, list);
-    zlistx_sort (list);
+    pc_list_sort (list, (czmq_comparator *) strcmp);
     size_t count = zlistx_size (list);
     if (count) {
         const char *pick = (const char *) zlistx_first (list);

@@ -1,5 +1,6 @@
 //  files_store.c: the file service's metadata in Redis (hiredis 0.14).
 #include "files_store.h"
+#include "pc_util.h"
 
 #include <hiredis/hiredis.h>
 #include "pc_redis.h"
@@ -230,7 +231,7 @@ files_store_list (files_store_t *self, const char *space, zlistx_t *entries)
     }
     freeReplyObject (names);
     zlistx_set_comparator (entries, (czmq_comparator *) s_entry_compare);
-    zlistx_sort (entries);
+    pc_list_sort (entries, (czmq_comparator *) s_entry_compare);
     return rc;
 }
 

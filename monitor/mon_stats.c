@@ -263,7 +263,7 @@ s_sorted_keys (zhashx_t *hash)
     zlistx_t *keys = zhashx_keys (hash);
     assert (keys);
     zlistx_set_comparator (keys, s_strcmp);
-    zlistx_sort (keys);
+    pc_list_sort (keys, s_strcmp);
     return keys;
 }
 
