@@ -462,7 +462,7 @@ main (int argc, char **argv)
         s_usage ();
     //  PyChat: C first, since it logs the whole pool in; A and B reuse it.
     if (strcmp (opts.system, "pychat") == 0) {
-        if (opts.skip_c) {
+        if (opts.skip_c || opts.idle <= 0) {
             double logins, registers;
             if (bench_pychat_pool (&opts, &logins, &registers))
                 bench_fail ("pychat: could not log the users in");
@@ -470,9 +470,11 @@ main (int argc, char **argv)
         else
             s_run_c (&opts);
     }
+    //  A size of 0 skips that workload (developers' runs: bench/run --set)
     for (int i = 0; i < opts.nsubs_a; i++)
-        s_run_a (&opts, opts.subs_a [i]);
-    for (int i = 0; i < opts.nrates_b; i++)
+        if (opts.subs_a [i] > 0)
+            s_run_a (&opts, opts.subs_a [i]);
+    for (int i = 0; i < opts.nrates_b && opts.subs_b > 0; i++)
         s_run_b (&opts, opts.subs_b, opts.rates_b [i]);
     if (strcmp (opts.system, "pychat") != 0 && !opts.skip_c)
         s_run_c (&opts);
