@@ -497,7 +497,7 @@ auth_server_test (bool verbose)
     s_test_error (&reply, PC_ERR_UNKNOWN, "m3");
     reply = s_test_call (broker, PC_SIGNATURE, "JOIN", "m4", "lobby", NULL);
     s_test_error (&reply, PC_ERR_UNKNOWN, "m4");
-    reply = s_test_call (broker, "PYCHAT2", "PING", "m5", NULL);
+    reply = s_test_call (broker, "PYCHAT9", "PING", "m5", NULL);
     s_test_error (&reply, PC_ERR_VERSION, "");
     reply = s_test_call (broker, "garbage", NULL);
     s_test_error (&reply, PC_ERR_MALFORMED, "");

@@ -644,42 +644,21 @@ s_pychat_publish (bench_driver_t *self, const char *payload, size_t size)
     return 0;
 }
 
-static uint32_t
-s_get32 (const byte *data)
-{
-    return ((uint32_t) data [0] << 24) | ((uint32_t) data [1] << 16)
-         | ((uint32_t) data [2] << 8) | (uint32_t) data [3];
-}
-
-//  Hands each MSG text of a packed frame (PROTOCOL.md, "Packed form") to
-//  bench_deliver; stops at anything that does not add up.
+//  Hands each MSG text of packed data (PROTOCOL.md, "Framing") to
+//  bench_deliver, reading in place like a lean subscriber would (no
+//  allocation per message); stops at anything that does not add up.
 static void
 s_deliver_packed (int sub, const byte *data, size_t size)
 {
     size_t offset = 0;
-    while (size - offset >= 4) {
-        uint32_t parts = s_get32 (data + offset);
-        offset += 4;
-        const byte *text = NULL;
-        size_t text_size = 0;
-        bool is_msg = false;
-        for (uint32_t p = 0; p < parts; p++) {
-            if (size - offset < 4)
-                return;
-            uint32_t part = s_get32 (data + offset);
-            offset += 4;
-            if (part > size - offset)
-                return;
-            if (p == 1)
-                is_msg = part == 3 && memcmp (data + offset, "MSG", 3) == 0;
-            if (p == 7) {
-                text = data + offset;
-                text_size = part;
-            }
-            offset += part;
-        }
-        if (is_msg && text)
-            bench_deliver (sub, (const char *) text, text_size);
+    while (offset < size) {
+        const byte *parts [8];
+        size_t sizes [8];
+        int count = pc_msg_unpack_parts (data, size, &offset, parts, sizes, 8);
+        if (count == -1)
+            return;
+        if (count == 8 && sizes [1] == 3 && memcmp (parts [1], "MSG", 3) == 0)
+            bench_deliver (sub, (const char *) parts [7], sizes [7]);
     }
 }
 
@@ -706,22 +685,28 @@ s_pychat_pump (bench_driver_t *self, int timeout_ms)
             continue;
         zsock_t *sub = state->sub_zsocks [i];
         for (int n = 0; n < DRAIN_BATCH && (zsock_events (sub) & ZMQ_POLLIN); n++) {
-            //  [topic][packed]: one frame may carry a batch of messages.
-            //  Read in place, like a lean subscriber would (no allocation
-            //  per message): the text is part 7 of each MSG.
+            //  [topic NUL packed] or, for big batches, [topic][packed]:
+            //  one frame may carry a batch of messages; the text is part 7
+            //  of each MSG.
             zmq_msg_t topic, body;
             zmq_msg_init (&topic);
             zmq_msg_init (&body);
             void *handle = zsock_resolve (sub);
-            if (zmq_msg_recv (&topic, handle, 0) == -1 || !zmq_msg_more (&topic)
-            ||  zmq_msg_recv (&body, handle, 0) == -1 || zmq_msg_more (&body)) {
-                while (zmq_msg_more (&body) && zmq_msg_recv (&body, handle, 0) != -1)
-                    ;
+            if (zmq_msg_recv (&topic, handle, 0) == -1) {
                 zmq_msg_close (&topic);
-                zmq_msg_close (&body);
                 continue;
             }
-            s_deliver_packed (i, (const byte *) zmq_msg_data (&body), zmq_msg_size (&body));
+            if (!zmq_msg_more (&topic)) {
+                const byte *data = (const byte *) zmq_msg_data (&topic);
+                const byte *nul = (const byte *) memchr (data, 0, zmq_msg_size (&topic));
+                if (nul)
+                    s_deliver_packed (i, nul + 1, zmq_msg_size (&topic) - (size_t) (nul + 1 - data));
+            }
+            else
+            if (zmq_msg_recv (&body, handle, 0) != -1 && !zmq_msg_more (&body))
+                s_deliver_packed (i, (const byte *) zmq_msg_data (&body), zmq_msg_size (&body));
+            while (zmq_msg_more (&body) && zmq_msg_recv (&body, handle, 0) != -1)
+                ;
             zmq_msg_close (&topic);
             zmq_msg_close (&body);
         }

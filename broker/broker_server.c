@@ -14,6 +14,7 @@
 #define HEARTBEAT_MS        2000    //  "$ev/" heartbeat for the monitor
 #define TICK_MS             250
 #define ADMIN_TOOL          "server-admin"  //  the name pychat-admin's session acts under
+#define INLINE_MAX          8192    //  fan-out frames up to this size are copied per session
 #define BATCH_MAX           256     //  requests read in one go; SENDs among them share one Redis round trip
 #define FILESVC_SILENCE_MS  6000    //  file service not heard for this long: FILES answers 503
 
@@ -61,6 +62,7 @@ typedef struct {
     bool        verbose;
     //  Counters, for the log and the monitor
     uint64_t    malformed;
+    uint64_t    flushes, flushed;   //  s_flush_sends calls with work, SENDs they stored
     uint64_t    subs_refused;
 } server_t;
 
@@ -617,23 +619,36 @@ typedef struct {
     pc_buf_t       packed;
 } roombox_t;
 
-//  Publishes data on topic. XPUB never blocks: a subscriber over its
-//  high-water mark loses the message, and finds the gap by id.
+//  Publishes packed data on topic as one frame, the topic and a NUL first
+//  (PROTOCOL.md, "Fan-out messages"): one CURVE box per subscriber. XPUB
+//  never blocks: a subscriber over its high-water mark loses the message,
+//  and finds the gap by id.
 static void
 s_publish (server_t *self, const char *topic, const void *data, size_t size)
 {
-    void *xpub = zsock_resolve (self->xpub);
-    if (zmq_send (xpub, topic, strlen (topic), ZMQ_SNDMORE) == -1)
+    size_t topic_size = strlen (topic) + 1;
+    zmq_msg_t frame;
+    if (zmq_msg_init_size (&frame, topic_size + size) == -1)
         return;
-    zmq_send (xpub, data, size, 0);
+    memcpy (zmq_msg_data (&frame), topic, topic_size);
+    memcpy ((byte *) zmq_msg_data (&frame) + topic_size, data, size);
+    if (zmq_msg_send (&frame, zsock_resolve (self->xpub), 0) == -1)
+        zmq_msg_close (&frame);
 }
 
-//  Publishes the same packed bytes to every session of room: one copy into
-//  a ZeroMQ message, then zmq_msg_copy, which shares the buffer (reference
-//  counted) instead of copying it once per member.
+//  Publishes the same packed bytes to every session of room. Up to
+//  INLINE_MAX bytes each session gets its own one-frame copy (one box);
+//  above that the copies would cost more than the second box saves, so each
+//  gets [topic][body] with the body shared by reference (zmq_msg_copy).
 static void
 s_publish_room (server_t *self, broker_room_t *room, const void *data, size_t size)
 {
+    if (size <= INLINE_MAX) {
+        for (broker_session_t *member = (broker_session_t *) broker_room_first_session (room);
+             member; member = (broker_session_t *) broker_room_next_session (room))
+            s_publish (self, broker_session_topic (member), data, size);
+        return;
+    }
     void *xpub = zsock_resolve (self->xpub);
     zmq_msg_t body;
     if (zmq_msg_init_size (&body, size) == -1)
@@ -681,6 +696,8 @@ s_flush_sends (server_t *self)
     if (count == 0)
         return;
     self->batch_size = 0;
+    self->flushes++;
+    self->flushed += count;
     broker_append_t items [BATCH_MAX];
     char streams [BATCH_MAX][48];
     for (size_t i = 0; i < count; i++) {
@@ -1540,8 +1557,9 @@ broker_server_actor (zsock_t *pipe, void *config)
             next_tick = pc_now_ms () + TICK_MS;
         }
     }
-    zsys_info ("broker: stopping (%" PRIu64 " malformed requests, %" PRIu64 " subscriptions refused)",
-               self->malformed, self->subs_refused);
+    zsys_info ("broker: stopping (%" PRIu64 " malformed requests, %" PRIu64 " subscriptions refused, "
+               "%" PRIu64 " SENDs stored in %" PRIu64 " batches)",
+               self->malformed, self->subs_refused, self->flushed, self->flushes);
     s_server_destroy (&self);
 }
 

@@ -4,7 +4,7 @@
 #define PC_LIMITS_H_INCLUDED
 
 //  First frame of every message. Bump the digit on any layout change.
-#define PC_SIGNATURE        "PYCHAT1"
+#define PC_SIGNATURE        "PYCHAT2"
 #define PC_VERSION          1
 
 #define PC_NAME_MAX         32          //  user and room names: 1..32 of [a-z0-9_-]

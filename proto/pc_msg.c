@@ -286,46 +286,119 @@ s_push (pc_msg_t *self, char *field)
     s_push_sized (self, field, strlen (field));
 }
 
-static uint32_t
-s_get32 (const byte *data)
+//  One part of a message as it lies on the wire (not owned)
+typedef struct {
+    const byte *data;
+    size_t      size;
+} part_t;
+#define PARTS_MAX   (PC_FIELDS_MAX + 3)
+
+//  Unsigned LEB128: 7 bits per byte, low first, high bit set on all but
+//  the last. Returns the bytes read (1..4), or 0 when data does not hold a
+//  well-formed number below 2^28 (more than any frame ZeroMQ lets in).
+static size_t
+s_varint_get (const byte *data, size_t size, size_t *value)
 {
-    return ((uint32_t) data [0] << 24) | ((uint32_t) data [1] << 16)
-         | ((uint32_t) data [2] << 8) | (uint32_t) data [3];
+    size_t result = 0;
+    for (size_t i = 0; i < size && i < 4; i++) {
+        result |= (size_t) (data [i] & 0x7f) << (7 * i);
+        if (!(data [i] & 0x80)) {
+            if (i > 0 && data [i] == 0)
+                return 0;           //  one number, one spelling: no padding
+            *value = result;
+            return i + 1;
+        }
+    }
+    return 0;
 }
 
-//  Splits a packed frame into a zmsg, or NULL when it is not well formed:
-//  a 4-byte part count, then each part as a 4-byte size and its bytes,
-//  filling the frame exactly.
-static zmsg_t *
-s_unpack (zframe_t *frame, size_t *offset_p)
+static size_t
+s_varint_put (byte *data, size_t value)
 {
-    const byte *data = zframe_data (frame) + *offset_p;
-    size_t size = zframe_size (frame) - *offset_p;
-    if (size < 4)
-        return NULL;
-    uint32_t parts = s_get32 (data);
-    if (parts < 3 || parts > PC_FIELDS_MAX + 3)
-        return NULL;
-    size_t offset = 4;
-    zmsg_t *msg = zmsg_new ();
-    for (uint32_t i = 0; i < parts; i++) {
-        if (size - offset < 4)
-            break;
-        uint32_t part = s_get32 (data + offset);
-        offset += 4;
-        if (part > size - offset)
-            break;
-        zmsg_addmem (msg, data + offset, part);
+    size_t i = 0;
+    while (value >= 0x80) {
+        data [i++] = (byte) (value | 0x80);
+        value >>= 7;
+    }
+    data [i++] = (byte) value;
+    return i;
+}
+
+static size_t
+s_varint_size (size_t value)
+{
+    size_t size = 1;
+    while (value >= 0x80) {
+        value >>= 7;
+        size++;
+    }
+    return size;
+}
+
+//  Reads one packed message at *offset_p in data: a part count, then each
+//  part as its size and bytes (counts and sizes as varints). 0 and *offset_p
+//  moved past it, or -1 when it is not well formed (nothing moved).
+static int
+s_unpack (const byte *data, size_t size, size_t *offset_p, part_t *parts, size_t *nparts)
+{
+    size_t offset = *offset_p, count;
+    size_t used = s_varint_get (data + offset, size - offset, &count);
+    if (!used || count < 3 || count > PARTS_MAX)
+        return -1;
+    offset += used;
+    for (size_t i = 0; i < count; i++) {
+        size_t part;
+        used = s_varint_get (data + offset, size - offset, &part);
+        if (!used || part > size - offset - used)
+            return -1;
+        offset += used;
+        parts [i] = (part_t) { data + offset, part };
         offset += part;
     }
-    if (zmsg_size (msg) != parts)
-        zmsg_destroy (&msg);
-    else
-        *offset_p += offset;
-    return msg;
+    *nparts = count;
+    *offset_p = offset;
+    return 0;
 }
 
-static int s_decode_body (pc_msg_t *self, zmsg_t *msg);
+int
+pc_msg_unpack_parts (const byte *data, size_t size, size_t *offset,
+                     const byte **parts, size_t *sizes, size_t max)
+{
+    part_t found [PARTS_MAX];
+    size_t count = 0;
+    if (*offset > size || s_unpack (data, size, offset, found, &count) == -1)
+        return -1;
+    for (size_t i = 0; i < count && i < max; i++) {
+        parts [i] = found [i].data;
+        sizes [i] = found [i].size;
+    }
+    return (int) count;
+}
+
+static int s_decode_body (pc_msg_t *self, const part_t *parts, size_t count);
+
+//  Decodes the packed message at self->batch_offset of frame, which is kept
+//  as self's batch while more messages follow it. 0 | -2.
+static int
+s_decode_packed (pc_msg_t *self, zframe_t *frame, size_t offset)
+{
+    part_t parts [PARTS_MAX];
+    size_t count = 0;
+    if (s_unpack (zframe_data (frame), zframe_size (frame), &offset, parts, &count) == -1) {
+        zframe_destroy (&frame);
+        return s_fail (self, PC_ERR_MALFORMED, "bad packed message");
+    }
+    int rc = s_decode_body (self, parts, count);
+    if (offset < zframe_size (frame)) {
+        self->batch = frame;
+        self->batch_offset = offset;
+    }
+    else
+        zframe_destroy (&frame);
+    return rc;
+}
+
+
 
 int
 pc_msg_decode (pc_msg_t *self, zmsg_t **msg_p, int flags)
@@ -347,15 +420,6 @@ pc_msg_decode (pc_msg_t *self, zmsg_t **msg_p, int flags)
             goto done;
         }
     }
-    if (flags & PC_MSG_TOPIC) {
-        frame = zmsg_pop (msg);
-        if (!frame) {
-            rc = s_fail (self, PC_ERR_MALFORMED, "no topic");
-            goto done;
-        }
-        self->topic = s_frame_strdup (frame);
-        zframe_destroy (&frame);
-    }
     //  Metadata rides on every frame of a message received from a socket.
     frame = zmsg_first (msg);
     if (frame) {
@@ -366,23 +430,50 @@ pc_msg_decode (pc_msg_t *self, zmsg_t **msg_p, int flags)
         if (value && *value)
             self->peer_address = strdup (value);
     }
-    //  Packed form: one frame holding one or more messages, their parts
-    //  size-prefixed; the first is decoded now, the rest by pc_msg_next.
-    if (zmsg_size (msg) == 1) {
-        size_t offset = 0;
-        zmsg_t *unpacked = s_unpack (zmsg_first (msg), &offset);
-        if (!unpacked) {
-            rc = s_fail (self, PC_ERR_MALFORMED, "bad packed message");
+    size_t offset = 0;          //  where the packed messages start
+    if (flags & PC_MSG_TOPIC) {
+        frame = zmsg_first (msg);
+        if (!frame) {
+            rc = s_fail (self, PC_ERR_MALFORMED, "no topic");
             goto done;
         }
-        if (offset < zframe_size (zmsg_first (msg))) {
-            self->batch = zmsg_pop (msg);
-            self->batch_offset = offset;
+        if (zmsg_size (msg) == 1) {
+            //  One frame: the topic, a NUL, then packed messages
+            const byte *nul = (const byte *) memchr (zframe_data (frame), 0,
+                                                     zframe_size (frame));
+            if (!nul) {
+                rc = s_fail (self, PC_ERR_MALFORMED, "no topic");
+                goto done;
+            }
+            offset = (size_t) (nul - zframe_data (frame));
+            self->topic = (char *) malloc (offset + 1);
+            assert (self->topic);
+            memcpy (self->topic, zframe_data (frame), offset);
+            self->topic [offset++] = 0;
         }
-        zmsg_destroy (&msg);
-        msg = unpacked;
+        else {
+            self->topic = s_frame_strdup (frame);
+            zmsg_remove (msg, frame);
+            zframe_destroy (&frame);
+        }
     }
-    rc = s_decode_body (self, msg);
+    //  Packed form: one frame holding one or more messages; the first is
+    //  decoded now, the rest by pc_msg_next.
+    if (zmsg_size (msg) == 1) {
+        rc = s_decode_packed (self, zmsg_pop (msg), offset);
+        goto done;
+    }
+    //  Plain form: one frame per part
+    if (zmsg_size (msg) < 3 || zmsg_size (msg) > PARTS_MAX) {
+        rc = s_fail (self, PC_ERR_MALFORMED, zmsg_size (msg) < 3?
+                     "a message has at least 3 frames": "too many frames");
+        goto done;
+    }
+    part_t parts [PARTS_MAX];
+    size_t count = 0;
+    for (frame = zmsg_first (msg); frame; frame = zmsg_next (msg))
+        parts [count++] = (part_t) { zframe_data (frame), zframe_size (frame) };
+    rc = s_decode_body (self, parts, count);
 done:
     zmsg_destroy (&msg);
     return rc;
@@ -418,91 +509,73 @@ pc_msg_next (pc_msg_t *self)
     assert (self);
     if (!self->batch)
         return -1;
+    //  The rest of a batch came from the same peer, on the same topic
     zframe_t *batch = self->batch;
     size_t offset = self->batch_offset;
     self->batch = NULL;
-    char *topic = self->topic;
-    self->topic = NULL;
+    char *topic = self->topic, *user_id = self->user_id, *peer = self->peer_address;
+    zframe_t *routing_id = self->routing_id;
+    self->topic = self->user_id = self->peer_address = NULL;
+    self->routing_id = NULL;
     pc_msg_reset (self, NULL);
     self->topic = topic;
-    zmsg_t *msg = s_unpack (batch, &offset);
-    if (!msg) {
-        zframe_destroy (&batch);
-        return s_fail (self, PC_ERR_MALFORMED, "bad packed message");
-    }
-    if (offset < zframe_size (batch)) {
-        self->batch = batch;
-        self->batch_offset = offset;
-    }
-    else
-        zframe_destroy (&batch);
-    int rc = s_decode_body (self, msg);
-    zmsg_destroy (&msg);
-    return rc;
+    self->user_id = user_id;
+    self->peer_address = peer;
+    self->routing_id = routing_id;
+    return s_decode_packed (self, batch, offset);
 }
 
-//  Decodes SIGNATURE COMMAND REQID FIELD*. 0 | -2 (msg stays the caller's).
-static int
-s_decode_body (pc_msg_t *self, zmsg_t *msg)
+static char *
+s_part_strdup (const part_t *part)
 {
-    int rc = 0;
-    zframe_t *frame;
-    if (zmsg_size (msg) < 3) {
-        rc = s_fail (self, PC_ERR_MALFORMED, "a message has at least 3 frames, got %zu",
-                     zmsg_size (msg));
-        goto done;
-    }
-    if (zmsg_size (msg) > PC_FIELDS_MAX + 3) {
-        rc = s_fail (self, PC_ERR_MALFORMED, "too many frames");
-        goto done;
-    }
-    //  Signature
-    frame = zmsg_first (msg);
-    if (!zframe_streq (frame, PC_SIGNATURE)) {
-        if (zframe_size (frame) >= 6 && memcmp (zframe_data (frame), "PYCHAT", 6) == 0)
-            rc = s_fail (self, PC_ERR_VERSION, "protocol version not supported (this is %s)",
-                         PC_SIGNATURE);
-        else
-            rc = s_fail (self, PC_ERR_MALFORMED, "bad signature");
-        goto done;
+    char *string = (char *) malloc (part->size + 1);
+    assert (string);
+    memcpy (string, part->data, part->size);
+    string [part->size] = 0;
+    return string;
+}
+
+static bool
+s_part_is (const part_t *part, const char *text)
+{
+    return part->size == strlen (text) && memcmp (part->data, text, part->size) == 0;
+}
+
+//  Decodes SIGNATURE COMMAND REQID FIELD* (3 <= count <= PARTS_MAX). 0 | -2.
+static int
+s_decode_body (pc_msg_t *self, const part_t *parts, size_t count)
+{
+    if (!s_part_is (&parts [0], PC_SIGNATURE)) {
+        if (parts [0].size >= 6 && memcmp (parts [0].data, "PYCHAT", 6) == 0)
+            return s_fail (self, PC_ERR_VERSION, "protocol version not supported (this is %s)",
+                           PC_SIGNATURE);
+        return s_fail (self, PC_ERR_MALFORMED, "bad signature");
     }
     //  Request id: read before the command, so an error reply can carry it.
-    zframe_t *command = zmsg_next (msg);
-    frame = zmsg_next (msg);
-    if (zframe_size (frame) > PC_ID_MAX || !s_printable (zframe_data (frame), zframe_size (frame))) {
-        rc = s_fail (self, PC_ERR_MALFORMED, "request id must be 0-64 printable ASCII characters");
-        goto done;
-    }
-    self->reqid = s_frame_strdup (frame);
-    if (zframe_size (command) > 16 || !s_printable (zframe_data (command), zframe_size (command))) {
-        rc = s_fail (self, PC_ERR_UNKNOWN, "unknown command");
-        goto done;
-    }
-    self->command = s_frame_strdup (command);
+    const part_t *command = &parts [1], *reqid = &parts [2];
+    if (reqid->size > PC_ID_MAX || !s_printable (reqid->data, reqid->size))
+        return s_fail (self, PC_ERR_MALFORMED, "request id must be 0-64 printable ASCII characters");
+    self->reqid = s_part_strdup (reqid);
+    if (command->size > 16 || !s_printable (command->data, command->size))
+        return s_fail (self, PC_ERR_UNKNOWN, "unknown command");
+    self->command = s_part_strdup (command);
     const schema_t *schema = s_schema (self->command);
-    if (!schema) {
-        rc = s_fail (self, PC_ERR_UNKNOWN, "unknown command '%s'", self->command);
-        goto done;
-    }
-    size_t count = zmsg_size (msg) - 3;
-    if (count < schema->min || count > schema->max) {
-        rc = s_fail (self, PC_ERR_MALFORMED, "%s takes %zu to %zu fields, got %zu",
-                     schema->command, schema->min, schema->max, count);
-        goto done;
-    }
-    for (size_t i = 0; i < count; i++) {
-        frame = zmsg_next (msg);
+    if (!schema)
+        return s_fail (self, PC_ERR_UNKNOWN, "unknown command '%s'", self->command);
+    size_t nfields = count - 3;
+    if (nfields < schema->min || nfields > schema->max)
+        return s_fail (self, PC_ERR_MALFORMED, "%s takes %zu to %zu fields, got %zu",
+                       schema->command, schema->min, schema->max, nfields);
+    for (size_t i = 0; i < nfields; i++) {
+        const part_t *field = &parts [3 + i];
         field_type_t type = schema->type [i < schema->ntypes? i: schema->ntypes - 1];
         const char *why = "";
-        int code = s_check_field (type, zframe_data (frame), zframe_size (frame), &why);
-        if (code) {
-            rc = s_fail (self, code, "%s field %zu: %s", schema->command, i + 1, why);
-            goto done;
-        }
-        s_push_sized (self, s_frame_strdup (frame), zframe_size (frame));
+        int code = s_check_field (type, field->data, field->size, &why);
+        if (code)
+            return s_fail (self, code, "%s field %zu: %s", schema->command, i + 1, why);
+        s_push_sized (self, s_part_strdup (field), field->size);
     }
-done:
-    return rc;
+    return 0;
 }
 
 int
@@ -537,59 +610,70 @@ pc_msg_encode (pc_msg_t *self)
     return msg;
 }
 
+//  The packed message, after prefix (prefix_size bytes, may be 0), into a
+//  new ZeroMQ message.
 static void
-s_put32 (byte *data, size_t value)
+s_pack_into (pc_msg_t *self, const char *prefix, size_t prefix_size, zmq_msg_t *out)
 {
-    data [0] = (byte) (value >> 24);
-    data [1] = (byte) (value >> 16);
-    data [2] = (byte) (value >> 8);
-    data [3] = (byte) value;
+    assert (self->command);
+    const char *reqid = self->reqid? self->reqid: "";
+    const char *head [] = { PC_SIGNATURE, self->command, reqid };
+    size_t nparts = 3 + self->nfields;
+    size_t size = prefix_size + s_varint_size (nparts);
+    for (size_t i = 0; i < nparts; i++) {
+        size_t length = i < 3? strlen (head [i]): self->sizes [i - 3];
+        size += s_varint_size (length) + length;
+    }
+    int rc = zmq_msg_init_size (out, size);
+    assert (rc == 0);
+    byte *data = (byte *) zmq_msg_data (out);
+    memcpy (data, prefix, prefix_size);
+    size_t offset = prefix_size;
+    offset += s_varint_put (data + offset, nparts);
+    for (size_t i = 0; i < nparts; i++) {
+        const char *part = i < 3? head [i]: self->fields [i - 3];
+        size_t length = i < 3? strlen (part): self->sizes [i - 3];
+        offset += s_varint_put (data + offset, length);
+        memcpy (data + offset, part, length);
+        offset += length;
+    }
+    assert (offset == size);
 }
 
 zframe_t *
 pc_msg_pack (pc_msg_t *self)
 {
     assert (self);
-    assert (self->command);
-    const char *reqid = self->reqid? self->reqid: "";
-    size_t size = 4 + 4 + strlen (PC_SIGNATURE) + 4 + strlen (self->command) + 4 + strlen (reqid);
-    for (size_t i = 0; i < self->nfields; i++)
-        size += 4 + self->sizes [i];
-    zframe_t *frame = zframe_new (NULL, size);
-    byte *data = zframe_data (frame);
-    s_put32 (data, 3 + self->nfields);
-    size_t offset = 4;
-    const char *head [] = { PC_SIGNATURE, self->command, reqid };
-    for (size_t i = 0; i < 3 + self->nfields; i++) {
-        const char *part = i < 3? head [i]: self->fields [i - 3];
-        size_t length = i < 3? strlen (part): self->sizes [i - 3];
-        s_put32 (data + offset, length);
-        memcpy (data + offset + 4, part, length);
-        offset += 4 + length;
-    }
-    assert (offset == size);
+    zmq_msg_t packed;
+    s_pack_into (self, NULL, 0, &packed);
+    zframe_t *frame = zframe_new (zmq_msg_data (&packed), zmq_msg_size (&packed));
+    zmq_msg_close (&packed);
     return frame;
 }
 
+//  Sends self in packed form: [routing id] then one frame, which starts
+//  with the topic and a NUL when there is a topic.
 static int
 s_send (pc_msg_t *self, zsock_t *output, int flags)
 {
-    zmsg_t *msg = pc_msg_encode (self);
-    size_t count = zmsg_size (msg);
-    size_t index = 0;
-    zframe_t *frame;
-    int rc = 0;
-    while ((frame = zmsg_pop (msg))) {
-        int more = ++index < count? ZFRAME_MORE: 0;
-        //  Only the first frame can fail with EAGAIN: the rest are atomic.
-        rc = zframe_send (&frame, output, more | flags);
-        if (rc == -1) {
-            zframe_destroy (&frame);
-            break;
-        }
+    assert (self);
+    void *handle = zsock_resolve (output);
+    int zflags = (flags & ZFRAME_DONTWAIT)? ZMQ_DONTWAIT: 0;
+    //  Only the first frame can fail with EAGAIN: the rest are atomic.
+    if (self->routing_id
+    &&  zmq_send (handle, zframe_data (self->routing_id), zframe_size (self->routing_id),
+                  ZMQ_SNDMORE | zflags) == -1)
+        return -1;
+    zmq_msg_t packed;
+    if (self->topic)
+        s_pack_into (self, self->topic, strlen (self->topic) + 1, &packed);
+    else
+        s_pack_into (self, NULL, 0, &packed);
+    if (zmq_msg_send (&packed, handle, self->routing_id? 0: zflags) == -1) {
+        zmq_msg_close (&packed);
+        return -1;
     }
-    zmsg_destroy (&msg);
-    return rc;
+    return 0;
 }
 
 int
@@ -883,6 +967,51 @@ pc_msg_test (bool verbose)
     zframe_destroy (&two);
     zframe_destroy (&packed);
     pc_msg_destroy (&packme);
+    //  What pc_msg_send puts on the wire: one frame, the topic and a NUL
+    //  first on a PUB; sizes of 128 bytes and more take several varint bytes
+    zsock_t *pub = zsock_new_pub ("@inproc://pc_msg_test_pub");
+    zsock_t *sub = zsock_new_sub (">inproc://pc_msg_test_pub", "s/0123/");
+    pc_msg_t *long_text = pc_msg_new ("MSG");
+    pc_msg_set_topic (long_text, "s/0123/");
+    pc_msg_add (long_text, "9");
+    pc_msg_add (long_text, "lobby");
+    pc_msg_add (long_text, "bob");
+    pc_msg_add (long_text, "1700000000002");
+    char text [PC_TEXT_MAX + 1];
+    memset (text, 'y', PC_TEXT_MAX);
+    text [PC_TEXT_MAX] = 0;
+    pc_msg_add (long_text, text);
+    for (int attempt = 0; attempt < 200; attempt++) {
+        assert (pc_msg_send (long_text, pub) == 0);
+        if (zsock_events (sub) & ZMQ_POLLIN)
+            break;
+        zclock_sleep (5);           //  the subscription travels first
+    }
+    zmsg_t *raw = zmsg_recv (sub);
+    assert (raw && zmsg_size (raw) == 1);
+    assert (memcmp (zframe_data (zmsg_first (raw)), "s/0123/\0", 8) == 0);
+    assert (pc_msg_decode (got, &raw, PC_MSG_TOPIC) == 0);
+    assert (streq (pc_msg_topic (got), "s/0123/") && !pc_msg_more (got));
+    assert (pc_msg_field_size (got, 4) == PC_TEXT_MAX && streq (pc_msg_field (got, 4), text));
+    while (zsock_events (sub) & ZMQ_POLLIN)
+        assert (pc_msg_recv (got, sub) == 0 && pc_msg_field_size (got, 4) == PC_TEXT_MAX);
+    //  A topic frame without its NUL, and a padded varint, are malformed
+    wire = zmsg_new ();
+    zmsg_addstr (wire, "s/0123/");
+    assert (pc_msg_decode (got, &wire, PC_MSG_TOPIC) == -2);
+    byte ping [24] = { 0x83, 0x00, 7 };        //  count 3, padded to two bytes
+    memcpy (ping + 3, PC_SIGNATURE, 7);
+    memcpy (ping + 10, "\x04PING\x00", 6);
+    wire = zmsg_new ();
+    zmsg_addmem (wire, ping, 16);
+    assert (pc_msg_decode (got, &wire, 0) == -2);
+    ping [1] = 3;                              //  the same, spelt right
+    wire = zmsg_new ();
+    zmsg_addmem (wire, ping + 1, 15);
+    assert (pc_msg_decode (got, &wire, 0) == 0 && pc_msg_is (got, "PING"));
+    pc_msg_destroy (&long_text);
+    zsock_destroy (&sub);
+    zsock_destroy (&pub);
     //  Binary fields survive encode, pack and decode byte for byte
     pc_msg_t *chunk = pc_msg_new ("FCHUNK");
     pc_msg_add (chunk, "0");

@@ -27,12 +27,19 @@ int         pc_msg_decode       (pc_msg_t *self, zmsg_t **msg_p, int flags);
 int         pc_msg_send         (pc_msg_t *self, zsock_t *output);
 //  Sends with ZMQ_DONTWAIT: -1 (errno EAGAIN) when it would block.
 int         pc_msg_send_nowait  (pc_msg_t *self, zsock_t *output);
-//  Encodes into a new zmsg (caller owns).
+//  Encodes into a new zmsg in plain form, one frame per part (caller owns).
+//  pc_msg_send does not use it: it sends the packed form.
 zmsg_t     *pc_msg_encode       (pc_msg_t *self);
-//  Encodes SIGNATURE COMMAND REQID FIELD* into one frame, each part
-//  prefixed by its size (PROTOCOL.md, "Packed form"): a fan-out message
-//  then costs one CURVE box per subscriber instead of one per frame.
+//  Encodes SIGNATURE COMMAND REQID FIELD* into one frame (PROTOCOL.md,
+//  "Framing"): a part count, then each part's size and bytes. One frame is
+//  one CURVE box, however many parts the message has.
 zframe_t   *pc_msg_pack         (pc_msg_t *self);
+//  For lean readers: the parts of the packed message at *offset in data,
+//  neither copied nor checked (parts [i] points into data). Returns the
+//  part count (at most max are filled in) and moves *offset past the
+//  message, or -1 when it does not add up (*offset unchanged).
+int         pc_msg_unpack_parts (const byte *data, size_t size, size_t *offset,
+                                 const byte **parts, size_t *sizes, size_t max);
 
 //  A packed frame may carry several messages in a row (a batch): recv and
 //  decode give the first; while pc_msg_more is true, pc_msg_next decodes

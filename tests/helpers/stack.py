@@ -27,7 +27,7 @@ import uuid
 
 import zmq
 
-SIGNATURE = "PYCHAT1"
+SIGNATURE = "PYCHAT2"
 SERVICES = ("authsvc", "broker", "monitor", "filesvc")
 OFF_BROKER, OFF_FANOUT, OFF_AUTHSVC, OFF_MONITOR, OFF_METRICS, OFF_REDIS = 0, 1, 2, 3, 4, 9
 OFF_FILES = 5
@@ -113,26 +113,51 @@ def _decode(frames):
     return [frame.decode("utf-8", errors="surrogateescape") for frame in frames]
 
 
-def unpack(frames):
-    """A fan-out message as a list of messages, each [topic, signature,
-    command, ...]. The broker sends [topic, packed] (PROTOCOL.md, "Packed
-    form": per message a part count, then each part's size and bytes, sizes
-    4-byte big-endian; several messages may share one frame); unpacked
-    messages pass through unchanged."""
-    if len(frames) != 2:
-        return [frames]
-    data, offset, messages = frames[1], 0, []
+def _varint(data, offset):
+    """An unsigned LEB128 number at offset: (value, next offset)."""
+    value = shift = 0
+    while True:
+        assert offset < len(data) and shift < 28, "malformed packed message"
+        byte = data[offset]
+        value |= (byte & 0x7F) << shift
+        offset += 1
+        shift += 7
+        if not byte & 0x80:
+            return value, offset
+
+
+def _packed(data, offset, head):
+    """The messages packed in data from offset (PROTOCOL.md, "Framing": per
+    message a part count, then each part's size and bytes, counts and sizes
+    as varints), each as head + its parts."""
+    messages = []
     while offset < len(data):
-        count = int.from_bytes(data[offset:offset + 4], "big")
-        offset += 4
-        parts = [frames[0]]
+        count, offset = _varint(data, offset)
+        parts = list(head)
         for _ in range(count):
-            size = int.from_bytes(data[offset:offset + 4], "big")
-            parts.append(data[offset + 4:offset + 4 + size])
-            offset += 4 + size
-        assert offset <= len(data), "malformed packed message from the broker"
+            size, offset = _varint(data, offset)
+            parts.append(data[offset:offset + size])
+            offset += size
+        assert offset <= len(data), "malformed packed message"
         messages.append(parts)
     return messages
+
+
+def unpack(frames, topic=False):
+    """The messages of one ZeroMQ message (a list of bytes frames), each as a
+    list [topic,] signature, command, request-id, fields... Senders use the
+    packed form: one frame, on a SUB starting with the topic and a NUL (or
+    [topic][packed] for big batches); several messages may share a frame.
+    Plain frames (one per part) pass through unchanged."""
+    if topic and len(frames) == 1:
+        name, nul, rest = frames[0].partition(b"\0")
+        assert nul, "a fan-out frame without its topic"
+        return _packed(rest, 0, [name])
+    if topic and len(frames) == 2:
+        return _packed(frames[1], 0, [frames[0]])
+    if not topic and len(frames) == 1:
+        return _packed(frames[0], 0, [])
+    return [frames]
 
 
 def new_cid():
@@ -182,12 +207,18 @@ class RawClient:
         if self.pending:
             return self.pending.pop(0)
         if self.socket.poll(int(timeout * 1000), zmq.POLLIN):
-            return _decode(self.socket.recv_multipart())
+            return self._next()
         return None
+
+    def _next(self):
+        """The next message off the socket (the rest of a batch waits in pending)."""
+        messages = [_decode(m) for m in unpack(self.socket.recv_multipart())]
+        self.pending.extend(messages[1:])
+        return messages[0]
 
     def request(self, command, *fields, reqid=None, timeout=5.0):
         """Sends one request and returns its reply frames
-        ["PYCHAT1", "OK"|"ERROR", reqid, ...]; raises TimeoutError when no
+        [SIGNATURE, "OK"|"ERROR", reqid, ...]; raises TimeoutError when no
         reply with this request id arrives within timeout seconds."""
         reqid = self.next_reqid() if reqid is None else reqid
         self.send_raw([SIGNATURE, command, reqid] + list(fields))
@@ -199,7 +230,7 @@ class RawClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self.socket.poll(int(remaining * 1000) + 1, zmq.POLLIN):
                 raise TimeoutError("no reply to %s %s within %.1f s" % (command, reqid, timeout))
-            reply = _decode(self.socket.recv_multipart())
+            reply = self._next()
             if len(reply) >= 3 and reply[2] == reqid:
                 return reply
             self.pending.append(reply)
@@ -277,7 +308,7 @@ class RawSub:
         if self.pending:
             return self.pending.pop(0)
         if self.socket.poll(int(timeout * 1000), zmq.POLLIN):
-            messages = [_decode(m) for m in unpack(self.socket.recv_multipart())]
+            messages = [_decode(m) for m in unpack(self.socket.recv_multipart(), topic=True)]
             self.pending.extend(messages[1:])
             return messages[0]
         return None
@@ -311,10 +342,12 @@ class RawFiles(RawClient):
         self.user = client.user
 
     def recv_bytes(self, timeout=10.0):
-        """The next reply as a list of bytes frames; TimeoutError if none."""
+        """The next reply as a list of bytes parts; TimeoutError if none."""
         if not self.socket.poll(int(timeout * 1000), zmq.POLLIN):
             raise TimeoutError("no reply from the file service within %.1f s" % timeout)
-        return self.socket.recv_multipart()
+        messages = unpack(self.socket.recv_multipart())
+        assert len(messages) == 1, "the file service sends one reply per frame"
+        return messages[0]
 
     def request_bytes(self, command, *fields, timeout=10.0):
         """One request (no others in flight); the reply as bytes frames."""

@@ -182,7 +182,7 @@ def send_many(client, room, texts, window=100):
         while queue and len(pending) < window:
             text = queue.pop(0)
             reqid = client.next_reqid()
-            client.send_raw(["PYCHAT1", "SEND", reqid, room, new_cid(), text])
+            client.send_raw([SIGNATURE, "SEND", reqid, room, new_cid(), text])
             pending[reqid] = text
         reply = client.recv(timeout=20)
         assert reply is not None, "no SEND reply within 20 s"
