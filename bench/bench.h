@@ -60,6 +60,8 @@ void    bench_fail (const char *format, ...) __attribute__ ((format (printf, 1, 
 bench_driver_t *bench_sock_new (bench_opts_t *opts, int subs);
 //  bench_zmq.c: bare PUB->SUB, ROUTER->XPUB relay (CURVE or not), PyChat.
 bench_driver_t *bench_zmq_new (bench_opts_t *opts, int subs);
+//  C against the relay: a DEALER per subscriber, each with one message acked.
+int bench_zmq_pairs (bench_driver_t *self, bench_opts_t *opts);
 int     bench_relay_main (int argc, char **argv);
 //  PyChat: a pool of logged-in users; the drivers borrow from it.
 int     bench_pychat_pool (bench_opts_t *opts, double *logins_per_s, double *registers_per_s);

@@ -28,6 +28,7 @@ typedef struct {
     void           *pub;            //  PUB (zmq), DEALER (relay); PyChat: user 0's DEALER
     zsock_t        *pub_zsock;      //  PyChat only
     void          **subs;
+    void          **dealers;        //  relay, workload C: one per subscriber
     zsock_t       **sub_zsocks;     //  PyChat only
     zmq_pollitem_t *items;          //  [0] publisher, [1..S] subscribers
     int             nsubs;
@@ -173,6 +174,10 @@ s_raw_destroy (bench_driver_t **self_p)
         zstate_t *state = (zstate_t *) self->state;
         for (int i = 0; i < state->nsubs; i++)
             zmq_close (state->subs [i]);
+        for (int i = 0; state->dealers && i < state->nsubs; i++)
+            if (state->dealers [i])
+                zmq_close (state->dealers [i]);
+        free (state->dealers);
         zmq_close (state->pub);
         free (state->subs);
         free (state->items);
@@ -180,6 +185,48 @@ s_raw_destroy (bench_driver_t **self_p)
         free (self);
         *self_p = NULL;
     }
+}
+
+//  Workload C against the relay: gives every subscriber a DEALER of its
+//  own (a PyChat client has both), which sends one message through the
+//  relay (on a topic nobody takes) and waits for its ack, so that both
+//  connections of every client have carried traffic, as a logged-in
+//  PyChat client's have. 0 | -1 (some ack never came).
+int
+bench_zmq_pairs (bench_driver_t *self, bench_opts_t *opts)
+{
+    zstate_t *state = (zstate_t *) self->state;
+    if (state->kind != KIND_RELAY)
+        return 0;
+    char *server_key = opts->keyfile && strstr (opts->system, "curve")? s_read_key (opts->keyfile): NULL;
+    char endpoint [64];
+    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", opts->port);
+    state->dealers = (void **) calloc ((size_t) state->nsubs, sizeof (void *));
+    char payload [BENCH_PAYLOAD];
+    memset (payload, 'c', sizeof (payload));
+    for (int i = 0; i < state->nsubs; i++) {
+        state->dealers [i] = s_socket (ZMQ_DEALER, server_key);
+        if (zmq_connect (state->dealers [i], endpoint))
+            bench_fail ("connect %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        zmq_send (state->dealers [i], "idle/", 5, ZMQ_SNDMORE);
+        zmq_send (state->dealers [i], payload, sizeof (payload), 0);
+    }
+    free (server_key);
+    int missing = state->nsubs;
+    bool *acked = (bool *) calloc ((size_t) state->nsubs, sizeof (bool));
+    int64_t deadline = bench_now_ns () + (int64_t) SETUP_TIMEOUT_MS * 1000000;
+    while (missing > 0 && bench_now_ns () < deadline) {
+        for (int i = 0; i < state->nsubs; i++) {
+            char ack [16];
+            if (!acked [i] && zmq_recv (state->dealers [i], ack, sizeof (ack), ZMQ_DONTWAIT) != -1) {
+                acked [i] = true;
+                missing--;
+            }
+        }
+        s_raw_pump (self, 1);
+    }
+    free (acked);
+    return missing? -1: 0;
 }
 
 bench_driver_t *

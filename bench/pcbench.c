@@ -371,8 +371,11 @@ s_run_c (bench_opts_t *opts)
             bench_fail ("pychat: could not log the users in");
         driver = bench_pychat_new (opts, opts->idle - 1, "idle");
     }
-    else
+    else {
         driver = s_driver_new (opts, opts->idle, NULL);
+        if (strncmp (opts->system, "relay", 5) == 0 && bench_zmq_pairs (driver, opts))
+            bench_fail ("%s: not every client's message was acknowledged", opts->system);
+    }
     double seconds = (double) (bench_now_ns () - start) / 1e9;
     s_stats_reset (opts->idle);
     for (int i = 0; i < 100; i++)
