@@ -45,6 +45,7 @@ typedef struct {
     int      subs_a [8];   int nsubs_a;
     int      rates_b [8];  int nrates_b;
     int      subs_b;
+    int      rounds_b;          //  B: rounds per rate, figures are their medians
     double   dur_a;
     double   dur_b;
     bool     skip_c;
