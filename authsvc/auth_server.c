@@ -306,12 +306,11 @@ s_admin (auth_server_t *self, pc_msg_t *request)
     return pc_msg_new_ok (request);
 }
 
-//  Reads one request and answers it, whatever it holds.
+//  Answers the request just read (rc from pc_msg_recv/next), whatever it holds.
 static void
-s_handle_request (auth_server_t *self)
+s_handle_one (auth_server_t *self, int rc)
 {
     pc_msg_t *request = self->request;
-    int rc = pc_msg_recv (request, self->router);
     if (rc == -1)
         return;                         //  interrupted
     const char *peer = pc_msg_user_id (request);
@@ -364,6 +363,15 @@ s_handle_request (auth_server_t *self)
             zsys_warning ("authsvc: cannot send reply: %s", zmq_strerror (zmq_errno ()));
         pc_msg_destroy (&reply);
     }
+}
+
+//  Reads one frame of requests and answers each (a frame may hold a batch).
+static void
+s_handle_request (auth_server_t *self)
+{
+    s_handle_one (self, pc_msg_recv (self->request, self->router));
+    while (pc_msg_more (self->request))
+        s_handle_one (self, pc_msg_next (self->request));
 }
 
 static void

@@ -55,6 +55,7 @@ typedef struct {
     uint64_t    latency_max_us;
     uint64_t    latency_count;
     size_t      batch_size;     //  SENDs waiting for s_flush_sends
+    pc_msg_t   *carry;          //  the rest of a client's batch of requests
     int64_t     next_heartbeat;
     int64_t     auth_heard;     //  last reply from an auth service (ms), 0: never
     int64_t     started;
@@ -118,6 +119,7 @@ s_server_new (zsock_t *pipe, pc_config_t *config)
     self->rooms = zhashx_new ();
     zhashx_set_destructor (self->rooms, (czmq_destructor *) broker_room_destroy);
     self->pending = zhashx_new ();
+    self->carry = pc_msg_new (NULL);
     zhashx_set_destructor (self->pending, (czmq_destructor *) s_pending_destroy);
     self->msg = pc_msg_new (NULL);
     self->next_heartbeat = pc_now_ms () + HEARTBEAT_MS;
@@ -141,6 +143,7 @@ s_server_destroy (server_t **self_p)
         pc_msg_destroy (&self->msg);
         for (size_t i = 0; i < BATCH_MAX; i++)
             pc_msg_destroy (&self->batch_msgs [i]);
+        pc_msg_destroy (&self->carry);
         zcert_destroy (&self->cert);
         zstr_free (&self->monitor_key);
         zstr_free (&self->admin_key);
@@ -1236,9 +1239,19 @@ s_handle_client (server_t *self)
     if (!self->batch_msgs [slot])
         self->batch_msgs [slot] = pc_msg_new (NULL);
     pc_msg_t *request = self->batch_msgs [slot];
-    int rc = pc_msg_recv (request, self->router);
+    //  Several requests in one frame (a batch) are taken one by one, as if
+    //  they had come in frames of their own
+    int rc;
+    if (pc_msg_more (self->carry)) {
+        pc_msg_move_batch (request, self->carry);
+        rc = pc_msg_next (request);
+    }
+    else
+        rc = pc_msg_recv (request, self->router);
     if (rc == -1)
         return -1;
+    if (pc_msg_more (request))
+        pc_msg_move_batch (self->carry, request);
     if (rc == -2) {
         self->malformed++;
         zsys_warning ("broker: malformed request from %s: %s",
@@ -1530,16 +1543,16 @@ broker_server_actor (zsock_t *pipe, void *config)
     zstr_send (pipe, "READY");
     int64_t next_tick = pc_now_ms () + TICK_MS;
     while (!self->terminated) {
-        int64_t wait = next_tick - pc_now_ms ();
+        int64_t wait = pc_msg_more (self->carry)? 0: next_tick - pc_now_ms ();
         void *which = zpoller_wait (self->poller, (int) (wait > 0? wait: 0));
         if (which == self->pipe)
             s_handle_pipe (self);
         else
-        if (which == self->router) {
+        if (which == self->router || (!which && pc_msg_more (self->carry))) {
             //  Drain what is waiting (up to a batch), then flush the SENDs
             for (int count = 0; count < BATCH_MAX; count++)
                 if (s_handle_client (self) == -1
-                ||  !(zsock_events (self->router) & ZMQ_POLLIN))
+                ||  (!pc_msg_more (self->carry) && !(zsock_events (self->router) & ZMQ_POLLIN)))
                     break;
             s_flush_sends (self);
         }

@@ -950,13 +950,12 @@ s_handle_broker (server_t *self)
 //  --------------------------------------------------------------------------
 //  Client requests
 
-//  Reads one request and answers it (or asks the broker first). -1 when
-//  nothing could be read.
+//  Answers the request just read (rc from pc_msg_recv/next), or asks the
+//  broker first. -1 when nothing could be read.
 static int
-s_handle_request (server_t *self)
+s_handle_one (server_t *self, int rc)
 {
     pc_msg_t *request = self->request;
-    int rc = pc_msg_recv (request, self->router);
     if (rc == -1)
         return -1;
     const char *key = pc_msg_user_id (request);
@@ -996,6 +995,17 @@ s_handle_request (server_t *self)
         s_error (self, request, PC_ERR_UNKNOWN, "not a file service command", NULL);
     }
     return 0;
+}
+
+//  Reads one frame of requests and answers each (a frame may hold a
+//  batch). -1 when nothing could be read.
+static int
+s_handle_request (server_t *self)
+{
+    int rc = s_handle_one (self, pc_msg_recv (self->request, self->router));
+    while (rc == 0 && pc_msg_more (self->request))
+        rc = s_handle_one (self, pc_msg_next (self->request));
+    return rc;
 }
 
 //  --------------------------------------------------------------------------

@@ -258,10 +258,9 @@ s_reply (server_t *self, pc_msg_t *reply)
 }
 
 static void
-s_handle_router (server_t *self)
+s_handle_one (server_t *self, int rc)
 {
     pc_msg_t *request = self->msg;
-    int rc = pc_msg_recv (request, self->router);
     if (rc == -1)
         return;
     pc_msg_t *reply = NULL;
@@ -307,6 +306,15 @@ s_handle_router (server_t *self)
         s_reply (self, reply);
         pc_msg_destroy (&reply);
     }
+}
+
+//  Reads one frame of requests and answers each (a frame may hold a batch).
+static void
+s_handle_router (server_t *self)
+{
+    s_handle_one (self, pc_msg_recv (self->msg, self->router));
+    while (pc_msg_more (self->msg))
+        s_handle_one (self, pc_msg_next (self->msg));
 }
 
 static void

@@ -3,9 +3,9 @@
 #ifndef PC_LIMITS_H_INCLUDED
 #define PC_LIMITS_H_INCLUDED
 
-//  First frame of every message. Bump the digit on any layout change.
+//  First part of every message. Bump the digit on any layout change
+//  (PROTOCOL.md, "Versioning").
 #define PC_SIGNATURE        "PYCHAT2"
-#define PC_VERSION          1
 
 #define PC_NAME_MAX         32          //  user and room names: 1..32 of [a-z0-9_-]
 #define PC_TEXT_MAX         4096        //  message text: 1..4096 bytes of UTF-8

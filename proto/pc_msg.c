@@ -541,6 +541,22 @@ s_part_is (const part_t *part, const char *text)
     return part->size == strlen (text) && memcmp (part->data, text, part->size) == 0;
 }
 
+void
+pc_msg_move_batch (pc_msg_t *self, pc_msg_t *source)
+{
+    assert (self);
+    assert (source);
+    pc_msg_reset (self, NULL);
+    self->batch = source->batch;
+    self->batch_offset = source->batch_offset;
+    source->batch = NULL;
+    source->batch_offset = 0;
+    self->routing_id = source->routing_id? zframe_dup (source->routing_id): NULL;
+    self->topic = source->topic? strdup (source->topic): NULL;
+    self->user_id = source->user_id? strdup (source->user_id): NULL;
+    self->peer_address = source->peer_address? strdup (source->peer_address): NULL;
+}
+
 //  Decodes SIGNATURE COMMAND REQID FIELD* (3 <= count <= PARTS_MAX). 0 | -2.
 static int
 s_decode_body (pc_msg_t *self, const part_t *parts, size_t count)
@@ -1012,6 +1028,39 @@ pc_msg_test (bool verbose)
     pc_msg_destroy (&long_text);
     zsock_destroy (&sub);
     zsock_destroy (&pub);
+    //  A batch of requests on a ROUTER: every one keeps its sender
+    zsock_t *client = zsock_new_dealer ("@inproc://pc_msg_test_batch");
+    zsock_t *server = zsock_new_router (">inproc://pc_msg_test_batch");
+    pc_msg_t *pinger = pc_msg_new ("PING");
+    zframe_t *pings [3];
+    for (int i = 0; i < 3; i++) {
+        pc_msg_set_reqid (pinger, i == 0? "b0": i == 1? "b1": "b2");
+        pings [i] = pc_msg_pack (pinger);
+    }
+    size_t one_size = zframe_size (pings [0]);
+    zframe_t *three = zframe_new (NULL, one_size * 3);
+    for (int i = 0; i < 3; i++) {
+        assert (zframe_size (pings [i]) == one_size);
+        memcpy (zframe_data (three) + i * one_size, zframe_data (pings [i]), one_size);
+        zframe_destroy (&pings [i]);
+    }
+    assert (zframe_send (&three, client, 0) == 0);
+    pc_msg_t *held = pc_msg_new (NULL);
+    assert (pc_msg_recv (got, server) == 0 && streq (pc_msg_reqid (got), "b0"));
+    assert (pc_msg_more (got));
+    pc_msg_move_batch (held, got);
+    assert (!pc_msg_more (got) && pc_msg_more (held));
+    assert (pc_msg_next (held) == 0 && streq (pc_msg_reqid (held), "b1"));
+    assert (pc_msg_routing_id (held) && pc_msg_more (held));
+    assert (pc_msg_next (held) == 0 && streq (pc_msg_reqid (held), "b2") && !pc_msg_more (held));
+    reply = pc_msg_new_ok (held);
+    assert (pc_msg_send (reply, server) == 0);
+    assert (pc_msg_recv (got, client) == 0 && streq (pc_msg_reqid (got), "b2"));
+    pc_msg_destroy (&reply);
+    pc_msg_destroy (&held);
+    pc_msg_destroy (&pinger);
+    zsock_destroy (&server);
+    zsock_destroy (&client);
     //  Binary fields survive encode, pack and decode byte for byte
     pc_msg_t *chunk = pc_msg_new ("FCHUNK");
     pc_msg_add (chunk, "0");

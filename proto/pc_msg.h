@@ -46,6 +46,11 @@ int         pc_msg_unpack_parts (const byte *data, size_t size, size_t *offset,
 //  the next one in place (same topic). next: 0 | -2 malformed | -1 none.
 bool        pc_msg_more         (pc_msg_t *self);
 int         pc_msg_next         (pc_msg_t *self);
+//  Moves the rest of source's batch, with its sender (routing id, topic,
+//  CURVE User-Id, peer address), into self, which is reset first; then
+//  pc_msg_next (self) decodes the next message. For a server that keeps a
+//  decoded request while it reads the next one.
+void        pc_msg_move_batch   (pc_msg_t *self, pc_msg_t *source);
 //  A copy of the decoded message (topic, ids, fields; not the batch).
 pc_msg_t   *pc_msg_dup          (pc_msg_t *self);
 

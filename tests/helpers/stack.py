@@ -143,6 +143,27 @@ def _packed(data, offset, head):
     return messages
 
 
+def _varint_bytes(value):
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def pack(*messages):
+    """One frame in packed form holding messages, each a list of parts
+    (str or bytes): what pc_msg_send puts on the wire (PROTOCOL.md, "Framing")."""
+    out = bytearray()
+    for parts in messages:
+        out += _varint_bytes(len(parts))
+        for part in parts:
+            data = _encode(part)
+            out += _varint_bytes(len(data)) + data
+    return bytes(out)
+
+
 def unpack(frames, topic=False):
     """The messages of one ZeroMQ message (a list of bytes frames), each as a
     list [topic,] signature, command, request-id, fields... Senders use the

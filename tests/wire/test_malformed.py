@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from stack import SIGNATURE, RawClient
+from stack import SIGNATURE, RawClient, new_cid, pack, unpack
 
 PASSWORD = "malformed-pw-1"
 
@@ -194,3 +194,59 @@ def test_login_then_logout_then_403(stack, mallory):
 def test_broker_alive_at_end(stack):
     assert stack.alive("broker")
     assert stack.alive("authsvc")
+
+
+# ---------------------------------------------------------------------------
+#  Packed form (PROTOCOL.md, "Framing"): one frame per message, batches
+
+def test_replies_come_in_one_frame(stack):
+    client = RawClient(stack)
+    client.send_raw([SIGNATURE, "PING", "plain-in"])
+    assert client.socket.poll(5000)
+    frames = client.socket.recv_multipart()
+    assert len(frames) == 1, "a reply is one packed frame, got %d frames" % len(frames)
+    assert unpack(frames) == [[SIGNATURE.encode(), b"OK", b"plain-in", b"PONG"]]
+
+
+def test_batch_of_requests_answered_in_order(stack, mallory):
+    stack.register("malformed-listener", PASSWORD)
+    listener = stack.logged_in("malformed-listener", PASSWORD)
+    listener.join("lobby")
+    sub = listener.subscriber()
+    cid = new_cid()
+    mallory.send_raw([pack([SIGNATURE, "PING", "batch-1"],
+                           [SIGNATURE, "SEND", "batch-2", "lobby", cid, "batched hello"],
+                           [SIGNATURE, "PING", "batch-3"])])
+    replies = [mallory.recv(timeout=5) for _ in range(3)]
+    assert [r[2] for r in replies] == ["batch-1", "batch-2", "batch-3"], replies
+    assert all(r[1] == "OK" for r in replies), replies
+    got = sub.recv(timeout=5)
+    assert got is not None and got[2] == "MSG" and got[-1] == "batched hello", got
+    assert_serving(stack, mallory, "batch")
+
+
+def test_torn_batch_keeps_what_came_before(stack, mallory):
+    whole = pack([SIGNATURE, "PING", "torn-1"])
+    torn = pack([SIGNATURE, "PING", "torn-2"])[:-3]
+    mallory.send_raw([whole + torn])
+    first = mallory.recv(timeout=5)
+    assert first == [SIGNATURE, "OK", "torn-1", "PONG"], first
+    second = mallory.recv(timeout=5)
+    assert second is not None and second[:2] == [SIGNATURE, "ERROR"] and second[3] == "400", second
+    assert_serving(stack, mallory, "torn-batch")
+
+
+def test_version_1_frames_are_refused(stack):
+    client = RawClient(stack)
+    # version 1's packed form: 4-byte big-endian count and sizes
+    old = b"".join([(3).to_bytes(4, "big")] + [len(p).to_bytes(4, "big") + p
+                                              for p in (b"PYCHAT1", b"PING", b"v1-old")])
+    client.send_raw([old])
+    reply = client.recv(timeout=2)
+    if reply is not None:
+        assert reply[:2] == [SIGNATURE, "ERROR"] and reply[3] == "400", reply
+    # the signature of version 1 in today's framing: 426, as PROTOCOL.md says
+    client.send_raw([pack(["PYCHAT1", "PING", "v1-new"])])
+    reply = client.recv(timeout=5)
+    assert reply is not None and reply[:2] == [SIGNATURE, "ERROR"] and reply[3] == "426", reply
+    assert_serving(stack, client, "version-1")
