@@ -1548,7 +1548,13 @@ broker_server_actor (zsock_t *pipe, void *config)
         if (which == self->pipe)
             s_handle_pipe (self);
         else
-        if (which == self->router || (!which && pc_msg_more (self->carry))) {
+        if (!which && zpoller_terminated (self->poller))
+            break;
+        //  zpoller_wait names the first ready socket in the order they were
+        //  added, so a ROUTER that never runs dry would starve the others:
+        //  each turn serves every ready socket, each a burst at most.
+        if (which == self->router || pc_msg_more (self->carry)
+        ||  (zsock_events (self->router) & ZMQ_POLLIN)) {
             //  Drain what is waiting (up to a batch), then flush the SENDs
             for (int count = 0; count < BATCH_MAX; count++)
                 if (s_handle_client (self) == -1
@@ -1556,15 +1562,10 @@ broker_server_actor (zsock_t *pipe, void *config)
                     break;
             s_flush_sends (self);
         }
-        else
-        if (which == self->xpub)
+        for (int count = 0; count < BATCH_MAX && (zsock_events (self->xpub) & ZMQ_POLLIN); count++)
             s_handle_subscription (self);
-        else
-        if (which == self->authsvc)
+        for (int count = 0; count < BATCH_MAX && (zsock_events (self->authsvc) & ZMQ_POLLIN); count++)
             s_handle_auth_reply (self);
-        else
-        if (zpoller_terminated (self->poller))
-            break;
         if (pc_now_ms () >= next_tick) {
             s_tick (self);
             next_tick = pc_now_ms () + TICK_MS;

@@ -1177,23 +1177,18 @@ files_server_actor (zsock_t *pipe, void *args)
         void *which = zpoller_wait (self->poller, (int) (wait > 0? wait: 0));
         if (which == self->pipe)
             s_handle_pipe (self);
-        else
-        if (which == self->router) {
-            //  One request per turn from each waiting peer (the ROUTER
-            //  queues fairly), a burst at most, then the timers
+        //  zpoller_wait names only the first ready socket: serve both that
+        //  are ready each turn, so that clients streaming chunks cannot
+        //  starve the broker's FCHECK answers (or the other way round).
+        //  One request per turn from each waiting peer (the ROUTER queues
+        //  fairly), a burst at most, then the timers.
+        if (which == self->router || (zsock_events (self->router) & ZMQ_POLLIN))
             for (int count = 0; count < BURST_MAX; count++)
                 if (s_handle_request (self) == -1
                 ||  !(zsock_events (self->router) & ZMQ_POLLIN))
                     break;
-        }
-        else
-        if (which == self->broker) {
-            for (int count = 0; count < BURST_MAX; count++) {
-                s_handle_broker (self);
-                if (!(zsock_events (self->broker) & ZMQ_POLLIN))
-                    break;
-            }
-        }
+        for (int count = 0; count < BURST_MAX && (zsock_events (self->broker) & ZMQ_POLLIN); count++)
+            s_handle_broker (self);
         if (pc_now_ms () >= next_tick) {
             s_tick (self);
             next_tick = pc_now_ms () + TICK_MS;

@@ -361,14 +361,14 @@ mon_server_actor (zsock_t *pipe, void *args)
         if (which == pipe)
             s_handle_pipe (self);
         else
-        if (self->sub && which == self->sub)
-            s_handle_sub (self);
-        else
-        if (self->router && which == self->router)
-            s_handle_router (self);
-        else
-        if (zpoller_terminated (self->poller) && zmq_errno () == ETERM)
+        if (!which && zpoller_terminated (self->poller) && zmq_errno () == ETERM)
             break;                  //  the context is gone
+        //  zpoller_wait names only the first ready socket: serve each ready
+        //  one every turn, so a busy fan-out feed cannot starve STATS.
+        if (self->sub && (which == self->sub || (zsock_events (self->sub) & ZMQ_POLLIN)))
+            s_handle_sub (self);
+        if (self->router && (which == self->router || (zsock_events (self->router) & ZMQ_POLLIN)))
+            s_handle_router (self);
         //  Otherwise a timeout or a signal: main decides, and sends $TERM.
     }
     s_server_destroy (&self);
