@@ -643,7 +643,8 @@ s_pack_into (pc_msg_t *self, const char *prefix, size_t prefix_size, zmq_msg_t *
     int rc = zmq_msg_init_size (out, size);
     assert (rc == 0);
     byte *data = (byte *) zmq_msg_data (out);
-    memcpy (data, prefix, prefix_size);
+    if (prefix_size)
+        memcpy (data, prefix, prefix_size);
     size_t offset = prefix_size;
     offset += s_varint_put (data + offset, nparts);
     for (size_t i = 0; i < nparts; i++) {
