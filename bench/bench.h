@@ -49,6 +49,9 @@ typedef struct {
     double   dur_a;
     double   dur_b;
     bool     skip_c;
+    int      hold;              //  C at the descriptor limit: clients this process holds
+    int      first;             //  PyChat: the first user's number (bench-FIRST...)
+    int      auth_window;       //  PyChat: REGISTERs/LOGINs in flight (default 16)
 } bench_opts_t;
 
 //  pcbench.c

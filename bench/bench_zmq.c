@@ -214,7 +214,7 @@ bench_zmq_pairs (bench_driver_t *self, bench_opts_t *opts)
     free (server_key);
     int missing = state->nsubs;
     bool *acked = (bool *) calloc ((size_t) state->nsubs, sizeof (bool));
-    int64_t deadline = bench_now_ns () + (int64_t) SETUP_TIMEOUT_MS * 1000000;
+    int64_t deadline = bench_now_ns () + (SETUP_TIMEOUT_MS + 100LL * state->nsubs) * 1000000LL;
     while (missing > 0 && bench_now_ns () < deadline) {
         for (int i = 0; i < state->nsubs; i++) {
             char ack [16];
@@ -223,7 +223,7 @@ bench_zmq_pairs (bench_driver_t *self, bench_opts_t *opts)
                 missing--;
             }
         }
-        s_raw_pump (self, 1);
+        s_raw_pump (self, 1 + state->nsubs / 100);
     }
     free (acked);
     return missing? -1: 0;
@@ -282,15 +282,22 @@ bench_zmq_new (bench_opts_t *opts, int subs)
     bool *ready = (bool *) calloc ((size_t) subs + 1, sizeof (bool));
     char probe [BENCH_PAYLOAD];
     memset (probe, '0', sizeof (probe));
-    int64_t deadline = bench_now_ns () + (int64_t) SETUP_TIMEOUT_MS * 1000000;
+    //  Each probe reaches every subscriber of the server (with --hold, the
+    //  other generator processes' too): space them out as clients grow,
+    //  and give thousands of CURVE handshakes the time they take.
+    int64_t probe_ns = PROBE_MS * 1000000LL * (1 + subs / 200);
+    int64_t deadline = bench_now_ns () + (SETUP_TIMEOUT_MS + 100LL * subs) * 1000000LL;
     int missing = subs;
     uint64_t probes = 0;
     while (missing > 0 && bench_now_ns () < deadline) {
         if (s_send_pair (state->pub, probe, sizeof (probe)) == 0)
             probes++;
-        int64_t until = bench_now_ns () + PROBE_MS * 1000000LL;
+        //  zmq_poll over thousands of sockets costs about a millisecond
+        //  itself: poll less often as they grow, or the generator's own
+        //  I/O thread gets no time for the CURVE handshakes
+        int64_t until = bench_now_ns () + probe_ns;
         while (bench_now_ns () < until)
-            s_raw_pump_with (self, 1, ready);
+            s_raw_pump_with (self, 1 + subs / 100, ready);
         missing = 0;
         for (int i = 0; i < subs; i++)
             missing += !ready [i];
@@ -605,8 +612,9 @@ bench_pychat_pool (bench_opts_t *opts, double *logins_per_s, double *registers_p
     s_pool.users = (user_t *) calloc ((size_t) count, sizeof (user_t));
     for (int i = 0; i < count; i++) {
         user_t *user = &s_pool.users [i];
-        snprintf (user->name, sizeof (user->name), "bench-%d", i);
-        snprintf (user->password, sizeof (user->password), "bench-password-%d-%d", i, opts->port);
+        snprintf (user->name, sizeof (user->name), "bench-%d", opts->first + i);
+        snprintf (user->password, sizeof (user->password), "bench-password-%d-%d",
+                  opts->first + i, opts->port);
         user->cert = zcert_new ();
         user->dealer = zsock_new (ZMQ_DEALER);
         user->sub = zsock_new (ZMQ_SUB);
@@ -643,10 +651,11 @@ bench_pychat_pool (bench_opts_t *opts, double *logins_per_s, double *registers_p
     //  REGISTER is one Argon2id hash per user; LOGIN one verification. A
     //  window of 16 keeps the auth services busy without reaching the
     //  broker's 3 s auth timeout.
-    int failed = s_phase ("REGISTER", 0, count, 16, NULL, registers_per_s);
+    int window = opts->auth_window > 0? opts->auth_window: 16;
+    int failed = s_phase ("REGISTER", 0, count, window, NULL, registers_per_s);
     if (failed)
         fprintf (stderr, "pcbench: pychat: %d REGISTERs failed\n", failed);
-    failed = s_phase ("LOGIN", 0, count, 16, NULL, logins_per_s);
+    failed = s_phase ("LOGIN", 0, count, window, NULL, logins_per_s);
     s_pool.logged_in = count;
     if (failed) {
         fprintf (stderr, "pcbench: pychat: %d LOGINs failed\n", failed);
