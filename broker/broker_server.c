@@ -119,8 +119,8 @@ s_server_new (zsock_t *pipe, pc_config_t *config)
     self->rooms = zhashx_new ();
     zhashx_set_destructor (self->rooms, (czmq_destructor *) broker_room_destroy);
     self->pending = zhashx_new ();
-    self->carry = pc_msg_new (NULL);
     zhashx_set_destructor (self->pending, (czmq_destructor *) s_pending_destroy);
+    self->carry = pc_msg_new (NULL);
     self->msg = pc_msg_new (NULL);
     self->next_heartbeat = pc_now_ms () + HEARTBEAT_MS;
     self->started = pc_now_ms ();

@@ -255,17 +255,6 @@ s_check_field (field_type_t type, const byte *data, size_t size, const char **wh
     return PC_ERR_MALFORMED;
 }
 
-static char *
-s_frame_strdup (zframe_t *frame)
-{
-    size_t size = zframe_size (frame);
-    char *string = (char *) malloc (size + 1);
-    assert (string);
-    memcpy (string, zframe_data (frame), size);
-    string [size] = 0;
-    return string;
-}
-
 //  Takes ownership of field, a NUL-terminated copy of size bytes.
 static void
 s_push_sized (pc_msg_t *self, char *field, size_t size)
@@ -291,6 +280,18 @@ typedef struct {
     const byte *data;
     size_t      size;
 } part_t;
+
+//  A NUL-terminated copy of a part, for string use
+static char *
+s_part_strdup (const part_t *part)
+{
+    char *string = (char *) malloc (part->size + 1);
+    assert (string);
+    memcpy (string, part->data, part->size);
+    string [part->size] = 0;
+    return string;
+}
+
 #define PARTS_MAX   (PC_FIELDS_MAX + 3)
 
 //  Unsigned LEB128: 7 bits per byte, low first, high bit set on all but
@@ -446,13 +447,11 @@ pc_msg_decode (pc_msg_t *self, zmsg_t **msg_p, int flags)
                 goto done;
             }
             offset = (size_t) (nul - zframe_data (frame));
-            self->topic = (char *) malloc (offset + 1);
-            assert (self->topic);
-            memcpy (self->topic, zframe_data (frame), offset);
-            self->topic [offset++] = 0;
+            self->topic = s_part_strdup (&(part_t) { zframe_data (frame), offset });
+            offset++;                   //  the packed messages start after the NUL
         }
         else {
-            self->topic = s_frame_strdup (frame);
+            self->topic = s_part_strdup (&(part_t) { zframe_data (frame), zframe_size (frame) });
             zmsg_remove (msg, frame);
             zframe_destroy (&frame);
         }
@@ -523,16 +522,6 @@ pc_msg_next (pc_msg_t *self)
     self->peer_address = peer;
     self->routing_id = routing_id;
     return s_decode_packed (self, batch, offset);
-}
-
-static char *
-s_part_strdup (const part_t *part)
-{
-    char *string = (char *) malloc (part->size + 1);
-    assert (string);
-    memcpy (string, part->data, part->size);
-    string [part->size] = 0;
-    return string;
 }
 
 static bool
