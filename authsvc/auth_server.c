@@ -69,8 +69,7 @@ s_server_new (zsock_t *pipe, auth_server_args_t *args)
     self->router = zsock_new (ZMQ_ROUTER);
     assert (self->router);
     zcert_apply (args->cert, self->router);
-    zsock_set_curve_server (self->router, 1);
-    zsock_set_zap_domain (self->router, AUTH_ZAP_DOMAIN);
+    pc_zap_secure (self->router, AUTH_ZAP_DOMAIN);
     zsock_set_maxmsgsize (self->router, PC_MSG_MAX);
     args->port = zsock_bind (self->router, "%s", args->endpoint);
     if (args->port == -1) {

@@ -88,8 +88,7 @@ s_curve_server (server_t *self, int type, int offset)
     zsock_t *sock = zsock_new (type);
     assert (sock);
     zcert_apply (self->cert, sock);
-    zsock_set_curve_server (sock, 1);
-    zsock_set_zap_domain (sock, "clients");
+    pc_zap_secure (sock, "clients");
     zsock_set_maxmsgsize (sock, PC_MSG_MAX);
     zsock_set_linger (sock, 0);
     char endpoint [300];

@@ -202,8 +202,7 @@ s_server_new (zsock_t *pipe, files_server_args_t *args)
     self->router = zsock_new (ZMQ_ROUTER);
     assert (self->router);
     zcert_apply (args->cert, self->router);
-    zsock_set_curve_server (self->router, 1);
-    zsock_set_zap_domain (self->router, "clients");
+    pc_zap_secure (self->router, "clients");
     zsock_set_maxmsgsize (self->router, PC_MSG_MAX);
     zsock_set_linger (self->router, 0);
     args->port = zsock_bind (self->router, "%s", args->endpoint);
@@ -1292,8 +1291,7 @@ files_server_test (bool verbose)
     //  The fake broker
     zsock_t *broker = zsock_new (ZMQ_ROUTER);
     zcert_apply (broker_cert, broker);
-    zsock_set_curve_server (broker, 1);
-    zsock_set_zap_domain (broker, "clients");
+    pc_zap_secure (broker, "clients");
     zsock_set_rcvtimeo (broker, 5000);
     int broker_port = zsock_bind (broker, "tcp://127.0.0.1:*");
     assert (broker_port > 0);

@@ -87,8 +87,7 @@ s_server_new (zsock_t *pipe, mon_server_args_t *args)
     self->router = zsock_new (ZMQ_ROUTER);
     assert (self->router);
     zcert_apply (args->cert, self->router);
-    zsock_set_curve_server (self->router, 1);
-    zsock_set_zap_domain (self->router, "console");
+    pc_zap_secure (self->router, "console");
     zsock_set_maxmsgsize (self->router, PC_MSG_MAX);
     zsock_set_linger (self->router, 0);
     if (zsock_bind (self->router, "%s", args->bind) == -1) {
@@ -447,8 +446,7 @@ mon_server_test (bool verbose)
     zcert_t *monitor_cert = zcert_new ();
     zsock_t *pub = zsock_new (ZMQ_PUB);
     zcert_apply (broker_cert, pub);
-    zsock_set_curve_server (pub, 1);
-    zsock_set_zap_domain (pub, "clients");
+    pc_zap_secure (pub, "clients");
     int port = zsock_bind (pub, "tcp://127.0.0.1:*");
     assert (port > 0);
     char fanout [64];

@@ -1,5 +1,8 @@
 //  pc_zap.c: ZAP handler actor: CURVE key -> User-Id, per-domain allow-lists.
 #include "pc_zap.h"
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 typedef struct {
     zhash_t *any;               //  domains that accept any key
@@ -53,55 +56,172 @@ s_handle_request (zap_t *self, zsock_t *handler)
     zmsg_destroy (&request);
 }
 
+//  libzmq keeps every connection's pipe to the ZAP handler for as long as
+//  the connection lives (session_base_t::_zap_pipe), though only the
+//  handshake uses it: some 7 KB per connection, held on both ends. So the
+//  handler retires its socket once it has answered and gone quiet (or has
+//  answered RETIRE_AFTER requests): it unbinds it, binds a fresh socket to
+//  the ZAP endpoint, still answers the old one for GRACE_MS (a request may
+//  be on its way), then closes it, which ends every established
+//  connection's ZAP pipe; the freed pages go back to the system. Servers
+//  set ZMQ_ZAP_ENFORCE_DOMAIN (pc_zap_secure), so a handshake that falls in
+//  the microseconds between unbind and bind is refused, and the client
+//  reconnects, instead of being let in without a User-Id.
+#define ZAP_ENDPOINT    "inproc://zeromq.zap.01"
+//  Stable in libzmq 4.3 (options.cpp), though zmq.h lists it under drafts
+#define ZMQ_ZAP_ENFORCE_DOMAIN_OPT 93
+#define QUIET_MS        100
+#define RETIRE_AFTER    256
+#define GRACE_MS        500
+
+typedef struct {
+    zsock_t *handler;           //  bound to ZAP_ENDPOINT
+    zsock_t *retired;           //  unbound, answered until retired_at + GRACE_MS
+    int64_t retired_at;
+    size_t answered;            //  requests answered by handler
+    int64_t last_request;
+    bool trim;                  //  give freed memory back at the next quiet tick
+    size_t retirements;
+} zap_sockets_t;
+
+static zsock_t *
+s_handler_new (void)
+{
+    zsock_t *handler = zsock_new (ZMQ_REP);
+    if (handler && zsock_bind (handler, ZAP_ENDPOINT) != 0)
+        zsock_destroy (&handler);
+    return handler;
+}
+
+static void
+s_retire (zap_sockets_t *sockets, int64_t now)
+{
+    if (zsock_unbind (sockets->handler, ZAP_ENDPOINT) != 0)
+        return;
+    zsock_t *fresh = s_handler_new ();
+    if (!fresh) {
+        //  Keep serving on the old socket rather than have no handler
+        zsock_bind (sockets->handler, ZAP_ENDPOINT);
+        return;
+    }
+    sockets->retired = sockets->handler;
+    sockets->retired_at = now;
+    sockets->handler = fresh;
+    sockets->answered = 0;
+    sockets->retirements++;
+}
+
+//  Time the loop may sleep before the next retirement step, -1 = forever
+static int
+s_next_timeout (zap_sockets_t *sockets, int64_t now)
+{
+    int64_t due = -1;
+    if (sockets->retired)
+        due = sockets->retired_at + GRACE_MS;
+    else
+    if (sockets->answered > 0)
+        due = sockets->last_request + QUIET_MS;
+    else
+    if (sockets->trim)
+        due = sockets->last_request + QUIET_MS;
+    if (due < 0)
+        return -1;
+    return due > now? (int) (due - now): 0;
+}
+
+static void
+s_retirement_step (zap_sockets_t *sockets, int64_t now)
+{
+    if (sockets->retired) {
+        if (now >= sockets->retired_at + GRACE_MS) {
+            zsock_destroy (&sockets->retired);
+            sockets->trim = true;
+            sockets->last_request = now;
+        }
+    }
+    else
+    if (sockets->answered >= RETIRE_AFTER
+    || (sockets->answered > 0 && now >= sockets->last_request + QUIET_MS))
+        s_retire (sockets, now);
+    else
+    if (sockets->trim && now >= sockets->last_request + QUIET_MS) {
+#ifdef __GLIBC__
+        malloc_trim (0);
+#endif
+        sockets->trim = false;
+    }
+}
+
+//  Returns true when the actor should end
+static bool
+s_handle_command (zap_t *self, zap_sockets_t *sockets, zsock_t *pipe)
+{
+    zmsg_t *command = zmsg_recv (pipe);
+    if (!command)
+        return true;
+    char *verb = zmsg_popstr (command);
+    char *domain = zmsg_popstr (command);
+    char *key = zmsg_popstr (command);
+    bool done = false;
+    bool answered = false;
+    if (verb && streq (verb, "$TERM"))
+        done = true;
+    else
+    if (verb && streq (verb, "ANY") && domain)
+        zhash_insert (self->any, domain, (void *) 1);
+    else
+    if (verb && streq (verb, "ALLOW") && domain && key) {
+        char entry [300];
+        snprintf (entry, sizeof (entry), "%s %s", domain, key);
+        zhash_insert (self->allowed, entry, (void *) 1);
+    }
+    else
+    if (verb && streq (verb, "RETIREMENTS")) {
+        zsock_send (pipe, "8", (uint64_t) sockets->retirements);
+        answered = true;
+    }
+    zstr_free (&verb);
+    zstr_free (&domain);
+    zstr_free (&key);
+    zmsg_destroy (&command);
+    if (!done && !answered)
+        zsock_signal (pipe, 0);
+    return done;
+}
+
 static void
 s_zap_actor (zsock_t *pipe, void *args)
 {
     zap_t self = { zhash_new (), zhash_new () };
-    zsock_t *handler = zsock_new (ZMQ_REP);
-    int rc = zsock_bind (handler, "inproc://zeromq.zap.01");
-    zsock_signal (pipe, rc == 0? 0: 1);
-    zpoller_t *poller = zpoller_new (pipe, handler, NULL);
-    //  An actor ends on $TERM from its owner, not on the signal flag:
-    //  without nonstop, zpoller_wait returns at once after SIGTERM and the
-    //  $TERM would never be read (the owner then waits forever).
-    zpoller_set_nonstop (poller, true);
-    while (rc == 0) {
-        void *which = zpoller_wait (poller, -1);
-        if (which == handler)
-            s_handle_request (&self, handler);
-        else
-        if (which == pipe) {
-            zmsg_t *command = zmsg_recv (pipe);
-            if (!command)
-                break;
-            char *verb = zmsg_popstr (command);
-            char *domain = zmsg_popstr (command);
-            char *key = zmsg_popstr (command);
-            bool done = false;
-            if (verb && streq (verb, "$TERM"))
-                done = true;
-            else
-            if (verb && streq (verb, "ANY") && domain)
-                zhash_insert (self.any, domain, (void *) 1);
-            else
-            if (verb && streq (verb, "ALLOW") && domain && key) {
-                char entry [300];
-                snprintf (entry, sizeof (entry), "%s %s", domain, key);
-                zhash_insert (self.allowed, entry, (void *) 1);
-            }
-            zstr_free (&verb);
-            zstr_free (&domain);
-            zstr_free (&key);
-            zmsg_destroy (&command);
-            if (done)
-                break;
-            zsock_signal (pipe, 0);
+    zap_sockets_t sockets = { .handler = s_handler_new () };
+    zsock_signal (pipe, sockets.handler? 0: 1);
+    //  An actor ends on $TERM from its owner, not on the signal flag, so
+    //  an interrupted poll (EINTR after SIGTERM) just goes round again.
+    while (sockets.handler) {
+        zmq_pollitem_t items [] = {
+            { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
+            { zsock_resolve (sockets.handler), 0, ZMQ_POLLIN, 0 },
+            { sockets.retired? zsock_resolve (sockets.retired): NULL, 0, ZMQ_POLLIN, 0 }
+        };
+        int64_t now = zclock_mono ();
+        int rc = zmq_poll (items, sockets.retired? 3: 2, s_next_timeout (&sockets, now));
+        if (rc == -1 && zmq_errno () != EINTR)
+            break;
+        now = zclock_mono ();
+        if (rc > 0 && (items [0].revents & ZMQ_POLLIN)
+        &&  s_handle_command (&self, &sockets, pipe))
+            break;
+        if (rc > 0 && (items [1].revents & ZMQ_POLLIN)) {
+            s_handle_request (&self, sockets.handler);
+            sockets.answered++;
+            sockets.last_request = now;
         }
-        else
-            break;                          //  interrupted
+        if (rc > 0 && sockets.retired && (items [2].revents & ZMQ_POLLIN))
+            s_handle_request (&self, sockets.retired);
+        s_retirement_step (&sockets, now);
     }
-    zpoller_destroy (&poller);
-    zsock_destroy (&handler);
+    zsock_destroy (&sockets.retired);
+    zsock_destroy (&sockets.handler);
     zhash_destroy (&self.any);
     zhash_destroy (&self.allowed);
 }
@@ -132,6 +252,27 @@ pc_zap_allow_key (zactor_t *self, const char *domain, const char *key)
     zsock_wait (self);
 }
 
+size_t
+pc_zap_retirements (zactor_t *self)
+{
+    zstr_send (self, "RETIREMENTS");
+    uint64_t count = 0;
+    zsock_recv (self, "8", &count);
+    return (size_t) count;
+}
+
+void
+pc_zap_secure (zsock_t *sock, const char *domain)
+{
+    zsock_set_curve_server (sock, 1);
+    zsock_set_zap_domain (sock, domain);
+    //  No handler, no handshake: never let a client in without a User-Id
+    int enforce = 1;
+    int rc = zmq_setsockopt (zsock_resolve (sock), ZMQ_ZAP_ENFORCE_DOMAIN_OPT,
+                             &enforce, sizeof (enforce));
+    assert (rc == 0);
+}
+
 void
 pc_zap_test (bool verbose)
 {
@@ -145,8 +286,7 @@ pc_zap_test (bool verbose)
 
     zsock_t *server = zsock_new (ZMQ_ROUTER);
     zcert_apply (server_cert, server);
-    zsock_set_curve_server (server, 1);
-    zsock_set_zap_domain (server, "svc");
+    pc_zap_secure (server, "svc");
     int port = zsock_bind (server, "tcp://127.0.0.1:*");
     assert (port > 0);
     char endpoint [64];
@@ -176,6 +316,31 @@ pc_zap_test (bool verbose)
     zsock_set_rcvtimeo (server, 300);
     assert (zframe_recv (server) == NULL);
 
+    //  Once quiet, the handler retires its socket; the connection made
+    //  before goes on, and a new one still gets its User-Id
+    zclock_sleep (QUIET_MS + GRACE_MS + 200);
+    assert (pc_zap_retirements (zap) >= 1);
+    zstr_send (friend, "after retirement");
+    zsock_t *late = zsock_new (ZMQ_DEALER);
+    zcert_apply (friend_cert, late);
+    zsock_set_curve_serverkey (late, zcert_public_txt (server_cert));
+    zsock_connect (late, "%s", endpoint);
+    zstr_send (late, "late");
+    zsock_set_rcvtimeo (server, 2000);
+    for (int i = 0; i < 2; i++) {
+        routing_id = zframe_recv (server);
+        assert (routing_id);
+        body = zframe_recv (server);
+        assert (body);
+        assert (zframe_streq (body, "after retirement") || zframe_streq (body, "late"));
+        assert (streq (zframe_meta (body, "User-Id"), zcert_public_txt (friend_cert)));
+        zframe_destroy (&body);
+        zframe_destroy (&routing_id);
+    }
+    zsock_set_rcvtimeo (server, 300);
+    assert (zframe_recv (server) == NULL);
+
+    zsock_destroy (&late);
     zsock_destroy (&friend);
     zsock_destroy (&stranger);
     zsock_destroy (&server);

@@ -16,6 +16,11 @@ void        pc_zap_destroy      (zactor_t **self_p);
 void        pc_zap_allow_any    (zactor_t *self, const char *domain);
 //  Accepts key (Z85) on domain; a domain with no ANY accepts only its list.
 void        pc_zap_allow_key    (zactor_t *self, const char *domain, const char *key);
+//  Makes sock a CURVE server whose handshakes this handler decides, on
+//  domain; with no handler bound a handshake fails rather than passes.
+void        pc_zap_secure       (zsock_t *sock, const char *domain);
+//  How many times the handler has retired its socket (see pc_zap.c).
+size_t      pc_zap_retirements  (zactor_t *self);
 
 void        pc_zap_test         (bool verbose);
 #endif
