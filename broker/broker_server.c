@@ -89,6 +89,7 @@ s_curve_server (server_t *self, int type, int offset)
     assert (sock);
     zcert_apply (self->cert, sock);
     pc_zap_secure (sock, "clients");
+    zsock_set_backlog (sock, PC_BACKLOG);
     zsock_set_maxmsgsize (sock, PC_MSG_MAX);
     zsock_set_linger (sock, 0);
     char endpoint [300];

@@ -203,6 +203,7 @@ s_server_new (zsock_t *pipe, files_server_args_t *args)
     assert (self->router);
     zcert_apply (args->cert, self->router);
     pc_zap_secure (self->router, "clients");
+    zsock_set_backlog (self->router, PC_BACKLOG);
     zsock_set_maxmsgsize (self->router, PC_MSG_MAX);
     zsock_set_linger (self->router, 0);
     args->port = zsock_bind (self->router, "%s", args->endpoint);

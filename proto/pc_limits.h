@@ -19,6 +19,11 @@
 #define PC_FILE_NAME_MAX    255         //  shared file names: bytes of UTF-8
 #define PC_CHUNK_MAX        (256 * 1024)    //  bytes in one FDATA / FCHUNK
 #define PC_CREDIT           8           //  file chunks a client keeps in flight
+//  Listen backlog of the client-facing sockets (ZMQ_BACKLOG; the kernel caps
+//  it at net.core.somaxconn). libzmq's 100 drops SYNs when a few hundred
+//  clients connect at once (a broker restart), and each waits out TCP's
+//  retransmit backoff: 2,000 at once took 32 s with 100, 2.2 s with 4096.
+#define PC_BACKLOG          4096
 
 //  Error codes (PROTOCOL.md, "Error codes").
 #define PC_ERR_MALFORMED     400
