@@ -15,6 +15,12 @@
 #define TICK_MS             250
 #define ADMIN_TOOL          "server-admin"  //  the name pychat-admin's session acts under
 #define INLINE_MAX          8192    //  fan-out frames up to this size are copied per session
+//  A flush's messages to a room go out in frames of at most this size (one
+//  message may exceed it alone). CURVE allocates two buffers of a frame's
+//  size per subscriber; below the allocator's mmap threshold (main.c) they
+//  come from the heap instead of fresh pages, and a few boxes per flush
+//  cost little more than one.
+#define FANOUT_FRAME_MAX    (12 * 1024)
 #define BATCH_MAX           256     //  requests read in one go; SENDs among them share one Redis round trip
 #define FILESVC_SILENCE_MS  6000    //  file service not heard for this long: FILES answers 503
 
@@ -746,6 +752,12 @@ s_flush_sends (server_t *self)
             if (box == nboxes) {
                 boxes [nboxes].room = room;
                 pc_buf_init (&boxes [nboxes++].packed);
+            }
+            //  A full frame goes out now (see FANOUT_FRAME_MAX)
+            if (boxes [box].packed.size > 0
+            &&  boxes [box].packed.size + zframe_size (packed) > FANOUT_FRAME_MAX) {
+                s_publish_room (self, room, boxes [box].packed.data, boxes [box].packed.size);
+                pc_buf_reset (&boxes [box].packed);
             }
             pc_buf_append (&boxes [box].packed, (const char *) zframe_data (packed),
                            zframe_size (packed));

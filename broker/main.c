@@ -5,6 +5,28 @@
 #include "broker_server.h"
 #include "pc_limits.h"
 #include "pc_zap.h"
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+//  Every connection costs libzmq some 16-18 KB blocks it mostly never
+//  touches (a pipe's first 256-message chunk in each direction, the
+//  decoder's buffer). From the heap they land on pages that earlier,
+//  freed blocks had touched, so they count in full; mapped fresh (at or
+//  above the mmap threshold) only the pages in use count, and freeing them
+//  gives the memory back. Measured: bytes per idle client 76 KB -> 62 KB
+//  (bench/run --only pychat --set subs_a=0 --set subs_b=0 --set idle=1000).
+//  The cap keeps the mappings well under vm.max_map_count (65530); past it
+//  blocks come from the heap again. The broker's fan-out frames stay under
+//  the threshold (FANOUT_FRAME_MAX) so the hot path never maps.
+static void
+s_tune_malloc (void)
+{
+#ifdef __GLIBC__
+    mallopt (M_MMAP_THRESHOLD, 16 * 1024);
+    mallopt (M_MMAP_MAX, 32 * 1024);
+#endif
+}
 
 int
 main (int argc, char *argv [])
@@ -23,6 +45,7 @@ main (int argc, char *argv [])
     pc_config_t config;
     if (pc_config_load (&config) == -1)
         return PC_EXIT_USAGE;
+    s_tune_malloc ();
     zsys_init ();
     zsys_set_logident ("pychat-broker");
     zsys_set_logstream (stderr);

@@ -196,6 +196,14 @@ pc_buf_free (pc_buf_t *self)
     self->size = self->cap = 0;
 }
 
+void
+pc_buf_reset (pc_buf_t *self)
+{
+    self->size = 0;
+    if (self->data)
+        self->data [0] = 0;
+}
+
 static void
 s_reserve (pc_buf_t *self, size_t more)
 {
@@ -325,6 +333,11 @@ pc_util_test (bool verbose)
     for (int i = 0; i < 1000; i++)
         pc_buf_printf (&buf, "%d", i);
     assert (buf.size == strlen (buf.data));
+    size_t cap = buf.cap;
+    pc_buf_reset (&buf);
+    assert (buf.size == 0 && buf.cap == cap && buf.data [0] == 0);
+    pc_buf_append (&buf, "xy", 2);
+    assert (streq (buf.data, "xy"));
     pc_buf_free (&buf);
     assert (pc_error_exit (PC_ERR_AUTH) == PC_EXIT_REFUSED);
     assert (pc_error_exit (PC_ERR_TOO_LONG) == PC_EXIT_REJECTED);

@@ -40,6 +40,8 @@ typedef struct {
 
 void        pc_buf_init       (pc_buf_t *self);
 void        pc_buf_free       (pc_buf_t *self);
+//  Empties the buffer, keeping its memory.
+void        pc_buf_reset      (pc_buf_t *self);
 void        pc_buf_printf     (pc_buf_t *self, const char *format, ...)
                               __attribute__ ((format (printf, 2, 3)));
 void        pc_buf_append     (pc_buf_t *self, const char *data, size_t size);
