@@ -277,12 +277,34 @@ void
 pc_zap_test (bool verbose)
 {
     printf (" * pc_zap: ");
-    zactor_t *zap = pc_zap_new ();
-    assert (zap);
     zcert_t *server_cert = zcert_new ();
     zcert_t *friend_cert = zcert_new ();
     zcert_t *stranger_cert = zcert_new ();
+
+    //  With no handler bound, a secured socket lets nobody in; the client
+    //  retries, and gets in once the handler is there
+    zsock_t *early = zsock_new (ZMQ_ROUTER);
+    zcert_apply (server_cert, early);
+    pc_zap_secure (early, "svc");
+    int early_port = zsock_bind (early, "tcp://127.0.0.1:*");
+    assert (early_port > 0);
+    zsock_t *early_client = zsock_new (ZMQ_DEALER);
+    zcert_apply (friend_cert, early_client);
+    zsock_set_curve_serverkey (early_client, zcert_public_txt (server_cert));
+    zsock_connect (early_client, "tcp://127.0.0.1:%d", early_port);
+    zstr_send (early_client, "too early");
+    zsock_set_rcvtimeo (early, 300);
+    assert (zframe_recv (early) == NULL);
+    zactor_t *zap = pc_zap_new ();
+    assert (zap);
     pc_zap_allow_key (zap, "svc", zcert_public_txt (friend_cert));
+    zsock_set_rcvtimeo (early, 3000);
+    zmsg_t *late_hello = zmsg_recv (early);
+    assert (late_hello);
+    assert (streq (zframe_meta (zmsg_last (late_hello), "User-Id"), zcert_public_txt (friend_cert)));
+    zmsg_destroy (&late_hello);
+    zsock_destroy (&early_client);
+    zsock_destroy (&early);
 
     zsock_t *server = zsock_new (ZMQ_ROUTER);
     zcert_apply (server_cert, server);
