@@ -8,6 +8,7 @@
 //               the proto library (pc_msg_*): REGISTER, LOGIN, JOIN, SUBS,
 //               SEND, and the broker's fan-out MSG.
 #include "bench.h"
+#include "pc_limits.h"
 #include "pc_msg.h"
 
 #include <czmq.h>
@@ -19,7 +20,16 @@
 #define SETUP_TIMEOUT_MS 20000
 #define KEEPALIVE_MS    10000       //  PROTOCOL.md: sessions idle 60 s are dropped
 #define REQUEST_TIMEOUT_MS 6000
-#define REQUEST_RETRIES 5
+#define REQUEST_RETRIES 20
+#define RETRY_MS        500         //  after a 503 or 429
+#define SUBS_RETRY_MS   100
+#define SUBS_PATIENCE_MS 120000
+//  Thousands of clients connect in waves: a burst of thousands of
+//  handshakes at once overflows loopback's packet queue
+//  (net.core.netdev_max_backlog, 1000 here; see /proc/net/softnet_stat), and
+//  every dropped packet waits out TCP's retransmit backoff, minutes at worst.
+#define CONNECT_WAVE    100
+#define CONNECT_PAUSE_MS 20
 
 typedef enum { KIND_ZMQ, KIND_RELAY, KIND_PYCHAT } kind_t;
 
@@ -187,6 +197,14 @@ s_raw_destroy (bench_driver_t **self_p)
     }
 }
 
+//  Call after the n-th connect (from 1)
+static void
+s_connect_paced (int n)
+{
+    if (n % CONNECT_WAVE == 0)
+        zclock_sleep (CONNECT_PAUSE_MS);
+}
+
 //  Workload C against the relay: gives every subscriber a DEALER of its
 //  own (a PyChat client has both), which sends one message through the
 //  relay (on a topic nobody takes) and waits for its ack, so that both
@@ -210,6 +228,7 @@ bench_zmq_pairs (bench_driver_t *self, bench_opts_t *opts)
             bench_fail ("connect %s: %s", endpoint, zmq_strerror (zmq_errno ()));
         zmq_send (state->dealers [i], "idle/", 5, ZMQ_SNDMORE);
         zmq_send (state->dealers [i], payload, sizeof (payload), 0);
+        s_connect_paced (i + 1);
     }
     free (server_key);
     int missing = state->nsubs;
@@ -273,6 +292,7 @@ bench_zmq_new (bench_opts_t *opts, int subs)
         zmq_setsockopt (state->subs [i], ZMQ_SUBSCRIBE, BENCH_TOPIC, strlen (BENCH_TOPIC));
         if (zmq_connect (state->subs [i], endpoint))
             bench_fail ("connect %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        s_connect_paced (i + 1);
         state->items [i + 1].socket = state->subs [i];
         state->items [i + 1].events = ZMQ_POLLIN;
     }
@@ -283,9 +303,12 @@ bench_zmq_new (bench_opts_t *opts, int subs)
     char probe [BENCH_PAYLOAD];
     memset (probe, '0', sizeof (probe));
     //  Each probe reaches every subscriber of the server (with --hold, the
-    //  other generator processes' too): space them out as clients grow,
-    //  and give thousands of CURVE handshakes the time they take.
-    int64_t probe_ns = PROBE_MS * 1000000LL * (1 + subs / 200);
+    //  other generator processes' too): space them out as clients grow
+    //  (3,000 each: one per 1.5 s), and give thousands of CURVE handshakes
+    //  the time they take. Every 160 ms, three generators' probes to 9,000
+    //  subscribers were 170k encryptions a second on the server and starved
+    //  the very handshakes they waited for.
+    int64_t probe_ns = PROBE_MS * 1000000LL * (1 + subs / 20);
     int64_t deadline = bench_now_ns () + (SETUP_TIMEOUT_MS + 100LL * subs) * 1000000LL;
     int missing = subs;
     uint64_t probes = 0;
@@ -346,9 +369,14 @@ bench_relay_main (int argc, char **argv)
     void *router = zmq_socket (ctx, ZMQ_ROUTER);
     void *xpub = zmq_socket (ctx, ZMQ_XPUB);
     int zero = 0, one = 1, hwm = 100000;   //  as the PyChat broker's XPUB
+    int backlog = PC_BACKLOG;
     zmq_setsockopt (xpub, ZMQ_SNDHWM, &hwm, sizeof (hwm));
     zmq_setsockopt (router, ZMQ_LINGER, &zero, sizeof (zero));
     zmq_setsockopt (xpub, ZMQ_LINGER, &zero, sizeof (zero));
+    //  As the PyChat broker's (PC_BACKLOG): libzmq's 100 drops SYNs when
+    //  thousands connect
+    zmq_setsockopt (router, ZMQ_BACKLOG, &backlog, sizeof (backlog));
+    zmq_setsockopt (xpub, ZMQ_BACKLOG, &backlog, sizeof (backlog));
     if (keyfile) {
         char public_key [41], secret_key [41];
         zmq_curve_keypair (public_key, secret_key);
@@ -425,6 +453,7 @@ typedef struct {
     int      state;                 //  phase: 0 to do, 1 in flight, 2 done, 3 failed
     int      tries;
     int64_t  deadline_ns;
+    int64_t  not_before_ns;         //  SUBS: when to ask again
 } user_t;
 
 static struct {
@@ -523,7 +552,14 @@ s_phase (const char *command, int first, int last, int window, const char *room,
     for (int i = first; i < last; i++) {
         s_pool.users [i].state = 0;
         s_pool.users [i].tries = 0;
+        s_pool.users [i].not_before_ns = 0;
     }
+    //  A SUB may still be connecting when thousands are (and SUBS only
+    //  lists what the broker applied): ask every SUBS_RETRY_MS, for up to
+    //  SUBS_PATIENCE_MS. Other commands retry 503/429 (after RETRY_MS: the
+    //  broker answers 503 when the auth service is slower than 3 s, as it
+    //  is while thousands of CURVE handshakes take both cores) and timeouts.
+    int max_tries = streq (command, "SUBS")? SUBS_PATIENCE_MS / SUBS_RETRY_MS: REQUEST_RETRIES;
     zmq_pollitem_t *items = (zmq_pollitem_t *) calloc ((size_t) window, sizeof (zmq_pollitem_t));
     int *which = (int *) calloc ((size_t) window, sizeof (int));
     int next = first, done = 0, failed = 0, in_flight = 0;
@@ -531,10 +567,11 @@ s_phase (const char *command, int first, int last, int window, const char *room,
     int64_t deadline = start + (int64_t) (count * 2 + 120) * 1000000000LL;
     while (done + failed < count && bench_now_ns () < deadline) {
         //  Fill the window (scan from the oldest to-do user)
+        int64_t fill_now = bench_now_ns ();
         for (int i = first; i < last && in_flight < window; i++) {
             user_t *user = &s_pool.users [i];
-            if (user->state == 0) {
-                if (user->tries >= REQUEST_RETRIES * (streq (command, "SUBS")? 20: 1)) {
+            if (user->state == 0 && fill_now >= user->not_before_ns) {
+                if (user->tries >= max_tries) {
                     user->state = 3;
                     failed++;
                     continue;
@@ -562,8 +599,9 @@ s_phase (const char *command, int first, int last, int window, const char *room,
                 if (!streq (pc_msg_reqid (s_pool.msg), user->reqid))
                     continue;           //  a PONG, or a reply we stopped waiting for
                 int verdict = s_judge (user, command, s_pool.msg);
-                if (verdict == 0 && pc_msg_error_code (s_pool.msg) == 0)
-                    zclock_sleep (1);   //  SUBS not yet applied: ask again shortly
+                if (verdict == 0)
+                    user->not_before_ns = now + (pc_msg_error_code (s_pool.msg) == 0?
+                                                 SUBS_RETRY_MS: RETRY_MS) * 1000000LL;
                 user->state = verdict;
                 in_flight--;
                 if (verdict == 2)
@@ -630,6 +668,7 @@ bench_pychat_pool (bench_opts_t *opts, double *logins_per_s, double *registers_p
         if (zsock_connect (user->dealer, "tcp://127.0.0.1:%d", opts->port)
         ||  zsock_connect (user->sub, "tcp://127.0.0.1:%d", opts->port + 1))
             bench_fail ("pychat: cannot connect user %d", i);
+        s_connect_paced (2 * i + 2);
     }
     //  The broker answers 503 until its DEALER reaches an auth service:
     //  wait (at most 15 s) until a LOGIN of nobody gets its 401.
