@@ -273,6 +273,32 @@ pc_zap_secure (zsock_t *sock, const char *domain)
     assert (rc == 0);
 }
 
+//  A secured ROUTER on domain "svc", bound to a free loopback port
+static zsock_t *
+s_test_server (zcert_t *cert, char *endpoint, size_t size)
+{
+    zsock_t *server = zsock_new (ZMQ_ROUTER);
+    assert (server);
+    zcert_apply (cert, server);
+    pc_zap_secure (server, "svc");
+    int port = zsock_bind (server, "tcp://127.0.0.1:*");
+    assert (port > 0);
+    snprintf (endpoint, size, "tcp://127.0.0.1:%d", port);
+    return server;
+}
+
+//  A DEALER with cert's keys, connected to server at endpoint
+static zsock_t *
+s_test_client (zcert_t *cert, zcert_t *server, const char *endpoint)
+{
+    zsock_t *client = zsock_new (ZMQ_DEALER);
+    assert (client);
+    zcert_apply (cert, client);
+    zsock_set_curve_serverkey (client, zcert_public_txt (server));
+    zsock_connect (client, "%s", endpoint);
+    return client;
+}
+
 void
 pc_zap_test (bool verbose)
 {
@@ -283,15 +309,9 @@ pc_zap_test (bool verbose)
 
     //  With no handler bound, a secured socket lets nobody in; the client
     //  retries, and gets in once the handler is there
-    zsock_t *early = zsock_new (ZMQ_ROUTER);
-    zcert_apply (server_cert, early);
-    pc_zap_secure (early, "svc");
-    int early_port = zsock_bind (early, "tcp://127.0.0.1:*");
-    assert (early_port > 0);
-    zsock_t *early_client = zsock_new (ZMQ_DEALER);
-    zcert_apply (friend_cert, early_client);
-    zsock_set_curve_serverkey (early_client, zcert_public_txt (server_cert));
-    zsock_connect (early_client, "tcp://127.0.0.1:%d", early_port);
+    char early_endpoint [64];
+    zsock_t *early = s_test_server (server_cert, early_endpoint, sizeof (early_endpoint));
+    zsock_t *early_client = s_test_client (friend_cert, server_cert, early_endpoint);
     zstr_send (early_client, "too early");
     zsock_set_rcvtimeo (early, 300);
     assert (zframe_recv (early) == NULL);
@@ -306,22 +326,11 @@ pc_zap_test (bool verbose)
     zsock_destroy (&early_client);
     zsock_destroy (&early);
 
-    zsock_t *server = zsock_new (ZMQ_ROUTER);
-    zcert_apply (server_cert, server);
-    pc_zap_secure (server, "svc");
-    int port = zsock_bind (server, "tcp://127.0.0.1:*");
-    assert (port > 0);
     char endpoint [64];
-    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", port);
+    zsock_t *server = s_test_server (server_cert, endpoint, sizeof (endpoint));
 
-    zsock_t *friend = zsock_new (ZMQ_DEALER);
-    zcert_apply (friend_cert, friend);
-    zsock_set_curve_serverkey (friend, zcert_public_txt (server_cert));
-    zsock_connect (friend, "%s", endpoint);
-    zsock_t *stranger = zsock_new (ZMQ_DEALER);
-    zcert_apply (stranger_cert, stranger);
-    zsock_set_curve_serverkey (stranger, zcert_public_txt (server_cert));
-    zsock_connect (stranger, "%s", endpoint);
+    zsock_t *friend = s_test_client (friend_cert, server_cert, endpoint);
+    zsock_t *stranger = s_test_client (stranger_cert, server_cert, endpoint);
 
     zstr_send (stranger, "from stranger");
     zstr_send (friend, "from friend");
@@ -343,10 +352,7 @@ pc_zap_test (bool verbose)
     zclock_sleep (QUIET_MS + GRACE_MS + 200);
     assert (pc_zap_retirements (zap) >= 1);
     zstr_send (friend, "after retirement");
-    zsock_t *late = zsock_new (ZMQ_DEALER);
-    zcert_apply (friend_cert, late);
-    zsock_set_curve_serverkey (late, zcert_public_txt (server_cert));
-    zsock_connect (late, "%s", endpoint);
+    zsock_t *late = s_test_client (friend_cert, server_cert, endpoint);
     zstr_send (late, "late");
     zsock_set_rcvtimeo (server, 2000);
     for (int i = 0; i < 2; i++) {
