@@ -119,10 +119,7 @@ s_next_timeout (zap_sockets_t *sockets, int64_t now)
     if (sockets->retired)
         due = sockets->retired_at + GRACE_MS;
     else
-    if (sockets->answered > 0)
-        due = sockets->last_request + QUIET_MS;
-    else
-    if (sockets->trim)
+    if (sockets->answered > 0 || sockets->trim)
         due = sockets->last_request + QUIET_MS;
     if (due < 0)
         return -1;
