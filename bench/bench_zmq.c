@@ -453,7 +453,7 @@ typedef struct {
     int      state;                 //  phase: 0 to do, 1 in flight, 2 done, 3 failed
     int      tries;
     int64_t  deadline_ns;
-    int64_t  not_before_ns;         //  SUBS: when to ask again
+    int64_t  not_before_ns;         //  when to ask again (SUBS, 503, 429)
 } user_t;
 
 static struct {
