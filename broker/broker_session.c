@@ -78,6 +78,12 @@ broker_session_logout (broker_session_t *self)
     zstr_free (&self->role);
     zhashx_purge (self->rooms);
     zhashx_purge (self->subs);
+    //  What this login sent is not the next login's (another user may
+    //  log in on the same connection)
+    zhashx_purge (self->sent);
+    for (size_t i = 0; i < SENT_RING; i++)
+        zstr_free (&self->sent_ring [i]);
+    self->sent_next = 0;
 }
 
 bool
@@ -179,6 +185,7 @@ broker_session_test (bool verbose)
     assert (streq (broker_session_sent (session, "lobby", "x63"), "63"));
     broker_session_logout (session);
     assert (broker_session_user (session) == NULL);
+    assert (broker_session_sent (session, "lobby", "x63") == NULL);
     assert (!broker_session_in_room (session, "lobby"));
     broker_session_destroy (&session);
     if (verbose)

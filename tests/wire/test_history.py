@@ -391,6 +391,29 @@ def test_broker_killed_mid_stream(fresh_stack, unique):
     assert listener.stop() == 0
 
 
+def test_a_new_login_does_not_inherit_sends(fresh_stack, unique):
+    """The broker remembers client message ids per login: after LOGOUT,
+    another user logging in on the same connection with the same client
+    message id sends a new message, not an echo of the first user's."""
+    stack = fresh_stack
+    (first, fp), (second, sp) = [cli_user(stack, unique, "sharer") for _ in range(2)]
+    client = RawClient(stack)
+    try:
+        client.login(first, fp)
+        client.join("shared")
+        one = client.ok("SEND", "shared", "same-cid", "from the first")
+        assert client.ok("SEND", "shared", "same-cid", "from the first") == one
+        client.ok("LOGOUT")
+        client.login(second, sp)
+        client.join("shared")
+        two = client.ok("SEND", "shared", "same-cid", "from the second")
+        assert int(two[0]) == int(one[0]) + 1, (one, two)
+        assert [text for _, text in redis_stream(stack.redis_port, "room:shared")] == [
+            "from the first", "from the second"]
+    finally:
+        client.close()
+
+
 def test_send_rides_out_a_broker_restart(fresh_stack, unique):
     """`pychat send` resends the same client message id (logging in again)
     until the broker, back from a restart, acknowledges it: stored once."""
