@@ -16,6 +16,7 @@ struct _broker_session_t {
     zhashx_t *sent;             //  "room cmid" -> message id (owned)
     char     *sent_ring [SENT_RING];     //  insertion order, for eviction
     size_t    sent_next;
+    bool      resends_done;     //  a SEND of this login was found new
 };
 
 broker_session_t *
@@ -84,6 +85,19 @@ broker_session_logout (broker_session_t *self)
     for (size_t i = 0; i < SENT_RING; i++)
         zstr_free (&self->sent_ring [i]);
     self->sent_next = 0;
+    self->resends_done = false;
+}
+
+bool
+broker_session_resends_done (broker_session_t *self)
+{
+    return self->resends_done;
+}
+
+void
+broker_session_set_resends_done (broker_session_t *self)
+{
+    self->resends_done = true;
 }
 
 bool
@@ -183,9 +197,13 @@ broker_session_test (bool verbose)
     }
     assert (broker_session_sent (session, "lobby", "c1") == NULL);
     assert (streq (broker_session_sent (session, "lobby", "x63"), "63"));
+    assert (!broker_session_resends_done (session));
+    broker_session_set_resends_done (session);
+    assert (broker_session_resends_done (session));
     broker_session_logout (session);
     assert (broker_session_user (session) == NULL);
     assert (broker_session_sent (session, "lobby", "x63") == NULL);
+    assert (!broker_session_resends_done (session));
     assert (!broker_session_in_room (session, "lobby"));
     broker_session_destroy (&session);
     if (verbose)

@@ -43,5 +43,12 @@ const char *broker_session_sent        (broker_session_t *self, const char *room
 void        broker_session_remember    (broker_session_t *self, const char *room, const char *cmid,
                                         const char *id);
 
+//  Whether a SEND of this login was found new by the store (not a resend
+//  of one stored before). A client resends what went unanswered first, in
+//  order, after it reconnects: from then on its SENDs are new, and the
+//  broker may number and deliver them before Redis has stored them.
+bool        broker_session_resends_done     (broker_session_t *self);
+void        broker_session_set_resends_done (broker_session_t *self);
+
 void        broker_session_test        (bool verbose);
 #endif

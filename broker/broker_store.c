@@ -8,29 +8,54 @@
 #define JOURNAL_MAX         100000      //  messages kept while Redis is down
 #define RETRY_MS            500         //  between reconnection attempts
 
-//  KEYS: stream, sequence, dedup; ARGV: from, ts, text, maxlen, ttl, floor
+//  Ids handed out ahead of their write: the broker numbers and delivers a
+//  message before Redis has stored it, so it first reserves ids in Redis
+//  ("STREAM:ahead"), RESERVE at a time, topped up by the writes themselves.
+//  A broker that restarts after a crash numbers from past the reservation:
+//  an id it may have delivered but not stored is never given to another
+//  message. A clean stop gives the unused ids back.
+#define RESERVE             1024
+#define RESERVE_TXT         "1024"
+
+//  Dedup check, then the next id. The floor is the broker's own idea of the
+//  last id (Redis may have come back empty); a broker that has not reserved
+//  for the stream (new=1) also starts past what a predecessor reserved.
+//  KEYS: stream, sequence, dedup, ahead; ARGV: from, ts, text, maxlen, ttl,
+//  floor, new, reserve. Returns {1 new | 0 duplicate, "SEQ TS", ahead}.
 static const char *s_append_lua =
     "local d = redis.call('GET', KEYS[3]) "
-    "if d then return {0, d} end "
+    "if d then return {0, d, 0} end "
+    "local floor = tonumber(ARGV[6]) "
+    "if ARGV[7] == '1' then "
+    "  floor = math.max(floor, tonumber(redis.call('GET', KEYS[4]) or '0')) end "
     "local cur = tonumber(redis.call('GET', KEYS[2]) or '0') "
-    "if cur < tonumber(ARGV[6]) then redis.call('SET', KEYS[2], ARGV[6]) end "
+    "if cur < floor then redis.call('SET', KEYS[2], floor) end "
     "local seq = redis.call('INCR', KEYS[2]) "
     "redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], seq .. '-0', "
     "           'from', ARGV[1], 'ts', ARGV[2], 'text', ARGV[3]) "
     "local v = seq .. ' ' .. ARGV[2] "
     "redis.call('SET', KEYS[3], v, 'EX', ARGV[5]) "
-    "return {1, v}";
+    "local ahead = 0 "
+    "if tonumber(ARGV[8]) > 0 then "
+    "  ahead = seq + tonumber(ARGV[8]) redis.call('SET', KEYS[4], ahead) end "
+    "return {1, v, ahead}";
 
-//  The journal's replay: the sequence was chosen while Redis was away.
-//  KEYS: stream, sequence, dedup; ARGV: from, ts, text, maxlen, ttl, seq
-static const char *s_replay_lua =
+//  A message numbered by the broker: written ahead or from the journal.
+//  Same KEYS and ARGV, but ARGV[6] is its id (ARGV[7] unused). Returns
+//  {1 stored | 2 the stream already had that id, "SEQ TS", ahead}.
+static const char *s_write_lua =
     "local seq = tonumber(ARGV[6]) "
     "local cur = tonumber(redis.call('GET', KEYS[2]) or '0') "
     "if cur < seq then redis.call('SET', KEYS[2], seq) end "
-    "pcall(redis.call, 'XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], seq .. '-0', "
-    "      'from', ARGV[1], 'ts', ARGV[2], 'text', ARGV[3]) "
-    "redis.call('SET', KEYS[3], seq .. ' ' .. ARGV[2], 'EX', ARGV[5]) "
-    "return 1";
+    "local ok = pcall(redis.call, 'XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], seq .. '-0', "
+    "                 'from', ARGV[1], 'ts', ARGV[2], 'text', ARGV[3]) "
+    "local v = seq .. ' ' .. ARGV[2] "
+    "redis.call('SET', KEYS[3], v, 'EX', ARGV[5]) "
+    "local ahead = tonumber(redis.call('GET', KEYS[4]) or '0') "
+    "local reserve = tonumber(ARGV[8]) "
+    "if reserve > 0 and ahead < seq + reserve / 2 then "
+    "  ahead = seq + reserve redis.call('SET', KEYS[4], ahead) end "
+    "return {ok and 1 or 2, v, ahead}";
 
 typedef struct {
     char    *room;
@@ -49,8 +74,11 @@ struct _broker_store_t {
     int64_t       next_attempt;
     bool          was_down;
     zhashx_t     *last_seq;         //  stream -> last sequence known + 1 (0: unknown)
+    zhashx_t     *ahead;            //  stream -> last id reserved by this broker + 1
     zlistx_t     *journal;          //  journal_entry_t, oldest first
     char          append_sha [48];  //  SCRIPT LOAD of s_append_lua, "" if unknown
+    char          write_sha [48];   //  and of s_write_lua
+    bool          writing;          //  write_send sent a lot, write_finish reads it
 };
 
 static void
@@ -87,6 +115,8 @@ broker_store_records_new (void)
     return list;
 }
 
+static void s_release (broker_store_t *self);
+
 broker_store_t *
 broker_store_new (const char *host, int port, size_t history_max)
 {
@@ -96,6 +126,7 @@ broker_store_new (const char *host, int port, size_t history_max)
     self->port = port;
     self->history_max = history_max? history_max: 10000;
     self->last_seq = zhashx_new ();
+    self->ahead = zhashx_new ();
     self->journal = zlistx_new ();
     zlistx_set_destructor (self->journal, (czmq_destructor *) s_entry_destroy);
     return self;
@@ -109,9 +140,12 @@ broker_store_destroy (broker_store_t **self_p)
         broker_store_t *self = *self_p;
         if (zlistx_size (self->journal))
             zsys_error ("broker: %zu message(s) never reached Redis", zlistx_size (self->journal));
+        else
+            s_release (self);
         if (self->redis)
             redisFree (self->redis);
         zhashx_destroy (&self->last_seq);
+        zhashx_destroy (&self->ahead);
         zlistx_destroy (&self->journal);
         zstr_free (&self->host);
         free (self);
@@ -132,6 +166,19 @@ s_disconnect (broker_store_t *self, const char *why)
     self->next_attempt = pc_now_ms () + RETRY_MS;
 }
 
+//  Scripts by their SHA1: a batch then sends 40 bytes per message instead
+//  of the whole script (and Redis does not hash it each time)
+static void
+s_load_script (broker_store_t *self, const char *script, char *sha)
+{
+    *sha = 0;
+    redisReply *loaded = (redisReply *) redisCommand (self->redis, "SCRIPT LOAD %s", script);
+    if (loaded && loaded->type == REDIS_REPLY_STRING && loaded->len < 48)
+        snprintf (sha, 48, "%s", loaded->str);
+    if (loaded)
+        freeReplyObject (loaded);
+}
+
 //  Connects when needed, at most every RETRY_MS. True when connected.
 static bool
 s_connected (broker_store_t *self)
@@ -148,14 +195,8 @@ s_connected (broker_store_t *self)
     }
     struct timeval command_timeout = { 2, 0 };
     redisSetTimeout (self->redis, command_timeout);
-    //  The append script by its SHA1: a batch then sends 40 bytes per
-    //  message instead of the whole script (and Redis does not hash it)
-    self->append_sha [0] = 0;
-    redisReply *loaded = (redisReply *) redisCommand (self->redis, "SCRIPT LOAD %s", s_append_lua);
-    if (loaded && loaded->type == REDIS_REPLY_STRING && loaded->len < sizeof (self->append_sha))
-        snprintf (self->append_sha, sizeof (self->append_sha), "%s", loaded->str);
-    if (loaded)
-        freeReplyObject (loaded);
+    s_load_script (self, s_append_lua, self->append_sha);
+    s_load_script (self, s_write_lua, self->write_sha);
     if (self->was_down)
         zsys_info ("broker: redis %s:%d is back", self->host, self->port);
     self->was_down = false;
@@ -200,39 +241,89 @@ s_set_known_seq (broker_store_t *self, const char *room, uint64_t seq)
         zhashx_update (self->last_seq, room, (void *) (uintptr_t) (seq + 1));
 }
 
+//  The last id this broker reserved for numbering ahead in a stream.
+static bool
+s_known_ahead (broker_store_t *self, const char *stream, uint64_t *ahead)
+{
+    uintptr_t value = (uintptr_t) zhashx_lookup (self->ahead, stream);
+    *ahead = value? value - 1: 0;
+    return value != 0;
+}
+
+//  The arguments of one run of s_append_lua or s_write_lua (15 in argv)
+typedef struct {
+    char seqkey [80], dedup [200], ahead [80], ts [24], maxlen [24], ttl [16], seq [24];
+} script_args_t;
+
+#define SCRIPT_ARGC 15
+
+static void
+s_script_args (broker_store_t *self, bool write, const char *stream, const char *from,
+               const char *cmid, int64_t ts, const char *text, uint64_t seq, bool fresh,
+               bool reserve, script_args_t *args, const char **argv)
+{
+    snprintf (args->seqkey, sizeof (args->seqkey), "%s:seq", stream);
+    snprintf (args->dedup, sizeof (args->dedup), "sent:%s:%s:%s", from, stream, cmid);
+    snprintf (args->ahead, sizeof (args->ahead), "%s:ahead", stream);
+    snprintf (args->ts, sizeof (args->ts), "%" PRId64, ts);
+    snprintf (args->maxlen, sizeof (args->maxlen), "%zu", self->history_max);
+    snprintf (args->ttl, sizeof (args->ttl), "%d", DEDUP_TTL_S);
+    snprintf (args->seq, sizeof (args->seq), "%" PRIu64, seq);
+    const char *sha = write? self->write_sha: self->append_sha;
+    const char *values [SCRIPT_ARGC] = {
+        *sha? "EVALSHA": "EVAL", *sha? sha: write? s_write_lua: s_append_lua, "4",
+        stream, args->seqkey, args->dedup, args->ahead,
+        from, args->ts, text, args->maxlen, args->ttl, args->seq,
+        fresh? "1": "0", reserve? RESERVE_TXT: "0"
+    };
+    memcpy (argv, values, sizeof (values));
+}
+
+//  Reads a script's reply: 0 stored, 1 a duplicate (of *seq, *ts), -1 not
+//  a reply of ours. Learns the stream's last id and reservation.
 static int
-s_eval (broker_store_t *self, const char *script, const char *room, const char *from,
+s_script_reply (broker_store_t *self, const char *stream, redisReply *reply,
+                uint64_t *seq, int64_t *ts)
+{
+    unsigned long long got_seq;
+    long long got_ts;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+    ||  reply->element [0]->type != REDIS_REPLY_INTEGER
+    ||  reply->element [1]->type != REDIS_REPLY_STRING
+    ||  reply->element [2]->type != REDIS_REPLY_INTEGER
+    ||  sscanf (reply->element [1]->str, "%llu %lld", &got_seq, &got_ts) != 2)
+        return -1;
+    *seq = got_seq;
+    *ts = got_ts;
+    if (reply->element [0]->integer == 2)
+        zsys_error ("broker: %s already had id %" PRIu64 ": the message numbered so was not "
+                    "stored (another broker on this Redis?)", stream, *seq);
+    if (reply->element [0]->integer == 0)
+        return 1;
+    s_set_known_seq (self, stream, *seq);
+    long long ahead = reply->element [2]->integer;
+    if (ahead > 0)
+        zhashx_update (self->ahead, stream, (void *) (uintptr_t) (ahead + 1));
+    return 0;
+}
+
+static int
+s_eval (broker_store_t *self, bool write, const char *stream, const char *from,
         const char *cmid, int64_t ts, const char *text, uint64_t seq_arg,
         uint64_t *seq, int64_t *stored_ts)
 {
-    char seqkey [80], dedup [200], ts_txt [24], maxlen [24], ttl [16], seq_txt [24];
-    const char *stream = room;
-    snprintf (seqkey, sizeof (seqkey), "%s:seq", stream);
-    snprintf (dedup, sizeof (dedup), "sent:%s:%s:%s", from, stream, cmid);
-    snprintf (ts_txt, sizeof (ts_txt), "%" PRId64, ts);
-    snprintf (maxlen, sizeof (maxlen), "%zu", self->history_max);
-    snprintf (ttl, sizeof (ttl), "%d", DEDUP_TTL_S);
-    snprintf (seq_txt, sizeof (seq_txt), "%" PRIu64, seq_arg);
-    const char *argv [] = { "EVAL", script, "3", stream, seqkey, dedup,
-                            from, ts_txt, text, maxlen, ttl, seq_txt };
-    redisReply *reply = s_command (self, 12, argv);
+    script_args_t args;
+    const char *argv [SCRIPT_ARGC];
+    uint64_t ahead;
+    bool fresh = !s_known_ahead (self, stream, &ahead);
+    s_script_args (self, write, stream, from, cmid, ts, text, seq_arg, fresh, false, &args, argv);
+    redisReply *reply = s_command (self, SCRIPT_ARGC, argv);
     if (!reply)
         return -1;
-    int rc = -1;
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-    &&  reply->element [1]->type == REDIS_REPLY_STRING) {
-        unsigned long long got_seq;
-        long long got_ts;
-        if (sscanf (reply->element [1]->str, "%llu %lld", &got_seq, &got_ts) == 2) {
-            *seq = got_seq;
-            *stored_ts = got_ts;
-            rc = reply->element [0]->integer == 1? 0: 1;
-        }
-    }
-    else
-    if (reply->type == REDIS_REPLY_INTEGER)
-        rc = 0;                                 //  replay
+    int rc = s_script_reply (self, stream, reply, seq, stored_ts);
     freeReplyObject (reply);
+    if (rc == -1)
+        s_disconnect (self, "unexpected reply to an append");
     return rc;
 }
 
@@ -243,7 +334,7 @@ broker_store_flush (broker_store_t *self)
         journal_entry_t *entry = (journal_entry_t *) zlistx_first (self->journal);
         uint64_t seq;
         int64_t ts;
-        if (s_eval (self, s_replay_lua, entry->room, entry->from, entry->cmid, entry->ts,
+        if (s_eval (self, true, entry->room, entry->from, entry->cmid, entry->ts,
                     entry->text, entry->seq, &seq, &ts) == -1)
             break;
         zlistx_delete (self->journal, zlistx_cursor (self->journal));
@@ -251,6 +342,26 @@ broker_store_flush (broker_store_t *self)
             zsys_info ("broker: journal written to redis");
     }
     return zlistx_size (self->journal);
+}
+
+//  Keeps a numbered message for when Redis is back: 0, or -1 when full.
+static int
+s_journal (broker_store_t *self, const char *stream, const char *from, const char *cmid,
+           const char *text, uint64_t seq, int64_t ts)
+{
+    if (zlistx_size (self->journal) >= JOURNAL_MAX)
+        return -1;
+    journal_entry_t *entry = (journal_entry_t *) zmalloc (sizeof (journal_entry_t));
+    assert (entry);
+    entry->room = strdup (stream);
+    entry->from = strdup (from);
+    entry->cmid = strdup (cmid);
+    entry->text = strdup (text);
+    entry->seq = seq;
+    entry->ts = ts;
+    zlistx_add_end (self->journal, entry);
+    s_set_known_seq (self, stream, seq);
+    return 0;
 }
 
 int
@@ -261,102 +372,184 @@ broker_store_append (broker_store_t *self, const char *room, const char *from,
     if (broker_store_flush (self) == 0) {
         uint64_t floor;
         s_known_seq (self, room, &floor);
-        int rc = s_eval (self, s_append_lua, room, from, cmid, now, text, floor, seq, ts);
-        if (rc >= 0) {
-            s_set_known_seq (self, room, *seq);
+        int rc = s_eval (self, false, room, from, cmid, now, text, floor, seq, ts);
+        if (rc >= 0)
             return rc;
-        }
     }
     //  Redis is away: journal it, if we know where the room's sequence is
     uint64_t known;
-    if (!s_known_seq (self, room, &known) || zlistx_size (self->journal) >= JOURNAL_MAX)
+    if (!s_known_seq (self, room, &known) || s_journal (self, room, from, cmid, text, known + 1, now))
         return -1;
-    journal_entry_t *entry = (journal_entry_t *) zmalloc (sizeof (journal_entry_t));
-    assert (entry);
-    entry->room = strdup (room);
-    entry->from = strdup (from);
-    entry->cmid = strdup (cmid);
-    entry->text = strdup (text);
-    entry->seq = known + 1;
-    entry->ts = now;
-    zlistx_add_end (self->journal, entry);
-    s_set_known_seq (self, room, entry->seq);
-    *seq = entry->seq;
+    *seq = known + 1;
     *ts = now;
     return 0;
 }
 
-//  Builds the EVAL argv of an append into argv (12 entries) and buffers.
-typedef struct {
-    char seqkey [80], dedup [200], ts [24], maxlen [24], ttl [16], floor [24];
-} append_args_t;
-
-static void
-s_append_args (broker_store_t *self, broker_append_t *item, int64_t now, append_args_t *args,
-               const char **argv)
+//  Hands count scripts for items to Redis in one pipeline (numbered: items
+//  carry their ids, s_write_lua). True when all are sent: the kernel has
+//  them, so they are stored even if this process dies now. False: Redis is
+//  gone (disconnected), nothing to read.
+static bool
+s_pipeline_send (broker_store_t *self, broker_append_t *items, size_t count, bool numbered)
 {
-    snprintf (args->seqkey, sizeof (args->seqkey), "%s:seq", item->stream);
-    snprintf (args->dedup, sizeof (args->dedup), "sent:%s:%s:%s", item->from, item->stream, item->cmid);
-    snprintf (args->ts, sizeof (args->ts), "%" PRId64, now);
-    snprintf (args->maxlen, sizeof (args->maxlen), "%zu", self->history_max);
-    snprintf (args->ttl, sizeof (args->ttl), "%d", DEDUP_TTL_S);
-    uint64_t floor;
-    s_known_seq (self, item->stream, &floor);
-    snprintf (args->floor, sizeof (args->floor), "%" PRIu64, floor);
-    bool by_sha = *self->append_sha != 0;
-    const char *values [] = { by_sha? "EVALSHA": "EVAL", by_sha? self->append_sha: s_append_lua,
-                              "3", item->stream, args->seqkey, args->dedup,
-                              item->from, args->ts, item->text, args->maxlen, args->ttl, args->floor };
-    memcpy (argv, values, sizeof (values));
+    int64_t now = pc_now_ms ();
+    script_args_t args;
+    for (size_t i = 0; i < count; i++) {
+        broker_append_t *item = &items [i];
+        if (numbered && item->rc == 1)
+            continue;                   //  a copy of an earlier item in the lot
+        const char *argv [SCRIPT_ARGC];
+        uint64_t floor = item->seq, ahead;
+        if (!numbered)
+            s_known_seq (self, item->stream, &floor);
+        //  The stream's first script in this broker starts past what an
+        //  earlier broker reserved; the lot's later ones follow the first
+        bool fresh = !s_known_ahead (self, item->stream, &ahead);
+        for (size_t j = 0; j < i && fresh; j++)
+            fresh = !streq (items [j].stream, item->stream);
+        s_script_args (self, numbered, item->stream, item->from, item->cmid,
+                       numbered? item->ts: now, item->text, floor, fresh, true, &args, argv);
+        if (redisAppendCommandArgv (self->redis, SCRIPT_ARGC, argv, NULL) != REDIS_OK) {
+            s_disconnect (self, "out of memory");
+            return false;
+        }
+    }
+    int written = 0;
+    while (!written)
+        if (redisBufferWrite (self->redis, &written) != REDIS_OK) {
+            s_disconnect (self, self->redis->errstr);
+            return false;
+        }
+    return true;
+}
+
+//  Reads the replies to s_pipeline_send in order. Returns how many items
+//  were answered; a failure disconnects and leaves the rest to the caller.
+static size_t
+s_pipeline_read (broker_store_t *self, broker_append_t *items, size_t count, bool numbered)
+{
+    size_t done = 0;
+    for (; done < count; done++) {
+        broker_append_t *item = &items [done];
+        if (numbered && item->rc == 1)
+            continue;
+        redisReply *reply = NULL;
+        if (redisGetReply (self->redis, (void **) &reply) != REDIS_OK || !reply) {
+            s_disconnect (self, self->redis->errstr);
+            break;
+        }
+        uint64_t seq;
+        int64_t ts;
+        int rc = s_script_reply (self, item->stream, reply, &seq, &ts);
+        freeReplyObject (reply);
+        if (rc == -1) {
+            s_disconnect (self, "unexpected reply to an append");
+            break;
+        }
+        if (!numbered) {
+            item->rc = rc;
+            item->seq = seq;
+            item->ts = ts;
+        }
+    }
+    return done;
 }
 
 void
 broker_store_append_many (broker_store_t *self, broker_append_t *items, size_t count)
 {
     size_t done = 0;
-    if (count > 0 && broker_store_flush (self) == 0 && s_connected (self)) {
-        int64_t now = pc_now_ms ();
-        append_args_t *args = (append_args_t *) malloc (count * sizeof (append_args_t));
-        assert (args);
-        bool sent = true;
-        for (size_t i = 0; i < count && sent; i++) {
-            const char *argv [12];
-            s_append_args (self, &items [i], now, &args [i], argv);
-            sent = redisAppendCommandArgv (self->redis, 12, argv, NULL) == REDIS_OK;
-        }
-        free (args);
-        //  Read the replies in order; a failure leaves the rest to the
-        //  one-by-one path below (which journals them if Redis is gone).
-        for (; sent && done < count; done++) {
-            redisReply *reply = NULL;
-            if (redisGetReply (self->redis, (void **) &reply) != REDIS_OK || !reply) {
-                s_disconnect (self, self->redis->errstr);
-                break;
-            }
-            broker_append_t *item = &items [done];
-            item->rc = -1;
-            unsigned long long seq;
-            long long ts;
-            if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-            &&  reply->element [1]->type == REDIS_REPLY_STRING
-            &&  sscanf (reply->element [1]->str, "%llu %lld", &seq, &ts) == 2) {
-                item->seq = seq;
-                item->ts = ts;
-                item->rc = reply->element [0]->integer == 1? 0: 1;
-                s_set_known_seq (self, item->stream, seq);
-            }
-            freeReplyObject (reply);
-            if (item->rc == -1) {
-                s_disconnect (self, "unexpected reply to an append");
-                done++;
-                break;
-            }
-        }
-    }
+    if (count > 0 && broker_store_flush (self) == 0 && s_connected (self)
+    &&  s_pipeline_send (self, items, count, false))
+        done = s_pipeline_read (self, items, count, false);
+    //  What the pipeline did not answer goes one by one (and is journaled
+    //  if Redis is gone)
     for (; done < count; done++) {
         broker_append_t *item = &items [done];
         item->rc = broker_store_append (self, item->stream, item->from, item->cmid, item->text,
                                         &item->seq, &item->ts);
+    }
+}
+
+bool
+broker_store_number_many (broker_store_t *self, broker_append_t *items, size_t count)
+{
+    if (zlistx_size (self->journal) || !self->redis)
+        return false;
+    //  Every stream must have room for its share of the lot
+    for (size_t i = 0; i < count; i++) {
+        uint64_t known, ahead, before = 0;
+        if (!s_known_seq (self, items [i].stream, &known)
+        ||  !s_known_ahead (self, items [i].stream, &ahead))
+            return false;
+        for (size_t j = 0; j < i; j++)
+            before += streq (items [j].stream, items [i].stream);
+        if (known + before + 1 > ahead)
+            return false;
+    }
+    int64_t now = pc_now_ms ();
+    for (size_t i = 0; i < count; i++) {
+        broker_append_t *item = &items [i];
+        size_t first = 0;
+        while (first < i && !(streq (items [first].stream, item->stream)
+                           && streq (items [first].from, item->from)
+                           && streq (items [first].cmid, item->cmid)))
+            first++;
+        if (first < i) {                //  sent twice in the lot: one message
+            *item = (broker_append_t) { item->stream, item->from, item->cmid, item->text,
+                                        items [first].seq, items [first].ts, 1 };
+            continue;
+        }
+        uint64_t known;
+        s_known_seq (self, item->stream, &known);
+        item->seq = known + 1;
+        item->ts = now;
+        item->rc = 0;
+        s_set_known_seq (self, item->stream, item->seq);
+    }
+    return true;
+}
+
+void
+broker_store_write_send (broker_store_t *self, broker_append_t *items, size_t count)
+{
+    self->writing = count > 0 && s_connected (self) && s_pipeline_send (self, items, count, true);
+}
+
+void
+broker_store_write_finish (broker_store_t *self, broker_append_t *items, size_t count)
+{
+    size_t done = self->writing? s_pipeline_read (self, items, count, true): 0;
+    self->writing = false;
+    for (; done < count; done++) {
+        broker_append_t *item = &items [done];
+        if (item->rc == 0
+        &&  s_journal (self, item->stream, item->from, item->cmid, item->text, item->seq, item->ts))
+            item->rc = -1;
+    }
+}
+
+//  A clean stop gives back the ids reserved and not used: the next broker
+//  numbers on from the last one stored.
+static void
+s_release (broker_store_t *self)
+{
+    if (!self->redis || zhashx_size (self->ahead) == 0)
+        return;
+    size_t sent = 0;
+    for (void *value = zhashx_first (self->ahead); value; value = zhashx_next (self->ahead)) {
+        char key [80];
+        snprintf (key, sizeof (key), "%s:ahead", (const char *) zhashx_cursor (self->ahead));
+        const char *argv [] = { "DEL", key };
+        if (redisAppendCommandArgv (self->redis, 2, argv, NULL) != REDIS_OK)
+            break;
+        sent++;
+    }
+    for (size_t i = 0; i < sent; i++) {
+        redisReply *reply = NULL;
+        if (redisGetReply (self->redis, (void **) &reply) != REDIS_OK || !reply)
+            break;
+        freeReplyObject (reply);
     }
 }
 
@@ -679,6 +872,61 @@ broker_store_test (bool verbose)
     zstr_free (&creator);
     zlistx_destroy (&invited);
     assert (broker_store_audit (store, "root", "ban", "mallory") == 0);
+
+    //  Numbering ahead: from the ids room:fast's appends reserved; a
+    //  message twice in the lot is one; an unknown stream waits for Redis
+    broker_append_t next [3] = {
+        { "room:fast", "alice", "q1", "d", 0, 0, 0 },
+        { "room:fast", "bob",   "q1", "e", 0, 0, 0 },
+        { "room:fast", "alice", "q1", "d", 0, 0, 0 },
+    };
+    assert (broker_store_number_many (store, next, 3));
+    assert (next [0].rc == 0 && next [0].seq == 4);
+    assert (next [1].rc == 0 && next [1].seq == 5);
+    assert (next [2].rc == 1 && next [2].seq == 4 && next [2].ts == next [0].ts);
+    broker_store_write_send (store, next, 3);
+    broker_store_write_finish (store, next, 3);
+    assert (next [0].rc == 0 && next [1].rc == 0);
+    broker_append_t unknown = { "room:new", "alice", "n1", "x", 0, 0, 0 };
+    assert (!broker_store_number_many (store, &unknown, 1));
+    records = broker_store_records_new ();
+    assert (broker_store_history (store, "room:fast", 3, 10, records) == 0);
+    assert (zlistx_size (records) == 2);
+    record = (broker_record_t *) zlistx_first (records);
+    assert (record->seq == 4 && streq (record->from, "alice") && streq (record->text, "d"));
+    zlistx_purge (records);
+    //  A resend of a message written ahead is still recognised
+    assert (broker_store_append (store, "room:fast", "bob", "q1", "e", &seq, &ts) == 1);
+    assert (seq == 5);
+
+    //  A broker that ends without giving its reserved ids back (killed):
+    //  the next one numbers past them, so no id it may have delivered is
+    //  given to another message; after a clean stop the ids go on.
+    broker_store_t *successor = broker_store_new ("127.0.0.1", port, 5);
+    assert (broker_store_append (successor, "room:fast", "carol", "s1", "f", &seq, &ts) == 0);
+    assert (seq == 3 + RESERVE + 1);
+    broker_store_destroy (&successor);
+    successor = broker_store_new ("127.0.0.1", port, 5);
+    assert (broker_store_append (successor, "room:fast", "carol", "s2", "g", &seq, &ts) == 0);
+    assert (seq == 3 + RESERVE + 2);
+    broker_store_destroy (&successor);
+
+    //  Redis gone between numbering and writing: the lot is journaled under
+    //  its ids and written when Redis is back
+    broker_append_t late = { "room:fast", "alice", "q2", "h", 0, 0, 0 };
+    assert (broker_store_number_many (store, &late, 1));
+    s_stop (redis);
+    broker_store_write_send (store, &late, 1);
+    broker_store_write_finish (store, &late, 1);
+    assert (late.rc == 0);
+    assert (!broker_store_number_many (store, &late, 1));  //  not while Redis is away
+    redis = s_start_redis (port, dir);
+    zclock_sleep (RETRY_MS + 50);
+    assert (broker_store_flush (store) == 0);
+    assert (broker_store_history (store, "room:fast", 0, 1, records) == 0);
+    record = (broker_record_t *) zlistx_first (records);
+    assert (record && record->seq == late.seq && streq (record->text, "h"));
+    zlistx_destroy (&records);
     broker_store_destroy (&store);
     s_stop (redis);
     char command [PATH_MAX + 16];

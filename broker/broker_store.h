@@ -5,7 +5,9 @@
 //  A message is stored before it is acknowledged: one Lua script does the
 //  dedup check (sender + client message id), the per-stream sequence (INCR
 //  of NAME:seq) and the XADD (id "SEQ-0", trimmed to the newest history_max),
-//  so a resent SEND is stored once even across broker restarts.
+//  so a resent SEND is stored once even across broker restarts. Room
+//  messages of senders past their resends are numbered by the broker and
+//  delivered while Redis stores them, from ids reserved in NAME:ahead.
 //
 //  While Redis is down, messages to rooms whose sequence the broker knows
 //  are kept in an in-memory journal (bounded) with the next sequence number
@@ -48,6 +50,21 @@ typedef struct {
 } broker_append_t;
 
 void        broker_store_append_many (broker_store_t *self, broker_append_t *items, size_t count);
+//  Numbering ahead, so that delivery need not wait for Redis: gives every
+//  item its id and time now (rc 0; an item repeating an earlier one's
+//  sender, stream and client message id gets that one's, rc 1) and returns
+//  true, or returns false and numbers none when any stream's next ids are
+//  not reserved yet (its first message since start: append_many it) or
+//  Redis is down. No dedup check against Redis: only for senders whose
+//  resends are behind them (see broker_session_resends_done).
+bool        broker_store_number_many (broker_store_t *self, broker_append_t *items, size_t count);
+//  Writes items numbered by number_many, pipelined: write_send hands the
+//  lot to Redis (once it returns, the kernel has it: deliver then, and a
+//  broker that dies does not lose what it delivered); write_finish reads
+//  Redis's answers. What Redis cannot take now is journaled (rc -1: the
+//  journal is full, the message is lost).
+void        broker_store_write_send   (broker_store_t *self, broker_append_t *items, size_t count);
+void        broker_store_write_finish (broker_store_t *self, broker_append_t *items, size_t count);
 //  Appends to records (broker_record_t *, list owns them) up to limit
 //  messages of room: those after since (oldest first) when since > 0,
 //  the first limit when since is BROKER_FROM_START, else (0) the latest
