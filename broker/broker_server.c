@@ -70,6 +70,7 @@ typedef struct {
     //  Counters, for the log and the monitor
     uint64_t    malformed;
     uint64_t    flushes, flushed;   //  s_flush_sends calls with work, SENDs they stored
+    uint64_t    flushed_ahead;      //  of those, SENDs numbered ahead of Redis
     uint64_t    subs_refused;
 } server_t;
 
@@ -696,8 +697,58 @@ s_send_batchable (server_t *self, pc_msg_t *request, broker_session_t *session)
     return true;
 }
 
-//  Stores the waiting SENDs (one pipelined round trip to Redis), then
-//  delivers and acknowledges each, in the order they came.
+//  Delivers the new messages of a flush (rc 0) to their rooms. Delivery is
+//  per session (leaving or being removed stops it at once); each session
+//  gets this flush's messages of a room in frames of at most
+//  FANOUT_FRAME_MAX. The room's topic, which only the monitor may hear,
+//  gets each message once.
+static void
+s_deliver_batch (server_t *self, broker_append_t *items, size_t count)
+{
+    roombox_t boxes [BATCH_MAX];
+    size_t nboxes = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (items [i].rc != 0)
+            continue;
+        pc_msg_t *request = self->batch_msgs [i];
+        const char *name = pc_msg_field (request, 0);
+        broker_room_t *room = s_room_require (self, name);
+        broker_room_set_seq (room, items [i].seq);
+        pc_msg_t *out = pc_msg_new ("MSG");
+        pc_msg_addf (out, "%" PRIu64, items [i].seq);
+        pc_msg_add (out, name);
+        pc_msg_add (out, items [i].from);
+        pc_msg_addf (out, "%" PRId64, items [i].ts);
+        pc_msg_add (out, items [i].text);
+        zframe_t *packed = pc_msg_pack (out);
+        s_publish (self, broker_room_topic (room), zframe_data (packed), zframe_size (packed));
+        size_t box = 0;
+        while (box < nboxes && boxes [box].room != room)
+            box++;
+        if (box == nboxes) {
+            boxes [nboxes].room = room;
+            pc_buf_init (&boxes [nboxes++].packed);
+        }
+        //  A full frame goes out now
+        if (boxes [box].packed.size > 0
+        &&  boxes [box].packed.size + zframe_size (packed) > FANOUT_FRAME_MAX) {
+            s_publish_room (self, room, boxes [box].packed.data, boxes [box].packed.size);
+            pc_buf_reset (&boxes [box].packed);
+        }
+        pc_buf_append (&boxes [box].packed, (const char *) zframe_data (packed),
+                       zframe_size (packed));
+        zframe_destroy (&packed);
+        pc_msg_destroy (&out);
+    }
+    for (size_t box = 0; box < nboxes; box++) {
+        s_publish_room (self, boxes [box].room, boxes [box].packed.data, boxes [box].packed.size);
+        pc_buf_free (&boxes [box].packed);
+    }
+}
+
+//  Numbers, delivers and stores the waiting SENDs (one pipelined round trip
+//  to Redis for the lot) and acknowledges each once stored, in the order
+//  they came.
 static void
 s_flush_sends (server_t *self)
 {
@@ -717,61 +768,40 @@ s_flush_sends (server_t *self)
             pc_msg_field (request, 1), pc_msg_field (request, 2), 0, 0, 0
         };
     }
-    broker_store_append_many (self->store, items, count);
-    //  Delivery is per session (leaving or being removed stops it at once);
-    //  each session gets this flush's messages of a room as one frame. The
-    //  room's topic, which only the monitor may hear, gets each message once.
-    roombox_t boxes [BATCH_MAX];
-    size_t nboxes = 0;
+    //  Senders past their resends get ids now, and their messages go out
+    //  once Redis's socket has them, while Redis stores them; a lot with
+    //  anyone else waits for Redis's dedup check and numbering (see
+    //  broker_session_resends_done).
+    bool ahead = true;
+    for (size_t i = 0; i < count && ahead; i++)
+        ahead = broker_session_resends_done (self->batch_sessions [i]);
+    ahead = ahead && broker_store_number_many (self->store, items, count);
+    if (ahead) {
+        self->flushed_ahead += count;
+        broker_store_write_send (self->store, items, count);
+    }
+    else
+        broker_store_append_many (self->store, items, count);
+    s_deliver_batch (self, items, count);
+    if (ahead)
+        broker_store_write_finish (self->store, items, count);
     for (size_t i = 0; i < count; i++) {
         pc_msg_t *request = self->batch_msgs [i];
         broker_session_t *session = self->batch_sessions [i];
-        const char *name = pc_msg_field (request, 0);
         if (items [i].rc == -1) {
             s_reply_error (self, request, PC_ERR_UNAVAILABLE,
                            "message not stored: storage unavailable, try again");
             continue;
         }
-        char id [32], ts [32];
+        if (items [i].rc == 0 && !ahead)
+            broker_session_set_resends_done (session);
+        char id [32], ts [32], remembered [64];
         snprintf (id, sizeof (id), "%" PRIu64, items [i].seq);
         snprintf (ts, sizeof (ts), "%" PRId64, items [i].ts);
-        broker_room_t *room = s_room_require (self, name);
-        broker_room_set_seq (room, items [i].seq);
-        if (items [i].rc == 0) {        //  (1: stored before: acknowledge, deliver once)
-            pc_msg_t *out = pc_msg_new ("MSG");
-            pc_msg_add (out, id);
-            pc_msg_add (out, name);
-            pc_msg_add (out, broker_session_user (session));
-            pc_msg_add (out, ts);
-            pc_msg_add (out, pc_msg_field (request, 2));
-            zframe_t *packed = pc_msg_pack (out);
-            s_publish (self, broker_room_topic (room), zframe_data (packed), zframe_size (packed));
-            size_t box = 0;
-            while (box < nboxes && boxes [box].room != room)
-                box++;
-            if (box == nboxes) {
-                boxes [nboxes].room = room;
-                pc_buf_init (&boxes [nboxes++].packed);
-            }
-            //  A full frame goes out now (see FANOUT_FRAME_MAX)
-            if (boxes [box].packed.size > 0
-            &&  boxes [box].packed.size + zframe_size (packed) > FANOUT_FRAME_MAX) {
-                s_publish_room (self, room, boxes [box].packed.data, boxes [box].packed.size);
-                pc_buf_reset (&boxes [box].packed);
-            }
-            pc_buf_append (&boxes [box].packed, (const char *) zframe_data (packed),
-                           zframe_size (packed));
-            zframe_destroy (&packed);
-            pc_msg_destroy (&out);
-        }
-        char remembered [64];
         snprintf (remembered, sizeof (remembered), "%s %s", id, ts);
-        broker_session_remember (session, name, pc_msg_field (request, 1), remembered);
+        broker_session_remember (session, pc_msg_field (request, 0), pc_msg_field (request, 1),
+                                 remembered);
         s_reply_ok (self, request, id, ts);
-    }
-    for (size_t box = 0; box < nboxes; box++) {
-        s_publish_room (self, boxes [box].room, boxes [box].packed.data, boxes [box].packed.size);
-        pc_buf_free (&boxes [box].packed);
     }
     //  Delivery latency as the broker sees it: read -> stored -> handed to
     //  every member's queue (the monitor shows it per heartbeat)
@@ -1584,8 +1614,9 @@ broker_server_actor (zsock_t *pipe, void *config)
         }
     }
     zsys_info ("broker: stopping (%" PRIu64 " malformed requests, %" PRIu64 " subscriptions refused, "
-               "%" PRIu64 " SENDs stored in %" PRIu64 " batches)",
-               self->malformed, self->subs_refused, self->flushed, self->flushes);
+               "%" PRIu64 " SENDs stored in %" PRIu64 " batches, %" PRIu64 " numbered ahead)",
+               self->malformed, self->subs_refused, self->flushed, self->flushes,
+               self->flushed_ahead);
     s_server_destroy (&self);
 }
 

@@ -391,6 +391,45 @@ def test_broker_killed_mid_stream(fresh_stack, unique):
     assert listener.stop() == 0
 
 
+def test_ids_jump_past_a_killed_broker(fresh_stack, unique):
+    """The broker delivers a message before Redis has stored it, from ids
+    it reserved in Redis (PROTOCOL.md, "History and zero loss"). Killed
+    (-9), it leaves that reservation behind and the next broker numbers past
+    it, so no id a reader may have seen names another message; a listener
+    that kept running follows the jump and prints every message once."""
+    stack = fresh_stack
+    if not stack.has_binary("pychat"):
+        pytest.skip("pychat not built")
+    room = "jump-room"
+    (writer, wp), (watcher, pw) = [cli_user(stack, unique, "jumper") for _ in range(2)]
+    listener = stack.listen(room, user=watcher, password=pw)
+    client = stack.logged_in(writer, wp)
+    client.join(room)
+    before = [int(client.send(room, "before %d" % i)[0]) for i in range(3)]
+    assert before == [1, 2, 3]
+    listener.wait_messages(3, timeout=20)
+    assert redis_command(stack.redis_port, "EXISTS", "room:%s:ahead" % room) == 1
+
+    stack.kill_service("broker")
+    stack.start_service("broker")
+    stack.wait_broker()
+    stack.wait_auth()
+    client = stack.logged_in(writer, wp)
+    client.join(room)
+    after = [int(client.send(room, "after %d" % i)[0]) for i in range(2)]
+    assert after[0] > 3 + 512, "numbered past the dead broker's reservation: %r" % after
+    assert after[1] == after[0] + 1
+    assert redis_stream(stack.redis_port, "room:" + room) == list(zip(
+        before + after, ["before 0", "before 1", "before 2", "after 0", "after 1"]))
+
+    listener.wait_messages(5, timeout=30)
+    time.sleep(0.5)
+    got = [(int(m["id"]), m["text"]) for m in listener.messages()]
+    assert got == list(zip(before + after, ["before 0", "before 1", "before 2",
+                                             "after 0", "after 1"])), got
+    assert listener.stop() == 0
+
+
 def test_a_new_login_does_not_inherit_sends(fresh_stack, unique):
     """The broker remembers client message ids per login: after LOGOUT,
     another user logging in on the same connection with the same client
