@@ -282,7 +282,7 @@ s_script_args (broker_store_t *self, bool write, const char *stream, const char 
 //  Reads a script's reply: 0 stored, 1 a duplicate (of *seq, *ts), -1 not
 //  a reply of ours. Learns the stream's last id and reservation.
 static int
-s_script_reply (broker_store_t *self, const char *stream, redisReply *reply,
+s_script_reply (broker_store_t *self, const char *stream, redisReply *reply, bool reserved,
                 uint64_t *seq, int64_t *ts)
 {
     unsigned long long got_seq;
@@ -301,8 +301,10 @@ s_script_reply (broker_store_t *self, const char *stream, redisReply *reply,
     if (reply->element [0]->integer == 0)
         return 1;
     s_set_known_seq (self, stream, *seq);
+    //  A reservation counts only if the script made it for us (a replay's
+    //  may be a dead broker's)
     long long ahead = reply->element [2]->integer;
-    if (ahead > 0)
+    if (reserved && ahead > 0)
         zhashx_update (self->ahead, stream, (void *) (uintptr_t) (ahead + 1));
     return 0;
 }
@@ -320,7 +322,7 @@ s_eval (broker_store_t *self, bool write, const char *stream, const char *from,
     redisReply *reply = s_command (self, SCRIPT_ARGC, argv);
     if (!reply)
         return -1;
-    int rc = s_script_reply (self, stream, reply, seq, stored_ts);
+    int rc = s_script_reply (self, stream, reply, false, seq, stored_ts);
     freeReplyObject (reply);
     if (rc == -1)
         s_disconnect (self, "unexpected reply to an append");
@@ -440,7 +442,7 @@ s_pipeline_read (broker_store_t *self, broker_append_t *items, size_t count, boo
         }
         uint64_t seq;
         int64_t ts;
-        int rc = s_script_reply (self, item->stream, reply, &seq, &ts);
+        int rc = s_script_reply (self, item->stream, reply, true, &seq, &ts);
         freeReplyObject (reply);
         if (rc == -1) {
             s_disconnect (self, "unexpected reply to an append");
