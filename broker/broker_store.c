@@ -3,6 +3,7 @@
 #include "pc_util.h"
 
 #include <hiredis.h>
+#include <netinet/tcp.h>
 
 #define DEDUP_TTL_S         600         //  a resend is recognised for 10 minutes
 #define JOURNAL_MAX         100000      //  messages kept while Redis is down
@@ -512,15 +513,33 @@ broker_store_number_many (broker_store_t *self, broker_append_t *items, size_t c
     return true;
 }
 
+//  TCP_CORK holds what write_send wrote in the kernel until write_finish:
+//  Redis is not woken to compete with the fan-out for the cores, and a
+//  broker that dies in between still sends it (the kernel flushes a closed
+//  socket's queue).
+static void
+s_cork (broker_store_t *self, int on)
+{
+#ifdef TCP_CORK
+    if (self->redis)
+        setsockopt (self->redis->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof (on));
+#endif
+}
+
 void
 broker_store_write_send (broker_store_t *self, broker_append_t *items, size_t count)
 {
-    self->writing = count > 0 && s_connected (self) && s_pipeline_send (self, items, count, true);
+    self->writing = false;
+    if (count > 0 && s_connected (self)) {
+        s_cork (self, 1);
+        self->writing = s_pipeline_send (self, items, count, true);
+    }
 }
 
 void
 broker_store_write_finish (broker_store_t *self, broker_append_t *items, size_t count)
 {
+    s_cork (self, 0);
     size_t done = self->writing? s_pipeline_read (self, items, count, true): 0;
     self->writing = false;
     for (; done < count; done++) {

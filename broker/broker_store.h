@@ -59,9 +59,10 @@ void        broker_store_append_many (broker_store_t *self, broker_append_t *ite
 //  resends are behind them (see broker_session_resends_done).
 bool        broker_store_number_many (broker_store_t *self, broker_append_t *items, size_t count);
 //  Writes items numbered by number_many, pipelined: write_send hands the
-//  lot to Redis (once it returns, the kernel has it: deliver then, and a
-//  broker that dies does not lose what it delivered); write_finish reads
-//  Redis's answers. What Redis cannot take now is journaled (rc -1: the
+//  lot to Redis's socket, held there (TCP_CORK) until write_finish; once it
+//  returns the kernel has it: deliver then, and a broker that dies does not
+//  lose what it delivered. write_finish lets it go and reads Redis's
+//  answers. What Redis cannot take now is journaled (rc -1: the
 //  journal is full, the message is lost).
 void        broker_store_write_send   (broker_store_t *self, broker_append_t *items, size_t count);
 void        broker_store_write_finish (broker_store_t *self, broker_append_t *items, size_t count);
