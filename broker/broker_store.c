@@ -474,43 +474,93 @@ broker_store_append_many (broker_store_t *self, broker_append_t *items, size_t c
     }
 }
 
+//  A lot's streams (a lot has few): the last id given and the reservation
+typedef struct {
+    const char *stream;
+    uint64_t    last, ahead;
+} lot_stream_t;
+
+static uint64_t
+s_item_hash (const broker_append_t *item)
+{
+    uint64_t hash = 14695981039346656037ULL;          //  FNV-1a
+    const char *parts [] = { item->stream, item->from, item->cmid };
+    for (size_t i = 0; i < 3; i++) {
+        for (const char *c = parts [i]; *c; c++)
+            hash = (hash ^ (uint8_t) *c) * 1099511628211ULL;
+        hash = (hash ^ 0xff) * 1099511628211ULL;       //  "ab"+"c" is not "a"+"bc"
+    }
+    return hash;
+}
+
+static bool
+s_same_item (const broker_append_t *a, const broker_append_t *b)
+{
+    return streq (a->stream, b->stream) && streq (a->from, b->from) && streq (a->cmid, b->cmid);
+}
+
 bool
 broker_store_number_many (broker_store_t *self, broker_append_t *items, size_t count)
 {
-    if (zlistx_size (self->journal) || !self->redis)
+    if (zlistx_size (self->journal) || !self->redis || count == 0)
         return false;
-    //  Every stream must have room for its share of the lot
-    for (size_t i = 0; i < count; i++) {
-        uint64_t known, ahead, before = 0;
-        if (!s_known_seq (self, items [i].stream, &known)
-        ||  !s_known_ahead (self, items [i].stream, &ahead))
-            return false;
-        for (size_t j = 0; j < i; j++)
-            before += streq (items [j].stream, items [i].stream);
-        if (known + before + 1 > ahead)
-            return false;
-    }
-    int64_t now = pc_now_ms ();
-    for (size_t i = 0; i < count; i++) {
-        broker_append_t *item = &items [i];
-        size_t first = 0;
-        while (first < i && !(streq (items [first].stream, item->stream)
-                           && streq (items [first].from, item->from)
-                           && streq (items [first].cmid, item->cmid)))
-            first++;
-        if (first < i) {                //  sent twice in the lot: one message
-            *item = (broker_append_t) { item->stream, item->from, item->cmid, item->text,
-                                        items [first].seq, items [first].ts, 1 };
-            continue;
+    //  Per item: its stream in the lot and the item it repeats (or itself),
+    //  found through an open-addressing table of item indexes + 1
+    lot_stream_t *streams = (lot_stream_t *) malloc (count * sizeof (lot_stream_t));
+    size_t *stream_of = (size_t *) malloc (count * sizeof (size_t));
+    size_t *first_of = (size_t *) malloc (count * sizeof (size_t));
+    size_t slots = 16;
+    while (slots < 2 * count)
+        slots *= 2;
+    size_t *table = (size_t *) calloc (slots, sizeof (size_t));
+    assert (streams && stream_of && first_of && table);
+    size_t nstreams = 0;
+    bool ok = true;
+    for (size_t i = 0; i < count && ok; i++) {
+        size_t slot = s_item_hash (&items [i]) & (slots - 1);
+        while (table [slot] && !s_same_item (&items [table [slot] - 1], &items [i]))
+            slot = (slot + 1) & (slots - 1);
+        if (!table [slot])
+            table [slot] = i + 1;
+        first_of [i] = table [slot] - 1;
+        size_t at = 0;
+        while (at < nstreams && !streq (streams [at].stream, items [i].stream))
+            at++;
+        if (at == nstreams) {
+            streams [at].stream = items [i].stream;
+            ok = s_known_seq (self, items [i].stream, &streams [at].last)
+              && s_known_ahead (self, items [i].stream, &streams [at].ahead);
+            nstreams++;
         }
-        uint64_t known;
-        s_known_seq (self, item->stream, &known);
-        item->seq = known + 1;
-        item->ts = now;
-        item->rc = 0;
-        s_set_known_seq (self, item->stream, item->seq);
+        stream_of [i] = at;
+        //  Every stream must have room for its share of the lot
+        if (first_of [i] == i && ++streams [at].last > streams [at].ahead)
+            ok = false;
     }
-    return true;
+    if (ok) {
+        int64_t now = pc_now_ms ();
+        for (size_t at = 0; at < nstreams; at++)
+            s_known_seq (self, streams [at].stream, &streams [at].last);
+        for (size_t i = 0; i < count; i++) {
+            broker_append_t *item = &items [i];
+            if (first_of [i] < i) {     //  sent twice in the lot: one message
+                item->seq = items [first_of [i]].seq;
+                item->ts = items [first_of [i]].ts;
+                item->rc = 1;
+                continue;
+            }
+            item->seq = ++streams [stream_of [i]].last;
+            item->ts = now;
+            item->rc = 0;
+        }
+        for (size_t at = 0; at < nstreams; at++)
+            s_set_known_seq (self, streams [at].stream, streams [at].last);
+    }
+    free (streams);
+    free (stream_of);
+    free (first_of);
+    free (table);
+    return ok;
 }
 
 //  TCP_CORK holds what write_send wrote in the kernel until write_finish:
@@ -910,6 +960,21 @@ broker_store_test (bool verbose)
     assert (next [0].rc == 0 && next [1].rc == 0);
     broker_append_t unknown = { "room:new", "alice", "n1", "x", 0, 0, 0 };
     assert (!broker_store_number_many (store, &unknown, 1));
+    //  A lot bigger than what is reserved waits for Redis, numbering none
+    size_t big = RESERVE + 8;
+    broker_append_t *lot = (broker_append_t *) calloc (big, sizeof (broker_append_t));
+    char (*cmids) [16] = (char (*) [16]) calloc (big, 16);
+    assert (lot && cmids);
+    for (size_t i = 0; i < big; i++) {
+        snprintf (cmids [i], 16, "b%zu", i);
+        lot [i] = (broker_append_t) { "room:fast", "alice", cmids [i], "x", 0, 0, 0 };
+    }
+    assert (!broker_store_number_many (store, lot, big));
+    assert (lot [0].seq == 0 && lot [big - 1].seq == 0);
+    uint64_t known;
+    assert (s_known_seq (store, "room:fast", &known) && known == 5);
+    free (lot);
+    free (cmids);
     records = broker_store_records_new ();
     assert (broker_store_history (store, "room:fast", 3, 10, records) == 0);
     assert (zlistx_size (records) == 2);
