@@ -297,8 +297,8 @@ s_script_reply (broker_store_t *self, const char *stream, redisReply *reply, boo
     *seq = got_seq;
     *ts = got_ts;
     if (reply->element [0]->integer == 2)
-        zsys_error ("broker: %s already had id %" PRIu64 ": the message numbered so was not "
-                    "stored (another broker on this Redis?)", stream, *seq);
+        zsys_warning ("broker: %s already had id %" PRIu64 ": kept what it had (a journal "
+                      "written twice, or another broker on this Redis)", stream, *seq);
     if (reply->element [0]->integer == 0)
         return 1;
     s_set_known_seq (self, stream, *seq);
