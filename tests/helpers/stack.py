@@ -78,8 +78,22 @@ def _port_free(port):
     return True
 
 
+def _ephemeral_low(default=32768):
+    """The first port the kernel hands out to outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            return int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
 def free_base_port(span=10, low=20000, high=60000, attempts=500):
-    """A base port P with P..P+span-1 all bindable on 127.0.0.1."""
+    """A base port P with P..P+span-1 all bindable on 127.0.0.1, below the
+    kernel's ephemeral range: a port free now but in that range can be
+    taken by any outgoing connection (a client's, a service's reconnect)
+    before the service that is to listen on it has started."""
+    if _ephemeral_low() > low + 100 * span:
+        high = min(high, _ephemeral_low())
     rng = random.Random(os.getpid() ^ int(time.time() * 1000))
     for _ in range(attempts):
         base = rng.randrange(low, high - span)
