@@ -58,6 +58,31 @@ static const char *s_write_lua =
     "  ahead = seq + reserve redis.call('SET', KEYS[4], ahead) end "
     "return {ok and 1 or 2, v, ahead}";
 
+//  A run of a lot numbered ahead: messages of one stream in one call (the
+//  per-call cost is most of Redis's work per message). KEYS: stream,
+//  sequence, ahead, then each message's dedup key; ARGV: maxlen, ttl,
+//  reserve, then per message from, ts, text, id. Returns {ahead, then per
+//  message 1 stored | 2 the stream already had its id}.
+static const char *s_write_run_lua =
+    "local last = tonumber(redis.call('GET', KEYS[2]) or '0') "
+    "local out = {0} "
+    "for i = 4, #KEYS do "
+    "  local a = 4 + (i - 4) * 4 "
+    "  local seq = tonumber(ARGV[a + 3]) "
+    "  local ok = pcall(redis.call, 'XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0', "
+    "                   'from', ARGV[a], 'ts', ARGV[a + 1], 'text', ARGV[a + 2]) "
+    "  redis.call('SET', KEYS[i], seq .. ' ' .. ARGV[a + 1], 'EX', ARGV[2]) "
+    "  out[#out + 1] = ok and 1 or 2 "
+    "  if seq > last then last = seq end "
+    "end "
+    "redis.call('SET', KEYS[2], last) "
+    "local ahead = tonumber(redis.call('GET', KEYS[3]) or '0') "
+    "local reserve = tonumber(ARGV[3]) "
+    "if reserve > 0 and ahead < last + reserve / 2 then "
+    "  ahead = last + reserve redis.call('SET', KEYS[3], ahead) end "
+    "out[1] = ahead "
+    "return out";
+
 typedef struct {
     char    *room;
     char    *from;
@@ -79,6 +104,7 @@ struct _broker_store_t {
     zlistx_t     *journal;          //  journal_entry_t, oldest first
     char          append_sha [48];  //  SCRIPT LOAD of s_append_lua, "" if unknown
     char          write_sha [48];   //  and of s_write_lua
+    char          run_sha [48];     //  and of s_write_run_lua
     bool          writing;          //  write_send sent a lot, write_finish reads it
 };
 
@@ -198,6 +224,7 @@ s_connected (broker_store_t *self)
     redisSetTimeout (self->redis, command_timeout);
     s_load_script (self, s_append_lua, self->append_sha);
     s_load_script (self, s_write_lua, self->write_sha);
+    s_load_script (self, s_write_run_lua, self->run_sha);
     if (self->was_down)
         zsys_info ("broker: redis %s:%d is back", self->host, self->port);
     self->was_down = false;
@@ -388,35 +415,11 @@ broker_store_append (broker_store_t *self, const char *room, const char *from,
     return 0;
 }
 
-//  Hands count scripts for items to Redis in one pipeline (numbered: items
-//  carry their ids, s_write_lua). True when all are sent: the kernel has
-//  them, so they are stored even if this process dies now. False: Redis is
-//  gone (disconnected), nothing to read.
+//  Hands Redis's socket what redisAppendCommand buffered. False: Redis is
+//  gone (disconnected).
 static bool
-s_pipeline_send (broker_store_t *self, broker_append_t *items, size_t count, bool numbered)
+s_write_out (broker_store_t *self)
 {
-    int64_t now = pc_now_ms ();
-    script_args_t args;
-    for (size_t i = 0; i < count; i++) {
-        broker_append_t *item = &items [i];
-        if (numbered && item->rc == 1)
-            continue;                   //  a copy of an earlier item in the lot
-        const char *argv [SCRIPT_ARGC];
-        uint64_t floor = item->seq, ahead;
-        if (!numbered)
-            s_known_seq (self, item->stream, &floor);
-        //  The stream's first script in this broker starts past what an
-        //  earlier broker reserved; the lot's later ones follow the first
-        bool fresh = !s_known_ahead (self, item->stream, &ahead);
-        for (size_t j = 0; j < i && fresh; j++)
-            fresh = !streq (items [j].stream, item->stream);
-        s_script_args (self, numbered, item->stream, item->from, item->cmid,
-                       numbered? item->ts: now, item->text, floor, fresh, true, &args, argv);
-        if (redisAppendCommandArgv (self->redis, SCRIPT_ARGC, argv, NULL) != REDIS_OK) {
-            s_disconnect (self, "out of memory");
-            return false;
-        }
-    }
     int written = 0;
     while (!written)
         if (redisBufferWrite (self->redis, &written) != REDIS_OK) {
@@ -426,34 +429,53 @@ s_pipeline_send (broker_store_t *self, broker_append_t *items, size_t count, boo
     return true;
 }
 
+//  Hands count appends (s_append_lua) to Redis in one pipeline. True when
+//  all are sent; false: Redis is gone (disconnected), nothing to read.
+static bool
+s_pipeline_send (broker_store_t *self, broker_append_t *items, size_t count)
+{
+    int64_t now = pc_now_ms ();
+    script_args_t args;
+    for (size_t i = 0; i < count; i++) {
+        broker_append_t *item = &items [i];
+        const char *argv [SCRIPT_ARGC];
+        uint64_t floor, ahead;
+        s_known_seq (self, item->stream, &floor);
+        //  The stream's first script in this broker starts past what an
+        //  earlier broker reserved; the lot's later ones follow the first
+        bool fresh = !s_known_ahead (self, item->stream, &ahead);
+        for (size_t j = 0; j < i && fresh; j++)
+            fresh = !streq (items [j].stream, item->stream);
+        s_script_args (self, false, item->stream, item->from, item->cmid, now, item->text,
+                       floor, fresh, true, &args, argv);
+        if (redisAppendCommandArgv (self->redis, SCRIPT_ARGC, argv, NULL) != REDIS_OK) {
+            s_disconnect (self, "out of memory");
+            return false;
+        }
+    }
+    return s_write_out (self);
+}
+
 //  Reads the replies to s_pipeline_send in order. Returns how many items
 //  were answered; a failure disconnects and leaves the rest to the caller.
 static size_t
-s_pipeline_read (broker_store_t *self, broker_append_t *items, size_t count, bool numbered)
+s_pipeline_read (broker_store_t *self, broker_append_t *items, size_t count)
 {
     size_t done = 0;
     for (; done < count; done++) {
         broker_append_t *item = &items [done];
-        if (numbered && item->rc == 1)
-            continue;
         redisReply *reply = NULL;
         if (redisGetReply (self->redis, (void **) &reply) != REDIS_OK || !reply) {
             s_disconnect (self, self->redis->errstr);
             break;
         }
-        uint64_t seq;
-        int64_t ts;
-        int rc = s_script_reply (self, item->stream, reply, true, &seq, &ts);
+        int rc = s_script_reply (self, item->stream, reply, true, &item->seq, &item->ts);
         freeReplyObject (reply);
         if (rc == -1) {
             s_disconnect (self, "unexpected reply to an append");
             break;
         }
-        if (!numbered) {
-            item->rc = rc;
-            item->seq = seq;
-            item->ts = ts;
-        }
+        item->rc = rc;
     }
     return done;
 }
@@ -463,8 +485,8 @@ broker_store_append_many (broker_store_t *self, broker_append_t *items, size_t c
 {
     size_t done = 0;
     if (count > 0 && broker_store_flush (self) == 0 && s_connected (self)
-    &&  s_pipeline_send (self, items, count, false))
-        done = s_pipeline_read (self, items, count, false);
+    &&  s_pipeline_send (self, items, count))
+        done = s_pipeline_read (self, items, count);
     //  What the pipeline did not answer goes one by one (and is journaled
     //  if Redis is gone)
     for (; done < count; done++) {
@@ -576,22 +598,124 @@ s_cork (broker_store_t *self, int on)
 #endif
 }
 
+//  The end of the run of one stream's items that starts at first, and
+//  how many of them are to be written (a repeat, rc 1, is not).
+static size_t
+s_run_end (broker_append_t *items, size_t count, size_t first, size_t *writes)
+{
+    size_t last = first;
+    *writes = 0;
+    while (last < count && streq (items [last].stream, items [first].stream))
+        *writes += items [last++].rc != 1;
+    return last;
+}
+
+//  Buffers one call of s_write_run_lua for items [first, last).
+static bool
+s_run_append (broker_store_t *self, broker_append_t *items, size_t first, size_t last,
+              size_t writes)
+{
+    typedef struct { char dedup [200], ts [24], seq [24]; } run_item_t;
+    size_t argc = 3 + 3 + writes + 3 + 4 * writes;
+    const char **argv = (const char **) malloc (argc * sizeof (char *));
+    run_item_t *bufs = (run_item_t *) malloc (writes * sizeof (run_item_t));
+    assert (argv && bufs);
+    char numkeys [24], seqkey [80], ahead [80], maxlen [24], ttl [16];
+    snprintf (numkeys, sizeof (numkeys), "%zu", 3 + writes);
+    snprintf (seqkey, sizeof (seqkey), "%s:seq", items [first].stream);
+    snprintf (ahead, sizeof (ahead), "%s:ahead", items [first].stream);
+    snprintf (maxlen, sizeof (maxlen), "%zu", self->history_max);
+    snprintf (ttl, sizeof (ttl), "%d", DEDUP_TTL_S);
+    size_t key = 3, arg = 3 + 3 + writes, n = 0;
+    argv [0] = *self->run_sha? "EVALSHA": "EVAL";
+    argv [1] = *self->run_sha? self->run_sha: s_write_run_lua;
+    argv [2] = numkeys;
+    argv [key++] = items [first].stream;
+    argv [key++] = seqkey;
+    argv [key++] = ahead;
+    argv [arg++] = maxlen;
+    argv [arg++] = ttl;
+    argv [arg++] = RESERVE_TXT;
+    for (size_t i = first; i < last; i++) {
+        broker_append_t *item = &items [i];
+        if (item->rc == 1)
+            continue;
+        run_item_t *buf = &bufs [n++];
+        snprintf (buf->dedup, sizeof (buf->dedup), "sent:%s:%s:%s", item->from, item->stream,
+                  item->cmid);
+        snprintf (buf->ts, sizeof (buf->ts), "%" PRId64, item->ts);
+        snprintf (buf->seq, sizeof (buf->seq), "%" PRIu64, item->seq);
+        argv [key++] = buf->dedup;
+        argv [arg++] = item->from;
+        argv [arg++] = buf->ts;
+        argv [arg++] = item->text;
+        argv [arg++] = buf->seq;
+    }
+    bool ok = redisAppendCommandArgv (self->redis, (int) argc, argv, NULL) == REDIS_OK;
+    free (argv);
+    free (bufs);
+    if (!ok)
+        s_disconnect (self, "out of memory");
+    return ok;
+}
+
+//  Reads the reply to s_run_append: false (disconnected) when there is none.
+static bool
+s_run_read (broker_store_t *self, broker_append_t *items, size_t first, size_t last,
+            size_t writes)
+{
+    redisReply *reply = NULL;
+    if (redisGetReply (self->redis, (void **) &reply) != REDIS_OK || !reply) {
+        s_disconnect (self, self->redis->errstr);
+        return false;
+    }
+    bool ok = reply->type == REDIS_REPLY_ARRAY && reply->elements == writes + 1;
+    for (size_t i = 0; ok && i < reply->elements; i++)
+        ok = reply->element [i]->type == REDIS_REPLY_INTEGER;
+    if (ok) {
+        long long ahead = reply->element [0]->integer;
+        if (ahead > 0)
+            zhashx_update (self->ahead, items [first].stream, (void *) (uintptr_t) (ahead + 1));
+        size_t n = 1;
+        for (size_t i = first; i < last; i++)
+            if (items [i].rc != 1 && reply->element [n++]->integer == 2)
+                zsys_warning ("broker: %s already had id %" PRIu64 ": kept what it had "
+                              "(another broker on this Redis?)", items [i].stream, items [i].seq);
+    }
+    freeReplyObject (reply);
+    if (!ok)
+        s_disconnect (self, "unexpected reply to a write");
+    return ok;
+}
+
 void
 broker_store_write_send (broker_store_t *self, broker_append_t *items, size_t count)
 {
     self->writing = false;
-    if (count > 0 && s_connected (self)) {
-        s_cork (self, 1);
-        self->writing = s_pipeline_send (self, items, count, true);
+    if (count == 0 || !s_connected (self))
+        return;
+    s_cork (self, 1);
+    size_t writes;
+    for (size_t first = 0, last; first < count; first = last) {
+        last = s_run_end (items, count, first, &writes);
+        if (writes && !s_run_append (self, items, first, last, writes))
+            return;
     }
+    self->writing = s_write_out (self);
 }
 
 void
 broker_store_write_finish (broker_store_t *self, broker_append_t *items, size_t count)
 {
     s_cork (self, 0);
-    size_t done = self->writing? s_pipeline_read (self, items, count, true): 0;
+    size_t done = 0, writes;
+    for (size_t last; self->writing && done < count; done = last) {
+        last = s_run_end (items, count, done, &writes);
+        if (writes && !s_run_read (self, items, done, last, writes))
+            break;
+    }
     self->writing = false;
+    //  What Redis did not answer waits in the journal
     for (; done < count; done++) {
         broker_append_t *item = &items [done];
         if (item->rc == 0
