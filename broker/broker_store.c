@@ -278,6 +278,20 @@ s_known_ahead (broker_store_t *self, const char *stream, uint64_t *ahead)
     return value != 0;
 }
 
+static void
+s_set_known_ahead (broker_store_t *self, const char *stream, uint64_t ahead)
+{
+    zhashx_update (self->ahead, stream, (void *) (uintptr_t) (ahead + 1));
+}
+
+//  A write found its id taken: Redis keeps what it had
+static void
+s_id_taken (const char *stream, uint64_t seq)
+{
+    zsys_warning ("broker: %s already had id %" PRIu64 ": kept what it had (a journal written "
+                  "twice, or another broker on this Redis)", stream, seq);
+}
+
 //  The arguments of one run of s_append_lua or s_write_lua (15 in argv)
 typedef struct {
     char seqkey [80], dedup [200], ahead [80], ts [24], maxlen [24], ttl [16], seq [24];
@@ -324,8 +338,7 @@ s_script_reply (broker_store_t *self, const char *stream, redisReply *reply, boo
     *seq = got_seq;
     *ts = got_ts;
     if (reply->element [0]->integer == 2)
-        zsys_warning ("broker: %s already had id %" PRIu64 ": kept what it had (a journal "
-                      "written twice, or another broker on this Redis)", stream, *seq);
+        s_id_taken (stream, *seq);
     if (reply->element [0]->integer == 0)
         return 1;
     s_set_known_seq (self, stream, *seq);
@@ -333,7 +346,7 @@ s_script_reply (broker_store_t *self, const char *stream, redisReply *reply, boo
     //  may be a dead broker's)
     long long ahead = reply->element [2]->integer;
     if (reserved && ahead > 0)
-        zhashx_update (self->ahead, stream, (void *) (uintptr_t) (ahead + 1));
+        s_set_known_ahead (self, stream, (uint64_t) ahead);
     return 0;
 }
 
@@ -675,12 +688,11 @@ s_run_read (broker_store_t *self, broker_append_t *items, size_t first, size_t l
     if (ok) {
         long long ahead = reply->element [0]->integer;
         if (ahead > 0)
-            zhashx_update (self->ahead, items [first].stream, (void *) (uintptr_t) (ahead + 1));
+            s_set_known_ahead (self, items [first].stream, (uint64_t) ahead);
         size_t n = 1;
         for (size_t i = first; i < last; i++)
             if (items [i].rc != 1 && reply->element [n++]->integer == 2)
-                zsys_warning ("broker: %s already had id %" PRIu64 ": kept what it had "
-                              "(another broker on this Redis?)", items [i].stream, items [i].seq);
+                s_id_taken (items [i].stream, items [i].seq);
     }
     freeReplyObject (reply);
     if (!ok)
