@@ -251,14 +251,22 @@ s_command (broker_store_t *self, int argc, const char **argv)
     return reply;
 }
 
+//  Ids per stream are kept in a hash as id + 1, so that 0 (no entry) means
+//  not known. False (*id 0) when there is none.
+static bool
+s_lookup_id (zhashx_t *ids, const char *stream, uint64_t *id)
+{
+    uintptr_t value = (uintptr_t) zhashx_lookup (ids, stream);
+    *id = value? value - 1: 0;
+    return value != 0;
+}
+
 //  The last sequence of a stream as far as this broker knows; false when it
 //  has never learnt it (then it cannot number messages while Redis is away).
 static bool
 s_known_seq (broker_store_t *self, const char *room, uint64_t *seq)
 {
-    uintptr_t value = (uintptr_t) zhashx_lookup (self->last_seq, room);
-    *seq = value? value - 1: 0;
-    return value != 0;
+    return s_lookup_id (self->last_seq, room, seq);
 }
 
 static void
@@ -273,9 +281,7 @@ s_set_known_seq (broker_store_t *self, const char *room, uint64_t seq)
 static bool
 s_known_ahead (broker_store_t *self, const char *stream, uint64_t *ahead)
 {
-    uintptr_t value = (uintptr_t) zhashx_lookup (self->ahead, stream);
-    *ahead = value? value - 1: 0;
-    return value != 0;
+    return s_lookup_id (self->ahead, stream, ahead);
 }
 
 static void
