@@ -15,6 +15,9 @@
 #include "mon_http.h"
 #include "files_disk.h"
 #include "files_store.h"
+#include "files_core.h"
+#include "files_upload.h"
+#include "files_download.h"
 #include "files_server.h"
 
 #define PYCHAT_MODULE_SELFTESTS(verbose) do { \
@@ -30,7 +33,10 @@
     mon_http_test (verbose); \
     files_disk_test (verbose); \
     files_store_test (verbose); \
+    files_core_test (verbose); \
     files_server_test (verbose); \
+    files_upload_test (verbose); \
+    files_download_test (verbose); \
 } while (0)
 
 #endif
