@@ -17,7 +17,8 @@ CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-t
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 HTTP_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 UI_LIBS   = $(shell pkg-config --libs ncursesw 2>/dev/null)
-CFLAGS   += $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+JSON_LIBS = $(shell pkg-config --libs jansson 2>/dev/null)
+CFLAGS   += $(shell pkg-config --cflags libmicrohttpd jansson 2>/dev/null)
 
 ifeq ($(SANITIZE),1)
   BUILD   ?= build/asan
@@ -29,7 +30,7 @@ endif
 BIN       = $(if $(filter build/release,$(BUILD)),bin,$(BUILD)/bin)
 
 DEBS      = build-essential pkg-config libzmq3-dev libczmq-dev libsodium-dev \
-            libhiredis-dev redis-server libncurses-dev libmicrohttpd-dev \
+            libhiredis-dev redis-server libncurses-dev libmicrohttpd-dev libjansson-dev \
             python3 python3-zmq python3-pytest tmux docker-compose
 PROTO_SRC = $(wildcard proto/*.c)
 PROTO_OBJ = $(PROTO_SRC:%.c=$(BUILD)/%.o)
@@ -59,7 +60,7 @@ binaries: $(BINARIES)
 
 #  deps-check is cheap: it only calls `make deps` when a header or tool is missing.
 deps-check:
-	@pkg-config --exists $(PKGS) libmicrohttpd ncursesw && command -v redis-server >/dev/null \
+	@pkg-config --exists $(PKGS) libmicrohttpd ncursesw jansson && command -v redis-server >/dev/null \
 	  && /usr/bin/python3 -c 'import zmq, pytest' 2>/dev/null \
 	  && command -v tmux >/dev/null && command -v docker-compose >/dev/null \
 	  || $(MAKE) --no-print-directory deps
@@ -102,11 +103,11 @@ $(BIN)/pychat-filesvc: $(FILESVC_OBJ) $(PROTO_LIB)
 
 $(BIN)/pychat-monitor: $(MONITOR_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(HTTP_LIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(HTTP_LIBS) $(JSON_LIBS) -o $@
 
 $(BIN)/pychat-console: $(CONSOLE_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(UI_LIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(UI_LIBS) $(JSON_LIBS) -o $@
 
 $(BIN)/pychat: $(CLIENT_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
@@ -114,7 +115,7 @@ $(BIN)/pychat: $(CLIENT_OBJ) $(PROTO_LIB)
 
 $(BIN)/pychat-selftest: $(SELFTEST_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(HTTP_LIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(HTTP_LIBS) $(JSON_LIBS) -o $@
 
 #  The selftest links every module but the mains; main.o objects are built with
 #  -Dmain=... nowhere: they are simply left out.

@@ -1,9 +1,13 @@
 //  mon_server.c: the monitor actor. One thread owns both sockets and the
 //  statistics, so nothing here needs a lock.
 #include "mon_server.h"
+#include "mon_alerts.h"
+#include "mon_json.h"
+#include "mon_prom.h"
 #include "mon_stats.h"
 #include "pc_limits.h"
 #include "pc_msg.h"
+#include "pc_service.h"
 #include "pc_util.h"
 #include "pc_zap.h"
 
@@ -24,6 +28,7 @@ typedef struct {
     pc_msg_t    *msg;               //  reused for every received message
     char        *fanout;
     char        *endpoint;          //  the ROUTER's bound endpoint, "" if none
+    char         failure [256];     //  why the sockets could not be set up, "" if they were
     int          summary_ms;
     int64_t      next_summary;
     int64_t      next_tick;
@@ -57,8 +62,8 @@ s_server_destroy (server_t **self_p)
     }
 }
 
-//  Sets up both sockets. On failure the actor still runs, answering its pipe
-//  only, so the caller learns of it through ENDPOINT ("") and can stop it.
+//  Sets up both sockets. On failure self->failure says why (the actor then
+//  reports it, pc_service.h, and ends).
 static server_t *
 s_server_new (zsock_t *pipe, mon_server_args_t *args)
 {
@@ -91,7 +96,8 @@ s_server_new (zsock_t *pipe, mon_server_args_t *args)
     zsock_set_maxmsgsize (self->router, PC_MSG_MAX);
     zsock_set_linger (self->router, 0);
     if (zsock_bind (self->router, "%s", args->bind) == -1) {
-        zsys_error ("monitor: cannot bind %s: %s", args->bind, zmq_strerror (zmq_errno ()));
+        snprintf (self->failure, sizeof (self->failure), "cannot bind %s: %s", args->bind,
+                  zmq_strerror (zmq_errno ()));
         zsock_destroy (&self->router);
         return self;
     }
@@ -116,8 +122,8 @@ s_server_new (zsock_t *pipe, mon_server_args_t *args)
     zsock_set_subscribe (self->sub, PC_TOPIC_ROOM);
     zsock_set_subscribe (self->sub, PC_TOPIC_EVENT);
     if (zsock_connect (self->sub, "%s", self->fanout) == -1) {
-        zsys_error ("monitor: cannot connect to %s: %s", self->fanout,
-                    zmq_strerror (zmq_errno ()));
+        snprintf (self->failure, sizeof (self->failure), "cannot connect to %s: %s",
+                  self->fanout, zmq_strerror (zmq_errno ()));
         zsock_destroy (&self->sub);
         zsock_destroy (&self->router);
         zstr_free (&self->endpoint);
@@ -151,11 +157,11 @@ static void
 s_tick (server_t *self, int64_t now)
 {
     mon_stats_set_rss (self->stats, s_rss_bytes ());
-    mon_stats_tick (self->stats, now);
+    mon_alerts_tick (self->stats, now);
     if (self->http) {
         pc_buf_t buf;
         pc_buf_init (&buf);
-        mon_stats_metrics (self->stats, &buf, now);
+        mon_prom_metrics (self->stats, &buf, now);
         mon_http_publish (self->http, buf.data, buf.size);
         pc_buf_free (&buf);
     }
@@ -167,8 +173,8 @@ s_stats_json (server_t *self)
     pc_buf_t buf;
     pc_buf_init (&buf);
     int64_t now = s_now ();
-    mon_stats_tick (self->stats, now);          //  alerts as of now
-    mon_stats_json (self->stats, &buf, now);
+    mon_alerts_tick (self->stats, now);          //  alerts as of now
+    mon_json_stats (self->stats, &buf, now);
     return buf.data;                //  the caller frees it
 }
 
@@ -343,6 +349,12 @@ mon_server_actor (zsock_t *pipe, void *args)
 {
     server_t *self = s_server_new (pipe, (mon_server_args_t *) args);
     zsock_signal (pipe, 0);
+    if (*self->failure) {
+        pc_service_failed (pipe, "%s", self->failure);
+        s_server_destroy (&self);
+        return;
+    }
+    pc_service_ready (pipe);
     while (!self->terminated) {
         int64_t now = s_now ();
         if (now >= self->next_summary) {
@@ -456,7 +468,8 @@ mon_server_test (bool verbose)
     assert (http);
     mon_server_args_t args = { monitor_cert, zcert_public_txt (broker_cert), fanout,
                                "tcp://127.0.0.1:*", 200, verbose, http, 0, 0 };
-    zactor_t *server = zactor_new (mon_server_actor, &args);
+    pc_service_t service = { .name = "mon_server_test", .help = NULL };
+    zactor_t *server = pc_service_start (&service, mon_server_actor, &args, NULL);
     assert (server);
     char *endpoint = mon_server_endpoint (server);
     assert (endpoint && strneq (endpoint, ""));
@@ -515,14 +528,13 @@ mon_server_test (bool verbose)
     zstr_free (&endpoint);
     mon_http_destroy (&http);
 
-    //  A bind that fails: the actor says so and still stops cleanly
+    //  A bind that fails: the actor says why and ends
     mon_server_args_t bad = { monitor_cert, zcert_public_txt (broker_cert), fanout,
                               "tcp://256.0.0.1:1", 200, false, NULL, 0, 0 };
-    server = zactor_new (mon_server_actor, &bad);
-    endpoint = mon_server_endpoint (server);
-    assert (endpoint && streq (endpoint, ""));
-    zstr_free (&endpoint);
-    zactor_destroy (&server);
+    char *reason = NULL;
+    server = pc_service_start (&service, mon_server_actor, &bad, &reason);
+    assert (!server && reason && strstr (reason, "cannot bind tcp://256.0.0.1:1"));
+    zstr_free (&reason);
 
     zsock_destroy (&pub);
     zcert_destroy (&console_cert);

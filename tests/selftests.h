@@ -10,7 +10,11 @@
 #include "auth_hash.h"
 #include "auth_store.h"
 #include "auth_server.h"
+#include "mon_ring.h"
 #include "mon_stats.h"
+#include "mon_alerts.h"
+#include "mon_json.h"
+#include "mon_prom.h"
 #include "mon_server.h"
 #include "mon_http.h"
 #include "files_disk.h"
@@ -28,7 +32,11 @@
     auth_hash_test (verbose); \
     auth_store_test (verbose); \
     auth_server_test (verbose); \
+    mon_ring_test (verbose); \
     mon_stats_test (verbose); \
+    mon_alerts_test (verbose); \
+    mon_json_test (verbose); \
+    mon_prom_test (verbose); \
     mon_server_test (verbose); \
     mon_http_test (verbose); \
     files_disk_test (verbose); \
