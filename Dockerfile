@@ -10,7 +10,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential pkg-config libzmq3-dev libczmq-dev libsodium-dev \
-      libhiredis-dev libncurses-dev libmicrohttpd-dev \
+      libhiredis-dev libncurses-dev libmicrohttpd-dev libjansson-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -23,7 +23,7 @@ RUN make bin/pychat-authsvc bin/pychat-broker bin/pychat-monitor bin/pychat-file
 FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libzmq5 libczmq4 libsodium23 libhiredis0.14 libncursesw6 libmicrohttpd12 \
+      libzmq5 libczmq4 libsodium23 libhiredis0.14 libncursesw6 libmicrohttpd12 libjansson4 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /data --shell /usr/sbin/nologin pychat \
  && mkdir -p /data/keys /files \
