@@ -53,6 +53,9 @@ typedef struct {
     int64_t   give_up;
 } files_outgoing_t;
 
+//  The service: its sockets, stores, what is under way, its counters.
+//  files_server owns the loop and checks; files_upload the uploads;
+//  files_download the handles.
 typedef struct {
     zsock_t      *pipe;
     pc_config_t   config;
@@ -63,7 +66,7 @@ typedef struct {
     zpoller_t    *poller;
     files_store_t *store;
     files_disk_t *disk;
-    zhashx_t     *checks;           //  FCHECK request id -> check_t
+    zhashx_t     *checks;           //  FCHECK request id -> files_server's check_t
     zhashx_t     *uploads;          //  upload id -> files_upload_t
     zhashx_t     *handles;          //  handle -> files_handle_t
     zhashx_t     *outbox;           //  FEVENT request id -> files_outgoing_t

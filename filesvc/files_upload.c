@@ -8,6 +8,9 @@
 
 #include <inttypes.h>
 
+#define TOUCH_MS            60000       //  an active upload's Redis stamp, at most this often
+#define SWEEP_BATCH         100         //  stale uploads discarded per sweep
+
 void
 files_upload_destroy (files_upload_t **self_p)
 {

@@ -5,9 +5,6 @@
 
 #include "files_core.h"
 
-#define TOUCH_MS            60000       //  an active upload's Redis stamp, at most this often
-#define SWEEP_BATCH         100
-
 void        files_upload_destroy    (files_upload_t **self_p);
 //  FPUT, after the broker's FCHECK said user may use space.
 void        files_upload_fput       (files_core_t *self, pc_msg_t *request, const char *user,

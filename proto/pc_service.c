@@ -4,7 +4,9 @@
 #include "pc_limits.h"
 #include "pc_version.h"
 
+#include <fcntl.h>
 #include <getopt.h>
+#include <unistd.h>
 #include <stdarg.h>
 
 int
@@ -167,18 +169,16 @@ pc_service_wait (pc_service_t *self, zactor_t *actor)
         if (zpoller_wait (poller, 1000) != actor)
             continue;               //  a timeout or a signal: the loop decides
         zmsg_t *msg = zmsg_recv (actor);
-        if (!msg)
-            continue;               //  interrupted: the loop decides
-        bool ended = zmsg_signal (msg) >= 0;
-        zmsg_destroy (&msg);
-        if (ended)
-            s_mark_ended (actor);
-        if (ended && !zsys_interrupted) {
+        bool ended = msg && zmsg_signal (msg) >= 0;
+        zmsg_destroy (&msg);        //  else a word nobody asked for, or an interrupt
+        if (!ended)
+            continue;
+        s_mark_ended (actor);
+        if (!zsys_interrupted) {
             zsys_error ("%s: the service ended unexpectedly", self->name);
             rc = PC_EXIT_UNREACHABLE;
         }
-        if (ended)
-            break;
+        break;
     }
     zpoller_destroy (&poller);
     return rc;
@@ -214,9 +214,21 @@ s_test_options (bool verbose)
     char *cluster [] = { "pychat-test", "-vx", NULL };
     char *extra [] = { "pychat-test", "-v", "extra", NULL };
     pc_service_t service = { .name = "pychat-test", .help = "  -v   verbose\n" };
-    //  The output goes to stdout/stderr: seen with -v, harmless without.
+    //  --help and --version print on stdout: only shown with -v
+    fflush (stdout);
+    int saved = dup (STDOUT_FILENO);
+    int null = open ("/dev/null", O_WRONLY);
+    if (!verbose && saved >= 0 && null >= 0)
+        dup2 (null, STDOUT_FILENO);
     assert (pc_service_init (&service, 2, help) == PC_EXIT_OK);
     assert (pc_service_init (&service, 2, version) == PC_EXIT_OK);
+    fflush (stdout);
+    if (saved >= 0) {
+        dup2 (saved, STDOUT_FILENO);
+        close (saved);
+    }
+    if (null >= 0)
+        close (null);
     assert (pc_service_init (&service, 2, unknown) == PC_EXIT_USAGE);
     assert (pc_service_init (&service, 2, cluster) == PC_EXIT_USAGE);
     assert (pc_service_init (&service, 3, extra) == PC_EXIT_USAGE);
