@@ -5,78 +5,14 @@
 
 #include <stdarg.h>
 
-typedef enum {
-    F_NAME,         //  1..32 of [a-z0-9_-]
-    F_TEXT,         //  1..4096 bytes of UTF-8, no controls but TAB and LF
-    F_SECRET,       //  1..1024 bytes, no NUL
-    F_ID,           //  1..64 printable ASCII
-    F_INT,          //  decimal integer, optional '-'
-    F_ANY,          //  0..65536 bytes, no NUL
-    F_FILE,         //  a file name: 1..255 bytes of UTF-8, no '/', '\\', leading '.'
-    F_BLOB          //  1..PC_CHUNK_MAX bytes, any content (file chunks)
-} field_type_t;
-
-typedef struct {
-    const char  *command;
-    size_t       min, max;          //  field counts
-    field_type_t type [5];          //  past the last listed, the last repeats
-    size_t       ntypes;
-} schema_t;
-
-//  The command table: PROTOCOL.md lists the same commands with the same fields.
-static const schema_t s_schemas [] = {
-    { "PING",     0, 0,  { F_ANY }, 0 },
-    { "REGISTER", 2, 3,  { F_NAME, F_SECRET, F_ID }, 3 },
-    { "LOGIN",    2, 3,  { F_NAME, F_SECRET, F_ID }, 3 },
-    { "LOGOUT",   0, 0,  { F_ANY }, 0 },
-    { "JOIN",     1, 1,  { F_NAME }, 1 },
-    { "LEAVE",    1, 1,  { F_NAME }, 1 },
-    { "SEND",     3, 3,  { F_NAME, F_ID, F_TEXT }, 3 },
-    { "ROOMS",    0, 0,  { F_ANY }, 0 },
-    { "WHO",      1, 1,  { F_NAME }, 1 },
-    { "SUBS",     0, 0,  { F_ANY }, 0 },
-    { "HISTORY",  3, 3,  { F_NAME, F_INT, F_INT }, 3 },
-    { "DM",       3, 3,  { F_NAME, F_ID, F_ANY }, 3 },
-    { "INBOX",    2, 2,  { F_INT, F_INT }, 2 },
-    { "SETKEY",   1, 2,  { F_ID, F_NAME }, 2 },
-    { "GETKEY",   1, 1,  { F_NAME }, 1 },
-    { "DMMSG",    5, 5,  { F_ID, F_NAME, F_NAME, F_INT, F_ANY }, 5 },
-    { "USERS",    0, 0,  { F_ANY }, 0 },
-    { "BAN",      1, 1,  { F_NAME }, 1 },
-    { "UNBAN",    1, 1,  { F_NAME }, 1 },
-    { "KICK",     2, 2,  { F_NAME, F_NAME }, 2 },
-    { "DELUSER",  1, 1,  { F_NAME }, 1 },
-    { "RESETPW",  2, 2,  { F_NAME, F_SECRET }, 2 },
-    { "PASSWD",   2, 3,  { F_SECRET, F_SECRET, F_NAME }, 3 },
-    { "DELETEME", 1, 2,  { F_SECRET, F_NAME }, 2 },
-    { "MKADMIN",  2, 2,  { F_NAME, F_SECRET }, 2 },
-    { "CREATE",   2, 2,  { F_NAME, F_ID }, 2 },
-    { "INVITE",   2, 2,  { F_NAME, F_NAME }, 2 },
-    { "NOTICE",   2, 2,  { F_ID, F_ANY }, 2 },
-    { "STATS",    0, 0,  { F_ANY }, 0 },
-    { "OK",       0, PC_FIELDS_MAX, { F_ANY }, 1 },
-    { "ERROR",    2, 3,  { F_INT, F_ANY, F_ANY }, 3 },
-    { "MSG",      5, 5,  { F_ID, F_NAME, F_NAME, F_INT, F_TEXT }, 5 },
-    { "EVENT",    1, PC_FIELDS_MAX, { F_ID, F_ANY }, 2 },
-    //  File sharing: the broker's side, then the file service's (base+5)
-    { "FILES",    0, 0,  { F_ANY }, 0 },
-    { "FCHECK",   2, 2,  { F_ID, F_ID }, 2 },
-    { "FEVENT",   1, 16, { F_ID, F_ANY }, 2 },
-    { "FLIST",    1, 2,  { F_ID, F_FILE }, 2 },
-    { "FPUT",     5, 5,  { F_ID, F_FILE, F_INT, F_ID, F_ANY }, 5 },
-    { "FDATA",    3, 3,  { F_ID, F_INT, F_BLOB }, 3 },
-    { "FDONE",    1, 1,  { F_ID }, 1 },
-    { "FOPEN",    2, 2,  { F_ID, F_FILE }, 2 },
-    { "FREAD",    3, 3,  { F_ID, F_INT, F_INT }, 3 },
-    { "FCHUNK",   2, 2,  { F_INT, F_BLOB }, 2 },
-    { "FRM",      2, 2,  { F_ID, F_FILE }, 2 },
-};
-#define SCHEMAS (sizeof (s_schemas) / sizeof (s_schemas [0]))
+//  The command table (pc_schemas, pc_cmd_lookup) is generated from
+//  proto/pychat.json into pc_proto.c; PROTOCOL.md lists the same commands.
 
 struct _pc_msg_t {
     zframe_t *routing_id;
     char     *topic;
     char     *command;
+    pc_cmd_t  cmd;              //  command's entry in pc_schemas, or unknown
     char     *reqid;
     char    **fields;           //  each NUL-terminated, for string use
     size_t   *sizes;            //  and its size, for binary fields
@@ -130,17 +66,11 @@ pc_msg_reset (pc_msg_t *self, const char *command)
     self->nfields = 0;
     self->error = 0;
     self->error_text [0] = 0;
-    if (command)
+    self->cmd = PC_CMD_UNKNOWN;
+    if (command) {
         self->command = strdup (command);
-}
-
-static const schema_t *
-s_schema (const char *command)
-{
-    for (size_t i = 0; i < SCHEMAS; i++)
-        if (streq (s_schemas [i].command, command))
-            return &s_schemas [i];
-    return NULL;
+        self->cmd = pc_cmd_lookup (command);
+    }
 }
 
 static int
@@ -165,10 +95,10 @@ s_printable (const byte *data, size_t size)
 
 //  Checks one field frame against its type; 0 or a PC_ERR_* code.
 static int
-s_check_field (field_type_t type, const byte *data, size_t size, const char **why)
+s_check_field (pc_field_type_t type, const byte *data, size_t size, const char **why)
 {
     switch (type) {
-        case F_NAME: {
+        case PC_F_NAME: {
             if (size < 1 || size > PC_NAME_MAX) {
                 *why = "name must be 1-32 characters";
                 return PC_ERR_BAD_NAME;
@@ -182,7 +112,7 @@ s_check_field (field_type_t type, const byte *data, size_t size, const char **wh
             }
             return 0;
         }
-        case F_TEXT:
+        case PC_F_TEXT:
             if (size > PC_TEXT_MAX) {
                 *why = "text longer than 4096 bytes";
                 return PC_ERR_TOO_LONG;
@@ -196,7 +126,7 @@ s_check_field (field_type_t type, const byte *data, size_t size, const char **wh
                 return PC_ERR_BAD_TEXT;
             }
             return 0;
-        case F_SECRET:
+        case PC_F_SECRET:
             if (size < 1 || size > PC_SECRET_MAX) {
                 *why = size? "password longer than 1024 bytes": "password is empty";
                 return size? PC_ERR_TOO_LONG: PC_ERR_MALFORMED;
@@ -206,13 +136,13 @@ s_check_field (field_type_t type, const byte *data, size_t size, const char **wh
                 return PC_ERR_MALFORMED;
             }
             return 0;
-        case F_ID:
+        case PC_F_ID:
             if (size < 1 || size > PC_ID_MAX || !s_printable (data, size)) {
                 *why = "id must be 1-64 printable ASCII characters";
                 return size > PC_ID_MAX? PC_ERR_TOO_LONG: PC_ERR_MALFORMED;
             }
             return 0;
-        case F_INT: {
+        case PC_F_INT: {
             size_t i = (size > 0 && data [0] == '-')? 1: 0;
             if (size <= i || size > 20) {
                 *why = "integer expected";
@@ -225,7 +155,7 @@ s_check_field (field_type_t type, const byte *data, size_t size, const char **wh
                 }
             return 0;
         }
-        case F_ANY:
+        case PC_F_ANY:
             if (size > PC_FIELD_MAX) {
                 *why = "field longer than 65536 bytes";
                 return PC_ERR_TOO_LONG;
@@ -235,13 +165,13 @@ s_check_field (field_type_t type, const byte *data, size_t size, const char **wh
                 return PC_ERR_MALFORMED;
             }
             return 0;
-        case F_FILE:
+        case PC_F_FILE:
             if (size > PC_FILE_NAME_MAX) {
                 *why = "file name longer than 255 bytes";
                 return PC_ERR_BAD_NAME;
             }
             return pc_file_name_check ((const char *) data, size, why)? PC_ERR_BAD_NAME: 0;
-        case F_BLOB:
+        case PC_F_BLOB:
             if (size > PC_CHUNK_MAX) {
                 *why = "chunk longer than 262144 bytes";
                 return PC_ERR_TOO_LONG;
@@ -564,20 +494,21 @@ s_decode_body (pc_msg_t *self, const part_t *parts, size_t count)
     if (command->size > 16 || !s_printable (command->data, command->size))
         return s_fail (self, PC_ERR_UNKNOWN, "unknown command");
     self->command = s_part_strdup (command);
-    const schema_t *schema = s_schema (self->command);
-    if (!schema)
+    self->cmd = pc_cmd_lookup (self->command);
+    const pc_schema_t *schema = &pc_schemas [self->cmd];
+    if (self->cmd == PC_CMD_UNKNOWN)
         return s_fail (self, PC_ERR_UNKNOWN, "unknown command '%s'", self->command);
     size_t nfields = count - 3;
     if (nfields < schema->min || nfields > schema->max)
         return s_fail (self, PC_ERR_MALFORMED, "%s takes %zu to %zu fields, got %zu",
-                       schema->command, schema->min, schema->max, nfields);
+                       schema->name, schema->min, schema->max, nfields);
     for (size_t i = 0; i < nfields; i++) {
         const part_t *field = &parts [3 + i];
-        field_type_t type = schema->type [i < schema->ntypes? i: schema->ntypes - 1];
+        pc_field_type_t type = schema->type [i < schema->ntypes? i: schema->ntypes - 1];
         const char *why = "";
         int code = s_check_field (type, field->data, field->size, &why);
         if (code)
-            return s_fail (self, code, "%s field %zu: %s", schema->command, i + 1, why);
+            return s_fail (self, code, "%s field %zu: %s", schema->name, i + 1, why);
         s_push_sized (self, s_part_strdup (field), field->size);
     }
     return 0;
@@ -695,6 +626,7 @@ pc_msg_send_nowait (pc_msg_t *self, zsock_t *output)
 }
 
 const char *pc_msg_command (pc_msg_t *self) { assert (self); return self->command? self->command: ""; }
+pc_cmd_t    pc_msg_cmd     (pc_msg_t *self) { assert (self); return self->cmd; }
 const char *pc_msg_reqid (pc_msg_t *self) { assert (self); return self->reqid? self->reqid: ""; }
 const char *pc_msg_topic (pc_msg_t *self) { assert (self); return self->topic; }
 zframe_t *pc_msg_routing_id (pc_msg_t *self) { assert (self); return self->routing_id; }
@@ -1090,7 +1022,7 @@ pc_msg_test (bool verbose)
                 zmsg_addstr (junk, PC_SIGNATURE);
             else
             if (f == 1 && randof (2))
-                zmsg_addstr (junk, s_schemas [randof (SCHEMAS)].command);
+                zmsg_addstr (junk, pc_schemas [1 + randof (PC_CMD_COUNT - 1)].name);
             else
                 zmsg_addmem (junk, data, size);
         }
