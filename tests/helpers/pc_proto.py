@@ -49,7 +49,7 @@ COMMANDS = {
     'PING': {'to': {'broker': 'anyone', 'authsvc': 'service', 'monitor': 'anyone', 'filesvc': 'anyone'}, 'fields': [], 'reply': ['pong']},
     'REGISTER': {'to': {'broker': 'anyone', 'authsvc': 'service'}, 'fields': [('user', 'name', False, False), ('password', 'secret', False, False), ('source', 'id', True, False)], 'reply': ['user']},
     'LOGIN': {'to': {'broker': 'anyone', 'authsvc': 'service'}, 'fields': [('user', 'name', False, False), ('password', 'secret', False, False), ('source', 'id', True, False)], 'reply': ['user', 'role', 'port', 'topic']},
-    'LOGOUT': {'to': {'broker': 'session'}, 'fields': [], 'reply': []},
+    'LOGOUT': {'to': {'broker': 'anyone'}, 'fields': [], 'reply': []},
     'JOIN': {'to': {'broker': 'session'}, 'fields': [('room', 'name', False, False)], 'reply': ['room', 'topic']},
     'LEAVE': {'to': {'broker': 'session'}, 'fields': [('room', 'name', False, False)], 'reply': ['room']},
     'SEND': {'to': {'broker': 'session'}, 'fields': [('room', 'name', False, False), ('cmid', 'id', False, False), ('text', 'text', False, False)], 'reply': ['id', 'time']},
