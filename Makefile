@@ -30,7 +30,7 @@ BIN       = $(if $(filter build/release,$(BUILD)),bin,$(BUILD)/bin)
 
 DEBS      = build-essential pkg-config libzmq3-dev libczmq-dev libsodium-dev \
             libhiredis-dev redis-server libncurses-dev libmicrohttpd-dev \
-            python3 python3-zmq python3-pytest tmux docker-compose
+            python3 python3-zmq python3-pytest tmux docker-compose iproute2
 PROTO_SRC = $(wildcard proto/*.c)
 PROTO_OBJ = $(PROTO_SRC:%.c=$(BUILD)/%.o)
 PROTO_LIB = $(BUILD)/libpychat-proto.a
@@ -61,7 +61,7 @@ binaries: $(BINARIES)
 deps-check:
 	@pkg-config --exists $(PKGS) libmicrohttpd ncursesw && command -v redis-server >/dev/null \
 	  && /usr/bin/python3 -c 'import zmq, pytest' 2>/dev/null \
-	  && command -v tmux >/dev/null && command -v docker-compose >/dev/null \
+	  && command -v tmux >/dev/null && command -v docker-compose >/dev/null && command -v ss >/dev/null \
 	  || $(MAKE) --no-print-directory deps
 
 deps:
