@@ -765,11 +765,10 @@ s_decode_frames (pc_msg_t *self, int flags, int nframes, const char **frames, co
     return pc_msg_decode (self, &msg, flags);
 }
 
-void
-pc_msg_test (bool verbose)
+//  Round trip through a real socket pair
+static void
+s_test_round_trip (pc_msg_t *got)
 {
-    printf (" * pc_msg: ");
-    //  Round trip through a real socket pair
     zsock_t *output = zsock_new_dealer ("@inproc://pc_msg_test");
     zsock_t *input = zsock_new_router (">inproc://pc_msg_test");
     pc_msg_t *msg = pc_msg_new ("SEND");
@@ -778,7 +777,6 @@ pc_msg_test (bool verbose)
     pc_msg_add (msg, "c-1");
     pc_msg_add (msg, "héllo 你好");
     assert (pc_msg_send (msg, output) == 0);
-    pc_msg_t *got = pc_msg_new (NULL);
     assert (pc_msg_recv (got, input) == 0);
     assert (pc_msg_routing_id (got));
     assert (streq (pc_msg_command (got), "SEND"));
@@ -799,7 +797,12 @@ pc_msg_test (bool verbose)
     zsock_destroy (&input);
     zsock_destroy (&output);
 
-    //  Malformed inputs: each gets the right code, none crashes
+}
+
+//  Malformed inputs: each gets the right code, none crashes
+static void
+s_test_malformed (pc_msg_t *got)
+{
     const char *ok3 [] = { PC_SIGNATURE, "PING", "x" };
     assert (s_decode_frames (got, 0, 3, ok3, NULL) == 0);
     const char *short2 [] = { PC_SIGNATURE, "PING" };
@@ -845,7 +848,12 @@ pc_msg_test (bool verbose)
     assert (s_decode_frames (got, PC_MSG_TOPIC, 9, fanout, NULL) == 0);
     assert (streq (pc_msg_topic (got), "r/lobby/"));
     assert (streq (pc_msg_field (got, 4), "hi"));
-    //  Packed form: the same message in one frame; broken packs refused
+}
+
+//  Packed form: the same message in one frame; broken packs refused
+static void
+s_test_packed (pc_msg_t *got)
+{
     pc_msg_t *packme = pc_msg_new ("MSG");
     pc_msg_add (packme, "7");
     pc_msg_add (packme, "lobby");
@@ -905,8 +913,14 @@ pc_msg_test (bool verbose)
     zframe_destroy (&two);
     zframe_destroy (&packed);
     pc_msg_destroy (&packme);
-    //  What pc_msg_send puts on the wire: one frame, the topic and a NUL
-    //  first on a PUB; sizes of 128 bytes and more take several varint bytes
+}
+
+//  What pc_msg_send puts on the wire: one frame, the topic and a NUL
+//  first on a PUB; sizes of 128 bytes and more take several varint bytes
+static void
+s_test_wire_form (pc_msg_t *got)
+{
+    zmsg_t *wire;
     zsock_t *pub = zsock_new_pub ("@inproc://pc_msg_test_pub");
     zsock_t *sub = zsock_new_sub (">inproc://pc_msg_test_pub", "s/0123/");
     pc_msg_t *long_text = pc_msg_new ("MSG");
@@ -950,7 +964,12 @@ pc_msg_test (bool verbose)
     pc_msg_destroy (&long_text);
     zsock_destroy (&sub);
     zsock_destroy (&pub);
-    //  A batch of requests on a ROUTER: every one keeps its sender
+}
+
+//  A batch of requests on a ROUTER: every one keeps its sender
+static void
+s_test_router_batch (pc_msg_t *got)
+{
     zsock_t *client = zsock_new_dealer ("@inproc://pc_msg_test_batch");
     zsock_t *server = zsock_new_router (">inproc://pc_msg_test_batch");
     pc_msg_t *pinger = pc_msg_new ("PING");
@@ -975,7 +994,7 @@ pc_msg_test (bool verbose)
     assert (pc_msg_next (held) == 0 && streq (pc_msg_reqid (held), "b1"));
     assert (pc_msg_routing_id (held) && pc_msg_more (held));
     assert (pc_msg_next (held) == 0 && streq (pc_msg_reqid (held), "b2") && !pc_msg_more (held));
-    reply = pc_msg_new_ok (held);
+    pc_msg_t *reply = pc_msg_new_ok (held);
     assert (pc_msg_send (reply, server) == 0);
     assert (pc_msg_recv (got, client) == 0 && streq (pc_msg_reqid (got), "b2"));
     pc_msg_destroy (&reply);
@@ -983,7 +1002,13 @@ pc_msg_test (bool verbose)
     pc_msg_destroy (&pinger);
     zsock_destroy (&server);
     zsock_destroy (&client);
-    //  Binary fields survive encode, pack and decode byte for byte
+}
+
+//  Binary fields survive encode, pack and decode byte for byte
+static void
+s_test_binary (pc_msg_t *got)
+{
+    zmsg_t *wire;
     pc_msg_t *chunk = pc_msg_new ("FCHUNK");
     pc_msg_add (chunk, "0");
     const byte bytes [] = { 0, 1, 0, 255, 10, 0 };
@@ -1009,7 +1034,12 @@ pc_msg_test (bool verbose)
     assert (s_decode_frames (got, 0, 6, err, NULL) == 0);
     assert (pc_msg_error_code (got) == 429);
     assert (streq (pc_msg_error_reason (got), "slow down"));
-    //  Random garbage never crashes the decoder
+}
+
+//  Random garbage never crashes the decoder
+static void
+s_test_garbage (pc_msg_t *got)
+{
     for (int round = 0; round < 2000; round++) {
         zmsg_t *junk = zmsg_new ();
         int nframes = randof (8);
@@ -1029,6 +1059,68 @@ pc_msg_test (bool verbose)
         int rc = pc_msg_decode (got, &junk, randof (4));
         assert (rc == 0 || rc == -2);
     }
+}
+//  The generated vocabulary: lookups, constructors and named accessors agree
+//  with the schema, and a built message passes the decoder's checks.
+static void
+s_test_generated (pc_msg_t *got)
+{
+    assert (pc_cmd_lookup ("SEND") == PC_CMD_SEND);
+    assert (pc_cmd_lookup ("FRM") == PC_CMD_FRM && pc_cmd_lookup ("ZZZ") == PC_CMD_UNKNOWN);
+    assert (pc_cmd_lookup (NULL) == PC_CMD_UNKNOWN);
+    for (int i = 1; i < PC_CMD_COUNT; i++)
+        assert (pc_cmd_lookup (pc_cmd_name ((pc_cmd_t) i)) == (pc_cmd_t) i);
+    assert (pc_cmd_name (PC_CMD_UNKNOWN) == NULL);
+    pc_msg_t *send = pc_send_new ("lobby", "c-9", "named");
+    assert (pc_msg_cmd (send) == PC_CMD_SEND);
+    zmsg_t *wire = zmsg_new ();
+    zmsg_append (wire, &(zframe_t *) { pc_msg_pack (send) });
+    assert (pc_msg_decode (got, &wire, 0) == 0 && pc_msg_cmd (got) == PC_CMD_SEND);
+    assert (streq (pc_send_room (got), "lobby") && streq (pc_send_cmid (got), "c-9"));
+    assert (streq (pc_send_text (got), "named"));
+    pc_msg_t *ok = pc_send_ok (got, "41", "1700000000000");
+    assert (pc_msg_is (ok, "OK") && streq (pc_send_ok_id (ok), "41"));
+    assert (streq (pc_send_ok_time (ok), "1700000000000"));
+    pc_msg_destroy (&ok);
+    pc_msg_destroy (&send);
+    //  An optional field left out; a repeated one counted
+    pc_msg_t *flist = pc_flist_new ("room/lobby", NULL);
+    assert (pc_msg_nfields (flist) == 1 && pc_flist_after (flist) == NULL);
+    pc_msg_destroy (&flist);
+    pc_msg_t *event = pc_ev_join_new ("alice", "lobby");
+    assert (streq (pc_msg_topic (event), PC_TOPIC_EVENT) && pc_msg_ev (event) == PC_EV_JOIN);
+    assert (streq (pc_ev_join_user (event), "alice") && streq (pc_ev_join_room (event), "lobby"));
+    assert (pc_event_arg_count (event) == 2);
+    pc_msg_destroy (&event);
+    event = pc_ev_file_up_new ("bob", "room/lobby", "a.txt", "12", NULL);
+    assert (pc_msg_nfields (event) == 5 && pc_ev_file_up_file_id (event) == NULL);
+    assert (pc_ev_lookup ("file-up") == PC_EV_FILE_UP && pc_ev_lookup ("nope") == PC_EV_UNKNOWN);
+    pc_msg_destroy (&event);
+    //  Reply groups: HISTORY's four fields per message
+    pc_msg_t *history = pc_history_new ("lobby", "0", "2");
+    pc_msg_t *page = pc_msg_new_ok (history);
+    const char *values [] = { "1", "ann", "17", "hi", "2", "bob", "18", "yo" };
+    for (size_t i = 0; i < 8; i++)
+        pc_msg_add (page, values [i]);
+    assert (pc_history_ok_count (page) == 2);
+    assert (streq (pc_history_ok_from (page, 1), "bob") && streq (pc_history_ok_text (page, 0), "hi"));
+    pc_msg_destroy (&page);
+    pc_msg_destroy (&history);
+}
+
+void
+pc_msg_test (bool verbose)
+{
+    printf (" * pc_msg: ");
+    pc_msg_t *got = pc_msg_new (NULL);
+    s_test_round_trip (got);
+    s_test_malformed (got);
+    s_test_packed (got);
+    s_test_wire_form (got);
+    s_test_router_batch (got);
+    s_test_binary (got);
+    s_test_garbage (got);
+    s_test_generated (got);
     pc_msg_destroy (&got);
     if (verbose)
         printf ("(verbose) ");
