@@ -28,7 +28,8 @@ files_download_destroy (files_handle_t **self_p)
 }
 
 void
-files_download_flist (files_core_t *self, pc_msg_t *request, const char *space)
+files_download_flist (files_core_t *self, pc_msg_t *request, const char *user,
+                      const char *role, const char *space)
 {
     zlistx_t *entries = zlistx_new ();
     zlistx_set_destructor (entries, (czmq_destructor *) files_entry_destroy);
@@ -37,7 +38,7 @@ files_download_flist (files_core_t *self, pc_msg_t *request, const char *space)
         zlistx_destroy (&entries);
         return;
     }
-    const char *after = pc_msg_field (request, 1);
+    const char *after = pc_flist_after (request);
     pc_msg_t *reply = pc_msg_new_ok (request);
     for (files_entry_t *entry = (files_entry_t *) zlistx_first (entries); entry;
          entry = (files_entry_t *) zlistx_next (entries)) {
@@ -73,10 +74,11 @@ s_download_done (files_core_t *self, files_handle_t *handle)
 }
 
 void
-files_download_fopen (files_core_t *self, pc_msg_t *request, const char *user, const char *space)
+files_download_fopen (files_core_t *self, pc_msg_t *request, const char *user,
+                      const char *role, const char *space)
 {
     files_entry_t *entry = NULL;
-    int rc = files_store_lookup (self->store, space, pc_msg_field (request, 1), &entry);
+    int rc = files_store_lookup (self->store, space, pc_fopen_name (request), &entry);
     if (rc == -1) {
         files_core_unavailable (self, request);
         return;
@@ -149,18 +151,18 @@ files_download_fopen (files_core_t *self, pc_msg_t *request, const char *user, c
 void
 files_download_fread (files_core_t *self, pc_msg_t *request)
 {
-    files_handle_t *handle = (files_handle_t *) zhashx_lookup (self->handles, pc_msg_field (request, 0));
+    files_handle_t *handle = (files_handle_t *) zhashx_lookup (self->handles, pc_fread_handle (request));
     if (!handle || !streq (handle->key, pc_msg_user_id (request))) {
         files_core_error (self, request, PC_ERR_NOT_FOUND, "no such handle for this key", NULL);
         return;
     }
     handle->last_used = pc_now_ms ();
     uint64_t offset, length;
-    if (!files_core_unsigned (pc_msg_field (request, 2), &length) || length < 1 || length > PC_CHUNK_MAX) {
+    if (!files_core_unsigned (pc_fread_length (request), &length) || length < 1 || length > PC_CHUNK_MAX) {
         files_core_error (self, request, PC_ERR_MALFORMED, "length must be 1-262144", NULL);
         return;
     }
-    if (!files_core_unsigned (pc_msg_field (request, 1), &offset) || offset >= handle->size) {
+    if (!files_core_unsigned (pc_fread_offset (request), &offset) || offset >= handle->size) {
         files_core_error (self, request, PC_ERR_MALFORMED, "offset past the end", NULL);
         return;
     }
@@ -194,7 +196,7 @@ void
 files_download_frm (files_core_t *self, pc_msg_t *request, const char *user, const char *role, const char *space)
 {
     files_entry_t *entry = NULL;
-    int rc = files_store_lookup (self->store, space, pc_msg_field (request, 1), &entry);
+    int rc = files_store_lookup (self->store, space, pc_frm_name (request), &entry);
     if (rc == -1)
         files_core_unavailable (self, request);
     else
@@ -249,9 +251,9 @@ s_test_list (files_testkit_t *kit)
     pc_msg_destroy (&reply);
     char *id = files_testkit_put (kit, "hello.txt");
     reply = s_call (kit, client, true, "FLIST", "l2", "lobby");
-    assert (reply && pc_msg_nfields (reply) == 5 && streq (pc_msg_field (reply, 0), "hello.txt"));
-    assert (streq (pc_msg_field (reply, 1), "12") && streq (pc_msg_field (reply, 2), "alice"));
-    assert (streq (pc_msg_field (reply, 4), kit->sha));
+    assert (reply && pc_flist_ok_count (reply) == 1 && streq (pc_flist_ok_name (reply, 0), "hello.txt"));
+    assert (streq (pc_flist_ok_size (reply, 0), "12") && streq (pc_flist_ok_from (reply, 0), "alice"));
+    assert (streq (pc_flist_ok_sha256 (reply, 0), kit->sha));
     pc_msg_destroy (&reply);
     reply = s_call (kit, client, true, "FLIST", "l3", "lobby", "hello.txt");
     assert (reply && pc_msg_is (reply, "OK") && pc_msg_nfields (reply) == 0);
@@ -265,16 +267,16 @@ s_test_read (files_testkit_t *kit)
 {
     pc_msg_t *reply = s_call (kit, client, true, "FOPEN", "o1", "lobby", "hello.txt");
     assert (reply && pc_msg_is (reply, "OK") && pc_msg_nfields (reply) == 6);
-    char *handle = strdup (pc_msg_field (reply, 0));
-    assert (streq (pc_msg_field (reply, 1), "12") && streq (pc_msg_field (reply, 3), "alice"));
+    char *handle = strdup (pc_fopen_ok_handle (reply));
+    assert (streq (pc_fopen_ok_size (reply), "12") && streq (pc_fopen_ok_from (reply), "alice"));
     pc_msg_destroy (&reply);
     reply = s_call (kit, client, false, "FREAD", "r1", handle, "7", "100");
-    assert (reply && pc_msg_is (reply, "FCHUNK") && streq (pc_msg_field (reply, 0), "7"));
-    assert (pc_msg_field_size (reply, 1) == 5 && memcmp (pc_msg_field (reply, 1), "files", 5) == 0);
+    assert (reply && pc_msg_cmd (reply) == PC_CMD_FCHUNK && streq (pc_fchunk_offset (reply), "7"));
+    assert (pc_fchunk_data_size (reply) == 5 && memcmp (pc_fchunk_data (reply), "files", 5) == 0);
     pc_msg_destroy (&reply);
     //  The last byte read: the broker hears file-down
     pc_msg_t *event = files_testkit_event (kit, "file-down");
-    assert (streq (pc_msg_field (event, 1), "alice") && streq (pc_msg_field (event, 4), "12"));
+    assert (streq (pc_ev_file_down_user (event), "alice") && streq (pc_ev_file_down_size (event), "12"));
     pc_msg_destroy (&event);
     reply = s_call (kit, client, false, "FREAD", "r2", handle, "12", "100");
     files_testkit_error (&reply, PC_ERR_MALFORMED);

@@ -7,9 +7,10 @@
 
 void        files_download_destroy  (files_handle_t **self_p);
 //  Each after the broker's FCHECK said user (role) may use space.
-void        files_download_flist    (files_core_t *self, pc_msg_t *request, const char *space);
+void        files_download_flist    (files_core_t *self, pc_msg_t *request, const char *user,
+                                     const char *role, const char *space);
 void        files_download_fopen    (files_core_t *self, pc_msg_t *request, const char *user,
-                                     const char *space);
+                                     const char *role, const char *space);
 void        files_download_frm      (files_core_t *self, pc_msg_t *request, const char *user,
                                      const char *role, const char *space);
 //  FREAD names its handle: no FCHECK.

@@ -128,33 +128,52 @@ s_server_new (zsock_t *pipe, files_server_args_t *args, char *failure, size_t si
 //  --------------------------------------------------------------------------
 //  The broker: FCHECK out, answers in
 
+static void
+s_ping (files_core_t *self, pc_msg_t *request)
+{
+    pc_msg_t *reply = pc_ping_ok (request, "PONG");
+    files_core_send (self, &reply);
+}
+
+//  What each command does. A request that names a space is FCHECKed with
+//  the broker first (after what needs no broker: precheck), then checked
+//  runs with the user, role and space the broker answered; the others
+//  (PING, and those naming an upload or handle) are answered at once.
+typedef void (s_direct_fn) (files_core_t *self, pc_msg_t *request);
+typedef void (s_checked_fn) (files_core_t *self, pc_msg_t *request, const char *user,
+                             const char *role, const char *space);
+typedef struct {
+    s_direct_fn  *direct;
+    const char *(*space) (pc_msg_t *request);
+    int         (*precheck) (files_core_t *self, pc_msg_t *request);
+    s_checked_fn *checked;
+} route_t;
+
+static const route_t s_routes [PC_CMD_COUNT] = {
+    [PC_CMD_PING]  = { s_ping, NULL, NULL, NULL },
+    [PC_CMD_FDATA] = { files_upload_fdata, NULL, NULL, NULL },
+    [PC_CMD_FDONE] = { files_upload_fdone, NULL, NULL, NULL },
+    [PC_CMD_FREAD] = { files_download_fread, NULL, NULL, NULL },
+    [PC_CMD_FLIST] = { NULL, pc_flist_space, NULL, files_download_flist },
+    [PC_CMD_FPUT]  = { NULL, pc_fput_space, files_upload_precheck, files_upload_fput },
+    [PC_CMD_FOPEN] = { NULL, pc_fopen_space, NULL, files_download_fopen },
+    [PC_CMD_FRM]   = { NULL, pc_frm_space, NULL, files_download_frm },
+};
+
 //  A request that names a space waits for the broker's FCHECK answer.
 static void
-s_check (files_core_t *self, pc_msg_t *request)
+s_check (files_core_t *self, pc_msg_t *request, const route_t *route)
 {
-    if (streq (pc_msg_command (request), "FPUT")) {
-        //  What needs no broker is refused before asking it
-        uint64_t size;
-        if (!files_core_unsigned (pc_msg_field (request, 2), &size)) {
-            files_core_error (self, request, PC_ERR_MALFORMED, "size must be 0 or more", NULL);
-            return;
-        }
-        if (!files_core_sha_valid (pc_msg_field (request, 3))) {
-            files_core_error (self, request, PC_ERR_MALFORMED,
-                     "SHA-256 must be 64 lower-case hex digits", NULL);
-            return;
-        }
-    }
+    if (route->precheck && route->precheck (self, request) == -1)
+        return;
     if (zhashx_size (self->checks) >= CHECKS_MAX) {
         files_core_error (self, request, PC_ERR_UNAVAILABLE, "the file service is busy, try again", NULL);
         return;
     }
     char reqid [32];
     snprintf (reqid, sizeof (reqid), "k%" PRIu64, ++self->next_check);
-    pc_msg_t *ask = pc_msg_new ("FCHECK");
+    pc_msg_t *ask = pc_fcheck_new (pc_msg_user_id (request), route->space (request));
     pc_msg_set_reqid (ask, reqid);
-    pc_msg_add (ask, pc_msg_user_id (request));
-    pc_msg_add (ask, pc_msg_field (request, 0));
     int rc = pc_msg_send_nowait (ask, self->broker);
     pc_msg_destroy (&ask);
     if (rc == -1) {
@@ -177,16 +196,16 @@ s_check (files_core_t *self, pc_msg_t *request)
 static void
 s_checked (files_core_t *self, pc_msg_t *request, pc_msg_t *answer)
 {
-    if (!pc_msg_is (answer, "OK")) {
+    if (pc_msg_cmd (answer) != PC_CMD_OK) {
         int code = pc_msg_error_code (answer);
         if (code < 400 || code > 599)
             code = PC_ERR_UNAVAILABLE;
         files_core_error (self, request, code, pc_msg_error_reason (answer), NULL);
         return;
     }
-    const char *user = pc_msg_field (answer, 0);
-    const char *role = pc_msg_field (answer, 1);
-    const char *space = pc_msg_field (answer, 2);
+    const char *user = pc_fcheck_ok_user (answer);
+    const char *role = pc_fcheck_ok_role (answer);
+    const char *space = pc_fcheck_ok_space (answer);
     if (pc_msg_nfields (answer) != 3 || !pc_name_valid (user) || !space
     ||  strlen (space) > PC_ID_MAX
     ||  (strncmp (space, "room/", 5) != 0 && strncmp (space, "dm/", 3) != 0)) {
@@ -194,18 +213,8 @@ s_checked (files_core_t *self, pc_msg_t *request, pc_msg_t *answer)
         files_core_error (self, request, PC_ERR_INTERNAL, "unexpected answer from the broker", NULL);
         return;
     }
-    const char *command = pc_msg_command (request);
-    files_core_debug (self, "filesvc: %s %s in %s", user, command, space);
-    if (streq (command, "FLIST"))
-        files_download_flist (self, request, space);
-    else
-    if (streq (command, "FPUT"))
-        files_upload_fput (self, request, user, space);
-    else
-    if (streq (command, "FOPEN"))
-        files_download_fopen (self, request, user, space);
-    else
-        files_download_frm (self, request, user, role, space);
+    files_core_debug (self, "filesvc: %s %s in %s", user, pc_msg_command (request), space);
+    s_routes [pc_msg_cmd (request)].checked (self, request, user, role, space);
 }
 
 static void
@@ -227,7 +236,7 @@ s_handle_broker (files_core_t *self)
         return;
     }
     files_outgoing_t *outgoing = (files_outgoing_t *) zhashx_lookup (self->outbox, reqid);
-    if (outgoing && pc_msg_is (answer, "OK"))
+    if (outgoing && pc_msg_cmd (answer) == PC_CMD_OK)
         zhashx_delete (self->outbox, reqid);
     else
     if (outgoing)
@@ -260,25 +269,14 @@ s_handle_one (files_core_t *self, int rc)
         files_core_error (self, request, PC_ERR_FORBIDDEN, "no CURVE identity", NULL);
         return 0;
     }
-    const char *command = pc_msg_command (request);
-    if (streq (command, "PING")) {
-        pc_msg_t *reply = pc_msg_new_ok (request);
-        pc_msg_add (reply, "PONG");
-        files_core_send (self, &reply);
-    }
+    pc_cmd_t command = pc_msg_cmd (request);
+    const route_t *route = command > PC_CMD_UNKNOWN && command < PC_CMD_COUNT?
+                           &s_routes [command]: NULL;
+    if (route && route->direct)
+        route->direct (self, request);
     else
-    if (streq (command, "FLIST") || streq (command, "FPUT") || streq (command, "FOPEN")
-    ||  streq (command, "FRM"))
-        s_check (self, request);
-    else
-    if (streq (command, "FDATA"))
-        files_upload_fdata (self, request);
-    else
-    if (streq (command, "FDONE"))
-        files_upload_fdone (self, request);
-    else
-    if (streq (command, "FREAD"))
-        files_download_fread (self, request);
+    if (route && route->checked)
+        s_check (self, request, route);
     else {
         self->malformed++;
         files_core_error (self, request, PC_ERR_UNKNOWN, "not a file service command", NULL);
@@ -452,7 +450,7 @@ static void
 s_test_malformed (files_testkit_t *kit)
 {
     pc_msg_t *reply = files_testkit_call (kit, kit->client, false, PC_SIGNATURE, "PING", "p1", NULL);
-    assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 0), "PONG"));
+    assert (reply && pc_msg_is (reply, "OK") && streq (pc_ping_ok_pong (reply), "PONG"));
     pc_msg_destroy (&reply);
     reply = files_testkit_call (kit, kit->client, false, "GET / HTTP/1.0", "x", "y", NULL);
     files_testkit_error (&reply, PC_ERR_MALFORMED);

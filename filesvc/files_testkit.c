@@ -18,15 +18,15 @@ s_answer_fcheck (files_testkit_t *self)
     pc_msg_t *ask = pc_msg_new (NULL);
     while (true) {
         assert (pc_msg_recv (ask, self->broker) == 0);
-        if (pc_msg_is (ask, "FCHECK"))
+        if (pc_msg_cmd (ask) == PC_CMD_FCHECK)
             break;
         pc_msg_t *ok = pc_msg_new_ok (ask);         //  an FEVENT
         pc_msg_send (ok, self->broker);
         pc_msg_destroy (&ok);
     }
-    const char *space = pc_msg_field (ask, 1);
+    const char *space = pc_fcheck_space (ask);
     pc_msg_t *answer;
-    if (streq (space, "lobby") && streq (pc_msg_field (ask, 0), zcert_public_txt (self->client_cert))) {
+    if (streq (space, "lobby") && streq (pc_fcheck_key (ask), zcert_public_txt (self->client_cert))) {
         answer = pc_msg_new_ok (ask);
         pc_msg_add (answer, "alice");
         pc_msg_add (answer, "user");
@@ -78,7 +78,7 @@ files_testkit_event (files_testkit_t *self, const char *kind)
         pc_msg_t *ok = pc_msg_new_ok (event);
         pc_msg_send (ok, self->broker);
         pc_msg_destroy (&ok);
-        if (pc_msg_is (event, "FEVENT") && streq (pc_msg_field (event, 0), kind))
+        if (pc_msg_cmd (event) == PC_CMD_FEVENT && streq (pc_fevent_kind (event), kind))
             return event;
     }
 }
@@ -91,7 +91,7 @@ files_testkit_put (files_testkit_t *self, const char *name)
     pc_msg_t *reply = files_testkit_call (self, self->client, true, PC_SIGNATURE, "FPUT", "tp1",
                                           "lobby", name, size, self->sha, "", NULL);
     assert (reply && pc_msg_is (reply, "OK"));
-    char *id = strdup (pc_msg_field (reply, 0));
+    char *id = strdup (pc_fput_ok_upload (reply));
     pc_msg_destroy (&reply);
     reply = files_testkit_call (self, self->client, false, PC_SIGNATURE, "FDATA", "tp2", id, "0",
                                 FILES_TESTKIT_TEXT, NULL);
@@ -101,7 +101,7 @@ files_testkit_put (files_testkit_t *self, const char *name)
     assert (reply && pc_msg_is (reply, "OK"));
     pc_msg_destroy (&reply);
     pc_msg_t *event = files_testkit_event (self, "file-up");
-    assert (streq (pc_msg_field (event, 5), id));
+    assert (streq (pc_ev_file_up_file_id (event), id));
     pc_msg_destroy (&event);
     return id;
 }

@@ -23,10 +23,11 @@ files_upload_destroy (files_upload_t **self_p)
     }
 }
 
+//  The upload id names, if it is request's key's; else answers 404.
 static files_upload_t *
-s_upload_lookup (files_core_t *self, pc_msg_t *request)
+s_upload_lookup (files_core_t *self, pc_msg_t *request, const char *id)
 {
-    files_upload_t *upload = (files_upload_t *) zhashx_lookup (self->uploads, pc_msg_field (request, 0));
+    files_upload_t *upload = (files_upload_t *) zhashx_lookup (self->uploads, id);
     if (!upload || !streq (upload->key, pc_msg_user_id (request))) {
         files_core_error (self, request, PC_ERR_NOT_FOUND, "no such upload for this key", NULL);
         return NULL;
@@ -122,13 +123,30 @@ s_fput_replace (files_core_t *self, const char *user, const char *space, const c
     return rc;
 }
 
-void
-files_upload_fput (files_core_t *self, pc_msg_t *request, const char *user, const char *space)
+int
+files_upload_precheck (files_core_t *self, pc_msg_t *request)
 {
-    const char *name = pc_msg_field (request, 1);
+    uint64_t size;
+    if (!files_core_unsigned (pc_fput_size (request), &size)) {
+        files_core_error (self, request, PC_ERR_MALFORMED, "size must be 0 or more", NULL);
+        return -1;
+    }
+    if (!files_core_sha_valid (pc_fput_sha256 (request))) {
+        files_core_error (self, request, PC_ERR_MALFORMED,
+                          "SHA-256 must be 64 lower-case hex digits", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+void
+files_upload_fput (files_core_t *self, pc_msg_t *request, const char *user,
+                   const char *role, const char *space)
+{
+    const char *name = pc_fput_name (request);
     uint64_t size = 0;
-    files_core_unsigned (pc_msg_field (request, 2), &size);      //  checked before FCHECK
-    const char *sha = pc_msg_field (request, 3);
+    files_core_unsigned (pc_fput_size (request), &size);      //  files_upload_precheck'd
+    const char *sha = pc_fput_sha256 (request);
     if (size > self->config.files_max) {
         char text [96];
         snprintf (text, sizeof (text), "larger than the largest file allowed here (%llu bytes)",
@@ -175,7 +193,7 @@ files_upload_fput (files_core_t *self, pc_msg_t *request, const char *user, cons
     entry->space = strdup (space);
     entry->name = strdup (name);
     entry->sha = strdup (sha);
-    entry->meta = strdup (pc_msg_field (request, 4));
+    entry->meta = strdup (pc_fput_meta (request));
     entry->size = size;
     uint64_t used = 0;
     rc = files_store_upload_begin (self->store, entry, self->config.files_quota,
@@ -218,23 +236,23 @@ files_upload_fput (files_core_t *self, pc_msg_t *request, const char *user, cons
 void
 files_upload_fdata (files_core_t *self, pc_msg_t *request)
 {
-    files_upload_t *upload = s_upload_lookup (self, request);
+    files_upload_t *upload = s_upload_lookup (self, request, pc_fdata_upload (request));
     if (!upload)
         return;
     uint64_t offset;
     char held [24];
     snprintf (held, sizeof (held), "%" PRIu64, upload->offset);
-    if (!files_core_unsigned (pc_msg_field (request, 1), &offset) || offset != upload->offset) {
+    if (!files_core_unsigned (pc_fdata_offset (request), &offset) || offset != upload->offset) {
         files_core_error (self, request, PC_ERR_CONFLICT, "not where the upload stands", held);
         return;
     }
-    size_t size = pc_msg_field_size (request, 2);
+    size_t size = pc_fdata_data_size (request);
     if (offset + size > upload->entry->size) {
         files_core_error (self, request, PC_ERR_TOO_LONG, "past the declared size", NULL);
         return;
     }
     if (files_disk_part_write (self->disk, upload->entry->id, offset,
-                               pc_msg_field (request, 2), size) == -1) {
+                               pc_fdata_data (request), size) == -1) {
         int error = errno;
         zsys_error ("filesvc: cannot write upload %s at %" PRIu64 ": %s: discarded",
                     upload->entry->id, offset, strerror (error));
@@ -261,7 +279,7 @@ files_upload_fdata (files_core_t *self, pc_msg_t *request)
 void
 files_upload_fdone (files_core_t *self, pc_msg_t *request)
 {
-    files_upload_t *upload = s_upload_lookup (self, request);
+    files_upload_t *upload = s_upload_lookup (self, request, pc_fdone_upload (request));
     if (!upload)
         return;
     files_entry_t *entry = upload->entry;
@@ -375,9 +393,9 @@ s_test_file_up (files_testkit_t *kit, const char *id)
 {
     pc_msg_t *event = files_testkit_event (kit, "file-up");
     assert (pc_msg_nfields (event) == 6);
-    assert (streq (pc_msg_field (event, 1), "alice") && streq (pc_msg_field (event, 2), "room/lobby"));
-    assert (streq (pc_msg_field (event, 3), "hello.txt") && streq (pc_msg_field (event, 4), "12"));
-    assert (streq (pc_msg_field (event, 5), id));
+    assert (streq (pc_ev_file_up_user (event), "alice") && streq (pc_ev_file_up_space (event), "room/lobby"));
+    assert (streq (pc_ev_file_up_name (event), "hello.txt") && streq (pc_ev_file_up_size (event), "12"));
+    assert (streq (pc_ev_file_up_file_id (event), id));
     pc_msg_destroy (&event);
 }
 
@@ -388,15 +406,15 @@ s_test_chunks (files_testkit_t *kit)
     pc_msg_t *reply = s_call (kit, client, true, "FPUT", "u1", "lobby", "hello.txt", "12",
                               kit->sha, "");
     assert (reply && pc_msg_is (reply, "OK") && pc_msg_nfields (reply) == 3);
-    char *upload = strdup (pc_msg_field (reply, 0));
-    assert (streq (pc_msg_field (reply, 1), "0"));
-    assert (atoi (pc_msg_field (reply, 2)) == PC_CHUNK_MAX);
+    char *upload = strdup (pc_fput_ok_upload (reply));
+    assert (streq (pc_fput_ok_offset (reply), "0"));
+    assert (atoi (pc_fput_ok_chunk (reply)) == PC_CHUNK_MAX);
     pc_msg_destroy (&reply);
     reply = s_call (kit, client, false, "FDATA", "d1", upload, "0", "hello");
-    assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 0), "5"));
+    assert (reply && pc_msg_is (reply, "OK") && streq (pc_fdata_ok_offset (reply), "5"));
     pc_msg_destroy (&reply);
     reply = s_call (kit, client, false, "FDATA", "d2", upload, "0", "hello");
-    assert (pc_msg_error_code (reply) == PC_ERR_CONFLICT && streq (pc_msg_field (reply, 2), "5"));
+    assert (pc_msg_error_code (reply) == PC_ERR_CONFLICT && streq (pc_error_detail (reply), "5"));
     pc_msg_destroy (&reply);
     reply = s_call (kit, other, false, "FDATA", "d3", upload, "5", ", files");
     files_testkit_error (&reply, PC_ERR_NOT_FOUND);
@@ -405,11 +423,11 @@ s_test_chunks (files_testkit_t *kit)
     reply = s_call (kit, client, false, "FDATA", "d4", upload, "5", ", files!");
     files_testkit_error (&reply, PC_ERR_TOO_LONG);
     reply = s_call (kit, client, false, "FDATA", "d5", upload, "5", ", files");
-    assert (reply && streq (pc_msg_field (reply, 0), "12"));
+    assert (reply && streq (pc_fdata_ok_offset (reply), "12"));
     pc_msg_destroy (&reply);
     reply = s_call (kit, client, false, "FDONE", "f1", upload);
-    assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 0), "hello.txt"));
-    assert (streq (pc_msg_field (reply, 1), "12") && streq (pc_msg_field (reply, 2), kit->sha));
+    assert (reply && pc_msg_is (reply, "OK") && streq (pc_fdone_ok_name (reply), "hello.txt"));
+    assert (streq (pc_fdone_ok_size (reply), "12") && streq (pc_fdone_ok_sha256 (reply), kit->sha));
     pc_msg_destroy (&reply);
     s_test_file_up (kit, upload);
     //  A second FPUT of the name is a conflict; too large is refused
@@ -431,7 +449,7 @@ s_test_checksum (files_testkit_t *kit)
     pc_msg_t *reply = s_call (kit, client, true, "FPUT", "u4", "lobby", "liar.txt", "5",
                               kit->sha, "");
     assert (reply && pc_msg_is (reply, "OK"));
-    char *liar = strdup (pc_msg_field (reply, 0));
+    char *liar = strdup (pc_fput_ok_upload (reply));
     pc_msg_destroy (&reply);
     reply = s_call (kit, client, false, "FDATA", "d6", liar, "0", "lies!");
     pc_msg_destroy (&reply);
@@ -459,7 +477,7 @@ s_test_sweep (files_testkit_t *kit)
     pc_msg_t *reply = s_call (kit, client, true, "FPUT", "u5", "lobby", "old.txt", "12",
                               kit->sha, "");
     assert (reply && pc_msg_is (reply, "OK"));
-    char *old = strdup (pc_msg_field (reply, 0));
+    char *old = strdup (pc_fput_ok_upload (reply));
     pc_msg_destroy (&reply);
     reply = s_call (kit, client, false, "FDATA", "d7", old, "0", "hello");
     pc_msg_destroy (&reply);
@@ -489,8 +507,8 @@ static char *
 s_test_fput (files_testkit_t *kit, const char *name, const char *size, const char *sha)
 {
     pc_msg_t *reply = s_call (kit, client, true, "FPUT", "u", "lobby", name, size, sha, "");
-    assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 1), "0"));
-    char *id = strdup (pc_msg_field (reply, 0));
+    assert (reply && pc_msg_is (reply, "OK") && streq (pc_fput_ok_offset (reply), "0"));
+    char *id = strdup (pc_fput_ok_upload (reply));
     pc_msg_destroy (&reply);
     return id;
 }
@@ -521,7 +539,7 @@ s_test_replace (files_testkit_t *kit)
     s_test_redis_is (kit, "GET fquota:alice", "2097152");
     //  The same FPUT again resumes the new one; still at the quota
     reply = s_call (kit, client, true, "FPUT", "u10", "lobby", "b.bin", "1048576", changed, "");
-    assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 0), second));
+    assert (reply && pc_msg_is (reply, "OK") && streq (pc_fput_ok_upload (reply), second));
     pc_msg_destroy (&reply);
     reply = s_call (kit, client, true, "FPUT", "u11", "lobby", "c.bin", "1", kit->sha, "");
     files_testkit_error (&reply, PC_ERR_STORAGE);

@@ -95,7 +95,7 @@ s_receive (conn_t *self, char **json)
         return 0;
     self->reqid [0] = 0;
     if (pc_msg_is (self->msg, "OK") && pc_msg_nfields (self->msg) == 1) {
-        *json = strdup (pc_msg_field (self->msg, 0));
+        *json = strdup (pc_stats_ok_json (self->msg));
         return 1;
     }
     char reason [256];

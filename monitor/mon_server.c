@@ -243,12 +243,12 @@ s_handle_sub (server_t *self)
         if (!self->verbose)
             ;
         else
-        if (pc_msg_is (self->msg, "MSG"))
+        if (pc_msg_cmd (self->msg) == PC_CMD_MSG)
             //  Never the text: only who wrote where.
-            zsys_debug ("monitor: MSG %s in %s from %s", pc_msg_field (self->msg, 0),
-                        pc_msg_field (self->msg, 1), pc_msg_field (self->msg, 2));
+            zsys_debug ("monitor: MSG %s in %s from %s", pc_message_id (self->msg),
+                        pc_message_room (self->msg), pc_message_from (self->msg));
         else
-            zsys_debug ("monitor: EVENT %s", pc_msg_field (self->msg, 0));
+            zsys_debug ("monitor: EVENT %s", pc_event_kind (self->msg));
         if (!more && !(zsock_events (self->sub) & ZMQ_POLLIN))
             return;
     }
@@ -262,49 +262,58 @@ s_reply (server_t *self, pc_msg_t *reply)
         zsys_debug ("monitor: reply not sent: %s", zmq_strerror (zmq_errno ()));
 }
 
+//  The answer to a request that did not decode, or NULL to drop it.
+static pc_msg_t *
+s_malformed (server_t *self, pc_msg_t *request)
+{
+    mon_stats_malformed (self->stats);
+    if (self->verbose)
+        zsys_debug ("monitor: malformed request from %s: %s",
+                    pc_msg_peer_address (request)? pc_msg_peer_address (request): "?",
+                    pc_msg_error_text (request));
+    //  A command that is not ours is 405 whatever its fields; an
+    //  unreadable signature or frame count (no request id) is dropped.
+    const char *command = pc_msg_command (request);
+    pc_cmd_t known = pc_cmd_lookup (command);
+    if (!pc_msg_routing_id (request))
+        return NULL;
+    if (*command && known != PC_CMD_PING && known != PC_CMD_STATS)
+        return pc_msg_new_error (request, PC_ERR_UNKNOWN, "unknown command");
+    if (pc_msg_error (request) == PC_ERR_MALFORMED && *pc_msg_reqid (request) == 0)
+        return NULL;
+    return pc_msg_new_error (request, pc_msg_error (request), pc_msg_error_text (request));
+}
+
+static pc_msg_t *
+s_stats (server_t *self, pc_msg_t *request)
+{
+    char *json = s_stats_json (self);
+    pc_msg_t *reply;
+    if (strlen (json) > PC_FIELD_MAX) {
+        zsys_warning ("monitor: STATS is %zu bytes, over the field limit", strlen (json));
+        reply = pc_msg_new_error (request, PC_ERR_INTERNAL, "statistics too large to send");
+    }
+    else
+        reply = pc_stats_ok (request, json);
+    free (json);
+    return reply;
+}
+
 static void
 s_handle_one (server_t *self, int rc)
 {
     pc_msg_t *request = self->msg;
     if (rc == -1)
         return;
-    pc_msg_t *reply = NULL;
-    if (rc == -2) {
-        mon_stats_malformed (self->stats);
-        if (self->verbose)
-            zsys_debug ("monitor: malformed request from %s: %s",
-                    pc_msg_peer_address (request)? pc_msg_peer_address (request): "?",
-                    pc_msg_error_text (request));
-        //  A command that is not ours is 405 whatever its fields; an
-        //  unreadable signature or frame count (no request id) is dropped.
-        const char *command = pc_msg_command (request);
-        if (!pc_msg_routing_id (request))
-            ;
-        else
-        if (*command && !streq (command, "PING") && !streq (command, "STATS"))
-            reply = pc_msg_new_error (request, PC_ERR_UNKNOWN, "unknown command");
-        else
-        if (!(pc_msg_error (request) == PC_ERR_MALFORMED && *pc_msg_reqid (request) == 0))
-            reply = pc_msg_new_error (request, pc_msg_error (request), pc_msg_error_text (request));
-    }
+    pc_msg_t *reply;
+    if (rc == -2)
+        reply = s_malformed (self, request);
     else
-    if (pc_msg_is (request, "PING")) {
-        reply = pc_msg_new_ok (request);
-        pc_msg_add (reply, "PONG");
-    }
+    if (pc_msg_cmd (request) == PC_CMD_PING)
+        reply = pc_ping_ok (request, "PONG");
     else
-    if (pc_msg_is (request, "STATS")) {
-        char *json = s_stats_json (self);
-        if (strlen (json) > PC_FIELD_MAX) {
-            zsys_warning ("monitor: STATS is %zu bytes, over the field limit", strlen (json));
-            reply = pc_msg_new_error (request, PC_ERR_INTERNAL, "statistics too large to send");
-        }
-        else {
-            reply = pc_msg_new_ok (request);
-            pc_msg_add (reply, json);
-        }
-        free (json);
-    }
+    if (pc_msg_cmd (request) == PC_CMD_STATS)
+        reply = s_stats (self, request);
     else
         reply = pc_msg_new_error (request, PC_ERR_UNKNOWN, "unknown command");
     if (reply) {
@@ -482,7 +491,7 @@ mon_server_test (bool verbose)
     assert (zsock_connect (dealer, "%s", endpoint) == 0);
 
     pc_msg_t *reply = s_request (dealer, "PING", "p1");
-    assert (pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 0), "PONG"));
+    assert (pc_msg_is (reply, "OK") && streq (pc_ping_ok_pong (reply), "PONG"));
     pc_msg_destroy (&reply);
 
     //  Events and messages through the real sockets
@@ -496,7 +505,7 @@ mon_server_test (bool verbose)
 
     reply = s_request (dealer, "STATS", "s1");
     assert (pc_msg_is (reply, "OK") && pc_msg_nfields (reply) == 1);
-    const char *json = pc_msg_field (reply, 0);
+    const char *json = pc_stats_ok_json (reply);
     if (verbose)
         printf ("\n   %s\n   ", json);
     assert (strstr (json, "\"rooms\":{\"lobby\":{\"messages\":2,\"members\":1,"));

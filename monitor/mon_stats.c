@@ -226,30 +226,34 @@ s_health (mon_stats_t *self, const char *service, const char *value)
 
 //  --------------------------------------------------------------------------
 //  Events ($ev/ EVENT KIND FIELDS...), one handler per kind: 0 applied, -2
-//  malformed (nothing applied). KIND's fields are named as PROTOCOL.md does.
+//  malformed (nothing applied). Fields are read by their names in the
+//  protocol model (pc_proto.h).
 
 typedef int (s_event_fn) (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms);
 
-#define s_field(msg, index) pc_msg_field ((msg), (index))
+static bool
+s_names_valid (const char *one, const char *two)
+{
+    return one && pc_name_valid (one) && (!two || pc_name_valid (two));
+}
 
-//  USER
 static int
 s_on_login (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 {
-    const char *user = s_field (msg, 1);
-    if (!user || !pc_name_valid (user))
+    const char *user = pc_ev_login_user (msg);
+    if (!s_names_valid (user, NULL))
         return -2;
     zhashx_insert (self->online, user, (void *) 1);
     mon_stats_log_event (self, now_ms, "login", "%s logged in", user);
     return 0;
 }
 
-//  USER: every membership goes too
+//  Every membership goes too
 static int
 s_on_logout (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 {
-    const char *user = s_field (msg, 1);
-    if (!user || !pc_name_valid (user))
+    const char *user = pc_ev_logout_user (msg);
+    if (!s_names_valid (user, NULL))
         return -2;
     zhashx_delete (self->online, user);
     s_forget_memberships (self, user);
@@ -257,13 +261,12 @@ s_on_logout (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
     return 0;
 }
 
-//  USER ROOM
 static int
 s_on_join (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 {
-    const char *user = s_field (msg, 1);
-    const char *room = s_field (msg, 2);
-    if (!user || !pc_name_valid (user) || !room || !pc_name_valid (room))
+    const char *user = pc_ev_join_user (msg);
+    const char *room = pc_ev_join_room (msg);
+    if (!room || !s_names_valid (user, room))
         return -2;
     zhashx_insert (self->online, user, (void *) 1);
     zhashx_insert (s_room_require (self, room)->members, user, (void *) 1);
@@ -271,13 +274,12 @@ s_on_join (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
     return 0;
 }
 
-//  USER ROOM
 static int
 s_on_leave (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 {
-    const char *user = s_field (msg, 1);
-    const char *room = s_field (msg, 2);
-    if (!user || !pc_name_valid (user) || !room || !pc_name_valid (room))
+    const char *user = pc_ev_leave_user (msg);
+    const char *room = pc_ev_leave_room (msg);
+    if (!room || !s_names_valid (user, room))
         return -2;
     mon_room_t *known = (mon_room_t *) zhashx_lookup (self->rooms, room);
     if (known)
@@ -286,22 +288,20 @@ s_on_leave (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
     return 0;
 }
 
-//  COUNT [USER,USER,...]
 static int
 s_on_heartbeat (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 {
-    if (!s_field (msg, 1))
-        return -2;
-    return s_heartbeat (self, s_field (msg, 1), s_field (msg, 2));
+    const char *count = pc_ev_heartbeat_count (msg);
+    return count? s_heartbeat (self, count, pc_ev_heartbeat_users (msg)): -2;
 }
 
-//  USER CODE; the name is what the client typed (it passed the codec)
+//  The name is what the client typed (it passed the codec)
 static int
 s_on_login_failed (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 {
-    const char *user = s_field (msg, 1);
-    const char *code = s_field (msg, 2);
-    if (!user || !pc_name_valid (user) || !code || s_count (code) == -1)
+    const char *user = pc_ev_login_failed_user (msg);
+    const char *code = pc_ev_login_failed_code (msg);
+    if (!s_names_valid (user, NULL) || s_count (code) == -1)
         return -2;
     self->login_failures++;
     mon_ring_add (&self->failures_ring, now_ms);
@@ -309,25 +309,24 @@ s_on_login_failed (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
     return 0;
 }
 
-//  FROM TO: who wrote to whom; there is no text to see
+//  Who wrote to whom; there is no text to see
 static int
 s_on_dm (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 {
-    const char *from = s_field (msg, 1);
-    const char *to = s_field (msg, 2);
-    if (!from || !pc_name_valid (from) || !to || !pc_name_valid (to))
+    const char *from = pc_ev_dm_from (msg);
+    const char *to = pc_ev_dm_to (msg);
+    if (!to || !s_names_valid (from, to))
         return -2;
     self->dms++;
     mon_stats_log_event (self, now_ms, "dm", "%s -> %s", from, to);
     return 0;
 }
 
-//  [CODE [REASON]]
 static int
 s_on_reject (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 {
-    const char *code = s_field (msg, 1);
-    const char *reason = s_field (msg, 2);
+    const char *code = pc_ev_reject_code (msg);
+    const char *reason = pc_ev_reject_reason (msg);
     self->rejects++;
     mon_stats_log_event (self, now_ms, "reject", "%s %s", code? code: "?", reason? reason: "");
     return 0;
@@ -341,19 +340,18 @@ s_on_auth_down (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
     return 0;
 }
 
-//  SERVICE VALUE
 static int
 s_on_health (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 {
-    return s_health (self, s_field (msg, 1), s_field (msg, 2));
+    return s_health (self, pc_ev_health_service (msg), pc_ev_health_state (msg));
 }
 
-//  Fields 1..count as non-negative integers into values; 0 | -2.
+//  count texts as non-negative integers into values; 0 | -2.
 static int
-s_counts (pc_msg_t *msg, uint64_t *values, size_t count)
+s_counts (const char **texts, uint64_t *values, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
-        int64_t value = s_count (s_field (msg, i + 1));
+        int64_t value = s_count (texts [i]);
         if (value == -1)
             return -2;
         values [i] = (uint64_t) value;
@@ -361,89 +359,103 @@ s_counts (pc_msg_t *msg, uint64_t *values, size_t count)
     return 0;
 }
 
-//  ACTIVE-UPLOADS ACTIVE-DOWNLOADS UPLOADS DOWNLOADS BYTES-IN BYTES-OUT
 static int
 s_on_files (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 {
+    const char *texts [6] = {
+        pc_ev_files_active_uploads (msg), pc_ev_files_active_downloads (msg),
+        pc_ev_files_uploads (msg), pc_ev_files_downloads (msg),
+        pc_ev_files_bytes_in (msg), pc_ev_files_bytes_out (msg)
+    };
     uint64_t values [6];
-    if (s_counts (msg, values, 6))
+    if (s_counts (texts, values, 6))
         return -2;
     memcpy (self->files, values, sizeof (values));
     self->files_heard_ms = now_ms;
     return 0;
 }
 
-//  USER SPACE-ID NAME SIZE: metadata only; a private file's NAME is "-"
+//  Metadata only; a private file's name is "-"
 static int
-s_on_file_moved (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
+s_file_moved (mon_stats_t *self, int64_t now_ms, bool up, const char *user,
+              const char *space, const char *name, const char *size)
 {
-    const char *kind = s_field (msg, 0);
-    const char *user = s_field (msg, 1);
-    const char *space = s_field (msg, 2);
-    const char *name = s_field (msg, 3);
-    if (!user || !pc_name_valid (user) || !space || !name || s_count (s_field (msg, 4)) == -1)
+    if (!s_names_valid (user, NULL) || !space || !name || s_count (size) == -1)
         return -2;
-    bool up = streq (kind, "file-up");
     if (up)
         self->files_shared++;
     else
         self->files_fetched++;
-    mon_stats_log_event (self, now_ms, kind, "%s %s %s in %s (%s bytes)", user,
-                         up? "uploaded": "downloaded", name, space, s_field (msg, 4));
+    mon_stats_log_event (self, now_ms, up? "file-up": "file-down", "%s %s %s in %s (%s bytes)",
+                         user, up? "uploaded": "downloaded", name, space, size);
     return 0;
 }
 
-//  USER SPACE-ID NAME
+static int
+s_on_file_up (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
+{
+    return s_file_moved (self, now_ms, true, pc_ev_file_up_user (msg), pc_ev_file_up_space (msg),
+                         pc_ev_file_up_name (msg), pc_ev_file_up_size (msg));
+}
+
+static int
+s_on_file_down (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
+{
+    return s_file_moved (self, now_ms, false, pc_ev_file_down_user (msg),
+                         pc_ev_file_down_space (msg), pc_ev_file_down_name (msg),
+                         pc_ev_file_down_size (msg));
+}
+
 static int
 s_on_file_rm (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 {
-    const char *user = s_field (msg, 1);
-    const char *space = s_field (msg, 2);
-    const char *name = s_field (msg, 3);
-    if (!user || !pc_name_valid (user) || !space || !name)
+    const char *user = pc_ev_file_rm_user (msg);
+    const char *space = pc_ev_file_rm_space (msg);
+    const char *name = pc_ev_file_rm_name (msg);
+    if (!s_names_valid (user, NULL) || !space || !name)
         return -2;
     self->files_removed++;
     mon_stats_log_event (self, now_ms, "file-rm", "%s removed %s from %s", user, name, space);
     return 0;
 }
 
-//  SESSIONS PENDING-AUTH JOURNAL MALFORMED SUBS-REFUSED UPTIME-S
-//  [LATENCY-AVG-US LATENCY-MAX-US]
+//  The latency pair came later: a broker that sends six figures is fine
 static int
 s_on_stats (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 {
+    const char *texts [8] = {
+        pc_ev_stats_sessions (msg), pc_ev_stats_pending_auth (msg), pc_ev_stats_journal (msg),
+        pc_ev_stats_malformed (msg), pc_ev_stats_subs_refused (msg), pc_ev_stats_uptime_s (msg),
+        pc_ev_stats_latency_avg_us (msg), pc_ev_stats_latency_max_us (msg)
+    };
     uint64_t values [8] = { 0 };
-    if (s_counts (msg, values, pc_msg_nfields (msg) >= 9? 8: 6))
+    if (s_counts (texts, values, pc_msg_nfields (msg) >= 9? 8: 6))
         return -2;
     memcpy (self->broker, values, sizeof (values));
     self->broker_known = true;
     return 0;
 }
 
-static const struct {
-    const char *kind;
-    s_event_fn *handler;
-} s_events [] = {
-    { "login", s_on_login },            { "logout", s_on_logout },
-    { "join", s_on_join },              { "leave", s_on_leave },
-    { "heartbeat", s_on_heartbeat },    { "login-failed", s_on_login_failed },
-    { "dm", s_on_dm },                  { "reject", s_on_reject },
-    { "auth-down", s_on_auth_down },    { "health", s_on_health },
-    { "files", s_on_files },            { "file-up", s_on_file_moved },
-    { "file-down", s_on_file_moved },   { "file-rm", s_on_file_rm },
-    { "stats", s_on_stats }
+static s_event_fn *s_handlers [PC_EV_COUNT] = {
+    [PC_EV_LOGIN] = s_on_login,             [PC_EV_LOGOUT] = s_on_logout,
+    [PC_EV_JOIN] = s_on_join,               [PC_EV_LEAVE] = s_on_leave,
+    [PC_EV_HEARTBEAT] = s_on_heartbeat,     [PC_EV_LOGIN_FAILED] = s_on_login_failed,
+    [PC_EV_DM] = s_on_dm,                   [PC_EV_REJECT] = s_on_reject,
+    [PC_EV_AUTH_DOWN] = s_on_auth_down,     [PC_EV_HEALTH] = s_on_health,
+    [PC_EV_FILES] = s_on_files,             [PC_EV_FILE_UP] = s_on_file_up,
+    [PC_EV_FILE_DOWN] = s_on_file_down,     [PC_EV_FILE_RM] = s_on_file_rm,
+    [PC_EV_STATS] = s_on_stats
 };
 
 static int
 s_event (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 {
-    const char *kind = s_field (msg, 0);
-    if (!kind)
+    if (!pc_event_kind (msg))
         return -2;
-    for (size_t i = 0; i < sizeof (s_events) / sizeof (s_events [0]); i++)
-        if (streq (s_events [i].kind, kind))
-            return s_events [i].handler (self, msg, now_ms);
-    return 0;                   //  other kinds (later additions) are not ours to judge
+    pc_ev_t kind = pc_msg_ev (msg);
+    if (kind <= PC_EV_UNKNOWN || kind >= PC_EV_COUNT || !s_handlers [kind])
+        return 0;               //  other kinds (admin, later additions) are not ours to judge
+    return s_handlers [kind] (self, msg, now_ms);
 }
 
 //  --------------------------------------------------------------------------
@@ -456,9 +468,9 @@ mon_stats_handle (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
     self->heard_ms = now_ms;
     const char *topic = pc_msg_topic (msg);
     int rc = 0;
-    if (pc_msg_is (msg, "MSG")) {
+    if (pc_msg_cmd (msg) == PC_CMD_MSG) {
         //  The codec checked the field types; the topic must be the room's.
-        const char *room = pc_msg_field (msg, 1);
+        const char *room = pc_message_room (msg);
         char expected [PC_NAME_MAX + 8];
         snprintf (expected, sizeof (expected), PC_TOPIC_ROOM "%s/", room? room: "");
         if (room && topic && streq (topic, expected)) {
@@ -472,7 +484,7 @@ mon_stats_handle (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
             rc = -2;
     }
     else
-    if (pc_msg_is (msg, "EVENT") && topic && streq (topic, PC_TOPIC_EVENT))
+    if (pc_msg_cmd (msg) == PC_CMD_EVENT && topic && streq (topic, PC_TOPIC_EVENT))
         rc = s_event (self, msg, now_ms);
     else
         rc = -2;                    //  nothing else belongs on the fan-out
