@@ -152,12 +152,10 @@ s_rss_bytes (void)
     return (uint64_t) kb * 1024;
 }
 
-//  Once a second: memory, alerts, and the text /metrics serves.
+//  The text /metrics serves, as of now.
 static void
-s_tick (server_t *self, int64_t now)
+s_publish_metrics (server_t *self, int64_t now)
 {
-    mon_stats_set_rss (self->stats, s_rss_bytes ());
-    mon_alerts_tick (self->stats, now);
     if (self->http) {
         pc_buf_t buf;
         pc_buf_init (&buf);
@@ -165,6 +163,15 @@ s_tick (server_t *self, int64_t now)
         mon_http_publish (self->http, buf.data, buf.size);
         pc_buf_free (&buf);
     }
+}
+
+//  Once a second: memory, alerts, and the text /metrics serves.
+static void
+s_tick (server_t *self, int64_t now)
+{
+    mon_stats_set_rss (self->stats, s_rss_bytes ());
+    mon_alerts_tick (self->stats, now);
+    s_publish_metrics (self, now);
 }
 
 static char *
@@ -175,6 +182,7 @@ s_stats_json (server_t *self)
     int64_t now = s_now ();
     mon_alerts_tick (self->stats, now);          //  alerts as of now
     mon_json_stats (self->stats, &buf, now);
+    s_publish_metrics (self, now);  //  so /metrics never lags what STATS said
     return buf.data;                //  the caller frees it
 }
 

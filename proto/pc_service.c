@@ -6,6 +6,8 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 #include <stdarg.h>
 
@@ -116,7 +118,7 @@ s_start_status (zactor_t *actor, char **reason_p)
     zmsg_t *msg = zmsg_recv (actor);
     int rc = -1;
     if (!msg)
-        *reason_p = strdup ("interrupted while starting");
+        *reason_p = strdup ("the actor's pipe failed while starting");
     else
     if (zmsg_signal (msg) >= 0) {   //  czmq's word that the actor has ended
         s_mark_ended (actor);
@@ -140,6 +142,16 @@ zactor_t *
 pc_service_start (pc_service_t *self, zactor_fn actor, void *args, char **reason_p)
 {
     assert (self);
+    //  SIGINT or SIGTERM now would interrupt zactor_new's wait for the
+    //  actor's first signal and leave that signal on the pipe, where it
+    //  reads as the actor's end. Held back until the actor has answered,
+    //  it lands in pc_service_wait (threads started meanwhile keep it
+    //  blocked: they end on $TERM, as actors do).
+    sigset_t stops, saved;
+    sigemptyset (&stops);
+    sigaddset (&stops, SIGINT);
+    sigaddset (&stops, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &stops, &saved);
     zactor_t *started = zactor_new (actor, args);
     char *reason = NULL;
     if (!started)
@@ -147,6 +159,7 @@ pc_service_start (pc_service_t *self, zactor_fn actor, void *args, char **reason
     else
     if (s_start_status (started, &reason) == -1)
         zactor_destroy (&started);
+    pthread_sigmask (SIG_SETMASK, &saved, NULL);
     if (reason_p)
         *reason_p = reason;
     else {
