@@ -159,6 +159,26 @@ s_config_file (void)
     return rc;
 }
 
+//  PYCHAT_PUBLIC_FILES=host:port (a [v6] host keeps its brackets). 0 or -1.
+static int
+s_public_files (pc_config_t *config)
+{
+    const char *text = getenv ("PYCHAT_PUBLIC_FILES");
+    if (!text || !*text)
+        return 0;
+    const char *colon = strrchr (text, ':');
+    size_t host_len = colon? (size_t) (colon - text): 0;
+    if (!colon || host_len == 0 || host_len >= sizeof (config->public_files_host)
+    ||  s_port (colon + 1, &config->public_files_port)) {
+        fprintf (stderr, "pychat: PYCHAT_PUBLIC_FILES must be host:port, not '%s'\n", text);
+        config->public_files_port = 0;
+        return -1;
+    }
+    memcpy (config->public_files_host, text, host_len);
+    config->public_files_host [host_len] = 0;
+    return 0;
+}
+
 int
 pc_config_load (pc_config_t *config)
 {
@@ -229,6 +249,8 @@ pc_config_load (pc_config_t *config)
         snprintf (config->files_dir, sizeof (config->files_dir), "%s", files_dir);
     else
         snprintf (config->files_dir, sizeof (config->files_dir), "%s/files", config->data_dir);
+    if (s_public_files (config))
+        return -1;
     if (s_size_env ("PYCHAT_FILES_MAX", 100ULL << 20, &config->files_max)
     ||  s_size_env ("PYCHAT_FILES_QUOTA", 1ULL << 30, &config->files_quota)
     ||  s_size_env ("PYCHAT_FILES_MIN_FREE", 64ULL << 20, &config->files_min_free))
@@ -278,11 +300,22 @@ s_test_file (void)
     assert (pc_config_load (&config) == 0);
     assert (config.base_port == 7100 && config.history_max == 250);
     assert (config.files_max == 7ULL << 20);
-    assert (strcmp (getenv ("PYCHAT_PUBLIC_FILES"), "chat.example:443") == 0);
+    assert (strcmp (config.public_files_host, "chat.example") == 0);
+    assert (config.public_files_port == 443);
     //  the environment wins
     setenv ("PYCHAT_PORT", "7200", 1);
     assert (pc_config_load (&config) == 0 && config.base_port == 7200);
     unlink (path);
+    setenv ("PYCHAT_CONFIG", "/dev/null", 1);
+    setenv ("PYCHAT_PUBLIC_FILES", "[::1]:6000", 1);
+    assert (pc_config_load (&config) == 0 && config.public_files_port == 6000);
+    assert (strcmp (config.public_files_host, "[::1]") == 0);
+    setenv ("PYCHAT_PUBLIC_FILES", "nohost", 1);
+    assert (pc_config_load (&config) == -1);
+    setenv ("PYCHAT_PUBLIC_FILES", ":6000", 1);
+    assert (pc_config_load (&config) == -1);
+    unsetenv ("PYCHAT_PUBLIC_FILES");
+    assert (pc_config_load (&config) == 0 && config.public_files_port == 0);
     s_test_write (path, sizeof (path), "PYCHAT_PORT 7300\n");
     assert (pc_config_load (&config) == -1);
     unlink (path);

@@ -21,6 +21,8 @@
 //  PYCHAT_FILES_MAX   largest file (bytes, K/M/G suffix) default 100M
 //  PYCHAT_FILES_QUOTA bytes of files one user may hold   default 1G
 //  PYCHAT_FILES_MIN_FREE  disk space uploads never eat into   default 64M
+//  PYCHAT_PUBLIC_FILES host:port where clients reach the file service, told
+//                  in the broker's FILES reply    default the broker's host, PORT+5
 #ifndef PC_CONFIG_H_INCLUDED
 #define PC_CONFIG_H_INCLUDED
 
@@ -48,6 +50,8 @@ typedef struct {
     unsigned long long files_max;
     unsigned long long files_quota;
     unsigned long long files_min_free;
+    char public_files_host [256];       //  "" unless PYCHAT_PUBLIC_FILES is set
+    int  public_files_port;             //  0 unless PYCHAT_PUBLIC_FILES is set
 } pc_config_t;
 
 //  Fills config from the environment, after the file (PYCHAT_CONFIG) has
