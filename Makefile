@@ -158,3 +158,65 @@ bench: all
 
 clean:
 	rm -rf build bin
+
+#  --- install, packages ------------------------------------------------------
+#  make install [PREFIX=/usr/local] [DESTDIR=...]   binaries, man pages, bash
+#      completion, systemd units and pychat.target, sysusers.d entry, and
+#      /etc/pychat/pychat.conf (never overwritten once there)
+#  make man          the man pages from dist/man/*.txt into build/man/
+#  make deb          the Debian package (debian/), into build/deb/
+#  make test-package build the package, lintian, install it, run it, remove it
+#                    (slow, changes the machine: not part of make test)
+PREFIX        ?= /usr/local
+BINDIR        ?= $(PREFIX)/bin
+MANDIR        ?= $(PREFIX)/share/man
+SYSCONFDIR    ?= /etc
+UNITDIR       ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR   ?= $(PREFIX)/lib/sysusers.d
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+INSTALL_BINS   = pychat pychat-broker pychat-authsvc pychat-monitor pychat-filesvc \
+                 pychat-admin pychat-console
+MAN_SRC        = $(wildcard dist/man/*.txt)
+MAN_PAGES      = $(patsubst dist/man/%.txt,build/man/%,$(MAN_SRC))
+UNITS          = $(wildcard dist/systemd/*.service dist/systemd/*.target)
+#  What the tests need besides the DEBS above: light ones for make test,
+#  the packaging tools only for make test-package.
+DEBS          += man-db
+PACKAGE_DEBS   = debhelper lintian fakeroot dpkg-dev
+
+.PHONY: man install deb test-package package-deps
+man: $(MAN_PAGES)
+build/man/%: dist/man/%.txt dist/man/mkman.py proto/pc_version.h
+	@mkdir -p $(dir $@)
+	/usr/bin/python3 dist/man/mkman.py $< $@
+
+install: $(addprefix $(BIN)/,$(INSTALL_BINS)) man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	  $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSCONFDIR)/pychat \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(addprefix $(BIN)/,$(INSTALL_BINS)) $(DESTDIR)$(BINDIR)/
+	for page in $(MAN_PAGES); do \
+	  install -m 644 $$page $(DESTDIR)$(MANDIR)/man$${page##*.}/; done
+	install -m 644 dist/completion/pychat $(DESTDIR)$(COMPLETIONDIR)/pychat
+	for unit in $(UNITS); do \
+	  sed 's|@BINDIR@|$(BINDIR)|g' $$unit > $(DESTDIR)$(UNITDIR)/$${unit##*/} && \
+	  chmod 644 $(DESTDIR)$(UNITDIR)/$${unit##*/}; done
+	install -m 644 dist/systemd/pychat.sysusers $(DESTDIR)$(SYSUSERSDIR)/pychat.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/pychat/pychat.conf \
+	  || install -m 644 dist/pychat.conf $(DESTDIR)$(SYSCONFDIR)/pychat/pychat.conf
+
+deb:
+	@rm -rf build/deb && mkdir -p build/deb/src
+	git ls-files -z -co --exclude-standard | xargs -0 cp --parents -t build/deb/src
+	cd build/deb/src && dpkg-buildpackage -us -uc -b
+	@ls build/deb/*.deb
+
+package-deps:
+	@$(MAKE) --no-print-directory deps DEBS="$(PACKAGE_DEBS)"
+
+test-package: package-deps
+	PYCHAT_PACKAGE_TEST=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/wire/test_package.py $(PYTEST_ARGS)
+
+#  A configuration installed on this machine (/etc/pychat/pychat.conf) stays
+#  out of the tests' stacks.
+test: export PYCHAT_CONFIG = /dev/null
