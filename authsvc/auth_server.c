@@ -8,6 +8,7 @@
 #include "pc_util.h"
 #include "pc_zap.h"
 #include "pc_keys.h"
+#include "pc_service.h"
 #include "auth_dispatch.h"
 
 #include <hiredis/hiredis.h>
@@ -407,10 +408,14 @@ void
 auth_server_actor (zsock_t *pipe, void *args)
 {
     assert (args);
-    auth_server_t *self = s_server_new (pipe, (auth_server_args_t *) args);
-    zsock_signal (pipe, 0);             //  ready (args->port tells how it went)
-    if (!self)
+    auth_server_args_t *server_args = (auth_server_args_t *) args;
+    auth_server_t *self = s_server_new (pipe, server_args);
+    zsock_signal (pipe, 0);             //  czmq's handshake; then pc_service's
+    if (!self) {
+        pc_service_failed (pipe, "cannot serve on %s", server_args->endpoint);
         return;
+    }
+    pc_service_ready (pipe);
     while (!self->terminated) {
         void *which = zpoller_wait (self->poller, -1);
         if (which == self->router)
@@ -488,7 +493,9 @@ auth_server_test (bool verbose)
     };
     zactor_t *server = zactor_new (auth_server_actor, &args);
     assert (server);
-    assert (args.port > 0);
+    char *ready = zstr_recv (server);
+    assert (ready && streq (ready, "READY") && args.port > 0);
+    zstr_free (&ready);
     zsock_t *broker = s_test_dealer (broker_cert, server_cert, args.port, 5000);
 
     pc_msg_t *reply = s_test_call (broker, PC_SIGNATURE, "PING", "p1", NULL);

@@ -26,7 +26,9 @@ typedef struct {
     int         port;           //  out: bound port, or -1 (the actor then exits)
 } auth_server_args_t;
 
-//  zactor_new (auth_server_actor, &args); ends on "$TERM" or an interrupt.
+//  zactor_new (auth_server_actor, &args), or pc_service_start: the actor
+//  then says READY or FAILED (pc_service.h's start contract); it ends on
+//  "$TERM" or an interrupt.
 void        auth_server_actor   (zsock_t *pipe, void *args);
 
 void        auth_server_test    (bool verbose);

@@ -37,33 +37,6 @@ s_trust (zactor_t *zap, const char *dir, const char *name)
     return 0;
 }
 
-//  auth_server_actor tells how its start went in args->port; this shim
-//  turns that into pc_service's start contract (READY / FAILED reason) and
-//  passes $TERM on, until auth_server.c speaks the contract itself.
-static void
-s_auth_actor (zsock_t *pipe, void *args)
-{
-    auth_server_args_t *server_args = (auth_server_args_t *) args;
-    zactor_t *server = zactor_new (auth_server_actor, server_args);
-    zsock_signal (pipe, 0);
-    if (!server || server_args->port == -1) {
-        pc_service_failed (pipe, "cannot serve on %s", server_args->endpoint);
-        zactor_destroy (&server);
-        return;
-    }
-    pc_service_ready (pipe);
-    zpoller_t *poller = zpoller_new (pipe, server, NULL);
-    while (zpoller_wait (poller, -1) == pipe) {
-        char *command = zstr_recv (pipe);
-        bool term = !command || streq (command, "$TERM");
-        zstr_free (&command);
-        if (term)
-            break;
-    }
-    zpoller_destroy (&poller);      //  $TERM, an interrupt, or the server ended
-    zactor_destroy (&server);
-}
-
 //  PYCHAT_THROTTLE_SOURCE, or the default; -1 (logged) when malformed.
 static int
 s_source_limit (void)
@@ -128,7 +101,7 @@ main (int argc, char *argv [])
     auth_server_args_t args = {
         endpoint, cert, config->redis_host, config->redis_port, source_limit, service.verbose, 0
     };
-    zactor_t *server = pc_service_start (&service, s_auth_actor, &args, NULL);
+    zactor_t *server = pc_service_start (&service, auth_server_actor, &args, NULL);
     rc = PC_EXIT_UNREACHABLE;
     if (server) {
         zsys_info ("authsvc: listening on %s (port %d, key %s), redis %s:%d, source limit %d",
