@@ -6,6 +6,7 @@
 #include "client_cmd.h"
 #include "client_conn.h"
 #include "client_seal.h"
+#include "client_session.h"
 #include "client_ui.h"
 #include "client_ui_xfer.h"
 #include "client_xfer.h"
@@ -108,6 +109,7 @@ s_run (int argc, char **argv)
             //  The client modules' own tests (make test runs them)
             bool verbose = i + 1 < argc && streq (argv [i + 1], "-v");
             client_seal_test (verbose);
+            client_session_test (verbose);
             client_xfer_test (verbose);
             client_ui_test (verbose);
             client_ui_xfer_test (verbose);

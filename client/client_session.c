@@ -1,0 +1,1049 @@
+//  client_session.c: login, joins, outbox, gap fill, probe and reconnect.
+#include "client_session.h"
+#include "pc_limits.h"
+#include "pc_util.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+
+#define PROBE_MS            1000        //  SUBS every second: needs the login
+#define DEAD_MS             3000        //  no reply at all for this long: gone
+#define SUBS_RETRY_MS       50
+#define REQ_EXPIRE_MS       15000
+#define BACKOFF_MAX_S       30
+#define FILL_TRIES          3           //  probes before a gap is called lost
+#define ROOMS_MAX           64
+#define REQS_MAX            512
+#define OUTBOX_MAX          200
+
+typedef enum {
+    Q_LOGIN, Q_REGISTER, Q_JOIN, Q_LEAVE, Q_SEND, Q_SUBS, Q_FILL, Q_PING, Q_FRONT
+} req_kind_t;
+
+typedef struct {
+    char       reqid [CLIENT_SESSION_REQID];
+    req_kind_t kind;
+    int        front_kind;
+    char       what [80];
+    long       n;
+    int64_t    at;
+} req_t;
+
+typedef struct {
+    char     name [PC_NAME_MAX + 1];
+    bool     known;                 //  last means something
+    uint64_t last;                  //  the last id handed on
+    uint64_t seen;                  //  the highest id the fan-out announced
+    long     backlog;               //  while !known: how many to hand on
+    bool     joined;
+    bool     answered;              //  the JOIN was answered (OK or not)
+    bool     filling;               //  a HISTORY of the catch-up is out
+    int      tries;                 //  fills that brought nothing
+} room_t;
+
+typedef struct {
+    char  room [PC_NAME_MAX + 1];
+    char  cid [CLIENT_SESSION_CID];
+    char *text;
+    bool  inflight;
+} out_t;
+
+struct _client_session_t {
+    const client_session_transport_t *tr;
+    void       *handle;
+    client_session_events_t events;
+    void       *arg;
+    client_session_state_t state;
+    bool        open;
+    bool        ever_online;
+    bool        register_first;
+    char        endpoint [512];
+    char        server_key [64];
+    char        user [PC_NAME_MAX + 1];
+    char        password [PC_SECRET_MAX + 1];
+    char        topic [64];
+    bool        subscribed;
+    bool        ready;
+    int64_t     subs_at;            //  0: no SUBS retry due
+    int64_t     last_rx, next_probe, retry_at;
+    int         backoff_s;
+    room_t      rooms [ROOMS_MAX];
+    size_t      nrooms;
+    req_t       reqs [REQS_MAX];
+    size_t      nreqs;
+    out_t       outbox [OUTBOX_MAX];
+    size_t      nout;
+};
+
+static int64_t s_now (client_session_t *self) { return self->tr->now (self->handle); }
+
+client_session_t *
+client_session_new (const client_session_transport_t *transport, void *handle,
+                    const client_session_events_t *events, void *arg)
+{
+    assert (transport && events);
+    client_session_t *self = (client_session_t *) zmalloc (sizeof (client_session_t));
+    assert (self);
+    self->tr = transport;
+    self->handle = handle;
+    self->events = *events;
+    self->arg = arg;
+    self->backoff_s = 1;
+    return self;
+}
+
+void
+client_session_destroy (client_session_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        client_session_t *self = *self_p;
+        client_session_stop (self);
+        for (size_t i = 0; i < self->nout; i++)
+            free (self->outbox [i].text);
+        sodium_memzero (self->password, sizeof (self->password));
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Requests
+
+static req_t *
+s_request (client_session_t *self, pc_msg_t *request, req_kind_t kind, const char *what)
+{
+    char reqid [CLIENT_SESSION_REQID];
+    if (!self->open || self->tr->send (self->handle, request, reqid) == -1)
+        return NULL;
+    if (self->nreqs == REQS_MAX) {              //  forget the oldest
+        memmove (self->reqs, self->reqs + 1, (REQS_MAX - 1) * sizeof (req_t));
+        self->nreqs--;
+    }
+    req_t *req = &self->reqs [self->nreqs++];
+    memset (req, 0, sizeof (*req));
+    snprintf (req->reqid, sizeof (req->reqid), "%s", reqid);
+    req->kind = kind;
+    snprintf (req->what, sizeof (req->what), "%s", what? what: "");
+    req->at = s_now (self);
+    return req;
+}
+
+static req_t *
+s_simple (client_session_t *self, const char *command, const char *f1, const char *f2,
+          const char *f3, req_kind_t kind, const char *what)
+{
+    pc_msg_t *request = pc_msg_new (command);
+    if (f1) pc_msg_add (request, f1);
+    if (f2) pc_msg_add (request, f2);
+    if (f3) pc_msg_add (request, f3);
+    req_t *req = s_request (self, request, kind, what);
+    pc_msg_destroy (&request);
+    return req;
+}
+
+static room_t *
+s_room (client_session_t *self, const char *name)
+{
+    for (size_t i = 0; name && i < self->nrooms; i++)
+        if (streq (self->rooms [i].name, name))
+            return &self->rooms [i];
+    return NULL;
+}
+
+static void
+s_set_state (client_session_t *self, client_session_state_t state, const char *why)
+{
+    self->state = state;
+    if (self->events.state)
+        self->events.state (self->arg, state, why? why: "");
+}
+
+//  --------------------------------------------------------------------------
+//  Connection
+
+//  Closes the connection; front-end requests are told they will get no
+//  reply, SENDs go back to the outbox to be resent after the next LOGIN.
+static void
+s_close (client_session_t *self)
+{
+    if (self->open)
+        self->tr->close (self->handle);
+    self->open = false;
+    self->subscribed = false;
+    self->ready = false;
+    self->subs_at = 0;
+    req_t lost [REQS_MAX];
+    size_t nlost = 0;
+    for (size_t i = 0; i < self->nreqs; i++)
+        if (self->reqs [i].kind == Q_FRONT)
+            lost [nlost++] = self->reqs [i];
+    self->nreqs = 0;
+    for (size_t i = 0; i < self->nout; i++)
+        self->outbox [i].inflight = false;
+    for (size_t i = 0; i < self->nrooms; i++) {
+        self->rooms [i].joined = self->rooms [i].answered = false;
+        self->rooms [i].filling = false;
+    }
+    for (size_t i = 0; i < nlost && self->events.reply; i++)
+        self->events.reply (self->arg, lost [i].front_kind, lost [i].what, lost [i].n, NULL);
+}
+
+//  The connection is gone (or useless): try again after the backoff, or
+//  at once (the broker answered but forgot us). Before the first login a
+//  person is waiting: give up and say why.
+static void
+s_went_down (client_session_t *self, const char *why, bool at_once)
+{
+    s_close (self);
+    if (!self->ever_online) {
+        s_set_state (self, CLIENT_SESSION_IDLE, why);
+        return;
+    }
+    self->retry_at = s_now (self) + (at_once? 0: self->backoff_s * 1000);
+    if (!at_once)
+        self->backoff_s = self->backoff_s * 2 > BACKOFF_MAX_S? BACKOFF_MAX_S: self->backoff_s * 2;
+    s_set_state (self, CLIENT_SESSION_WAITING, why);
+}
+
+static void
+s_connect (client_session_t *self)
+{
+    char why [160] = "";
+    s_close (self);
+    if (self->tr->open (self->handle, self->endpoint, self->server_key, why, sizeof (why)) == -1) {
+        s_set_state (self, CLIENT_SESSION_REFUSED, why);
+        return;
+    }
+    self->open = true;
+    self->last_rx = s_now (self);
+    self->next_probe = self->last_rx + PROBE_MS;
+    s_set_state (self, CLIENT_SESSION_CONNECTING, "");
+    if (self->register_first)
+        s_simple (self, "REGISTER", self->user, self->password, NULL, Q_REGISTER, NULL);
+    else
+        s_simple (self, "LOGIN", self->user, self->password, NULL, Q_LOGIN, NULL);
+}
+
+static void
+s_start (client_session_t *self, const char *endpoint, const char *server_key,
+         const char *user, const char *password, bool register_first)
+{
+    assert (self);
+    snprintf (self->endpoint, sizeof (self->endpoint), "%s", endpoint? endpoint: "");
+    snprintf (self->server_key, sizeof (self->server_key), "%s", server_key? server_key: "");
+    snprintf (self->user, sizeof (self->user), "%s", user? user: "");
+    snprintf (self->password, sizeof (self->password), "%s", password? password: "");
+    self->register_first = register_first;
+    self->backoff_s = 1;
+    s_connect (self);
+}
+
+void
+client_session_start (client_session_t *self, const char *endpoint, const char *server_key,
+                      const char *user, const char *password)
+{
+    s_start (self, endpoint, server_key, user, password, false);
+}
+
+void
+client_session_register (client_session_t *self, const char *endpoint, const char *server_key,
+                         const char *user, const char *password)
+{
+    s_start (self, endpoint, server_key, user, password, true);
+}
+
+void
+client_session_stop (client_session_t *self)
+{
+    assert (self);
+    s_close (self);
+    self->state = CLIENT_SESSION_IDLE;
+}
+
+//  --------------------------------------------------------------------------
+//  Rooms and the outbox
+
+static void
+s_join (client_session_t *self, room_t *room)
+{
+    s_simple (self, "JOIN", room->name, NULL, NULL, Q_JOIN, room->name);
+}
+
+//  Asks for what room misses: after last (a known room), else its latest
+//  backlog messages (or its newest one, only to learn where it stands).
+static void
+s_fill (client_session_t *self, room_t *room)
+{
+    if (room->filling || !room->joined)
+        return;
+    char since [32], limit [16];
+    if (room->known && room->last)
+        snprintf (since, sizeof (since), "%" PRIu64, room->last);
+    else
+        snprintf (since, sizeof (since), "%s", room->known? "-1": "0");
+    long n = room->known? PC_HISTORY_MAX: room->backlog? room->backlog: 1;
+    snprintf (limit, sizeof (limit), "%ld", n > PC_HISTORY_MAX? (long) PC_HISTORY_MAX: n);
+    room->filling = s_simple (self, "HISTORY", room->name, since, limit, Q_FILL, room->name) != NULL;
+}
+
+static void
+s_send_out (client_session_t *self, out_t *out)
+{
+    pc_msg_t *request = pc_msg_new ("SEND");
+    pc_msg_add (request, out->room);
+    pc_msg_add (request, out->cid);
+    pc_msg_add (request, out->text);
+    out->inflight = s_request (self, request, Q_SEND, out->cid) != NULL;
+    pc_msg_destroy (&request);
+}
+
+//  Sends, in order, what the outbox holds and is not out yet.
+static void
+s_flush_outbox (client_session_t *self)
+{
+    for (size_t i = 0; i < self->nout && self->state == CLIENT_SESSION_ONLINE; i++)
+        if (!self->outbox [i].inflight)
+            s_send_out (self, &self->outbox [i]);
+}
+
+void
+client_session_follow (client_session_t *self, const char *room, bool known,
+                       uint64_t last, long backlog)
+{
+    assert (self && room);
+    room_t *r = s_room (self, room);
+    if (!r) {
+        if (self->nrooms == ROOMS_MAX)
+            return;
+        r = &self->rooms [self->nrooms++];
+        memset (r, 0, sizeof (*r));
+        snprintf (r->name, sizeof (r->name), "%s", room);
+        r->known = known;
+        r->last = known? last: 0;
+        r->backlog = backlog;
+    }
+    if (self->state == CLIENT_SESSION_ONLINE && !r->joined) {
+        self->ready = false;
+        s_join (self, r);
+    }
+}
+
+void
+client_session_unfollow (client_session_t *self, const char *room)
+{
+    assert (self);
+    room_t *r = s_room (self, room);
+    if (!r)
+        return;
+    if (self->state == CLIENT_SESSION_ONLINE)
+        s_simple (self, "LEAVE", room, NULL, NULL, Q_LEAVE, room);
+    size_t at = (size_t) (r - self->rooms);
+    memmove (self->rooms + at, self->rooms + at + 1, (self->nrooms - at - 1) * sizeof (room_t));
+    self->nrooms--;
+}
+
+int
+client_session_send (client_session_t *self, const char *room, const char *text, char *cid)
+{
+    assert (self && room && text);
+    if (self->nout == OUTBOX_MAX)
+        return -1;
+    out_t *out = &self->outbox [self->nout++];
+    memset (out, 0, sizeof (*out));
+    snprintf (out->room, sizeof (out->room), "%s", room);
+    zuuid_t *uuid = zuuid_new ();
+    snprintf (out->cid, sizeof (out->cid), "%s", zuuid_str (uuid));
+    zuuid_destroy (&uuid);
+    out->text = strdup (text);
+    assert (out->text);
+    if (cid)
+        snprintf (cid, CLIENT_SESSION_CID, "%s", out->cid);
+    s_flush_outbox (self);
+    return 0;
+}
+
+size_t
+client_session_queued (client_session_t *self)
+{
+    assert (self);
+    return self->nout;
+}
+
+int
+client_session_request (client_session_t *self, pc_msg_t *request, int kind,
+                        const char *what, long n)
+{
+    assert (self && request);
+    req_t *req = s_request (self, request, Q_FRONT, what);
+    if (!req)
+        return -1;
+    req->front_kind = kind;
+    req->n = n;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Replies
+
+//  Subscribed, every JOIN answered, no catch-up out: tell the front end,
+//  once per login.
+static void
+s_check_ready (client_session_t *self)
+{
+    if (self->ready || !self->subscribed)
+        return;
+    for (size_t i = 0; i < self->nrooms; i++) {
+        room_t *r = &self->rooms [i];
+        if (!r->answered || r->filling || (r->joined && r->seen > r->last))
+            return;
+    }
+    self->ready = true;
+    if (self->events.ready)
+        self->events.ready (self->arg);
+}
+
+static void
+s_on_login (client_session_t *self, pc_msg_t *reply)
+{
+    if (pc_msg_is (reply, "ERROR")) {
+        if (pc_msg_error_code (reply) == PC_ERR_UNAVAILABLE && self->ever_online) {
+            s_went_down (self, "the server's auth service is unavailable", false);
+            return;
+        }
+        s_close (self);
+        self->state = CLIENT_SESSION_REFUSED;
+        if (self->events.login)
+            self->events.login (self->arg, reply, self->ever_online);
+        s_set_state (self, CLIENT_SESSION_REFUSED, pc_msg_error_reason (reply));
+        return;
+    }
+    const char *port_txt = pc_msg_field (reply, 2);
+    const char *topic = pc_msg_field (reply, 3);
+    long port = port_txt? atol (port_txt): 0;
+    if (port < 1 || port > 65535 || !topic || strlen (topic) >= sizeof (self->topic)) {
+        s_went_down (self, "malformed LOGIN reply", false);
+        return;
+    }
+    snprintf (self->topic, sizeof (self->topic), "%s", topic);
+    self->tr->subscribe (self->handle, (int) port, self->topic);
+    bool again = self->ever_online;
+    self->ever_online = true;
+    self->backoff_s = 1;
+    s_set_state (self, CLIENT_SESSION_ONLINE, "");
+    if (self->events.login)
+        self->events.login (self->arg, reply, again);
+    if (self->state != CLIENT_SESSION_ONLINE)
+        return;                         //  the front end stopped us
+    //  One DEALER's commands are handled in order: the JOINs come first,
+    //  then the SENDs nobody acknowledged, in the order they were sent.
+    for (size_t i = 0; i < self->nrooms; i++)
+        s_join (self, &self->rooms [i]);
+    s_flush_outbox (self);
+    s_simple (self, "SUBS", NULL, NULL, NULL, Q_SUBS, NULL);
+}
+
+static void
+s_on_register (client_session_t *self, pc_msg_t *reply)
+{
+    self->register_first = false;
+    if (pc_msg_is (reply, "ERROR")) {
+        s_on_login (self, reply);       //  refused: the front end hears it as LOGIN's
+        return;
+    }
+    s_simple (self, "LOGIN", self->user, self->password, NULL, Q_LOGIN, NULL);
+}
+
+static void
+s_on_subs (client_session_t *self, pc_msg_t *reply)
+{
+    bool listed = false;
+    for (size_t f = 0; !pc_msg_is (reply, "ERROR") && f < pc_msg_nfields (reply); f++)
+        listed |= streq (pc_msg_field (reply, f), self->topic);
+    if (listed && !self->subscribed) {
+        self->subscribed = true;
+        self->subs_at = 0;
+        //  Whatever arrived between the JOINs and the subscription.
+        for (size_t i = 0; i < self->nrooms; i++)
+            if (self->rooms [i].known)
+                s_fill (self, &self->rooms [i]);
+        s_check_ready (self);
+    }
+    else
+    if (!listed && self->subscribed)
+        s_went_down (self, "the server lost this session's subscription", true);
+    else
+    if (!listed)
+        self->subs_at = s_now (self) + SUBS_RETRY_MS;
+}
+
+static void
+s_on_join (client_session_t *self, room_t *room, pc_msg_t *reply)
+{
+    room->answered = true;
+    if (pc_msg_is (reply, "ERROR")) {
+        if (self->events.join_failed)
+            self->events.join_failed (self->arg, room->name, pc_msg_error_code (reply),
+                                      pc_msg_error_reason (reply));
+        s_check_ready (self);
+        return;
+    }
+    room->joined = true;
+    s_fill (self, room);
+}
+
+static void
+s_deliver (client_session_t *self, room_t *room, uint64_t id, const char *from,
+           const char *ts, const char *text, bool live)
+{
+    room->last = id;
+    if (self->events.message)
+        self->events.message (self->arg, room->name, id, from? from: "",
+                              ts? strtoll (ts, NULL, 10): 0, text? text: "", live);
+}
+
+static void
+s_on_fill (client_session_t *self, room_t *room, pc_msg_t *reply)
+{
+    room->filling = false;
+    if (pc_msg_is (reply, "ERROR"))
+        return;                         //  tried again at the next probe
+    size_t n = pc_msg_nfields (reply) / 4;
+    bool was_known = room->known;
+    uint64_t before = room->last;
+    if (!was_known && room->backlog == 0) {
+        //  Only where the room stands: nothing is handed on.
+        room->last = n? strtoull (pc_msg_field (reply, (n - 1) * 4), NULL, 10): 0;
+        n = 0;
+    }
+    room->known = true;
+    for (size_t m = 0; m < n; m++) {
+        uint64_t id = strtoull (pc_msg_field (reply, m * 4), NULL, 10);
+        if (id == 0 || (room->last && id <= room->last))
+            continue;
+        s_deliver (self, room, id, pc_msg_field (reply, m * 4 + 1), pc_msg_field (reply, m * 4 + 2),
+                   pc_msg_field (reply, m * 4 + 3), false);
+    }
+    if (room->last > before)
+        room->tries = 0;
+    if (was_known && n == PC_HISTORY_MAX)
+        s_fill (self, room);            //  a full page: there is more
+    else
+    if (room->seen > room->last && (room->last > before || !was_known))
+        s_fill (self, room);            //  announced meanwhile
+    s_check_ready (self);
+}
+
+static void
+s_on_send (client_session_t *self, const char *cid, pc_msg_t *reply)
+{
+    size_t i = 0;
+    while (i < self->nout && !streq (self->outbox [i].cid, cid))
+        i++;
+    if (i == self->nout)
+        return;
+    free (self->outbox [i].text);
+    memmove (self->outbox + i, self->outbox + i + 1, (self->nout - i - 1) * sizeof (out_t));
+    self->nout--;
+    if (!self->events.sent)
+        return;
+    if (pc_msg_is (reply, "ERROR"))
+        self->events.sent (self->arg, cid, pc_msg_error_code (reply),
+                           pc_msg_error_reason (reply), 0, 0);
+    else {
+        const char *id = pc_msg_field (reply, 0);
+        const char *ts = pc_msg_field (reply, 1);
+        self->events.sent (self->arg, cid, 0, "", id? strtoull (id, NULL, 10): 0,
+                           ts? strtoll (ts, NULL, 10): 0);
+    }
+}
+
+//  403 "log in first": the broker restarted (or expired us) and forgot the
+//  login; its sockets reconnected on their own, so only this tells.
+static bool
+s_forgotten (pc_msg_t *reply)
+{
+    return pc_msg_error_code (reply) == PC_ERR_FORBIDDEN
+        && streq (pc_msg_error_reason (reply), "log in first");
+}
+
+static void
+s_on_reply (client_session_t *self, pc_msg_t *reply)
+{
+    self->last_rx = s_now (self);
+    size_t i = 0;
+    while (i < self->nreqs && !streq (self->reqs [i].reqid, pc_msg_reqid (reply)))
+        i++;
+    if (i == self->nreqs)
+        return;                         //  stale
+    req_t req = self->reqs [i];
+    memmove (self->reqs + i, self->reqs + i + 1, (self->nreqs - i - 1) * sizeof (req_t));
+    self->nreqs--;
+    if (s_forgotten (reply) && req.kind != Q_LOGIN && req.kind != Q_REGISTER) {
+        s_went_down (self, "the server restarted: logging in again", true);
+        return;
+    }
+    room_t *room = s_room (self, req.what);
+    switch (req.kind) {
+        case Q_LOGIN:    s_on_login (self, reply); break;
+        case Q_REGISTER: s_on_register (self, reply); break;
+        case Q_SUBS:     s_on_subs (self, reply); break;
+        case Q_SEND:     s_on_send (self, req.what, reply); break;
+        case Q_LEAVE:
+        case Q_PING:     break;
+        case Q_JOIN:     if (room) s_on_join (self, room, reply); break;
+        case Q_FILL:     if (room) s_on_fill (self, room, reply); break;
+        case Q_FRONT:
+            if (self->events.reply)
+                self->events.reply (self->arg, req.front_kind, req.what, req.n, reply);
+            break;
+    }
+}
+
+//  A live MSG: handed on when it is the next one, else the gap is fetched.
+static void
+s_on_msg (client_session_t *self, pc_msg_t *msg)
+{
+    room_t *room = s_room (self, pc_msg_field (msg, 1));
+    if (!room) {
+        if (self->events.fanout)
+            self->events.fanout (self->arg, msg);
+        return;
+    }
+    uint64_t id = strtoull (pc_msg_field (msg, 0), NULL, 10);
+    if (id == 0 || (room->known && id <= room->last))
+        return;                         //  handed on already
+    if (room->known && id == room->last + 1 && !room->filling) {
+        s_deliver (self, room, id, pc_msg_field (msg, 2), pc_msg_field (msg, 3),
+                   pc_msg_field (msg, 4), true);
+        return;
+    }
+    if (id > room->seen)
+        room->seen = id;
+    if (room->known)
+        s_fill (self, room);
+}
+
+static void
+s_on_fanout (client_session_t *self, pc_msg_t *msg)
+{
+    const char *topic = pc_msg_topic (msg);
+    if (!topic || !streq (topic, self->topic))
+        return;
+    self->last_rx = s_now (self);
+    if (pc_msg_is (msg, "MSG") && pc_msg_nfields (msg) >= 5)
+        s_on_msg (self, msg);
+    else
+    if (self->events.fanout)
+        self->events.fanout (self->arg, msg);
+}
+
+void
+client_session_input (client_session_t *self)
+{
+    assert (self);
+    pc_msg_t *msg;
+    for (int n = 0; n < 1000 && self->open && (msg = self->tr->reply (self->handle)); n++) {
+        s_on_reply (self, msg);
+        pc_msg_destroy (&msg);
+    }
+    for (int n = 0; n < 1000 && self->open && (msg = self->tr->fanout (self->handle)); n++) {
+        s_on_fanout (self, msg);
+        pc_msg_destroy (&msg);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Timers
+
+//  Gaps the store could not fill yet (it was behind, or down): again, and
+//  after FILL_TRIES probes, what is still missing is reported lost.
+static void
+s_retry_fills (client_session_t *self)
+{
+    for (size_t i = 0; i < self->nrooms; i++) {
+        room_t *r = &self->rooms [i];
+        if (!r->joined || r->filling || !r->known || r->seen <= r->last)
+            continue;
+        if (++r->tries > FILL_TRIES) {
+            if (self->events.lost)
+                self->events.lost (self->arg, r->name, r->last + 1, r->seen);
+            r->last = r->seen;
+            r->tries = 0;
+            s_check_ready (self);
+        }
+        else
+            s_fill (self, r);
+    }
+}
+
+static void
+s_expire (client_session_t *self, int64_t now)
+{
+    size_t kept = 0;
+    req_t expired [REQS_MAX];
+    size_t nexpired = 0;
+    for (size_t i = 0; i < self->nreqs; i++) {
+        req_t *req = &self->reqs [i];
+        if (now - req->at < REQ_EXPIRE_MS || req->kind == Q_SEND)
+            self->reqs [kept++] = *req;
+        else {
+            room_t *room = req->kind == Q_FILL? s_room (self, req->what): NULL;
+            if (room)
+                room->filling = false;
+            if (req->kind == Q_FRONT)
+                expired [nexpired++] = *req;
+        }
+    }
+    self->nreqs = kept;
+    for (size_t i = 0; i < nexpired && self->events.reply; i++)
+        self->events.reply (self->arg, expired [i].front_kind, expired [i].what,
+                            expired [i].n, NULL);
+}
+
+void
+client_session_tick (client_session_t *self)
+{
+    assert (self);
+    int64_t now = s_now (self);
+    if (self->state == CLIENT_SESSION_WAITING && now >= self->retry_at) {
+        s_connect (self);
+        return;
+    }
+    if (self->state != CLIENT_SESSION_CONNECTING && self->state != CLIENT_SESSION_ONLINE)
+        return;
+    if (now - self->last_rx > DEAD_MS) {
+        s_went_down (self, self->state == CLIENT_SESSION_ONLINE? "no answer for 3 s"
+                                                               : "no answer from the server", false);
+        return;
+    }
+    if (self->state == CLIENT_SESSION_ONLINE && self->subs_at && now >= self->subs_at) {
+        self->subs_at = 0;
+        s_simple (self, "SUBS", NULL, NULL, NULL, Q_SUBS, NULL);
+    }
+    if (now >= self->next_probe) {
+        self->next_probe = now + PROBE_MS;
+        if (self->state == CLIENT_SESSION_CONNECTING)
+            s_simple (self, "PING", NULL, NULL, NULL, Q_PING, NULL);
+        else
+        if (self->subscribed) {
+            s_simple (self, "SUBS", NULL, NULL, NULL, Q_SUBS, NULL);
+            s_retry_fills (self);
+        }
+    }
+    s_expire (self, now);
+}
+
+client_session_state_t client_session_state (client_session_t *self) { assert (self); return self->state; }
+bool client_session_ever_online (client_session_t *self) { assert (self); return self->ever_online; }
+int64_t client_session_retry_at (client_session_t *self) { assert (self); return self->retry_at; }
+const char *client_session_user (client_session_t *self) { assert (self); return self->user; }
+const char *client_session_topic (client_session_t *self) { assert (self); return self->topic; }
+
+//  --------------------------------------------------------------------------
+//  Selftest: the engine against a scripted fake of the transport table.
+
+typedef struct {
+    bool      open;
+    int       opens;
+    int64_t   clock;
+    unsigned  next_reqid;
+    char      topic [64];
+    zlistx_t *sent;                     //  pc_msg_t *: what the engine sent
+    zlistx_t *replies;                  //  pc_msg_t *: what it will read
+    zlistx_t *fanouts;
+} fake_t;
+
+static void
+s_fake_msg_destroy (void **item)
+{
+    pc_msg_destroy ((pc_msg_t **) item);
+}
+
+static int
+s_fake_open (void *handle, const char *endpoint, const char *key, char *errtext, size_t size)
+{
+    fake_t *fake = (fake_t *) handle;
+    fake->open = true;
+    fake->opens++;
+    return 0;
+}
+
+static void
+s_fake_close (void *handle)
+{
+    fake_t *fake = (fake_t *) handle;
+    fake->open = false;
+    zlistx_purge (fake->replies);
+    zlistx_purge (fake->fanouts);
+}
+
+static int
+s_fake_send (void *handle, pc_msg_t *request, char *reqid)
+{
+    fake_t *fake = (fake_t *) handle;
+    snprintf (reqid, CLIENT_SESSION_REQID, "f-%u", fake->next_reqid++);
+    if (!fake->open)
+        return -1;
+    pc_msg_set_reqid (request, reqid);
+    zlistx_add_end (fake->sent, pc_msg_dup (request));
+    return 0;
+}
+
+static int
+s_fake_subscribe (void *handle, int port, const char *topic)
+{
+    snprintf (((fake_t *) handle)->topic, 64, "%s", topic);
+    return 0;
+}
+
+static pc_msg_t *
+s_fake_reply (void *handle)
+{
+    return (pc_msg_t *) zlistx_detach (((fake_t *) handle)->replies, NULL);
+}
+
+static pc_msg_t *
+s_fake_fanout (void *handle)
+{
+    return (pc_msg_t *) zlistx_detach (((fake_t *) handle)->fanouts, NULL);
+}
+
+static int64_t
+s_fake_now (void *handle)
+{
+    return ((fake_t *) handle)->clock;
+}
+
+static const client_session_transport_t s_fake_transport = {
+    s_fake_open, s_fake_close, s_fake_send, s_fake_subscribe,
+    s_fake_reply, s_fake_fanout, s_fake_now
+};
+
+//  What the front end heard, one line per event.
+typedef struct {
+    char log [4096];
+    int  readies;
+    client_session_state_t state;
+} heard_t;
+
+static void
+s_heard (heard_t *heard, const char *format, ...)
+{
+    size_t len = strlen (heard->log);
+    va_list args;
+    va_start (args, format);
+    vsnprintf (heard->log + len, sizeof (heard->log) - len, format, args);
+    va_end (args);
+}
+
+static void
+s_t_state (void *arg, client_session_state_t state, const char *why)
+{
+    ((heard_t *) arg)->state = state;
+}
+
+static void
+s_t_message (void *arg, const char *room, uint64_t id, const char *from, int64_t ts,
+             const char *text, bool live)
+{
+    s_heard ((heard_t *) arg, "%s:%" PRIu64 ":%s%s;", room, id, text, live? "": "*");
+}
+
+static void
+s_t_sent (void *arg, const char *cid, int code, const char *reason, uint64_t id, int64_t ts)
+{
+    s_heard ((heard_t *) arg, "sent:%d:%" PRIu64 ";", code, id);
+}
+
+static void
+s_t_ready (void *arg)
+{
+    ((heard_t *) arg)->readies++;
+}
+
+//  The next request the engine sent: must be command; caller owns it.
+static pc_msg_t *
+s_expect (fake_t *fake, const char *command)
+{
+    pc_msg_t *request = (pc_msg_t *) zlistx_detach (fake->sent, NULL);
+    if (!request || !pc_msg_is (request, command))
+        zsys_error ("client_session_test: expected %s, got %s", command,
+                    request? pc_msg_command (request): "nothing");
+    assert (request && pc_msg_is (request, command));
+    return request;
+}
+
+//  Answers request OK with fields (NULL-terminated); destroys request.
+static void
+s_answer (fake_t *fake, pc_msg_t **request_p, ...)
+{
+    pc_msg_t *reply = pc_msg_new_ok (*request_p);
+    va_list args;
+    va_start (args, request_p);
+    const char *field;
+    while ((field = va_arg (args, const char *)))
+        pc_msg_add (reply, field);
+    va_end (args);
+    zlistx_add_end (fake->replies, reply);
+    pc_msg_destroy (request_p);
+}
+
+static void
+s_refuse (fake_t *fake, pc_msg_t **request_p, int code, const char *reason)
+{
+    zlistx_add_end (fake->replies, pc_msg_new_error (*request_p, code, reason));
+    pc_msg_destroy (request_p);
+}
+
+static void
+s_fan (fake_t *fake, const char *id, const char *room, const char *text)
+{
+    pc_msg_t *msg = pc_msg_new ("MSG");
+    pc_msg_set_topic (msg, fake->topic);
+    pc_msg_add (msg, id);
+    pc_msg_add (msg, room);
+    pc_msg_add (msg, "bob");
+    pc_msg_add (msg, "1000");
+    pc_msg_add (msg, text);
+    zlistx_add_end (fake->fanouts, msg);
+}
+
+//  LOGIN, JOIN of #r (and the SENDs waiting) before SUBS; returns with
+//  the JOIN and SUBS answered, the catch-up HISTORY still out.
+static pc_msg_t *
+s_t_login (client_session_t *session, fake_t *fake, pc_msg_t **sends, int resends)
+{
+    pc_msg_t *login = s_expect (fake, "LOGIN");
+    assert (streq (pc_msg_field (login, 0), "alice"));
+    s_answer (fake, &login, "alice", "user", "5556", "s/T/", NULL);
+    client_session_input (session);
+    assert (client_session_state (session) == CLIENT_SESSION_ONLINE);
+    assert (streq (fake->topic, "s/T/"));
+    pc_msg_t *join = s_expect (fake, "JOIN");
+    assert (streq (pc_msg_field (join, 0), "r"));
+    for (int i = 0; i < resends; i++)
+        sends [i] = s_expect (fake, "SEND");
+    pc_msg_t *subs = s_expect (fake, "SUBS");
+    s_answer (fake, &join, "r", "s/T/", NULL);
+    s_answer (fake, &subs, "s/T/", NULL);
+    client_session_input (session);
+    return s_expect (fake, "HISTORY");
+}
+
+static void
+s_test_login_and_gap (client_session_t *session, fake_t *fake, heard_t *heard)
+{
+    client_session_start (session, "tcp://h:1", "key", "alice", "secret");
+    pc_msg_t *history = s_t_login (session, fake, NULL, 0);
+    assert (streq (pc_msg_field (history, 1), "0") && streq (pc_msg_field (history, 2), "50"));
+    s_answer (fake, &history, "1", "bob", "1000", "one", "2", "bob", "1000", "two", NULL);
+    client_session_input (session);
+    assert (streq (heard->log, "r:1:one*;r:2:two*;"));
+    assert (heard->readies == 1);
+    //  Live: the next id is handed on; a gap is fetched first; repeats dropped.
+    s_fan (fake, "3", "r", "three");
+    s_fan (fake, "6", "r", "six");
+    client_session_input (session);
+    history = s_expect (fake, "HISTORY");
+    assert (streq (pc_msg_field (history, 1), "3"));
+    s_answer (fake, &history, "4", "bob", "1", "four", "5", "bob", "1", "five",
+              "6", "bob", "1", "six", NULL);
+    s_fan (fake, "6", "r", "six");
+    s_fan (fake, "7", "r", "seven");
+    client_session_input (session);
+    assert (streq (heard->log, "r:1:one*;r:2:two*;r:3:three;r:4:four*;r:5:five*;r:6:six*;r:7:seven;"));
+    assert (zlistx_size (fake->sent) == 0);
+}
+
+//  A reply says "log in first": LOGIN again at once, then JOIN, then the
+//  unacknowledged SENDs in order with their client message ids, then SUBS.
+static void
+s_test_forgotten (client_session_t *session, fake_t *fake, heard_t *heard)
+{
+    heard->log [0] = 0;
+    char cid1 [CLIENT_SESSION_CID], cid2 [CLIENT_SESSION_CID];
+    assert (client_session_send (session, "r", "hello", cid1) == 0);
+    pc_msg_t *send = s_expect (fake, "SEND");
+    assert (streq (pc_msg_field (send, 1), cid1));
+    s_refuse (fake, &send, PC_ERR_FORBIDDEN, "log in first");
+    client_session_input (session);
+    assert (client_session_state (session) == CLIENT_SESSION_WAITING);
+    assert (client_session_send (session, "r", "again", cid2) == 0);
+    assert (client_session_queued (session) == 2 && zlistx_size (fake->sent) == 0);
+    client_session_tick (session);                  //  at once: no backoff
+    assert (fake->opens == 2);
+    pc_msg_t *sends [2];
+    pc_msg_t *history = s_t_login (session, fake, sends, 2);
+    pc_msg_t *first = sends [0], *second = sends [1];
+    assert (streq (pc_msg_field (first, 1), cid1) && streq (pc_msg_field (first, 2), "hello"));
+    assert (streq (pc_msg_field (second, 1), cid2));
+    assert (streq (pc_msg_field (history, 1), "7"));    //  caught up from the last id
+    s_answer (fake, &first, "8", "2000", NULL);
+    s_answer (fake, &second, "9", "2001", NULL);
+    s_answer (fake, &history, NULL);
+    client_session_input (session);
+    assert (streq (heard->log, "sent:0:8;sent:0:9;"));
+    assert (client_session_queued (session) == 0 && heard->readies == 2);
+}
+
+//  Silence: reconnect after 1 s, then 2 s, then 4 s; SUBS probes meanwhile.
+static void
+s_test_backoff (client_session_t *session, fake_t *fake, heard_t *heard)
+{
+    fake->clock += 1000;
+    client_session_tick (session);
+    pc_msg_t *probe = s_expect (fake, "SUBS");
+    pc_msg_destroy (&probe);
+    fake->clock += 2001;
+    client_session_tick (session);
+    assert (client_session_state (session) == CLIENT_SESSION_WAITING);
+    int opens = fake->opens;
+    int64_t waits [] = { 1000, 2000, 4000 };
+    for (size_t i = 0; i < 3; i++) {
+        assert (client_session_retry_at (session) == fake->clock + waits [i]);
+        fake->clock += waits [i] - 1;
+        client_session_tick (session);
+        assert (fake->opens == opens);
+        fake->clock += 1;
+        client_session_tick (session);
+        assert (fake->opens == ++opens);
+        assert (client_session_state (session) == CLIENT_SESSION_CONNECTING);
+        pc_msg_t *login = s_expect (fake, "LOGIN");
+        pc_msg_destroy (&login);
+        fake->clock += DEAD_MS + 1;
+        client_session_tick (session);
+        zlistx_purge (fake->sent);                  //  the PINGs meanwhile
+    }
+}
+
+void
+client_session_test (bool verbose)
+{
+    printf (" * client_session: ");
+    fake_t fake;
+    memset (&fake, 0, sizeof (fake));
+    fake.clock = 1000000;
+    fake.sent = zlistx_new ();
+    fake.replies = zlistx_new ();
+    fake.fanouts = zlistx_new ();
+    zlistx_set_destructor (fake.sent, s_fake_msg_destroy);
+    zlistx_set_destructor (fake.replies, s_fake_msg_destroy);
+    zlistx_set_destructor (fake.fanouts, s_fake_msg_destroy);
+    heard_t heard;
+    memset (&heard, 0, sizeof (heard));
+    client_session_events_t events = {
+        .state = s_t_state, .message = s_t_message, .sent = s_t_sent, .ready = s_t_ready
+    };
+    client_session_t *session = client_session_new (&s_fake_transport, &fake, &events, &heard);
+    client_session_follow (session, "r", false, 0, 50);
+    s_test_login_and_gap (session, &fake, &heard);
+    s_test_forgotten (session, &fake, &heard);
+    s_test_backoff (session, &fake, &heard);
+    client_session_destroy (&session);
+    assert (!fake.open);
+    zlistx_destroy (&fake.sent);
+    zlistx_destroy (&fake.replies);
+    zlistx_destroy (&fake.fanouts);
+    printf ("OK\n");
+}
