@@ -57,6 +57,7 @@ struct _client_session_t {
     bool        open;
     bool        ever_online;
     bool        register_first;
+    bool        persistent;         //  retry before the first login too
     char        endpoint [512];
     char        server_key [64];
     char        user [PC_NAME_MAX + 1];
@@ -196,7 +197,7 @@ static void
 s_went_down (client_session_t *self, const char *why, bool at_once)
 {
     s_close (self);
-    if (!self->ever_online) {
+    if (!self->ever_online && !self->persistent) {
         s_set_state (self, CLIENT_SESSION_IDLE, why);
         return;
     }
@@ -251,6 +252,13 @@ client_session_register (client_session_t *self, const char *endpoint, const cha
                          const char *user, const char *password)
 {
     s_start (self, endpoint, server_key, user, password, true);
+}
+
+void
+client_session_set_persistent (client_session_t *self, bool persistent)
+{
+    assert (self);
+    self->persistent = persistent;
 }
 
 void
@@ -407,7 +415,7 @@ static void
 s_on_login (client_session_t *self, pc_msg_t *reply)
 {
     if (pc_msg_is (reply, "ERROR")) {
-        if (pc_msg_error_code (reply) == PC_ERR_UNAVAILABLE && self->ever_online) {
+        if (pc_msg_error_code (reply) == PC_ERR_UNAVAILABLE && (self->ever_online || self->persistent)) {
             s_went_down (self, "the server's auth service is unavailable", false);
             return;
         }

@@ -100,6 +100,10 @@ void        client_session_start     (client_session_t *self, const char *endpoi
 void        client_session_register  (client_session_t *self, const char *endpoint,
                                       const char *server_key, const char *user,
                                       const char *password);
+//  Before the first login the engine gives up when the server does not
+//  answer (IDLE: a person at a form is waiting); persistent, it retries
+//  with backoff as it does afterwards.
+void        client_session_set_persistent (client_session_t *self, bool persistent);
 //  Closes the connection; followed rooms and the outbox are kept.
 void        client_session_stop      (client_session_t *self);
 

@@ -9,10 +9,10 @@
 //  Messages of a room are kept in id order without duplicates: live ones
 //  (MSG on the session topic), catch-up (HISTORY after the last id, after a
 //  gap or a reconnect) and scroll-back (HISTORY before the oldest id) all go
-//  through s_add_message. Our own lines appear at once, dimmed, until the
-//  SEND is acknowledged; typed while disconnected they wait in the outbox
-//  and are sent after the next LOGIN and JOIN, with the same client message
-//  id, so the broker stores each once (PROTOCOL.md, "History and zero loss").
+//  through s_add_message. The session engine (client_session) keeps the
+//  login, the joins, the outbox, the catch-up and the reconnects: this file
+//  hears from it through callbacks. Our own lines appear at once, dimmed,
+//  until the SEND is acknowledged.
 //
 //  /me is sent as text with a leading "/me " (the marker travels as is, so
 //  `pychat listen` shows "<alice> /me waves"); this client draws it as
@@ -32,6 +32,7 @@
 #include "client_conn.h"
 #include "client_dm.h"
 #include "client_seal.h"
+#include "client_session.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
 #include "pc_util.h"
@@ -45,15 +46,9 @@
 #include <unistd.h>
 #include <sodium.h>
 
-#define PING_MS             1000        //  liveness: PING every second
-#define DEAD_MS             3000        //  no reply at all for this long: gone
-#define BACKOFF_MAX_S       30
-#define REQ_EXPIRE_MS       15000
-#define SUBS_RETRY_MS       50
 #define WINDOWS_MAX         64
 #define LINES_MAX           5000        //  per window; older lines are dropped
 #define INPUT_MAX           32768       //  characters; a message is 4096 bytes
-#define REQS_MAX            512
 #define OUTBOX_MAX          200
 #define MIN_COLS            40
 #define MIN_ROWS            10
@@ -71,9 +66,10 @@ typedef enum { L_MSG, L_ACTION, L_SYS, L_ERR } line_kind_t;
 typedef enum { W_STATUS, W_ROOM, W_DM } win_type_t;
 typedef enum { C_IDLE, C_CONNECTING, C_ONLINE, C_WAIT, C_DEAD } conn_state_t;
 typedef enum { M_FORM, M_CHAT } mode_t_;
+//  What a front-end request was for (client_session_request's kind).
 typedef enum {
-    R_LOGIN, R_REGISTER, R_JOIN, R_LEAVE, R_SEND, R_HISTORY, R_OLDER, R_WHO,
-    R_WHO_QUIET, R_ROOMS, R_SUBS, R_PING, R_GETKEY, R_SETKEY, R_DM, R_INBOX, R_FILES
+    R_HISTORY, R_OLDER, R_WHO, R_WHO_QUIET, R_ROOMS, R_LOGOUT, R_GETKEY, R_SETKEY, R_DM,
+    R_INBOX, R_FILES
 } req_kind_t;
 
 typedef struct {
@@ -110,21 +106,6 @@ typedef struct {
     char   **files;                 //  names of the last /files, for Tab
     size_t   nfiles;
 } win_t;
-
-typedef struct {
-    char       reqid [32];
-    req_kind_t kind;
-    char       arg [80];
-    int64_t    at;
-    long       n;
-} req_t;
-
-typedef struct {
-    char  room [PC_NAME_MAX + 1];
-    char  cid [40];
-    char *text;
-    bool  inflight;
-} out_t;
 
 //  A DM action waiting for the peer's key (GETKEY): seal and send, open a
 //  received box, show the fingerprint, pin the key, start a private file
@@ -178,19 +159,16 @@ typedef struct {
     int          next_xfer;
     uint64_t     inbox_last;
     client_ui_net_t *net;
+    client_session_t *session;
     mode_t_      mode;
     conn_state_t state;
-    bool         ever_online;
+    bool         logged_out;
+    bool         registering;
     bool         quit;
     int          exit_code;
     char         server [512];
     char         user [PC_NAME_MAX + 1];
     char         password [PC_SECRET_MAX + 1];
-    char         topic [64];
-    bool         subscribed;
-    int64_t      subs_at;
-    int64_t      last_rx, next_ping, retry_at;
-    int          backoff_s;
     char         dead_reason [64];
     char         conf_path [PATH_MAX];
     bool         bell, colours, has_colours;
@@ -200,11 +178,6 @@ typedef struct {
     size_t       current;
     char       **known_rooms;       //  from the last /rooms, for Tab
     size_t       nknown;
-    //  requests and outbox
-    req_t        reqs [REQS_MAX];
-    size_t       nreqs;
-    out_t        outbox [OUTBOX_MAX];
-    size_t       nout;
     //  input
     client_ui_input_t *input;
     size_t       input_scroll;
@@ -249,7 +222,6 @@ static const char *s_help [] = {
 };
 
 static void s_draw (ui_t *self);
-static void s_connect (ui_t *self);
 static void s_xfer_keyed (ui_t *self, int id, const char *z85);
 static void s_sys (ui_t *self, win_t *win, line_kind_t kind, const char *format, ...)
             __attribute__ ((format (printf, 4, 5)));
@@ -615,20 +587,7 @@ s_add_message (ui_t *self, win_t *win, uint64_t id, const char *from, int64_t ts
 static int
 s_request (ui_t *self, pc_msg_t *request, req_kind_t kind, const char *arg, long n)
 {
-    char reqid [32];
-    if (client_ui_net_send (self->net, request, reqid) == -1)
-        return -1;
-    if (self->nreqs == REQS_MAX) {              //  forget the oldest
-        memmove (self->reqs, self->reqs + 1, (REQS_MAX - 1) * sizeof (req_t));
-        self->nreqs--;
-    }
-    req_t *req = &self->reqs [self->nreqs++];
-    snprintf (req->reqid, sizeof (req->reqid), "%s", reqid);
-    req->kind = kind;
-    snprintf (req->arg, sizeof (req->arg), "%s", arg? arg: "");
-    req->at = zclock_mono ();
-    req->n = n;
-    return 0;
+    return client_session_request (self->session, request, (int) kind, arg, n);
 }
 
 static int
@@ -645,35 +604,12 @@ s_simple (ui_t *self, const char *command, const char *f1, const char *f2, const
 }
 
 static void
-s_history (ui_t *self, win_t *win, uint64_t since, long limit, req_kind_t kind)
+s_history (ui_t *self, win_t *win, uint64_t since, long limit, req_kind_t kind, long n)
 {
     char since_txt [32], limit_txt [16];
     snprintf (since_txt, sizeof (since_txt), "%" PRIu64, since);
     snprintf (limit_txt, sizeof (limit_txt), "%ld", limit);
-    s_simple (self, "HISTORY", win->target, since_txt, limit_txt, kind, win->target, limit);
-}
-
-static void
-s_send_out (ui_t *self, out_t *out)
-{
-    pc_msg_t *request = pc_msg_new ("SEND");
-    pc_msg_add (request, out->room);
-    pc_msg_add (request, out->cid);
-    pc_msg_add (request, out->text);
-    out->inflight = s_request (self, request, R_SEND, out->cid, 0) == 0;
-    pc_msg_destroy (&request);
-}
-
-static void
-s_out_remove (ui_t *self, const char *cid)
-{
-    for (size_t i = 0; i < self->nout; i++)
-        if (streq (self->outbox [i].cid, cid)) {
-            free (self->outbox [i].text);
-            memmove (self->outbox + i, self->outbox + i + 1, (self->nout - i - 1) * sizeof (out_t));
-            self->nout--;
-            return;
-        }
+    s_simple (self, "HISTORY", win->target, since_txt, limit_txt, kind, win->target, n);
 }
 
 static line_t *
@@ -692,62 +628,15 @@ s_find_cid (ui_t *self, const char *cid, win_t **win_p)
 //  Connection state
 
 static void
-s_went_down (ui_t *self, const char *why)
+s_connect (ui_t *self, bool register_first)
 {
-    client_ui_net_close (self->net);
-    self->nreqs = 0;
-    for (size_t i = 0; i < self->nout; i++)
-        self->outbox [i].inflight = false;
-    for (size_t i = 0; i < self->nwins; i++)
-        self->wins [i]->joined = false;
-    self->subscribed = false;
-    if (self->mode == M_FORM) {
-        self->state = C_IDLE;
-        self->busy = false;
-        snprintf (self->form_msg, sizeof (self->form_msg), "%s", why);
-        return;
-    }
-    if (self->state == C_ONLINE)
-        s_sys (self, self->wins [0], L_ERR, "connection lost: %s", why);
-    self->state = C_WAIT;
-    self->retry_at = zclock_mono () + self->backoff_s * 1000;
-    self->backoff_s = self->backoff_s * 2 > BACKOFF_MAX_S? BACKOFF_MAX_S: self->backoff_s * 2;
-}
-
-static void
-s_connect (ui_t *self)
-{
-    char why [160];
-    if (client_ui_net_open (self->net, self->server, self->opts->server_key, why, sizeof (why)) == -1) {
-        if (self->mode == M_FORM) {
-            snprintf (self->form_msg, sizeof (self->form_msg), "%s", why);
-            self->busy = false;
-            self->state = C_IDLE;
-        }
-        else {
-            s_sys (self, self->wins [0], L_ERR, "%s", why);
-            self->state = C_DEAD;
-            snprintf (self->dead_reason, sizeof (self->dead_reason), "%s", "bad server");
-        }
-        return;
-    }
-    self->state = C_CONNECTING;
-    self->last_rx = zclock_mono ();
-    self->next_ping = self->last_rx + PING_MS;
-    s_simple (self, "LOGIN", self->user, self->password, NULL, R_LOGIN, NULL, 0);
-}
-
-static void
-s_join_all (ui_t *self)
-{
-    for (size_t i = 0; i < self->nwins; i++)
-        if (self->wins [i]->type == W_ROOM)
-            s_simple (self, "JOIN", self->wins [i]->target, NULL, NULL, R_JOIN, self->wins [i]->target, 0);
-    //  The broker handles one DEALER's commands in order: these SENDs come
-    //  after the JOINs above.
-    for (size_t i = 0; i < self->nout; i++)
-        if (!self->outbox [i].inflight)
-            s_send_out (self, &self->outbox [i]);
+    self->busy = true;
+    if (register_first)
+        client_session_register (self->session, self->server, self->opts->server_key,
+                                 self->user, self->password);
+    else
+        client_session_start (self->session, self->server, self->opts->server_key,
+                              self->user, self->password);
 }
 
 //  --------------------------------------------------------------------------
@@ -1268,312 +1157,74 @@ s_xfer_command (ui_t *self, win_t *win, const char *cmd, const char *args)
         s_xfer_ask (self, added);
 }
 
+//  LOGIN refused: back to the form, saying why.
 static void
-s_on_login (ui_t *self, pc_msg_t *reply)
+s_login_refused (ui_t *self, pc_msg_t *reply)
 {
-    if (pc_msg_is (reply, "ERROR")) {
-        int code = pc_msg_error_code (reply);
-        char reason [160];
-        client_conn_sanitize (pc_msg_error_reason (reply), reason, sizeof (reason));
-        if (code == PC_ERR_UNAVAILABLE && self->mode == M_CHAT) {
-            s_went_down (self, "the server's auth service is unavailable");
-            return;
-        }
-        client_ui_net_close (self->net);
-        self->state = C_IDLE;
-        self->busy = false;
-        self->mode = M_FORM;
-        self->focus = 2;
-        if (code == PC_ERR_AUTH) {
-            snprintf (self->form_msg, sizeof (self->form_msg),
-                      "No account '%s', or a wrong password. Create the account? (y/n)", self->user);
-            self->ask_register = true;
-        }
-        else
-        if (code == PC_ERR_THROTTLED) {
-            char wait [32];
-            client_conn_sanitize (pc_msg_field (reply, 2), wait, sizeof (wait));
-            snprintf (self->form_msg, sizeof (self->form_msg),
-                      "Too many failed logins: retry in %s s", *wait? wait: "a few");
-        }
-        else
-            snprintf (self->form_msg, sizeof (self->form_msg), "Login refused: %s", reason);
-        return;
-    }
-    const char *port_txt = pc_msg_field (reply, 2);
-    const char *topic = pc_msg_field (reply, 3);
-    long port = port_txt? atol (port_txt): 0;
-    if (port < 1 || port > 65535 || !topic || strlen (topic) >= sizeof (self->topic)) {
-        s_went_down (self, "malformed LOGIN reply");
-        return;
-    }
-    snprintf (self->topic, sizeof (self->topic), "%s", topic);
-    client_ui_net_subscribe (self->net, (int) port, self->topic);
-    self->subscribed = false;
-    self->subs_at = 0;
-    s_simple (self, "SUBS", NULL, NULL, NULL, R_SUBS, NULL, 0);
-    bool again = self->ever_online;
-    self->state = C_ONLINE;
-    self->ever_online = true;
-    self->backoff_s = 1;
+    int code = pc_msg_error_code (reply);
+    char reason [160];
+    client_conn_sanitize (pc_msg_error_reason (reply), reason, sizeof (reason));
+    self->state = C_IDLE;
     self->busy = false;
+    self->mode = M_FORM;
+    self->focus = 2;
+    if (code == PC_ERR_AUTH) {
+        snprintf (self->form_msg, sizeof (self->form_msg),
+                  "No account '%s', or a wrong password. Create the account? (y/n)", self->user);
+        self->ask_register = true;
+    }
+    else
+    if (code == PC_ERR_CONFLICT)
+        snprintf (self->form_msg, sizeof (self->form_msg),
+                  "The name '%s' is taken: check the password", self->user);
+    else
+    if (code == PC_ERR_THROTTLED) {
+        char wait [32];
+        client_conn_sanitize (pc_msg_field (reply, 2), wait, sizeof (wait));
+        snprintf (self->form_msg, sizeof (self->form_msg),
+                  "Too many failed logins: retry in %s s", *wait? wait: "a few");
+    }
+    else
+        snprintf (self->form_msg, sizeof (self->form_msg), "%s: %s",
+                  self->registering? "Cannot register": "Login refused", reason);
+}
+
+//  The session engine logged in (again): the engine joins the rooms and
+//  resends the outbox itself; here the DM key, the inbox, waiting jobs.
+static void
+s_on_login (void *arg, pc_msg_t *reply, bool again)
+{
+    ui_t *self = (ui_t *) arg;
+    if (pc_msg_is (reply, "ERROR")) {
+        s_login_refused (self, reply);
+        return;
+    }
+    self->busy = false;
+    self->registering = false;
     if (self->mode == M_FORM) {
         self->mode = M_CHAT;
         s_conf_save (self);
     }
     s_sys (self, self->wins [0], L_SYS, "%s as %s to %s", again? "reconnected": "connected",
            self->user, self->server);
-    s_join_all (self);
     for (size_t i = 0; i < self->nxfers; i++)
         if (self->xfers [i].state == X_FILES)
             s_xfer_ask (self, &self->xfers [i]);
-    if (self->dm_ready) {
-        //  Publish our DM key (the broker keeps the latest), then read what
-        //  came while we were away.
-        s_simple (self, "SETKEY", self->dm_keys.public_txt, NULL, NULL, R_SETKEY, NULL, 0);
-        char since [32];
-        snprintf (since, sizeof (since), "%" PRIu64, self->inbox_last);
-        s_simple (self, "INBOX", since, "200", NULL, R_INBOX, NULL, 0);
-        for (size_t i = 0; i < self->njobs; i++) {
-            bool first = true;
-            for (size_t k = 0; k < i; k++)
-                first &= !streq (self->jobs [k].user, self->jobs [i].user);
-            if (first)
-                s_simple (self, "GETKEY", self->jobs [i].user, NULL, NULL, R_GETKEY,
-                          self->jobs [i].user, 0);
-        }
-    }
-}
-
-static void
-s_on_reply (ui_t *self, pc_msg_t *reply)
-{
-    self->last_rx = zclock_mono ();
-    req_t req;
-    size_t i = 0;
-    for (; i < self->nreqs; i++)
-        if (streq (self->reqs [i].reqid, pc_msg_reqid (reply)))
-            break;
-    if (i == self->nreqs)
-        return;                             //  a PING we forgot, or stale
-    req = self->reqs [i];
-    memmove (self->reqs + i, self->reqs + i + 1, (self->nreqs - i - 1) * sizeof (req_t));
-    self->nreqs--;
-    bool error = pc_msg_is (reply, "ERROR");
-    char reason [200];
-    client_conn_sanitize (pc_msg_error_reason (reply), reason, sizeof (reason));
-    if (error && !*reason)
-        snprintf (reason, sizeof (reason), "%s", pc_error_name (pc_msg_error_code (reply)));
-    win_t *win = req.arg [0]? s_win_find (self, W_ROOM, req.arg): NULL;
-
-    switch (req.kind) {
-        case R_PING:
-            break;
-        case R_SETKEY:
-            if (error)
-                s_sys (self, self->wins [0], L_ERR, "cannot publish the DM key: %s", reason);
-            break;
-        case R_GETKEY:
-            s_on_getkey (self, req.arg, reply);
-            break;
-        case R_FILES: {
-            xfer_t *xfer = s_xfer_find (self, (int) req.n);
-            if (xfer && xfer->state == X_FILES)
-                s_xfer_start (self, xfer, reply);
-            break;
-        }
-        case R_DM: {
-            win_t *where = NULL;
-            line_t *line = s_find_cid (self, req.arg, &where);
-            if (!line)
-                break;
-            line->pending = false;
-            if (error) {
-                line->failed = true;
-                size_t len = s_append (&line->text, line->len, "  [not sent: ");
-                len = s_append (&line->text, len, reason);
-                line->len = s_append (&line->text, len, "]");
-                line->cache_width = 0;
-            }
-            else {
-                const char *ts = pc_msg_field (reply, 1);
-                s_line_render (line, ts? strtoll (ts, NULL, 10): 0);
-            }
-            break;
-        }
-        case R_INBOX: {
-            size_t n = error? 0: pc_msg_nfields (reply) / 5;
-            for (size_t m = 0; m < n; m++) {
-                uint64_t id = strtoull (pc_msg_field (reply, m * 5), NULL, 10);
-                const char *from = pc_msg_field (reply, m * 5 + 1);
-                if (id > self->inbox_last)
-                    self->inbox_last = id;
-                if (!pc_name_valid (from))
-                    continue;
-                s_job_add (self, J_OPEN, from, from, pc_msg_field (reply, m * 5 + 4), NULL, id,
-                           strtoll (pc_msg_field (reply, m * 5 + 3), NULL, 10), false);
-            }
-            break;
-        }
-        case R_LOGIN:
-            s_on_login (self, reply);
-            break;
-        case R_REGISTER:
-            if (error) {
-                self->busy = false;
-                client_ui_net_close (self->net);
-                self->state = C_IDLE;
-                if (pc_msg_error_code (reply) == PC_ERR_CONFLICT)
-                    snprintf (self->form_msg, sizeof (self->form_msg),
-                              "The name '%s' is taken: check the password", self->user);
-                else
-                    snprintf (self->form_msg, sizeof (self->form_msg), "Cannot register: %s", reason);
-            }
-            else {
-                snprintf (self->form_msg, sizeof (self->form_msg), "Registered %s; signing in...", self->user);
-                s_simple (self, "LOGIN", self->user, self->password, NULL, R_LOGIN, NULL, 0);
-            }
-            break;
-        case R_SUBS: {
-            bool listed = false;
-            for (size_t f = 0; !error && f < pc_msg_nfields (reply); f++)
-                listed |= streq (pc_msg_field (reply, f), self->topic);
-            if (!listed) {
-                self->subs_at = zclock_mono () + SUBS_RETRY_MS;
-                break;
-            }
-            self->subscribed = true;
-            self->subs_at = 0;
-            //  Whatever arrived between JOIN and the subscription: catch up.
-            for (size_t w = 0; w < self->nwins; w++)
-                if (self->wins [w]->type == W_ROOM && self->wins [w]->last_id)
-                    s_history (self, self->wins [w], self->wins [w]->last_id, PC_HISTORY_MAX, R_HISTORY);
-            break;
-        }
-        case R_JOIN:
-            if (!win)
-                break;
-            if (error) {
-                s_sys (self, win, L_ERR, "cannot join #%s: %s", win->target, reason);
-                break;
-            }
-            win->joined = true;
-            s_history (self, win, win->last_id, win->last_id? PC_HISTORY_MAX: 50, R_HISTORY);
-            s_simple (self, "WHO", win->target, NULL, NULL, R_WHO_QUIET, win->target, 0);
-            break;
-        case R_LEAVE:
-            break;
-        case R_SEND: {
-            win_t *where = NULL;
-            line_t *line = s_find_cid (self, req.arg, &where);
-            s_out_remove (self, req.arg);
-            if (!line)
-                break;
-            if (error) {
-                line->pending = false;
-                line->failed = true;
-                size_t len = s_append (&line->text, line->len, "  [not sent: ");
-                len = s_append (&line->text, len, reason);
-                line->len = s_append (&line->text, len, "]");
-                line->cache_width = 0;
-            }
-            else {
-                const char *id_txt = pc_msg_field (reply, 0);
-                uint64_t id = id_txt? strtoull (id_txt, NULL, 10): 0;
-                bool dup = false;
-                for (size_t l = 0; l < where->nlines; l++)
-                    dup |= where->lines [l] != line && where->lines [l]->id == id;
-                if (line->pending && !dup) {
-                    line->id = id;
-                    line->pending = false;
-                    const char *ts = pc_msg_field (reply, 1);
-                    s_line_render (line, ts? strtoll (ts, NULL, 10): 0);
-                    if (id > where->last_id)
-                        where->last_id = id;
-                }
-                else
-                if (dup) {
-                    for (size_t l = 0; l < where->nlines; l++)
-                        if (where->lines [l] == line) {
-                            s_line_destroy (&where->lines [l]);
-                            memmove (where->lines + l, where->lines + l + 1,
-                                     (where->nlines - l - 1) * sizeof (line_t *));
-                            where->nlines--;
-                            break;
-                        }
-                }
-            }
-            break;
-        }
-        case R_HISTORY:
-        case R_OLDER: {
-            if (!win)
-                break;
-            if (req.kind == R_OLDER)
-                win->fetching = false;
-            if (error) {
-                s_sys (self, win, L_ERR, "history of #%s: %s", win->target, reason);
-                break;
-            }
-            size_t n = pc_msg_nfields (reply) / 4;
-            for (size_t m = 0; m < n; m++) {
-                const char *id = pc_msg_field (reply, m * 4);
-                const char *from = pc_msg_field (reply, m * 4 + 1);
-                const char *ts = pc_msg_field (reply, m * 4 + 2);
-                const char *text = pc_msg_field (reply, m * 4 + 3);
-                s_add_message (self, win, strtoull (id, NULL, 10), from, strtoll (ts, NULL, 10),
-                               text, false);
-            }
-            if (req.n == -1)
-                s_sys (self, win, L_SYS, "history: %zu messages", n);
-            break;
-        }
-        case R_WHO:
-        case R_WHO_QUIET: {
-            if (error) {
-                if (req.kind == R_WHO)
-                    s_sys (self, win, L_ERR, "who: %s", reason);
-                break;
-            }
-            if (win) {
-                s_win_members_free (win);
-                win->nmembers = pc_msg_nfields (reply);
-                win->members = (char **) calloc (win->nmembers + 1, sizeof (char *));
-                for (size_t f = 0; f < win->nmembers; f++)
-                    win->members [f] = strdup (pc_msg_field (reply, f));
-            }
-            if (req.kind == R_WHO) {
-                pc_buf_t list;
-                pc_buf_init (&list);
-                for (size_t f = 0; f < pc_msg_nfields (reply); f++)
-                    pc_buf_printf (&list, "%s%s", f? ", ": "", pc_msg_field (reply, f));
-                s_sys (self, win, L_SYS, "#%s: %zu members: %s", req.arg, pc_msg_nfields (reply),
-                       list.data? list.data: "");
-                pc_buf_free (&list);
-            }
-            break;
-        }
-        case R_ROOMS: {
-            win_t *to = s_current (self);
-            if (error) {
-                s_sys (self, to, L_ERR, "rooms: %s", reason);
-                break;
-            }
-            for (size_t k = 0; k < self->nknown; k++)
-                free (self->known_rooms [k]);
-            free (self->known_rooms);
-            self->nknown = pc_msg_nfields (reply);
-            self->known_rooms = (char **) calloc (self->nknown + 1, sizeof (char *));
-            s_sys (self, to, L_SYS, "%zu rooms (name, members, messages):", self->nknown);
-            for (size_t f = 0; f < self->nknown; f++) {
-                char name [80], safe [160];
-                client_conn_sanitize (pc_msg_field (reply, f), safe, sizeof (safe));
-                sscanf (safe, "%79s", name);
-                self->known_rooms [f] = strdup (name);
-                s_sys (self, to, L_SYS, "  #%s", safe);
-            }
-            break;
-        }
+    if (!self->dm_ready)
+        return;
+    //  Publish our DM key (the broker keeps the latest), then read what
+    //  came while we were away.
+    s_simple (self, "SETKEY", self->dm_keys.public_txt, NULL, NULL, R_SETKEY, NULL, 0);
+    char since [32];
+    snprintf (since, sizeof (since), "%" PRIu64, self->inbox_last);
+    s_simple (self, "INBOX", since, "200", NULL, R_INBOX, NULL, 0);
+    for (size_t i = 0; i < self->njobs; i++) {
+        bool first = true;
+        for (size_t k = 0; k < i; k++)
+            first &= !streq (self->jobs [k].user, self->jobs [i].user);
+        if (first)
+            s_simple (self, "GETKEY", self->jobs [i].user, NULL, NULL, R_GETKEY,
+                      self->jobs [i].user, 0);
     }
 }
 
@@ -1590,25 +1241,307 @@ s_member_seen (win_t *win, const char *name)
     win->members [win->nmembers++] = strdup (name);
 }
 
+//  An own line's request was answered: shown as sent, or as failed.
 static void
-s_on_fanout (ui_t *self, pc_msg_t *msg)
+s_line_answered (line_t *line, const char *error, int64_t ts)
 {
-    const char *topic = pc_msg_topic (msg);
-    if (!topic || !streq (topic, self->topic))
-        return;
-    if (pc_msg_is (msg, "MSG") && pc_msg_nfields (msg) >= 5) {
-        win_t *win = s_win_find (self, W_ROOM, pc_msg_field (msg, 1));
-        if (!win)
-            return;
-        uint64_t id = strtoull (pc_msg_field (msg, 0), NULL, 10);
-        uint64_t last = win->last_id;
-        s_member_seen (win, pc_msg_field (msg, 2));
-        s_add_message (self, win, id, pc_msg_field (msg, 2), strtoll (pc_msg_field (msg, 3), NULL, 10),
-                       pc_msg_field (msg, 4), true);
-        if (last && id > last + 1)          //  a gap: fetch what we missed
-            s_history (self, win, last, PC_HISTORY_MAX, R_HISTORY);
+    line->pending = false;
+    if (error) {
+        line->failed = true;
+        size_t len = s_append (&line->text, line->len, "  [not sent: ");
+        len = s_append (&line->text, len, error);
+        line->len = s_append (&line->text, len, "]");
+        line->cache_width = 0;
     }
     else
+        s_line_render (line, ts);
+}
+
+static void
+s_on_inbox (ui_t *self, pc_msg_t *reply)
+{
+    size_t n = pc_msg_nfields (reply) / 5;
+    for (size_t m = 0; m < n; m++) {
+        uint64_t id = strtoull (pc_msg_field (reply, m * 5), NULL, 10);
+        const char *from = pc_msg_field (reply, m * 5 + 1);
+        if (id > self->inbox_last)
+            self->inbox_last = id;
+        if (!pc_name_valid (from))
+            continue;
+        s_job_add (self, J_OPEN, from, from, pc_msg_field (reply, m * 5 + 4), NULL, id,
+                   strtoll (pc_msg_field (reply, m * 5 + 3), NULL, 10), false);
+    }
+}
+
+//  /history N and scroll-back pages (the catch-up is the engine's).
+static void
+s_on_history (ui_t *self, win_t *win, pc_msg_t *reply, const char *reason, long n_asked)
+{
+    if (reason) {
+        s_sys (self, win, L_ERR, "history of #%s: %s", win->target, reason);
+        return;
+    }
+    size_t n = pc_msg_nfields (reply) / 4;
+    for (size_t m = 0; m < n; m++)
+        s_add_message (self, win, strtoull (pc_msg_field (reply, m * 4), NULL, 10),
+                       pc_msg_field (reply, m * 4 + 1),
+                       strtoll (pc_msg_field (reply, m * 4 + 2), NULL, 10),
+                       pc_msg_field (reply, m * 4 + 3), false);
+    if (n_asked == -1)
+        s_sys (self, win, L_SYS, "history: %zu messages", n);
+}
+
+static void
+s_on_who (ui_t *self, win_t *win, const char *room, pc_msg_t *reply, bool quiet)
+{
+    if (win) {
+        s_win_members_free (win);
+        win->nmembers = pc_msg_nfields (reply);
+        win->members = (char **) calloc (win->nmembers + 1, sizeof (char *));
+        for (size_t f = 0; f < win->nmembers; f++)
+            win->members [f] = strdup (pc_msg_field (reply, f));
+    }
+    if (quiet)
+        return;
+    pc_buf_t list;
+    pc_buf_init (&list);
+    for (size_t f = 0; f < pc_msg_nfields (reply); f++)
+        pc_buf_printf (&list, "%s%s", f? ", ": "", pc_msg_field (reply, f));
+    s_sys (self, win, L_SYS, "#%s: %zu members: %s", room, pc_msg_nfields (reply),
+           list.data? list.data: "");
+    pc_buf_free (&list);
+}
+
+static void
+s_on_rooms (ui_t *self, pc_msg_t *reply)
+{
+    win_t *to = s_current (self);
+    for (size_t k = 0; k < self->nknown; k++)
+        free (self->known_rooms [k]);
+    free (self->known_rooms);
+    self->nknown = pc_msg_nfields (reply);
+    self->known_rooms = (char **) calloc (self->nknown + 1, sizeof (char *));
+    s_sys (self, to, L_SYS, "%zu rooms (name, members, messages):", self->nknown);
+    for (size_t f = 0; f < self->nknown; f++) {
+        char name [80], safe [160];
+        client_conn_sanitize (pc_msg_field (reply, f), safe, sizeof (safe));
+        sscanf (safe, "%79s", name);
+        self->known_rooms [f] = strdup (name);
+        s_sys (self, to, L_SYS, "  #%s", safe);
+    }
+}
+
+//  A request that will get no reply: the connection was lost, or it expired.
+static void
+s_on_no_reply (ui_t *self, req_kind_t kind, const char *what, long n)
+{
+    win_t *win = what [0]? s_win_find (self, W_ROOM, what): NULL;
+    if (kind == R_OLDER && win)
+        win->fetching = false;
+    else
+    if (kind == R_FILES) {
+        xfer_t *xfer = s_xfer_find (self, (int) n);
+        if (xfer && xfer->state == X_FILES)
+            s_xfer_fail (self, xfer, "the broker did not say where the file service is");
+    }
+    else
+    if (kind == R_DM) {
+        win_t *where = NULL;
+        line_t *line = s_find_cid (self, what, &where);
+        if (line && line->pending)
+            s_line_answered (line, "connection lost", 0);
+    }
+}
+
+//  The reply to one of this file's requests (client_session_request).
+static void
+s_on_reply (void *arg, int kind_int, const char *what, long n, pc_msg_t *reply)
+{
+    ui_t *self = (ui_t *) arg;
+    req_kind_t kind = (req_kind_t) kind_int;
+    if (!reply) {
+        s_on_no_reply (self, kind, what, n);
+        return;
+    }
+    char reason [200];
+    bool error = pc_msg_is (reply, "ERROR");
+    client_conn_sanitize (pc_msg_error_reason (reply), reason, sizeof (reason));
+    if (error && !*reason)
+        snprintf (reason, sizeof (reason), "%s", pc_error_name (pc_msg_error_code (reply)));
+    win_t *win = what [0]? s_win_find (self, W_ROOM, what): NULL;
+    switch (kind) {
+        case R_LOGOUT:
+            self->logged_out = true;
+            break;
+        case R_SETKEY:
+            if (error)
+                s_sys (self, self->wins [0], L_ERR, "cannot publish the DM key: %s", reason);
+            break;
+        case R_GETKEY:
+            s_on_getkey (self, what, reply);
+            break;
+        case R_FILES: {
+            xfer_t *xfer = s_xfer_find (self, (int) n);
+            if (xfer && xfer->state == X_FILES)
+                s_xfer_start (self, xfer, reply);
+            break;
+        }
+        case R_DM: {
+            win_t *where = NULL;
+            line_t *line = s_find_cid (self, what, &where);
+            const char *ts = pc_msg_field (reply, 1);
+            if (line)
+                s_line_answered (line, error? reason: NULL, !error && ts? strtoll (ts, NULL, 10): 0);
+            break;
+        }
+        case R_INBOX:
+            if (!error)
+                s_on_inbox (self, reply);
+            break;
+        case R_HISTORY:
+        case R_OLDER:
+            if (win && kind == R_OLDER)
+                win->fetching = false;
+            if (win)
+                s_on_history (self, win, reply, error? reason: NULL, n);
+            break;
+        case R_WHO:
+        case R_WHO_QUIET:
+            if (error && kind == R_WHO)
+                s_sys (self, win, L_ERR, "who: %s", reason);
+            else
+            if (!error)
+                s_on_who (self, win, what, reply, kind == R_WHO_QUIET);
+            break;
+        case R_ROOMS:
+            if (error)
+                s_sys (self, s_current (self), L_ERR, "rooms: %s", reason);
+            else
+                s_on_rooms (self, reply);
+            break;
+    }
+}
+
+//  A SEND was answered: the pending line gets its id, or says why not.
+static void
+s_on_sent (void *arg, const char *cid, int code, const char *reason, uint64_t id, int64_t ts)
+{
+    ui_t *self = (ui_t *) arg;
+    win_t *where = NULL;
+    line_t *line = s_find_cid (self, cid, &where);
+    if (!line)
+        return;
+    if (code) {
+        char safe [200];
+        client_conn_sanitize (reason, safe, sizeof (safe));
+        s_line_answered (line, *safe? safe: pc_error_name (code), 0);
+        return;
+    }
+    bool dup = false;
+    for (size_t l = 0; l < where->nlines; l++)
+        dup |= where->lines [l] != line && where->lines [l]->id == id;
+    if (dup) {                          //  the fan-out showed it already
+        for (size_t l = 0; l < where->nlines; l++)
+            if (where->lines [l] == line) {
+                s_line_destroy (&where->lines [l]);
+                memmove (where->lines + l, where->lines + l + 1,
+                         (where->nlines - l - 1) * sizeof (line_t *));
+                where->nlines--;
+                break;
+            }
+        return;
+    }
+    if (!line->pending)
+        return;
+    line->id = id;
+    s_line_answered (line, NULL, ts);
+    if (id > where->last_id)
+        where->last_id = id;
+}
+
+//  A stored message of a followed room, in id order, once.
+static void
+s_on_message (void *arg, const char *room, uint64_t id, const char *from, int64_t ts,
+              const char *text, bool live)
+{
+    ui_t *self = (ui_t *) arg;
+    win_t *win = s_win_find (self, W_ROOM, room);
+    if (!win)
+        return;
+    if (live)
+        s_member_seen (win, from);
+    s_add_message (self, win, id, from, ts, text, live);
+}
+
+static void
+s_on_lost (void *arg, const char *room, uint64_t first, uint64_t last)
+{
+    ui_t *self = (ui_t *) arg;
+    win_t *win = s_win_find (self, W_ROOM, room);
+    if (win)
+        s_sys (self, win, L_ERR, "messages %" PRIu64 "-%" PRIu64 " are no longer in the history",
+               first, last);
+}
+
+static void
+s_on_join_failed (void *arg, const char *room, int code, const char *reason)
+{
+    ui_t *self = (ui_t *) arg;
+    win_t *win = s_win_find (self, W_ROOM, room);
+    char safe [200];
+    client_conn_sanitize (reason, safe, sizeof (safe));
+    if (win)
+        s_sys (self, win, L_ERR, "cannot join #%s: %s", room, *safe? safe: pc_error_name (code));
+}
+
+//  Joined and caught up: who is in each room (for Tab).
+static void
+s_on_ready (void *arg)
+{
+    ui_t *self = (ui_t *) arg;
+    for (size_t i = 0; i < self->nwins; i++)
+        if (self->wins [i]->type == W_ROOM && !self->wins [i]->nmembers)
+            s_simple (self, "WHO", self->wins [i]->target, NULL, NULL, R_WHO_QUIET,
+                      self->wins [i]->target, 0);
+}
+
+static void
+s_on_state (void *arg, client_session_state_t state, const char *why)
+{
+    ui_t *self = (ui_t *) arg;
+    char safe [160];
+    client_conn_sanitize (why, safe, sizeof (safe));
+    bool was_online = self->state == C_ONLINE;
+    switch (state) {
+        case CLIENT_SESSION_ONLINE:     self->state = C_ONLINE; break;
+        case CLIENT_SESSION_CONNECTING: self->state = C_CONNECTING; break;
+        case CLIENT_SESSION_WAITING:
+            self->state = C_WAIT;
+            if (was_online)
+                s_sys (self, self->wins [0], L_ERR, "connection lost: %s", safe);
+            break;
+        case CLIENT_SESSION_IDLE:
+        case CLIENT_SESSION_REFUSED:
+            if (self->mode == M_CHAT && state == CLIENT_SESSION_REFUSED && self->busy) {
+                s_sys (self, self->wins [0], L_ERR, "%s", safe);
+                self->state = C_DEAD;
+                snprintf (self->dead_reason, sizeof (self->dead_reason), "%s", "bad server");
+            }
+            else
+            if (self->busy) {                   //  the form waits for an answer
+                self->state = C_IDLE;
+                snprintf (self->form_msg, sizeof (self->form_msg), "%s", safe);
+            }
+            self->busy = false;
+            break;
+    }
+}
+
+//  Fan-out that is not a room's MSG: direct messages and notices.
+static void
+s_on_fanout (void *arg, pc_msg_t *msg)
+{
+    ui_t *self = (ui_t *) arg;
     if (pc_msg_is (msg, "DMMSG") && pc_msg_nfields (msg) >= 5) {
         const char *from = pc_msg_field (msg, 1);
         const char *to = pc_msg_field (msg, 2);
@@ -1637,46 +1570,11 @@ s_on_fanout (ui_t *self, pc_msg_t *msg)
         if (self->bell)
             beep ();
         if (streq (kind, "banned") || streq (kind, "deleted")) {
-            client_ui_net_close (self->net);
+            client_session_stop (self->session);
             self->state = C_DEAD;
             snprintf (self->dead_reason, sizeof (self->dead_reason), "%s", kind);
         }
     }
-}
-
-static void
-s_timers (ui_t *self)
-{
-    int64_t now = zclock_mono ();
-    if (self->state == C_CONNECTING || self->state == C_ONLINE) {
-        if (now - self->last_rx > DEAD_MS) {
-            s_went_down (self, self->state == C_ONLINE? "no answer for 3 s": "no answer from the server");
-            return;
-        }
-        if (now >= self->next_ping) {
-            s_simple (self, "PING", NULL, NULL, NULL, R_PING, NULL, 0);
-            self->next_ping = now + PING_MS;
-        }
-        if (self->state == C_ONLINE && !self->subscribed && self->subs_at && now >= self->subs_at) {
-            self->subs_at = 0;
-            s_simple (self, "SUBS", NULL, NULL, NULL, R_SUBS, NULL, 0);
-        }
-    }
-    else
-    if (self->state == C_WAIT && now >= self->retry_at)
-        s_connect (self);
-    //  Forget requests that were never answered (PINGs of a dead server).
-    size_t kept = 0;
-    for (size_t i = 0; i < self->nreqs; i++)
-        if (now - self->reqs [i].at < REQ_EXPIRE_MS || self->reqs [i].kind == R_SEND)
-            self->reqs [kept++] = self->reqs [i];
-        else
-        if (self->reqs [i].kind == R_FILES) {
-            xfer_t *xfer = s_xfer_find (self, (int) self->reqs [i].n);
-            if (xfer && xfer->state == X_FILES)
-                s_xfer_fail (self, xfer, "the broker did not say where the file service is");
-        }
-    self->nreqs = kept;
 }
 
 //  --------------------------------------------------------------------------
@@ -1704,25 +1602,17 @@ s_say (ui_t *self, const char *text)
         s_sys (self, win, L_ERR, "this is not a room: /join ROOM first (Alt-N switches windows)");
         return;
     }
-    if (self->nout >= OUTBOX_MAX) {
+    char cid [CLIENT_SESSION_CID];
+    if (client_session_send (self->session, win->target, text, cid) == -1) {
         s_sys (self, win, L_ERR, "%d messages are waiting to be sent already: not sent", OUTBOX_MAX);
         return;
     }
-    out_t *out = &self->outbox [self->nout++];
-    memset (out, 0, sizeof (*out));
-    snprintf (out->room, sizeof (out->room), "%s", win->target);
-    zuuid_t *uuid = zuuid_new ();
-    snprintf (out->cid, sizeof (out->cid), "%s", zuuid_str (uuid));
-    zuuid_destroy (&uuid);
-    out->text = strdup (text);
     line_t *line = s_line_new (L_MSG, 0, self->user, pc_now_ms (), text);
     line->own = true;
     line->pending = true;
-    snprintf (line->cid, sizeof (line->cid), "%s", out->cid);
+    snprintf (line->cid, sizeof (line->cid), "%s", cid);
     s_win_insert (win, line, win->nlines);
     win->scroll = 0;
-    if (self->state == C_ONLINE && win->joined)
-        s_send_out (self, out);
 }
 
 static void
@@ -1736,8 +1626,7 @@ s_open_room (ui_t *self, const char *room)
             return;
         }
         s_sys (self, win, L_SYS, "joining #%s...", room);
-        if (self->state == C_ONLINE)
-            s_simple (self, "JOIN", room, NULL, NULL, R_JOIN, room, 0);
+        client_session_follow (self->session, room, false, 0, 50);
     }
     s_switch (self, s_win_index (self, win));
 }
@@ -1774,8 +1663,8 @@ s_command (ui_t *self, const char *line)
             s_sys (self, win, L_ERR, streq (cmd, "/close")? "the status window stays open"
                                                           : "not in a room window");
         else {
-            if (target->type == W_ROOM && self->state == C_ONLINE)
-                s_simple (self, "LEAVE", target->target, NULL, NULL, R_LEAVE, target->target, 0);
+            if (target->type == W_ROOM)
+                client_session_unfollow (self->session, target->target);
             s_sys (self, self->wins [0], L_SYS, "left %s", target->title);
             s_win_close (self, s_win_index (self, target));
         }
@@ -1833,10 +1722,8 @@ s_command (ui_t *self, const char *line)
         long n = arg? atol (arg): 0;
         if (win->type != W_ROOM || n < 1 || n > PC_HISTORY_MAX)
             s_sys (self, win, L_ERR, "usage: /history N (1-%d) in a room window", PC_HISTORY_MAX);
-        else {
-            s_history (self, win, 0, n, R_HISTORY);
-            self->reqs [self->nreqs - 1].n = -1;        //  say how many came
-        }
+        else
+            s_history (self, win, 0, n, R_HISTORY, -1);     //  -1: say how many came
     }
     else
     if (streq (cmd, "/fingerprint") || streq (cmd, "/trust")) {
@@ -2105,7 +1992,7 @@ s_scroll (ui_t *self, int pages)
                 }
                 if (limit > 0) {
                     win->fetching = true;
-                    s_history (self, win, since, limit, R_OLDER);
+                    s_history (self, win, since, limit, R_OLDER, 0);
                 }
             }
         }
@@ -2131,16 +2018,8 @@ s_key_form (ui_t *self, int type, wint_t key)
         self->ask_register = false;
         if (key == 'y' || key == 'Y') {
             snprintf (self->form_msg, sizeof (self->form_msg), "Creating %s...", self->user);
-            char why [160];
-            if (client_ui_net_open (self->net, self->server, self->opts->server_key, why, sizeof (why)) == -1)
-                snprintf (self->form_msg, sizeof (self->form_msg), "%s", why);
-            else {
-                self->busy = true;
-                self->state = C_CONNECTING;
-                self->last_rx = zclock_mono ();
-                self->next_ping = self->last_rx + PING_MS;
-                s_simple (self, "REGISTER", self->user, self->password, NULL, R_REGISTER, NULL, 0);
-            }
+            self->registering = true;
+            s_connect (self, true);
         }
         else
             self->form_msg [0] = 0;
@@ -2197,8 +2076,7 @@ s_key_form (ui_t *self, int type, wint_t key)
             snprintf (self->user, sizeof (self->user), "%s", user);
             snprintf (self->password, sizeof (self->password), "%s", password);
             snprintf (self->form_msg, sizeof (self->form_msg), "Signing in to %s...", server);
-            self->busy = true;
-            s_connect (self);
+            s_connect (self, false);
         }
         memset (password, 0, strlen (password));
         free (server);
@@ -2438,11 +2316,12 @@ s_draw_status (ui_t *self, int y)
     switch (self->state) {
         case C_ONLINE: snprintf (state, sizeof (state), "connected"); break;
         case C_CONNECTING:
-            snprintf (state, sizeof (state), self->ever_online? "reconnecting..." : "connecting...");
+            snprintf (state, sizeof (state), client_session_ever_online (self->session)?
+                      "reconnecting..." : "connecting...");
             break;
         case C_WAIT:
             snprintf (state, sizeof (state), "reconnecting in %d s",
-                      (int) ((self->retry_at - now + 999) / 1000));
+                      (int) ((client_session_retry_at (self->session) - now + 999) / 1000));
             break;
         case C_DEAD: snprintf (state, sizeof (state), "disconnected: %s", self->dead_reason); break;
         default: snprintf (state, sizeof (state), "offline"); break;
@@ -2452,8 +2331,9 @@ s_draw_status (ui_t *self, int y)
     int len = snprintf (info, sizeof (info), " [%s] %s | %s", state, self->user, win->title);
     if (win->type == W_ROOM && win->nmembers)
         len += snprintf (info + len, sizeof (info) - (size_t) len, " (%zu)", win->nmembers);
-    if (self->nout)
-        len += snprintf (info + len, sizeof (info) - (size_t) len, " | %zu queued", self->nout);
+    size_t queued = client_session_queued (self->session);
+    if (queued)
+        len += snprintf (info + len, sizeof (info) - (size_t) len, " | %zu queued", queued);
     //  Transfers: the first running one with its progress, then how many more
     size_t running = 0;
     for (size_t i = 0; i < self->nxfers; i++) {
@@ -2632,7 +2512,7 @@ static void
 s_loop (ui_t *self)
 {
     while (!self->quit && !client_conn_interrupted ()) {
-        s_timers (self);
+        client_session_tick (self->session);
         s_draw (self);
         zmq_pollitem_t items [3 + XFERS_MAX];
         memset (items, 0, sizeof (items));
@@ -2658,16 +2538,7 @@ s_loop (ui_t *self)
         int timeout_ms = self->pushback_type? 0: 200;
         zmq_poll (items, count, timeout_ms);  //  EINTR (SIGWINCH) just loops
         s_keys (self);
-        pc_msg_t *msg;
-        int budget = 1000;                  //  keep the keyboard served under a flood
-        while (budget-- > 0 && (msg = client_ui_net_reply (self->net))) {
-            s_on_reply (self, msg);
-            pc_msg_destroy (&msg);
-        }
-        while (budget-- > 0 && (msg = client_ui_net_fanout (self->net))) {
-            s_on_fanout (self, msg);
-            pc_msg_destroy (&msg);
-        }
+        client_session_input (self->session);
         s_xfer_poll (self);
     }
 }
@@ -2682,7 +2553,12 @@ client_ui_run (client_opts_t *opts)
     assert (self);
     self->opts = opts;
     self->net = client_ui_net_new ();
-    self->backoff_s = 1;
+    client_session_events_t events = {
+        .state = s_on_state, .login = s_on_login, .join_failed = s_on_join_failed,
+        .message = s_on_message, .lost = s_on_lost, .sent = s_on_sent, .reply = s_on_reply,
+        .fanout = s_on_fanout, .ready = s_on_ready
+    };
+    self->session = client_session_new (&client_ui_net_transport, self->net, &events, self);
     self->exit_code = PC_EXIT_OK;
     if (opts->user)
         snprintf (self->user, sizeof (self->user), "%s", opts->user);
@@ -2705,7 +2581,8 @@ client_ui_run (client_opts_t *opts)
     if (self->user [0] && opts->user && password && *password && strlen (password) <= PC_SECRET_MAX) {
         snprintf (self->password, sizeof (self->password), "%s", password);
         self->mode = M_CHAT;
-        s_connect (self);
+        client_session_set_persistent (self->session, true);
+        s_connect (self, false);
     }
     else
         self->mode = M_FORM;
@@ -2713,17 +2590,12 @@ client_ui_run (client_opts_t *opts)
 
     if (self->state == C_ONLINE) {
         //  Best effort LOGOUT, at most 300 ms: the broker frees the session.
-        s_simple (self, "LOGOUT", NULL, NULL, NULL, R_PING, NULL, 0);
+        s_simple (self, "LOGOUT", NULL, NULL, NULL, R_LOGOUT, NULL, 0);
         int64_t deadline = zclock_mono () + 300;
-        while (zclock_mono () < deadline) {
+        while (zclock_mono () < deadline && !self->logged_out) {
             zmq_pollitem_t item = { client_ui_net_dealer (self->net), 0, ZMQ_POLLIN, 0 };
-            if (zmq_poll (&item, 1, 50) > 0) {
-                pc_msg_t *msg = client_ui_net_reply (self->net);
-                bool done = msg && pc_msg_nfields (msg) == 0 && pc_msg_is (msg, "OK");
-                pc_msg_destroy (&msg);
-                if (done)
-                    break;
-            }
+            if (zmq_poll (&item, 1, 50) > 0)
+                client_session_input (self->session);
         }
     }
     endwin ();
@@ -2731,8 +2603,6 @@ client_ui_run (client_opts_t *opts)
     memset (self->password, 0, sizeof (self->password));
     for (size_t i = 0; i < self->nwins; i++)
         s_win_destroy (&self->wins [i]);
-    for (size_t i = 0; i < self->nout; i++)
-        free (self->outbox [i].text);
     for (size_t i = 0; i < self->nknown; i++)
         free (self->known_rooms [i]);
     free (self->known_rooms);
@@ -2745,6 +2615,7 @@ client_ui_run (client_opts_t *opts)
     client_ui_input_destroy (&self->input);
     for (int f = 0; f < 3; f++)
         client_ui_input_destroy (&self->fields [f]);
+    client_session_destroy (&self->session);
     client_ui_net_destroy (&self->net);
     free (self);
     return rc;

@@ -165,3 +165,16 @@ void *client_ui_net_sub (client_ui_net_t *self) { return self->sub? zsock_resolv
 size_t client_ui_net_malformed (client_ui_net_t *self) { return self->malformed; }
 zcert_t *client_ui_net_cert (client_ui_net_t *self) { assert (self); return self->cert; }
 const char *client_ui_net_host (client_ui_net_t *self) { assert (self); return self->host; }
+
+//  The table client_session drives.
+static int s_t_open (void *h, const char *e, const char *k, char *t, size_t n) { return client_ui_net_open ((client_ui_net_t *) h, e, k, t, n); }
+static void s_t_close (void *h) { client_ui_net_close ((client_ui_net_t *) h); }
+static int s_t_send (void *h, pc_msg_t *r, char *id) { return client_ui_net_send ((client_ui_net_t *) h, r, id); }
+static int s_t_subscribe (void *h, int port, const char *topic) { return client_ui_net_subscribe ((client_ui_net_t *) h, port, topic); }
+static pc_msg_t *s_t_reply (void *h) { return client_ui_net_reply ((client_ui_net_t *) h); }
+static pc_msg_t *s_t_fanout (void *h) { return client_ui_net_fanout ((client_ui_net_t *) h); }
+static int64_t s_t_now (void *h) { return zclock_mono (); }
+
+const client_session_transport_t client_ui_net_transport = {
+    s_t_open, s_t_close, s_t_send, s_t_subscribe, s_t_reply, s_t_fanout, s_t_now
+};

@@ -14,6 +14,7 @@
 
 #include <czmq.h>
 #include "pc_msg.h"
+#include "client_session.h"
 
 typedef struct _client_ui_net_t client_ui_net_t;
 
@@ -47,5 +48,8 @@ size_t      client_ui_net_malformed (client_ui_net_t *self);
 //  service must see the key the broker knows. And the broker's host.
 zcert_t    *client_ui_net_cert      (client_ui_net_t *self);
 const char *client_ui_net_host      (client_ui_net_t *self);
+
+//  The session engine's transport (handle: a client_ui_net_t).
+extern const client_session_transport_t client_ui_net_transport;
 
 #endif
