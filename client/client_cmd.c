@@ -106,8 +106,7 @@ client_cmd_usage_error (const char *format, const char *arg)
 {
     fprintf (stderr, "pychat: ");
     fprintf (stderr, format, arg);
-    fprintf (stderr, "\n");
-    client_cmd_usage (stderr);
+    fprintf (stderr, " (pychat --help lists the commands and options)\n");
     return PC_EXIT_USAGE;
 }
 
