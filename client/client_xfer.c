@@ -3,6 +3,7 @@
 #include "client_conn.h"
 #include "client_seal.h"
 #include "client_state.h"
+#include "client_xfer_fake.h"
 #include "pc_keys.h"
 #include "pc_msg.h"
 #include "pc_util.h"
@@ -1215,272 +1216,8 @@ client_xfer_get (client_xfer_t *self, const char *space, const char *name, const
 }
 
 //  --------------------------------------------------------------------------
-//  Selftest: the engine against a file service in a thread that holds
-//  files in memory and does just what PROTOCOL.md says (no FCHECK: it
-//  trusts every key). Its pipe takes test knobs: "CORRUPT" NAME flips a
-//  stored byte, "STALL" N stops answering FDATA once N bytes are held (a
-//  crash mid-upload), "RESUME" answers again.
-
-#define FAKE_FILES  8
-#define FAKE_CHUNK  65536
-
-typedef struct {
-    char     space [64];
-    char     name [PC_FILE_NAME_MAX + 1];
-    char     sha [65];
-    char    *meta;
-    uint8_t *data;
-    uint64_t size;
-    uint64_t have;                      //  uploads: bytes held
-} fake_file_t;
-
-typedef struct {
-    zsock_t    *router;
-    fake_file_t files [FAKE_FILES];
-    fake_file_t upload;                 //  one pending upload, id "u1"
-    bool        uploading;
-    uint64_t    stall_at;               //  0: never
-} fake_t;
-
-static void
-s_fake_free (fake_file_t *file)
-{
-    free (file->data);
-    free (file->meta);
-    memset (file, 0, sizeof (*file));
-}
-
-static fake_file_t *
-s_fake_find (fake_t *self, const char *space, const char *name)
-{
-    for (size_t i = 0; i < FAKE_FILES; i++)
-        if (self->files [i].data && streq (self->files [i].space, space)
-        &&  streq (self->files [i].name, name))
-            return &self->files [i];
-    return NULL;
-}
-
-static void
-s_fake_reply (fake_t *self, pc_msg_t **reply_p)
-{
-    pc_msg_send (*reply_p, self->router);
-    pc_msg_destroy (reply_p);
-}
-
-static void
-s_fake_error (fake_t *self, pc_msg_t *request, int code, const char *text, const char *detail)
-{
-    pc_msg_t *reply = pc_msg_new_error (request, code, text);
-    if (detail)
-        pc_msg_add (reply, detail);
-    s_fake_reply (self, &reply);
-}
-
-static void
-s_fake_handle (fake_t *self, pc_msg_t *msg)
-{
-    pc_msg_t *reply = pc_msg_new_ok (msg);
-    const char *command = pc_msg_command (msg);
-    if (streq (command, "FLIST")) {
-        for (size_t i = 0; i < FAKE_FILES; i++) {
-            fake_file_t *file = &self->files [i];
-            if (!file->data || !streq (file->space, pc_msg_field (msg, 0)))
-                continue;
-            pc_msg_add (reply, file->name);
-            pc_msg_addf (reply, "%" PRIu64, file->size);
-            pc_msg_add (reply, "alice");
-            pc_msg_add (reply, "1700000000000");
-            pc_msg_add (reply, file->sha);
-        }
-    }
-    else
-    if (streq (command, "FPUT")) {
-        const char *space = pc_msg_field (msg, 0), *name = pc_msg_field (msg, 1);
-        uint64_t size = strtoull (pc_msg_field (msg, 2), NULL, 10);
-        if (s_fake_find (self, space, name)) {
-            pc_msg_destroy (&reply);
-            s_fake_error (self, msg, PC_ERR_CONFLICT, "the space already has a file of that name", NULL);
-            return;
-        }
-        if (size > 8 * 1024 * 1024) {
-            pc_msg_destroy (&reply);
-            s_fake_error (self, msg, PC_ERR_TOO_LONG, "larger than the limit", NULL);
-            return;
-        }
-        fake_file_t *up = &self->upload;
-        if (self->uploading && streq (up->space, space) && streq (up->name, name)
-        &&  up->size == size && streq (up->sha, pc_msg_field (msg, 3)))
-            up->have -= up->have % FAKE_CHUNK;          //  continue, at a whole chunk
-        else {
-            s_fake_free (up);
-            snprintf (up->space, sizeof (up->space), "%s", space);
-            snprintf (up->name, sizeof (up->name), "%s", name);
-            snprintf (up->sha, sizeof (up->sha), "%s", pc_msg_field (msg, 3));
-            up->meta = strdup (pc_msg_field (msg, 4));
-            up->size = size;
-            up->data = (uint8_t *) malloc (size + 1);
-            self->uploading = true;
-        }
-        pc_msg_add (reply, "u1");
-        pc_msg_addf (reply, "%" PRIu64, up->have);
-        pc_msg_addf (reply, "%d", FAKE_CHUNK);
-    }
-    else
-    if (streq (command, "FDATA")) {
-        fake_file_t *up = &self->upload;
-        uint64_t offset = strtoull (pc_msg_field (msg, 1), NULL, 10);
-        size_t size = pc_msg_field_size (msg, 2);
-        char detail [32];
-        snprintf (detail, sizeof (detail), "%" PRIu64, up->have);
-        if (self->stall_at && up->have >= self->stall_at) {
-            pc_msg_destroy (&reply);            //  a service that died: silence
-            return;
-        }
-        if (!self->uploading || !streq (pc_msg_field (msg, 0), "u1")) {
-            pc_msg_destroy (&reply);
-            s_fake_error (self, msg, PC_ERR_NOT_FOUND, "no such upload", NULL);
-            return;
-        }
-        if (offset != up->have || up->have + size > up->size) {
-            pc_msg_destroy (&reply);
-            s_fake_error (self, msg, offset != up->have? PC_ERR_CONFLICT: PC_ERR_TOO_LONG,
-                          "wrong offset", detail);
-            return;
-        }
-        memcpy (up->data + up->have, pc_msg_field (msg, 2), size);
-        up->have += size;
-        pc_msg_addf (reply, "%" PRIu64, up->have);
-    }
-    else
-    if (streq (command, "FDONE")) {
-        fake_file_t *up = &self->upload;
-        uint8_t sha [32];
-        char hex [65];
-        crypto_hash_sha256 (sha, up->data, up->have);
-        s_hex (sha, hex);
-        if (!self->uploading || up->have != up->size || !streq (hex, up->sha)) {
-            pc_msg_destroy (&reply);
-            s_fake_error (self, msg, PC_ERR_CONFLICT, "incomplete or checksum mismatch", NULL);
-            return;
-        }
-        size_t i = 0;
-        while (i < FAKE_FILES && self->files [i].data)
-            i++;
-        assert (i < FAKE_FILES);
-        self->files [i] = *up;
-        memset (up, 0, sizeof (*up));
-        self->uploading = false;
-        pc_msg_add (reply, self->files [i].name);
-        pc_msg_addf (reply, "%" PRIu64, self->files [i].size);
-        pc_msg_add (reply, self->files [i].sha);
-    }
-    else
-    if (streq (command, "FOPEN")) {
-        fake_file_t *file = s_fake_find (self, pc_msg_field (msg, 0), pc_msg_field (msg, 1));
-        if (!file) {
-            pc_msg_destroy (&reply);
-            s_fake_error (self, msg, PC_ERR_NOT_FOUND, "no such file", NULL);
-            return;
-        }
-        pc_msg_addf (reply, "h%zu", (size_t) (file - self->files));
-        pc_msg_addf (reply, "%" PRIu64, file->size);
-        pc_msg_add (reply, file->sha);
-        pc_msg_add (reply, "alice");
-        pc_msg_add (reply, "1700000000000");
-        pc_msg_add (reply, file->meta);
-    }
-    else
-    if (streq (command, "FREAD")) {
-        size_t index = (size_t) atoi (pc_msg_field (msg, 0) + 1);
-        uint64_t offset = strtoull (pc_msg_field (msg, 1), NULL, 10);
-        size_t length = (size_t) atol (pc_msg_field (msg, 2));
-        fake_file_t *file = index < FAKE_FILES? &self->files [index]: NULL;
-        pc_msg_destroy (&reply);
-        if (!file || !file->data || offset >= file->size) {
-            s_fake_error (self, msg, file && file->data? PC_ERR_MALFORMED: PC_ERR_NOT_FOUND, "no", NULL);
-            return;
-        }
-        if (length > file->size - offset)
-            length = (size_t) (file->size - offset);
-        reply = pc_msg_new ("FCHUNK");
-        pc_msg_set_routing_id (reply, pc_msg_routing_id (msg));
-        pc_msg_set_reqid (reply, pc_msg_reqid (msg));
-        pc_msg_addf (reply, "%" PRIu64, offset);
-        pc_msg_add_mem (reply, file->data + offset, length);
-    }
-    else
-    if (streq (command, "FRM")) {
-        fake_file_t *file = s_fake_find (self, pc_msg_field (msg, 0), pc_msg_field (msg, 1));
-        if (!file) {
-            pc_msg_destroy (&reply);
-            s_fake_error (self, msg, PC_ERR_NOT_FOUND, "no such file", NULL);
-            return;
-        }
-        s_fake_free (file);
-    }
-    s_fake_reply (self, &reply);
-}
-
-static void
-s_fake_service (zsock_t *pipe, void *args)
-{
-    fake_t *self = (fake_t *) zmalloc (sizeof (fake_t));
-    zcert_t *cert = (zcert_t *) args;
-    self->router = zsock_new (ZMQ_ROUTER);
-    zcert_apply (cert, self->router);
-    zsock_set_curve_server (self->router, 1);
-    zsock_set_maxmsgsize (self->router, PC_MSG_MAX);
-    int port = zsock_bind (self->router, "tcp://127.0.0.1:*");
-    assert (port > 0);
-    zsock_signal (pipe, 0);
-    zstr_sendf (pipe, "%d", port);
-    zpoller_t *poller = zpoller_new (pipe, self->router, NULL);
-    pc_msg_t *msg = pc_msg_new (NULL);
-    while (true) {
-        void *which = zpoller_wait (poller, -1);
-        if (which == pipe) {
-            char *command = NULL, *arg = NULL;
-            zstr_recvx (pipe, &command, &arg, NULL);
-            bool term = !command || streq (command, "$TERM");
-            if (command && streq (command, "CORRUPT")) {
-                for (size_t i = 0; i < FAKE_FILES; i++)
-                    if (self->files [i].data && streq (self->files [i].name, arg))
-                        self->files [i].data [self->files [i].size / 2] ^= 0x20;
-            }
-            else
-            if (command && streq (command, "STALL"))
-                self->stall_at = strtoull (arg, NULL, 10);
-            else
-            if (command && streq (command, "RESUME"))
-                self->stall_at = 0;
-            zstr_free (&command);
-            zstr_free (&arg);
-            if (term)
-                break;
-            zsock_signal (pipe, 0);
-        }
-        else
-        if (which == self->router && pc_msg_recv (msg, self->router) == 0)
-            s_fake_handle (self, msg);
-        else
-        if (!which)
-            break;
-    }
-    pc_msg_destroy (&msg);
-    for (size_t i = 0; i < FAKE_FILES; i++)
-        s_fake_free (&self->files [i]);
-    s_fake_free (&self->upload);
-    zpoller_destroy (&poller);
-    zsock_destroy (&self->router);
-    free (self);
-}
-
-static void
-s_fake_knob (zactor_t *service, const char *command, const char *arg)
-{
-    zstr_sendx (service, command, arg, NULL);
-    zsock_wait (service);
-}
+//  Selftest: the engine against the in-memory file service of
+//  client_xfer_fake.
 
 static void
 s_test_note (void *arg, const char *text)
@@ -1518,11 +1255,22 @@ s_test_same (const char *path, const uint8_t *data, size_t size)
     return same;
 }
 
-void
-client_xfer_test (bool verbose)
+typedef struct {
+    zactor_t *service;
+    zcert_t  *service_cert, *cert;
+    int       port;
+    client_xfer_t *xfer;
+    char      note [256];
+    int       stop;
+    char      dir [64];
+    char      src [PATH_MAX], dest [PATH_MAX], part [PATH_MAX], pending [PATH_MAX];
+    uint8_t  *data;
+    size_t    size;
+} xfer_test_t;
+
+static void
+s_test_texts (void)
 {
-    printf (" * client_xfer: ");
-    assert (sodium_init () >= 0);
     char text [32];
     client_xfer_size_text (512, text, sizeof (text));
     assert (streq (text, "512 B"));
@@ -1539,91 +1287,88 @@ client_xfer_test (bool verbose)
                        "'it'\\''s mine.txt'"));
     free (dm);
 
-    zcert_t *service_cert = zcert_new ();
-    zactor_t *service = zactor_new (s_fake_service, service_cert);
-    char *port_txt = zstr_recv (service);
-    int port = atoi (port_txt);
-    zstr_free (&port_txt);
-    zcert_t *cert = zcert_new ();
-    char why [256] = "";
-    assert (!client_xfer_new ("127.0.0.1", 0, zcert_public_txt (service_cert), cert, 1000, why, sizeof (why)));
-    assert (*why);
-    client_xfer_t *xfer = client_xfer_new ("127.0.0.1", port, zcert_public_txt (service_cert),
-                                           cert, 5000, why, sizeof (why));
-    assert (xfer);
-    char note [256] = "";
-    client_xfer_set_note (xfer, s_test_note, note);
-    int stop = 0;
-    client_xfer_set_tick (xfer, s_test_stop, &stop);
+}
 
-    char dir [] = "/tmp/client_xfer_test.XXXXXX";
-    assert (mkdtemp (dir));
-    char src [PATH_MAX], dest [PATH_MAX], part [PATH_MAX], pending [PATH_MAX];
-    snprintf (src, sizeof (src), "%s/src.bin", dir);
-    snprintf (dest, sizeof (dest), "%s/dest.bin", dir);
-    snprintf (part, sizeof (part), "%s/dest.bin.part", dir);
-    snprintf (pending, sizeof (pending), "%s/pending", dir);
-    size_t size = 1024 * 1024 + 123;            //  4 whole chunks of 256 KiB and a bit
-    uint8_t *data = (uint8_t *) malloc (size);
-    randombytes_buf (data, size);
-    s_test_write (src, data, size);
-
+static void
+s_test_put_get (xfer_test_t *t)
+{
     //  Put, list, get; no overwrite without force
     client_xfer_file_t file;
-    assert (client_xfer_put (xfer, "lobby", "a.bin", src, NULL, &file) == 0);
-    assert (file.size == size && strlen (file.sha256) == 64 && !*note);
+    assert (client_xfer_put (t->xfer, "lobby", "a.bin", t->src, NULL, &file) == 0);
+    assert (file.size == t->size && strlen (file.sha256) == 64 && !*t->note);
     client_xfer_file_t *files = NULL;
     size_t count = 0;
-    assert (client_xfer_list (xfer, "lobby", &files, &count) == 0);
-    assert (count == 1 && streq (files [0].name, "a.bin") && files [0].size == size);
+    assert (client_xfer_list (t->xfer, "lobby", &files, &count) == 0);
+    assert (count == 1 && streq (files [0].name, "a.bin") && files [0].size == t->size);
     assert (streq (files [0].sha256, file.sha256) && streq (files [0].from, "alice"));
     free (files);
-    assert (client_xfer_get (xfer, "lobby", "a.bin", dest, false, NULL, &file) == 0);
-    assert (s_test_same (dest, data, size) && access (part, F_OK) == -1);
-    assert (client_xfer_get (xfer, "lobby", "a.bin", dest, false, NULL, &file) == PC_EXIT_USAGE);
-    assert (strstr (client_xfer_error (xfer), "--force"));
-    assert (client_xfer_get (xfer, "lobby", "a.bin", dest, true, NULL, &file) == 0);
-    assert (client_xfer_put (xfer, "lobby", "a.bin", src, NULL, &file) == PC_EXIT_REFUSED);
-    assert (client_xfer_get (xfer, "lobby", "nope", part, false, NULL, &file) == PC_EXIT_REFUSED);
-    assert (access (part, F_OK) == -1);
+    assert (client_xfer_get (t->xfer, "lobby", "a.bin", t->dest, false, NULL, &file) == 0);
+    assert (s_test_same (t->dest, t->data, t->size) && access (t->part, F_OK) == -1);
+    assert (client_xfer_get (t->xfer, "lobby", "a.bin", t->dest, false, NULL, &file) == PC_EXIT_USAGE);
+    assert (strstr (client_xfer_error (t->xfer), "--force"));
+    assert (client_xfer_get (t->xfer, "lobby", "a.bin", t->dest, true, NULL, &file) == 0);
+    assert (client_xfer_put (t->xfer, "lobby", "a.bin", t->src, NULL, &file) == PC_EXIT_REFUSED);
+    assert (client_xfer_get (t->xfer, "lobby", "nope", t->part, false, NULL, &file) == PC_EXIT_REFUSED);
+    assert (access (t->part, F_OK) == -1);
 
+}
+
+static void
+s_test_resume (xfer_test_t *t)
+{
+    client_xfer_file_t file;
     //  A download resumes from its .part (cut to a whole chunk), and a
     //  .part of other bytes is downloaded again
-    unlink (dest);
-    s_test_write (part, data, 300000);
-    note [0] = 0;
-    assert (client_xfer_get (xfer, "lobby", "a.bin", dest, false, NULL, &file) == 0);
-    assert (streq (note, "resuming at 262144 bytes"));
-    assert (s_test_same (dest, data, size));
-    unlink (dest);
+    unlink (t->dest);
+    s_test_write (t->part, t->data, 300000);
+    t->note [0] = 0;
+    assert (client_xfer_get (t->xfer, "lobby", "a.bin", t->dest, false, NULL, &file) == 0);
+    assert (streq (t->note, "resuming at 262144 bytes"));
+    assert (s_test_same (t->dest, t->data, t->size));
+    unlink (t->dest);
     uint8_t *other = (uint8_t *) calloc (1, 600000);
-    s_test_write (part, other, 600000);
-    assert (client_xfer_get (xfer, "lobby", "a.bin", dest, false, NULL, &file) == 0);
-    assert (strstr (note, "again from 0"));
-    assert (s_test_same (dest, data, size));
+    s_test_write (t->part, other, 600000);
+    assert (client_xfer_get (t->xfer, "lobby", "a.bin", t->dest, false, NULL, &file) == 0);
+    assert (strstr (t->note, "again from 0"));
+    assert (s_test_same (t->dest, t->data, t->size));
     free (other);
 
-    //  A stored byte flipped: refused, nothing kept
-    unlink (dest);
-    s_fake_knob (service, "CORRUPT", "a.bin");
-    assert (client_xfer_get (xfer, "lobby", "a.bin", dest, false, NULL, &file) == PC_EXIT_UNREACHABLE);
-    assert (streq (client_xfer_error (xfer), "a.bin: checksum mismatch, download refused"));
-    assert (access (dest, F_OK) == -1 && access (part, F_OK) == -1);
+}
 
-    //  An upload cut short (the service stops answering) resumes
-    s_fake_knob (service, "STALL", "300000");
-    client_xfer_t *short_xfer = client_xfer_new ("127.0.0.1", port, zcert_public_txt (service_cert),
-                                                 cert, 300, why, sizeof (why));
-    assert (client_xfer_put (short_xfer, "lobby", "b.bin", src, NULL, &file) == PC_EXIT_UNREACHABLE);
+static void
+s_test_corrupt_and_stall (xfer_test_t *t)
+{
+    client_xfer_file_t file;
+    char why [256] = "";
+    //  A stored byte flipped: refused, nothing kept
+    unlink (t->dest);
+    client_xfer_fake_knob (t->service, "CORRUPT", "a.bin");
+    assert (client_xfer_get (t->xfer, "lobby", "a.bin", t->dest, false, NULL, &file) == PC_EXIT_UNREACHABLE);
+    assert (streq (client_xfer_error (t->xfer), "a.bin: checksum mismatch, download refused"));
+    assert (access (t->dest, F_OK) == -1 && access (t->part, F_OK) == -1);
+
+    //  An upload cut short (the t->service stops answering) resumes
+    client_xfer_fake_knob (t->service, "STALL", "300000");
+    client_xfer_t *short_xfer = client_xfer_new ("127.0.0.1", t->port, zcert_public_txt (t->service_cert),
+                                                 t->cert, 300, why, sizeof (why));
+    assert (client_xfer_put (short_xfer, "lobby", "b.bin", t->src, NULL, &file) == PC_EXIT_UNREACHABLE);
     assert (strstr (client_xfer_error (short_xfer), "no reply"));
     client_xfer_destroy (&short_xfer);
-    s_fake_knob (service, "RESUME", "");
-    note [0] = 0;
-    assert (client_xfer_put (xfer, "lobby", "b.bin", src, NULL, &file) == 0);
-    assert (streq (note, "resuming at 327680 bytes"));
-    assert (client_xfer_get (xfer, "lobby", "b.bin", dest, false, NULL, &file) == 0);
-    assert (s_test_same (dest, data, size));
+    client_xfer_fake_knob (t->service, "RESUME", "");
+    t->note [0] = 0;
+    assert (client_xfer_put (t->xfer, "lobby", "b.bin", t->src, NULL, &file) == 0);
+    assert (streq (t->note, "resuming at 327680 bytes"));
+    assert (client_xfer_get (t->xfer, "lobby", "b.bin", t->dest, false, NULL, &file) == 0);
+    assert (s_test_same (t->dest, t->data, t->size));
 
+}
+
+static void
+s_test_private (xfer_test_t *t)
+{
+    client_xfer_file_t file;
+    char why [256] = "";
+    client_xfer_t *short_xfer;
     //  Private: sealed on the way out, opened by the other end only
     uint8_t alice_pk [32], alice_sk [32], bob_pk [32], bob_sk [32], carol_pk [32], carol_sk [32];
     crypto_box_keypair (alice_pk, alice_sk);
@@ -1636,61 +1381,111 @@ client_xfer_test (bool verbose)
     memcpy (bob.own_secret, bob_sk, 32);
     memcpy (carol.peer_public, alice_pk, 32);
     memcpy (carol.own_secret, carol_sk, 32);
-    snprintf (alice.pending_dir, sizeof (alice.pending_dir), "%s", pending);
+    snprintf (alice.pending_dir, sizeof (alice.pending_dir), "%s", t->pending);
     bob.pending_dir [0] = carol.pending_dir [0] = 0;
-    s_fake_knob (service, "STALL", "200000");
-    short_xfer = client_xfer_new ("127.0.0.1", port, zcert_public_txt (service_cert),
-                                  cert, 300, why, sizeof (why));
-    assert (client_xfer_put (short_xfer, "@bob", "secret.bin", src, &alice, &file) == PC_EXIT_UNREACHABLE);
+    client_xfer_fake_knob (t->service, "STALL", "200000");
+    short_xfer = client_xfer_new ("127.0.0.1", t->port, zcert_public_txt (t->service_cert),
+                                  t->cert, 300, why, sizeof (why));
+    assert (client_xfer_put (short_xfer, "@bob", "secret.bin", t->src, &alice, &file) == PC_EXIT_UNREACHABLE);
     client_xfer_destroy (&short_xfer);
-    zdir_t *kept = zdir_new (pending, NULL);
+    zdir_t *kept = zdir_new (t->pending, NULL);
     assert (kept && zdir_count (kept) == 1);    //  key and header wait for the retry
     zdir_destroy (&kept);
-    s_fake_knob (service, "RESUME", "");
-    note [0] = 0;
-    assert (client_xfer_put (xfer, "@bob", "secret.bin", src, &alice, &file) == 0);
-    assert (streq (note, "resuming at 262144 bytes"));
-    assert (file.size == client_seal_cipher_size (size));
-    kept = zdir_new (pending, NULL);
+    client_xfer_fake_knob (t->service, "RESUME", "");
+    t->note [0] = 0;
+    assert (client_xfer_put (t->xfer, "@bob", "secret.bin", t->src, &alice, &file) == 0);
+    assert (streq (t->note, "resuming at 262144 bytes"));
+    assert (file.size == client_seal_cipher_size (t->size));
+    kept = zdir_new (t->pending, NULL);
     assert (!kept || zdir_count (kept) == 0);   //  gone once FDONE succeeded
     zdir_destroy (&kept);
-    unlink (dest);
-    assert (client_xfer_get (xfer, "@bob", "secret.bin", dest, false, &bob, &file) == 0);
-    assert (s_test_same (dest, data, size) && file.size == size);
-    unlink (dest);
-    assert (client_xfer_get (xfer, "@bob", "secret.bin", dest, false, &alice, &file) == 0);
-    assert (s_test_same (dest, data, size));
-    unlink (dest);
-    assert (client_xfer_get (xfer, "@bob", "secret.bin", dest, false, &carol, &file) == PC_EXIT_UNREACHABLE);
-    assert (strstr (client_xfer_error (xfer), "does not open"));
-    assert (access (dest, F_OK) == -1 && access (part, F_OK) == -1);
-    s_fake_knob (service, "CORRUPT", "secret.bin");
-    assert (client_xfer_get (xfer, "@bob", "secret.bin", dest, false, &bob, &file) == PC_EXIT_UNREACHABLE);
-    assert (strstr (client_xfer_error (xfer), "refused"));
-    assert (access (dest, F_OK) == -1 && access (part, F_OK) == -1);
+    unlink (t->dest);
+    assert (client_xfer_get (t->xfer, "@bob", "secret.bin", t->dest, false, &bob, &file) == 0);
+    assert (s_test_same (t->dest, t->data, t->size) && file.size == t->size);
+    unlink (t->dest);
+    assert (client_xfer_get (t->xfer, "@bob", "secret.bin", t->dest, false, &alice, &file) == 0);
+    assert (s_test_same (t->dest, t->data, t->size));
+    unlink (t->dest);
+    assert (client_xfer_get (t->xfer, "@bob", "secret.bin", t->dest, false, &carol, &file) == PC_EXIT_UNREACHABLE);
+    assert (strstr (client_xfer_error (t->xfer), "does not open"));
+    assert (access (t->dest, F_OK) == -1 && access (t->part, F_OK) == -1);
+    client_xfer_fake_knob (t->service, "CORRUPT", "secret.bin");
+    assert (client_xfer_get (t->xfer, "@bob", "secret.bin", t->dest, false, &bob, &file) == PC_EXIT_UNREACHABLE);
+    assert (strstr (client_xfer_error (t->xfer), "refused"));
+    assert (access (t->dest, F_OK) == -1 && access (t->part, F_OK) == -1);
 
-    //  rm; a stop from the tick interrupts
-    assert (client_xfer_rm (xfer, "lobby", "a.bin") == 0);
-    assert (client_xfer_rm (xfer, "lobby", "a.bin") == PC_EXIT_REFUSED);
-    assert (client_xfer_list (xfer, "lobby", &files, &count) == 0);
+}
+
+static void
+s_test_rm (xfer_test_t *t)
+{
+    client_xfer_file_t file;
+    client_xfer_file_t *files = NULL;
+    size_t count = 0;
+    //  rm; a t->stop from the tick interrupts
+    assert (client_xfer_rm (t->xfer, "lobby", "a.bin") == 0);
+    assert (client_xfer_rm (t->xfer, "lobby", "a.bin") == PC_EXIT_REFUSED);
+    assert (client_xfer_list (t->xfer, "lobby", &files, &count) == 0);
     assert (count == 1 && streq (files [0].name, "b.bin"));
     free (files);
-    stop = 1;
-    assert (client_xfer_put (xfer, "lobby", "c.bin", src, NULL, &file) == CLIENT_INTERRUPTED);
-    stop = 0;
+    t->stop = 1;
+    assert (client_xfer_put (t->xfer, "lobby", "c.bin", t->src, NULL, &file) == CLIENT_INTERRUPTED);
+    t->stop = 0;
     //  Not a regular file, not there
-    assert (client_xfer_put (xfer, "lobby", "d", dir, NULL, &file) == PC_EXIT_USAGE);
-    assert (client_xfer_put (xfer, "lobby", "d", part, NULL, &file) == PC_EXIT_USAGE);
+    assert (client_xfer_put (t->xfer, "lobby", "d", t->dir, NULL, &file) == PC_EXIT_USAGE);
+    assert (client_xfer_put (t->xfer, "lobby", "d", t->part, NULL, &file) == PC_EXIT_USAGE);
 
-    client_xfer_destroy (&xfer);
-    zactor_destroy (&service);
-    zcert_destroy (&cert);
-    zcert_destroy (&service_cert);
-    unlink (src);
-    unlink (dest);
-    zsys_dir_delete (pending);
-    rmdir (dir);
-    free (data);
+}
+
+void
+client_xfer_test (bool verbose)
+{
+    printf (" * client_xfer: ");
+    assert (sodium_init () >= 0);
+    s_test_texts ();
+    xfer_test_t context, *t = &context;
+    memset (t, 0, sizeof (*t));
+    t->service_cert = zcert_new ();
+    t->service = zactor_new (client_xfer_fake_actor, t->service_cert);
+    char *port_txt = zstr_recv (t->service);
+    t->port = atoi (port_txt);
+    zstr_free (&port_txt);
+    t->cert = zcert_new ();
+    char why [256] = "";
+    assert (!client_xfer_new ("127.0.0.1", 0, zcert_public_txt (t->service_cert), t->cert, 1000,
+                              why, sizeof (why)));
+    assert (*why);
+    t->xfer = client_xfer_new ("127.0.0.1", t->port, zcert_public_txt (t->service_cert),
+                               t->cert, 5000, why, sizeof (why));
+    assert (t->xfer);
+    client_xfer_set_note (t->xfer, s_test_note, t->note);
+    client_xfer_set_tick (t->xfer, s_test_stop, &t->stop);
+    snprintf (t->dir, sizeof (t->dir), "/tmp/client_xfer_test.XXXXXX");
+    assert (mkdtemp (t->dir));
+    snprintf (t->src, sizeof (t->src), "%s/src.bin", t->dir);
+    snprintf (t->dest, sizeof (t->dest), "%s/dest.bin", t->dir);
+    snprintf (t->part, sizeof (t->part), "%s/dest.bin.part", t->dir);
+    snprintf (t->pending, sizeof (t->pending), "%s/pending", t->dir);
+    t->size = 1024 * 1024 + 123;                //  4 whole chunks of 256 KiB and a bit
+    t->data = (uint8_t *) malloc (t->size);
+    randombytes_buf (t->data, t->size);
+    s_test_write (t->src, t->data, t->size);
+
+    s_test_put_get (t);
+    s_test_resume (t);
+    s_test_corrupt_and_stall (t);
+    s_test_private (t);
+    s_test_rm (t);
+
+    client_xfer_destroy (&t->xfer);
+    zactor_destroy (&t->service);
+    zcert_destroy (&t->cert);
+    zcert_destroy (&t->service_cert);
+    unlink (t->src);
+    unlink (t->dest);
+    zsys_dir_delete (t->pending);
+    rmdir (t->dir);
+    free (t->data);
     if (verbose)
         printf ("(verbose) ");
     printf ("OK\n");
