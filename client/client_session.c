@@ -2,6 +2,7 @@
 #include "client_session.h"
 #include "pc_limits.h"
 #include "pc_util.h"
+#include "client_session_fake.h"
 
 #include <inttypes.h>
 #include <sodium.h>
@@ -751,83 +752,6 @@ const char *client_session_topic (client_session_t *self) { assert (self); retur
 //  --------------------------------------------------------------------------
 //  Selftest: the engine against a scripted fake of the transport table.
 
-typedef struct {
-    bool      open;
-    int       opens;
-    int64_t   clock;
-    unsigned  next_reqid;
-    char      topic [64];
-    zlistx_t *sent;                     //  pc_msg_t *: what the engine sent
-    zlistx_t *replies;                  //  pc_msg_t *: what it will read
-    zlistx_t *fanouts;
-} fake_t;
-
-static void
-s_fake_msg_destroy (void **item)
-{
-    pc_msg_destroy ((pc_msg_t **) item);
-}
-
-static int
-s_fake_open (void *handle, const char *endpoint, const char *key, char *errtext, size_t size)
-{
-    fake_t *fake = (fake_t *) handle;
-    fake->open = true;
-    fake->opens++;
-    return 0;
-}
-
-static void
-s_fake_close (void *handle)
-{
-    fake_t *fake = (fake_t *) handle;
-    fake->open = false;
-    zlistx_purge (fake->replies);
-    zlistx_purge (fake->fanouts);
-}
-
-static int
-s_fake_send (void *handle, pc_msg_t *request, char *reqid)
-{
-    fake_t *fake = (fake_t *) handle;
-    snprintf (reqid, CLIENT_SESSION_REQID, "f-%u", fake->next_reqid++);
-    if (!fake->open)
-        return -1;
-    pc_msg_set_reqid (request, reqid);
-    zlistx_add_end (fake->sent, pc_msg_dup (request));
-    return 0;
-}
-
-static int
-s_fake_subscribe (void *handle, int port, const char *topic)
-{
-    snprintf (((fake_t *) handle)->topic, 64, "%s", topic);
-    return 0;
-}
-
-static pc_msg_t *
-s_fake_reply (void *handle)
-{
-    return (pc_msg_t *) zlistx_detach (((fake_t *) handle)->replies, NULL);
-}
-
-static pc_msg_t *
-s_fake_fanout (void *handle)
-{
-    return (pc_msg_t *) zlistx_detach (((fake_t *) handle)->fanouts, NULL);
-}
-
-static int64_t
-s_fake_now (void *handle)
-{
-    return ((fake_t *) handle)->clock;
-}
-
-static const client_session_transport_t s_fake_transport = {
-    s_fake_open, s_fake_close, s_fake_send, s_fake_subscribe,
-    s_fake_reply, s_fake_fanout, s_fake_now
-};
-
 //  What the front end heard, one line per event.
 typedef struct {
     char log [4096];
@@ -870,126 +794,79 @@ s_t_ready (void *arg)
     ((heard_t *) arg)->readies++;
 }
 
-//  The next request the engine sent: must be command; caller owns it.
-static pc_msg_t *
-s_expect (fake_t *fake, const char *command)
-{
-    pc_msg_t *request = (pc_msg_t *) zlistx_detach (fake->sent, NULL);
-    if (!request || !pc_msg_is (request, command))
-        zsys_error ("client_session_test: expected %s, got %s", command,
-                    request? pc_msg_command (request): "nothing");
-    assert (request && pc_msg_is (request, command));
-    return request;
-}
-
-//  Answers request OK with fields (NULL-terminated); destroys request.
-static void
-s_answer (fake_t *fake, pc_msg_t **request_p, ...)
-{
-    pc_msg_t *reply = pc_msg_new_ok (*request_p);
-    va_list args;
-    va_start (args, request_p);
-    const char *field;
-    while ((field = va_arg (args, const char *)))
-        pc_msg_add (reply, field);
-    va_end (args);
-    zlistx_add_end (fake->replies, reply);
-    pc_msg_destroy (request_p);
-}
-
-static void
-s_refuse (fake_t *fake, pc_msg_t **request_p, int code, const char *reason)
-{
-    zlistx_add_end (fake->replies, pc_msg_new_error (*request_p, code, reason));
-    pc_msg_destroy (request_p);
-}
-
-static void
-s_fan (fake_t *fake, const char *id, const char *room, const char *text)
-{
-    pc_msg_t *msg = pc_msg_new ("MSG");
-    pc_msg_set_topic (msg, fake->topic);
-    pc_msg_add (msg, id);
-    pc_msg_add (msg, room);
-    pc_msg_add (msg, "bob");
-    pc_msg_add (msg, "1000");
-    pc_msg_add (msg, text);
-    zlistx_add_end (fake->fanouts, msg);
-}
-
 //  LOGIN, JOIN of #r (and the SENDs waiting) before SUBS; returns with
 //  the JOIN and SUBS answered, the catch-up HISTORY still out.
 static pc_msg_t *
-s_t_login (client_session_t *session, fake_t *fake, pc_msg_t **sends, int resends)
+s_t_login (client_session_t *session, client_session_fake_t *fake, pc_msg_t **sends, int resends)
 {
-    pc_msg_t *login = s_expect (fake, "LOGIN");
+    pc_msg_t *login = client_session_fake_expect (fake, "LOGIN");
     assert (streq (pc_msg_field (login, 0), "alice"));
-    s_answer (fake, &login, "alice", "user", "5556", "s/T/", NULL);
+    client_session_fake_answer (fake, &login, "alice", "user", "5556", "s/T/", NULL);
     client_session_input (session);
     assert (client_session_state (session) == CLIENT_SESSION_ONLINE);
-    assert (streq (fake->topic, "s/T/"));
-    pc_msg_t *join = s_expect (fake, "JOIN");
+    assert (streq (client_session_fake_topic (fake), "s/T/"));
+    pc_msg_t *join = client_session_fake_expect (fake, "JOIN");
     assert (streq (pc_msg_field (join, 0), "r"));
     for (int i = 0; i < resends; i++)
-        sends [i] = s_expect (fake, "SEND");
-    pc_msg_t *subs = s_expect (fake, "SUBS");
-    s_answer (fake, &join, "r", "s/T/", NULL);
-    s_answer (fake, &subs, "s/T/", NULL);
+        sends [i] = client_session_fake_expect (fake, "SEND");
+    pc_msg_t *subs = client_session_fake_expect (fake, "SUBS");
+    client_session_fake_answer (fake, &join, "r", "s/T/", NULL);
+    client_session_fake_answer (fake, &subs, "s/T/", NULL);
     client_session_input (session);
-    return s_expect (fake, "HISTORY");
+    return client_session_fake_expect (fake, "HISTORY");
 }
 
 static void
-s_test_login_and_gap (client_session_t *session, fake_t *fake, heard_t *heard)
+s_test_login_and_gap (client_session_t *session, client_session_fake_t *fake, heard_t *heard)
 {
     client_session_start (session, "tcp://h:1", "key", "alice", "secret");
     pc_msg_t *history = s_t_login (session, fake, NULL, 0);
     assert (streq (pc_msg_field (history, 1), "0") && streq (pc_msg_field (history, 2), "50"));
-    s_answer (fake, &history, "1", "bob", "1000", "one", "2", "bob", "1000", "two", NULL);
+    client_session_fake_answer (fake, &history, "1", "bob", "1000", "one", "2", "bob", "1000", "two", NULL);
     client_session_input (session);
     assert (streq (heard->log, "r:1:one*;r:2:two*;"));
     assert (heard->readies == 1);
     //  Live: the next id is handed on; a gap is fetched first; repeats dropped.
-    s_fan (fake, "3", "r", "three");
-    s_fan (fake, "6", "r", "six");
+    client_session_fake_fan (fake, "3", "r", "three");
+    client_session_fake_fan (fake, "6", "r", "six");
     client_session_input (session);
-    history = s_expect (fake, "HISTORY");
+    history = client_session_fake_expect (fake, "HISTORY");
     assert (streq (pc_msg_field (history, 1), "3"));
-    s_answer (fake, &history, "4", "bob", "1", "four", "5", "bob", "1", "five",
+    client_session_fake_answer (fake, &history, "4", "bob", "1", "four", "5", "bob", "1", "five",
               "6", "bob", "1", "six", NULL);
-    s_fan (fake, "6", "r", "six");
-    s_fan (fake, "7", "r", "seven");
+    client_session_fake_fan (fake, "6", "r", "six");
+    client_session_fake_fan (fake, "7", "r", "seven");
     client_session_input (session);
     assert (streq (heard->log, "r:1:one*;r:2:two*;r:3:three;r:4:four*;r:5:five*;r:6:six*;r:7:seven;"));
-    assert (zlistx_size (fake->sent) == 0);
+    assert (client_session_fake_pending (fake) == 0);
 }
 
 //  A reply says "log in first": LOGIN again at once, then JOIN, then the
 //  unacknowledged SENDs in order with their client message ids, then SUBS.
 static void
-s_test_forgotten (client_session_t *session, fake_t *fake, heard_t *heard)
+s_test_forgotten (client_session_t *session, client_session_fake_t *fake, heard_t *heard)
 {
     heard->log [0] = 0;
     char cid1 [CLIENT_SESSION_CID], cid2 [CLIENT_SESSION_CID];
     assert (client_session_send (session, "r", "hello", cid1) == 0);
-    pc_msg_t *send = s_expect (fake, "SEND");
+    pc_msg_t *send = client_session_fake_expect (fake, "SEND");
     assert (streq (pc_msg_field (send, 1), cid1));
-    s_refuse (fake, &send, PC_ERR_FORBIDDEN, "log in first");
+    client_session_fake_refuse (fake, &send, PC_ERR_FORBIDDEN, "log in first");
     client_session_input (session);
     assert (client_session_state (session) == CLIENT_SESSION_WAITING);
     assert (client_session_send (session, "r", "again", cid2) == 0);
-    assert (client_session_queued (session) == 2 && zlistx_size (fake->sent) == 0);
+    assert (client_session_queued (session) == 2 && client_session_fake_pending (fake) == 0);
     client_session_tick (session);                  //  at once: no backoff
-    assert (fake->opens == 2);
+    assert (client_session_fake_opens (fake) == 2);
     pc_msg_t *sends [2];
     pc_msg_t *history = s_t_login (session, fake, sends, 2);
     pc_msg_t *first = sends [0], *second = sends [1];
     assert (streq (pc_msg_field (first, 1), cid1) && streq (pc_msg_field (first, 2), "hello"));
     assert (streq (pc_msg_field (second, 1), cid2));
     assert (streq (pc_msg_field (history, 1), "7"));    //  caught up from the last id
-    s_answer (fake, &first, "8", "2000", NULL);
-    s_answer (fake, &second, "9", "2001", NULL);
-    s_answer (fake, &history, NULL);
+    client_session_fake_answer (fake, &first, "8", "2000", NULL);
+    client_session_fake_answer (fake, &second, "9", "2001", NULL);
+    client_session_fake_answer (fake, &history, NULL);
     client_session_input (session);
     assert (streq (heard->log, "sent:0:8;sent:0:9;"));
     assert (client_session_queued (session) == 0 && heard->readies == 2);
@@ -997,31 +874,31 @@ s_test_forgotten (client_session_t *session, fake_t *fake, heard_t *heard)
 
 //  Silence: reconnect after 1 s, then 2 s, then 4 s; SUBS probes meanwhile.
 static void
-s_test_backoff (client_session_t *session, fake_t *fake, heard_t *heard)
+s_test_backoff (client_session_t *session, client_session_fake_t *fake, heard_t *heard)
 {
-    fake->clock += 1000;
+    *client_session_fake_clock (fake) += 1000;
     client_session_tick (session);
-    pc_msg_t *probe = s_expect (fake, "SUBS");
+    pc_msg_t *probe = client_session_fake_expect (fake, "SUBS");
     pc_msg_destroy (&probe);
-    fake->clock += 2001;
+    *client_session_fake_clock (fake) += 2001;
     client_session_tick (session);
     assert (client_session_state (session) == CLIENT_SESSION_WAITING);
-    int opens = fake->opens;
+    int opens = client_session_fake_opens (fake);
     int64_t waits [] = { 1000, 2000, 4000 };
     for (size_t i = 0; i < 3; i++) {
-        assert (client_session_retry_at (session) == fake->clock + waits [i]);
-        fake->clock += waits [i] - 1;
+        assert (client_session_retry_at (session) == *client_session_fake_clock (fake) + waits [i]);
+        *client_session_fake_clock (fake) += waits [i] - 1;
         client_session_tick (session);
-        assert (fake->opens == opens);
-        fake->clock += 1;
+        assert (client_session_fake_opens (fake) == opens);
+        *client_session_fake_clock (fake) += 1;
         client_session_tick (session);
-        assert (fake->opens == ++opens);
+        assert (client_session_fake_opens (fake) == ++opens);
         assert (client_session_state (session) == CLIENT_SESSION_CONNECTING);
-        pc_msg_t *login = s_expect (fake, "LOGIN");
+        pc_msg_t *login = client_session_fake_expect (fake, "LOGIN");
         pc_msg_destroy (&login);
-        fake->clock += DEAD_MS + 1;
+        *client_session_fake_clock (fake) += DEAD_MS + 1;
         client_session_tick (session);
-        zlistx_purge (fake->sent);                  //  the PINGs meanwhile
+        client_session_fake_purge (fake);                  //  the PINGs meanwhile
     }
 }
 
@@ -1029,29 +906,19 @@ void
 client_session_test (bool verbose)
 {
     printf (" * client_session: ");
-    fake_t fake;
-    memset (&fake, 0, sizeof (fake));
-    fake.clock = 1000000;
-    fake.sent = zlistx_new ();
-    fake.replies = zlistx_new ();
-    fake.fanouts = zlistx_new ();
-    zlistx_set_destructor (fake.sent, s_fake_msg_destroy);
-    zlistx_set_destructor (fake.replies, s_fake_msg_destroy);
-    zlistx_set_destructor (fake.fanouts, s_fake_msg_destroy);
+    client_session_fake_t *fake = client_session_fake_new ();
     heard_t heard;
     memset (&heard, 0, sizeof (heard));
     client_session_events_t events = {
         .state = s_t_state, .message = s_t_message, .sent = s_t_sent, .ready = s_t_ready
     };
-    client_session_t *session = client_session_new (&s_fake_transport, &fake, &events, &heard);
+    client_session_t *session = client_session_new (&client_session_fake_transport, fake, &events, &heard);
     client_session_follow (session, "r", false, 0, 50);
-    s_test_login_and_gap (session, &fake, &heard);
-    s_test_forgotten (session, &fake, &heard);
-    s_test_backoff (session, &fake, &heard);
+    s_test_login_and_gap (session, fake, &heard);
+    s_test_forgotten (session, fake, &heard);
+    s_test_backoff (session, fake, &heard);
     client_session_destroy (&session);
-    assert (!fake.open);
-    zlistx_destroy (&fake.sent);
-    zlistx_destroy (&fake.replies);
-    zlistx_destroy (&fake.fanouts);
+    assert (!client_session_fake_is_open (fake));
+    client_session_fake_destroy (&fake);
     printf ("OK\n");
 }
