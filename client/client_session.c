@@ -11,7 +11,8 @@
 #define DEAD_MS             3000        //  no reply at all for this long: gone
 #define SUBS_RETRY_MS       50
 #define REQ_EXPIRE_MS       15000
-#define BACKOFF_MAX_S       30
+#define BACKOFF_FIRST_MS    1000
+#define BACKOFF_MAX_MS      30000
 #define FILL_TRIES          3           //  probes before a gap is called lost
 #define ROOMS_MAX           64
 #define REQS_MAX            512
@@ -31,7 +32,8 @@ typedef struct {
 } req_t;
 
 typedef struct {
-    char     name [PC_NAME_MAX + 1];
+    char     name [PC_NAME_MAX + 1];    //  a room, or CLIENT_SESSION_INBOX
+    bool     inbox;                     //  INBOX and DMMSG instead of HISTORY and MSG
     bool     known;                 //  last means something
     uint64_t last;                  //  the last id handed on
     uint64_t seen;                  //  the highest id the fan-out announced
@@ -68,7 +70,8 @@ struct _client_session_t {
     bool        ready;
     int64_t     subs_at;            //  0: no SUBS retry due
     int64_t     last_rx, next_probe, retry_at;
-    int         backoff_s;
+    int         backoff_ms, backoff_first_ms, backoff_max_ms;
+    int         patience_ms;        //  silence that means the server is gone
     room_t      rooms [ROOMS_MAX];
     size_t      nrooms;
     req_t       reqs [REQS_MAX];
@@ -90,7 +93,9 @@ client_session_new (const client_session_transport_t *transport, void *handle,
     self->handle = handle;
     self->events = *events;
     self->arg = arg;
-    self->backoff_s = 1;
+    self->backoff_first_ms = self->backoff_ms = BACKOFF_FIRST_MS;
+    self->backoff_max_ms = BACKOFF_MAX_MS;
+    self->patience_ms = DEAD_MS;
     return self;
 }
 
@@ -202,9 +207,10 @@ s_went_down (client_session_t *self, const char *why, bool at_once)
         s_set_state (self, CLIENT_SESSION_IDLE, why);
         return;
     }
-    self->retry_at = s_now (self) + (at_once? 0: self->backoff_s * 1000);
+    self->retry_at = s_now (self) + (at_once? 0: self->backoff_ms);
     if (!at_once)
-        self->backoff_s = self->backoff_s * 2 > BACKOFF_MAX_S? BACKOFF_MAX_S: self->backoff_s * 2;
+        self->backoff_ms = self->backoff_ms * 2 > self->backoff_max_ms? self->backoff_max_ms
+                                                                      : self->backoff_ms * 2;
     s_set_state (self, CLIENT_SESSION_WAITING, why);
 }
 
@@ -237,7 +243,7 @@ s_start (client_session_t *self, const char *endpoint, const char *server_key,
     snprintf (self->user, sizeof (self->user), "%s", user? user: "");
     snprintf (self->password, sizeof (self->password), "%s", password? password: "");
     self->register_first = register_first;
-    self->backoff_s = 1;
+    self->backoff_ms = self->backoff_first_ms;
     s_connect (self);
 }
 
@@ -263,6 +269,21 @@ client_session_set_persistent (client_session_t *self, bool persistent)
 }
 
 void
+client_session_set_backoff (client_session_t *self, int first_ms, int max_ms)
+{
+    assert (self && first_ms > 0 && max_ms >= first_ms);
+    self->backoff_first_ms = self->backoff_ms = first_ms;
+    self->backoff_max_ms = max_ms;
+}
+
+void
+client_session_set_patience (client_session_t *self, int ms)
+{
+    assert (self);
+    self->patience_ms = ms > 0? ms: DEAD_MS;
+}
+
+void
 client_session_stop (client_session_t *self)
 {
     assert (self);
@@ -273,10 +294,18 @@ client_session_stop (client_session_t *self)
 //  --------------------------------------------------------------------------
 //  Rooms and the outbox
 
+static void s_fill (client_session_t *self, room_t *room);
+
+//  A room is joined; the inbox is the user's own: nothing to join.
 static void
 s_join (client_session_t *self, room_t *room)
 {
-    s_simple (self, "JOIN", room->name, NULL, NULL, Q_JOIN, room->name);
+    if (!room->inbox) {
+        s_simple (self, "JOIN", room->name, NULL, NULL, Q_JOIN, room->name);
+        return;
+    }
+    room->joined = room->answered = true;
+    s_fill (self, room);
 }
 
 //  Asks for what room misses: after last (a known room), else its latest
@@ -293,7 +322,10 @@ s_fill (client_session_t *self, room_t *room)
         snprintf (since, sizeof (since), "%s", room->known? "-1": "0");
     long n = room->known? PC_HISTORY_MAX: room->backlog? room->backlog: 1;
     snprintf (limit, sizeof (limit), "%ld", n > PC_HISTORY_MAX? (long) PC_HISTORY_MAX: n);
-    room->filling = s_simple (self, "HISTORY", room->name, since, limit, Q_FILL, room->name) != NULL;
+    if (room->inbox)
+        room->filling = s_simple (self, "INBOX", since, limit, NULL, Q_FILL, room->name) != NULL;
+    else
+        room->filling = s_simple (self, "HISTORY", room->name, since, limit, Q_FILL, room->name) != NULL;
 }
 
 static void
@@ -336,6 +368,14 @@ client_session_follow (client_session_t *self, const char *room, bool known,
         self->ready = false;
         s_join (self, r);
     }
+}
+
+void
+client_session_follow_inbox (client_session_t *self, uint64_t last)
+{
+    assert (self);
+    client_session_follow (self, CLIENT_SESSION_INBOX, true, last, 0);
+    s_room (self, CLIENT_SESSION_INBOX)->inbox = true;
 }
 
 void
@@ -438,7 +478,7 @@ s_on_login (client_session_t *self, pc_msg_t *reply)
     self->tr->subscribe (self->handle, (int) port, self->topic);
     bool again = self->ever_online;
     self->ever_online = true;
-    self->backoff_s = 1;
+    self->backoff_ms = self->backoff_first_ms;
     s_set_state (self, CLIENT_SESSION_ONLINE, "");
     if (self->events.login)
         self->events.login (self->arg, reply, again);
@@ -501,14 +541,21 @@ s_on_join (client_session_t *self, room_t *room, pc_msg_t *reply)
     s_fill (self, room);
 }
 
+//  Hands on one record: fields are id from time text (a room) or id from
+//  to time box (the inbox).
 static void
-s_deliver (client_session_t *self, room_t *room, uint64_t id, const char *from,
-           const char *ts, const char *text, bool live)
+s_deliver (client_session_t *self, room_t *room, uint64_t id, const char **fields, bool live)
 {
     room->last = id;
-    if (self->events.message)
-        self->events.message (self->arg, room->name, id, from? from: "",
-                              ts? strtoll (ts, NULL, 10): 0, text? text: "", live);
+    for (int i = 0; i < 5; i++)
+        fields [i] = fields [i]? fields [i]: "";
+    if (room->inbox && self->events.dm)
+        self->events.dm (self->arg, id, fields [1], fields [2], strtoll (fields [3], NULL, 10),
+                         fields [4], live);
+    else
+    if (!room->inbox && self->events.message)
+        self->events.message (self->arg, room->name, id, fields [1],
+                              strtoll (fields [2], NULL, 10), fields [3], live);
 }
 
 static void
@@ -517,21 +564,24 @@ s_on_fill (client_session_t *self, room_t *room, pc_msg_t *reply)
     room->filling = false;
     if (pc_msg_is (reply, "ERROR"))
         return;                         //  tried again at the next probe
-    size_t n = pc_msg_nfields (reply) / 4;
+    size_t width = room->inbox? 5: 4;
+    size_t n = pc_msg_nfields (reply) / width;
     bool was_known = room->known;
     uint64_t before = room->last;
     if (!was_known && room->backlog == 0) {
         //  Only where the room stands: nothing is handed on.
-        room->last = n? strtoull (pc_msg_field (reply, (n - 1) * 4), NULL, 10): 0;
+        room->last = n? strtoull (pc_msg_field (reply, (n - 1) * width), NULL, 10): 0;
         n = 0;
     }
     room->known = true;
     for (size_t m = 0; m < n; m++) {
-        uint64_t id = strtoull (pc_msg_field (reply, m * 4), NULL, 10);
+        uint64_t id = strtoull (pc_msg_field (reply, m * width), NULL, 10);
         if (id == 0 || (room->last && id <= room->last))
             continue;
-        s_deliver (self, room, id, pc_msg_field (reply, m * 4 + 1), pc_msg_field (reply, m * 4 + 2),
-                   pc_msg_field (reply, m * 4 + 3), false);
+        const char *fields [5] = { NULL };
+        for (size_t f = 0; f < width; f++)
+            fields [f] = pc_msg_field (reply, m * width + f);
+        s_deliver (self, room, id, fields, false);
     }
     if (room->last > before)
         room->tries = 0;
@@ -609,11 +659,16 @@ s_on_reply (client_session_t *self, pc_msg_t *reply)
     }
 }
 
-//  A live MSG: handed on when it is the next one, else the gap is fetched.
+//  A live MSG (or DMMSG to us): handed on when it is the next one, else
+//  the gap is fetched.
 static void
 s_on_msg (client_session_t *self, pc_msg_t *msg)
 {
-    room_t *room = s_room (self, pc_msg_field (msg, 1));
+    bool dm = pc_msg_is (msg, "DMMSG");
+    room_t *room = dm? (streq (pc_msg_field (msg, 2), self->user)? s_room (self, CLIENT_SESSION_INBOX): NULL)
+                     : s_room (self, pc_msg_field (msg, 1));
+    if (room && room->inbox != dm)
+        room = NULL;
     if (!room) {
         if (self->events.fanout)
             self->events.fanout (self->arg, msg);
@@ -623,8 +678,10 @@ s_on_msg (client_session_t *self, pc_msg_t *msg)
     if (id == 0 || (room->known && id <= room->last))
         return;                         //  handed on already
     if (room->known && id == room->last + 1 && !room->filling) {
-        s_deliver (self, room, id, pc_msg_field (msg, 2), pc_msg_field (msg, 3),
-                   pc_msg_field (msg, 4), true);
+        const char *fields [5] = { pc_msg_field (msg, 0), pc_msg_field (msg, dm? 1: 2),
+                                   pc_msg_field (msg, dm? 2: 3), pc_msg_field (msg, dm? 3: 4),
+                                   dm? pc_msg_field (msg, 4): NULL };
+        s_deliver (self, room, id, fields, true);
         return;
     }
     if (id > room->seen)
@@ -640,7 +697,7 @@ s_on_fanout (client_session_t *self, pc_msg_t *msg)
     if (!topic || !streq (topic, self->topic))
         return;
     self->last_rx = s_now (self);
-    if (pc_msg_is (msg, "MSG") && pc_msg_nfields (msg) >= 5)
+    if ((pc_msg_is (msg, "MSG") || pc_msg_is (msg, "DMMSG")) && pc_msg_nfields (msg) >= 5)
         s_on_msg (self, msg);
     else
     if (self->events.fanout)
@@ -721,9 +778,10 @@ client_session_tick (client_session_t *self)
     }
     if (self->state != CLIENT_SESSION_CONNECTING && self->state != CLIENT_SESSION_ONLINE)
         return;
-    if (now - self->last_rx > DEAD_MS) {
-        s_went_down (self, self->state == CLIENT_SESSION_ONLINE? "no answer for 3 s"
-                                                               : "no answer from the server", false);
+    if (now - self->last_rx > self->patience_ms) {
+        char why [80];
+        snprintf (why, sizeof (why), "no answer for %g s", self->patience_ms / 1000.0);
+        s_went_down (self, why, false);
         return;
     }
     if (self->state == CLIENT_SESSION_ONLINE && self->subs_at && now >= self->subs_at) {

@@ -28,6 +28,7 @@
 
 #define CLIENT_SESSION_REQID    32      //  bytes of a request id, NUL included
 #define CLIENT_SESSION_CID      40      //  bytes of a client message id
+#define CLIENT_SESSION_INBOX    "@dm"   //  the track of the user's direct messages
 
 //  What the engine needs of a connection: open (a new key each time),
 //  close, send a request under a fresh request id (copied into reqid),
@@ -67,6 +68,10 @@ typedef struct {
     //  came on the fan-out (not from a catch-up).
     void (*message)  (void *arg, const char *room, uint64_t id, const char *from,
                       int64_t ts, const char *text, bool live);
+    //  A direct message to the user (client_session_follow_inbox), in id
+    //  order, once; box is sealed (client_dm).
+    void (*dm)       (void *arg, uint64_t id, const char *from, const char *to,
+                      int64_t ts, const char *box, bool live);
     //  Messages first to last are no longer in the history (trimmed).
     void (*lost)     (void *arg, const char *room, uint64_t first, uint64_t last);
     //  A SEND was answered: code 0 with its id and time, or the ERROR's
@@ -104,6 +109,12 @@ void        client_session_register  (client_session_t *self, const char *endpoi
 //  answer (IDLE: a person at a form is waiting); persistent, it retries
 //  with backoff as it does afterwards.
 void        client_session_set_persistent (client_session_t *self, bool persistent);
+//  Waits after a lost connection: first_ms, doubled each time up to max_ms
+//  (default 1 s to 30 s).
+void        client_session_set_backoff (client_session_t *self, int first_ms, int max_ms);
+//  How long a silent server is waited for (default 3 s): for LOGIN, and
+//  for the replies to the probe.
+void        client_session_set_patience (client_session_t *self, int ms);
 //  Closes the connection; followed rooms and the outbox are kept.
 void        client_session_stop      (client_session_t *self);
 
@@ -113,6 +124,10 @@ void        client_session_stop      (client_session_t *self);
 //  the room starts at its newest message).
 void        client_session_follow    (client_session_t *self, const char *room, bool known,
                                       uint64_t last, long backlog);
+//  Follows the user's direct messages after id last (0: from the first),
+//  from INBOX and DMMSG, like a room (events.dm); "room" CLIENT_SESSION_INBOX
+//  in events.lost. Without it, DMMSG goes to events.fanout.
+void        client_session_follow_inbox (client_session_t *self, uint64_t last);
 //  Stops following room (LEAVE when online).
 void        client_session_unfollow  (client_session_t *self, const char *room);
 

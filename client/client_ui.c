@@ -182,8 +182,8 @@ s_loop (ui_t *self)
                 items [count].socket = client_ui_xfer_socket (self->xfers [i].run);
                 items [count++].events = ZMQ_POLLIN;
             }
-        void *dealer = client_ui_net_dealer (self->net);
-        void *sub = client_ui_net_sub (self->net);
+        void *dealer = client_net_dealer (self->net);
+        void *sub = client_net_sub (self->net);
         if (dealer) {
             items [count].socket = dealer;
             items [count++].events = ZMQ_POLLIN;
@@ -211,13 +211,13 @@ client_ui_run (client_opts_t *opts)
     ui_t *self = (ui_t *) zmalloc (sizeof (ui_t));
     assert (self);
     self->opts = opts;
-    self->net = client_ui_net_new ();
+    self->net = client_net_new ();
     client_session_events_t events = {
         .state = ui_on_state, .login = ui_on_login, .join_failed = ui_on_join_failed,
         .message = ui_on_message, .lost = ui_on_lost, .sent = ui_on_sent, .reply = ui_on_reply,
         .fanout = ui_on_fanout, .ready = ui_on_ready
     };
-    self->session = client_session_new (&client_ui_net_transport, self->net, &events, self);
+    self->session = client_session_new (&client_net_transport, self->net, &events, self);
     self->exit_code = PC_EXIT_OK;
     if (opts->user)
         snprintf (self->user, sizeof (self->user), "%s", opts->user);
@@ -252,7 +252,7 @@ client_ui_run (client_opts_t *opts)
         ui_simple (self, "LOGOUT", NULL, NULL, NULL, R_LOGOUT, NULL, 0);
         int64_t deadline = zclock_mono () + 300;
         while (zclock_mono () < deadline && !self->logged_out) {
-            zmq_pollitem_t item = { client_ui_net_dealer (self->net), 0, ZMQ_POLLIN, 0 };
+            zmq_pollitem_t item = { client_net_dealer (self->net), 0, ZMQ_POLLIN, 0 };
             if (zmq_poll (&item, 1, 50) > 0)
                 client_session_input (self->session);
         }
@@ -275,7 +275,7 @@ client_ui_run (client_opts_t *opts)
     for (int f = 0; f < 3; f++)
         client_ui_input_destroy (&self->fields [f]);
     client_session_destroy (&self->session);
-    client_ui_net_destroy (&self->net);
+    client_net_destroy (&self->net);
     free (self);
     return rc;
 }

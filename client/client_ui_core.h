@@ -13,7 +13,7 @@
 #define NCURSES_WIDECHAR 1
 #include "client_ui.h"
 #include "client_ui_input.h"
-#include "client_ui_net.h"
+#include "client_net.h"
 #include "client_ui_text.h"
 #include "client_ui_xfer.h"
 #include "client_conn.h"
@@ -145,7 +145,7 @@ typedef struct {
     size_t       nxfers;
     int          next_xfer;
     uint64_t     inbox_last;
-    client_ui_net_t *net;
+    client_net_t *net;
     client_session_t *session;
     mode_t_      mode;
     conn_state_t state;

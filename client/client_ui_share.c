@@ -97,7 +97,7 @@ ui_xfer_start (ui_t *self, xfer_t *xfer, pc_msg_t *reply)
         ui_xfer_fail (self, xfer, *reason? reason: pc_error_name (pc_msg_error_code (reply)));
         return;
     }
-    zcert_t *cert = client_ui_net_cert (self->net);
+    zcert_t *cert = client_net_cert (self->net);
     const char *port = pc_msg_field (reply, 0);
     const char *key = pc_msg_field (reply, 1);
     if (!cert || !port || !key || !pc_keys_valid_z85 (key)) {
@@ -113,7 +113,7 @@ ui_xfer_start (ui_t *self, xfer_t *xfer, pc_msg_t *reply)
         snprintf (keys.pending_dir, sizeof (keys.pending_dir), "%s/uploads/%s",
                   self->opts->home, self->user);
     }
-    xfer->run = client_ui_xfer_new (xfer->kind, client_ui_net_host (self->net), atoi (port), key,
+    xfer->run = client_ui_xfer_new (xfer->kind, client_net_host (self->net), atoi (port), key,
                                     cert, self->opts->timeout_ms, xfer->space, xfer->name,
                                     xfer->path, private_? &keys: NULL);
     sodium_memzero (&keys, sizeof (keys));

@@ -1,6 +1,7 @@
 //  client_xfer.c: FLIST, FPUT/FDATA/FDONE, FOPEN/FREAD, FRM with credit.
 #include "client_xfer.h"
 #include "client_conn.h"
+#include "client_net.h"
 #include "client_seal.h"
 #include "client_state.h"
 #include "client_xfer_fake.h"
@@ -25,11 +26,8 @@
 
 struct _client_xfer_t {
     char        endpoint [300];
-    zsock_t    *dealer;
-    zpoller_t  *poller;
+    client_net_t *net;                  //  the DEALER to the file service
     int         timeout_ms;
-    char        prefix [16];
-    unsigned    next_reqid;
     char        error [512];
     bool        damaged;                //  the failure was a check: discard the download
     client_xfer_progress_fn *progress;
@@ -54,20 +52,12 @@ client_xfer_new (const char *host, int port, const char *server_key, zcert_t *ce
     assert (self);
     snprintf (self->endpoint, sizeof (self->endpoint), "tcp://%s:%d", host, port);
     self->timeout_ms = timeout_ms > 0? timeout_ms: 1;
-    self->dealer = pc_keys_client (ZMQ_DEALER, cert, server_key);
-    if (zsock_connect (self->dealer, "%s", self->endpoint) == -1) {
-        snprintf (why, why_size, "cannot connect to the file service at %s: %s",
-                  self->endpoint, zmq_strerror (zmq_errno ()));
-        zsock_destroy (&self->dealer);
-        free (self);
-        return NULL;
+    self->net = client_net_new ();
+    char error [400];
+    if (client_net_open (self->net, self->endpoint, server_key, cert, error, sizeof (error)) == -1) {
+        snprintf (why, why_size, "the file service: %s", error);
+        client_xfer_destroy (&self);
     }
-    self->poller = zpoller_new (self->dealer, NULL);
-    assert (self->poller);
-    zuuid_t *uuid = zuuid_new ();
-    snprintf (self->prefix, sizeof (self->prefix), "f%.7s", zuuid_str (uuid));
-    zuuid_destroy (&uuid);
-    self->next_reqid = 1;
     return self;
 }
 
@@ -77,8 +67,7 @@ client_xfer_destroy (client_xfer_t **self_p)
     assert (self_p);
     if (*self_p) {
         client_xfer_t *self = *self_p;
-        zpoller_destroy (&self->poller);
-        zsock_destroy (&self->dealer);
+        client_net_destroy (&self->net);
         free (self);
         *self_p = NULL;
     }
@@ -261,9 +250,7 @@ s_stopped (client_xfer_t *self)
 static int
 s_send (client_xfer_t *self, pc_msg_t *request, char *reqid)
 {
-    snprintf (reqid, 32, "%s-%u", self->prefix, self->next_reqid++);
-    pc_msg_set_reqid (request, reqid);
-    if (pc_msg_send_nowait (request, self->dealer) == -1)
+    if (client_net_send (self->net, request, reqid) == -1)
         return s_fail (self, PC_EXIT_UNREACHABLE, "the file service at %s does not take "
                        "requests (is it running?)", self->endpoint);
     return 0;
@@ -284,12 +271,12 @@ s_wait (client_xfer_t *self, int timeout_ms, pc_msg_t *reply)
         if (left <= 0)
             return s_fail (self, PC_EXIT_UNREACHABLE, "no reply from the file service at %s "
                            "within %g s", self->endpoint, timeout_ms / 1000.0);
-        if (!(zsock_events (self->dealer) & ZMQ_POLLIN)
-        &&  !zpoller_wait (self->poller, (int) (left < SLICE_MS? left: SLICE_MS)))
+        int status = client_net_recv (self->net, reply);
+        if (status == -1) {
+            zmq_pollitem_t item = { client_net_dealer (self->net), 0, ZMQ_POLLIN, 0 };
+            zmq_poll (&item, 1, left < SLICE_MS? left: SLICE_MS);
             continue;
-        int status = pc_msg_recv (reply, self->dealer);
-        if (status == -1)
-            continue;
+        }
         if (status == -2) {
             char why [160];
             client_conn_sanitize (pc_msg_error_text (reply), why, sizeof (why));
