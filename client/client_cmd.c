@@ -2,6 +2,7 @@
 //  and the session plumbing every command uses (client_cmd_core.h).
 
 #include "client_cmd_core.h"
+#include "client_post.h"
 
 void
 client_cmd_usage (FILE *stream)
@@ -254,102 +255,6 @@ cmd_login (client_opts_t *opts, session_t *session)
 }
 
 
-//  One try of request: 0 with *reply_p OK; 1 when it is worth trying again
-//  (no reply, 503, or 403 "log in first": the broker restarted and the
-//  login is forgotten); else an exit code (message printed).
-static int
-s_try (client_conn_t *conn, const char *what, pc_msg_t *request, pc_msg_t **reply_p)
-{
-    int rc = client_conn_request (conn, request, reply_p);
-    if (rc == CLIENT_INTERRUPTED)
-        return rc;
-    if (rc)
-        return 1;
-    if (pc_msg_is (*reply_p, "OK"))
-        return 0;
-    int code = pc_msg_error_code (*reply_p);
-    if (code == PC_ERR_UNAVAILABLE
-    || (code == PC_ERR_FORBIDDEN && streq (pc_msg_error_reason (*reply_p), "log in first"))) {
-        if (code == PC_ERR_FORBIDDEN)
-            client_conn_forget_login (conn);
-        pc_msg_destroy (reply_p);
-        return 1;
-    }
-    char reason [256];
-    client_conn_sanitize (pc_msg_error_reason (*reply_p), reason, sizeof (reason));
-    int exit_code = pc_error_exit (code);
-    fprintf (stderr, "pychat: %s %s: %s\n", what,
-             exit_code == PC_EXIT_REJECTED? "rejected": "refused", *reason? reason: pc_error_name (code));
-    pc_msg_destroy (reply_p);
-    return exit_code;
-}
-
-
-//  Sends request (which carries a client message id) until the broker
-//  answers OK or opts->timeout_ms passes: each try waits TRY_MS, then the
-//  SAME request (same client message id: the broker stores it once) goes
-//  again, after LOGIN and JOIN room (when room) whenever the session was
-//  lost. 0 with *reply_p OK, else an exit code (message printed).
-int
-cmd_reliable (client_opts_t *opts, session_t *session, const char *what, const char *room,
-            pc_msg_t *request, pc_msg_t **reply_p)
-{
-    client_conn_t *conn = session->conn;
-    client_conn_set_quiet (conn, true);
-    int64_t deadline = zclock_mono () + opts->timeout_ms;
-    bool joined = false;
-    int rc = 1;
-    while (rc == 1) {
-        if (client_conn_interrupted ())
-            return CLIENT_INTERRUPTED;
-        int64_t left = deadline - zclock_mono ();
-        if (left <= 0)
-            break;
-        if (!client_conn_logged_in (conn)) {
-            client_conn_set_timeout (conn, (int) (left < LOGIN_TRY_MS? left: LOGIN_TRY_MS));
-            rc = cmd_login (opts, session);
-            if (rc == PC_EXIT_UNREACHABLE) {
-                client_conn_forget_login (conn);
-                zclock_sleep (RETRY_PAUSE_MS);
-                rc = 1;
-                continue;
-            }
-            if (rc)
-                return rc;
-            joined = false;
-            rc = 1;
-        }
-        left = deadline - zclock_mono ();
-        client_conn_set_timeout (conn, (int) (left < TRY_MS? (left > 0? left: 1): TRY_MS));
-        if (room && !joined) {
-            pc_msg_t *join = pc_msg_new ("JOIN");
-            pc_msg_add (join, room);
-            pc_msg_t *reply = NULL;
-            char join_what [64];
-            snprintf (join_what, sizeof (join_what), "join #%s", room);
-            rc = s_try (conn, join_what, join, &reply);
-            pc_msg_destroy (&join);
-            pc_msg_destroy (&reply);
-            if (rc == 1)
-                continue;
-            if (rc)
-                return rc;
-            joined = true;
-            rc = 1;
-        }
-        rc = s_try (conn, what, request, reply_p);
-        if (rc == 1 && !client_conn_logged_in (conn))
-            continue;                       //  log in again at once
-        if (rc == 1)
-            zclock_sleep (10);
-    }
-    if (rc == 1) {
-        fprintf (stderr, "pychat: no reply from %s within %g s (is the broker running?)\n",
-                 opts->server, opts->timeout_ms / 1000.0);
-        rc = PC_EXIT_UNREACHABLE;
-    }
-    return rc;
-}
 
 
 //  Joins the words of argv [first..] with spaces into text and checks it
@@ -376,21 +281,6 @@ s_text_args (int argc, char **argv, int first, pc_buf_t *text)
     return PC_EXIT_REJECTED;
 }
 
-
-//  Prints the message id of a SEND/DM reply. 0 or an exit code.
-static int
-s_print_id (pc_msg_t *reply, const char *what)
-{
-    const char *id = pc_msg_field (reply, 0);
-    char safe [PC_ID_MAX + 1];
-    client_conn_sanitize (id? id: "", safe, sizeof (safe));
-    if (!*safe) {
-        fprintf (stderr, "pychat: malformed %s reply (no message id)\n", what);
-        return PC_EXIT_UNREACHABLE;
-    }
-    printf ("%s\n", safe);
-    return client_listen_flush_stdout ();
-}
 
 
 //  A random client message id, new for each invocation.
@@ -499,26 +389,20 @@ client_cmd_register (client_opts_t *opts, int argc, char **argv)
 }
 
 
-//  A request that must get through (cmd_reliable), its id printed.
+//  One SEND or DM, on the session engine (client_post): it gets through
+//  broker restarts with its client message id.
 typedef struct {
-    const char *what;
-    const char *room;                   //  joined first, or NULL
-    pc_msg_t   *request;
-    const char *command;
-} reliable_t;
+    const char *room;                   //  SEND, or NULL
+    const char *peer;                   //  DM
+    pc_buf_t   *text;
+} post_t;
 
 static int
-s_reliable_fn (client_opts_t *opts, session_t *session, void *arg)
+s_post_fn (client_opts_t *opts, session_t *session, void *arg)
 {
-    reliable_t *job = (reliable_t *) arg;
-    pc_msg_t *reply = NULL;
-    int rc = cmd_reliable (opts, session, job->what, job->room, job->request, &reply);
-    if (rc == 0)
-        rc = s_print_id (reply, job->command);
-    pc_msg_destroy (&reply);
-    return rc;
+    post_t *job = (post_t *) arg;
+    return client_post_run (opts, session->password, job->room, job->peer, job->text, true);
 }
-
 
 int
 client_cmd_send (client_opts_t *opts, int argc, char **argv)
@@ -536,15 +420,8 @@ client_cmd_send (client_opts_t *opts, int argc, char **argv)
     }
     if (!opts->timeout_given)
         opts->timeout_ms = SEND_TIMEOUT_MS;
-    char cmid [33];
-    cmd_new_cmid (cmid, sizeof (cmid));
-    pc_msg_t *request = pc_msg_new ("SEND");
-    pc_msg_add (request, room);
-    pc_msg_add (request, cmid);
-    pc_msg_add (request, text.data);
-    reliable_t job = { "send", room, request, "SEND" };
-    rc = cmd_with_session (opts, S_USER, s_reliable_fn, &job);
-    pc_msg_destroy (&request);
+    post_t job = { room, NULL, &text };
+    rc = cmd_with_session (opts, S_USER, s_post_fn, &job);
     pc_buf_free (&text);
     return rc;
 }
@@ -700,51 +577,6 @@ s_peer_key (client_conn_t *conn, const char *user, char *z85)
 }
 
 
-typedef struct {
-    const char *peer;
-    pc_buf_t   *text;
-} dm_t;
-
-//  Seals the text for the peer's (pinned) key and sends it until it gets
-//  through.
-static int
-s_dm_fn (client_opts_t *opts, session_t *session, void *arg)
-{
-    dm_t *job = (dm_t *) arg;
-    char server_key [CLIENT_DM_Z85] = "";
-    int rc = client_dm_peer_key (session->conn, opts->home, job->peer, server_key);
-    client_dm_keys_t keys;
-    memset (&keys, 0, sizeof (keys));
-    if (rc == 0)
-        rc = client_dm_device_load (opts->home, &keys);
-    char *box = NULL;
-    if (rc == 0) {
-        uint8_t recipient [CLIENT_DM_KEY];
-        if (client_dm_z85_decode (server_key, recipient))
-            box = client_dm_seal (job->text->data, job->text->size, recipient, keys.secret_key);
-        if (!box) {
-            fprintf (stderr, "pychat: cannot seal for %s: their published key is not usable\n",
-                     job->peer);
-            rc = PC_EXIT_REFUSED;
-        }
-    }
-    client_dm_keys_clear (&keys);
-    if (rc == 0) {
-        char cmid [33];
-        cmd_new_cmid (cmid, sizeof (cmid));
-        pc_msg_t *request = pc_msg_new ("DM");
-        pc_msg_add (request, job->peer);
-        pc_msg_add (request, cmid);
-        pc_msg_add (request, box);
-        reliable_t send = { "dm", NULL, request, "DM" };
-        rc = s_reliable_fn (opts, session, &send);
-        pc_msg_destroy (&request);
-    }
-    free (box);
-    return rc;
-}
-
-
 int
 client_cmd_dm (client_opts_t *opts, int argc, char **argv)
 {
@@ -761,8 +593,8 @@ client_cmd_dm (client_opts_t *opts, int argc, char **argv)
     }
     if (!opts->timeout_given)
         opts->timeout_ms = SEND_TIMEOUT_MS;
-    dm_t job = { peer, &text };
-    rc = cmd_with_session (opts, S_LOGIN, s_dm_fn, &job);
+    post_t job = { NULL, peer, &text };
+    rc = cmd_with_session (opts, S_USER, s_post_fn, &job);
     sodium_memzero (text.data, text.size);
     pc_buf_free (&text);
     return rc;

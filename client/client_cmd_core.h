@@ -23,9 +23,6 @@
 #include <unistd.h>
 #include <sodium.h>
 
-#define TRY_MS              1000        //  one try of a SEND or DM before resending
-#define LOGIN_TRY_MS        3000        //  one try of LOGIN (a password hash on the way)
-#define RETRY_PAUSE_MS      100         //  after a refusal that says "try again"
 #define SEND_TIMEOUT_MS     10000       //  send and dm, without --timeout
 #define HISTORY_DEFAULT     50
 
@@ -50,7 +47,6 @@ int cmd_get_password (session_t *session, const char *user, bool confirm);
 int cmd_open (client_opts_t *opts, session_t *session, bool need_user, bool confirm);
 void cmd_close (session_t *session);
 int cmd_login (client_opts_t *opts, session_t *session);
-int cmd_reliable (client_opts_t *opts, session_t *session, const char *what, const char *room, pc_msg_t *request, pc_msg_t **reply_p);
 void cmd_new_cmid (char *cmid, size_t size);
 int cmd_finish (int rc);
 int cmd_with_session (client_opts_t *opts, int flags, session_fn *fn, void *arg);

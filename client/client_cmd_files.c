@@ -1,6 +1,7 @@
 //  client_cmd_files.c: put, files, get, rm (PROTOCOL.md, "File sharing").
 
 #include "client_cmd_core.h"
+#include "client_post.h"
 
 
 //  --------------------------------------------------------------------------
@@ -292,32 +293,13 @@ s_files_tell (client_opts_t *opts, files_t *self, const char *peer, const char *
               uint64_t size)
 {
     char *text = client_xfer_dm_text (opts->user, name, size);
-    client_dm_keys_t device;
-    int rc = client_dm_device_load (opts->home, &device);
-    char *box = rc? NULL: client_dm_seal (text, strlen (text), self->keys.peer_public, device.secret_key);
-    client_dm_keys_clear (&device);
+    pc_buf_t body = { text, strlen (text), 0 };
+    int timeout = opts->timeout_ms;
+    if (!opts->timeout_given)
+        opts->timeout_ms = SEND_TIMEOUT_MS;
+    int rc = client_post_run (opts, self->session.password, NULL, peer, &body, false);
+    opts->timeout_ms = timeout;
     free (text);
-    if (rc == 0 && !box) {
-        fprintf (stderr, "pychat: cannot seal for %s: their published key is not usable\n", peer);
-        rc = PC_EXIT_REFUSED;
-    }
-    if (rc == 0) {
-        char cmid [33];
-        cmd_new_cmid (cmid, sizeof (cmid));
-        pc_msg_t *request = pc_msg_new ("DM");
-        pc_msg_add (request, peer);
-        pc_msg_add (request, cmid);
-        pc_msg_add (request, box);
-        pc_msg_t *reply = NULL;
-        int timeout = opts->timeout_ms;
-        if (!opts->timeout_given)
-            opts->timeout_ms = SEND_TIMEOUT_MS;
-        rc = cmd_reliable (opts, &self->session, "telling the recipient", NULL, request, &reply);
-        opts->timeout_ms = timeout;
-        pc_msg_destroy (&request);
-        pc_msg_destroy (&reply);
-    }
-    free (box);
     return rc;
 }
 

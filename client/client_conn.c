@@ -191,6 +191,17 @@ client_conn_report (const char *what, pc_msg_t *reply)
 }
 
 int
+client_conn_report_code (const char *what, int code, const char *reason)
+{
+    pc_msg_t *reply = pc_msg_new ("ERROR");
+    pc_msg_addf (reply, "%d", code);
+    pc_msg_add (reply, reason? reason: "");
+    int rc = client_conn_report (what, reply);
+    pc_msg_destroy (&reply);
+    return rc;
+}
+
+int
 client_conn_call (client_conn_t *self, const char *what, pc_msg_t *request, pc_msg_t **reply_p)
 {
     int rc = client_conn_request (self, request, reply_p);

@@ -43,6 +43,8 @@ int         client_conn_call        (client_conn_t *self, const char *what,
 //  Prints the one-line report of an ERROR reply ("pychat: WHAT refused:
 //  REASON"); returns its exit code.
 int         client_conn_report      (const char *what, pc_msg_t *reply);
+//  The same for an error code and reason.
+int         client_conn_report_code (const char *what, int code, const char *reason);
 //  LOGIN.
 int         client_conn_login       (client_conn_t *self, const char *name, const char *password);
 //  JOIN room (idempotent on the broker).

@@ -534,12 +534,7 @@ s_on_join_failed (void *arg, const char *room, int code, const char *reason)
         return;                         //  joined again after the next login
     char what [64];
     snprintf (what, sizeof (what), "join #%s", room);
-    pc_msg_t *reply = pc_msg_new ("ERROR");
-    pc_msg_addf (reply, "%d", code);
-    pc_msg_add (reply, reason);
-    int rc = client_conn_report (what, reply);
-    pc_msg_destroy (&reply);
-    s_stop (self, rc);
+    s_stop (self, client_conn_report_code (what, code, reason));
 }
 
 static void

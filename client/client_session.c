@@ -44,11 +44,12 @@ typedef struct {
     int      tries;                 //  fills that brought nothing
 } room_t;
 
+//  A SEND or DM (fields: target, client message id, ...) until answered.
 typedef struct {
-    char  room [PC_NAME_MAX + 1];
-    char  cid [CLIENT_SESSION_CID];
-    char *text;
-    bool  inflight;
+    char      room [PC_NAME_MAX + 1];   //  a SEND's room: "" for a DM
+    char      cid [CLIENT_SESSION_CID];
+    pc_msg_t *request;
+    bool      inflight;
 } out_t;
 
 struct _client_session_t {
@@ -61,6 +62,7 @@ struct _client_session_t {
     bool        ever_online;
     bool        register_first;
     bool        persistent;         //  retry before the first login too
+    bool        reliable;           //  503 is retried; SENDs wait for their JOIN
     char        endpoint [512];
     char        server_key [64];
     char        user [PC_NAME_MAX + 1];
@@ -107,7 +109,7 @@ client_session_destroy (client_session_t **self_p)
         client_session_t *self = *self_p;
         client_session_stop (self);
         for (size_t i = 0; i < self->nout; i++)
-            free (self->outbox [i].text);
+            pc_msg_destroy (&self->outbox [i].request);
         sodium_memzero (self->password, sizeof (self->password));
         free (self);
         *self_p = NULL;
@@ -269,6 +271,13 @@ client_session_set_persistent (client_session_t *self, bool persistent)
 }
 
 void
+client_session_set_reliable (client_session_t *self, bool reliable)
+{
+    assert (self);
+    self->reliable = reliable;
+}
+
+void
 client_session_set_backoff (client_session_t *self, int first_ms, int max_ms)
 {
     assert (self && first_ms > 0 && max_ms >= first_ms);
@@ -313,7 +322,7 @@ s_join (client_session_t *self, room_t *room)
 static void
 s_fill (client_session_t *self, room_t *room)
 {
-    if (room->filling || !room->joined)
+    if (room->filling || !room->joined || room->backlog < 0)
         return;
     char since [32], limit [16];
     if (room->known && room->last)
@@ -331,21 +340,21 @@ s_fill (client_session_t *self, room_t *room)
 static void
 s_send_out (client_session_t *self, out_t *out)
 {
-    pc_msg_t *request = pc_msg_new ("SEND");
-    pc_msg_add (request, out->room);
-    pc_msg_add (request, out->cid);
-    pc_msg_add (request, out->text);
-    out->inflight = s_request (self, request, Q_SEND, out->cid) != NULL;
-    pc_msg_destroy (&request);
+    out->inflight = s_request (self, out->request, Q_SEND, out->cid) != NULL;
 }
 
 //  Sends, in order, what the outbox holds and is not out yet.
 static void
 s_flush_outbox (client_session_t *self)
 {
-    for (size_t i = 0; i < self->nout && self->state == CLIENT_SESSION_ONLINE; i++)
-        if (!self->outbox [i].inflight)
-            s_send_out (self, &self->outbox [i]);
+    for (size_t i = 0; i < self->nout && self->state == CLIENT_SESSION_ONLINE; i++) {
+        out_t *out = &self->outbox [i];
+        room_t *room = *out->room? s_room (self, out->room): NULL;
+        if (self->reliable && room && !room->joined)
+            break;                      //  in order: this one waits for its JOIN
+        if (!out->inflight)
+            s_send_out (self, out);
+    }
 }
 
 void
@@ -393,23 +402,40 @@ client_session_unfollow (client_session_t *self, const char *room)
 }
 
 int
+client_session_send_request (client_session_t *self, pc_msg_t **request_p)
+{
+    assert (self && request_p && *request_p);
+    pc_msg_t *request = *request_p;
+    *request_p = NULL;
+    if (self->nout == OUTBOX_MAX || pc_msg_nfields (request) < 2) {
+        pc_msg_destroy (&request);
+        return -1;
+    }
+    out_t *out = &self->outbox [self->nout++];
+    memset (out, 0, sizeof (*out));
+    if (pc_msg_is (request, "SEND"))
+        snprintf (out->room, sizeof (out->room), "%s", pc_msg_field (request, 0));
+    snprintf (out->cid, sizeof (out->cid), "%s", pc_msg_field (request, 1));
+    out->request = request;
+    s_flush_outbox (self);
+    return 0;
+}
+
+int
 client_session_send (client_session_t *self, const char *room, const char *text, char *cid)
 {
     assert (self && room && text);
-    if (self->nout == OUTBOX_MAX)
-        return -1;
-    out_t *out = &self->outbox [self->nout++];
-    memset (out, 0, sizeof (*out));
-    snprintf (out->room, sizeof (out->room), "%s", room);
     zuuid_t *uuid = zuuid_new ();
-    snprintf (out->cid, sizeof (out->cid), "%s", zuuid_str (uuid));
+    char id [CLIENT_SESSION_CID];
+    snprintf (id, sizeof (id), "%s", zuuid_str (uuid));
     zuuid_destroy (&uuid);
-    out->text = strdup (text);
-    assert (out->text);
     if (cid)
-        snprintf (cid, CLIENT_SESSION_CID, "%s", out->cid);
-    s_flush_outbox (self);
-    return 0;
+        snprintf (cid, CLIENT_SESSION_CID, "%s", id);
+    pc_msg_t *request = pc_msg_new ("SEND");
+    pc_msg_add (request, room);
+    pc_msg_add (request, id);
+    pc_msg_add (request, text);
+    return client_session_send_request (self, &request);
 }
 
 size_t
@@ -529,6 +555,8 @@ s_on_subs (client_session_t *self, pc_msg_t *reply)
 static void
 s_on_join (client_session_t *self, room_t *room, pc_msg_t *reply)
 {
+    if (self->reliable && pc_msg_error_code (reply) == PC_ERR_UNAVAILABLE)
+        return;                         //  JOIN again at the next probe
     room->answered = true;
     if (pc_msg_is (reply, "ERROR")) {
         if (self->events.join_failed)
@@ -539,6 +567,7 @@ s_on_join (client_session_t *self, room_t *room, pc_msg_t *reply)
     }
     room->joined = true;
     s_fill (self, room);
+    s_flush_outbox (self);
 }
 
 //  Hands on one record: fields are id from time text (a room) or id from
@@ -601,7 +630,11 @@ s_on_send (client_session_t *self, const char *cid, pc_msg_t *reply)
         i++;
     if (i == self->nout)
         return;
-    free (self->outbox [i].text);
+    if (self->reliable && pc_msg_error_code (reply) == PC_ERR_UNAVAILABLE) {
+        self->outbox [i].inflight = false;  //  again at the next probe
+        return;
+    }
+    pc_msg_destroy (&self->outbox [i].request);
     memmove (self->outbox + i, self->outbox + i + 1, (self->nout - i - 1) * sizeof (out_t));
     self->nout--;
     if (!self->events.sent)
@@ -675,8 +708,8 @@ s_on_msg (client_session_t *self, pc_msg_t *msg)
         return;
     }
     uint64_t id = strtoull (pc_msg_field (msg, 0), NULL, 10);
-    if (id == 0 || (room->known && id <= room->last))
-        return;                         //  handed on already
+    if (id == 0 || (room->known && id <= room->last) || room->backlog < 0)
+        return;                         //  handed on already, or only joined
     if (room->known && id == room->last + 1 && !room->filling) {
         const char *fields [5] = { pc_msg_field (msg, 0), pc_msg_field (msg, dm? 1: 2),
                                    pc_msg_field (msg, dm? 2: 3), pc_msg_field (msg, dm? 3: 4),
@@ -743,6 +776,21 @@ s_retry_fills (client_session_t *self)
     }
 }
 
+//  Reliable: what the server could not take (503) goes again.
+static void
+s_retry_unavailable (client_session_t *self)
+{
+    for (size_t i = 0; i < self->nrooms; i++) {
+        room_t *r = &self->rooms [i];
+        bool out = false;
+        for (size_t q = 0; q < self->nreqs && !out; q++)
+            out = self->reqs [q].kind == Q_JOIN && streq (self->reqs [q].what, r->name);
+        if (!r->inbox && !r->answered && !out)
+            s_join (self, r);
+    }
+    s_flush_outbox (self);
+}
+
 static void
 s_expire (client_session_t *self, int64_t now)
 {
@@ -797,6 +845,8 @@ client_session_tick (client_session_t *self)
             s_simple (self, "SUBS", NULL, NULL, NULL, Q_SUBS, NULL);
             s_retry_fills (self);
         }
+        if (self->reliable && self->state == CLIENT_SESSION_ONLINE)
+            s_retry_unavailable (self);
     }
     s_expire (self, now);
 }
@@ -809,48 +859,6 @@ const char *client_session_topic (client_session_t *self) { assert (self); retur
 
 //  --------------------------------------------------------------------------
 //  Selftest: the engine against a scripted fake of the transport table.
-
-//  What the front end heard, one line per event.
-typedef struct {
-    char log [4096];
-    int  readies;
-    client_session_state_t state;
-} heard_t;
-
-static void
-s_heard (heard_t *heard, const char *format, ...)
-{
-    size_t len = strlen (heard->log);
-    va_list args;
-    va_start (args, format);
-    vsnprintf (heard->log + len, sizeof (heard->log) - len, format, args);
-    va_end (args);
-}
-
-static void
-s_t_state (void *arg, client_session_state_t state, const char *why)
-{
-    ((heard_t *) arg)->state = state;
-}
-
-static void
-s_t_message (void *arg, const char *room, uint64_t id, const char *from, int64_t ts,
-             const char *text, bool live)
-{
-    s_heard ((heard_t *) arg, "%s:%" PRIu64 ":%s%s;", room, id, text, live? "": "*");
-}
-
-static void
-s_t_sent (void *arg, const char *cid, int code, const char *reason, uint64_t id, int64_t ts)
-{
-    s_heard ((heard_t *) arg, "sent:%d:%" PRIu64 ";", code, id);
-}
-
-static void
-s_t_ready (void *arg)
-{
-    ((heard_t *) arg)->readies++;
-}
 
 //  LOGIN, JOIN of #r (and the SENDs waiting) before SUBS; returns with
 //  the JOIN and SUBS answered, the catch-up HISTORY still out.
@@ -875,7 +883,7 @@ s_t_login (client_session_t *session, client_session_fake_t *fake, pc_msg_t **se
 }
 
 static void
-s_test_login_and_gap (client_session_t *session, client_session_fake_t *fake, heard_t *heard)
+s_test_login_and_gap (client_session_t *session, client_session_fake_t *fake, client_session_fake_heard_t *heard)
 {
     client_session_start (session, "tcp://h:1", "key", "alice", "secret");
     pc_msg_t *history = s_t_login (session, fake, NULL, 0);
@@ -902,7 +910,7 @@ s_test_login_and_gap (client_session_t *session, client_session_fake_t *fake, he
 //  A reply says "log in first": LOGIN again at once, then JOIN, then the
 //  unacknowledged SENDs in order with their client message ids, then SUBS.
 static void
-s_test_forgotten (client_session_t *session, client_session_fake_t *fake, heard_t *heard)
+s_test_forgotten (client_session_t *session, client_session_fake_t *fake, client_session_fake_heard_t *heard)
 {
     heard->log [0] = 0;
     char cid1 [CLIENT_SESSION_CID], cid2 [CLIENT_SESSION_CID];
@@ -932,7 +940,7 @@ s_test_forgotten (client_session_t *session, client_session_fake_t *fake, heard_
 
 //  Silence: reconnect after 1 s, then 2 s, then 4 s; SUBS probes meanwhile.
 static void
-s_test_backoff (client_session_t *session, client_session_fake_t *fake, heard_t *heard)
+s_test_backoff (client_session_t *session, client_session_fake_t *fake, client_session_fake_heard_t *heard)
 {
     *client_session_fake_clock (fake) += 1000;
     client_session_tick (session);
@@ -965,12 +973,10 @@ client_session_test (bool verbose)
 {
     printf (" * client_session: ");
     client_session_fake_t *fake = client_session_fake_new ();
-    heard_t heard;
+    client_session_fake_heard_t heard;
     memset (&heard, 0, sizeof (heard));
-    client_session_events_t events = {
-        .state = s_t_state, .message = s_t_message, .sent = s_t_sent, .ready = s_t_ready
-    };
-    client_session_t *session = client_session_new (&client_session_fake_transport, fake, &events, &heard);
+    client_session_t *session = client_session_new (&client_session_fake_transport, fake,
+                                                    &client_session_fake_events, &heard);
     client_session_follow (session, "r", false, 0, 50);
     s_test_login_and_gap (session, fake, &heard);
     s_test_forgotten (session, fake, &heard);

@@ -109,6 +109,10 @@ void        client_session_register  (client_session_t *self, const char *endpoi
 //  answer (IDLE: a person at a form is waiting); persistent, it retries
 //  with backoff as it does afterwards.
 void        client_session_set_persistent (client_session_t *self, bool persistent);
+//  Reliable (the scriptable send and dm): a SEND or DM answered 503 and a
+//  JOIN answered 503 go again at the next probe, and a SEND waits for its
+//  room's JOIN. Otherwise (the full-screen client) 503 is an answer.
+void        client_session_set_reliable (client_session_t *self, bool reliable);
 //  Waits after a lost connection: first_ms, doubled each time up to max_ms
 //  (default 1 s to 30 s).
 void        client_session_set_backoff (client_session_t *self, int first_ms, int max_ms);
@@ -121,7 +125,8 @@ void        client_session_stop      (client_session_t *self);
 //  Follows room: JOIN now (when online) and after every login, then the
 //  catch-up. known: last is the last id the front end has (0: from the
 //  first message); else the latest backlog messages are handed on (0: none,
-//  the room starts at its newest message).
+//  the room starts at its newest message; -1: the room is only joined, for
+//  SENDs, and nothing of it is handed on).
 void        client_session_follow    (client_session_t *self, const char *room, bool known,
                                       uint64_t last, long backlog);
 //  Follows the user's direct messages after id last (0: from the first),
@@ -135,6 +140,9 @@ void        client_session_unfollow  (client_session_t *self, const char *room);
 //  and sends it when online. 0, or -1 when the outbox is full.
 int         client_session_send      (client_session_t *self, const char *room,
                                       const char *text, char *cid);
+//  Queues a SEND or DM request (fields: target, client message id, ...;
+//  taken over) the same way. 0, or -1 when the outbox is full.
+int         client_session_send_request (client_session_t *self, pc_msg_t **request_p);
 size_t      client_session_queued    (client_session_t *self);
 
 //  Sends a front-end request; its reply comes to events.reply with kind,

@@ -2,6 +2,8 @@
 #include "client_session_fake.h"
 #include "pc_util.h"
 
+#include <inttypes.h>
+
 struct _client_session_fake_t {
     bool      open;
     int       opens;
@@ -161,3 +163,46 @@ client_session_fake_fan (client_session_fake_t *fake, const char *id, const char
     zlistx_add_end (fake->fanouts, msg);
 }
 
+
+//  --------------------------------------------------------------------------
+//  A front end that writes down what it hears
+
+
+static void
+s_heard (client_session_fake_heard_t *heard, const char *format, ...)
+{
+    size_t len = strlen (heard->log);
+    va_list args;
+    va_start (args, format);
+    vsnprintf (heard->log + len, sizeof (heard->log) - len, format, args);
+    va_end (args);
+}
+
+static void
+s_t_state (void *arg, client_session_state_t state, const char *why)
+{
+    ((client_session_fake_heard_t *) arg)->state = state;
+}
+
+static void
+s_t_message (void *arg, const char *room, uint64_t id, const char *from, int64_t ts,
+             const char *text, bool live)
+{
+    s_heard ((client_session_fake_heard_t *) arg, "%s:%" PRIu64 ":%s%s;", room, id, text, live? "": "*");
+}
+
+static void
+s_t_sent (void *arg, const char *cid, int code, const char *reason, uint64_t id, int64_t ts)
+{
+    s_heard ((client_session_fake_heard_t *) arg, "sent:%d:%" PRIu64 ";", code, id);
+}
+
+static void
+s_t_ready (void *arg)
+{
+    ((client_session_fake_heard_t *) arg)->readies++;
+}
+
+const client_session_events_t client_session_fake_events = {
+    .state = s_t_state, .message = s_t_message, .sent = s_t_sent, .ready = s_t_ready
+};

@@ -34,4 +34,14 @@ void        client_session_fake_refuse  (client_session_fake_t *fake, pc_msg_t *
 void        client_session_fake_fan     (client_session_fake_t *fake, const char *id,
                                          const char *room, const char *text);
 
+//  A front end that writes down what it hears (the events' arg): one
+//  "ROOM:ID:TEXT;" per message ('*' after it when not live), one
+//  "sent:CODE:ID;" per SEND answered.
+typedef struct {
+    char log [4096];
+    int  readies;
+    client_session_state_t state;
+} client_session_fake_heard_t;
+extern const client_session_events_t client_session_fake_events;
+
 #endif
