@@ -2,6 +2,7 @@
 //  commands (passwd, delete-account, create-room, invite, admin ...).
 
 #include "client_cmd_core.h"
+#include "pc_proto.h"
 
 
 //  --------------------------------------------------------------------------
@@ -42,7 +43,7 @@ client_cmd_rooms (client_opts_t *opts, int argc, char **argv)
         for (size_t i = 0; i < count; i++) {
             char name [64], tail [2];
             long long m, n;
-            if (sscanf (pc_msg_field (reply, i), "%63s %lld %lld %1s", name, &m, &n, tail) != 3
+            if (sscanf (pc_rooms_ok_room (reply, i), "%63s %lld %lld %1s", name, &m, &n, tail) != 3
             ||  !pc_name_valid (name) || m < 0 || n < 0) {
                 skipped++;
                 continue;
@@ -112,7 +113,7 @@ client_cmd_who (client_opts_t *opts, int argc, char **argv)
             pc_buf_append (&out, "[", 1);
         size_t shown = 0;
         for (size_t i = 0; i < pc_msg_nfields (reply); i++) {
-            const char *name = pc_msg_field (reply, i);
+            const char *name = pc_who_ok_user (reply, i);
             if (!pc_name_valid (name))
                 continue;           //  names only: nothing else reaches the terminal
             if (json) {
@@ -228,7 +229,7 @@ s_admin_users (client_opts_t *opts, bool json)
         char name [64], role [16], tail [2];
         long long created, last_login;
         int banned;
-        if (sscanf (pc_msg_field (reply, i), "%63s %15s %lld %lld %d %1s", name, role,
+        if (sscanf (pc_users_ok_account (reply, i), "%63s %15s %lld %lld %d %1s", name, role,
                     &created, &last_login, &banned, tail) != 5 || !pc_name_valid (name))
             continue;
         if (json) {

@@ -1,6 +1,7 @@
 //  client_cmd_files.c: put, files, get, rm (PROTOCOL.md, "File sharing").
 
 #include "client_cmd_core.h"
+#include "pc_proto.h"
 #include "client_post.h"
 
 
@@ -240,8 +241,8 @@ s_files_open (client_opts_t *opts, file_args_t *args, files_t *self, const char 
         pc_msg_destroy (&request);
     }
     if (rc == 0) {
-        const char *port = pc_msg_field (reply, 0);
-        const char *key = pc_msg_field (reply, 1);
+        const char *port = pc_files_ok_port (reply);
+        const char *key = pc_files_ok_key (reply);
         char why [300];
         self->xfer = client_xfer_new (client_conn_host (conn), port? atoi (port): 0, key? key: "",
                                       self->session.cert, opts->timeout_ms, why, sizeof (why));

@@ -1,6 +1,7 @@
 //  client_conn.c: blocking request/reply with a timeout, and login, on
 //  the one transport (client_net).
 #include "client_conn.h"
+#include "pc_proto.h"
 #include "client_net.h"
 #include "pc_limits.h"
 #include "pc_util.h"
@@ -171,7 +172,7 @@ client_conn_report (const char *what, pc_msg_t *reply)
         snprintf (reason, sizeof (reason), "%s", pc_error_name (code));
     if (code == PC_ERR_THROTTLED) {
         char wait [32];
-        client_conn_sanitize (pc_msg_field (reply, 2), wait, sizeof (wait));
+        client_conn_sanitize (pc_error_detail (reply), wait, sizeof (wait));
         if (streq (what, "login"))
             fprintf (stderr, "pychat: too many failed logins, retry in %s s\n", *wait? wait: "a few");
         else
@@ -224,7 +225,7 @@ client_conn_login (client_conn_t *self, const char *name, const char *password)
     pc_msg_destroy (&request);          //  the password goes with it
     if (rc)
         return rc;
-    const char *port_txt = pc_msg_field (reply, 2);
+    const char *port_txt = pc_login_ok_port (reply);
     char *end = NULL;
     long port = port_txt? strtol (port_txt, &end, 10): 0;
     if (!port_txt || !*port_txt || *end || port < 1 || port > 65535) {
@@ -232,7 +233,7 @@ client_conn_login (client_conn_t *self, const char *name, const char *password)
         rc = PC_EXIT_UNREACHABLE;
     }
     else
-    if (!pc_msg_field (reply, 3) || strlen (pc_msg_field (reply, 3)) >= 64) {
+    if (!pc_login_ok_topic (reply) || strlen (pc_login_ok_topic (reply)) >= 64) {
         fprintf (stderr, "pychat: malformed LOGIN reply from %s (no topic)\n", client_net_endpoint (self->net));
         rc = PC_EXIT_UNREACHABLE;
     }

@@ -2,6 +2,7 @@
 //  login, joins, gap filling, reconnection), printing and resuming from
 //  PYCHAT_HOME/state; and the paged reads `pychat history` shares.
 #include "client_listen.h"
+#include "pc_proto.h"
 #include "client_cmd.h"
 #include "client_dm.h"
 #include "client_session.h"
@@ -142,13 +143,15 @@ static long
 s_hand_out (pc_msg_t *reply, const char *room, uint64_t *last, long *handed, long max,
             client_listen_record_fn *fn, void *arg)
 {
-    size_t stride = room? 4: 5;
-    size_t nfields = pc_msg_nfields (reply);
-    long records = (long) (nfields / stride);
-    for (size_t i = 0; i + stride <= nfields; i += stride) {
-        const char *fields [5];
-        for (size_t f = 0; f < stride; f++)
-            fields [f] = pc_msg_field (reply, i + f);
+    long records = (long) (room? pc_history_ok_count (reply): pc_inbox_ok_count (reply));
+    for (long i = 0; i < records; i++) {
+        size_t m = (size_t) i;
+        const char *fields [5] = {
+            room? pc_history_ok_id (reply, m): pc_inbox_ok_id (reply, m),
+            room? pc_history_ok_from (reply, m): pc_inbox_ok_from (reply, m),
+            room? pc_history_ok_time (reply, m): pc_inbox_ok_to (reply, m),
+            room? pc_history_ok_text (reply, m): pc_inbox_ok_time (reply, m),
+            room? NULL: pc_inbox_ok_box (reply, m) };
         uint64_t id;
         if (!s_parse_id (fields [0], &id) || id <= *last)
             continue;               //  malformed, or seen on the previous page
@@ -201,7 +204,8 @@ client_listen_latest (client_conn_t *conn, const char *room, long max,
     if (rc)
         return rc;
     uint64_t newest = 0;
-    bool any = pc_msg_nfields (reply) > 0 && s_parse_id (pc_msg_field (reply, 0), &newest);
+    bool any = pc_msg_nfields (reply) > 0
+            && s_parse_id (room? pc_history_ok_id (reply, 0): pc_inbox_ok_id (reply, 0), &newest);
     pc_msg_destroy (&reply);
     if (!any)
         return 0;
@@ -481,7 +485,7 @@ s_on_reply (void *arg, int kind, const char *what, long n, pc_msg_t *reply)
         self->logged_out = true;
     if (kind != L_GETKEY)
         return;
-    const char *z85 = reply && pc_msg_is (reply, "OK")? pc_msg_field (reply, 1): NULL;
+    const char *z85 = reply && pc_msg_is (reply, "OK")? pc_getkey_ok_key (reply): NULL;
     char pinned [CLIENT_DM_Z85];
     if (z85 && pc_keys_valid_z85 (z85) && !client_dm_pin_load (self->opts->home, what, pinned))
         client_dm_pin_save (self->opts->home, what, z85);
@@ -585,9 +589,9 @@ s_on_fanout (void *arg, pc_msg_t *msg)
     if (!pc_msg_is (msg, "NOTICE") || pc_msg_nfields (msg) < 2)
         return;
     char text [256];
-    client_conn_sanitize (pc_msg_field (msg, 1), text, sizeof (text));
+    client_conn_sanitize (pc_notice_text (msg), text, sizeof (text));
     fprintf (stderr, "pychat: %s\n", text);
-    const char *kind = pc_msg_field (msg, 0);
+    const char *kind = pc_notice_kind (msg);
     if (streq (kind, "banned") || streq (kind, "deleted"))
         s_stop (self, PC_EXIT_REFUSED);
 }

@@ -1,5 +1,6 @@
 //  client_post.c: send and dm, one message each, on client_session.
 #include "client_post.h"
+#include "pc_proto.h"
 #include "client_conn.h"
 #include "client_dm.h"
 #include "client_listen.h"
@@ -134,7 +135,7 @@ s_on_reply (void *arg, int kind, const char *what, long n, pc_msg_t *reply)
     if (kind != P_GETKEY || !reply || self->queued)
         return;                         //  a lost GETKEY is asked again after LOGIN
     int code = pc_msg_error_code (reply);
-    const char *z85 = pc_msg_field (reply, 1);
+    const char *z85 = pc_getkey_ok_key (reply);
     if (code == PC_ERR_NOT_FOUND) {
         fprintf (stderr, "pychat: %s has no key yet (they must log in once)\n", self->peer);
         s_done (self, PC_EXIT_REFUSED);

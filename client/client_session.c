@@ -1,5 +1,6 @@
 //  client_session.c: login, joins, outbox, gap fill, probe and reconnect.
 #include "client_session.h"
+#include "pc_proto.h"
 #include "pc_limits.h"
 #include "pc_util.h"
 #include "client_session_fake.h"
@@ -414,8 +415,9 @@ client_session_send_request (client_session_t *self, pc_msg_t **request_p)
     out_t *out = &self->outbox [self->nout++];
     memset (out, 0, sizeof (*out));
     if (pc_msg_is (request, "SEND"))
-        snprintf (out->room, sizeof (out->room), "%s", pc_msg_field (request, 0));
-    snprintf (out->cid, sizeof (out->cid), "%s", pc_msg_field (request, 1));
+        snprintf (out->room, sizeof (out->room), "%s", pc_send_room (request));
+    snprintf (out->cid, sizeof (out->cid), "%s", pc_msg_cmd (request) == PC_CMD_SEND? pc_send_cmid (request)
+                                                                   : pc_dm_cmid (request));
     out->request = request;
     s_flush_outbox (self);
     return 0;
@@ -493,8 +495,8 @@ s_on_login (client_session_t *self, pc_msg_t *reply)
         s_set_state (self, CLIENT_SESSION_REFUSED, pc_msg_error_reason (reply));
         return;
     }
-    const char *port_txt = pc_msg_field (reply, 2);
-    const char *topic = pc_msg_field (reply, 3);
+    const char *port_txt = pc_login_ok_port (reply);
+    const char *topic = pc_login_ok_topic (reply);
     long port = port_txt? atol (port_txt): 0;
     if (port < 1 || port > 65535 || !topic || strlen (topic) >= sizeof (self->topic)) {
         s_went_down (self, "malformed LOGIN reply", false);
@@ -533,8 +535,8 @@ static void
 s_on_subs (client_session_t *self, pc_msg_t *reply)
 {
     bool listed = false;
-    for (size_t f = 0; !pc_msg_is (reply, "ERROR") && f < pc_msg_nfields (reply); f++)
-        listed |= streq (pc_msg_field (reply, f), self->topic);
+    for (size_t f = 0; !pc_msg_is (reply, "ERROR") && f < pc_subs_ok_count (reply); f++)
+        listed |= streq (pc_subs_ok_topic (reply, f), self->topic);
     if (listed && !self->subscribed) {
         self->subscribed = true;
         self->subs_at = 0;
@@ -587,29 +589,48 @@ s_deliver (client_session_t *self, room_t *room, uint64_t id, const char **field
                               strtoll (fields [2], NULL, 10), fields [3], live);
 }
 
+//  Record m of a HISTORY page (id from time text) or an INBOX page (id
+//  from to time box).
+static void
+s_record (pc_msg_t *reply, bool inbox, size_t m, const char **fields)
+{
+    if (inbox) {
+        fields [0] = pc_inbox_ok_id (reply, m);
+        fields [1] = pc_inbox_ok_from (reply, m);
+        fields [2] = pc_inbox_ok_to (reply, m);
+        fields [3] = pc_inbox_ok_time (reply, m);
+        fields [4] = pc_inbox_ok_box (reply, m);
+    }
+    else {
+        fields [0] = pc_history_ok_id (reply, m);
+        fields [1] = pc_history_ok_from (reply, m);
+        fields [2] = pc_history_ok_time (reply, m);
+        fields [3] = pc_history_ok_text (reply, m);
+        fields [4] = NULL;
+    }
+}
+
 static void
 s_on_fill (client_session_t *self, room_t *room, pc_msg_t *reply)
 {
     room->filling = false;
     if (pc_msg_is (reply, "ERROR"))
         return;                         //  tried again at the next probe
-    size_t width = room->inbox? 5: 4;
-    size_t n = pc_msg_nfields (reply) / width;
+    size_t n = room->inbox? pc_inbox_ok_count (reply): pc_history_ok_count (reply);
     bool was_known = room->known;
     uint64_t before = room->last;
     if (!was_known && room->backlog == 0) {
         //  Only where the room stands: nothing is handed on.
-        room->last = n? strtoull (pc_msg_field (reply, (n - 1) * width), NULL, 10): 0;
+        room->last = n? strtoull (pc_history_ok_id (reply, n - 1), NULL, 10): 0;
         n = 0;
     }
     room->known = true;
     for (size_t m = 0; m < n; m++) {
-        uint64_t id = strtoull (pc_msg_field (reply, m * width), NULL, 10);
+        const char *fields [5];
+        s_record (reply, room->inbox, m, fields);
+        uint64_t id = strtoull (fields [0], NULL, 10);
         if (id == 0 || (room->last && id <= room->last))
             continue;
-        const char *fields [5] = { NULL };
-        for (size_t f = 0; f < width; f++)
-            fields [f] = pc_msg_field (reply, m * width + f);
         s_deliver (self, room, id, fields, false);
     }
     if (room->last > before)
@@ -643,8 +664,8 @@ s_on_send (client_session_t *self, const char *cid, pc_msg_t *reply)
         self->events.sent (self->arg, cid, pc_msg_error_code (reply),
                            pc_msg_error_reason (reply), 0, 0);
     else {
-        const char *id = pc_msg_field (reply, 0);
-        const char *ts = pc_msg_field (reply, 1);
+        const char *id = pc_send_ok_id (reply);       //  a DM's OK is the same: id, time
+        const char *ts = pc_send_ok_time (reply);
         self->events.sent (self->arg, cid, 0, "", id? strtoull (id, NULL, 10): 0,
                            ts? strtoll (ts, NULL, 10): 0);
     }
@@ -698,8 +719,8 @@ static void
 s_on_msg (client_session_t *self, pc_msg_t *msg)
 {
     bool dm = pc_msg_is (msg, "DMMSG");
-    room_t *room = dm? (streq (pc_msg_field (msg, 2), self->user)? s_room (self, CLIENT_SESSION_INBOX): NULL)
-                     : s_room (self, pc_msg_field (msg, 1));
+    room_t *room = dm? (streq (pc_dmmsg_to (msg), self->user)? s_room (self, CLIENT_SESSION_INBOX): NULL)
+                     : s_room (self, pc_message_room (msg));
     if (room && room->inbox != dm)
         room = NULL;
     if (!room) {
@@ -707,13 +728,14 @@ s_on_msg (client_session_t *self, pc_msg_t *msg)
             self->events.fanout (self->arg, msg);
         return;
     }
-    uint64_t id = strtoull (pc_msg_field (msg, 0), NULL, 10);
+    uint64_t id = strtoull (dm? pc_dmmsg_id (msg): pc_message_id (msg), NULL, 10);
     if (id == 0 || (room->known && id <= room->last) || room->backlog < 0)
         return;                         //  handed on already, or only joined
     if (room->known && id == room->last + 1 && !room->filling) {
-        const char *fields [5] = { pc_msg_field (msg, 0), pc_msg_field (msg, dm? 1: 2),
-                                   pc_msg_field (msg, dm? 2: 3), pc_msg_field (msg, dm? 3: 4),
-                                   dm? pc_msg_field (msg, 4): NULL };
+        const char *fields [5] = {
+            dm? pc_dmmsg_id (msg): pc_message_id (msg), dm? pc_dmmsg_from (msg): pc_message_from (msg),
+            dm? pc_dmmsg_to (msg): pc_message_time (msg), dm? pc_dmmsg_time (msg): pc_message_text (msg),
+            dm? pc_dmmsg_box (msg): NULL };
         s_deliver (self, room, id, fields, true);
         return;
     }
@@ -866,13 +888,13 @@ static pc_msg_t *
 s_t_login (client_session_t *session, client_session_fake_t *fake, pc_msg_t **sends, int resends)
 {
     pc_msg_t *login = client_session_fake_expect (fake, "LOGIN");
-    assert (streq (pc_msg_field (login, 0), "alice"));
+    assert (streq (pc_login_user (login), "alice"));
     client_session_fake_answer (fake, &login, "alice", "user", "5556", "s/T/", NULL);
     client_session_input (session);
     assert (client_session_state (session) == CLIENT_SESSION_ONLINE);
     assert (streq (client_session_fake_topic (fake), "s/T/"));
     pc_msg_t *join = client_session_fake_expect (fake, "JOIN");
-    assert (streq (pc_msg_field (join, 0), "r"));
+    assert (streq (pc_join_room (join), "r"));
     for (int i = 0; i < resends; i++)
         sends [i] = client_session_fake_expect (fake, "SEND");
     pc_msg_t *subs = client_session_fake_expect (fake, "SUBS");
@@ -887,7 +909,7 @@ s_test_login_and_gap (client_session_t *session, client_session_fake_t *fake, cl
 {
     client_session_start (session, "tcp://h:1", "key", "alice", "secret");
     pc_msg_t *history = s_t_login (session, fake, NULL, 0);
-    assert (streq (pc_msg_field (history, 1), "0") && streq (pc_msg_field (history, 2), "50"));
+    assert (streq (pc_history_since (history), "0") && streq (pc_history_limit (history), "50"));
     client_session_fake_answer (fake, &history, "1", "bob", "1000", "one", "2", "bob", "1000", "two", NULL);
     client_session_input (session);
     assert (streq (heard->log, "r:1:one*;r:2:two*;"));
@@ -897,7 +919,7 @@ s_test_login_and_gap (client_session_t *session, client_session_fake_t *fake, cl
     client_session_fake_fan (fake, "6", "r", "six");
     client_session_input (session);
     history = client_session_fake_expect (fake, "HISTORY");
-    assert (streq (pc_msg_field (history, 1), "3"));
+    assert (streq (pc_history_since (history), "3"));
     client_session_fake_answer (fake, &history, "4", "bob", "1", "four", "5", "bob", "1", "five",
               "6", "bob", "1", "six", NULL);
     client_session_fake_fan (fake, "6", "r", "six");
@@ -916,7 +938,7 @@ s_test_forgotten (client_session_t *session, client_session_fake_t *fake, client
     char cid1 [CLIENT_SESSION_CID], cid2 [CLIENT_SESSION_CID];
     assert (client_session_send (session, "r", "hello", cid1) == 0);
     pc_msg_t *send = client_session_fake_expect (fake, "SEND");
-    assert (streq (pc_msg_field (send, 1), cid1));
+    assert (streq (pc_send_cmid (send), cid1));
     client_session_fake_refuse (fake, &send, PC_ERR_FORBIDDEN, "log in first");
     client_session_input (session);
     assert (client_session_state (session) == CLIENT_SESSION_WAITING);
@@ -927,9 +949,9 @@ s_test_forgotten (client_session_t *session, client_session_fake_t *fake, client
     pc_msg_t *sends [2];
     pc_msg_t *history = s_t_login (session, fake, sends, 2);
     pc_msg_t *first = sends [0], *second = sends [1];
-    assert (streq (pc_msg_field (first, 1), cid1) && streq (pc_msg_field (first, 2), "hello"));
-    assert (streq (pc_msg_field (second, 1), cid2));
-    assert (streq (pc_msg_field (history, 1), "7"));    //  caught up from the last id
+    assert (streq (pc_send_cmid (first), cid1) && streq (pc_send_text (first), "hello"));
+    assert (streq (pc_send_cmid (second), cid2));
+    assert (streq (pc_history_since (history), "7"));    //  caught up from the last id
     client_session_fake_answer (fake, &first, "8", "2000", NULL);
     client_session_fake_answer (fake, &second, "9", "2001", NULL);
     client_session_fake_answer (fake, &history, NULL);

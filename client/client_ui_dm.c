@@ -4,6 +4,7 @@
 //  key waits as a job until GETKEY answers.
 
 #include "client_ui_core.h"
+#include "pc_proto.h"
 
 
 //  --------------------------------------------------------------------------
@@ -139,7 +140,7 @@ ui_job_add (ui_t *self, job_kind_t kind, const char *user, const char *from, con
 void
 ui_on_getkey (ui_t *self, const char *user, pc_msg_t *reply)
 {
-    const char *z85 = pc_msg_is (reply, "OK")? pc_msg_field (reply, 1): NULL;
+    const char *z85 = pc_msg_is (reply, "OK")? pc_getkey_ok_key (reply): NULL;
     char pinned [CLIENT_DM_Z85];
     bool has_pin = client_dm_pin_load (self->opts->home, user, pinned);
     bool valid = z85 && pc_keys_valid_z85 (z85);

@@ -3,6 +3,7 @@
 //  replies to its own requests, fan-out, state changes.
 
 #include "client_ui_core.h"
+#include "pc_proto.h"
 
 
 //  LOGIN refused: back to the form, saying why.
@@ -28,7 +29,7 @@ s_login_refused (ui_t *self, pc_msg_t *reply)
     else
     if (code == PC_ERR_THROTTLED) {
         char wait [32];
-        client_conn_sanitize (pc_msg_field (reply, 2), wait, sizeof (wait));
+        client_conn_sanitize (pc_error_detail (reply), wait, sizeof (wait));
         snprintf (self->form_msg, sizeof (self->form_msg),
                   "Too many failed logins: retry in %s s", *wait? wait: "a few");
     }
@@ -81,16 +82,16 @@ ui_on_login (void *arg, pc_msg_t *reply, bool again)
 static void
 s_on_inbox (ui_t *self, pc_msg_t *reply)
 {
-    size_t n = pc_msg_nfields (reply) / 5;
+    size_t n = pc_inbox_ok_count (reply);
     for (size_t m = 0; m < n; m++) {
-        uint64_t id = strtoull (pc_msg_field (reply, m * 5), NULL, 10);
-        const char *from = pc_msg_field (reply, m * 5 + 1);
+        uint64_t id = strtoull (pc_inbox_ok_id (reply, m), NULL, 10);
+        const char *from = pc_inbox_ok_from (reply, m);
         if (id > self->inbox_last)
             self->inbox_last = id;
         if (!pc_name_valid (from))
             continue;
-        ui_job_add (self, J_OPEN, from, from, pc_msg_field (reply, m * 5 + 4), NULL, id,
-                   strtoll (pc_msg_field (reply, m * 5 + 3), NULL, 10), false);
+        ui_job_add (self, J_OPEN, from, from, pc_inbox_ok_box (reply, m), NULL, id,
+                   strtoll (pc_inbox_ok_time (reply, m), NULL, 10), false);
     }
 }
 
@@ -103,12 +104,12 @@ s_on_history (ui_t *self, win_t *win, pc_msg_t *reply, const char *reason, long 
         ui_sys (self, win, L_ERR, "history of #%s: %s", win->target, reason);
         return;
     }
-    size_t n = pc_msg_nfields (reply) / 4;
+    size_t n = pc_history_ok_count (reply);
     for (size_t m = 0; m < n; m++)
-        ui_add_message (self, win, strtoull (pc_msg_field (reply, m * 4), NULL, 10),
-                       pc_msg_field (reply, m * 4 + 1),
-                       strtoll (pc_msg_field (reply, m * 4 + 2), NULL, 10),
-                       pc_msg_field (reply, m * 4 + 3), false);
+        ui_add_message (self, win, strtoull (pc_history_ok_id (reply, m), NULL, 10),
+                        pc_history_ok_from (reply, m),
+                        strtoll (pc_history_ok_time (reply, m), NULL, 10),
+                        pc_history_ok_text (reply, m), false);
     if (n_asked == -1)
         ui_sys (self, win, L_SYS, "history: %zu messages", n);
 }
@@ -122,14 +123,14 @@ s_on_who (ui_t *self, win_t *win, const char *room, pc_msg_t *reply, bool quiet)
         win->nmembers = pc_msg_nfields (reply);
         win->members = (char **) calloc (win->nmembers + 1, sizeof (char *));
         for (size_t f = 0; f < win->nmembers; f++)
-            win->members [f] = strdup (pc_msg_field (reply, f));
+            win->members [f] = strdup (pc_who_ok_user (reply, f));
     }
     if (quiet)
         return;
     pc_buf_t list;
     pc_buf_init (&list);
     for (size_t f = 0; f < pc_msg_nfields (reply); f++)
-        pc_buf_printf (&list, "%s%s", f? ", ": "", pc_msg_field (reply, f));
+        pc_buf_printf (&list, "%s%s", f? ", ": "", pc_who_ok_user (reply, f));
     ui_sys (self, win, L_SYS, "#%s: %zu members: %s", room, pc_msg_nfields (reply),
            list.data? list.data: "");
     pc_buf_free (&list);
@@ -148,7 +149,7 @@ s_on_rooms (ui_t *self, pc_msg_t *reply)
     ui_sys (self, to, L_SYS, "%zu rooms (name, members, messages):", self->nknown);
     for (size_t f = 0; f < self->nknown; f++) {
         char name [80], safe [160];
-        client_conn_sanitize (pc_msg_field (reply, f), safe, sizeof (safe));
+        client_conn_sanitize (pc_rooms_ok_room (reply, f), safe, sizeof (safe));
         sscanf (safe, "%79s", name);
         self->known_rooms [f] = strdup (name);
         ui_sys (self, to, L_SYS, "  #%s", safe);
@@ -215,7 +216,7 @@ ui_on_reply (void *arg, int kind_int, const char *what, long n, pc_msg_t *reply)
         case R_DM: {
             win_t *where = NULL;
             line_t *line = ui_find_cid (self, what, &where);
-            const char *ts = pc_msg_field (reply, 1);
+            const char *ts = pc_dm_ok_time (reply);
             if (line)
                 ui_line_answered (line, error? reason: NULL, !error && ts? strtoll (ts, NULL, 10): 0);
             break;
@@ -376,27 +377,27 @@ ui_on_fanout (void *arg, pc_msg_t *msg)
 {
     ui_t *self = (ui_t *) arg;
     if (pc_msg_is (msg, "DMMSG") && pc_msg_nfields (msg) >= 5) {
-        const char *from = pc_msg_field (msg, 1);
-        const char *to = pc_msg_field (msg, 2);
+        const char *from = pc_dmmsg_from (msg);
+        const char *to = pc_dmmsg_to (msg);
         const char *other = streq (from, self->user)? to: from;
         win_t *win = ui_win_find (self, W_DM, other);
         if (!win)
             win = ui_win_new (self, W_DM, other);
         if (!win)
             return;
-        uint64_t id = strtoull (pc_msg_field (msg, 0), NULL, 10);
+        uint64_t id = strtoull (pc_dmmsg_id (msg), NULL, 10);
         if (streq (from, self->user) || !pc_name_valid (from))
             return;
         if (id > self->inbox_last)
             self->inbox_last = id;
-        ui_job_add (self, J_OPEN, from, from, pc_msg_field (msg, 4), NULL, id,
-                   strtoll (pc_msg_field (msg, 3), NULL, 10), true);
+        ui_job_add (self, J_OPEN, from, from, pc_dmmsg_box (msg), NULL, id,
+                   strtoll (pc_dmmsg_time (msg), NULL, 10), true);
     }
     else
     if (pc_msg_is (msg, "NOTICE") && pc_msg_nfields (msg) >= 2) {
         char kind [64], text [512];
-        client_conn_sanitize (pc_msg_field (msg, 0), kind, sizeof (kind));
-        client_conn_sanitize (pc_msg_field (msg, 1), text, sizeof (text));
+        client_conn_sanitize (pc_notice_kind (msg), kind, sizeof (kind));
+        client_conn_sanitize (pc_notice_text (msg), text, sizeof (text));
         ui_sys (self, self->wins [0], L_ERR, "%s: %s", kind, text);
         if (ui_current (self) != self->wins [0])
             ui_sys (self, ui_current (self), L_ERR, "%s: %s", kind, text);

@@ -3,6 +3,7 @@
 //  (client_ui_xfer); this file asks for what it needs and reports.
 
 #include "client_ui_core.h"
+#include "pc_proto.h"
 
 
 //  --------------------------------------------------------------------------
@@ -98,8 +99,8 @@ ui_xfer_start (ui_t *self, xfer_t *xfer, pc_msg_t *reply)
         return;
     }
     zcert_t *cert = client_net_cert (self->net);
-    const char *port = pc_msg_field (reply, 0);
-    const char *key = pc_msg_field (reply, 1);
+    const char *port = pc_files_ok_port (reply);
+    const char *key = pc_files_ok_key (reply);
     if (!cert || !port || !key || !pc_keys_valid_z85 (key)) {
         ui_xfer_fail (self, xfer, "the broker gave no usable file service");
         return;

@@ -1,5 +1,6 @@
 //  client_xfer.c: FLIST, FPUT/FDATA/FDONE, FOPEN/FREAD, FRM with credit.
 #include "client_xfer.h"
+#include "pc_proto.h"
 #include "client_conn.h"
 #include "client_net.h"
 #include "client_seal.h"
@@ -316,18 +317,19 @@ xfer_sha_hex (const char *text)
     return text && strlen (text) == 64 && strspn (text, "0123456789abcdef") == 64;
 }
 
-//  Fills file from five fields: name, size, from, time, SHA-256. false when
-//  any is not what PROTOCOL.md says (the entry is then not shown).
+//  Fills file from entry i of an FLIST reply: name, size, from, time,
+//  SHA-256. false when any is not what PROTOCOL.md says (the entry is then
+//  not shown).
 static bool
-s_file_fields (pc_msg_t *reply, size_t first, client_xfer_file_t *file)
+s_file_fields (pc_msg_t *reply, size_t i, client_xfer_file_t *file)
 {
-    const char *name = pc_msg_field (reply, first);
-    const char *from = pc_msg_field (reply, first + 2);
-    const char *time_txt = pc_msg_field (reply, first + 3);
-    const char *sha = pc_msg_field (reply, first + 4);
+    const char *name = pc_flist_ok_name (reply, i);
+    const char *from = pc_flist_ok_from (reply, i);
+    const char *time_txt = pc_flist_ok_time (reply, i);
+    const char *sha = pc_flist_ok_sha256 (reply, i);
     uint64_t time_ms = 0;
     if (!name || pc_file_name_check (name, strlen (name), NULL) == -1
-    ||  !xfer_uint (pc_msg_field (reply, first + 1), &file->size)
+    ||  !xfer_uint (pc_flist_ok_size (reply, i), &file->size)
     ||  !pc_name_valid (from) || !xfer_uint (time_txt, &time_ms) || !xfer_sha_hex (sha))
         return false;
     snprintf (file->name, sizeof (file->name), "%s", name);
@@ -380,13 +382,13 @@ client_xfer_list (client_xfer_t *self, const char *space, client_xfer_file_t **f
                 files = (client_xfer_file_t *) realloc (files, cap * sizeof (client_xfer_file_t));
                 assert (files);
             }
-            if (s_file_fields (reply, i * 5, &files [count])) {
+            if (s_file_fields (reply, i, &files [count])) {
                 advanced |= strcmp (files [count].name, after) > 0;
                 count++;
             }
         }
         //  Resume after the last name the service sent (even one not shown)
-        const char *last = page? pc_msg_field (reply, (page - 1) * 5): NULL;
+        const char *last = page? pc_flist_ok_name (reply, page - 1): NULL;
         if (last && strlen (last) <= PC_FILE_NAME_MAX)
             snprintf (after, sizeof (after), "%s", last);
         pc_msg_destroy (&reply);

@@ -2,6 +2,7 @@
 #include "client_xfer_fake.h"
 #include "pc_limits.h"
 #include "pc_msg.h"
+#include "pc_proto.h"
 #include "pc_util.h"
 
 #include <inttypes.h>
@@ -64,7 +65,7 @@ s_flist (fake_t *self, pc_msg_t *msg)
     pc_msg_t *reply = pc_msg_new_ok (msg);
     for (size_t i = 0; i < FAKE_FILES; i++) {
         fake_file_t *file = &self->files [i];
-        if (!file->data || !streq (file->space, pc_msg_field (msg, 0)))
+        if (!file->data || !streq (file->space, pc_flist_space (msg)))
             continue;
         pc_msg_add (reply, file->name);
         pc_msg_addf (reply, "%" PRIu64, file->size);
@@ -78,22 +79,22 @@ s_flist (fake_t *self, pc_msg_t *msg)
 static pc_msg_t *
 s_fput (fake_t *self, pc_msg_t *msg)
 {
-    const char *space = pc_msg_field (msg, 0), *name = pc_msg_field (msg, 1);
-    uint64_t size = strtoull (pc_msg_field (msg, 2), NULL, 10);
+    const char *space = pc_fput_space (msg), *name = pc_fput_name (msg);
+    uint64_t size = strtoull (pc_fput_size (msg), NULL, 10);
     if (s_find (self, space, name))
         return s_error (msg, PC_ERR_CONFLICT, "the space already has a file of that name", NULL);
     if (size > 8 * 1024 * 1024)
         return s_error (msg, PC_ERR_TOO_LONG, "larger than the limit", NULL);
     fake_file_t *up = &self->upload;
     if (self->uploading && streq (up->space, space) && streq (up->name, name)
-    &&  up->size == size && streq (up->sha, pc_msg_field (msg, 3)))
+    &&  up->size == size && streq (up->sha, pc_fput_sha256 (msg)))
         up->have -= up->have % FAKE_CHUNK;          //  continue, at a whole chunk
     else {
         s_free (up);
         snprintf (up->space, sizeof (up->space), "%s", space);
         snprintf (up->name, sizeof (up->name), "%s", name);
-        snprintf (up->sha, sizeof (up->sha), "%s", pc_msg_field (msg, 3));
-        up->meta = strdup (pc_msg_field (msg, 4));
+        snprintf (up->sha, sizeof (up->sha), "%s", pc_fput_sha256 (msg));
+        up->meta = strdup (pc_fput_meta (msg));
         up->size = size;
         up->data = (uint8_t *) malloc (size + 1);
         self->uploading = true;
@@ -109,18 +110,18 @@ static pc_msg_t *
 s_fdata (fake_t *self, pc_msg_t *msg)
 {
     fake_file_t *up = &self->upload;
-    uint64_t offset = strtoull (pc_msg_field (msg, 1), NULL, 10);
+    uint64_t offset = strtoull (pc_fdata_offset (msg), NULL, 10);
     size_t size = pc_msg_field_size (msg, 2);
     char detail [32];
     snprintf (detail, sizeof (detail), "%" PRIu64, up->have);
     if (self->stall_at && up->have >= self->stall_at)
         return NULL;                        //  a service that died: silence
-    if (!self->uploading || !streq (pc_msg_field (msg, 0), "u1"))
+    if (!self->uploading || !streq (pc_fdata_upload (msg), "u1"))
         return s_error (msg, PC_ERR_NOT_FOUND, "no such upload", NULL);
     if (offset != up->have || up->have + size > up->size)
         return s_error (msg, offset != up->have? PC_ERR_CONFLICT: PC_ERR_TOO_LONG,
                         "wrong offset", detail);
-    memcpy (up->data + up->have, pc_msg_field (msg, 2), size);
+    memcpy (up->data + up->have, pc_fdata_data (msg), size);
     up->have += size;
     pc_msg_t *reply = pc_msg_new_ok (msg);
     pc_msg_addf (reply, "%" PRIu64, up->have);
@@ -154,7 +155,7 @@ s_fdone (fake_t *self, pc_msg_t *msg)
 static pc_msg_t *
 s_fopen (fake_t *self, pc_msg_t *msg)
 {
-    fake_file_t *file = s_find (self, pc_msg_field (msg, 0), pc_msg_field (msg, 1));
+    fake_file_t *file = s_find (self, pc_fopen_space (msg), pc_fopen_name (msg));
     if (!file)
         return s_error (msg, PC_ERR_NOT_FOUND, "no such file", NULL);
     pc_msg_t *reply = pc_msg_new_ok (msg);
@@ -170,9 +171,9 @@ s_fopen (fake_t *self, pc_msg_t *msg)
 static pc_msg_t *
 s_fread (fake_t *self, pc_msg_t *msg)
 {
-    size_t index = (size_t) atoi (pc_msg_field (msg, 0) + 1);
-    uint64_t offset = strtoull (pc_msg_field (msg, 1), NULL, 10);
-    size_t length = (size_t) atol (pc_msg_field (msg, 2));
+    size_t index = (size_t) atoi (pc_fread_handle (msg) + 1);
+    uint64_t offset = strtoull (pc_fread_offset (msg), NULL, 10);
+    size_t length = (size_t) atol (pc_fread_length (msg));
     fake_file_t *file = index < FAKE_FILES? &self->files [index]: NULL;
     if (!file || !file->data || offset >= file->size)
         return s_error (msg, file && file->data? PC_ERR_MALFORMED: PC_ERR_NOT_FOUND, "no", NULL);
@@ -189,7 +190,7 @@ s_fread (fake_t *self, pc_msg_t *msg)
 static pc_msg_t *
 s_frm (fake_t *self, pc_msg_t *msg)
 {
-    fake_file_t *file = s_find (self, pc_msg_field (msg, 0), pc_msg_field (msg, 1));
+    fake_file_t *file = s_find (self, pc_frm_space (msg), pc_frm_name (msg));
     if (!file)
         return s_error (msg, PC_ERR_NOT_FOUND, "no such file", NULL);
     s_free (file);
@@ -197,11 +198,12 @@ s_frm (fake_t *self, pc_msg_t *msg)
 }
 
 static const struct {
-    const char *command;
-    fake_fn    *handle;
+    pc_cmd_t  command;
+    fake_fn  *handle;
 } s_handlers [] = {
-    { "FLIST", s_flist }, { "FPUT", s_fput }, { "FDATA", s_fdata }, { "FDONE", s_fdone },
-    { "FOPEN", s_fopen }, { "FREAD", s_fread }, { "FRM", s_frm }
+    { PC_CMD_FLIST, s_flist }, { PC_CMD_FPUT, s_fput }, { PC_CMD_FDATA, s_fdata },
+    { PC_CMD_FDONE, s_fdone }, { PC_CMD_FOPEN, s_fopen }, { PC_CMD_FREAD, s_fread },
+    { PC_CMD_FRM, s_frm }
 };
 
 static void
@@ -210,7 +212,7 @@ s_handle (fake_t *self, pc_msg_t *msg)
     pc_msg_t *reply = NULL;
     size_t i = 0;
     while (i < sizeof (s_handlers) / sizeof (s_handlers [0])
-    &&    !pc_msg_is (msg, s_handlers [i].command))
+    &&    pc_msg_cmd (msg) != s_handlers [i].command)
         i++;
     if (i < sizeof (s_handlers) / sizeof (s_handlers [0]))
         reply = s_handlers [i].handle (self, msg);

@@ -1,6 +1,7 @@
 //  client_xfer_get.c: downloads: FOPEN, FREAD with credit, resume from a
 //  .part, checks, private files opened as they arrive.
 #include "client_xfer_core.h"
+#include "pc_proto.h"
 
 //  --------------------------------------------------------------------------
 //  Downloads
@@ -73,7 +74,7 @@ s_read_chunks (client_xfer_t *self, const char *handle, uint64_t offset, uint64_
             rc = xfer_refused (self, what, reply);
             break;
         }
-        if (!pc_msg_is (reply, "FCHUNK") || !xfer_uint (pc_msg_field (reply, 0), &at)
+        if (!pc_msg_is (reply, "FCHUNK") || !xfer_uint (pc_fchunk_offset (reply), &at)
         ||  at != oldest->offset) {
             rc = xfer_fail (self, PC_EXIT_UNREACHABLE, "malformed FREAD reply from the file service");
             break;
@@ -85,7 +86,7 @@ s_read_chunks (client_xfer_t *self, const char *handle, uint64_t offset, uint64_
                             name, got, at, oldest->length);
             break;
         }
-        rc = sink (sink_arg, (const uint8_t *) pc_msg_field (reply, 1), got);
+        rc = sink (sink_arg, (const uint8_t *) pc_fchunk_data (reply), got);
         if (rc)
             break;
         received += got;
@@ -168,7 +169,7 @@ s_open_remote (client_xfer_t *self, const char *space, const char *name, char *h
     if (rc)
         return rc;
     uint64_t time_ms = 0;
-    const char *sha = pc_msg_field (reply, 2);
+    const char *sha = pc_fopen_ok_sha256 (reply);
     if (pc_msg_is (reply, "ERROR")) {
         char what [300];
         snprintf (what, sizeof (what), "get %s", name);
@@ -176,17 +177,17 @@ s_open_remote (client_xfer_t *self, const char *space, const char *name, char *h
     }
     else
     if (!pc_msg_is (reply, "OK") || pc_msg_nfields (reply) < 6
-    ||  strlen (pc_msg_field (reply, 0)) > PC_ID_MAX || !*pc_msg_field (reply, 0)
-    ||  !xfer_uint (pc_msg_field (reply, 1), &file->size) || !xfer_sha_hex (sha)
-    ||  !pc_name_valid (pc_msg_field (reply, 3)) || !xfer_uint (pc_msg_field (reply, 4), &time_ms))
+    ||  strlen (pc_fopen_ok_handle (reply)) > PC_ID_MAX || !*pc_fopen_ok_handle (reply)
+    ||  !xfer_uint (pc_fopen_ok_size (reply), &file->size) || !xfer_sha_hex (sha)
+    ||  !pc_name_valid (pc_fopen_ok_from (reply)) || !xfer_uint (pc_fopen_ok_time (reply), &time_ms))
         rc = xfer_fail (self, PC_EXIT_UNREACHABLE, "malformed FOPEN reply from the file service");
     else {
-        snprintf (handle, PC_ID_MAX + 1, "%s", pc_msg_field (reply, 0));
+        snprintf (handle, PC_ID_MAX + 1, "%s", pc_fopen_ok_handle (reply));
         snprintf (file->name, sizeof (file->name), "%s", name);
         snprintf (file->sha256, sizeof (file->sha256), "%s", sha);
-        snprintf (file->from, sizeof (file->from), "%s", pc_msg_field (reply, 3));
+        snprintf (file->from, sizeof (file->from), "%s", pc_fopen_ok_from (reply));
         file->time = (int64_t) time_ms;
-        *meta_p = strdup (pc_msg_field (reply, 5));
+        *meta_p = strdup (pc_fopen_ok_meta (reply));
     }
     pc_msg_destroy (&reply);
     return rc;

@@ -1,6 +1,7 @@
 //  client_xfer_put.c: uploads: hashing (or sealing) the source, FPUT,
 //  FDATA with credit, resume where the service stands, FDONE.
 #include "client_xfer_core.h"
+#include "pc_proto.h"
 
 //  --------------------------------------------------------------------------
 //  Uploads
@@ -291,7 +292,7 @@ s_send_chunks (client_xfer_t *self, source_t *src, const char *upload, uint64_t 
         count -= index + 1;
         uint64_t reported = 0;
         if (pc_msg_is (reply, "OK")) {
-            if (!xfer_uint (pc_msg_field (reply, 0), &reported) || reported != end) {
+            if (!xfer_uint (pc_fdata_ok_offset (reply), &reported) || reported != end) {
                 rc = xfer_fail (self, PC_EXIT_UNREACHABLE, "the file service acknowledged the wrong "
                              "offset (expected %" PRIu64 ")", end);
                 break;
@@ -300,7 +301,7 @@ s_send_chunks (client_xfer_t *self, source_t *src, const char *upload, uint64_t 
             xfer_progress (self, CLIENT_XFER_SEND, acked, size, false);
         }
         else
-        if (pc_msg_error_code (reply) == PC_ERR_CONFLICT && xfer_uint (pc_msg_field (reply, 2), &reported)
+        if (pc_msg_error_code (reply) == PC_ERR_CONFLICT && xfer_uint (pc_error_detail (reply), &reported)
         &&  reported <= size && resyncs < RESYNC_MAX) {
             resyncing = true;
             service_at = reported;
@@ -349,12 +350,12 @@ s_fput (client_xfer_t *self, const char *space, const char *name, uint64_t size,
         rc = xfer_refused (self, what, reply);
     }
     else
-    if (!pc_msg_is (reply, "OK") || !pc_msg_field (reply, 0)
-    ||  !xfer_uint (pc_msg_field (reply, 1), offset) || !xfer_uint (pc_msg_field (reply, 2), chunk)
+    if (!pc_msg_is (reply, "OK") || !pc_fput_ok_upload (reply)
+    ||  !xfer_uint (pc_fput_ok_offset (reply), offset) || !xfer_uint (pc_fput_ok_chunk (reply), chunk)
     ||  *offset > size || *chunk < 1 || *chunk > PC_CHUNK_MAX)
         rc = xfer_fail (self, PC_EXIT_UNREACHABLE, "malformed FPUT reply from the file service");
     else
-        snprintf (upload, PC_ID_MAX + 1, "%s", pc_msg_field (reply, 0));
+        snprintf (upload, PC_ID_MAX + 1, "%s", pc_fput_ok_upload (reply));
     pc_msg_destroy (&reply);
     return rc;
 }
