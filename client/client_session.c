@@ -882,33 +882,11 @@ const char *client_session_topic (client_session_t *self) { assert (self); retur
 //  --------------------------------------------------------------------------
 //  Selftest: the engine against a scripted fake of the transport table.
 
-//  LOGIN, JOIN of #r (and the SENDs waiting) before SUBS; returns with
-//  the JOIN and SUBS answered, the catch-up HISTORY still out.
-static pc_msg_t *
-s_t_login (client_session_t *session, client_session_fake_t *fake, pc_msg_t **sends, int resends)
-{
-    pc_msg_t *login = client_session_fake_expect (fake, "LOGIN");
-    assert (streq (pc_login_user (login), "alice"));
-    client_session_fake_answer (fake, &login, "alice", "user", "5556", "s/T/", NULL);
-    client_session_input (session);
-    assert (client_session_state (session) == CLIENT_SESSION_ONLINE);
-    assert (streq (client_session_fake_topic (fake), "s/T/"));
-    pc_msg_t *join = client_session_fake_expect (fake, "JOIN");
-    assert (streq (pc_join_room (join), "r"));
-    for (int i = 0; i < resends; i++)
-        sends [i] = client_session_fake_expect (fake, "SEND");
-    pc_msg_t *subs = client_session_fake_expect (fake, "SUBS");
-    client_session_fake_answer (fake, &join, "r", "s/T/", NULL);
-    client_session_fake_answer (fake, &subs, "s/T/", NULL);
-    client_session_input (session);
-    return client_session_fake_expect (fake, "HISTORY");
-}
-
 static void
 s_test_login_and_gap (client_session_t *session, client_session_fake_t *fake, client_session_fake_heard_t *heard)
 {
     client_session_start (session, "tcp://h:1", "key", "alice", "secret");
-    pc_msg_t *history = s_t_login (session, fake, NULL, 0);
+    pc_msg_t *history = client_session_fake_login (session, fake, NULL, 0);
     assert (streq (pc_history_since (history), "0") && streq (pc_history_limit (history), "50"));
     client_session_fake_answer (fake, &history, "1", "bob", "1000", "one", "2", "bob", "1000", "two", NULL);
     client_session_input (session);
@@ -947,7 +925,7 @@ s_test_forgotten (client_session_t *session, client_session_fake_t *fake, client
     client_session_tick (session);                  //  at once: no backoff
     assert (client_session_fake_opens (fake) == 2);
     pc_msg_t *sends [2];
-    pc_msg_t *history = s_t_login (session, fake, sends, 2);
+    pc_msg_t *history = client_session_fake_login (session, fake, sends, 2);
     pc_msg_t *first = sends [0], *second = sends [1];
     assert (streq (pc_send_cmid (first), cid1) && streq (pc_send_text (first), "hello"));
     assert (streq (pc_send_cmid (second), cid2));

@@ -1,5 +1,6 @@
 //  client_session_fake.c: the scripted transport of client_session's selftest.
 #include "client_session_fake.h"
+#include "pc_proto.h"
 #include "pc_util.h"
 
 #include <inttypes.h>
@@ -163,6 +164,28 @@ client_session_fake_fan (client_session_fake_t *fake, const char *id, const char
     zlistx_add_end (fake->fanouts, msg);
 }
 
+
+//  LOGIN, JOIN of #r (and the SENDs waiting) before SUBS; returns with
+//  the JOIN and SUBS answered, the catch-up HISTORY still out.
+pc_msg_t *
+client_session_fake_login (client_session_t *session, client_session_fake_t *fake, pc_msg_t **sends, int resends)
+{
+    pc_msg_t *login = client_session_fake_expect (fake, "LOGIN");
+    assert (streq (pc_login_user (login), "alice"));
+    client_session_fake_answer (fake, &login, "alice", "user", "5556", "s/T/", NULL);
+    client_session_input (session);
+    assert (client_session_state (session) == CLIENT_SESSION_ONLINE);
+    assert (streq (client_session_fake_topic (fake), "s/T/"));
+    pc_msg_t *join = client_session_fake_expect (fake, "JOIN");
+    assert (streq (pc_join_room (join), "r"));
+    for (int i = 0; i < resends; i++)
+        sends [i] = client_session_fake_expect (fake, "SEND");
+    pc_msg_t *subs = client_session_fake_expect (fake, "SUBS");
+    client_session_fake_answer (fake, &join, "r", "s/T/", NULL);
+    client_session_fake_answer (fake, &subs, "s/T/", NULL);
+    client_session_input (session);
+    return client_session_fake_expect (fake, "HISTORY");
+}
 
 //  --------------------------------------------------------------------------
 //  A front end that writes down what it hears

@@ -34,6 +34,12 @@ void        client_session_fake_refuse  (client_session_fake_t *fake, pc_msg_t *
 void        client_session_fake_fan     (client_session_fake_t *fake, const char *id,
                                          const char *room, const char *text);
 
+//  Scripts a login of session (user alice, topic s/T/, following room
+//  r): LOGIN answered, then JOIN r, resends SENDs (handed back in sends),
+//  SUBS; JOIN and SUBS answered. Returns the catch-up HISTORY, still out.
+pc_msg_t   *client_session_fake_login   (client_session_t *session, client_session_fake_t *fake,
+                                         pc_msg_t **sends, int resends);
+
 //  A front end that writes down what it hears (the events' arg): one
 //  "ROOM:ID:TEXT;" per message ('*' after it when not live), one
 //  "sent:CODE:ID;" per SEND answered.
