@@ -556,7 +556,9 @@ s_on_state (void *arg, client_session_state_t state, const char *why)
     }
     else
     if (state == CLIENT_SESSION_IDLE && *safe) {
-        fprintf (stderr, "pychat: %s\n", safe);
+        //  The first LOGIN got no answer: as every command says it
+        fprintf (stderr, "pychat: no reply from %s within %g s (is the broker running?)\n",
+                 self->opts->server, self->opts->timeout_ms / 1000.0);
         s_stop (self, PC_EXIT_UNREACHABLE);
     }
     else
