@@ -41,7 +41,8 @@ int     client_cmd_rm       (client_opts_t *opts, int argc, char **argv);
 
 //  The usage text, on stdout (help) or stderr (bad usage).
 void    client_cmd_usage    (FILE *stream);
-//  "pychat: " + format (with arg), then the usage on stderr; PC_EXIT_USAGE.
+//  One line on stderr: "pychat: " + format (with arg) and where the usage
+//  is; PC_EXIT_USAGE.
 int     client_cmd_usage_error (const char *format, const char *arg);
 
 #endif

@@ -1,27 +1,18 @@
-//  client_conn.c: DEALER request/reply with timeout, login, subscriptions.
+//  client_conn.c: blocking request/reply with a timeout, and login, on
+//  the one transport (client_net).
 #include "client_conn.h"
+#include "pc_proto.h"
+#include "client_net.h"
 #include "pc_limits.h"
 #include "pc_util.h"
 
 #include <signal.h>
 
 #define LOGOUT_WAIT_MS      300         //  how long LOGOUT may delay the exit
-#define SUBS_INTERVAL_MS    20          //  between two SUBS while waiting
-#define LINGER_MS           100
 
 struct _client_conn_t {
-    char        endpoint [512];
-    char        host [256];             //  of endpoint, for the fan-out socket
-    char        server_key [41];
-    zcert_t    *cert;                   //  borrowed
+    client_net_t *net;
     int         timeout_ms;
-    zsock_t    *dealer;
-    zsock_t    *sub;
-    zpoller_t  *poller;                 //  on the dealer
-    char        reqid_prefix [16];
-    unsigned    next_reqid;
-    int         fanout_port;
-    char        topic [64];             //  this session's fan-out topic
     bool        logged_in;
     bool        quiet;                  //  no "no reply" line on timeouts
 };
@@ -70,34 +61,6 @@ client_conn_sanitize (const char *text, char *out, size_t size)
         out [i] = 0;
 }
 
-//  Splits "tcp://HOST:PORT" into host; -1 when it is not of that form.
-static int
-s_parse_endpoint (const char *endpoint, char *host, size_t size)
-{
-    if (strncmp (endpoint, "tcp://", 6) != 0)
-        return -1;
-    const char *start = endpoint + 6;
-    const char *colon = strrchr (start, ':');
-    if (!colon || colon == start || (size_t) (colon - start) >= size)
-        return -1;
-    char *end;
-    long port = strtol (colon + 1, &end, 10);
-    if (colon [1] == 0 || *end || port < 1 || port > 65535)
-        return -1;
-    memcpy (host, start, (size_t) (colon - start));
-    host [colon - start] = 0;
-    return 0;
-}
-
-static void
-s_secure (zsock_t *sock, zcert_t *cert, const char *server_key)
-{
-    zcert_apply (cert, sock);
-    zsock_set_curve_serverkey (sock, server_key);
-    zsock_set_linger (sock, LINGER_MS);
-    zsock_set_maxmsgsize (sock, PC_MSG_MAX);
-}
-
 client_conn_t *
 client_conn_new (const char *endpoint, const char *server_key, zcert_t *cert, int timeout_ms)
 {
@@ -106,32 +69,13 @@ client_conn_new (const char *endpoint, const char *server_key, zcert_t *cert, in
     assert (cert);
     client_conn_t *self = (client_conn_t *) zmalloc (sizeof (client_conn_t));
     assert (self);
-    if (strlen (endpoint) >= sizeof (self->endpoint)
-    ||  s_parse_endpoint (endpoint, self->host, sizeof (self->host)) == -1) {
-        fprintf (stderr, "pychat: bad server address '%s' (expected tcp://HOST:PORT)\n", endpoint);
-        free (self);
-        return NULL;
-    }
-    snprintf (self->endpoint, sizeof (self->endpoint), "%s", endpoint);
-    snprintf (self->server_key, sizeof (self->server_key), "%s", server_key);
-    self->cert = cert;
     self->timeout_ms = timeout_ms > 0? timeout_ms: 1;
-    self->dealer = zsock_new (ZMQ_DEALER);
-    assert (self->dealer);
-    s_secure (self->dealer, cert, server_key);
-    if (zsock_connect (self->dealer, "%s", endpoint) == -1) {
-        fprintf (stderr, "pychat: cannot connect to '%s': %s\n", endpoint, zmq_strerror (zmq_errno ()));
-        zsock_destroy (&self->dealer);
-        free (self);
-        return NULL;
+    self->net = client_net_new ();
+    char why [600];
+    if (client_net_open (self->net, endpoint, server_key, cert, why, sizeof (why)) == -1) {
+        fprintf (stderr, "pychat: %s\n", why);
+        client_conn_destroy (&self);
     }
-    self->poller = zpoller_new (self->dealer, NULL);
-    assert (self->poller);
-    //  A random prefix keeps ids unique across runs that share a device key.
-    zuuid_t *uuid = zuuid_new ();
-    snprintf (self->reqid_prefix, sizeof (self->reqid_prefix), "%.8s", zuuid_str (uuid));
-    zuuid_destroy (&uuid);
-    self->next_reqid = 1;
     return self;
 }
 
@@ -140,21 +84,10 @@ client_conn_destroy (client_conn_t **self_p)
 {
     assert (self_p);
     if (*self_p) {
-        client_conn_t *self = *self_p;
-        zpoller_destroy (&self->poller);
-        zsock_destroy (&self->sub);
-        zsock_destroy (&self->dealer);
-        free (self);
+        client_net_destroy (&(*self_p)->net);
+        free (*self_p);
         *self_p = NULL;
     }
-}
-
-static void
-s_set_fresh_reqid (client_conn_t *self, pc_msg_t *request)
-{
-    char reqid [32];
-    snprintf (reqid, sizeof (reqid), "%s-%u", self->reqid_prefix, self->next_reqid++);
-    pc_msg_set_reqid (request, reqid);
 }
 
 //  Waits until deadline (zclock_mono ms) for the reply to reqid. 0 with
@@ -174,10 +107,9 @@ s_wait_reply (client_conn_t *self, const char *reqid, int64_t deadline, pc_msg_t
         int64_t left = deadline - zclock_mono ();
         if (left <= 0)
             break;
-        void *which = zpoller_wait (self->poller, (int) left);
-        if (!which)
-            continue;               //  timeout or signal: checked above
-        int status = pc_msg_recv (reply, self->dealer);
+        zmq_pollitem_t item = { client_net_dealer (self->net), 0, ZMQ_POLLIN, 0 };
+        zmq_poll (&item, 1, left);          //  timeout or signal: checked above
+        int status = client_net_recv (self->net, reply);
         if (status == -1)
             continue;
         if (!streq (pc_msg_reqid (reply), reqid))
@@ -186,7 +118,7 @@ s_wait_reply (client_conn_t *self, const char *reqid, int64_t deadline, pc_msg_t
             char why [160];
             client_conn_sanitize (status == -2? pc_msg_error_text (reply): pc_msg_command (reply),
                                   why, sizeof (why));
-            fprintf (stderr, "pychat: malformed reply from %s: %s\n", self->endpoint, why);
+            fprintf (stderr, "pychat: malformed reply from %s: %s\n", client_net_endpoint (self->net), why);
             rc = PC_EXIT_UNREACHABLE;
             break;
         }
@@ -203,7 +135,7 @@ s_no_reply (client_conn_t *self)
     if (self->quiet)
         return;
     fprintf (stderr, "pychat: no reply from %s within %g s (is the broker running?)\n",
-             self->endpoint, self->timeout_ms / 1000.0);
+             client_net_endpoint (self->net), self->timeout_ms / 1000.0);
 }
 
 int
@@ -214,11 +146,11 @@ client_conn_request (client_conn_t *self, pc_msg_t *request, pc_msg_t **reply_p)
     *reply_p = NULL;
     if (s_interrupted)
         return CLIENT_INTERRUPTED;
-    s_set_fresh_reqid (self, request);
     int64_t deadline = zclock_mono () + self->timeout_ms;
     //  With no peer yet, a DEALER queues; if even the queue is full the
     //  broker is not there to drain it.
-    if (pc_msg_send_nowait (request, self->dealer) == -1) {
+    char reqid [32];
+    if (client_net_send (self->net, request, reqid) == -1) {
         s_no_reply (self);
         return PC_EXIT_UNREACHABLE;
     }
@@ -230,9 +162,8 @@ client_conn_request (client_conn_t *self, pc_msg_t *request, pc_msg_t **reply_p)
     return rc;
 }
 
-//  Prints the one-line report of an ERROR reply; returns its exit code.
-static int
-s_report_error (const char *what, pc_msg_t *reply)
+int
+client_conn_report (const char *what, pc_msg_t *reply)
 {
     int code = pc_msg_error_code (reply);
     char reason [256];
@@ -241,7 +172,7 @@ s_report_error (const char *what, pc_msg_t *reply)
         snprintf (reason, sizeof (reason), "%s", pc_error_name (code));
     if (code == PC_ERR_THROTTLED) {
         char wait [32];
-        client_conn_sanitize (pc_msg_field (reply, 2), wait, sizeof (wait));
+        client_conn_sanitize (pc_error_detail (reply), wait, sizeof (wait));
         if (streq (what, "login"))
             fprintf (stderr, "pychat: too many failed logins, retry in %s s\n", *wait? wait: "a few");
         else
@@ -261,11 +192,22 @@ s_report_error (const char *what, pc_msg_t *reply)
 }
 
 int
+client_conn_report_code (const char *what, int code, const char *reason)
+{
+    pc_msg_t *reply = pc_msg_new ("ERROR");
+    pc_msg_addf (reply, "%d", code);
+    pc_msg_add (reply, reason? reason: "");
+    int rc = client_conn_report (what, reply);
+    pc_msg_destroy (&reply);
+    return rc;
+}
+
+int
 client_conn_call (client_conn_t *self, const char *what, pc_msg_t *request, pc_msg_t **reply_p)
 {
     int rc = client_conn_request (self, request, reply_p);
     if (rc == 0 && pc_msg_is (*reply_p, "ERROR")) {
-        rc = s_report_error (what, *reply_p);
+        rc = client_conn_report (what, *reply_p);
         pc_msg_destroy (reply_p);
     }
     return rc;
@@ -283,21 +225,19 @@ client_conn_login (client_conn_t *self, const char *name, const char *password)
     pc_msg_destroy (&request);          //  the password goes with it
     if (rc)
         return rc;
-    const char *port_txt = pc_msg_field (reply, 2);
+    const char *port_txt = pc_login_ok_port (reply);
     char *end = NULL;
     long port = port_txt? strtol (port_txt, &end, 10): 0;
     if (!port_txt || !*port_txt || *end || port < 1 || port > 65535) {
-        fprintf (stderr, "pychat: malformed LOGIN reply from %s (no fan-out port)\n", self->endpoint);
+        fprintf (stderr, "pychat: malformed LOGIN reply from %s (no fan-out port)\n", client_net_endpoint (self->net));
         rc = PC_EXIT_UNREACHABLE;
     }
     else
-    if (!pc_msg_field (reply, 3) || strlen (pc_msg_field (reply, 3)) >= sizeof (self->topic)) {
-        fprintf (stderr, "pychat: malformed LOGIN reply from %s (no topic)\n", self->endpoint);
+    if (!pc_login_ok_topic (reply) || strlen (pc_login_ok_topic (reply)) >= 64) {
+        fprintf (stderr, "pychat: malformed LOGIN reply from %s (no topic)\n", client_net_endpoint (self->net));
         rc = PC_EXIT_UNREACHABLE;
     }
     else {
-        self->fanout_port = (int) port;
-        snprintf (self->topic, sizeof (self->topic), "%s", pc_msg_field (reply, 3));
         self->logged_in = true;
     }
     pc_msg_destroy (&reply);
@@ -319,74 +259,13 @@ client_conn_join (client_conn_t *self, const char *room)
     return rc;
 }
 
-//  True if topic is among the fields of the SUBS reply.
-static bool
-s_listed (pc_msg_t *reply, const char *topic)
-{
-    for (size_t i = 0; i < pc_msg_nfields (reply); i++)
-        if (streq (pc_msg_field (reply, i), topic))
-            return true;
-    return false;
-}
-
-const char *
-client_conn_topic (client_conn_t *self)
-{
-    assert (self);
-    return self->topic;
-}
-
-int
-client_conn_subscribe (client_conn_t *self)
-{
-    assert (self);
-    assert (self->logged_in);
-    assert (!self->sub);
-    self->sub = zsock_new (ZMQ_SUB);
-    assert (self->sub);
-    s_secure (self->sub, self->cert, self->server_key);
-    if (zsock_connect (self->sub, "tcp://%s:%d", self->host, self->fanout_port) == -1) {
-        fprintf (stderr, "pychat: cannot connect to the fan-out at tcp://%s:%d: %s\n",
-                 self->host, self->fanout_port, zmq_strerror (zmq_errno ()));
-        return PC_EXIT_UNREACHABLE;
-    }
-    //  Everything for this session (every room it joined) comes on its
-    //  own topic, which the LOGIN reply named.
-    zsock_set_subscribe (self->sub, self->topic);
-    //  The broker applies a subscription only after checking who sent it;
-    //  SUBS tells us when it has. Each SUBS has its own wait, the whole
-    //  loop one timeout.
-    int64_t deadline = zclock_mono () + self->timeout_ms;
-    pc_msg_t *request = pc_msg_new ("SUBS");
-    int rc = 0;
-    while (true) {
-        pc_msg_t *reply = NULL;
-        rc = client_conn_call (self, "subscribe", request, &reply);
-        if (rc)
-            break;
-        bool done = s_listed (reply, self->topic);
-        pc_msg_destroy (&reply);
-        if (done)
-            break;
-        if (zclock_mono () + SUBS_INTERVAL_MS > deadline) {
-            fprintf (stderr, "pychat: the broker did not confirm the subscriptions within %g s\n",
-                     self->timeout_ms / 1000.0);
-            rc = PC_EXIT_UNREACHABLE;
-            break;
-        }
-        zclock_sleep (SUBS_INTERVAL_MS);
-    }
-    pc_msg_destroy (&request);
-    return rc;
-}
-
 int
 client_conn_ping_async (client_conn_t *self)
 {
     assert (self);
     pc_msg_t *request = pc_msg_new ("PING");
-    s_set_fresh_reqid (self, request);
-    int rc = pc_msg_send_nowait (request, self->dealer);
+    char reqid [32];
+    int rc = client_net_send (self->net, request, reqid);
     pc_msg_destroy (&request);
     return rc;
 }
@@ -396,9 +275,8 @@ client_conn_drain (client_conn_t *self)
 {
     assert (self);
     pc_msg_t *reply = pc_msg_new (NULL);
-    while (zsock_events (self->dealer) & ZMQ_POLLIN)
-        if (pc_msg_recv (reply, self->dealer) == -1)
-            break;
+    while (client_net_recv (self->net, reply) != -1)
+        ;
     pc_msg_destroy (&reply);
 }
 
@@ -410,16 +288,15 @@ client_conn_logout (client_conn_t *self)
         return;
     self->logged_in = false;
     pc_msg_t *request = pc_msg_new ("LOGOUT");
-    s_set_fresh_reqid (self, request);
-    if (pc_msg_send_nowait (request, self->dealer) == 0) {
+    char reqid [32];
+    if (client_net_send (self->net, request, reqid) == 0) {
         //  Wait a moment even after a signal: the reply means it arrived.
         int64_t deadline = zclock_mono () + LOGOUT_WAIT_MS;
         pc_msg_t *reply = pc_msg_new (NULL);
         while (zclock_mono () < deadline) {
-            if (!zpoller_wait (self->poller, (int) (deadline - zclock_mono ())))
-                continue;
-            if (pc_msg_recv (reply, self->dealer) == 0
-            &&  streq (pc_msg_reqid (reply), pc_msg_reqid (request)))
+            zmq_pollitem_t item = { client_net_dealer (self->net), 0, ZMQ_POLLIN, 0 };
+            zmq_poll (&item, 1, deadline - zclock_mono ());
+            if (client_net_recv (self->net, reply) == 0 && streq (pc_msg_reqid (reply), reqid))
                 break;
         }
         pc_msg_destroy (&reply);
@@ -455,16 +332,5 @@ client_conn_forget_login (client_conn_t *self)
     self->logged_in = false;
 }
 
-int
-client_conn_send_async (client_conn_t *self, pc_msg_t *request)
-{
-    assert (self);
-    s_set_fresh_reqid (self, request);
-    return pc_msg_send_nowait (request, self->dealer);
-}
-
-zsock_t *client_conn_dealer (client_conn_t *self) { assert (self); return self->dealer; }
-zsock_t *client_conn_sub (client_conn_t *self) { assert (self); return self->sub; }
-const char *client_conn_endpoint (client_conn_t *self) { assert (self); return self->endpoint; }
-const char *client_conn_host (client_conn_t *self) { assert (self); return self->host; }
-int client_conn_timeout_ms (client_conn_t *self) { assert (self); return self->timeout_ms; }
+const char *client_conn_endpoint (client_conn_t *self) { assert (self); return client_net_endpoint (self->net); }
+const char *client_conn_host (client_conn_t *self) { assert (self); return client_net_host (self->net); }

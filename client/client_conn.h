@@ -1,9 +1,8 @@
-//  client_conn.h: the client's connection to the broker.
-//
-//  One DEALER (commands) and, for listening, one SUB (fan-out), both with
-//  CURVE and the same device certificate, so the broker knows they belong to
-//  one session (PROTOCOL.md, "Transport"). Requests carry unique request ids;
-//  a reply is matched by its id, stale replies are dropped.
+//  client_conn.h: the scriptable commands' connection to the broker:
+//  blocking request/reply with a timeout on the one transport (client_net).
+//  Requests carry unique request ids; a reply is matched by its id, stale
+//  replies are dropped. (What runs a session over time, with its fan-out,
+//  is client_session.)
 //
 //  Every function that can fail prints ONE line on stderr ("pychat: ...")
 //  and returns the command-line exit code (PC_EXIT_*), or 0 when it worked,
@@ -41,16 +40,15 @@ int         client_conn_request     (client_conn_t *self, pc_msg_t *request, pc_
 int         client_conn_call        (client_conn_t *self, const char *what,
                                      pc_msg_t *request, pc_msg_t **reply_p);
 
-//  LOGIN; remembers the fan-out port from the reply.
+//  Prints the one-line report of an ERROR reply ("pychat: WHAT refused:
+//  REASON"); returns its exit code.
+int         client_conn_report      (const char *what, pc_msg_t *reply);
+//  The same for an error code and reason.
+int         client_conn_report_code (const char *what, int code, const char *reason);
+//  LOGIN.
 int         client_conn_login       (client_conn_t *self, const char *name, const char *password);
 //  JOIN room (idempotent on the broker).
 int         client_conn_join        (client_conn_t *self, const char *room);
-//  Opens the SUB socket at the fan-out port, subscribes to this session's
-//  topic (from the LOGIN reply) and asks SUBS until the broker lists it
-//  (within the timeout). Messages of every joined room arrive there.
-int         client_conn_subscribe   (client_conn_t *self);
-//  This session's fan-out topic ("" before LOGIN).
-const char *client_conn_topic       (client_conn_t *self);
 //  Sends PING without waiting; its reply is read and dropped by
 //  client_conn_drain. 0 or -1 when the socket would block.
 int         client_conn_ping_async  (client_conn_t *self);
@@ -68,18 +66,10 @@ void        client_conn_set_timeout (client_conn_t *self, int timeout_ms);
 bool        client_conn_logged_in   (client_conn_t *self);
 //  The broker answered 403 "log in first" (it restarted): LOGIN again.
 void        client_conn_forget_login (client_conn_t *self);
-//  Sends request under a fresh request id without waiting; the caller
-//  reads the reply from the DEALER itself and matches pc_msg_reqid
-//  (request). 0, or -1 when the socket would block.
-int         client_conn_send_async  (client_conn_t *self, pc_msg_t *request);
-
-zsock_t    *client_conn_dealer      (client_conn_t *self);      //  borrowed
-zsock_t    *client_conn_sub         (client_conn_t *self);      //  borrowed, NULL before subscribe
 const char *client_conn_endpoint    (client_conn_t *self);
 //  The broker's host (of "tcp://HOST:PORT"): other services of the
 //  broker's (the file service) are reached there.
 const char *client_conn_host        (client_conn_t *self);
-int         client_conn_timeout_ms  (client_conn_t *self);
 
 //  Copies text into out with every control character (but TAB) replaced
 //  by '?': what a server says is printed to a terminal.

@@ -1,5 +1,6 @@
 //  client_dm.c: sealing, opening, pinning and fingerprints of direct messages.
 #include "client_dm.h"
+#include "pc_proto.h"
 #include "client_state.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
@@ -178,7 +179,7 @@ client_dm_getkey (client_conn_t *conn, const char *user, char *z85)
         }
     }
     else {
-        const char *key = pc_msg_field (reply, 1);
+        const char *key = pc_getkey_ok_key (reply);
         if (!key || !pc_keys_valid_z85 (key)) {
             fprintf (stderr, "pychat: malformed GETKEY reply (no key)\n");
             rc = PC_EXIT_UNREACHABLE;

@@ -1,8 +1,14 @@
-//  client_listen.c: listen with resume, gap filling and reconnection.
+//  client_listen.c: `pychat listen` on the session engine (client_session:
+//  login, joins, gap filling, reconnection), printing and resuming from
+//  PYCHAT_HOME/state; and the paged reads `pychat history` shares.
 #include "client_listen.h"
+#include "pc_proto.h"
 #include "client_cmd.h"
 #include "client_dm.h"
+#include "client_session.h"
 #include "client_state.h"
+#include "client_net.h"
+#include "pc_keys.h"
 #include "pc_limits.h"
 #include "pc_util.h"
 
@@ -12,13 +18,10 @@
 #include <sodium.h>
 
 #define ROOMS_MAX           64          //  rooms one listen may follow
-#define PROBE_INTERVAL_MS   1000        //  SUBS (a ping that needs the login)
 #define SILENCE_MS          3000        //  no reply for this long: reconnect
 #define SAVE_INTERVAL_MS    200         //  state files at most this often
-#define RECONNECT_WAIT_MS   3000        //  per request while reconnecting
-
-static const int s_backoff_ms [] = { 500, 1000, 2000, 4000, 5000 };
-#define BACKOFF_STEPS (sizeof (s_backoff_ms) / sizeof (s_backoff_ms [0]))
+#define BACKOFF_FIRST_MS    500         //  then 1, 2, 4, 5, 5 ... s
+#define BACKOFF_MAX_MS      5000
 
 //  --------------------------------------------------------------------------
 //  Printing
@@ -140,13 +143,15 @@ static long
 s_hand_out (pc_msg_t *reply, const char *room, uint64_t *last, long *handed, long max,
             client_listen_record_fn *fn, void *arg)
 {
-    size_t stride = room? 4: 5;
-    size_t nfields = pc_msg_nfields (reply);
-    long records = (long) (nfields / stride);
-    for (size_t i = 0; i + stride <= nfields; i += stride) {
-        const char *fields [5];
-        for (size_t f = 0; f < stride; f++)
-            fields [f] = pc_msg_field (reply, i + f);
+    long records = (long) (room? pc_history_ok_count (reply): pc_inbox_ok_count (reply));
+    for (long i = 0; i < records; i++) {
+        size_t m = (size_t) i;
+        const char *fields [5] = {
+            room? pc_history_ok_id (reply, m): pc_inbox_ok_id (reply, m),
+            room? pc_history_ok_from (reply, m): pc_inbox_ok_from (reply, m),
+            room? pc_history_ok_time (reply, m): pc_inbox_ok_to (reply, m),
+            room? pc_history_ok_text (reply, m): pc_inbox_ok_time (reply, m),
+            room? NULL: pc_inbox_ok_box (reply, m) };
         uint64_t id;
         if (!s_parse_id (fields [0], &id) || id <= *last)
             continue;               //  malformed, or seen on the previous page
@@ -199,7 +204,8 @@ client_listen_latest (client_conn_t *conn, const char *room, long max,
     if (rc)
         return rc;
     uint64_t newest = 0;
-    bool any = pc_msg_nfields (reply) > 0 && s_parse_id (pc_msg_field (reply, 0), &newest);
+    bool any = pc_msg_nfields (reply) > 0
+            && s_parse_id (room? pc_history_ok_id (reply, 0): pc_inbox_ok_id (reply, 0), &newest);
     pc_msg_destroy (&reply);
     if (!any)
         return 0;
@@ -215,9 +221,22 @@ typedef struct {
     bool     dm;
     bool     known;                     //  last means something
     uint64_t last;                      //  last id printed (or the start line)
-    uint64_t seen;                      //  highest id a live message announced
     bool     dirty;                     //  last not saved yet
 } track_t;
+
+//  A direct message waiting for its sender's key (GETKEY is out), kept in
+//  order: what comes after it waits too.
+typedef struct {
+    uint64_t id;
+    char     from [PC_NAME_MAX + 1];
+    char     to [PC_NAME_MAX + 1];
+    int64_t  ts;
+    char    *box;
+    bool     asked;                     //  GETKEY of from was sent
+    bool     answered;                  //  and answered
+} held_t;
+
+typedef enum { L_SETKEY, L_GETKEY, L_LOGOUT } listen_req_t;
 
 typedef struct {
     client_opts_t *opts;
@@ -232,17 +251,14 @@ typedef struct {
     bool           json;
     bool           since_given;
     uint64_t       since;
-    zcert_t       *cert;                //  this connection's ephemeral key
-    client_conn_t *conn;
-    zpoller_t     *poller;
-    pc_msg_t      *probe;               //  the last SUBS sent
-    int64_t        last_heard;
-    int64_t        next_probe;
+    client_net_t  *net;
+    client_session_t *session;
+    zlistx_t      *held;                //  held_t *
     int64_t        next_save;
-    bool           done;                //  --count reached
-    bool           lost;                //  the connection is gone
+    bool           done;                //  --count reached, or refused
+    int            rc;                  //  the exit code once done
     bool           ready;               //  "ready" was printed
-    long           unopened;
+    bool           logged_out;
 } listen_t;
 
 static int
@@ -324,18 +340,12 @@ s_args (listen_t *self, int argc, char **argv)
 }
 
 static track_t *
-s_room_track (listen_t *self, const char *room)
+s_track (listen_t *self, const char *name)
 {
-    for (size_t i = 0; i + 1 < self->ntracks; i++)
-        if (streq (self->tracks [i].name, room))
+    for (size_t i = 0; i < self->ntracks; i++)
+        if (streq (self->tracks [i].name, name))
             return &self->tracks [i];
     return NULL;
-}
-
-static track_t *
-s_dm_track (listen_t *self)
-{
-    return &self->tracks [self->ntracks - 1];
 }
 
 static void
@@ -351,305 +361,241 @@ s_save (listen_t *self)
     self->next_save = zclock_mono () + SAVE_INTERVAL_MS;
 }
 
-//  The sender's public key: pinned, else fetched and pinned (trust on
-//  first use). false when there is none.
-static bool
-s_sender_key (listen_t *self, const char *from, uint8_t *key)
+static void
+s_stop (listen_t *self, int rc)
 {
-    char z85 [CLIENT_DM_Z85];
-    if (client_dm_pin_load (self->opts->home, from, z85))
-        return client_dm_z85_decode (z85, key);
-    if (!pc_name_valid (from) || !self->conn)
-        return false;
-    if (client_dm_getkey (self->conn, from, z85) != 0 || !client_dm_z85_decode (z85, key))
-        return false;
-    client_dm_pin_save (self->opts->home, from, z85);
-    return true;
+    if (!self->done)
+        self->rc = rc;
+    self->done = true;
 }
 
-//  Prints one message of track unless it was printed already. fields: for
-//  a room id from time text, for the inbox id from to time box.
 static void
-s_deliver (listen_t *self, track_t *track, uint64_t id, const char **fields)
+s_printed (listen_t *self, track_t *track, uint64_t id)
 {
-    if (self->done || (track->known && id <= track->last))
-        return;
     track->known = true;
     track->last = id;
     track->dirty = true;
-    if (track->dm) {
-        char from [80];
-        client_conn_sanitize (fields [1], from, sizeof (from));
-        uint8_t sender [CLIENT_DM_KEY];
-        char *text = NULL;
-        if (s_sender_key (self, fields [1], sender))
-            text = client_dm_open (fields [4], sender, self->keys.secret_key);
-        if (!text) {
-            fprintf (stderr, "pychat: direct message %s from %s could not be opened "
-                             "(tampered, or not sealed for this device); not shown\n",
-                     fields [0], from);
-            self->unopened++;
-            return;
-        }
-        client_listen_print_dm (self->json, fields [0], fields [1], fields [2], fields [3], text);
-        sodium_memzero (text, strlen (text));
-        free (text);
-    }
-    else
-        client_listen_print_msg (self->json, fields [0], track->name, fields [1],
-                                 fields [2], fields [3]);
     self->printed++;
     if (self->count && self->printed >= self->count)
-        self->done = true;
-}
-
-typedef struct {
-    listen_t *self;
-    track_t  *track;
-} fill_t;
-
-static int
-s_on_record (void *arg, uint64_t id, const char **fields)
-{
-    fill_t *fill = (fill_t *) arg;
-    s_deliver (fill->self, fill->track, id, fields);
-    return fill->self->done? 1: 0;
-}
-
-//  Prints what the store holds after track->last. 0 or an exit code.
-static int
-s_catch_up (listen_t *self, track_t *track)
-{
-    fill_t fill = { self, track };
-    uint64_t before = track->last;
-    int rc = client_listen_fetch (self->conn, track->dm? NULL: track->name, track->last, 0,
-                                  s_on_record, &fill);
-    if (rc == 0) {
-        if (track->seen > track->last && !self->done) {
-            //  Announced live but no longer in the store (trimmed): say so
-            //  once, and go on from there.
-            fprintf (stderr, "pychat: %s%s: messages %" PRIu64 "-%" PRIu64
-                             " are no longer in the history\n",
-                     track->dm? "": "#", track->dm? "inbox": track->name,
-                     before + 1, track->seen);
-            track->last = track->seen;
-            track->dirty = true;
-        }
-        self->last_heard = zclock_mono ();
-    }
-    return rc;
-}
-
-//  Opens a new connection (a new ephemeral CURVE key): LOGIN, key
-//  publication, JOIN, subscription; on the first one also the start line
-//  of rooms without one; then catches up. 0 or an exit code.
-static int
-s_connect (listen_t *self, bool first)
-{
-    client_opts_t *opts = self->opts;
-    self->cert = zcert_new ();
-    assert (self->cert);
-    int wait_ms = first || opts->timeout_ms < RECONNECT_WAIT_MS? opts->timeout_ms: RECONNECT_WAIT_MS;
-    self->conn = client_conn_new (opts->server, opts->server_key, self->cert, wait_ms);
-    if (!self->conn)
-        return PC_EXIT_USAGE;
-    client_conn_set_quiet (self->conn, !first);
-    int rc = client_conn_login (self->conn, opts->user, self->password);
-    if (rc == 0)
-        rc = client_dm_publish (self->conn, opts->user, &self->keys);
-    for (size_t i = 0; i + 1 < self->ntracks && rc == 0; i++)
-        rc = client_conn_join (self->conn, self->tracks [i].name);
-    if (rc == 0)
-        rc = client_conn_subscribe (self->conn);
-    if (rc == 0 && first) {
-        //  A room without a start line starts now: learn its newest id, so
-        //  that what comes after (live or missed) is numbered from there.
-        for (size_t i = 0; i + 1 < self->ntracks && rc == 0; i++) {
-            track_t *track = &self->tracks [i];
-            if (track->known)
-                continue;
-            pc_msg_t *reply = NULL;
-            rc = s_page (self->conn, track->name, 0, 1, &reply);
-            if (rc == 0) {
-                uint64_t id = 0;
-                if (pc_msg_nfields (reply) >= 4)
-                    s_parse_id (pc_msg_field (reply, 0), &id);
-                track->last = id;
-                track->known = true;
-            }
-            pc_msg_destroy (&reply);
-        }
-        if (rc == 0) {
-            fputs ("ready\n", stderr);
-            fflush (stderr);
-            self->ready = true;
-        }
-    }
-    for (size_t i = 0; i < self->ntracks && rc == 0 && !self->done; i++)
-        rc = s_catch_up (self, &self->tracks [i]);
-    if (rc == 0) {
-        self->poller = zpoller_new (client_conn_dealer (self->conn), client_conn_sub (self->conn), NULL);
-        assert (self->poller);
-        self->last_heard = zclock_mono ();
-        self->next_probe = self->last_heard + PROBE_INTERVAL_MS;
-        self->lost = false;
-    }
-    return rc;
+        s_stop (self, 0);
 }
 
 static void
-s_disconnect (listen_t *self, bool logout)
+s_on_message (void *arg, const char *room, uint64_t id, const char *from, int64_t ts,
+              const char *text, bool live)
 {
-    if (self->conn && logout)
-        client_conn_logout (self->conn);
-    zpoller_destroy (&self->poller);
-    client_conn_destroy (&self->conn);
-    zcert_destroy (&self->cert);
-    pc_msg_destroy (&self->probe);
+    listen_t *self = (listen_t *) arg;
+    track_t *track = s_track (self, room);
+    if (self->done || !track)
+        return;
+    char id_txt [24], ts_txt [24];
+    snprintf (id_txt, sizeof (id_txt), "%" PRIu64, id);
+    snprintf (ts_txt, sizeof (ts_txt), "%" PRId64, ts);
+    client_listen_print_msg (self->json, id_txt, room, from, ts_txt, text);
+    s_printed (self, track, id);
 }
 
-//  Sleeps ms unless a signal or the deadline comes first: 0, or
-//  CLIENT_INTERRUPTED, or 1 at the deadline.
-static int
-s_sleep (listen_t *self, int ms)
+//  Opens and prints one held direct message with the sender's pinned key,
+//  or says it could not be opened.
+static void
+s_open_dm (listen_t *self, held_t *dm)
 {
-    int64_t until = zclock_mono () + ms;
-    while (zclock_mono () < until) {
-        if (client_conn_interrupted ())
-            return CLIENT_INTERRUPTED;
-        if (self->deadline && zclock_mono () >= self->deadline)
-            return 1;
-        zclock_sleep (20);
+    char z85 [CLIENT_DM_Z85];
+    uint8_t sender [CLIENT_DM_KEY];
+    char *text = NULL;
+    if (client_dm_pin_load (self->opts->home, dm->from, z85) && client_dm_z85_decode (z85, sender))
+        text = client_dm_open (dm->box, sender, self->keys.secret_key);
+    track_t *track = s_track (self, CLIENT_STATE_DM);
+    char id_txt [24];
+    snprintf (id_txt, sizeof (id_txt), "%" PRIu64, dm->id);
+    if (!text) {
+        char from [80];
+        client_conn_sanitize (dm->from, from, sizeof (from));
+        fprintf (stderr, "pychat: direct message %s from %s could not be opened "
+                         "(tampered, or not sealed for this device); not shown\n", id_txt, from);
+        track->last = dm->id;               //  reported: not again
+        track->dirty = true;
+        return;
     }
-    return 0;
+    char ts_txt [24];
+    snprintf (ts_txt, sizeof (ts_txt), "%" PRId64, dm->ts);
+    client_listen_print_dm (self->json, id_txt, dm->from, dm->to, ts_txt, text);
+    sodium_memzero (text, strlen (text));
+    free (text);
+    s_printed (self, track, dm->id);
 }
 
-//  Reconnects with backoff until it works, the deadline passes (1), a
-//  signal arrives, or the server refuses us (an exit code).
-static int
-s_reconnect (listen_t *self)
+//  Prints the held direct messages in order while their senders' keys are
+//  known; asks for the first unknown key (trust on first use) and waits.
+static void
+s_drain (listen_t *self)
 {
-    s_disconnect (self, false);
-    s_save (self);
-    for (size_t attempt = 0; ; attempt++) {
-        int wait = s_backoff_ms [attempt < BACKOFF_STEPS? attempt: BACKOFF_STEPS - 1];
-        fprintf (stderr, "pychat: connection lost, reconnecting in %g s\n", wait / 1000.0);
+    held_t *dm;
+    while (!self->done && (dm = (held_t *) zlistx_first (self->held))) {
+        char z85 [CLIENT_DM_Z85];
+        bool pinned = client_dm_pin_load (self->opts->home, dm->from, z85);
+        if (!pinned && dm->asked && !dm->answered)
+            return;                         //  s_on_reply goes on
+        if (!pinned && !dm->asked && pc_name_valid (dm->from)) {
+            pc_msg_t *request = pc_msg_new ("GETKEY");
+            pc_msg_add (request, dm->from);
+            dm->asked = client_session_request (self->session, request, L_GETKEY, dm->from, 0) == 0;
+            pc_msg_destroy (&request);
+            if (dm->asked)
+                return;                     //  s_on_reply goes on
+        }
+        s_open_dm (self, dm);
+        zlistx_delete (self->held, zlistx_cursor (self->held));
+    }
+}
+
+static void
+s_held_destroy (void **item)
+{
+    held_t *dm = (held_t *) *item;
+    if (dm) {
+        free (dm->box);
+        free (dm);
+        *item = NULL;
+    }
+}
+
+static void
+s_on_dm (void *arg, uint64_t id, const char *from, const char *to, int64_t ts,
+         const char *box, bool live)
+{
+    listen_t *self = (listen_t *) arg;
+    if (self->done)
+        return;
+    held_t *dm = (held_t *) zmalloc (sizeof (held_t));
+    dm->id = id;
+    snprintf (dm->from, sizeof (dm->from), "%s", from);
+    snprintf (dm->to, sizeof (dm->to), "%s", to);
+    dm->ts = ts;
+    dm->box = strdup (box);
+    zlistx_add_end (self->held, dm);
+    s_drain (self);
+}
+
+static void
+s_on_reply (void *arg, int kind, const char *what, long n, pc_msg_t *reply)
+{
+    listen_t *self = (listen_t *) arg;
+    if (kind == L_LOGOUT)
+        self->logged_out = true;
+    if (kind != L_GETKEY)
+        return;
+    const char *z85 = reply && pc_msg_is (reply, "OK")? pc_getkey_ok_key (reply): NULL;
+    char pinned [CLIENT_DM_Z85];
+    if (z85 && pc_keys_valid_z85 (z85) && !client_dm_pin_load (self->opts->home, what, pinned))
+        client_dm_pin_save (self->opts->home, what, z85);
+    held_t *dm = (held_t *) zlistx_first (self->held);
+    for (; dm; dm = (held_t *) zlistx_next (self->held))
+        if (!reply)
+            dm->asked = false;          //  lost with the connection: ask again
+        else
+        if (streq (dm->from, what))
+            dm->answered = true;
+    if (reply)
+        s_drain (self);
+}
+
+static void
+s_on_lost (void *arg, const char *room, uint64_t first, uint64_t last)
+{
+    listen_t *self = (listen_t *) arg;
+    bool dm = streq (room, CLIENT_SESSION_INBOX);
+    fprintf (stderr, "pychat: %s%s: messages %" PRIu64 "-%" PRIu64 " are no longer in the history\n",
+             dm? "": "#", dm? "inbox": room, first, last);
+    track_t *track = s_track (self, dm? CLIENT_STATE_DM: room);
+    if (track) {
+        track->last = last;
+        track->dirty = true;
+    }
+}
+
+static void
+s_on_login (void *arg, pc_msg_t *reply, bool again)
+{
+    listen_t *self = (listen_t *) arg;
+    if (pc_msg_is (reply, "ERROR")) {
+        s_stop (self, client_conn_report ("login", reply));
+        return;
+    }
+    //  Publish the device key: others can write to us (the broker keeps
+    //  the latest).
+    pc_msg_t *request = pc_msg_new ("SETKEY");
+    pc_msg_add (request, self->keys.public_txt);
+    client_session_request (self->session, request, L_SETKEY, NULL, 0);
+    pc_msg_destroy (&request);
+}
+
+static void
+s_on_join_failed (void *arg, const char *room, int code, const char *reason)
+{
+    listen_t *self = (listen_t *) arg;
+    if (code == PC_ERR_UNAVAILABLE)
+        return;                         //  joined again after the next login
+    char what [64];
+    snprintf (what, sizeof (what), "join #%s", room);
+    s_stop (self, client_conn_report_code (what, code, reason));
+}
+
+static void
+s_on_state (void *arg, client_session_state_t state, const char *why)
+{
+    listen_t *self = (listen_t *) arg;
+    char safe [200];
+    client_conn_sanitize (why, safe, sizeof (safe));
+    if (state == CLIENT_SESSION_WAITING) {
+        int64_t wait = client_session_retry_at (self->session) - zclock_mono ();
+        fprintf (stderr, "pychat: connection lost, reconnecting in %g s\n",
+                 (wait > 0? wait: 0) / 1000.0);
         fflush (stderr);
-        fflush (stdout);
-        int rc = s_sleep (self, wait);
-        if (rc)
-            return rc;
-        rc = s_connect (self, false);
-        if (rc == 0) {
-            fprintf (stderr, "pychat: reconnected\n");
-            fflush (stderr);
-            return 0;
-        }
-        s_disconnect (self, false);
-        if (rc == CLIENT_INTERRUPTED || rc == PC_EXIT_REFUSED || rc == PC_EXIT_REJECTED
-        ||  rc == PC_EXIT_USAGE)
-            return rc;
+        s_save (self);
     }
-}
-
-//  A live MSG or DMMSG for track with id.
-static int
-s_live (listen_t *self, track_t *track, uint64_t id, const char **fields)
-{
-    if (track->known && id <= track->last)
-        return 0;                               //  printed already
-    if (!track->known || id == track->last + 1) {
-        s_deliver (self, track, id, fields);
-        return 0;
-    }
-    //  A gap: fetch it (this message included) from the store first.
-    if (id > track->seen)
-        track->seen = id;
-    return s_catch_up (self, track);
-}
-
-static void
-s_on_dealer (listen_t *self, pc_msg_t *msg)
-{
-    if (pc_msg_recv (msg, client_conn_dealer (self->conn)) != 0)
-        return;
-    if (!self->probe || !streq (pc_msg_reqid (msg), pc_msg_reqid (self->probe))) {
-        self->last_heard = zclock_mono ();      //  a late reply is a reply too
-        return;
-    }
-    if (pc_msg_is (msg, "ERROR")) {
-        //  403 "log in first": the broker restarted and forgot us
-        self->lost = true;
-        return;
-    }
-    bool listed = false;
-    for (size_t i = 0; i < pc_msg_nfields (msg) && !listed; i++)
-        listed = streq (pc_msg_field (msg, i), client_conn_topic (self->conn));
-    if (listed)
-        self->last_heard = zclock_mono ();
     else
-        self->lost = true;                      //  our subscription is gone
-    pc_msg_destroy (&self->probe);
-}
-
-static int s_on_one (listen_t *self, pc_msg_t *msg);
-
-//  One fan-out message (or batch of them). 0, or an exit code from a gap
-//  fill.
-static int
-s_on_sub (listen_t *self, pc_msg_t *msg)
-{
-    int status = pc_msg_recv (msg, client_conn_sub (self->conn));
-    self->last_heard = zclock_mono ();
-    while (true) {
-        if (status == 0) {
-            int rc = s_on_one (self, msg);
-            if (rc)
-                return rc;
-        }
-        if (!pc_msg_more (msg))
-            return 0;
-        status = pc_msg_next (msg);
+    if (state == CLIENT_SESSION_IDLE && *safe) {
+        //  The first LOGIN got no answer: as every command says it
+        fprintf (stderr, "pychat: no reply from %s within %g s (is the broker running?)\n",
+                 self->opts->server, self->opts->timeout_ms / 1000.0);
+        s_stop (self, PC_EXIT_UNREACHABLE);
+    }
+    else
+    if (state == CLIENT_SESSION_REFUSED && !self->done) {
+        fprintf (stderr, "pychat: %s\n", safe);
+        s_stop (self, PC_EXIT_USAGE);
     }
 }
 
-static int
-s_on_one (listen_t *self, pc_msg_t *msg)
+//  Subscribed and caught up: "ready" the first time, "reconnected" after.
+static void
+s_on_ready (void *arg)
 {
-    const char *topic = pc_msg_topic (msg);
-    if (!topic || !streq (topic, client_conn_topic (self->conn)))
-        return 0;
-    if (pc_msg_is (msg, "NOTICE") && pc_msg_nfields (msg) >= 2) {
-        //  kicked: that room stops; banned or deleted: everything stops
-        char text [256];
-        client_conn_sanitize (pc_msg_field (msg, 1), text, sizeof (text));
-        fprintf (stderr, "pychat: %s\n", text);
-        const char *kind = pc_msg_field (msg, 0);
-        if (streq (kind, "banned") || streq (kind, "deleted")) {
-            self->done = true;
-            return PC_EXIT_REFUSED;
-        }
-        return 0;
+    listen_t *self = (listen_t *) arg;
+    if (!self->ready) {
+        fputs ("ready\n", stderr);
+        self->ready = true;
+        client_session_set_patience (self->session, SILENCE_MS);
     }
-    uint64_t id;
-    if (!s_parse_id (pc_msg_field (msg, 0), &id))
-        return 0;
-    if (pc_msg_is (msg, "MSG") && pc_msg_nfields (msg) >= 5) {
-        track_t *track = s_room_track (self, pc_msg_field (msg, 1));
-        if (!track)
-            return 0;
-        const char *fields [4] = { pc_msg_field (msg, 0), pc_msg_field (msg, 2),
-                                   pc_msg_field (msg, 3), pc_msg_field (msg, 4) };
-        return s_live (self, track, id, fields);
-    }
-    if (pc_msg_is (msg, "DMMSG") && pc_msg_nfields (msg) >= 5
-    &&  streq (pc_msg_field (msg, 2), self->opts->user)) {
-        const char *fields [5] = { pc_msg_field (msg, 0), pc_msg_field (msg, 1),
-                                   pc_msg_field (msg, 2), pc_msg_field (msg, 3),
-                                   pc_msg_field (msg, 4) };
-        return s_live (self, s_dm_track (self), id, fields);
-    }
-    return 0;
+    else
+        fputs ("pychat: reconnected\n", stderr);
+    fflush (stderr);
+}
+
+//  NOTICE: kicked stops a room; banned or deleted stop everything.
+static void
+s_on_fanout (void *arg, pc_msg_t *msg)
+{
+    listen_t *self = (listen_t *) arg;
+    if (!pc_msg_is (msg, "NOTICE") || pc_msg_nfields (msg) < 2)
+        return;
+    char text [256];
+    client_conn_sanitize (pc_notice_text (msg), text, sizeof (text));
+    fprintf (stderr, "pychat: %s\n", text);
+    const char *kind = pc_notice_kind (msg);
+    if (streq (kind, "banned") || streq (kind, "deleted"))
+        s_stop (self, PC_EXIT_REFUSED);
 }
 
 int
@@ -662,80 +608,84 @@ client_listen_flush_stdout (void)
     return PC_EXIT_USAGE;
 }
 
+//  Waits up to ms for the transport, then lets the engine read and tick.
+static void
+s_wait (listen_t *self, int ms)
+{
+    zmq_pollitem_t items [2];
+    int count = 0;
+    void *dealer = client_net_dealer (self->net);
+    void *sub = client_net_sub (self->net);
+    if (dealer)
+        items [count++] = (zmq_pollitem_t) { dealer, 0, ZMQ_POLLIN, 0 };
+    if (sub)
+        items [count++] = (zmq_pollitem_t) { sub, 0, ZMQ_POLLIN, 0 };
+    if (count)
+        zmq_poll (items, count, ms);
+    else
+        zclock_sleep (ms);
+    client_session_input (self->session);
+    client_session_tick (self->session);
+}
+
 static int
 s_loop (listen_t *self)
 {
-    pc_msg_t *msg = pc_msg_new (NULL);
-    int rc = 0;
     while (!client_conn_interrupted () && !self->done) {
         int64_t now = zclock_mono ();
         if (self->deadline && now >= self->deadline)
             break;
-        if (!self->lost && now - self->last_heard >= SILENCE_MS) {
-            //  Replies may be waiting (after a SIGSTOP, say): read them first
-            while (!self->lost && (zsock_events (client_conn_dealer (self->conn)) & ZMQ_POLLIN))
-                s_on_dealer (self, msg);
-            if (zsock_events (client_conn_sub (self->conn)) & ZMQ_POLLIN)
-                self->last_heard = zclock_mono ();
-            now = zclock_mono ();
-        }
-        if (self->lost || now - self->last_heard >= SILENCE_MS) {
-            rc = s_reconnect (self);
-            if (rc == 1) {
-                rc = 0;
-                break;                          //  the deadline
-            }
-            if (rc)
-                break;
-            continue;
-        }
-        if (now >= self->next_probe) {
-            if (!self->probe)
-                self->probe = pc_msg_new ("SUBS");
-            client_conn_send_async (self->conn, self->probe);
-            self->next_probe = now + PROBE_INTERVAL_MS;
-            //  Live messages announced a gap the store could not fill yet
-            //  (it was down): try again.
-            for (size_t i = 0; i < self->ntracks && rc == 0 && !self->done; i++)
-                if (self->tracks [i].seen > self->tracks [i].last)
-                    rc = s_catch_up (self, &self->tracks [i]);
-            if (rc == CLIENT_INTERRUPTED)
-                break;
-            rc = 0;
-        }
         if (now >= self->next_save)
             s_save (self);
-        if ((rc = client_listen_flush_stdout ()))
-            break;
-        int64_t until = self->next_probe;
-        if (self->deadline && self->deadline < until)
-            until = self->deadline;
-        int wait = (int) (until - now);
-        void *which = zpoller_wait (self->poller, wait > 0? wait: 0);
-        if (which == client_conn_dealer (self->conn))
-            s_on_dealer (self, msg);
-        else
-        if (which == client_conn_sub (self->conn)) {
-            //  Up to a batch at a time: fewer flushes under a flood
-            for (int n = 0; n < 256 && !self->done; n++) {
-                int status = s_on_sub (self, msg);
-                if (status == CLIENT_INTERRUPTED || (status && self->done)) {
-                    rc = status;                //  interrupted, or banned
-                    break;
-                }
-                if (status)
-                    self->lost = true;          //  a gap fill got no reply
-                if (self->lost || !(zsock_events (client_conn_sub (self->conn)) & ZMQ_POLLIN))
-                    break;
-            }
-            if (rc)
-                break;
-        }
+        int rc = client_listen_flush_stdout ();
+        if (rc)
+            return rc;
+        int64_t wait = 100;
+        if (self->deadline && self->deadline - now < wait)
+            wait = self->deadline - now;
+        s_wait (self, (int) (wait > 0? wait: 0));
     }
-    pc_msg_destroy (&msg);
-    if (rc == 0)
-        rc = client_listen_flush_stdout ();
-    return rc;
+    int rc = client_listen_flush_stdout ();
+    return self->rc? self->rc: rc;
+}
+
+//  Where each track starts: --since (rooms), else the saved id; rooms
+//  without one start at their newest message, the inbox at its first.
+static void
+s_follow (listen_t *self)
+{
+    for (size_t i = 0; i < self->ntracks; i++) {
+        track_t *track = &self->tracks [i];
+        if (!track->dm && self->since_given) {
+            track->last = self->since;
+            track->known = true;
+        }
+        else
+            track->known = client_state_load (self->opts->home, self->opts->user, track->name,
+                                              &track->last);
+        if (track->dm && !track->known) {
+            track->last = 0;
+            track->known = true;
+        }
+        if (track->dm)
+            client_session_follow_inbox (self->session, track->last);
+        else
+            client_session_follow (self->session, track->name, track->known, track->last, 0);
+    }
+}
+
+//  Best-effort LOGOUT, at most a short while: the broker frees the session.
+static void
+s_logout (listen_t *self)
+{
+    if (client_session_state (self->session) != CLIENT_SESSION_ONLINE)
+        return;
+    pc_msg_t *request = pc_msg_new ("LOGOUT");
+    client_session_request (self->session, request, L_LOGOUT, NULL, 0);
+    pc_msg_destroy (&request);
+    int64_t deadline = zclock_mono () + 300;
+    while (!self->logged_out && zclock_mono () < deadline)
+        s_wait (self, 50);
 }
 
 int
@@ -751,44 +701,33 @@ client_listen_run (client_opts_t *opts, const char *password, int argc, char **a
     rc = client_dm_device_load (opts->home, &self.keys);
     if (rc)
         return rc;
-    //  Where each track starts: --since (rooms), else the saved id.
-    for (size_t i = 0; i < self.ntracks; i++) {
-        track_t *track = &self.tracks [i];
-        if (!track->dm && self.since_given) {
-            track->last = self.since;
-            track->known = true;
-        }
-        else
-            track->known = client_state_load (opts->home, opts->user, track->name, &track->last);
-        if (track->dm && !track->known) {
-            track->last = 0;            //  the whole inbox, on the first listen
-            track->known = true;
-        }
-    }
+    self.held = zlistx_new ();
+    zlistx_set_destructor (self.held, s_held_destroy);
+    self.net = client_net_new ();
+    client_session_events_t events = {
+        .state = s_on_state, .login = s_on_login, .join_failed = s_on_join_failed,
+        .message = s_on_message, .dm = s_on_dm, .lost = s_on_lost, .reply = s_on_reply,
+        .fanout = s_on_fanout, .ready = s_on_ready
+    };
+    self.session = client_session_new (&client_net_transport, self.net, &events, &self);
+    client_session_set_backoff (self.session, BACKOFF_FIRST_MS, BACKOFF_MAX_MS);
+    client_session_set_patience (self.session, opts->timeout_ms);
+    s_follow (&self);
     int64_t start = zclock_mono ();
     self.deadline = self.timeout_ms? start + self.timeout_ms: 0;
     self.next_save = start + SAVE_INTERVAL_MS;
-    rc = s_connect (&self, true);
-    if (rc && rc != CLIENT_INTERRUPTED && self.ready) {
-        self.lost = true;               //  lost during the first catch-up: reconnect
-        rc = 0;
-    }
-    else
-    if (rc) {
-        s_disconnect (&self, false);
-        client_dm_keys_clear (&self.keys);
-        return rc == CLIENT_INTERRUPTED? PC_EXIT_OK: rc;
-    }
+    client_session_start (self.session, opts->server, opts->server_key, opts->user, password);
     rc = s_loop (&self);
     if (rc == 0 && self.count && self.printed < self.count && !client_conn_interrupted ()) {
         fprintf (stderr, "pychat: timed out after %g s with %ld of %ld messages\n",
                  self.timeout_ms / 1000.0, self.printed, self.count);
         rc = PC_EXIT_UNREACHABLE;
     }
-    if (rc == CLIENT_INTERRUPTED)
-        rc = PC_EXIT_OK;                //  a signal is how one stops listening
     s_save (&self);
-    s_disconnect (&self, true);
+    s_logout (&self);
+    client_session_destroy (&self.session);
+    client_net_destroy (&self.net);
+    zlistx_destroy (&self.held);
     client_dm_keys_clear (&self.keys);
     return rc;
 }

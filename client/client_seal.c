@@ -428,6 +428,134 @@ s_test_open (client_seal_info_t *info, const uint8_t *sealed, size_t size, const
     return rc;
 }
 
+//  One size: sealed twice alike, as push would, round trip, tampering
+//  refused, skipping.
+static void
+s_test_size (const char *src, const char *dst, size_t size, size_t s)
+{
+    uint8_t *plain = (uint8_t *) malloc (size + 1);
+    for (size_t i = 0; i < size; i++)
+        plain [i] = (uint8_t) (i * 7 + s);
+    FILE *file = fopen (src, "wb");
+    assert (file && fwrite (plain, 1, size, file) == size);
+    fclose (file);
+
+    client_seal_info_t info;
+    client_seal_info_fresh (&info);
+    info.plain_size = size;
+    size_t sealed_size = 0, again_size = 0;
+    uint8_t *sealed = s_test_seal (&info, src, &sealed_size);
+    uint8_t *again = s_test_seal (&info, src, &again_size);
+    //  Repeatable: a second pass (a resumed upload) gives the same bytes
+    assert (sealed_size == again_size && memcmp (sealed, again, sealed_size) == 0);
+    //  ... and they are what init_push + push would have made
+    if (size <= CLIENT_SEAL_RECORD) {
+        crypto_secretstream_xchacha20poly1305_state state;
+        uint8_t header [CLIENT_SEAL_HEADER];
+        crypto_secretstream_xchacha20poly1305_init_push (&state, header, info.key);
+        memcpy (info.header, header, sizeof (header));
+        uint8_t *direct = (uint8_t *) malloc (size + CLIENT_SEAL_ABYTES);
+        crypto_secretstream_xchacha20poly1305_push (&state, direct, NULL, plain, size, NULL, 0,
+                                                    crypto_secretstream_xchacha20poly1305_TAG_FINAL);
+        free (again);
+        again = s_test_seal (&info, src, &again_size);
+        assert (memcmp (direct, again, again_size) == 0);
+        free (sealed);
+        sealed = again;
+        again = NULL;
+        free (direct);
+    }
+    uint8_t sha [CLIENT_SEAL_SHA];
+    crypto_hash_sha256 (sha, plain, size);
+    assert (memcmp (sha, info.plain_sha, sizeof (sha)) == 0);
+    //  Round trip
+    assert (s_test_open (&info, sealed, sealed_size, dst) == 0);
+    file = fopen (dst, "rb");
+    uint8_t *back = (uint8_t *) malloc (size + 1);
+    assert (file && fread (back, 1, size + 1, file) == size);
+    fclose (file);
+    assert (memcmp (back, plain, size) == 0);
+    //  One flipped bit anywhere, a cut, a lost record, a wrong key: refused
+    sealed [sealed_size / 2] ^= 1;
+    assert (s_test_open (&info, sealed, sealed_size, dst) == -1);
+    sealed [sealed_size / 2] ^= 1;
+    assert (s_test_open (&info, sealed, sealed_size - 1, dst) == -1);
+    if (sealed_size > 65553)
+        assert (s_test_open (&info, sealed, 65553, dst) == -1);
+    client_seal_info_t wrong = info;
+    wrong.key [0] ^= 1;
+    assert (s_test_open (&wrong, sealed, sealed_size, dst) == -1);
+    wrong = info;
+    wrong.plain_sha [0] ^= 1;
+    assert (s_test_open (&wrong, sealed, sealed_size, dst) == -1);
+    //  Skipping then reading gives the tail of the same stream
+    if (sealed_size > 70000) {
+        int fd = open (src, O_RDONLY);
+        client_seal_t *push = client_seal_new_push (&info, fd);
+        assert (client_seal_skip (push, 70000) == 0);
+        uint8_t tail [100];
+        assert (client_seal_read (push, tail, sizeof (tail)) == sizeof (tail));
+        assert (memcmp (tail, sealed + 70000, sizeof (tail)) == 0);
+        client_seal_destroy (&push);
+        close (fd);
+    }
+    free (again);
+    free (back);
+    free (sealed);
+    free (plain);
+    client_seal_info_clear (&info);
+}
+
+//  A file that changes size under the encryptor is refused.
+static void
+s_test_grown (const char *src)
+{
+    client_seal_info_t info;
+    client_seal_info_fresh (&info);
+    info.plain_size = 10;
+    FILE *file = fopen (src, "wb");
+    assert (file && fwrite ("12345678901", 1, 11, file) == 11);
+    fclose (file);
+    int fd = open (src, O_RDONLY);
+    client_seal_t *push = client_seal_new_push (&info, fd);
+    uint8_t out [64];
+    assert (client_seal_read (push, out, sizeof (out)) == -1);
+    assert (strstr (client_seal_why (push), "longer"));
+    client_seal_destroy (&push);
+    close (fd);
+
+    client_seal_info_clear (&info);
+}
+
+//  Meta: both ends of the pair open it, a third key does not.
+static void
+s_test_meta (void)
+{
+    client_seal_info_t info;
+    client_seal_info_fresh (&info);
+    uint8_t alice_pk [32], alice_sk [32], bob_pk [32], bob_sk [32], carol_pk [32], carol_sk [32];
+    crypto_box_keypair (alice_pk, alice_sk);
+    crypto_box_keypair (bob_pk, bob_sk);
+    crypto_box_keypair (carol_pk, carol_sk);
+    info.plain_size = 123456789012ULL;
+    memset (info.plain_sha, 0xab, sizeof (info.plain_sha));
+    char *meta = client_seal_meta (&info, bob_pk, alice_sk);
+    assert (meta);
+    client_seal_info_t opened;
+    assert (client_seal_meta_open (meta, alice_pk, bob_sk, &opened) == 0);
+    assert (memcmp (&opened, &info, sizeof (info)) == 0);
+    assert (client_seal_meta_open (meta, bob_pk, alice_sk, &opened) == 0);
+    assert (opened.plain_size == 123456789012ULL);
+    assert (client_seal_meta_open (meta, alice_pk, carol_sk, &opened) == -1);
+    assert (client_seal_meta_open (meta, carol_pk, bob_sk, &opened) == -1);
+    meta [10] = meta [10] == 'A'? 'B': 'A';
+    assert (client_seal_meta_open (meta, alice_pk, bob_sk, &opened) == -1);
+    assert (client_seal_meta_open ("", alice_pk, bob_sk, &opened) == -1);
+    assert (client_seal_meta_open ("not base64!", alice_pk, bob_sk, &opened) == -1);
+    free (meta);
+    client_seal_info_clear (&info);
+}
+
 void
 client_seal_test (bool verbose)
 {
@@ -449,116 +577,10 @@ client_seal_test (bool verbose)
     snprintf (src, sizeof (src), "%s/src", dir);
     snprintf (dst, sizeof (dst), "%s/dst", dir);
     size_t sizes [] = { 0, 1, 65535, 65536, 65537, 3 * 65536, 200001 };
-    for (size_t s = 0; s < sizeof (sizes) / sizeof (sizes [0]); s++) {
-        size_t size = sizes [s];
-        uint8_t *plain = (uint8_t *) malloc (size + 1);
-        for (size_t i = 0; i < size; i++)
-            plain [i] = (uint8_t) (i * 7 + s);
-        FILE *file = fopen (src, "wb");
-        assert (file && fwrite (plain, 1, size, file) == size);
-        fclose (file);
-
-        client_seal_info_t info;
-        client_seal_info_fresh (&info);
-        info.plain_size = size;
-        size_t sealed_size = 0, again_size = 0;
-        uint8_t *sealed = s_test_seal (&info, src, &sealed_size);
-        uint8_t *again = s_test_seal (&info, src, &again_size);
-        //  Repeatable: a second pass (a resumed upload) gives the same bytes
-        assert (sealed_size == again_size && memcmp (sealed, again, sealed_size) == 0);
-        //  ... and they are what init_push + push would have made
-        if (size <= CLIENT_SEAL_RECORD) {
-            crypto_secretstream_xchacha20poly1305_state state;
-            uint8_t header [CLIENT_SEAL_HEADER];
-            crypto_secretstream_xchacha20poly1305_init_push (&state, header, info.key);
-            memcpy (info.header, header, sizeof (header));
-            uint8_t *direct = (uint8_t *) malloc (size + CLIENT_SEAL_ABYTES);
-            crypto_secretstream_xchacha20poly1305_push (&state, direct, NULL, plain, size, NULL, 0,
-                                                        crypto_secretstream_xchacha20poly1305_TAG_FINAL);
-            free (again);
-            again = s_test_seal (&info, src, &again_size);
-            assert (memcmp (direct, again, again_size) == 0);
-            free (sealed);
-            sealed = again;
-            again = NULL;
-            free (direct);
-        }
-        uint8_t sha [CLIENT_SEAL_SHA];
-        crypto_hash_sha256 (sha, plain, size);
-        assert (memcmp (sha, info.plain_sha, sizeof (sha)) == 0);
-        //  Round trip
-        assert (s_test_open (&info, sealed, sealed_size, dst) == 0);
-        file = fopen (dst, "rb");
-        uint8_t *back = (uint8_t *) malloc (size + 1);
-        assert (file && fread (back, 1, size + 1, file) == size);
-        fclose (file);
-        assert (memcmp (back, plain, size) == 0);
-        //  One flipped bit anywhere, a cut, a lost record, a wrong key: refused
-        sealed [sealed_size / 2] ^= 1;
-        assert (s_test_open (&info, sealed, sealed_size, dst) == -1);
-        sealed [sealed_size / 2] ^= 1;
-        assert (s_test_open (&info, sealed, sealed_size - 1, dst) == -1);
-        if (sealed_size > 65553)
-            assert (s_test_open (&info, sealed, 65553, dst) == -1);
-        client_seal_info_t wrong = info;
-        wrong.key [0] ^= 1;
-        assert (s_test_open (&wrong, sealed, sealed_size, dst) == -1);
-        wrong = info;
-        wrong.plain_sha [0] ^= 1;
-        assert (s_test_open (&wrong, sealed, sealed_size, dst) == -1);
-        //  Skipping then reading gives the tail of the same stream
-        if (sealed_size > 70000) {
-            int fd = open (src, O_RDONLY);
-            client_seal_t *push = client_seal_new_push (&info, fd);
-            assert (client_seal_skip (push, 70000) == 0);
-            uint8_t tail [100];
-            assert (client_seal_read (push, tail, sizeof (tail)) == sizeof (tail));
-            assert (memcmp (tail, sealed + 70000, sizeof (tail)) == 0);
-            client_seal_destroy (&push);
-            close (fd);
-        }
-        free (again);
-        free (back);
-        free (sealed);
-        free (plain);
-        client_seal_info_clear (&info);
-    }
-    //  A file that changes size under the encryptor is refused
-    client_seal_info_t info;
-    client_seal_info_fresh (&info);
-    info.plain_size = 10;
-    FILE *file = fopen (src, "wb");
-    assert (file && fwrite ("12345678901", 1, 11, file) == 11);
-    fclose (file);
-    int fd = open (src, O_RDONLY);
-    client_seal_t *push = client_seal_new_push (&info, fd);
-    uint8_t out [64];
-    assert (client_seal_read (push, out, sizeof (out)) == -1);
-    assert (strstr (client_seal_why (push), "longer"));
-    client_seal_destroy (&push);
-    close (fd);
-
-    //  Meta: both ends of the pair open it, a third key does not
-    uint8_t alice_pk [32], alice_sk [32], bob_pk [32], bob_sk [32], carol_pk [32], carol_sk [32];
-    crypto_box_keypair (alice_pk, alice_sk);
-    crypto_box_keypair (bob_pk, bob_sk);
-    crypto_box_keypair (carol_pk, carol_sk);
-    info.plain_size = 123456789012ULL;
-    memset (info.plain_sha, 0xab, sizeof (info.plain_sha));
-    char *meta = client_seal_meta (&info, bob_pk, alice_sk);
-    assert (meta);
-    client_seal_info_t opened;
-    assert (client_seal_meta_open (meta, alice_pk, bob_sk, &opened) == 0);
-    assert (memcmp (&opened, &info, sizeof (info)) == 0);
-    assert (client_seal_meta_open (meta, bob_pk, alice_sk, &opened) == 0);
-    assert (opened.plain_size == 123456789012ULL);
-    assert (client_seal_meta_open (meta, alice_pk, carol_sk, &opened) == -1);
-    assert (client_seal_meta_open (meta, carol_pk, bob_sk, &opened) == -1);
-    meta [10] = meta [10] == 'A'? 'B': 'A';
-    assert (client_seal_meta_open (meta, alice_pk, bob_sk, &opened) == -1);
-    assert (client_seal_meta_open ("", alice_pk, bob_sk, &opened) == -1);
-    assert (client_seal_meta_open ("not base64!", alice_pk, bob_sk, &opened) == -1);
-    free (meta);
+    for (size_t s = 0; s < sizeof (sizes) / sizeof (sizes [0]); s++)
+        s_test_size (src, dst, sizes [s], s);
+    s_test_grown (src);
+    s_test_meta ();
     unlink (src);
     unlink (dst);
     rmdir (dir);

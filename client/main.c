@@ -1,11 +1,13 @@
 //  main.c: `pychat`, the scriptable command-line client.
 //
-//  Reads the global options and the environment, then runs one command
+//  Reads the global options (getopt_long, up to the command) and the
+//  environment, then runs one command
 //  (client_cmd.h). Exit codes: 0 ok, 1 usage, 2 refused, 3 unreachable or
 //  timed out, 4 input rejected.
 #include "client_cmd.h"
 #include "client_conn.h"
 #include "client_seal.h"
+#include "client_session.h"
 #include "client_ui.h"
 #include "client_ui_xfer.h"
 #include "client_xfer.h"
@@ -13,6 +15,9 @@
 #include "pc_keys.h"
 #include "pc_limits.h"
 #include "pc_util.h"
+#include "pc_version.h"
+
+#include <getopt.h>
 
 #include <pwd.h>
 #include <unistd.h>
@@ -52,24 +57,6 @@ s_env (const char *name)
     return value && *value? value: NULL;
 }
 
-//  Takes the value of "--name VALUE" or "--name=VALUE" at argv [*i];
-//  NULL when argv [*i] is another option, "" when the value is missing.
-static const char *
-s_option (const char *name, int argc, char **argv, int *i)
-{
-    size_t len = strlen (name);
-    const char *arg = argv [*i];
-    if (strncmp (arg, name, len) != 0)
-        return NULL;
-    if (arg [len] == '=')
-        return arg + len + 1;
-    if (arg [len] != 0)
-        return NULL;
-    if (*i + 1 >= argc)
-        return "";
-    return argv [++*i];
-}
-
 static void
 s_default_home (char *home, size_t size)
 {
@@ -86,64 +73,146 @@ s_default_home (char *home, size_t size)
     snprintf (home, size, "%s/.config/pychat", dir);
 }
 
+//  One line on stderr, and a hint where the rest is.
 static int
 s_bad_usage (const char *what, const char *arg)
 {
-    fprintf (stderr, "pychat: %s%s%s\n", what, arg? " ": "", arg? arg: "");
-    client_cmd_usage (stderr);
+    fprintf (stderr, "pychat: %s%s%s (pychat --help lists the commands and options)\n",
+             what, arg? " ": "", arg? arg: "");
     return PC_EXIT_USAGE;
+}
+
+static int
+s_selftest (bool verbose)
+{
+    client_seal_test (verbose);
+    client_session_test (verbose);
+    client_xfer_test (verbose);
+    client_ui_test (verbose);
+    client_ui_xfer_test (verbose);
+    return PC_EXIT_OK;
+}
+
+typedef struct {
+    const char *server, *server_key, *user, *timeout;
+} globals_t;
+
+enum { O_SERVER = 256, O_SERVER_KEY, O_USER, O_TIMEOUT, O_SELFTEST, O_VERSION };
+
+//  The global options, up to the command (getopt_long with "+": what
+//  follows the command is the command's). *first: the command's index.
+//  0 to go on, else the exit code (-1: done, exit 0).
+static int
+s_globals (int argc, char **argv, globals_t *globals, int *first)
+{
+    static const struct option options [] = {
+        { "server",     required_argument, NULL, O_SERVER },
+        { "server-key", required_argument, NULL, O_SERVER_KEY },
+        { "user",       required_argument, NULL, O_USER },
+        { "timeout",    required_argument, NULL, O_TIMEOUT },
+        { "selftest",   no_argument,       NULL, O_SELFTEST },
+        { "version",    no_argument,       NULL, O_VERSION },
+        { "help",       no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    opterr = 0;
+    int option;
+    while ((option = getopt_long (argc, argv, "+:h", options, NULL)) != -1) {
+        switch (option) {
+            case O_SERVER:     globals->server = optarg; break;
+            case O_SERVER_KEY: globals->server_key = optarg; break;
+            case O_USER:       globals->user = optarg; break;
+            case O_TIMEOUT:    globals->timeout = optarg; break;
+            case O_SELFTEST:
+                //  The client modules' own tests (make test runs them)
+                return s_selftest (optind < argc && streq (argv [optind], "-v")) == 0? -1: 1;
+            case O_VERSION:
+                printf ("pychat %s\n", PC_VERSION);
+                return -1;
+            case 'h':
+                client_cmd_usage (stdout);
+                return -1;
+            case ':':
+                return s_bad_usage ("a value is missing after", argv [optind - 1]);
+            default:
+                return s_bad_usage ("unknown option", argv [optind - 1]);
+        }
+        if (optarg && !*optarg)
+            return s_bad_usage ("a value is missing after", argv [optind - 1]);
+    }
+    *first = optind;
+    return 0;
+}
+
+static int
+s_timeout (const char *timeout, client_opts_t *opts)
+{
+    opts->timeout_ms = 5000;
+    if (!timeout)
+        return 0;
+    char *end;
+    double seconds = strtod (timeout, &end);
+    if (*end || !(seconds > 0) || seconds > 86400)
+        return s_bad_usage ("--timeout needs a positive number of seconds, not", timeout);
+    opts->timeout_ms = (int) (seconds * 1000 + 0.5);
+    if (opts->timeout_ms < 1)
+        opts->timeout_ms = 1;
+    opts->timeout_given = true;
+    return 0;
+}
+
+//  The user name, folded and checked into name. 0 or an exit code.
+static int
+s_user (const char *user, char *name, client_opts_t *opts)
+{
+    if (!user)
+        return 0;
+    if (strlen (user) > PC_NAME_MAX) {
+        fprintf (stderr, "pychat: bad user name: at most %d characters\n", PC_NAME_MAX);
+        return PC_EXIT_REJECTED;
+    }
+    snprintf (name, PC_NAME_MAX + 1, "%s", user);
+    pc_name_fold (name);
+    if (pc_name_valid (name)) {
+        opts->user = name;
+        return 0;
+    }
+    char safe [64];
+    client_conn_sanitize (user, safe, sizeof (safe));
+    fprintf (stderr, "pychat: bad user name '%s': use 1-%d of a-z 0-9 _ -\n", safe, PC_NAME_MAX);
+    return PC_EXIT_REJECTED;
+}
+
+//  The server key: given (checked), else the broker's public key file.
+static int
+s_server_key (const char *server_key, const pc_config_t *config, client_opts_t *opts,
+              char **key_from_file)
+{
+    if (!server_key) {
+        opts->server_key = *key_from_file = pc_keys_public (config->data_dir, "broker");
+        return 0;
+    }
+    if (!pc_keys_valid_z85 (server_key)) {
+        fprintf (stderr, "pychat: the server key must be 40 characters of Z85 "
+                         "(--server-key or PYCHAT_SERVER_KEY)\n");
+        return PC_EXIT_USAGE;
+    }
+    opts->server_key = server_key;
+    return 0;
 }
 
 static int
 s_run (int argc, char **argv)
 {
-    const char *server = s_env ("PYCHAT_SERVER");
-    const char *server_key = s_env ("PYCHAT_SERVER_KEY");
-    const char *user = s_env ("PYCHAT_USER");
-    const char *timeout = NULL;
+    globals_t globals = { s_env ("PYCHAT_SERVER"), s_env ("PYCHAT_SERVER_KEY"),
+                          s_env ("PYCHAT_USER"), NULL };
     int i = 1;
-    for (; i < argc && strncmp (argv [i], "-", 1) == 0; i++) {
-        const char *value;
-        if (streq (argv [i], "--selftest")) {
-            //  The client modules' own tests (make test runs them)
-            bool verbose = i + 1 < argc && streq (argv [i + 1], "-v");
-            client_seal_test (verbose);
-            client_xfer_test (verbose);
-            client_ui_test (verbose);
-            client_ui_xfer_test (verbose);
-            return PC_EXIT_OK;
-        }
-        if (streq (argv [i], "--help") || streq (argv [i], "-h")) {
-            client_cmd_usage (stdout);
-            return PC_EXIT_OK;
-        }
-        if (streq (argv [i], "--"))  {
-            i++;
-            break;
-        }
-        if ((value = s_option ("--server-key", argc, argv, &i)))
-            server_key = value;
-        else
-        if ((value = s_option ("--server", argc, argv, &i)))
-            server = value;
-        else
-        if ((value = s_option ("--user", argc, argv, &i)))
-            user = value;
-        else
-        if ((value = s_option ("--timeout", argc, argv, &i)))
-            timeout = value;
-        else
-            return s_bad_usage ("unknown option", argv [i]);
-        if (!*value)
-            return s_bad_usage ("a value is missing after", argv [i]);
-    }
+    int rc = s_globals (argc, argv, &globals, &i);
+    if (rc)
+        return rc == -1? PC_EXIT_OK: rc;
     //  No command: the full-screen client on a terminal, else the usage.
     bool full_screen = i >= argc && isatty (0) && isatty (1);
-    if (i >= argc && !full_screen) {
-        client_cmd_usage (stdout);
-        return PC_EXIT_OK;
-    }
-    const char *command = full_screen? "": argv [i];
+    const char *command = full_screen? "": i < argc? argv [i]: "help";
     if (streq (command, "help")) {
         client_cmd_usage (stdout);
         return PC_EXIT_OK;
@@ -157,57 +226,19 @@ s_run (int argc, char **argv)
 
     client_opts_t opts;
     memset (&opts, 0, sizeof (opts));
-    opts.timeout_ms = 5000;
-    if (timeout) {
-        char *end;
-        double seconds = strtod (timeout, &end);
-        if (*end || !(seconds > 0) || seconds > 86400)
-            return s_bad_usage ("--timeout needs a positive number of seconds, not", timeout);
-        opts.timeout_ms = (int) (seconds * 1000 + 0.5);
-        if (opts.timeout_ms < 1)
-            opts.timeout_ms = 1;
-        opts.timeout_given = true;
-    }
+    if ((rc = s_timeout (globals.timeout, &opts)))
+        return rc;
     pc_config_t config;
     if (pc_config_load (&config) == -1)
         return PC_EXIT_USAGE;
     char default_server [64];
     snprintf (default_server, sizeof (default_server), "tcp://127.0.0.1:%d", config.base_port);
-    opts.server = server? server: default_server;
-
+    opts.server = globals.server? globals.server: default_server;
     char *key_from_file = NULL;
-    if (server_key) {
-        if (!pc_keys_valid_z85 (server_key)) {
-            fprintf (stderr, "pychat: the server key must be 40 characters of Z85 "
-                             "(--server-key or PYCHAT_SERVER_KEY)\n");
-            return PC_EXIT_USAGE;
-        }
-        opts.server_key = server_key;
-    }
-    else
-        opts.server_key = key_from_file = pc_keys_public (config.data_dir, "broker");
-
+    if ((rc = s_server_key (globals.server_key, &config, &opts, &key_from_file)))
+        return rc;
     char name [PC_NAME_MAX + 1];
-    int rc = 0;
-    if (user) {
-        if (strlen (user) > PC_NAME_MAX) {
-            fprintf (stderr, "pychat: bad user name: at most %d characters\n", PC_NAME_MAX);
-            rc = PC_EXIT_REJECTED;
-        }
-        else {
-            snprintf (name, sizeof (name), "%s", user);
-            pc_name_fold (name);
-            if (pc_name_valid (name))
-                opts.user = name;
-            else {
-                char safe [64];
-                client_conn_sanitize (user, safe, sizeof (safe));
-                fprintf (stderr, "pychat: bad user name '%s': use 1-%d of a-z 0-9 _ -\n",
-                         safe, PC_NAME_MAX);
-                rc = PC_EXIT_REJECTED;
-            }
-        }
-    }
+    rc = s_user (globals.user, name, &opts);
     s_default_home (opts.home, sizeof (opts.home));
     if (rc == 0)
         rc = full_screen? client_ui_run (&opts): run (&opts, argc - i, argv + i);

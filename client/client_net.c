@@ -1,0 +1,193 @@
+//  client_net.c: the one transport: DEALER + SUB with CURVE, never blocking.
+#include "client_net.h"
+#include "pc_keys.h"
+#include "pc_limits.h"
+
+#define LINGER_MS   100                 //  what is queued may still leave (LOGOUT)
+
+struct _client_net_t {
+    zcert_t  *cert;
+    bool      owns_cert;
+    zsock_t  *dealer;
+    zsock_t  *sub;
+    char      host [256];
+    char      endpoint [512];
+    char      server_key [41];
+    char      prefix [16];
+    unsigned  next_reqid;
+    size_t    malformed;
+    pc_msg_t *batch;            //  a fan-out batch not yet handed out in full
+};
+
+client_net_t *
+client_net_new (void)
+{
+    client_net_t *self = (client_net_t *) zmalloc (sizeof (client_net_t));
+    assert (self);
+    zuuid_t *uuid = zuuid_new ();
+    snprintf (self->prefix, sizeof (self->prefix), "u%.7s", zuuid_str (uuid));
+    zuuid_destroy (&uuid);
+    self->next_reqid = 1;
+    return self;
+}
+
+void
+client_net_close (client_net_t *self)
+{
+    assert (self);
+    pc_msg_destroy (&self->batch);
+    zsock_destroy (&self->sub);
+    zsock_destroy (&self->dealer);
+    if (self->owns_cert)
+        zcert_destroy (&self->cert);
+    self->cert = NULL;
+}
+
+void
+client_net_destroy (client_net_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        client_net_close (*self_p);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+static zsock_t *
+s_socket (client_net_t *self, int type)
+{
+    zsock_t *sock = pc_keys_client (type, self->cert, self->server_key);
+    zsock_set_linger (sock, LINGER_MS);
+    return sock;
+}
+
+int
+client_net_open (client_net_t *self, const char *endpoint, const char *server_key,
+                 zcert_t *cert, char *errtext, size_t size)
+{
+    assert (self);
+    client_net_close (self);
+    const char *start = strncmp (endpoint, "tcp://", 6) == 0? endpoint + 6: NULL;
+    const char *colon = start? strrchr (start, ':'): NULL;
+    char *end = NULL;
+    long port = colon? strtol (colon + 1, &end, 10): 0;
+    if (!colon || colon == start || (size_t) (colon - start) >= sizeof (self->host)
+    ||  strlen (endpoint) >= sizeof (self->endpoint)
+    ||  !colon [1] || *end || port < 1 || port > 65535) {
+        snprintf (errtext, size, "bad server address '%s' (expected tcp://HOST:PORT)", endpoint);
+        return -1;
+    }
+    if (!server_key || strlen (server_key) != 40) {
+        snprintf (errtext, size, "no server key: set PYCHAT_SERVER_KEY or PYCHAT_DATA");
+        return -1;
+    }
+    memcpy (self->host, start, (size_t) (colon - start));
+    self->host [colon - start] = 0;
+    snprintf (self->server_key, sizeof (self->server_key), "%s", server_key);
+    snprintf (self->endpoint, sizeof (self->endpoint), "%s", endpoint);
+    self->owns_cert = cert == NULL;
+    self->cert = cert? cert: zcert_new ();
+    assert (self->cert);
+    self->dealer = s_socket (self, ZMQ_DEALER);
+    if (zsock_connect (self->dealer, "%s", endpoint) == -1) {
+        snprintf (errtext, size, "cannot connect to '%s': %s", endpoint, zmq_strerror (zmq_errno ()));
+        client_net_close (self);
+        return -1;
+    }
+    return 0;
+}
+
+bool
+client_net_is_open (client_net_t *self)
+{
+    assert (self);
+    return self->dealer != NULL;
+}
+
+int
+client_net_send (client_net_t *self, pc_msg_t *request, char *reqid)
+{
+    assert (self);
+    snprintf (reqid, 32, "%s-%u", self->prefix, self->next_reqid++);
+    if (!self->dealer)
+        return -1;
+    pc_msg_set_reqid (request, reqid);
+    return pc_msg_send_nowait (request, self->dealer);
+}
+
+int
+client_net_subscribe (client_net_t *self, int port, const char *topic)
+{
+    assert (self);
+    if (!self->dealer)
+        return -1;
+    zsock_destroy (&self->sub);
+    self->sub = s_socket (self, ZMQ_SUB);
+    if (zsock_connect (self->sub, "tcp://%s:%d", self->host, port) == -1) {
+        zsock_destroy (&self->sub);
+        return -1;
+    }
+    zsock_set_subscribe (self->sub, topic);
+    return 0;
+}
+
+//  The next message from sock: first those left in a batch (several
+//  messages packed in one frame), then from the socket.
+static pc_msg_t *
+s_read (client_net_t *self, zsock_t *sock)
+{
+    if (sock && sock == self->sub)
+        while (self->batch && pc_msg_more (self->batch)) {
+            if (pc_msg_next (self->batch) == 0)
+                return pc_msg_dup (self->batch);
+            self->malformed++;
+        }
+    while (sock && (zsock_events (sock) & ZMQ_POLLIN)) {
+        pc_msg_t *msg = pc_msg_new (NULL);
+        int rc = pc_msg_recv (msg, sock);
+        if (rc == 0 && pc_msg_more (msg)) {
+            pc_msg_destroy (&self->batch);      //  keep the rest for later calls
+            self->batch = msg;
+            return pc_msg_dup (msg);
+        }
+        if (rc == 0)
+            return msg;
+        pc_msg_destroy (&msg);
+        if (rc == -1)
+            break;
+        self->malformed++;
+    }
+    return NULL;
+}
+
+int
+client_net_recv (client_net_t *self, pc_msg_t *msg)
+{
+    assert (self);
+    if (!self->dealer || !(zsock_events (self->dealer) & ZMQ_POLLIN))
+        return -1;
+    return pc_msg_recv (msg, self->dealer);
+}
+
+pc_msg_t *client_net_reply (client_net_t *self) { assert (self); return s_read (self, self->dealer); }
+pc_msg_t *client_net_fanout (client_net_t *self) { assert (self); return s_read (self, self->sub); }
+void *client_net_dealer (client_net_t *self) { return self->dealer? zsock_resolve (self->dealer): NULL; }
+void *client_net_sub (client_net_t *self) { return self->sub? zsock_resolve (self->sub): NULL; }
+size_t client_net_malformed (client_net_t *self) { return self->malformed; }
+zcert_t *client_net_cert (client_net_t *self) { assert (self); return self->cert; }
+const char *client_net_host (client_net_t *self) { assert (self); return self->host; }
+const char *client_net_endpoint (client_net_t *self) { assert (self); return self->endpoint; }
+
+//  The table client_session drives.
+static int s_t_open (void *h, const char *e, const char *k, char *t, size_t n) { return client_net_open ((client_net_t *) h, e, k, NULL, t, n); }
+static void s_t_close (void *h) { client_net_close ((client_net_t *) h); }
+static int s_t_send (void *h, pc_msg_t *r, char *id) { return client_net_send ((client_net_t *) h, r, id); }
+static int s_t_subscribe (void *h, int port, const char *topic) { return client_net_subscribe ((client_net_t *) h, port, topic); }
+static pc_msg_t *s_t_reply (void *h) { return client_net_reply ((client_net_t *) h); }
+static pc_msg_t *s_t_fanout (void *h) { return client_net_fanout ((client_net_t *) h); }
+static int64_t s_t_now (void *h) { return zclock_mono (); }
+
+const client_session_transport_t client_net_transport = {
+    s_t_open, s_t_close, s_t_send, s_t_subscribe, s_t_reply, s_t_fanout, s_t_now
+};

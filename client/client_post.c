@@ -1,0 +1,272 @@
+//  client_post.c: send and dm, one message each, on client_session.
+#include "client_post.h"
+#include "pc_proto.h"
+#include "client_conn.h"
+#include "client_dm.h"
+#include "client_listen.h"
+#include "client_net.h"
+#include "client_session.h"
+#include "pc_keys.h"
+#include "pc_limits.h"
+
+#include <inttypes.h>
+#include <sodium.h>
+
+#define RETRY_FIRST_MS      100         //  after a lost connection, then doubled
+#define RETRY_MAX_MS        1000
+#define PATIENCE_MS         3000        //  one LOGIN (a password hash on the way)
+#define LOGOUT_WAIT_MS      300
+
+typedef enum { P_SETKEY, P_GETKEY, P_LOGOUT } post_req_t;
+
+typedef struct {
+    client_opts_t    *opts;
+    client_session_t *session;
+    const char       *room;             //  SEND: the room; NULL for a DM
+    const char       *peer;             //  DM: the recipient
+    pc_buf_t         *text;
+    client_dm_keys_t  keys;
+    bool              queued;           //  the request is in the outbox
+    bool              done;
+    bool              logged_out;
+    bool              print_id;
+    int               rc;
+} post_t;
+
+static void
+s_done (post_t *self, int rc)
+{
+    if (!self->done)
+        self->rc = rc;
+    self->done = true;
+}
+
+static void
+s_new_cid (char *cid)
+{
+    zuuid_t *uuid = zuuid_new ();
+    snprintf (cid, CLIENT_SESSION_CID, "%s", zuuid_str (uuid));
+    zuuid_destroy (&uuid);
+}
+
+static void
+s_queue_send (post_t *self)
+{
+    char cid [CLIENT_SESSION_CID];
+    s_new_cid (cid);
+    pc_msg_t *request = pc_msg_new ("SEND");
+    pc_msg_add (request, self->room);
+    pc_msg_add (request, cid);
+    pc_msg_add (request, self->text->data);
+    self->queued = client_session_send_request (self->session, &request) == 0;
+}
+
+//  The recipient's key came: check it against the pin (trust on first
+//  use), seal, queue the DM.
+static void
+s_queue_dm (post_t *self, const char *z85)
+{
+    char pinned [CLIENT_DM_Z85] = "";
+    if (!client_dm_pin_load (self->opts->home, self->peer, pinned)) {
+        if (client_dm_pin_save (self->opts->home, self->peer, z85)) {
+            s_done (self, PC_EXIT_USAGE);
+            return;
+        }
+    }
+    else
+    if (!streq (pinned, z85)) {
+        fprintf (stderr, "pychat: %s's key has changed since you last talked; compare "
+                         "`pychat fingerprint %s` out of band, then run `pychat trust %s`\n",
+                 self->peer, self->peer, self->peer);
+        s_done (self, PC_EXIT_REFUSED);
+        return;
+    }
+    uint8_t recipient [CLIENT_DM_KEY];
+    char *box = NULL;
+    if (client_dm_z85_decode (z85, recipient))
+        box = client_dm_seal (self->text->data, self->text->size, recipient, self->keys.secret_key);
+    if (!box) {
+        fprintf (stderr, "pychat: cannot seal for %s: their published key is not usable\n",
+                 self->peer);
+        s_done (self, PC_EXIT_REFUSED);
+        return;
+    }
+    char cid [CLIENT_SESSION_CID];
+    s_new_cid (cid);
+    pc_msg_t *request = pc_msg_new ("DM");
+    pc_msg_add (request, self->peer);
+    pc_msg_add (request, cid);
+    pc_msg_add (request, box);
+    free (box);
+    self->queued = client_session_send_request (self->session, &request) == 0;
+}
+
+static void
+s_ask (post_t *self, const char *command, const char *field, post_req_t kind)
+{
+    pc_msg_t *request = pc_msg_new (command);
+    if (field)
+        pc_msg_add (request, field);
+    client_session_request (self->session, request, kind, field, 0);
+    pc_msg_destroy (&request);
+}
+
+static void
+s_on_login (void *arg, pc_msg_t *reply, bool again)
+{
+    post_t *self = (post_t *) arg;
+    if (pc_msg_is (reply, "ERROR")) {
+        s_done (self, client_conn_report ("login", reply));
+        return;
+    }
+    //  The device key, so that others can write to us (the broker keeps
+    //  the latest); a DM needs the recipient's key before it is sealed.
+    s_ask (self, "SETKEY", self->keys.public_txt, P_SETKEY);
+    if (self->peer && !self->queued)
+        s_ask (self, "GETKEY", self->peer, P_GETKEY);
+}
+
+static void
+s_on_reply (void *arg, int kind, const char *what, long n, pc_msg_t *reply)
+{
+    post_t *self = (post_t *) arg;
+    if (kind == P_LOGOUT)
+        self->logged_out = true;
+    if (kind != P_GETKEY || !reply || self->queued)
+        return;                         //  a lost GETKEY is asked again after LOGIN
+    int code = pc_msg_error_code (reply);
+    const char *z85 = pc_getkey_ok_key (reply);
+    if (code == PC_ERR_NOT_FOUND) {
+        fprintf (stderr, "pychat: %s has no key yet (they must log in once)\n", self->peer);
+        s_done (self, PC_EXIT_REFUSED);
+    }
+    else
+    if (code) {
+        char what_txt [80];
+        snprintf (what_txt, sizeof (what_txt), "key lookup of %s", self->peer);
+        s_done (self, client_conn_report (what_txt, reply));
+    }
+    else
+    if (!z85 || !pc_keys_valid_z85 (z85)) {
+        fprintf (stderr, "pychat: malformed GETKEY reply (no key)\n");
+        s_done (self, PC_EXIT_UNREACHABLE);
+    }
+    else
+        s_queue_dm (self, z85);
+}
+
+static void
+s_on_sent (void *arg, const char *cid, int code, const char *reason, uint64_t id, int64_t ts)
+{
+    post_t *self = (post_t *) arg;
+    if (code) {
+        s_done (self, client_conn_report_code (self->room? "send": "dm", code, reason));
+        return;
+    }
+    if (id == 0) {
+        fprintf (stderr, "pychat: malformed %s reply (no message id)\n", self->room? "SEND": "DM");
+        s_done (self, PC_EXIT_UNREACHABLE);
+        return;
+    }
+    if (self->print_id)
+        printf ("%" PRIu64 "\n", id);
+    s_done (self, client_listen_flush_stdout ());
+}
+
+static void
+s_on_join_failed (void *arg, const char *room, int code, const char *reason)
+{
+    char what [64];
+    snprintf (what, sizeof (what), "join #%s", room);
+    s_done ((post_t *) arg, client_conn_report_code (what, code, reason));
+}
+
+static void
+s_on_state (void *arg, client_session_state_t state, const char *why)
+{
+    if (state == CLIENT_SESSION_REFUSED && *why) {
+        char safe [300];
+        client_conn_sanitize (why, safe, sizeof (safe));
+        fprintf (stderr, "pychat: %s\n", safe);
+        s_done ((post_t *) arg, PC_EXIT_USAGE);
+    }
+}
+
+//  Polls the transport up to ms, then lets the engine read and tick.
+static void
+s_wait (post_t *self, client_net_t *net, int ms)
+{
+    zmq_pollitem_t items [2];
+    int count = 0;
+    if (client_net_dealer (net))
+        items [count++] = (zmq_pollitem_t) { client_net_dealer (net), 0, ZMQ_POLLIN, 0 };
+    if (client_net_sub (net))
+        items [count++] = (zmq_pollitem_t) { client_net_sub (net), 0, ZMQ_POLLIN, 0 };
+    if (count)
+        zmq_poll (items, count, ms);
+    else
+        zclock_sleep (ms);
+    client_session_input (self->session);
+    client_session_tick (self->session);
+}
+
+//  Runs the engine until the post is answered, refused, interrupted or
+//  out of time; then logs out (best effort).
+static int
+s_run (post_t *self, client_net_t *net, const char *password)
+{
+    int64_t deadline = zclock_mono () + self->opts->timeout_ms;
+    client_session_start (self->session, self->opts->server, self->opts->server_key,
+                          self->opts->user, password);
+    while (!self->done && !client_conn_interrupted () && zclock_mono () < deadline)
+        s_wait (self, net, 50);
+    if (!self->done && client_conn_interrupted ())
+        s_done (self, CLIENT_INTERRUPTED);
+    if (!self->done) {
+        fprintf (stderr, "pychat: no reply from %s within %g s (is the broker running?)\n",
+                 self->opts->server, self->opts->timeout_ms / 1000.0);
+        s_done (self, PC_EXIT_UNREACHABLE);
+    }
+    if (client_session_state (self->session) == CLIENT_SESSION_ONLINE) {
+        s_ask (self, "LOGOUT", NULL, P_LOGOUT);
+        int64_t until = zclock_mono () + LOGOUT_WAIT_MS;
+        while (!self->logged_out && zclock_mono () < until)
+            s_wait (self, net, 20);
+    }
+    return self->rc;
+}
+
+int
+client_post_run (client_opts_t *opts, const char *password, const char *room,
+                 const char *peer, pc_buf_t *text, bool print_id)
+{
+    post_t self;
+    memset (&self, 0, sizeof (self));
+    self.opts = opts;
+    self.room = room;
+    self.peer = room? NULL: peer;
+    self.text = text;
+    self.print_id = print_id;
+    int rc = client_dm_device_load (opts->home, &self.keys);
+    if (rc)
+        return rc;
+    client_net_t *net = client_net_new ();
+    client_session_events_t events = {
+        .state = s_on_state, .login = s_on_login, .join_failed = s_on_join_failed,
+        .sent = s_on_sent, .reply = s_on_reply
+    };
+    self.session = client_session_new (&client_net_transport, net, &events, &self);
+    client_session_set_persistent (self.session, true);
+    client_session_set_reliable (self.session, true);
+    client_session_set_backoff (self.session, RETRY_FIRST_MS, RETRY_MAX_MS);
+    client_session_set_patience (self.session, PATIENCE_MS);
+    if (room) {
+        client_session_follow (self.session, room, true, 0, -1);
+        s_queue_send (&self);
+    }
+    rc = s_run (&self, net, password);
+    client_session_destroy (&self.session);
+    client_net_destroy (&net);
+    client_dm_keys_clear (&self.keys);
+    return rc;
+}

@@ -1,0 +1,254 @@
+//  client_ui_core.h: what the files of the full-screen client share (not
+//  for other modules): its state (ui_t), windows and lines, and the
+//  functions one of its files offers the others, named ui_*.
+#ifndef CLIENT_UI_CORE_H_INCLUDED
+#define CLIENT_UI_CORE_H_INCLUDED
+
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700           //  wcwidth, and the wide ncursesw API
+#endif
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE
+#endif
+#define NCURSES_WIDECHAR 1
+#include "client_ui.h"
+#include "client_ui_input.h"
+#include "client_net.h"
+#include "client_ui_text.h"
+#include "client_ui_xfer.h"
+#include "client_conn.h"
+#include "client_dm.h"
+#include "client_seal.h"
+#include "client_session.h"
+#include "pc_keys.h"
+#include "pc_limits.h"
+#include "pc_util.h"
+
+#include <curses.h>
+#include <dirent.h>
+#include <langinfo.h>
+#include <sys/stat.h>
+#include <locale.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#define WINDOWS_MAX         64
+#define LINES_MAX           5000        //  per window; older lines are dropped
+#define INPUT_MAX           32768       //  characters; a message is 4096 bytes
+#define OUTBOX_MAX          200
+#define MIN_COLS            40
+#define MIN_ROWS            10
+#define HISTORY_PAGE        100
+
+//  Colour pairs: 1..6 are nick colours.
+#define NICK_COLOURS        6
+#define P_SYS               7
+#define P_ERR               8
+#define P_BAR               9
+#define P_SIDE_CUR          10
+#define P_MENTION           11
+
+typedef enum { L_MSG, L_ACTION, L_SYS, L_ERR } line_kind_t;
+typedef enum { W_STATUS, W_ROOM, W_DM } win_type_t;
+typedef enum { C_IDLE, C_CONNECTING, C_ONLINE, C_WAIT, C_DEAD } conn_state_t;
+typedef enum { M_FORM, M_CHAT } mode_t_;
+//  What a front-end request was for (client_session_request's kind).
+typedef enum {
+    R_HISTORY, R_OLDER, R_WHO, R_WHO_QUIET, R_ROOMS, R_LOGOUT, R_GETKEY, R_SETKEY, R_DM,
+    R_INBOX, R_FILES
+} req_kind_t;
+
+typedef struct {
+    line_kind_t kind;
+    uint64_t id;                    //  0: not a stored message (yet)
+    bool     own;
+    bool     pending;               //  own line not yet acknowledged
+    bool     failed;
+    char     cid [40];              //  own lines: client message id
+    char     from [PC_NAME_MAX + 1];
+    char    *body;                  //  UTF-8 as sent
+    wchar_t *text;                  //  what is drawn: time, nick, body
+    size_t   len;
+    size_t   time_end, nick_start, nick_end;
+    int      indent;                //  cells before the body
+    int      cache_width;           //  rows for this pane width
+    size_t   cache_rows;
+} line_t;
+
+typedef struct {
+    win_type_t type;
+    char     target [PC_NAME_MAX + 1];  //  room or user
+    char     title [PC_NAME_MAX + 3];   //  "#room", "@user", "status"
+    line_t **lines;
+    size_t   nlines, cap;
+    uint64_t last_id, oldest_id;
+    bool     joined;
+    bool     fetching;              //  a scroll-back HISTORY is out
+    int      unread;
+    bool     mention;
+    size_t   scroll;                //  rows scrolled back from the bottom
+    char   **members;
+    size_t   nmembers;
+    char   **files;                 //  names of the last /files, for Tab
+    size_t   nfiles;
+} win_t;
+
+//  A DM action waiting for the peer's key (GETKEY): seal and send, open a
+//  received box, show the fingerprint, pin the key, start a private file
+//  transfer (data: the transfer's id).
+typedef enum { J_SEND, J_OPEN, J_FINGERPRINT, J_TRUST, J_FILEKEY } job_kind_t;
+typedef struct {
+    job_kind_t kind;
+    char     user [PC_NAME_MAX + 1];
+    char     from [PC_NAME_MAX + 1];
+    char    *data;                  //  text to seal, or box to open
+    char     cid [40];
+    uint64_t id;
+    int64_t  ts;
+    bool     live;
+} job_t;
+
+#define JOBS_MAX            256
+#define PEERS_MAX           128
+
+//  A file transfer (/upload, /download, /files): it waits for the peer's
+//  key (private spaces), then for the broker's FILES reply, then runs in
+//  its own thread (client_ui_xfer) and reports in the window it began in.
+typedef enum { X_KEY, X_FILES, X_RUN } xfer_state_t;
+typedef struct {
+    int          id;
+    client_ui_xfer_kind_t kind;
+    xfer_state_t state;
+    win_type_t   win_type;
+    char         target [PC_NAME_MAX + 1];
+    char         space [PC_NAME_MAX + 2];
+    char         name [PC_FILE_NAME_MAX + 1];
+    char        *path;
+    uint64_t     size;              //  an upload's local size
+    uint8_t      peer_public [CLIENT_DM_KEY];
+    client_ui_xfer_t *run;
+} xfer_t;
+
+#define XFERS_MAX           16
+
+typedef struct {
+    client_opts_t *opts;
+    client_dm_keys_t dm_keys;
+    bool         dm_ready;
+    job_t        jobs [JOBS_MAX];
+    size_t       njobs;
+    char         peer_user [PEERS_MAX][PC_NAME_MAX + 1];
+    char         peer_key [PEERS_MAX][CLIENT_DM_Z85];
+    size_t       npeers;
+    xfer_t       xfers [XFERS_MAX];
+    size_t       nxfers;
+    int          next_xfer;
+    uint64_t     inbox_last;
+    client_net_t *net;
+    client_session_t *session;
+    mode_t_      mode;
+    conn_state_t state;
+    bool         logged_out;
+    bool         registering;
+    bool         quit;
+    int          exit_code;
+    char         server [512];
+    char         user [PC_NAME_MAX + 1];
+    char         password [PC_SECRET_MAX + 1];
+    char         dead_reason [64];
+    char         conf_path [PATH_MAX];
+    bool         bell, colours, has_colours;
+    //  windows
+    win_t       *wins [WINDOWS_MAX];
+    size_t       nwins;
+    size_t       current;
+    char       **known_rooms;       //  from the last /rooms, for Tab
+    size_t       nknown;
+    //  input
+    client_ui_input_t *input;
+    size_t       input_scroll;
+    wint_t       pushback;
+    int          pushback_type;     //  0 none, OK, KEY_CODE_YES
+    size_t       tab_from;          //  Tab cycling state
+    size_t       tab_index;
+    wchar_t     *tab_prefix;
+    //  login form
+    client_ui_input_t *fields [3];  //  server, user, password
+    int          focus;
+    char         form_msg [256];
+    bool         ask_register;
+    bool         busy;
+} ui_t;
+
+//  client_ui.c
+void ui_conf_save (ui_t *self);
+int ui_request (ui_t *self, pc_msg_t *request, req_kind_t kind, const char *arg, long n);
+int ui_simple (ui_t *self, const char *command, const char *f1, const char *f2, const char *f3, req_kind_t kind, const char *arg, long n);
+void ui_history (ui_t *self, win_t *win, uint64_t since, long limit, req_kind_t kind, long n);
+void ui_connect (ui_t *self, bool register_first);
+
+//  client_ui_win.c
+int ui_nick_pair (const char *name);
+void ui_line_destroy (line_t **line_p);
+size_t ui_append (wchar_t **buf, size_t len, const char *utf8);
+line_t * ui_line_new (line_kind_t kind, uint64_t id, const char *from, int64_t ts, const char *body);
+size_t ui_line_rows (line_t *line, int width);
+win_t * ui_win_new (ui_t *self, win_type_t type, const char *target);
+void ui_win_members_free (win_t *win);
+void ui_win_files_free (win_t *win);
+void ui_win_destroy (win_t **win_p);
+win_t * ui_win_find (ui_t *self, win_type_t type, const char *target);
+size_t ui_win_index (ui_t *self, win_t *win);
+win_t * ui_current (ui_t *self);
+void ui_switch (ui_t *self, size_t index);
+void ui_win_close (ui_t *self, size_t index);
+int ui_pane_width (void);
+void ui_win_insert (win_t *win, line_t *line, size_t at);
+void ui_sys (ui_t *self, win_t *win, line_kind_t kind, const char *format, ...)
+            __attribute__ ((format (printf, 4, 5)));
+void ui_add_message (ui_t *self, win_t *win, uint64_t id, const char *from, int64_t ts, const char *text, bool live);
+line_t * ui_find_cid (ui_t *self, const char *cid, win_t **win_p);
+void ui_member_seen (win_t *win, const char *name);
+void ui_line_answered (line_t *line, const char *error, int64_t ts);
+
+//  client_ui_dm.c
+win_t * ui_dm_window (ui_t *self, const char *user);
+void ui_job_free (job_t *job);
+void ui_job_add (ui_t *self, job_kind_t kind, const char *user, const char *from, const char *data, const char *cid, uint64_t id, int64_t ts, bool live);
+void ui_on_getkey (ui_t *self, const char *user, pc_msg_t *reply);
+void ui_dm_say (ui_t *self, win_t *win, const char *text);
+
+//  client_ui_share.c
+xfer_t * ui_xfer_find (ui_t *self, int id);
+void ui_xfer_remove (ui_t *self, xfer_t *xfer);
+void ui_xfer_fail (ui_t *self, xfer_t *xfer, const char *why);
+void ui_xfer_ask (ui_t *self, xfer_t *xfer);
+void ui_xfer_keyed (ui_t *self, int id, const char *z85);
+void ui_xfer_start (ui_t *self, xfer_t *xfer, pc_msg_t *reply);
+void ui_xfer_poll (ui_t *self);
+void ui_expand_home (const char *path, char *out, size_t size);
+void ui_xfer_command (ui_t *self, win_t *win, const char *cmd, const char *args);
+
+//  client_ui_session.c
+void ui_on_login (void *arg, pc_msg_t *reply, bool again);
+void ui_on_reply (void *arg, int kind_int, const char *what, long n, pc_msg_t *reply);
+void ui_on_sent (void *arg, const char *cid, int code, const char *reason, uint64_t id, int64_t ts);
+void ui_on_message (void *arg, const char *room, uint64_t id, const char *from, int64_t ts, const char *text, bool live);
+void ui_on_lost (void *arg, const char *room, uint64_t first, uint64_t last);
+void ui_on_join_failed (void *arg, const char *room, int code, const char *reason);
+void ui_on_ready (void *arg);
+void ui_on_state (void *arg, client_session_state_t state, const char *why);
+void ui_on_fanout (void *arg, pc_msg_t *msg);
+
+//  client_ui_cmd.c
+void ui_submit (ui_t *self);
+void ui_complete (ui_t *self);
+
+//  client_ui_keys.c
+void ui_keys (ui_t *self);
+
+//  client_ui_draw.c
+void ui_draw (ui_t *self);
+
+#endif

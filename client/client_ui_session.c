@@ -1,0 +1,412 @@
+//  client_ui_session.c: what the session engine (client_session) tells the
+//  full-screen client: login, messages in id order, acknowledged SENDs,
+//  replies to its own requests, fan-out, state changes.
+
+#include "client_ui_core.h"
+#include "pc_proto.h"
+
+
+//  LOGIN refused: back to the form, saying why.
+static void
+s_login_refused (ui_t *self, pc_msg_t *reply)
+{
+    int code = pc_msg_error_code (reply);
+    char reason [160];
+    client_conn_sanitize (pc_msg_error_reason (reply), reason, sizeof (reason));
+    self->state = C_IDLE;
+    self->busy = false;
+    self->mode = M_FORM;
+    self->focus = 2;
+    if (code == PC_ERR_AUTH) {
+        snprintf (self->form_msg, sizeof (self->form_msg),
+                  "No account '%s', or a wrong password. Create the account? (y/n)", self->user);
+        self->ask_register = true;
+    }
+    else
+    if (code == PC_ERR_CONFLICT)
+        snprintf (self->form_msg, sizeof (self->form_msg),
+                  "The name '%s' is taken: check the password", self->user);
+    else
+    if (code == PC_ERR_THROTTLED) {
+        char wait [32];
+        client_conn_sanitize (pc_error_detail (reply), wait, sizeof (wait));
+        snprintf (self->form_msg, sizeof (self->form_msg),
+                  "Too many failed logins: retry in %s s", *wait? wait: "a few");
+    }
+    else
+        snprintf (self->form_msg, sizeof (self->form_msg), "%s: %s",
+                  self->registering? "Cannot register": "Login refused", reason);
+}
+
+
+//  The session engine logged in (again): the engine joins the rooms and
+//  resends the outbox itself; here the DM key, the inbox, waiting jobs.
+void
+ui_on_login (void *arg, pc_msg_t *reply, bool again)
+{
+    ui_t *self = (ui_t *) arg;
+    if (pc_msg_is (reply, "ERROR")) {
+        s_login_refused (self, reply);
+        return;
+    }
+    self->busy = false;
+    self->registering = false;
+    if (self->mode == M_FORM) {
+        self->mode = M_CHAT;
+        ui_conf_save (self);
+    }
+    ui_sys (self, self->wins [0], L_SYS, "%s as %s to %s", again? "reconnected": "connected",
+           self->user, self->server);
+    for (size_t i = 0; i < self->nxfers; i++)
+        if (self->xfers [i].state == X_FILES)
+            ui_xfer_ask (self, &self->xfers [i]);
+    if (!self->dm_ready)
+        return;
+    //  Publish our DM key (the broker keeps the latest), then read what
+    //  came while we were away.
+    ui_simple (self, "SETKEY", self->dm_keys.public_txt, NULL, NULL, R_SETKEY, NULL, 0);
+    char since [32];
+    snprintf (since, sizeof (since), "%" PRIu64, self->inbox_last);
+    ui_simple (self, "INBOX", since, "200", NULL, R_INBOX, NULL, 0);
+    for (size_t i = 0; i < self->njobs; i++) {
+        bool first = true;
+        for (size_t k = 0; k < i; k++)
+            first &= !streq (self->jobs [k].user, self->jobs [i].user);
+        if (first)
+            ui_simple (self, "GETKEY", self->jobs [i].user, NULL, NULL, R_GETKEY,
+                      self->jobs [i].user, 0);
+    }
+}
+
+
+static void
+s_on_inbox (ui_t *self, pc_msg_t *reply)
+{
+    size_t n = pc_inbox_ok_count (reply);
+    for (size_t m = 0; m < n; m++) {
+        uint64_t id = strtoull (pc_inbox_ok_id (reply, m), NULL, 10);
+        const char *from = pc_inbox_ok_from (reply, m);
+        if (id > self->inbox_last)
+            self->inbox_last = id;
+        if (!pc_name_valid (from))
+            continue;
+        ui_job_add (self, J_OPEN, from, from, pc_inbox_ok_box (reply, m), NULL, id,
+                   strtoll (pc_inbox_ok_time (reply, m), NULL, 10), false);
+    }
+}
+
+
+//  /history N and scroll-back pages (the catch-up is the engine's).
+static void
+s_on_history (ui_t *self, win_t *win, pc_msg_t *reply, const char *reason, long n_asked)
+{
+    if (reason) {
+        ui_sys (self, win, L_ERR, "history of #%s: %s", win->target, reason);
+        return;
+    }
+    size_t n = pc_history_ok_count (reply);
+    for (size_t m = 0; m < n; m++)
+        ui_add_message (self, win, strtoull (pc_history_ok_id (reply, m), NULL, 10),
+                        pc_history_ok_from (reply, m),
+                        strtoll (pc_history_ok_time (reply, m), NULL, 10),
+                        pc_history_ok_text (reply, m), false);
+    if (n_asked == -1)
+        ui_sys (self, win, L_SYS, "history: %zu messages", n);
+}
+
+
+static void
+s_on_who (ui_t *self, win_t *win, const char *room, pc_msg_t *reply, bool quiet)
+{
+    if (win) {
+        ui_win_members_free (win);
+        win->nmembers = pc_msg_nfields (reply);
+        win->members = (char **) calloc (win->nmembers + 1, sizeof (char *));
+        for (size_t f = 0; f < win->nmembers; f++)
+            win->members [f] = strdup (pc_who_ok_user (reply, f));
+    }
+    if (quiet)
+        return;
+    pc_buf_t list;
+    pc_buf_init (&list);
+    for (size_t f = 0; f < pc_msg_nfields (reply); f++)
+        pc_buf_printf (&list, "%s%s", f? ", ": "", pc_who_ok_user (reply, f));
+    ui_sys (self, win, L_SYS, "#%s: %zu members: %s", room, pc_msg_nfields (reply),
+           list.data? list.data: "");
+    pc_buf_free (&list);
+}
+
+
+static void
+s_on_rooms (ui_t *self, pc_msg_t *reply)
+{
+    win_t *to = ui_current (self);
+    for (size_t k = 0; k < self->nknown; k++)
+        free (self->known_rooms [k]);
+    free (self->known_rooms);
+    self->nknown = pc_msg_nfields (reply);
+    self->known_rooms = (char **) calloc (self->nknown + 1, sizeof (char *));
+    ui_sys (self, to, L_SYS, "%zu rooms (name, members, messages):", self->nknown);
+    for (size_t f = 0; f < self->nknown; f++) {
+        char name [80], safe [160];
+        client_conn_sanitize (pc_rooms_ok_room (reply, f), safe, sizeof (safe));
+        sscanf (safe, "%79s", name);
+        self->known_rooms [f] = strdup (name);
+        ui_sys (self, to, L_SYS, "  #%s", safe);
+    }
+}
+
+
+//  A request that will get no reply: the connection was lost, or it expired.
+static void
+s_on_no_reply (ui_t *self, req_kind_t kind, const char *what, long n)
+{
+    win_t *win = what [0]? ui_win_find (self, W_ROOM, what): NULL;
+    if (kind == R_OLDER && win)
+        win->fetching = false;
+    else
+    if (kind == R_FILES) {
+        xfer_t *xfer = ui_xfer_find (self, (int) n);
+        if (xfer && xfer->state == X_FILES)
+            ui_xfer_fail (self, xfer, "the broker did not say where the file service is");
+    }
+    else
+    if (kind == R_DM) {
+        win_t *where = NULL;
+        line_t *line = ui_find_cid (self, what, &where);
+        if (line && line->pending)
+            ui_line_answered (line, "connection lost", 0);
+    }
+}
+
+
+//  The reply to one of this file's requests (client_session_request).
+void
+ui_on_reply (void *arg, int kind_int, const char *what, long n, pc_msg_t *reply)
+{
+    ui_t *self = (ui_t *) arg;
+    req_kind_t kind = (req_kind_t) kind_int;
+    if (!reply) {
+        s_on_no_reply (self, kind, what, n);
+        return;
+    }
+    char reason [200];
+    bool error = pc_msg_is (reply, "ERROR");
+    client_conn_sanitize (pc_msg_error_reason (reply), reason, sizeof (reason));
+    if (error && !*reason)
+        snprintf (reason, sizeof (reason), "%s", pc_error_name (pc_msg_error_code (reply)));
+    win_t *win = what [0]? ui_win_find (self, W_ROOM, what): NULL;
+    switch (kind) {
+        case R_LOGOUT:
+            self->logged_out = true;
+            break;
+        case R_SETKEY:
+            if (error)
+                ui_sys (self, self->wins [0], L_ERR, "cannot publish the DM key: %s", reason);
+            break;
+        case R_GETKEY:
+            ui_on_getkey (self, what, reply);
+            break;
+        case R_FILES: {
+            xfer_t *xfer = ui_xfer_find (self, (int) n);
+            if (xfer && xfer->state == X_FILES)
+                ui_xfer_start (self, xfer, reply);
+            break;
+        }
+        case R_DM: {
+            win_t *where = NULL;
+            line_t *line = ui_find_cid (self, what, &where);
+            const char *ts = pc_dm_ok_time (reply);
+            if (line)
+                ui_line_answered (line, error? reason: NULL, !error && ts? strtoll (ts, NULL, 10): 0);
+            break;
+        }
+        case R_INBOX:
+            if (!error)
+                s_on_inbox (self, reply);
+            break;
+        case R_HISTORY:
+        case R_OLDER:
+            if (win && kind == R_OLDER)
+                win->fetching = false;
+            if (win)
+                s_on_history (self, win, reply, error? reason: NULL, n);
+            break;
+        case R_WHO:
+        case R_WHO_QUIET:
+            if (error && kind == R_WHO)
+                ui_sys (self, win, L_ERR, "who: %s", reason);
+            else
+            if (!error)
+                s_on_who (self, win, what, reply, kind == R_WHO_QUIET);
+            break;
+        case R_ROOMS:
+            if (error)
+                ui_sys (self, ui_current (self), L_ERR, "rooms: %s", reason);
+            else
+                s_on_rooms (self, reply);
+            break;
+    }
+}
+
+
+//  A SEND was answered: the pending line gets its id, or says why not.
+void
+ui_on_sent (void *arg, const char *cid, int code, const char *reason, uint64_t id, int64_t ts)
+{
+    ui_t *self = (ui_t *) arg;
+    win_t *where = NULL;
+    line_t *line = ui_find_cid (self, cid, &where);
+    if (!line)
+        return;
+    if (code) {
+        char safe [200];
+        client_conn_sanitize (reason, safe, sizeof (safe));
+        ui_line_answered (line, *safe? safe: pc_error_name (code), 0);
+        return;
+    }
+    bool dup = false;
+    for (size_t l = 0; l < where->nlines; l++)
+        dup |= where->lines [l] != line && where->lines [l]->id == id;
+    if (dup) {                          //  the fan-out showed it already
+        for (size_t l = 0; l < where->nlines; l++)
+            if (where->lines [l] == line) {
+                ui_line_destroy (&where->lines [l]);
+                memmove (where->lines + l, where->lines + l + 1,
+                         (where->nlines - l - 1) * sizeof (line_t *));
+                where->nlines--;
+                break;
+            }
+        return;
+    }
+    if (!line->pending)
+        return;
+    line->id = id;
+    ui_line_answered (line, NULL, ts);
+    if (id > where->last_id)
+        where->last_id = id;
+}
+
+
+//  A stored message of a followed room, in id order, once.
+void
+ui_on_message (void *arg, const char *room, uint64_t id, const char *from, int64_t ts,
+              const char *text, bool live)
+{
+    ui_t *self = (ui_t *) arg;
+    win_t *win = ui_win_find (self, W_ROOM, room);
+    if (!win)
+        return;
+    if (live)
+        ui_member_seen (win, from);
+    ui_add_message (self, win, id, from, ts, text, live);
+}
+
+
+void
+ui_on_lost (void *arg, const char *room, uint64_t first, uint64_t last)
+{
+    ui_t *self = (ui_t *) arg;
+    win_t *win = ui_win_find (self, W_ROOM, room);
+    if (win)
+        ui_sys (self, win, L_ERR, "messages %" PRIu64 "-%" PRIu64 " are no longer in the history",
+               first, last);
+}
+
+
+void
+ui_on_join_failed (void *arg, const char *room, int code, const char *reason)
+{
+    ui_t *self = (ui_t *) arg;
+    win_t *win = ui_win_find (self, W_ROOM, room);
+    char safe [200];
+    client_conn_sanitize (reason, safe, sizeof (safe));
+    if (win)
+        ui_sys (self, win, L_ERR, "cannot join #%s: %s", room, *safe? safe: pc_error_name (code));
+}
+
+
+//  Joined and caught up: who is in each room (for Tab).
+void
+ui_on_ready (void *arg)
+{
+    ui_t *self = (ui_t *) arg;
+    for (size_t i = 0; i < self->nwins; i++)
+        if (self->wins [i]->type == W_ROOM && !self->wins [i]->nmembers)
+            ui_simple (self, "WHO", self->wins [i]->target, NULL, NULL, R_WHO_QUIET,
+                      self->wins [i]->target, 0);
+}
+
+
+void
+ui_on_state (void *arg, client_session_state_t state, const char *why)
+{
+    ui_t *self = (ui_t *) arg;
+    char safe [160];
+    client_conn_sanitize (why, safe, sizeof (safe));
+    bool was_online = self->state == C_ONLINE;
+    switch (state) {
+        case CLIENT_SESSION_ONLINE:     self->state = C_ONLINE; break;
+        case CLIENT_SESSION_CONNECTING: self->state = C_CONNECTING; break;
+        case CLIENT_SESSION_WAITING:
+            self->state = C_WAIT;
+            if (was_online)
+                ui_sys (self, self->wins [0], L_ERR, "connection lost: %s", safe);
+            break;
+        case CLIENT_SESSION_IDLE:
+        case CLIENT_SESSION_REFUSED:
+            if (self->mode == M_CHAT && state == CLIENT_SESSION_REFUSED && self->busy) {
+                ui_sys (self, self->wins [0], L_ERR, "%s", safe);
+                self->state = C_DEAD;
+                snprintf (self->dead_reason, sizeof (self->dead_reason), "%s", "bad server");
+            }
+            else
+            if (self->busy) {                   //  the form waits for an answer
+                self->state = C_IDLE;
+                snprintf (self->form_msg, sizeof (self->form_msg), "%s", safe);
+            }
+            self->busy = false;
+            break;
+    }
+}
+
+
+//  Fan-out that is not a room's MSG: direct messages and notices.
+void
+ui_on_fanout (void *arg, pc_msg_t *msg)
+{
+    ui_t *self = (ui_t *) arg;
+    if (pc_msg_is (msg, "DMMSG") && pc_msg_nfields (msg) >= 5) {
+        const char *from = pc_dmmsg_from (msg);
+        const char *to = pc_dmmsg_to (msg);
+        const char *other = streq (from, self->user)? to: from;
+        win_t *win = ui_win_find (self, W_DM, other);
+        if (!win)
+            win = ui_win_new (self, W_DM, other);
+        if (!win)
+            return;
+        uint64_t id = strtoull (pc_dmmsg_id (msg), NULL, 10);
+        if (streq (from, self->user) || !pc_name_valid (from))
+            return;
+        if (id > self->inbox_last)
+            self->inbox_last = id;
+        ui_job_add (self, J_OPEN, from, from, pc_dmmsg_box (msg), NULL, id,
+                   strtoll (pc_dmmsg_time (msg), NULL, 10), true);
+    }
+    else
+    if (pc_msg_is (msg, "NOTICE") && pc_msg_nfields (msg) >= 2) {
+        char kind [64], text [512];
+        client_conn_sanitize (pc_notice_kind (msg), kind, sizeof (kind));
+        client_conn_sanitize (pc_notice_text (msg), text, sizeof (text));
+        ui_sys (self, self->wins [0], L_ERR, "%s: %s", kind, text);
+        if (ui_current (self) != self->wins [0])
+            ui_sys (self, ui_current (self), L_ERR, "%s: %s", kind, text);
+        if (self->bell)
+            beep ();
+        if (streq (kind, "banned") || streq (kind, "deleted")) {
+            client_session_stop (self->session);
+            self->state = C_DEAD;
+            snprintf (self->dead_reason, sizeof (self->dead_reason), "%s", kind);
+        }
+    }
+}
