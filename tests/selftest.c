@@ -5,6 +5,7 @@
 #include "pc_config.h"
 #include "pc_zap.h"
 #include "pc_redis.h"
+#include "pc_fanout.h"
 #include "selftests.h"
 
 int
@@ -20,6 +21,7 @@ main (int argc, char *argv [])
     pc_config_test (verbose);
     pc_zap_test (verbose);
     pc_redis_test (verbose);
+    pc_fanout_test (verbose);
     PYCHAT_MODULE_SELFTESTS (verbose);
     printf ("Selftests passed\n");
     return 0;

@@ -7,6 +7,10 @@
 #include "broker_session.h"
 #include "broker_store.h"
 #include "broker_server.h"
+#include "broker_fanout.h"
+#include "broker_dispatch.h"
+#include "broker_chat.h"
+#include "broker_files.h"
 #include "auth_hash.h"
 #include "auth_store.h"
 #include "auth_server.h"
@@ -21,6 +25,10 @@
     broker_room_test (verbose); \
     broker_session_test (verbose); \
     broker_store_test (verbose); \
+    broker_fanout_test (verbose); \
+    broker_dispatch_test (verbose); \
+    broker_chat_test (verbose); \
+    broker_files_test (verbose); \
     broker_server_test (verbose); \
     auth_hash_test (verbose); \
     auth_store_test (verbose); \
