@@ -1,6 +1,7 @@
 //  broker_chat.c: rooms and messages (see broker_chat.h).
 #include "broker_chat.h"
 #include "broker_moderation.h"
+#include "broker_roomdb.h"
 #include "pc_limits.h"
 #include "pc_util.h"
 
@@ -423,7 +424,7 @@ broker_on_create (broker_t *self, pc_msg_t *request, broker_session_t *session)
     }
     const char *user = broker_session_user (session);
     bool invite_only = streq (mode, "invite-only");
-    int rc = broker_store_room_create (self->store, name, user, invite_only);
+    int rc = broker_roomdb_create (self->store, name, user, invite_only);
     if (rc == -1)
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
     else
@@ -458,7 +459,7 @@ broker_on_invite (broker_t *self, pc_msg_t *request, broker_session_t *session)
         broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN,
                                 "only the room's creator or an admin may invite");
     else
-    if (broker_store_room_invite (self->store, name, guest, true) == -1)
+    if (broker_roomdb_invite (self->store, name, guest, true) == -1)
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
     else {
         broker_room_invite (room, guest, true);

@@ -1,5 +1,6 @@
 //  broker_ctx.c: the helpers every command module shares (see broker_ctx.h).
 #include "broker_ctx.h"
+#include "broker_roomdb.h"
 #include "pc_limits.h"
 
 void
@@ -45,7 +46,7 @@ broker_ctx_room_load (broker_t *self, broker_room_t *room)
     char *creator;
     zlistx_t *invited = zlistx_new ();
     zlistx_set_destructor (invited, (czmq_destructor *) zstr_free);
-    bool loaded = broker_store_room_load (self->store, broker_room_name (room), &invite_only,
+    bool loaded = broker_roomdb_load (self->store, broker_room_name (room), &invite_only,
                                           &creator, invited) == 0;
     if (loaded) {
         broker_room_set_policy (room, invite_only, creator);

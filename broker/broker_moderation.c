@@ -3,12 +3,13 @@
 #include "broker_moderation.h"
 #include "broker_authlink.h"
 #include "broker_chat.h"
+#include "broker_roomdb.h"
 #include "pc_limits.h"
 
 void
 broker_moderation_audit (broker_t *self, const char *actor, const char *action, const char *target)
 {
-    broker_store_audit (self->store, actor, action, target);
+    broker_roomdb_audit (self->store, actor, action, target);
     pc_msg_t *event = pc_msg_new ("EVENT");
     pc_msg_set_topic (event, PC_TOPIC_EVENT);
     pc_msg_add (event, "admin");
@@ -79,7 +80,7 @@ broker_on_kick (broker_t *self, pc_msg_t *request, broker_session_t *session)
     size_t kicked = s_kick_sessions (self, room, victim, text);
     if (broker_room_invite_only (room)) {
         broker_room_invite (room, victim, false);
-        broker_store_room_invite (self->store, name, victim, false);
+        broker_roomdb_invite (self->store, name, victim, false);
     }
     if (kicked == 0 && !broker_room_invite_only (room)) {
         broker_ctx_reply_error (self, request, PC_ERR_NOT_FOUND, "that user is not in the room");

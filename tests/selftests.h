@@ -6,6 +6,8 @@
 #include "broker_room.h"
 #include "broker_session.h"
 #include "broker_store.h"
+#include "broker_journal.h"
+#include "broker_roomdb.h"
 #include "broker_server.h"
 #include "broker_fanout.h"
 #include "broker_dispatch.h"
@@ -24,7 +26,9 @@
 #define PYCHAT_MODULE_SELFTESTS(verbose) do { \
     broker_room_test (verbose); \
     broker_session_test (verbose); \
+    broker_journal_test (verbose); \
     broker_store_test (verbose); \
+    broker_roomdb_test (verbose); \
     broker_fanout_test (verbose); \
     broker_dispatch_test (verbose); \
     broker_chat_test (verbose); \
