@@ -448,34 +448,123 @@ s_test_request (zsock_t *dealer, const char *command, const char *a, const char 
     return reply;
 }
 
-void
-broker_server_test (bool verbose)
+//  Sends a request and checks the answer: error code, or 0 for OK; and
+//  when reason is set, the error's reason
+static void
+s_test_expect (zsock_t *dealer, const char *command, const char *a, const char *b,
+               int code, const char *reason)
 {
-    printf (" * broker_server: ");
-    //  A real broker on a private port range and data folder, with no auth
-    //  service: a client is answered, refused before login, and told 503
-    //  for LOGIN within the auth timeout instead of hanging.
-    char dir [] = "/tmp/broker_server_test.XXXXXX";
-    assert (mkdtemp (dir));
-    setenv ("PYCHAT_DATA", dir, 1);
-    setenv ("PYCHAT_BIND", "127.0.0.1", 1);
-    zactor_t *zap = pc_zap_new ();
-    pc_zap_allow_any (zap, "clients");
+    pc_msg_t *reply = s_test_request (dealer, command, a, b);
+    if (code == 0)
+        assert (pc_msg_is (reply, "OK"));
+    else
+        assert (pc_msg_error_code (reply) == code);
+    if (reason)
+        assert (streq (pc_msg_error_reason (reply), reason));
+    pc_msg_destroy (&reply);
+}
+
+//  A real broker on a private port range (config filled in), with no auth
+//  service at all
+static zactor_t *
+s_test_broker (pc_config_t *config)
+{
     zactor_t *broker = NULL;
-    pc_config_t config;
     for (int attempt = 0; attempt < 20 && !broker; attempt++) {
         char port [16];
         snprintf (port, sizeof (port), "%d", 20000 + randof (30000));
         setenv ("PYCHAT_PORT", port, 1);
-        assert (pc_config_load (&config) == 0);
-        config.authsvc [0] = 0;         //  no auth service at all
-        broker = zactor_new (broker_server_actor, &config);
+        assert (pc_config_load (config) == 0);
+        config->authsvc [0] = 0;
+        broker = zactor_new (broker_server_actor, config);
         char *status = zstr_recv (broker);
         if (!streq (status, "READY"))
             zactor_destroy (&broker);       //  port taken: try another
         zstr_free (&status);
     }
     assert (broker);
+    return broker;
+}
+
+//  A client is answered, refused before login (whatever the command asks
+//  for), and told 503 for LOGIN within the auth timeout instead of hanging
+static void
+s_test_anonymous (zsock_t *dealer)
+{
+    pc_msg_t *reply = s_test_request (dealer, "PING", NULL, NULL);
+    assert (pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 0), "PONG"));
+    pc_msg_destroy (&reply);
+    s_test_expect (dealer, "JOIN", "lobby", NULL, PC_ERR_FORBIDDEN, "log in first");
+    s_test_expect (dealer, "SUBS", NULL, NULL, PC_ERR_FORBIDDEN, "log in first");
+    s_test_expect (dealer, "USERS", NULL, NULL, PC_ERR_FORBIDDEN, "log in first");
+    s_test_expect (dealer, "LOGIN", "alice", "secret", PC_ERR_UNAVAILABLE, NULL);
+    s_test_expect (dealer, "LOGIN", "alice", NULL, PC_ERR_MALFORMED, NULL);
+    s_test_expect (dealer, "MSG", NULL, NULL, PC_ERR_MALFORMED, NULL);     //  wrong field count
+    s_test_expect (dealer, "STATS", NULL, NULL, PC_ERR_UNKNOWN, "not a broker command");
+    s_test_expect (dealer, "LOGOUT", NULL, NULL, 0, NULL);
+    //  Bad signature: still an answer, and the broker goes on
+    zstr_sendx (dealer, "GET / HTTP/1.0", "x", "y", NULL);
+    reply = pc_msg_new (NULL);
+    assert (pc_msg_recv (reply, dealer) == 0);
+    assert (pc_msg_error_code (reply) == PC_ERR_MALFORMED);
+    pc_msg_destroy (&reply);
+    s_test_expect (dealer, "PING", NULL, NULL, 0, NULL);
+}
+
+//  The file service's commands: from its key only; it may not chat
+static void
+s_test_filesvc (pc_config_t *config, const char *server_key, zsock_t *dealer,
+                const char *client_key)
+{
+    const char *only = "only the file service may ask this";
+    s_test_expect (dealer, "FCHECK", client_key, "lobby", PC_ERR_FORBIDDEN, only);
+    s_test_expect (dealer, "FEVENT", "files", "0", PC_ERR_FORBIDDEN, only);
+    s_test_expect (dealer, "FILES", NULL, NULL, PC_ERR_FORBIDDEN, "log in first");
+    zcert_t *filesvc_cert = pc_keys_load (config->keys_dir, "filesvc");
+    assert (filesvc_cert);
+    zsock_t *filesvc = pc_keys_client (ZMQ_DEALER, filesvc_cert, server_key);
+    zsock_set_rcvtimeo (filesvc, 5000);
+    zsock_connect (filesvc, "tcp://127.0.0.1:%d", config->base_port);
+    s_test_expect (filesvc, "FEVENT", "files", "0", 0, NULL);
+    s_test_expect (filesvc, "PING", NULL, NULL, 0, NULL);
+    //  not logged in
+    s_test_expect (filesvc, "FCHECK", client_key, "lobby", PC_ERR_FORBIDDEN, NULL);
+    s_test_expect (filesvc, "JOIN", "lobby", NULL, PC_ERR_UNKNOWN,
+                   "not a command for the file service");
+    zsock_destroy (&filesvc);
+    zcert_destroy (&filesvc_cert);
+}
+
+//  pychat-admin's key is an admin without a password: past the checks of
+//  who may ask, to the auth service (absent here: 503); MKADMIN is refused
+static void
+s_test_admin (pc_config_t *config, const char *server_key)
+{
+    zcert_t *admin_cert = pc_keys_load (config->keys_dir, "admin");
+    assert (admin_cert);
+    zsock_t *admin = pc_keys_client (ZMQ_DEALER, admin_cert, server_key);
+    zsock_set_rcvtimeo (admin, 5000);
+    zsock_connect (admin, "tcp://127.0.0.1:%d", config->base_port);
+    s_test_expect (admin, "USERS", NULL, NULL, PC_ERR_UNAVAILABLE, NULL);
+    s_test_expect (admin, "MKADMIN", "bob", "admin", PC_ERR_FORBIDDEN,
+                   "use pychat-admin on the server host");
+    s_test_expect (admin, "FEVENT", "files", "0", PC_ERR_FORBIDDEN, NULL);
+    zsock_destroy (&admin);
+    zcert_destroy (&admin_cert);
+}
+
+void
+broker_server_test (bool verbose)
+{
+    printf (" * broker_server: ");
+    char dir [] = "/tmp/broker_server_test.XXXXXX";
+    assert (mkdtemp (dir));
+    setenv ("PYCHAT_DATA", dir, 1);
+    setenv ("PYCHAT_BIND", "127.0.0.1", 1);
+    zactor_t *zap = pc_zap_new ();
+    pc_zap_allow_any (zap, "clients");
+    pc_config_t config;
+    zactor_t *broker = s_test_broker (&config);
     char *server_key = pc_keys_public (config.keys_dir, "broker");
     assert (server_key);
     zcert_t *client_cert = zcert_new ();
@@ -484,61 +573,9 @@ broker_server_test (bool verbose)
     zsock_set_curve_serverkey (dealer, server_key);
     zsock_set_rcvtimeo (dealer, 5000);
     zsock_connect (dealer, "tcp://127.0.0.1:%d", config.base_port);
-
-    pc_msg_t *reply = s_test_request (dealer, "PING", NULL, NULL);
-    assert (pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 0), "PONG"));
-    pc_msg_destroy (&reply);
-    reply = s_test_request (dealer, "JOIN", "lobby", NULL);
-    assert (pc_msg_error_code (reply) == PC_ERR_FORBIDDEN);
-    pc_msg_destroy (&reply);
-    reply = s_test_request (dealer, "SUBS", NULL, NULL);
-    assert (pc_msg_error_code (reply) == PC_ERR_FORBIDDEN);
-    pc_msg_destroy (&reply);
-    reply = s_test_request (dealer, "LOGIN", "alice", "secret");
-    assert (pc_msg_error_code (reply) == PC_ERR_UNAVAILABLE);
-    pc_msg_destroy (&reply);
-    reply = s_test_request (dealer, "MSG", NULL, NULL);    //  wrong field count
-    assert (pc_msg_error_code (reply) == PC_ERR_MALFORMED);
-    pc_msg_destroy (&reply);
-    reply = s_test_request (dealer, "STATS", NULL, NULL);  //  not a broker command
-    assert (pc_msg_error_code (reply) == PC_ERR_UNKNOWN);
-    pc_msg_destroy (&reply);
-    //  Bad signature: still an answer, and the broker goes on
-    zstr_sendx (dealer, "GET / HTTP/1.0", "x", "y", NULL);
-    reply = pc_msg_new (NULL);
-    assert (pc_msg_recv (reply, dealer) == 0);
-    assert (pc_msg_error_code (reply) == PC_ERR_MALFORMED);
-    pc_msg_destroy (&reply);
-    reply = s_test_request (dealer, "PING", NULL, NULL);
-    assert (pc_msg_is (reply, "OK"));
-    pc_msg_destroy (&reply);
-
-    //  The file service's commands: from its key only
-    reply = s_test_request (dealer, "FCHECK", zcert_public_txt (client_cert), "lobby");
-    assert (pc_msg_error_code (reply) == PC_ERR_FORBIDDEN);
-    pc_msg_destroy (&reply);
-    reply = s_test_request (dealer, "FEVENT", "files", "0");
-    assert (pc_msg_error_code (reply) == PC_ERR_FORBIDDEN);
-    pc_msg_destroy (&reply);
-    reply = s_test_request (dealer, "FILES", NULL, NULL);      //  not logged in
-    assert (pc_msg_error_code (reply) == PC_ERR_FORBIDDEN);
-    pc_msg_destroy (&reply);
-    zcert_t *filesvc_cert = pc_keys_load (config.keys_dir, "filesvc");
-    assert (filesvc_cert);
-    zsock_t *filesvc = pc_keys_client (ZMQ_DEALER, filesvc_cert, server_key);
-    zsock_set_rcvtimeo (filesvc, 5000);
-    zsock_connect (filesvc, "tcp://127.0.0.1:%d", config.base_port);
-    reply = s_test_request (filesvc, "FEVENT", "files", "0");
-    assert (pc_msg_is (reply, "OK"));
-    pc_msg_destroy (&reply);
-    reply = s_test_request (filesvc, "FCHECK", zcert_public_txt (client_cert), "lobby");
-    assert (pc_msg_error_code (reply) == PC_ERR_FORBIDDEN);     //  not logged in
-    pc_msg_destroy (&reply);
-    reply = s_test_request (filesvc, "JOIN", "lobby", NULL);
-    assert (pc_msg_error_code (reply) == PC_ERR_UNKNOWN);
-    pc_msg_destroy (&reply);
-    zsock_destroy (&filesvc);
-    zcert_destroy (&filesvc_cert);
+    s_test_anonymous (dealer);
+    s_test_filesvc (&config, server_key, dealer, zcert_public_txt (client_cert));
+    s_test_admin (&config, server_key);
 
     zsock_destroy (&dealer);
     zcert_destroy (&client_cert);
