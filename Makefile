@@ -30,7 +30,7 @@ BIN       = $(if $(filter build/release,$(BUILD)),bin,$(BUILD)/bin)
 
 DEBS      = build-essential pkg-config libzmq3-dev libczmq-dev libsodium-dev \
             libhiredis-dev redis-server libncurses-dev libmicrohttpd-dev \
-            python3 python3-zmq python3-pytest tmux docker-compose
+            python3 python3-zmq python3-pytest tmux docker-compose iproute2
 PROTO_SRC = $(wildcard proto/*.c)
 PROTO_OBJ = $(PROTO_SRC:%.c=$(BUILD)/%.o)
 PROTO_LIB = $(BUILD)/libpychat-proto.a
@@ -61,7 +61,7 @@ binaries: $(BINARIES)
 deps-check:
 	@pkg-config --exists $(PKGS) libmicrohttpd ncursesw && command -v redis-server >/dev/null \
 	  && /usr/bin/python3 -c 'import zmq, pytest' 2>/dev/null \
-	  && command -v tmux >/dev/null && command -v docker-compose >/dev/null \
+	  && command -v tmux >/dev/null && command -v docker-compose >/dev/null && command -v ss >/dev/null \
 	  || $(MAKE) --no-print-directory deps
 
 deps:
@@ -75,8 +75,18 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+#  The protocol model: proto/gen_proto.py writes the command table, accessors,
+#  dispatch tables and the tests' constants from proto/pychat.json. Its output
+#  is committed (a reader and grep see it); this rewrites whatever the model
+#  changed before anything is compiled.
+PROTO_STAMP = build/proto.stamp
+$(PROTO_STAMP): proto/pychat.json proto/gen_proto.py
+	@mkdir -p $(dir $@)
+	@/usr/bin/python3 proto/gen_proto.py
+	@touch $@
+
 .SECONDEXPANSION:
-$(BUILD)/%.o: %.c $(wildcard proto/*.h) $$(wildcard $$(dir %)*.h)
+$(BUILD)/%.o: %.c $(wildcard proto/*.h) $$(wildcard $$(dir %)*.h) | $(PROTO_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -131,6 +141,7 @@ up: all
 #  make test: the sanitizer build, every module's selftest, then the black-box
 #  tests against real stacks (real redis-server, real binaries, CURVE everywhere).
 test: deps-check
+	/usr/bin/python3 proto/gen_proto.py --check
 	@$(MAKE) --no-print-directory SANITIZE=1 all
 	@$(MAKE) --no-print-directory all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

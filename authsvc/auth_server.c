@@ -8,13 +8,14 @@
 #include "pc_util.h"
 #include "pc_zap.h"
 #include "pc_keys.h"
+#include "auth_dispatch.h"
 
 #include <hiredis/hiredis.h>
 
 #define AUTH_TEXT_UNAVAILABLE   "storage unavailable"
 #define AUTH_TEXT_FAILED        "unknown user or wrong password"
 
-typedef struct {
+struct _auth_server_t {
     zsock_t      *pipe;             //  from the actor's owner
     zsock_t      *router;           //  requests from the broker (and admin)
     zpoller_t    *poller;
@@ -23,7 +24,7 @@ typedef struct {
     char         *dummy_hash;       //  verified for unknown users: same time
     bool          verbose;
     bool          terminated;
-} auth_server_t;
+};
 
 static void
 s_server_destroy (auth_server_t **self_p)
@@ -92,11 +93,17 @@ s_unavailable (pc_msg_t *request)
     return pc_msg_new_error (request, PC_ERR_UNAVAILABLE, AUTH_TEXT_UNAVAILABLE);
 }
 
-static pc_msg_t *
-s_register (auth_server_t *self, pc_msg_t *request)
+pc_msg_t *
+auth_on_ping (auth_server_t *self, pc_msg_t *request)
 {
-    const char *name = pc_msg_field (request, 0);
-    const char *password = pc_msg_field (request, 1);
+    return pc_ping_ok (request, "PONG");
+}
+
+pc_msg_t *
+auth_on_register (auth_server_t *self, pc_msg_t *request)
+{
+    const char *name = pc_register_user (request);
+    const char *password = pc_register_password (request);
     char *hash = auth_hash_password (password);
     if (!hash) {
         zsys_error ("authsvc: Argon2id failed (out of memory?)");
@@ -109,16 +116,17 @@ s_register (auth_server_t *self, pc_msg_t *request)
     if (rc == 1)
         return pc_msg_new_error (request, PC_ERR_CONFLICT, "name taken");
     zsys_info ("authsvc: registered %s", name);
-    pc_msg_t *reply = pc_msg_new_ok (request);
-    pc_msg_add (reply, name);
-    return reply;
+    return pc_register_ok (request, name);
 }
 
-static pc_msg_t *
-s_login (auth_server_t *self, pc_msg_t *request, const char *source)
+//  The broker names the client's source (address or key) as a third field;
+//  pychat-admin does not.
+pc_msg_t *
+auth_on_login (auth_server_t *self, pc_msg_t *request)
 {
-    const char *name = pc_msg_field (request, 0);
-    const char *password = pc_msg_field (request, 1);
+    const char *name = pc_login_user (request);
+    const char *password = pc_login_password (request);
+    const char *source = pc_login_source (request)? pc_login_source (request): "-";
     //  While refused, the password is not even looked at.
     int wait_s = 0;
     int rc = auth_store_throttled (self->store, name, source, &wait_s);
@@ -156,8 +164,8 @@ s_login (auth_server_t *self, pc_msg_t *request, const char *source)
             reply = s_unavailable (request);
         else {
             reply = pc_msg_new_ok (request);
-            pc_msg_add (reply, name);
-            pc_msg_add (reply, role);
+            pc_msg_add (reply, name);               //  the auth service's LOGIN
+            pc_msg_add (reply, role);               //  reply: user, role
         }
     }
     else {
@@ -173,13 +181,15 @@ s_login (auth_server_t *self, pc_msg_t *request, const char *source)
 
 //  SETKEY key name: the broker names the logged-in user; the key is the
 //  public half of that user's direct-message key pair.
-static pc_msg_t *
-s_setkey (auth_server_t *self, pc_msg_t *request)
+pc_msg_t *
+auth_on_setkey (auth_server_t *self, pc_msg_t *request)
 {
-    const char *key = pc_msg_field (request, 0);
+    const char *key = pc_setkey_key (request);
+    if (!pc_setkey_user (request))
+        return pc_msg_new_error (request, PC_ERR_MALFORMED, "which account?");
     if (!pc_keys_valid_z85 (key))
         return pc_msg_new_error (request, PC_ERR_MALFORMED, "a key is 40 characters of Z85");
-    int rc = auth_store_key_set (self->store, pc_msg_field (request, 1), key);
+    int rc = auth_store_key_set (self->store, pc_setkey_user (request), key);
     if (rc == -1)
         return s_unavailable (request);
     if (rc == 1)
@@ -187,28 +197,18 @@ s_setkey (auth_server_t *self, pc_msg_t *request)
     return pc_msg_new_ok (request);
 }
 
-static pc_msg_t *
-s_getkey (auth_server_t *self, pc_msg_t *request)
+pc_msg_t *
+auth_on_getkey (auth_server_t *self, pc_msg_t *request)
 {
     char *key = NULL;
-    int rc = auth_store_key_get (self->store, pc_msg_field (request, 0), &key);
+    int rc = auth_store_key_get (self->store, pc_getkey_user (request), &key);
     if (rc == -1)
         return s_unavailable (request);
     if (rc == 1)
         return pc_msg_new_error (request, PC_ERR_NOT_FOUND, "no such user, or no key published");
-    pc_msg_t *reply = pc_msg_new_ok (request);
-    pc_msg_add (reply, pc_msg_field (request, 0));
-    pc_msg_add (reply, key);
+    pc_msg_t *reply = pc_getkey_ok (request, pc_getkey_user (request), key);
     free (key);
     return reply;
-}
-
-static bool
-s_is_admin_command (const char *command)
-{
-    return streq (command, "USERS") || streq (command, "BAN") || streq (command, "UNBAN")
-        || streq (command, "DELUSER") || streq (command, "RESETPW") || streq (command, "PASSWD")
-        || streq (command, "DELETEME") || streq (command, "MKADMIN");
 }
 
 //  Checks name's password: 0 right, 1 wrong (or no account), -1 unavailable.
@@ -239,70 +239,111 @@ s_set_password (auth_server_t *self, const char *name, const char *password)
 //  Account management. Only trusted keys reach the auth service (the broker,
 //  which lets only admins ask for these, and pychat-admin on the server
 //  host); users' own PASSWD and DELETEME prove the old password here.
+//  The answer to a change of account name (rc from the store): OK, 503, 500
+//  or 404, logged when done.
 static pc_msg_t *
-s_admin (auth_server_t *self, pc_msg_t *request)
+s_account_reply (pc_msg_t *request, int rc, const char *name)
 {
-    const char *command = pc_msg_command (request);
-    int rc;
-    if (streq (command, "USERS")) {
-        zlistx_t *lines = zlistx_new ();
-        zlistx_set_destructor (lines, (czmq_destructor *) zstr_free);
-        rc = auth_store_users (self->store, lines);
-        pc_msg_t *reply = rc == -1? s_unavailable (request): pc_msg_new_ok (request);
-        for (char *line = (char *) zlistx_first (lines); line && rc == 0;
-             line = (char *) zlistx_next (lines)) {
-            if (pc_msg_nfields (reply) >= PC_FIELDS_MAX)
-                break;
-            pc_msg_add (reply, line);
-        }
-        zlistx_destroy (&lines);
-        return reply;
-    }
-    if (streq (command, "BAN") || streq (command, "UNBAN"))
-        rc = auth_store_user_set (self->store, pc_msg_field (request, 0), "banned",
-                                  streq (command, "BAN")? "1": "0");
-    else
-    if (streq (command, "DELUSER"))
-        rc = auth_store_user_delete (self->store, pc_msg_field (request, 0));
-    else
-    if (streq (command, "RESETPW"))
-        rc = s_set_password (self, pc_msg_field (request, 0), pc_msg_field (request, 1));
-    else
-    if (streq (command, "PASSWD") || streq (command, "DELETEME")) {
-        bool passwd = streq (command, "PASSWD");
-        const char *name = pc_msg_field (request, passwd? 2: 1);
-        if (!name)
-            return pc_msg_new_error (request, PC_ERR_MALFORMED, "which account?");
-        rc = s_check_password (self, name, pc_msg_field (request, 0));
-        if (rc == 1)
-            return pc_msg_new_error (request, PC_ERR_AUTH, "wrong password");
-        if (rc == 0)
-            rc = passwd? s_set_password (self, name, pc_msg_field (request, 1))
-                       : auth_store_user_delete (self->store, name);
-    }
-    else {
-        //  MKADMIN name password: creates the account as an admin, or makes
-        //  an existing account an admin (its password unchanged).
-        const char *name = pc_msg_field (request, 0);
-        char *hash = auth_hash_password (pc_msg_field (request, 1));
-        if (!hash)
-            return pc_msg_new_error (request, PC_ERR_INTERNAL, "cannot hash the password");
-        rc = auth_store_user_create (self->store, name, hash, pc_now_ms ());
-        free (hash);
-        if (rc != -1)
-            rc = auth_store_user_set (self->store, name, "role", "admin");
-        if (rc == 0)
-            auth_store_audit (self->store, "pychat-admin", "create-admin", name);
-    }
     if (rc == -1)
         return s_unavailable (request);
     if (rc == -2)
         return pc_msg_new_error (request, PC_ERR_INTERNAL, "cannot hash the password");
     if (rc == 1)
         return pc_msg_new_error (request, PC_ERR_NOT_FOUND, "no such user");
-    zsys_info ("authsvc: %s %s", command, pc_msg_field (request, streq (command, "PASSWD")? 2:
-                                                      streq (command, "DELETEME")? 1: 0));
+    zsys_info ("authsvc: %s %s", pc_msg_command (request), name);
     return pc_msg_new_ok (request);
+}
+
+pc_msg_t *
+auth_on_users (auth_server_t *self, pc_msg_t *request)
+{
+    zlistx_t *lines = zlistx_new ();
+    zlistx_set_destructor (lines, (czmq_destructor *) zstr_free);
+    int rc = auth_store_users (self->store, lines);
+    pc_msg_t *reply = rc == -1? s_unavailable (request): pc_msg_new_ok (request);
+    for (char *line = (char *) zlistx_first (lines); line && rc == 0;
+         line = (char *) zlistx_next (lines)) {
+        if (pc_msg_nfields (reply) >= PC_FIELDS_MAX)
+            break;
+        pc_msg_add (reply, line);
+    }
+    zlistx_destroy (&lines);
+    return reply;
+}
+
+pc_msg_t *
+auth_on_ban (auth_server_t *self, pc_msg_t *request)
+{
+    const char *name = pc_ban_user (request);
+    return s_account_reply (request, auth_store_user_set (self->store, name, "banned", "1"), name);
+}
+
+pc_msg_t *
+auth_on_unban (auth_server_t *self, pc_msg_t *request)
+{
+    const char *name = pc_unban_user (request);
+    return s_account_reply (request, auth_store_user_set (self->store, name, "banned", "0"), name);
+}
+
+pc_msg_t *
+auth_on_deluser (auth_server_t *self, pc_msg_t *request)
+{
+    const char *name = pc_deluser_user (request);
+    return s_account_reply (request, auth_store_user_delete (self->store, name), name);
+}
+
+pc_msg_t *
+auth_on_resetpw (auth_server_t *self, pc_msg_t *request)
+{
+    const char *name = pc_resetpw_user (request);
+    return s_account_reply (request,
+                            s_set_password (self, name, pc_resetpw_password (request)), name);
+}
+
+pc_msg_t *
+auth_on_passwd (auth_server_t *self, pc_msg_t *request)
+{
+    const char *name = pc_passwd_user (request);
+    if (!name)
+        return pc_msg_new_error (request, PC_ERR_MALFORMED, "which account?");
+    int rc = s_check_password (self, name, pc_passwd_old (request));
+    if (rc == 1)
+        return pc_msg_new_error (request, PC_ERR_AUTH, "wrong password");
+    if (rc == 0)
+        rc = s_set_password (self, name, pc_passwd_password (request));
+    return s_account_reply (request, rc, name);
+}
+
+pc_msg_t *
+auth_on_deleteme (auth_server_t *self, pc_msg_t *request)
+{
+    const char *name = pc_deleteme_user (request);
+    if (!name)
+        return pc_msg_new_error (request, PC_ERR_MALFORMED, "which account?");
+    int rc = s_check_password (self, name, pc_deleteme_password (request));
+    if (rc == 1)
+        return pc_msg_new_error (request, PC_ERR_AUTH, "wrong password");
+    if (rc == 0)
+        rc = auth_store_user_delete (self->store, name);
+    return s_account_reply (request, rc, name);
+}
+
+//  MKADMIN name password: creates the account as an admin, or makes an
+//  existing account an admin (its password unchanged).
+pc_msg_t *
+auth_on_mkadmin (auth_server_t *self, pc_msg_t *request)
+{
+    const char *name = pc_mkadmin_user (request);
+    char *hash = auth_hash_password (pc_mkadmin_password (request));
+    if (!hash)
+        return pc_msg_new_error (request, PC_ERR_INTERNAL, "cannot hash the password");
+    int rc = auth_store_user_create (self->store, name, hash, pc_now_ms ());
+    free (hash);
+    if (rc != -1)
+        rc = auth_store_user_set (self->store, name, "role", "admin");
+    if (rc == 0)
+        auth_store_audit (self->store, "pychat-admin", "create-admin", name);
+    return s_account_reply (request, rc, name);
 }
 
 //  Answers the request just read (rc from pc_msg_recv/next), whatever it holds.
@@ -324,26 +365,9 @@ s_handle_one (auth_server_t *self, int rc)
     }
     else {
         const char *command = pc_msg_command (request);
-        const char *source = pc_msg_nfields (request) > 2? pc_msg_field (request, 2): "-";
-        if (streq (command, "PING")) {
-            reply = pc_msg_new_ok (request);
-            pc_msg_add (reply, "PONG");
-        }
-        else
-        if (streq (command, "REGISTER"))
-            reply = s_register (self, request);
-        else
-        if (streq (command, "LOGIN"))
-            reply = s_login (self, request, source);
-        else
-        if (streq (command, "SETKEY") && pc_msg_nfields (request) == 2)
-            reply = s_setkey (self, request);
-        else
-        if (streq (command, "GETKEY"))
-            reply = s_getkey (self, request);
-        else
-        if (s_is_admin_command (command))
-            reply = s_admin (self, request);
+        const auth_route_t *route = auth_dispatch_route (pc_msg_cmd (request));
+        if (route)
+            reply = route->handler (self, request);
         else {
             zsys_warning ("authsvc: unknown command %s from %s", command, peer? peer: "?");
             char text [64];
@@ -351,11 +375,8 @@ s_handle_one (auth_server_t *self, int rc)
             reply = pc_msg_new_error (request, PC_ERR_UNKNOWN, text);
         }
         if (self->verbose)
-            zsys_debug ("authsvc: %s%s%s from %s (source %s): %s %s",
-                        command, pc_msg_nfields (request)? " ": "",
-                        pc_msg_nfields (request)? pc_msg_field (request, 0): "",
-                        peer? peer: "?", source, pc_msg_command (reply),
-                        pc_msg_is (reply, "ERROR")? pc_msg_field (reply, 0): "");
+            zsys_debug ("authsvc: %s from %s: %s %s", command, peer? peer: "?",
+                        pc_msg_command (reply), pc_msg_is (reply, "ERROR")? pc_error_code (reply): "");
     }
     if (reply) {
         if (pc_msg_send (reply, self->router) == -1)
@@ -472,12 +493,12 @@ auth_server_test (bool verbose)
 
     pc_msg_t *reply = s_test_call (broker, PC_SIGNATURE, "PING", "p1", NULL);
     assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_reqid (reply), "p1"));
-    assert (streq (pc_msg_field (reply, 0), "PONG"));
+    assert (streq (pc_ping_ok_pong (reply), "PONG"));
     pc_msg_destroy (&reply);
 
     //  REGISTER: once, then taken
     reply = s_test_call (broker, PC_SIGNATURE, "REGISTER", "r1", "alice", "s3cret", "key-a", NULL);
-    assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 0), "alice"));
+    assert (reply && pc_msg_is (reply, "OK") && streq (pc_register_ok_user (reply), "alice"));
     pc_msg_destroy (&reply);
     reply = s_test_call (broker, PC_SIGNATURE, "REGISTER", "r2", "alice", "other", NULL);
     assert (reply && streq (pc_msg_error_reason (reply), "name taken"));
@@ -486,7 +507,7 @@ auth_server_test (bool verbose)
     //  LOGIN: right, wrong, unknown (the last two alike)
     reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "l1", "alice", "s3cret", "key-a", NULL);
     assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_reqid (reply), "l1"));
-    assert (streq (pc_msg_field (reply, 0), "alice") && streq (pc_msg_field (reply, 1), "user"));
+    assert (streq (pc_login_ok_user (reply), "alice") && streq (pc_login_ok_role (reply), "user"));
     pc_msg_destroy (&reply);
     reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "l2", "alice", "wrong", "key-a", NULL);
     assert (reply && streq (pc_msg_error_reason (reply), AUTH_TEXT_FAILED));
@@ -515,7 +536,7 @@ auth_server_test (bool verbose)
         s_test_error (&reply, PC_ERR_AUTH, "t");
     }
     reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "t6", "alice", "s3cret", "key-c", NULL);
-    assert (reply && pc_msg_nfields (reply) == 3 && streq (pc_msg_field (reply, 2), "2"));
+    assert (reply && pc_msg_nfields (reply) == 3 && streq (pc_error_detail (reply), "2"));
     assert (streq (pc_msg_error_reason (reply), "too many failed logins, retry in 2 s"));
     s_test_error (&reply, PC_ERR_THROTTLED, "t6");
     //  When the lock runs out (here: is removed), the right password works

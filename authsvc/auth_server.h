@@ -11,6 +11,9 @@
 
 #define AUTH_ZAP_DOMAIN     "services"
 
+//  The actor's state; its command handlers (auth_dispatch.h) take it.
+typedef struct _auth_server_t auth_server_t;
+
 //  What the actor needs. It binds before it signals ready, so when
 //  zactor_new returns, port says how the bind went.
 typedef struct {

@@ -522,22 +522,23 @@ static int
 s_judge (user_t *user, const char *command, pc_msg_t *reply)
 {
     int code = pc_msg_error_code (reply);
-    if (streq (command, "REGISTER"))
+    pc_cmd_t asked = pc_cmd_lookup (command);
+    if (asked == PC_CMD_REGISTER)
         return code == 0 || code == 409? 2: code == 503 || code == 429? 0: 3;
-    if (streq (command, "LOGIN"))
+    if (asked == PC_CMD_LOGIN)
         return code == 0? 2: code == 503 || code == 429? 0: 3;
-    if (streq (command, "JOIN")) {
-        if (code || pc_msg_nfields (reply) < 2)
+    if (asked == PC_CMD_JOIN) {
+        if (code || !pc_join_ok_topic (reply))
             return 3;
-        snprintf (user->topic, sizeof (user->topic), "%s", pc_msg_field (reply, 1));
+        snprintf (user->topic, sizeof (user->topic), "%s", pc_join_ok_topic (reply));
         zsock_set_subscribe (user->sub, user->topic);
         return 2;
     }
     //  SUBS: done once the topic is listed
     if (code)
         return 3;
-    for (size_t i = 0; i < pc_msg_nfields (reply); i++)
-        if (streq (pc_msg_field (reply, i), user->topic))
+    for (size_t i = 0; i < pc_subs_ok_count (reply); i++)
+        if (streq (pc_subs_ok_topic (reply, i), user->topic))
             return 2;
     return 0;
 }

@@ -5,78 +5,14 @@
 
 #include <stdarg.h>
 
-typedef enum {
-    F_NAME,         //  1..32 of [a-z0-9_-]
-    F_TEXT,         //  1..4096 bytes of UTF-8, no controls but TAB and LF
-    F_SECRET,       //  1..1024 bytes, no NUL
-    F_ID,           //  1..64 printable ASCII
-    F_INT,          //  decimal integer, optional '-'
-    F_ANY,          //  0..65536 bytes, no NUL
-    F_FILE,         //  a file name: 1..255 bytes of UTF-8, no '/', '\\', leading '.'
-    F_BLOB          //  1..PC_CHUNK_MAX bytes, any content (file chunks)
-} field_type_t;
-
-typedef struct {
-    const char  *command;
-    size_t       min, max;          //  field counts
-    field_type_t type [5];          //  past the last listed, the last repeats
-    size_t       ntypes;
-} schema_t;
-
-//  The command table: PROTOCOL.md lists the same commands with the same fields.
-static const schema_t s_schemas [] = {
-    { "PING",     0, 0,  { F_ANY }, 0 },
-    { "REGISTER", 2, 3,  { F_NAME, F_SECRET, F_ID }, 3 },
-    { "LOGIN",    2, 3,  { F_NAME, F_SECRET, F_ID }, 3 },
-    { "LOGOUT",   0, 0,  { F_ANY }, 0 },
-    { "JOIN",     1, 1,  { F_NAME }, 1 },
-    { "LEAVE",    1, 1,  { F_NAME }, 1 },
-    { "SEND",     3, 3,  { F_NAME, F_ID, F_TEXT }, 3 },
-    { "ROOMS",    0, 0,  { F_ANY }, 0 },
-    { "WHO",      1, 1,  { F_NAME }, 1 },
-    { "SUBS",     0, 0,  { F_ANY }, 0 },
-    { "HISTORY",  3, 3,  { F_NAME, F_INT, F_INT }, 3 },
-    { "DM",       3, 3,  { F_NAME, F_ID, F_ANY }, 3 },
-    { "INBOX",    2, 2,  { F_INT, F_INT }, 2 },
-    { "SETKEY",   1, 2,  { F_ID, F_NAME }, 2 },
-    { "GETKEY",   1, 1,  { F_NAME }, 1 },
-    { "DMMSG",    5, 5,  { F_ID, F_NAME, F_NAME, F_INT, F_ANY }, 5 },
-    { "USERS",    0, 0,  { F_ANY }, 0 },
-    { "BAN",      1, 1,  { F_NAME }, 1 },
-    { "UNBAN",    1, 1,  { F_NAME }, 1 },
-    { "KICK",     2, 2,  { F_NAME, F_NAME }, 2 },
-    { "DELUSER",  1, 1,  { F_NAME }, 1 },
-    { "RESETPW",  2, 2,  { F_NAME, F_SECRET }, 2 },
-    { "PASSWD",   2, 3,  { F_SECRET, F_SECRET, F_NAME }, 3 },
-    { "DELETEME", 1, 2,  { F_SECRET, F_NAME }, 2 },
-    { "MKADMIN",  2, 2,  { F_NAME, F_SECRET }, 2 },
-    { "CREATE",   2, 2,  { F_NAME, F_ID }, 2 },
-    { "INVITE",   2, 2,  { F_NAME, F_NAME }, 2 },
-    { "NOTICE",   2, 2,  { F_ID, F_ANY }, 2 },
-    { "STATS",    0, 0,  { F_ANY }, 0 },
-    { "OK",       0, PC_FIELDS_MAX, { F_ANY }, 1 },
-    { "ERROR",    2, 3,  { F_INT, F_ANY, F_ANY }, 3 },
-    { "MSG",      5, 5,  { F_ID, F_NAME, F_NAME, F_INT, F_TEXT }, 5 },
-    { "EVENT",    1, PC_FIELDS_MAX, { F_ID, F_ANY }, 2 },
-    //  File sharing: the broker's side, then the file service's (base+5)
-    { "FILES",    0, 0,  { F_ANY }, 0 },
-    { "FCHECK",   2, 2,  { F_ID, F_ID }, 2 },
-    { "FEVENT",   1, 16, { F_ID, F_ANY }, 2 },
-    { "FLIST",    1, 2,  { F_ID, F_FILE }, 2 },
-    { "FPUT",     5, 5,  { F_ID, F_FILE, F_INT, F_ID, F_ANY }, 5 },
-    { "FDATA",    3, 3,  { F_ID, F_INT, F_BLOB }, 3 },
-    { "FDONE",    1, 1,  { F_ID }, 1 },
-    { "FOPEN",    2, 2,  { F_ID, F_FILE }, 2 },
-    { "FREAD",    3, 3,  { F_ID, F_INT, F_INT }, 3 },
-    { "FCHUNK",   2, 2,  { F_INT, F_BLOB }, 2 },
-    { "FRM",      2, 2,  { F_ID, F_FILE }, 2 },
-};
-#define SCHEMAS (sizeof (s_schemas) / sizeof (s_schemas [0]))
+//  The command table (pc_schemas, pc_cmd_lookup) is generated from
+//  proto/pychat.json into pc_proto.c; PROTOCOL.md lists the same commands.
 
 struct _pc_msg_t {
     zframe_t *routing_id;
     char     *topic;
     char     *command;
+    pc_cmd_t  cmd;              //  command's entry in pc_schemas, or unknown
     char     *reqid;
     char    **fields;           //  each NUL-terminated, for string use
     size_t   *sizes;            //  and its size, for binary fields
@@ -130,17 +66,11 @@ pc_msg_reset (pc_msg_t *self, const char *command)
     self->nfields = 0;
     self->error = 0;
     self->error_text [0] = 0;
-    if (command)
+    self->cmd = PC_CMD_UNKNOWN;
+    if (command) {
         self->command = strdup (command);
-}
-
-static const schema_t *
-s_schema (const char *command)
-{
-    for (size_t i = 0; i < SCHEMAS; i++)
-        if (streq (s_schemas [i].command, command))
-            return &s_schemas [i];
-    return NULL;
+        self->cmd = pc_cmd_lookup (command);
+    }
 }
 
 static int
@@ -165,10 +95,10 @@ s_printable (const byte *data, size_t size)
 
 //  Checks one field frame against its type; 0 or a PC_ERR_* code.
 static int
-s_check_field (field_type_t type, const byte *data, size_t size, const char **why)
+s_check_field (pc_field_type_t type, const byte *data, size_t size, const char **why)
 {
     switch (type) {
-        case F_NAME: {
+        case PC_F_NAME: {
             if (size < 1 || size > PC_NAME_MAX) {
                 *why = "name must be 1-32 characters";
                 return PC_ERR_BAD_NAME;
@@ -182,7 +112,7 @@ s_check_field (field_type_t type, const byte *data, size_t size, const char **wh
             }
             return 0;
         }
-        case F_TEXT:
+        case PC_F_TEXT:
             if (size > PC_TEXT_MAX) {
                 *why = "text longer than 4096 bytes";
                 return PC_ERR_TOO_LONG;
@@ -196,7 +126,7 @@ s_check_field (field_type_t type, const byte *data, size_t size, const char **wh
                 return PC_ERR_BAD_TEXT;
             }
             return 0;
-        case F_SECRET:
+        case PC_F_SECRET:
             if (size < 1 || size > PC_SECRET_MAX) {
                 *why = size? "password longer than 1024 bytes": "password is empty";
                 return size? PC_ERR_TOO_LONG: PC_ERR_MALFORMED;
@@ -206,13 +136,13 @@ s_check_field (field_type_t type, const byte *data, size_t size, const char **wh
                 return PC_ERR_MALFORMED;
             }
             return 0;
-        case F_ID:
+        case PC_F_ID:
             if (size < 1 || size > PC_ID_MAX || !s_printable (data, size)) {
                 *why = "id must be 1-64 printable ASCII characters";
                 return size > PC_ID_MAX? PC_ERR_TOO_LONG: PC_ERR_MALFORMED;
             }
             return 0;
-        case F_INT: {
+        case PC_F_INT: {
             size_t i = (size > 0 && data [0] == '-')? 1: 0;
             if (size <= i || size > 20) {
                 *why = "integer expected";
@@ -225,7 +155,7 @@ s_check_field (field_type_t type, const byte *data, size_t size, const char **wh
                 }
             return 0;
         }
-        case F_ANY:
+        case PC_F_ANY:
             if (size > PC_FIELD_MAX) {
                 *why = "field longer than 65536 bytes";
                 return PC_ERR_TOO_LONG;
@@ -235,13 +165,13 @@ s_check_field (field_type_t type, const byte *data, size_t size, const char **wh
                 return PC_ERR_MALFORMED;
             }
             return 0;
-        case F_FILE:
+        case PC_F_FILE:
             if (size > PC_FILE_NAME_MAX) {
                 *why = "file name longer than 255 bytes";
                 return PC_ERR_BAD_NAME;
             }
             return pc_file_name_check ((const char *) data, size, why)? PC_ERR_BAD_NAME: 0;
-        case F_BLOB:
+        case PC_F_BLOB:
             if (size > PC_CHUNK_MAX) {
                 *why = "chunk longer than 262144 bytes";
                 return PC_ERR_TOO_LONG;
@@ -564,20 +494,21 @@ s_decode_body (pc_msg_t *self, const part_t *parts, size_t count)
     if (command->size > 16 || !s_printable (command->data, command->size))
         return s_fail (self, PC_ERR_UNKNOWN, "unknown command");
     self->command = s_part_strdup (command);
-    const schema_t *schema = s_schema (self->command);
-    if (!schema)
+    self->cmd = pc_cmd_lookup (self->command);
+    const pc_schema_t *schema = &pc_schemas [self->cmd];
+    if (self->cmd == PC_CMD_UNKNOWN)
         return s_fail (self, PC_ERR_UNKNOWN, "unknown command '%s'", self->command);
     size_t nfields = count - 3;
     if (nfields < schema->min || nfields > schema->max)
         return s_fail (self, PC_ERR_MALFORMED, "%s takes %zu to %zu fields, got %zu",
-                       schema->command, schema->min, schema->max, nfields);
+                       schema->name, schema->min, schema->max, nfields);
     for (size_t i = 0; i < nfields; i++) {
         const part_t *field = &parts [3 + i];
-        field_type_t type = schema->type [i < schema->ntypes? i: schema->ntypes - 1];
+        pc_field_type_t type = schema->type [i < schema->ntypes? i: schema->ntypes - 1];
         const char *why = "";
         int code = s_check_field (type, field->data, field->size, &why);
         if (code)
-            return s_fail (self, code, "%s field %zu: %s", schema->command, i + 1, why);
+            return s_fail (self, code, "%s field %zu: %s", schema->name, i + 1, why);
         s_push_sized (self, s_part_strdup (field), field->size);
     }
     return 0;
@@ -695,6 +626,7 @@ pc_msg_send_nowait (pc_msg_t *self, zsock_t *output)
 }
 
 const char *pc_msg_command (pc_msg_t *self) { assert (self); return self->command? self->command: ""; }
+pc_cmd_t    pc_msg_cmd     (pc_msg_t *self) { assert (self); return self->cmd; }
 const char *pc_msg_reqid (pc_msg_t *self) { assert (self); return self->reqid? self->reqid: ""; }
 const char *pc_msg_topic (pc_msg_t *self) { assert (self); return self->topic; }
 zframe_t *pc_msg_routing_id (pc_msg_t *self) { assert (self); return self->routing_id; }
@@ -833,11 +765,10 @@ s_decode_frames (pc_msg_t *self, int flags, int nframes, const char **frames, co
     return pc_msg_decode (self, &msg, flags);
 }
 
-void
-pc_msg_test (bool verbose)
+//  Round trip through a real socket pair
+static void
+s_test_round_trip (pc_msg_t *got)
 {
-    printf (" * pc_msg: ");
-    //  Round trip through a real socket pair
     zsock_t *output = zsock_new_dealer ("@inproc://pc_msg_test");
     zsock_t *input = zsock_new_router (">inproc://pc_msg_test");
     pc_msg_t *msg = pc_msg_new ("SEND");
@@ -846,7 +777,6 @@ pc_msg_test (bool verbose)
     pc_msg_add (msg, "c-1");
     pc_msg_add (msg, "héllo 你好");
     assert (pc_msg_send (msg, output) == 0);
-    pc_msg_t *got = pc_msg_new (NULL);
     assert (pc_msg_recv (got, input) == 0);
     assert (pc_msg_routing_id (got));
     assert (streq (pc_msg_command (got), "SEND"));
@@ -867,7 +797,12 @@ pc_msg_test (bool verbose)
     zsock_destroy (&input);
     zsock_destroy (&output);
 
-    //  Malformed inputs: each gets the right code, none crashes
+}
+
+//  Malformed inputs: each gets the right code, none crashes
+static void
+s_test_malformed (pc_msg_t *got)
+{
     const char *ok3 [] = { PC_SIGNATURE, "PING", "x" };
     assert (s_decode_frames (got, 0, 3, ok3, NULL) == 0);
     const char *short2 [] = { PC_SIGNATURE, "PING" };
@@ -913,7 +848,12 @@ pc_msg_test (bool verbose)
     assert (s_decode_frames (got, PC_MSG_TOPIC, 9, fanout, NULL) == 0);
     assert (streq (pc_msg_topic (got), "r/lobby/"));
     assert (streq (pc_msg_field (got, 4), "hi"));
-    //  Packed form: the same message in one frame; broken packs refused
+}
+
+//  Packed form: the same message in one frame; broken packs refused
+static void
+s_test_packed (pc_msg_t *got)
+{
     pc_msg_t *packme = pc_msg_new ("MSG");
     pc_msg_add (packme, "7");
     pc_msg_add (packme, "lobby");
@@ -973,8 +913,14 @@ pc_msg_test (bool verbose)
     zframe_destroy (&two);
     zframe_destroy (&packed);
     pc_msg_destroy (&packme);
-    //  What pc_msg_send puts on the wire: one frame, the topic and a NUL
-    //  first on a PUB; sizes of 128 bytes and more take several varint bytes
+}
+
+//  What pc_msg_send puts on the wire: one frame, the topic and a NUL
+//  first on a PUB; sizes of 128 bytes and more take several varint bytes
+static void
+s_test_wire_form (pc_msg_t *got)
+{
+    zmsg_t *wire;
     zsock_t *pub = zsock_new_pub ("@inproc://pc_msg_test_pub");
     zsock_t *sub = zsock_new_sub (">inproc://pc_msg_test_pub", "s/0123/");
     pc_msg_t *long_text = pc_msg_new ("MSG");
@@ -1018,7 +964,12 @@ pc_msg_test (bool verbose)
     pc_msg_destroy (&long_text);
     zsock_destroy (&sub);
     zsock_destroy (&pub);
-    //  A batch of requests on a ROUTER: every one keeps its sender
+}
+
+//  A batch of requests on a ROUTER: every one keeps its sender
+static void
+s_test_router_batch (pc_msg_t *got)
+{
     zsock_t *client = zsock_new_dealer ("@inproc://pc_msg_test_batch");
     zsock_t *server = zsock_new_router (">inproc://pc_msg_test_batch");
     pc_msg_t *pinger = pc_msg_new ("PING");
@@ -1043,7 +994,7 @@ pc_msg_test (bool verbose)
     assert (pc_msg_next (held) == 0 && streq (pc_msg_reqid (held), "b1"));
     assert (pc_msg_routing_id (held) && pc_msg_more (held));
     assert (pc_msg_next (held) == 0 && streq (pc_msg_reqid (held), "b2") && !pc_msg_more (held));
-    reply = pc_msg_new_ok (held);
+    pc_msg_t *reply = pc_msg_new_ok (held);
     assert (pc_msg_send (reply, server) == 0);
     assert (pc_msg_recv (got, client) == 0 && streq (pc_msg_reqid (got), "b2"));
     pc_msg_destroy (&reply);
@@ -1051,7 +1002,13 @@ pc_msg_test (bool verbose)
     pc_msg_destroy (&pinger);
     zsock_destroy (&server);
     zsock_destroy (&client);
-    //  Binary fields survive encode, pack and decode byte for byte
+}
+
+//  Binary fields survive encode, pack and decode byte for byte
+static void
+s_test_binary (pc_msg_t *got)
+{
+    zmsg_t *wire;
     pc_msg_t *chunk = pc_msg_new ("FCHUNK");
     pc_msg_add (chunk, "0");
     const byte bytes [] = { 0, 1, 0, 255, 10, 0 };
@@ -1077,7 +1034,12 @@ pc_msg_test (bool verbose)
     assert (s_decode_frames (got, 0, 6, err, NULL) == 0);
     assert (pc_msg_error_code (got) == 429);
     assert (streq (pc_msg_error_reason (got), "slow down"));
-    //  Random garbage never crashes the decoder
+}
+
+//  Random garbage never crashes the decoder
+static void
+s_test_garbage (pc_msg_t *got)
+{
     for (int round = 0; round < 2000; round++) {
         zmsg_t *junk = zmsg_new ();
         int nframes = randof (8);
@@ -1090,13 +1052,75 @@ pc_msg_test (bool verbose)
                 zmsg_addstr (junk, PC_SIGNATURE);
             else
             if (f == 1 && randof (2))
-                zmsg_addstr (junk, s_schemas [randof (SCHEMAS)].command);
+                zmsg_addstr (junk, pc_schemas [1 + randof (PC_CMD_COUNT - 1)].name);
             else
                 zmsg_addmem (junk, data, size);
         }
         int rc = pc_msg_decode (got, &junk, randof (4));
         assert (rc == 0 || rc == -2);
     }
+}
+//  The generated vocabulary: lookups, constructors and named accessors agree
+//  with the schema, and a built message passes the decoder's checks.
+static void
+s_test_generated (pc_msg_t *got)
+{
+    assert (pc_cmd_lookup ("SEND") == PC_CMD_SEND);
+    assert (pc_cmd_lookup ("FRM") == PC_CMD_FRM && pc_cmd_lookup ("ZZZ") == PC_CMD_UNKNOWN);
+    assert (pc_cmd_lookup (NULL) == PC_CMD_UNKNOWN);
+    for (int i = 1; i < PC_CMD_COUNT; i++)
+        assert (pc_cmd_lookup (pc_cmd_name ((pc_cmd_t) i)) == (pc_cmd_t) i);
+    assert (pc_cmd_name (PC_CMD_UNKNOWN) == NULL);
+    pc_msg_t *send = pc_send_new ("lobby", "c-9", "named");
+    assert (pc_msg_cmd (send) == PC_CMD_SEND);
+    zmsg_t *wire = zmsg_new ();
+    zmsg_append (wire, &(zframe_t *) { pc_msg_pack (send) });
+    assert (pc_msg_decode (got, &wire, 0) == 0 && pc_msg_cmd (got) == PC_CMD_SEND);
+    assert (streq (pc_send_room (got), "lobby") && streq (pc_send_cmid (got), "c-9"));
+    assert (streq (pc_send_text (got), "named"));
+    pc_msg_t *ok = pc_send_ok (got, "41", "1700000000000");
+    assert (pc_msg_is (ok, "OK") && streq (pc_send_ok_id (ok), "41"));
+    assert (streq (pc_send_ok_time (ok), "1700000000000"));
+    pc_msg_destroy (&ok);
+    pc_msg_destroy (&send);
+    //  An optional field left out; a repeated one counted
+    pc_msg_t *flist = pc_flist_new ("room/lobby", NULL);
+    assert (pc_msg_nfields (flist) == 1 && pc_flist_after (flist) == NULL);
+    pc_msg_destroy (&flist);
+    pc_msg_t *event = pc_ev_join_new ("alice", "lobby");
+    assert (streq (pc_msg_topic (event), PC_TOPIC_EVENT) && pc_msg_ev (event) == PC_EV_JOIN);
+    assert (streq (pc_ev_join_user (event), "alice") && streq (pc_ev_join_room (event), "lobby"));
+    assert (pc_event_arg_count (event) == 2);
+    pc_msg_destroy (&event);
+    event = pc_ev_file_up_new ("bob", "room/lobby", "a.txt", "12", NULL);
+    assert (pc_msg_nfields (event) == 5 && pc_ev_file_up_file_id (event) == NULL);
+    assert (pc_ev_lookup ("file-up") == PC_EV_FILE_UP && pc_ev_lookup ("nope") == PC_EV_UNKNOWN);
+    pc_msg_destroy (&event);
+    //  Reply groups: HISTORY's four fields per message
+    pc_msg_t *history = pc_history_new ("lobby", "0", "2");
+    pc_msg_t *page = pc_msg_new_ok (history);
+    const char *values [] = { "1", "ann", "17", "hi", "2", "bob", "18", "yo" };
+    for (size_t i = 0; i < 8; i++)
+        pc_msg_add (page, values [i]);
+    assert (pc_history_ok_count (page) == 2);
+    assert (streq (pc_history_ok_from (page, 1), "bob") && streq (pc_history_ok_text (page, 0), "hi"));
+    pc_msg_destroy (&page);
+    pc_msg_destroy (&history);
+}
+
+void
+pc_msg_test (bool verbose)
+{
+    printf (" * pc_msg: ");
+    pc_msg_t *got = pc_msg_new (NULL);
+    s_test_round_trip (got);
+    s_test_malformed (got);
+    s_test_packed (got);
+    s_test_wire_form (got);
+    s_test_router_batch (got);
+    s_test_binary (got);
+    s_test_garbage (got);
+    s_test_generated (got);
     pc_msg_destroy (&got);
     if (verbose)
         printf ("(verbose) ");

@@ -94,4 +94,7 @@ pc_msg_t   *pc_msg_new_error    (pc_msg_t *request, int code, const char *text);
 pc_msg_t   *pc_msg_new_ok       (pc_msg_t *request);
 
 void        pc_msg_test         (bool verbose);
+
+//  The generated vocabulary: command enum, named accessors, constructors.
+#include "pc_proto.h"
 #endif

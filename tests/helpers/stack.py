@@ -27,12 +27,16 @@ import uuid
 
 import zmq
 
-SIGNATURE = "PYCHAT2"
+#  The protocol's vocabulary comes from the model (proto/pychat.json), as
+#  generated into pc_proto.py: the tests do not re-declare it.
+from pc_proto import SIGNATURE, ERR, LIMITS, PORTS, COMMANDS, EVENTS  # noqa: F401
+
 SERVICES = ("authsvc", "broker", "monitor", "filesvc")
-OFF_BROKER, OFF_FANOUT, OFF_AUTHSVC, OFF_MONITOR, OFF_METRICS, OFF_REDIS = 0, 1, 2, 3, 4, 9
-OFF_FILES = 5
-CHUNK_MAX = 256 * 1024          # PC_CHUNK_MAX: bytes in one FDATA / FCHUNK
-CREDIT = 8                      # PC_CREDIT: file chunks a client keeps in flight
+OFF_BROKER, OFF_FANOUT, OFF_AUTHSVC = PORTS["BROKER"], PORTS["FANOUT"], PORTS["AUTHSVC"]
+OFF_MONITOR, OFF_METRICS, OFF_REDIS = PORTS["MONITOR"], PORTS["METRICS"], PORTS["REDIS"]
+OFF_FILES = PORTS["FILES"]
+CHUNK_MAX = LIMITS["CHUNK_MAX"]         # bytes in one FDATA / FCHUNK
+CREDIT = LIMITS["CREDIT"]               # file chunks a client keeps in flight
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
                    "UndefinedBehaviorSanitizer")
 SANITIZER_ENV = {

@@ -177,3 +177,72 @@ def test_pychat_up_uses_the_port_offsets(up_run):
         with open(os.path.join(logs, name), errors="replace") as handle:
             reports += ["%s: %s" % (name, line) for line in sanitizer_lines(handle.read())]
     assert not reports, "\n".join(reports[:40])
+
+
+def _wait_up(run, timeout=40):
+    output = os.path.join(run["tmp"], "pychat-up.out")
+
+    def up():
+        assert run["proc"].poll() is None, "pychat-up exited:\n" + open(output).read()[-3000:]
+        return b"PyChat is up." in open(output, "rb").read()
+    wait_for(up, timeout, 0.1, "pychat-up to say it is up")
+
+
+def _second_up(run, **env):
+    """Another pychat-up beside run's, with run's environment changed by env;
+    returns (exit status, output) once it ends (it must, within 30 s)."""
+    merged = dict(run["env"])
+    merged.update(env)
+    try:
+        result = subprocess.run([os.path.join(ROOT, "scripts", "pychat-up")], env=merged,
+                                capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                cwd=run["tmp"], timeout=30, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a second pychat-up did not refuse: it kept running")
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_a_second_stack_on_one_data_directory_is_refused(up_run):
+    """Two stacks on one PYCHAT_DATA would append to one Redis AOF and lose
+    acknowledged messages: the second is refused at once, naming the first."""
+    _wait_up(up_run)
+    status, output = _second_up(up_run, PYCHAT_PORT=str(free_base_port()))
+    assert status == 1, output
+    assert "is in use by another PyChat stack (pychat-up pid %d)" % up_run["proc"].pid in output
+    assert "PyChat is up" not in output
+    assert up_run["proc"].poll() is None, "the first stack stopped"
+
+
+def test_a_taken_port_stops_the_start_with_one_clear_line(up_run, tmp_path):
+    """A second stack (own data) on the first one's ports: refused before it
+    starts anything, naming the port and who holds it; never 'PyChat is up'."""
+    _wait_up(up_run)
+    status, output = _second_up(up_run, PYCHAT_DATA=str(tmp_path / "other"))
+    assert status == 1, output
+    assert "is already in use by pid" in output and "choose another PYCHAT_PORT" in output
+    assert "PyChat is up" not in output
+    assert not os.path.exists(tmp_path / "other" / "broker.pub")
+
+
+def test_a_port_taken_while_running_stops_pychat_up_instead_of_looping(up_run):
+    """The broker dies and, before its restart, someone else takes its port:
+    pychat-up says so and stops everything (exit 1), no restart loop."""
+    _wait_up(up_run)
+    base = up_run["base"]
+    out = subprocess.run(["ss", "-Hltnp", "sport = :%d" % base], capture_output=True, text=True).stdout
+    pid = int(out.split("pid=")[1].split(",")[0])
+    squatter = socket.socket()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not subprocess.run(["ss", "-Hltn", "sport = :%d" % base],
+                                        capture_output=True, text=True).stdout, 5, 0.01,
+             "the broker's port to be released")
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("0.0.0.0", base))
+    squatter.listen()
+    try:
+        assert up_run["proc"].wait(30) == 1
+    finally:
+        squatter.close()
+    output = open(os.path.join(up_run["tmp"], "pychat-up.out")).read()
+    assert "a port it needs is taken" in output
+    assert output.count("restarting in") <= 1, output[-2000:]
