@@ -1,6 +1,7 @@
 //  broker_authlink.c: requests forwarded to the auth service(s) and their
 //  answers (see broker_authlink.h).
 #include "broker_authlink.h"
+#include "broker_dispatch.h"
 #include "broker_moderation.h"
 #include "pc_limits.h"
 #include "pc_util.h"
@@ -24,19 +25,14 @@ broker_authlink_pending_destroy (broker_pending_t **self_p)
 //  As broker_authlink_forward; the pending request is returned (NULL when
 //  no service took it) so that the caller may mark it a login.
 static broker_pending_t *
-s_forward (broker_t *self, pc_msg_t *request, broker_session_t *session,
-           const char *target, const char *a, const char *b, const char *c,
-           broker_auth_ok_fn *on_ok)
+s_forward (broker_t *self, pc_msg_t *request, broker_session_t *session, const char *target,
+           pc_msg_t **forward_p, broker_auth_ok_fn *on_ok)
 {
     char auth_id [32];
     snprintf (auth_id, sizeof (auth_id), "b%" PRIu64, ++self->next_auth_id);
-    pc_msg_t *forward = pc_msg_new (pc_msg_command (request));
-    pc_msg_set_reqid (forward, auth_id);
-    const char *fields [] = { a, b, c };
-    for (size_t i = 0; i < 3 && fields [i]; i++)
-        pc_msg_add (forward, fields [i]);
-    int rc = pc_msg_send_nowait (forward, self->authsvc);
-    pc_msg_destroy (&forward);
+    pc_msg_set_reqid (*forward_p, auth_id);
+    int rc = pc_msg_send_nowait (*forward_p, self->authsvc);
+    pc_msg_destroy (forward_p);
     if (rc == -1) {
         zsys_warning ("broker: no auth service connected");
         broker_ctx_event (self, "auth-down", NULL, NULL);
@@ -49,7 +45,7 @@ s_forward (broker_t *self, pc_msg_t *request, broker_session_t *session,
     pending->routing_id = zframe_dup (pc_msg_routing_id (request));
     pending->reqid = strdup (pc_msg_reqid (request));
     pending->key = strdup (broker_session_key (session));
-    pending->name = strdup (target? target: "");   //  never a password
+    pending->name = strdup (target? target: "");
     pending->deadline = pc_now_ms () + AUTH_TIMEOUT_MS;
     pending->on_ok = on_ok;
     zhashx_insert (self->pending, auth_id, pending);
@@ -58,10 +54,9 @@ s_forward (broker_t *self, pc_msg_t *request, broker_session_t *session,
 
 void
 broker_authlink_forward (broker_t *self, pc_msg_t *request, broker_session_t *session,
-                         const char *target, const char *a, const char *b, const char *c,
-                         broker_auth_ok_fn *on_ok)
+                         const char *target, pc_msg_t **forward_p, broker_auth_ok_fn *on_ok)
 {
-    s_forward (self, request, session, target, a, b, c, on_ok);
+    s_forward (self, request, session, target, forward_p, on_ok);
 }
 
 void
@@ -85,8 +80,8 @@ broker_authlink_actor (broker_t *self, broker_pending_t *pending)
 static void
 s_logged_in (broker_t *self, broker_pending_t *pending, pc_msg_t *reply, pc_msg_t *answer)
 {
-    const char *name = pc_msg_field (reply, 0);
-    const char *role = pc_msg_field (reply, 1);
+    const char *name = pc_login_ok_user (reply);
+    const char *role = pc_login_ok_role (reply);
     if (!name || !pc_name_valid (name))
         name = pending->name;
     if (!role)
@@ -113,33 +108,40 @@ s_registered (broker_t *self, broker_pending_t *pending, pc_msg_t *reply, pc_msg
     pc_msg_add (answer, pending->name);
 }
 
-//  REGISTER and LOGIN: name, password; throttled by source, the peer's
-//  address (a fresh key is free)
-static broker_pending_t *
-s_forward_credentials (broker_t *self, pc_msg_t *request, broker_session_t *session,
-                       broker_auth_ok_fn *on_ok)
+//  REGISTER and LOGIN take a name and a password; the auth service
+//  throttles by source, the peer's address (a fresh key is free)
+static const char *
+s_source (pc_msg_t *request, broker_session_t *session)
 {
-    if (pc_msg_nfields (request) != 2) {
-        broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "takes a name and a password");
-        return NULL;
-    }
     const char *source = pc_msg_peer_address (request);
-    return s_forward (self, request, session, pc_msg_field (request, 0),
-                      pc_msg_field (request, 0), pc_msg_field (request, 1),
-                      source && *source? source: broker_session_key (session), on_ok);
+    return source && *source? source: broker_session_key (session);
 }
 
 int
 broker_on_register (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    s_forward_credentials (self, request, session, s_registered);
+    if (pc_msg_nfields (request) != 2) {
+        broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "takes a name and a password");
+        return 0;
+    }
+    const char *user = pc_register_user (request);
+    pc_msg_t *forward = pc_register_new (user, pc_register_password (request),
+                                         s_source (request, session));
+    s_forward (self, request, session, user, &forward, s_registered);
     return 0;
 }
 
 int
 broker_on_login (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    broker_pending_t *pending = s_forward_credentials (self, request, session, s_logged_in);
+    if (pc_msg_nfields (request) != 2) {
+        broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "takes a name and a password");
+        return 0;
+    }
+    const char *user = pc_login_user (request);
+    pc_msg_t *forward = pc_login_new (user, pc_login_password (request),
+                                      s_source (request, session));
+    broker_pending_t *pending = s_forward (self, request, session, user, &forward, s_logged_in);
     if (pending)
         pending->login = true;
     return 0;
@@ -152,19 +154,21 @@ int
 broker_on_setkey (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
     const char *user = broker_session_user (session);
-    if (pc_msg_nfields (request) != 1)
+    if (pc_msg_nfields (request) != 1) {
         broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "SETKEY takes one key");
-    else            //  a user sets only its own key
-        broker_authlink_forward (self, request, session, user, pc_msg_field (request, 0), user,
-                                 NULL, NULL);
+        return 0;
+    }
+    //  A user sets only its own key
+    pc_msg_t *forward = pc_setkey_new (pc_setkey_key (request), user);
+    broker_authlink_forward (self, request, session, user, &forward, NULL);
     return 0;
 }
 
 int
 broker_on_getkey (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    broker_authlink_forward (self, request, session, NULL, pc_msg_field (request, 0), NULL,
-                             NULL, NULL);
+    pc_msg_t *forward = pc_getkey_new (pc_getkey_user (request));
+    broker_authlink_forward (self, request, session, NULL, &forward, NULL);
     return 0;
 }
 
@@ -179,12 +183,13 @@ int
 broker_on_passwd (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
     const char *user = broker_session_user (session);
-    if (pc_msg_nfields (request) != 2)
+    if (pc_msg_nfields (request) != 2) {
         broker_ctx_reply_error (self, request, PC_ERR_MALFORMED,
                                 "PASSWD takes the old and the new password");
-    else
-        broker_authlink_forward (self, request, session, user, pc_msg_field (request, 0),
-                                 pc_msg_field (request, 1), user, s_password_changed);
+        return 0;
+    }
+    pc_msg_t *forward = pc_passwd_new (pc_passwd_old (request), pc_passwd_password (request), user);
+    broker_authlink_forward (self, request, session, user, &forward, s_password_changed);
     return 0;
 }
 
@@ -200,27 +205,12 @@ int
 broker_on_deleteme (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
     const char *user = broker_session_user (session);
-    if (pc_msg_nfields (request) != 1)
+    if (pc_msg_nfields (request) != 1) {
         broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "DELETEME takes the password");
-    else
-        broker_authlink_forward (self, request, session, user, pc_msg_field (request, 0), user,
-                                 NULL, s_deleted_self);
-    return 0;
-}
-
-//  Admins only (checked by the actor)
-int
-broker_on_users (broker_t *self, pc_msg_t *request, broker_session_t *session)
-{
-    broker_authlink_forward (self, request, session, pc_msg_field (request, 0),
-                             pc_msg_field (request, 0), pc_msg_field (request, 1), NULL, NULL);
-    return 0;
-}
-
-int
-broker_on_mkadmin (broker_t *self, pc_msg_t *request, broker_session_t *session)
-{
-    broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN, "use pychat-admin on the server host");
+        return 0;
+    }
+    pc_msg_t *forward = pc_deleteme_new (pc_deleteme_password (request), user);
+    broker_authlink_forward (self, request, session, user, &forward, s_deleted_self);
     return 0;
 }
 
@@ -253,7 +243,7 @@ broker_authlink_handle_reply (broker_t *self)
         answer = pc_msg_new ("ERROR");
         broker_authlink_copy (reply, answer);
         if (pending->login)
-            broker_ctx_event (self, "login-failed", pending->name, pc_msg_field (reply, 0));
+            broker_ctx_event (self, "login-failed", pending->name, pc_error_code (reply));
     }
     pc_msg_set_routing_id (answer, pending->routing_id);
     pc_msg_set_reqid (answer, pending->reqid);

@@ -10,6 +10,9 @@
 
 #include "broker_ctx.h"
 
+//  Handlers (broker_dispatch.h): REGISTER, LOGIN, SETKEY, GETKEY, PASSWD,
+//  DELETEME.
+
 typedef struct _broker_pending_t broker_pending_t;
 
 //  Fills the OK answer to a forwarded request from the service's reply,
@@ -27,21 +30,14 @@ struct _broker_pending_t {
     bool      login;            //  a failure is a failed login, for the monitor
 };
 
-int         broker_on_register      (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_login         (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_setkey        (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_getkey        (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_passwd        (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_deleteme      (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_users         (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_mkadmin       (broker_t *self, pc_msg_t *request, broker_session_t *session);
-
-//  Sends request's command with the fields a, b, c (NULL: none) to an auth
-//  service, target naming the account (never a password); on_ok completes
-//  the answer (NULL: the reply's fields). No service connected: 503 now.
+//  Sends *forward_p (request's command for the auth service, made with its
+//  constructor; this takes it and nulls the pointer) to an auth service,
+//  target naming the account (NULL: none; never a password); on_ok
+//  completes the answer (NULL: the reply's fields). No service connected:
+//  503 now.
 void        broker_authlink_forward (broker_t *self, pc_msg_t *request, broker_session_t *session,
-                                     const char *target, const char *a, const char *b,
-                                     const char *c, broker_auth_ok_fn *on_ok);
+                                     const char *target, pc_msg_t **forward_p,
+                                     broker_auth_ok_fn *on_ok);
 //  Adds the reply's fields to answer (for on_ok functions).
 void        broker_authlink_copy    (pc_msg_t *reply, pc_msg_t *answer);
 //  Who asked for pending: its session's user, or "?" when it is gone.

@@ -1,5 +1,6 @@
 //  broker_chat.c: rooms and messages (see broker_chat.h).
 #include "broker_chat.h"
+#include "broker_dispatch.h"
 #include "broker_moderation.h"
 #include "broker_roomdb.h"
 #include "pc_limits.h"
@@ -8,7 +9,7 @@
 int
 broker_on_ping (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    broker_ctx_reply_ok (self, request, "PONG", NULL);
+    broker_ctx_send (self, pc_ping_ok (request, "PONG"));
     return 0;
 }
 
@@ -36,7 +37,7 @@ s_learn_seq (broker_t *self, broker_room_t *room, const char *name)
 int
 broker_on_join (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    const char *name = pc_msg_field (request, 0);
+    const char *name = pc_join_room (request);
     const char *user = broker_session_user (session);
     broker_room_t *room = broker_ctx_room (self, name);
     if (!broker_ctx_room_load (self, room)) {
@@ -57,14 +58,14 @@ broker_on_join (broker_t *self, pc_msg_t *request, broker_session_t *session)
         if (broker_room_join (room, user, broker_session_key (session), session))
             broker_ctx_event (self, "join", user, name);
     }
-    broker_ctx_reply_ok (self, request, name, broker_session_topic (session));
+    broker_ctx_send (self, pc_join_ok (request, name, broker_session_topic (session)));
     return 0;
 }
 
 int
 broker_on_leave (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    const char *name = pc_msg_field (request, 0);
+    const char *name = pc_leave_room (request);
     if (!broker_session_in_room (session, name)) {
         broker_ctx_reply_error (self, request, PC_ERR_NOT_FOUND, "not in that room");
         return 0;
@@ -73,7 +74,7 @@ broker_on_leave (broker_t *self, pc_msg_t *request, broker_session_t *session)
     if (room && broker_room_leave (room, broker_session_user (session), broker_session_key (session)))
         broker_ctx_event (self, "leave", broker_session_user (session), name);
     broker_session_remove_room (session, name);
-    broker_ctx_reply_ok (self, request, name, NULL);
+    broker_ctx_send (self, pc_leave_ok (request, name));
     return 0;
 }
 
@@ -85,16 +86,16 @@ broker_on_leave (broker_t *self, pc_msg_t *request, broker_session_t *session)
 static bool
 s_send_batchable (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    const char *name = pc_msg_field (request, 0);
+    const char *name = pc_send_room (request);
     if (!broker_session_in_room (session, name)) {
         broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN, "join the room before sending to it");
         return false;
     }
     //  A resent SEND (same client message id) is acknowledged, not repeated
-    const char *earlier = broker_session_sent (session, name, pc_msg_field (request, 1));
+    const char *earlier = broker_session_sent (session, name, pc_send_cmid (request));
     char id [32], ts [32];
     if (earlier && sscanf (earlier, "%31s %31s", id, ts) == 2) {
-        broker_ctx_reply_ok (self, request, id, ts);
+        broker_ctx_send (self, pc_send_ok (request, id, ts));
         return false;
     }
     return true;
@@ -124,7 +125,7 @@ s_deliver_batch (broker_t *self, broker_append_t *items, size_t count)
     for (size_t i = 0; i < count; i++) {
         if (items [i].rc != 0)
             continue;
-        const char *name = pc_msg_field (self->batch_msgs [i], 0);
+        const char *name = pc_send_room (self->batch_msgs [i]);
         broker_room_t *room = broker_ctx_room (self, name);
         broker_room_set_seq (room, items [i].seq);
         pc_msg_t *out = pc_msg_new ("MSG");
@@ -160,9 +161,9 @@ s_acknowledge (broker_t *self, broker_append_t *items, size_t count, bool ahead)
         snprintf (id, sizeof (id), "%" PRIu64, items [i].seq);
         snprintf (ts, sizeof (ts), "%" PRId64, items [i].ts);
         snprintf (remembered, sizeof (remembered), "%s %s", id, ts);
-        broker_session_remember (session, pc_msg_field (request, 0), pc_msg_field (request, 1),
+        broker_session_remember (session, pc_send_room (request), pc_send_cmid (request),
                                  remembered);
-        broker_ctx_reply_ok (self, request, id, ts);
+        broker_ctx_send (self, pc_send_ok (request, id, ts));
     }
 }
 
@@ -193,10 +194,10 @@ broker_chat_flush (broker_t *self)
     char streams [BROKER_BATCH_MAX][48];
     for (size_t i = 0; i < count; i++) {
         pc_msg_t *request = self->batch_msgs [i];
-        snprintf (streams [i], sizeof (streams [i]), "room:%s", pc_msg_field (request, 0));
+        snprintf (streams [i], sizeof (streams [i]), "room:%s", pc_send_room (request));
         items [i] = (broker_append_t) {
             streams [i], broker_session_user (self->batch_sessions [i]),
-            pc_msg_field (request, 1), pc_msg_field (request, 2), 0, 0, 0
+            pc_send_cmid (request), pc_send_text (request), 0, 0, 0
         };
     }
     //  Senders past their resends get ids now, and their messages go out
@@ -248,7 +249,7 @@ broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *session)
 int
 broker_on_who (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, pc_msg_field (request, 0));
+    broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, pc_who_room (request));
     if (!room) {
         broker_ctx_reply_error (self, request, PC_ERR_NOT_FOUND, "no such room");
         return 0;
@@ -332,15 +333,16 @@ int
 broker_on_history (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
     //  A room's history is for its members, as its messages are
-    if (!broker_session_in_room (session, pc_msg_field (request, 0))) {
+    const char *name = pc_history_room (request);
+    if (!broker_session_in_room (session, name)) {
         broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN,
                                 "join the room before reading its history");
         return 0;
     }
     char stream [48];
-    snprintf (stream, sizeof (stream), "room:%s", pc_msg_field (request, 0));
-    s_reply_stream (self, request, stream, NULL, s_since (pc_msg_field (request, 1)),
-                    (size_t) s_number (pc_msg_field (request, 2), 1, PC_HISTORY_MAX));
+    snprintf (stream, sizeof (stream), "room:%s", name);
+    s_reply_stream (self, request, stream, NULL, s_since (pc_history_since (request)),
+                    (size_t) s_number (pc_history_limit (request), 1, PC_HISTORY_MAX));
     return 0;
 }
 
@@ -350,8 +352,8 @@ broker_on_inbox (broker_t *self, pc_msg_t *request, broker_session_t *session)
     char stream [48];
     const char *user = broker_session_user (session);
     snprintf (stream, sizeof (stream), "inbox:%s", user);
-    s_reply_stream (self, request, stream, user, s_since (pc_msg_field (request, 0)),
-                    (size_t) s_number (pc_msg_field (request, 1), 1, PC_HISTORY_MAX));
+    s_reply_stream (self, request, stream, user, s_since (pc_inbox_since (request)),
+                    (size_t) s_number (pc_inbox_limit (request), 1, PC_HISTORY_MAX));
     return 0;
 }
 
@@ -361,8 +363,8 @@ broker_on_inbox (broker_t *self, pc_msg_t *request, broker_session_t *session)
 int
 broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    const char *to = pc_msg_field (request, 0);
-    const char *box = pc_msg_field (request, 2);
+    const char *to = pc_dm_to (request);
+    const char *box = pc_dm_box (request);
     if (strlen (box) > PC_BOX_MAX || strlen (box) == 0) {
         broker_ctx_reply_error (self, request, strlen (box)? PC_ERR_TOO_LONG: PC_ERR_MALFORMED,
                                 "a sealed message is 1-8192 characters of base64");
@@ -373,7 +375,7 @@ broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
     snprintf (stream, sizeof (stream), "inbox:%s", to);
     uint64_t seq;
     int64_t stored_ts;
-    int rc = broker_store_append (self->store, stream, from, pc_msg_field (request, 1), box,
+    int rc = broker_store_append (self->store, stream, from, pc_dm_cmid (request), box,
                                   &seq, &stored_ts);
     if (rc == -1) {
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE,
@@ -384,17 +386,12 @@ broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
     snprintf (id, sizeof (id), "%" PRIu64, seq);
     snprintf (ts, sizeof (ts), "%" PRId64, stored_ts);
     if (rc == 0) {
-        pc_msg_t *out = pc_msg_new ("DMMSG");
-        pc_msg_add (out, id);
-        pc_msg_add (out, from);
-        pc_msg_add (out, to);
-        pc_msg_add (out, ts);
-        pc_msg_add (out, box);
+        pc_msg_t *out = pc_dmmsg_new (id, from, to, ts, box);
         broker_fanout_to_user (self->fanout, out, to);
         pc_msg_destroy (&out);
         broker_ctx_event (self, "dm", from, to);        //  metadata only
     }
-    broker_ctx_reply_ok (self, request, id, ts);
+    broker_ctx_send (self, pc_dm_ok (request, id, ts));
     return 0;
 }
 
@@ -406,8 +403,8 @@ broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
 int
 broker_on_create (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    const char *name = pc_msg_field (request, 0);
-    const char *mode = pc_msg_field (request, 1);
+    const char *name = pc_create_room (request);
+    const char *mode = pc_create_mode (request);
     if (!streq (mode, "open") && !streq (mode, "invite-only")) {
         broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "mode is open or invite-only");
         return 0;
@@ -433,7 +430,7 @@ broker_on_create (broker_t *self, pc_msg_t *request, broker_session_t *session)
     else {
         broker_room_set_policy (room, invite_only, user);
         broker_moderation_audit (self, user, invite_only? "create-room-invite-only": "create-room", name);
-        broker_ctx_reply_ok (self, request, name, mode);
+        broker_ctx_send (self, pc_create_ok (request, name, mode));
     }
     return 0;
 }
@@ -448,8 +445,8 @@ broker_chat_may_moderate (broker_room_t *room, broker_session_t *session)
 int
 broker_on_invite (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    const char *name = pc_msg_field (request, 0);
-    const char *guest = pc_msg_field (request, 1);
+    const char *name = pc_invite_room (request);
+    const char *guest = pc_invite_user (request);
     broker_room_t *room = broker_ctx_room (self, name);
     if (!broker_ctx_room_load (self, room))
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE,
@@ -464,7 +461,7 @@ broker_on_invite (broker_t *self, pc_msg_t *request, broker_session_t *session)
     else {
         broker_room_invite (room, guest, true);
         broker_moderation_audit (self, broker_session_user (session), "invite", guest);
-        broker_ctx_reply_ok (self, request, name, guest);
+        broker_ctx_send (self, pc_invite_ok (request, name, guest));
     }
     return 0;
 }

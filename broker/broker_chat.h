@@ -11,19 +11,8 @@
 
 #include "broker_ctx.h"
 
-int         broker_on_ping          (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_logout        (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_join          (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_leave         (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_send          (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_rooms         (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_who           (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_subs          (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_history       (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_inbox         (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_dm            (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_create        (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_invite        (broker_t *self, pc_msg_t *request, broker_session_t *session);
+//  Handlers (broker_dispatch.h): PING, LOGOUT, JOIN, LEAVE, SEND, ROOMS,
+//  WHO, SUBS, HISTORY, INBOX, DM, CREATE, INVITE.
 
 //  Numbers, delivers and stores the waiting SENDs and acknowledges each
 //  once stored, in the order they came. Nothing when none wait.

@@ -24,6 +24,13 @@ broker_ctx_reply_ok (broker_t *self, pc_msg_t *request, const char *a, const cha
 }
 
 void
+broker_ctx_send (broker_t *self, pc_msg_t *reply)
+{
+    pc_msg_send (reply, self->router);
+    pc_msg_destroy (&reply);
+}
+
+void
 broker_ctx_event (broker_t *self, const char *kind, const char *a, const char *b)
 {
     pc_msg_t *event = pc_msg_new ("EVENT");

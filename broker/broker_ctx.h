@@ -63,6 +63,8 @@ struct _broker_t {
 //  Replies to request: an ERROR, or an OK with up to two fields (NULL: none).
 void        broker_ctx_reply_error  (broker_t *self, pc_msg_t *request, int code, const char *text);
 void        broker_ctx_reply_ok     (broker_t *self, pc_msg_t *request, const char *a, const char *b);
+//  Sends reply (a fresh message: this takes it and destroys it) to its client.
+void        broker_ctx_send         (broker_t *self, pc_msg_t *reply);
 //  Sends the monitor an EVENT (kind, a, b; NULL: none) on "$ev/".
 void        broker_ctx_event        (broker_t *self, const char *kind, const char *a, const char *b);
 //  The room of that name, made (and its settings read) on first sight.

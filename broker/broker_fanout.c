@@ -300,7 +300,7 @@ broker_fanout_test (bool verbose)
     broker_fanout_notice (fanout, session, "kicked", "bye");
     pc_msg_t *notice = pc_msg_new (NULL);
     assert (pc_msg_recv (notice, sub) == 0 && pc_msg_is (notice, "NOTICE"));
-    assert (streq (pc_msg_field (notice, 0), "kicked"));
+    assert (streq (pc_notice_kind (notice), "kicked"));
     pc_msg_destroy (&notice);
     assert (broker_fanout_refused (fanout) == 0);
 

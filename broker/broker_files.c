@@ -1,5 +1,6 @@
 //  broker_files.c: FILES, FCHECK, FEVENT (see broker_files.h).
 #include "broker_files.h"
+#include "broker_dispatch.h"
 #include "pc_limits.h"
 #include "pc_util.h"
 
@@ -16,7 +17,7 @@ broker_on_files (broker_t *self, pc_msg_t *request, broker_session_t *session)
     }
     char port [16];
     snprintf (port, sizeof (port), "%d", self->config.base_port + PC_OFF_FILES);
-    broker_ctx_reply_ok (self, request, port, self->filesvc_key);
+    broker_ctx_send (self, pc_files_ok (request, port, self->filesvc_key));
     return 0;
 }
 
@@ -63,8 +64,8 @@ s_room_space (broker_t *self, pc_msg_t *request, broker_session_t *session, cons
 int
 broker_on_fcheck (broker_t *self, pc_msg_t *request, broker_session_t *filesvc)
 {
-    const char *key = pc_msg_field (request, 0);
-    const char *space = pc_msg_field (request, 1);
+    const char *key = pc_fcheck_key (request);
+    const char *space = pc_fcheck_space (request);
     broker_session_t *session = (broker_session_t *) zhashx_lookup (self->sessions, key);
     const char *user = session? broker_session_user (session): NULL;
     if (!user) {
@@ -78,12 +79,7 @@ broker_on_fcheck (broker_t *self, pc_msg_t *request, broker_session_t *filesvc)
              s_room_space (self, request, session, space, space_id, sizeof (space_id));
     if (rc == -1)
         return 0;
-    pc_msg_t *reply = pc_msg_new_ok (request);
-    pc_msg_add (reply, user);
-    pc_msg_add (reply, broker_session_role (session));
-    pc_msg_add (reply, space_id);
-    pc_msg_send (reply, self->router);
-    pc_msg_destroy (&reply);
+    broker_ctx_send (self, pc_fcheck_ok (request, user, broker_session_role (session), space_id));
     return 0;
 }
 
@@ -145,14 +141,14 @@ s_post_shared (broker_t *self, const char *name, const char *user, const char *f
 static int
 s_post_file_up (broker_t *self, pc_msg_t *request)
 {
-    const char *user = pc_msg_field (request, 1);
-    const char *space = pc_msg_field (request, 2);
-    const char *file_id = pc_msg_nfields (request) >= 6? pc_msg_field (request, 5): "";
+    const char *user = pc_ev_file_up_user (request);
+    const char *space = pc_ev_file_up_space (request);
+    const char *file_id = pc_msg_nfields (request) >= 6? pc_ev_file_up_file_id (request): "";
     if (strncmp (space, "room/", 5) != 0 || !pc_name_valid (space + 5) || !pc_name_valid (user)
     ||  !*file_id)
         return 0;
-    int rc = s_post_shared (self, space + 5, user, pc_msg_field (request, 3),
-                            pc_msg_field (request, 4), file_id);
+    int rc = s_post_shared (self, space + 5, user, pc_ev_file_up_name (request),
+                            pc_ev_file_up_size (request), file_id);
     if (rc == -1)
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable, try again");
     else
@@ -167,13 +163,13 @@ s_post_file_up (broker_t *self, pc_msg_t *request)
 int
 broker_on_fevent (broker_t *self, pc_msg_t *request, broker_session_t *filesvc)
 {
-    if (streq (pc_msg_field (request, 0), "file-up") && pc_msg_nfields (request) >= 5
+    if (pc_msg_ev (request) == PC_EV_FILE_UP && pc_msg_nfields (request) >= 5
     &&  s_post_file_up (self, request) == 1)
         return 0;
-    pc_msg_t *event = pc_msg_new ("EVENT");
+    pc_msg_t *event = pc_event_new (pc_fevent_kind (request));
     pc_msg_set_topic (event, PC_TOPIC_EVENT);
-    for (size_t i = 0; i < pc_msg_nfields (request); i++)
-        pc_msg_add (event, pc_msg_field (request, i));
+    for (size_t i = 0; i < pc_fevent_arg_count (request); i++)
+        pc_msg_add (event, pc_fevent_arg (request, i));
     broker_fanout_send (self->fanout, event);
     pc_msg_destroy (&event);
     broker_ctx_reply_ok (self, request, NULL, NULL);

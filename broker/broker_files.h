@@ -7,10 +7,8 @@
 
 #include "broker_ctx.h"
 
-int         broker_on_files         (broker_t *self, pc_msg_t *request, broker_session_t *session);
-//  From the file service's key only; session is NULL.
-int         broker_on_fcheck        (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_fevent        (broker_t *self, pc_msg_t *request, broker_session_t *session);
+//  Handlers (broker_dispatch.h): FILES; FCHECK and FEVENT from the file
+//  service's key only (session NULL).
 
 void        broker_files_test       (bool verbose);
 #endif

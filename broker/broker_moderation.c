@@ -3,6 +3,7 @@
 #include "broker_moderation.h"
 #include "broker_authlink.h"
 #include "broker_chat.h"
+#include "broker_dispatch.h"
 #include "broker_roomdb.h"
 #include "pc_limits.h"
 
@@ -63,8 +64,8 @@ s_kick_sessions (broker_t *self, broker_room_t *room, const char *victim, const 
 int
 broker_on_kick (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    const char *name = pc_msg_field (request, 0);
-    const char *victim = pc_msg_field (request, 1);
+    const char *name = pc_kick_room (request);
+    const char *victim = pc_kick_user (request);
     broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
     if (!room) {
         broker_ctx_reply_error (self, request, PC_ERR_NOT_FOUND, "no such room");
@@ -87,7 +88,7 @@ broker_on_kick (broker_t *self, pc_msg_t *request, broker_session_t *session)
         return 0;
     }
     broker_moderation_audit (self, broker_session_user (session), "kick", victim);
-    broker_ctx_reply_ok (self, request, name, victim);
+    broker_ctx_send (self, pc_kick_ok (request, name, victim));
     return 0;
 }
 
@@ -127,39 +128,38 @@ s_password_reset (broker_t *self, broker_pending_t *pending, pc_msg_t *reply, pc
                              pending->name);
 }
 
-//  An admin's command on the account named by the first field
-static void
-s_forward_admin (broker_t *self, pc_msg_t *request, broker_session_t *session,
-                 broker_auth_ok_fn *on_ok)
-{
-    broker_authlink_forward (self, request, session, pc_msg_field (request, 0),
-                             pc_msg_field (request, 0), pc_msg_field (request, 1), NULL, on_ok);
-}
+//  Per account command: what its OK calls for, which field names the
+//  account, or why the broker refuses it
+typedef struct {
+    broker_auth_ok_fn *on_ok;
+    const char *(*account) (pc_msg_t *request);
+    const char *refused;
+} account_command_t;
 
-int
-broker_on_ban (broker_t *self, pc_msg_t *request, broker_session_t *session)
-{
-    s_forward_admin (self, request, session, s_banned);
-    return 0;
-}
+static const account_command_t s_account_commands [PC_CMD_COUNT] = {
+    [PC_CMD_BAN]     = { s_banned, pc_ban_user, NULL },
+    [PC_CMD_UNBAN]   = { s_unbanned, pc_unban_user, NULL },
+    [PC_CMD_DELUSER] = { s_deleted, pc_deluser_user, NULL },
+    [PC_CMD_RESETPW] = { s_password_reset, pc_resetpw_user, NULL },
+    [PC_CMD_MKADMIN] = { NULL, NULL, "use pychat-admin on the server host" },
+    //  USERS: its answer as it comes
+};
 
+//  USERS, BAN, UNBAN, DELUSER, RESETPW, MKADMIN (admins only): carried out
+//  by the auth service, the request's fields as they came
 int
-broker_on_unban (broker_t *self, pc_msg_t *request, broker_session_t *session)
+broker_on_account (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    s_forward_admin (self, request, session, s_unbanned);
-    return 0;
-}
-
-int
-broker_on_deluser (broker_t *self, pc_msg_t *request, broker_session_t *session)
-{
-    s_forward_admin (self, request, session, s_deleted);
-    return 0;
-}
-
-int
-broker_on_resetpw (broker_t *self, pc_msg_t *request, broker_session_t *session)
-{
-    s_forward_admin (self, request, session, s_password_reset);
+    const account_command_t *command = &s_account_commands [pc_msg_cmd (request)];
+    if (command->refused) {
+        broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN, command->refused);
+        return 0;
+    }
+    pc_msg_t *forward = pc_msg_new (pc_msg_command (request));
+    for (size_t i = 0; i < pc_msg_nfields (request); i++)
+        pc_msg_add (forward, pc_msg_field (request, i));
+    broker_authlink_forward (self, request, session,
+                             command->account? command->account (request): NULL,
+                             &forward, command->on_ok);
     return 0;
 }

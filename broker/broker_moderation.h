@@ -6,11 +6,8 @@
 
 #include "broker_ctx.h"
 
-int         broker_on_kick          (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_ban           (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_unban         (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_deluser       (broker_t *self, pc_msg_t *request, broker_session_t *session);
-int         broker_on_resetpw       (broker_t *self, pc_msg_t *request, broker_session_t *session);
+//  Handlers (broker_dispatch.h): KICK, and the admins' account commands
+//  (USERS, BAN, UNBAN, DELUSER, RESETPW, MKADMIN) in broker_on_account.
 
 //  Audit log (Redis stream "audit") and the monitor's event feed.
 void        broker_moderation_audit (broker_t *self, const char *actor, const char *action,

@@ -234,36 +234,36 @@ s_expire_sessions (broker_t *self, int64_t now)
 //  The file service has no session: it asks on its users' behalf, its own
 //  commands and PING only.
 static void
-s_handle_filesvc (broker_t *self, pc_msg_t *request, const broker_dispatch_t *row)
+s_handle_filesvc (broker_t *self, pc_msg_t *request, const broker_route_t *route)
 {
     self->filesvc_heard = pc_now_ms ();
-    if (row && (row->who == BROKER_WHO_FILESVC || row->handler == broker_on_ping))
-        row->handler (self, request, NULL);
+    if (route && (route->who == PC_WHO_FILESVC || pc_msg_cmd (request) == PC_CMD_PING))
+        route->handler (self, request, NULL);
     else
         broker_ctx_reply_error (self, request, PC_ERR_UNKNOWN, "not a command for the file service");
 }
 
-//  Whether the session may send row's command; else it is told why, in
-//  this order: not a broker command, the file service's, not logged in,
-//  not an admin.
+//  Whether the session may send the command of route; else it is told
+//  why, in this order: not a broker command, a service's (the file
+//  service's), not logged in, not an admin.
 static bool
 s_may_send (broker_t *self, pc_msg_t *request, broker_session_t *session,
-            const broker_dispatch_t *row)
+            const broker_route_t *route)
 {
     const char *reason = NULL;
     int code = PC_ERR_FORBIDDEN;
-    if (!row) {
+    if (!route) {
         code = PC_ERR_UNKNOWN;
         reason = "not a broker command";
     }
     else
-    if (row->who == BROKER_WHO_FILESVC)
+    if (route->who == PC_WHO_FILESVC || route->who == PC_WHO_SERVICE)
         reason = "only the file service may ask this";
     else
-    if (row->who != BROKER_WHO_ANYONE && !broker_session_user (session))
+    if (route->who != PC_WHO_ANYONE && !broker_session_user (session))
         reason = "log in first";
     else
-    if (row->who == BROKER_WHO_ADMIN && !broker_ctx_is_admin (session))
+    if (route->who == PC_WHO_ADMIN && !broker_ctx_is_admin (session))
         reason = "admins only";
     if (reason)
         broker_ctx_reply_error (self, request, code, reason);
@@ -333,12 +333,13 @@ s_handle_client (broker_t *self)
         broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN, "no CURVE identity");
         return 0;
     }
-    const broker_dispatch_t *row = broker_dispatch_find (pc_msg_command (request));
+    pc_cmd_t command = pc_msg_cmd (request);
+    const broker_route_t *route = broker_dispatch_route (command);
     broker_session_t *session = (broker_session_t *) zhashx_lookup (self->sessions, key);
     if (!session && streq (key, self->filesvc_key)) {
         //  Checked here, off the path of every session's SEND
         broker_chat_flush (self);
-        s_handle_filesvc (self, request, row);
+        s_handle_filesvc (self, request, route);
         return 0;
     }
     if (!session)
@@ -346,10 +347,10 @@ s_handle_client (broker_t *self)
     broker_session_touch (session, pc_now_ms ());
     //  A SEND of a logged-in session joins the batch; anything else sees
     //  the SENDs before it stored and answered
-    if (!(row && row->handler == broker_on_send && broker_session_user (session)))
+    if (!(command == PC_CMD_SEND && broker_session_user (session)))
         broker_chat_flush (self);
-    if (s_may_send (self, request, session, row))
-        row->handler (self, request, session);
+    if (s_may_send (self, request, session, route))
+        route->handler (self, request, session);
     return 0;
 }
 
@@ -492,7 +493,7 @@ static void
 s_test_anonymous (zsock_t *dealer)
 {
     pc_msg_t *reply = s_test_request (dealer, "PING", NULL, NULL);
-    assert (pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 0), "PONG"));
+    assert (pc_msg_is (reply, "OK") && streq (pc_ping_ok_pong (reply), "PONG"));
     pc_msg_destroy (&reply);
     s_test_expect (dealer, "JOIN", "lobby", NULL, PC_ERR_FORBIDDEN, "log in first");
     s_test_expect (dealer, "SUBS", NULL, NULL, PC_ERR_FORBIDDEN, "log in first");

@@ -10,7 +10,6 @@
 #include "broker_roomdb.h"
 #include "broker_server.h"
 #include "broker_fanout.h"
-#include "broker_dispatch.h"
 #include "broker_chat.h"
 #include "broker_files.h"
 #include "auth_hash.h"
@@ -30,7 +29,6 @@
     broker_store_test (verbose); \
     broker_roomdb_test (verbose); \
     broker_fanout_test (verbose); \
-    broker_dispatch_test (verbose); \
     broker_chat_test (verbose); \
     broker_files_test (verbose); \
     broker_server_test (verbose); \
