@@ -17,7 +17,7 @@ int
 broker_on_logout (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
     broker_ctx_logout (self, session);
-    broker_ctx_reply_ok (self, request, NULL, NULL);
+    broker_ctx_reply_ok (self, request);
     return 0;
 }
 

@@ -12,15 +12,9 @@ broker_ctx_reply_error (broker_t *self, pc_msg_t *request, int code, const char 
 }
 
 void
-broker_ctx_reply_ok (broker_t *self, pc_msg_t *request, const char *a, const char *b)
+broker_ctx_reply_ok (broker_t *self, pc_msg_t *request)
 {
-    pc_msg_t *reply = pc_msg_new_ok (request);
-    if (a)
-        pc_msg_add (reply, a);
-    if (b)
-        pc_msg_add (reply, b);
-    pc_msg_send (reply, self->router);
-    pc_msg_destroy (&reply);
+    broker_ctx_send (self, pc_msg_new_ok (request));
 }
 
 void

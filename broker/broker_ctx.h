@@ -60,9 +60,9 @@ struct _broker_t {
     uint64_t    flushed_ahead;      //  of those, SENDs numbered ahead of Redis
 };
 
-//  Replies to request: an ERROR, or an OK with up to two fields (NULL: none).
+//  Replies to request: an ERROR, or an OK without fields.
 void        broker_ctx_reply_error  (broker_t *self, pc_msg_t *request, int code, const char *text);
-void        broker_ctx_reply_ok     (broker_t *self, pc_msg_t *request, const char *a, const char *b);
+void        broker_ctx_reply_ok     (broker_t *self, pc_msg_t *request);
 //  Sends reply (a fresh message: this takes it and destroys it) to its client.
 void        broker_ctx_send         (broker_t *self, pc_msg_t *reply);
 //  Sends the monitor an EVENT (kind, a, b; NULL: none) on "$ev/".

@@ -153,7 +153,7 @@ s_post_file_up (broker_t *self, pc_msg_t *request)
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable, try again");
     else
     if (rc == 1)                //  seen before: announced already
-        broker_ctx_reply_ok (self, request, NULL, NULL);
+        broker_ctx_reply_ok (self, request);
     return rc == 0? 0: 1;
 }
 
@@ -172,7 +172,7 @@ broker_on_fevent (broker_t *self, pc_msg_t *request, broker_session_t *filesvc)
         pc_msg_add (event, pc_fevent_arg (request, i));
     broker_fanout_send (self->fanout, event);
     pc_msg_destroy (&event);
-    broker_ctx_reply_ok (self, request, NULL, NULL);
+    broker_ctx_reply_ok (self, request);
     return 0;
 }
 

@@ -87,6 +87,31 @@ s_server_destroy (broker_t **self_p)
     }
 }
 
+//  One DEALER to every auth service: round robin; ZMQ_IMMEDIATE so a
+//  request is never queued for a service that is not connected.
+static zsock_t *
+s_authsvc_connect (broker_t *self, const char *server_key)
+{
+    zsock_t *authsvc = zsock_new (ZMQ_DEALER);
+    assert (authsvc);
+    zcert_apply (self->cert, authsvc);
+    zsock_set_curve_serverkey (authsvc, server_key);
+    zsock_set_immediate (authsvc, 1);
+    zsock_set_linger (authsvc, 0);
+    zsock_set_maxmsgsize (authsvc, PC_MSG_MAX);
+    zsock_set_reconnect_ivl (authsvc, 200);
+    zsock_set_reconnect_ivl_max (authsvc, 2000);
+    char *endpoints = strdup (self->config.authsvc);
+    for (char *save = NULL, *endpoint = strtok_r (endpoints, ",", &save); endpoint;
+         endpoint = strtok_r (NULL, ",", &save))
+        if (zsock_connect (authsvc, "%s", endpoint) == -1)
+            zsys_error ("broker: bad auth service endpoint '%s'", endpoint);
+        else
+            zsys_info ("broker: auth service at %s", endpoint);
+    free (endpoints);
+    return authsvc;
+}
+
 //  Keys, sockets. 0 ok, -1 could not start (logged).
 static int
 s_server_start (broker_t *self)
@@ -125,24 +150,7 @@ s_server_start (broker_t *self)
         broker_fanout_set_verbose (self->fanout, self->verbose);
     }
 
-    //  One DEALER to every auth service: round robin; ZMQ_IMMEDIATE so a
-    //  request is never queued for a service that is not connected.
-    self->authsvc = zsock_new (ZMQ_DEALER);
-    zcert_apply (self->cert, self->authsvc);
-    zsock_set_curve_serverkey (self->authsvc, zcert_public_txt (authsvc_cert));
-    zsock_set_immediate (self->authsvc, 1);
-    zsock_set_linger (self->authsvc, 0);
-    zsock_set_maxmsgsize (self->authsvc, PC_MSG_MAX);
-    zsock_set_reconnect_ivl (self->authsvc, 200);
-    zsock_set_reconnect_ivl_max (self->authsvc, 2000);
-    char *endpoints = strdup (self->config.authsvc);
-    for (char *save = NULL, *endpoint = strtok_r (endpoints, ",", &save); endpoint;
-         endpoint = strtok_r (NULL, ",", &save))
-        if (zsock_connect (self->authsvc, "%s", endpoint) == -1)
-            zsys_error ("broker: bad auth service endpoint '%s'", endpoint);
-        else
-            zsys_info ("broker: auth service at %s", endpoint);
-    free (endpoints);
+    self->authsvc = s_authsvc_connect (self, zcert_public_txt (authsvc_cert));
     zcert_destroy (&authsvc_cert);
     zcert_destroy (&monitor_cert);
     if (!self->router || !self->fanout)

@@ -13,8 +13,9 @@
 #include <czmq.h>
 
 //  CURVE allocates two buffers of a frame's size per subscriber; below the
-//  allocator's mmap threshold they come from the heap instead of fresh
-//  pages, and a few boxes per batch cost little more than one.
+//  allocator's mmap threshold (16 KiB: the broker's main.c sets it) they
+//  come from the heap instead of fresh pages, and a few boxes per batch
+//  cost little more than one.
 #define PC_FANOUT_FRAME_MAX     (12 * 1024)
 //  Up to this size a copy per subscriber costs less than a second box.
 #define PC_FANOUT_INLINE_MAX    8192
