@@ -17,7 +17,8 @@ CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-t
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 HTTP_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 UI_LIBS   = $(shell pkg-config --libs ncursesw 2>/dev/null)
-CFLAGS   += $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+JSON_LIBS = $(shell pkg-config --libs jansson 2>/dev/null)
+CFLAGS   += $(shell pkg-config --cflags libmicrohttpd jansson 2>/dev/null)
 
 ifeq ($(SANITIZE),1)
   BUILD   ?= build/asan
@@ -29,7 +30,7 @@ endif
 BIN       = $(if $(filter build/release,$(BUILD)),bin,$(BUILD)/bin)
 
 DEBS      = build-essential pkg-config libzmq3-dev libczmq-dev libsodium-dev \
-            libhiredis-dev redis-server libncurses-dev libmicrohttpd-dev \
+            libhiredis-dev redis-server libncurses-dev libmicrohttpd-dev libjansson-dev \
             python3 python3-zmq python3-pytest tmux docker-compose iproute2
 PROTO_SRC = $(wildcard proto/*.c)
 PROTO_OBJ = $(PROTO_SRC:%.c=$(BUILD)/%.o)
@@ -59,7 +60,7 @@ binaries: $(BINARIES)
 
 #  deps-check is cheap: it only calls `make deps` when a header or tool is missing.
 deps-check:
-	@pkg-config --exists $(PKGS) libmicrohttpd ncursesw && command -v redis-server >/dev/null \
+	@pkg-config --exists $(PKGS) libmicrohttpd ncursesw jansson && command -v redis-server >/dev/null \
 	  && /usr/bin/python3 -c 'import zmq, pytest' 2>/dev/null \
 	  && command -v tmux >/dev/null && command -v docker-compose >/dev/null && command -v ss >/dev/null \
 	  || $(MAKE) --no-print-directory deps
@@ -112,11 +113,11 @@ $(BIN)/pychat-filesvc: $(FILESVC_OBJ) $(PROTO_LIB)
 
 $(BIN)/pychat-monitor: $(MONITOR_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(HTTP_LIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(HTTP_LIBS) $(JSON_LIBS) -o $@
 
 $(BIN)/pychat-console: $(CONSOLE_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(UI_LIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(UI_LIBS) $(JSON_LIBS) -o $@
 
 $(BIN)/pychat: $(CLIENT_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
@@ -124,7 +125,7 @@ $(BIN)/pychat: $(CLIENT_OBJ) $(PROTO_LIB)
 
 $(BIN)/pychat-selftest: $(SELFTEST_OBJ) $(PROTO_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(HTTP_LIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(HTTP_LIBS) $(JSON_LIBS) -o $@
 
 #  The selftest links every module but the mains; main.o objects are built with
 #  -Dmain=... nowhere: they are simply left out.
@@ -157,3 +158,65 @@ bench: all
 
 clean:
 	rm -rf build bin
+
+#  --- install, packages ------------------------------------------------------
+#  make install [PREFIX=/usr/local] [DESTDIR=...]   binaries, man pages, bash
+#      completion, systemd units and pychat.target, sysusers.d entry, and
+#      /etc/pychat/pychat.conf (never overwritten once there)
+#  make man          the man pages from dist/man/*.txt into build/man/
+#  make deb          the Debian package (debian/), into build/deb/
+#  make test-package build the package, lintian, install it, run it, remove it
+#                    (slow, changes the machine: not part of make test)
+PREFIX        ?= /usr/local
+BINDIR        ?= $(PREFIX)/bin
+MANDIR        ?= $(PREFIX)/share/man
+SYSCONFDIR    ?= /etc
+UNITDIR       ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR   ?= $(PREFIX)/lib/sysusers.d
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+INSTALL_BINS   = pychat pychat-broker pychat-authsvc pychat-monitor pychat-filesvc \
+                 pychat-admin pychat-console
+MAN_SRC        = $(wildcard dist/man/*.txt)
+MAN_PAGES      = $(patsubst dist/man/%.txt,build/man/%,$(MAN_SRC))
+UNITS          = $(wildcard dist/systemd/*.service dist/systemd/*.target)
+#  What the tests need besides the DEBS above: light ones for make test,
+#  the packaging tools only for make test-package.
+DEBS          += man-db
+PACKAGE_DEBS   = debhelper lintian fakeroot dpkg-dev
+
+.PHONY: man install deb test-package package-deps
+man: $(MAN_PAGES)
+build/man/%: dist/man/%.txt dist/man/mkman.py proto/pc_version.h
+	@mkdir -p $(dir $@)
+	/usr/bin/python3 dist/man/mkman.py $< $@
+
+install: $(addprefix $(BIN)/,$(INSTALL_BINS)) man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	  $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSCONFDIR)/pychat \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(addprefix $(BIN)/,$(INSTALL_BINS)) $(DESTDIR)$(BINDIR)/
+	for page in $(MAN_PAGES); do \
+	  install -m 644 $$page $(DESTDIR)$(MANDIR)/man$${page##*.}/; done
+	install -m 644 dist/completion/pychat $(DESTDIR)$(COMPLETIONDIR)/pychat
+	for unit in $(UNITS); do \
+	  sed 's|@BINDIR@|$(BINDIR)|g' $$unit > $(DESTDIR)$(UNITDIR)/$${unit##*/} && \
+	  chmod 644 $(DESTDIR)$(UNITDIR)/$${unit##*/}; done
+	install -m 644 dist/systemd/pychat.sysusers $(DESTDIR)$(SYSUSERSDIR)/pychat.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/pychat/pychat.conf \
+	  || install -m 644 dist/pychat.conf $(DESTDIR)$(SYSCONFDIR)/pychat/pychat.conf
+
+deb:
+	@rm -rf build/deb && mkdir -p build/deb/src
+	git ls-files -z -co --exclude-standard | xargs -0 cp --parents -t build/deb/src
+	cd build/deb/src && dpkg-buildpackage -us -uc -b
+	@ls build/deb/*.deb
+
+package-deps:
+	@$(MAKE) --no-print-directory deps DEBS="$(PACKAGE_DEBS)"
+
+test-package: package-deps
+	PYCHAT_PACKAGE_TEST=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/wire/test_package.py $(PYTEST_ARGS)
+
+#  A configuration installed on this machine (/etc/pychat/pychat.conf) stays
+#  out of the tests' stacks.
+test: export PYCHAT_CONFIG = /dev/null

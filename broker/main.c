@@ -4,6 +4,7 @@
 //  the ZAP handler and the broker actor, and runs until SIGINT or SIGTERM.
 #include "broker_server.h"
 #include "pc_limits.h"
+#include "pc_service.h"
 #include "pc_zap.h"
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -28,58 +29,37 @@ s_tune_malloc (void)
 #endif
 }
 
+static const char *s_help =
+    "  -v, --verbose   debug logging\n"
+    "  -h, --help      this text\n"
+    "  -V, --version   the version\n"
+    "configuration comes from the environment: PYCHAT_DATA, PYCHAT_PORT,\n"
+    "PYCHAT_BIND, PYCHAT_AUTHSVC (see README.md)\n";
+
 int
 main (int argc, char *argv [])
 {
-    bool verbose = false;
-    for (int i = 1; i < argc; i++) {
-        if (streq (argv [i], "-v") || streq (argv [i], "--verbose"))
-            verbose = true;
-        else {
-            fprintf (stderr, "usage: pychat-broker [-v]\n"
-                     "configuration comes from the environment: PYCHAT_DATA, PYCHAT_PORT,\n"
-                     "PYCHAT_BIND, PYCHAT_AUTHSVC (see README.md)\n");
-            return streq (argv [i], "-h") || streq (argv [i], "--help")? 0: PC_EXIT_USAGE;
-        }
-    }
-    pc_config_t config;
-    if (pc_config_load (&config) == -1)
-        return PC_EXIT_USAGE;
+    pc_service_t service = { .name = "pychat-broker", .help = s_help };
+    int rc = pc_service_init (&service, argc, argv);
+    if (rc != PC_SERVICE_GO)
+        return rc;
     s_tune_malloc ();
-    zsys_init ();
-    zsys_set_logident ("pychat-broker");
-    zsys_set_logstream (stderr);
-    zsys_set_logsystem (false);
-    if (!verbose)
-        zsys_set_logsender (NULL);
-
     zactor_t *zap = pc_zap_new ();
     if (!zap) {
         zsys_error ("broker: cannot start the ZAP handler");
-        return 1;
-    }
-    pc_zap_allow_any (zap, "clients");
-    zactor_t *broker = zactor_new (broker_server_actor, &config);
-    char *status = broker? zstr_recv (broker): NULL;
-    if (!status || !streq (status, "READY")) {
-        zstr_free (&status);
-        zactor_destroy (&broker);
-        pc_zap_destroy (&zap);
         return PC_EXIT_UNREACHABLE;
     }
-    zstr_free (&status);
-    if (verbose)
-        zstr_send (broker, "VERBOSE");
-    zsys_info ("broker: ready (data in %s)", config.data_dir);
-    //  Wait for a signal: czmq's handler sets zsys_interrupted
-    while (!zsys_interrupted) {
-        char *message = zstr_recv (broker);         //  interrupted by the signal
-        zstr_free (&message);
-        if (!message && zsys_interrupted)
-            break;
+    pc_zap_allow_any (zap, "clients");
+    zactor_t *broker = pc_service_start (&service, broker_server_actor, &service.config, NULL);
+    rc = PC_EXIT_UNREACHABLE;
+    if (broker) {
+        if (service.verbose)
+            zstr_send (broker, "VERBOSE");
+        zsys_info ("broker: ready (data in %s)", service.config.data_dir);
+        rc = pc_service_wait (&service, broker);
+        zsys_info ("broker: shutting down");
     }
-    zsys_info ("broker: shutting down");
     zactor_destroy (&broker);
     pc_zap_destroy (&zap);
-    return 0;
+    return rc;
 }

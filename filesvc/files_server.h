@@ -21,8 +21,8 @@
 #define FILES_STALE_MS      (24 * 3600 * 1000LL)   //  pending uploads discarded after
 #define FILES_EVENT_MS      2000        //  "files" counters to the broker
 
-//  What the actor needs. It binds before it signals, so when zactor_new
-//  returns, port says how the bind went.
+//  What the actor needs. It starts as pc_service.h says (READY, or FAILED
+//  with the reason); once READY, port is the bound port.
 typedef struct {
     pc_config_t *config;        //  copied
     zcert_t     *cert;          //  the service's certificate (borrowed)
@@ -33,7 +33,7 @@ typedef struct {
     int          port;          //  out: bound port, or -1 (the actor has ended)
 } files_server_args_t;
 
-//  zactor_new (files_server_actor, &args); ends on "$TERM". Other commands on
+//  pc_service_start (&service, files_server_actor, &args, NULL); ends on "$TERM". Other commands on
 //  the pipe: "VERBOSE" (debug log per request), "SWEEP" (discard stale
 //  uploads now rather than at the next 10-minute sweep; answers "SWEPT").
 void        files_server_actor  (zsock_t *pipe, void *args);

@@ -546,22 +546,11 @@ s_test_entry (const char *id, const char *user, const char *space, const char *n
     return entry;
 }
 
-void
-files_store_test (bool verbose)
+//  Begin (quota, pending limit), resume, list, remove, discard, the stale
+//  sweep. Returns bob's upload that lost its name (caller destroys).
+static files_entry_t *
+s_test_lifecycle (files_store_t *store, zlistx_t *entries, zlistx_t *ids)
 {
-    printf (" * files_store: ");
-    int port = 0;
-    pid_t redis = pc_redis_server_start (&port);
-    if (redis == -1) {
-        printf ("SKIPPED (cannot start redis-server)\n");
-        return;
-    }
-    files_store_t *store = files_store_new ("127.0.0.1", port);
-    zlistx_t *entries = zlistx_new ();
-    zlistx_set_destructor (entries, (czmq_destructor *) files_entry_destroy);
-    assert (files_store_list (store, "room/lobby", entries) == 0);
-    assert (zlistx_size (entries) == 0);
-
     //  Two uploads: the quota holds both, a third is over it
     files_entry_t *one = s_test_entry ("00000000000000000000000000000001", "alice",
                                        "room/lobby", "b report.pdf", 600);
@@ -613,8 +602,6 @@ files_store_test (bool verbose)
 
     //  Discarded pending upload: quota back once; stale sweep finds old ones
     assert (files_store_upload_begin (store, three, 1000, 8, 6000, &used) == 0);
-    zlistx_t *ids = zlistx_new ();
-    zlistx_set_destructor (ids, (czmq_destructor *) zstr_free);
     assert (files_store_upload_stale (store, 5999, 10, ids) == 0 && zlistx_size (ids) == 0);
     assert (files_store_upload_touch (store, three->id, 7000) == 0);
     assert (files_store_upload_stale (store, 6500, 10, ids) == 0 && zlistx_size (ids) == 0);
@@ -631,6 +618,17 @@ files_store_test (bool verbose)
     assert (files_store_upload_begin (store, rival, 1000, 8, 8000, &used) == 0);
     assert (files_store_upload_list (store, rival, 8001) == 1);
 
+    files_entry_destroy (&one);
+    files_entry_destroy (&two);
+    files_entry_destroy (&three);
+    return rival;
+}
+
+static void
+s_test_replace (files_store_t *store, zlistx_t *ids)
+{
+    uint64_t used = 0;
+    files_entry_t *found = NULL;
     //  The newest FPUT of a name wins: only the user's uploads of that space
     //  and name of another size or sha go, each given back to the quota once
     files_entry_t *old = s_test_entry ("00000000000000000000000000000005", "alice",
@@ -682,8 +680,16 @@ files_store_test (bool verbose)
     for (size_t i = 0; i < sizeof (pending) / sizeof (pending [0]); i++)
         files_entry_destroy (&pending [i]);
 
-    //  Redis goes away: prompt -1, then it recovers
-    pc_redis_server_stop (redis);
+}
+
+//  Redis goes away: prompt -1, then it recovers (on the same port).
+static void
+s_test_outage (files_store_t *store, pid_t *redis_p, int port, zlistx_t *entries,
+               zlistx_t *ids, files_entry_t *rival)
+{
+    uint64_t used = 0;
+    files_entry_t *found = NULL;
+    pc_redis_server_stop (*redis_p);
     int64_t start = zclock_mono ();
     assert (files_store_list (store, "room/lobby", entries) == -1);
     assert (!files_store_available (store));
@@ -692,16 +698,35 @@ files_store_test (bool verbose)
     assert (files_store_upload_replace (store, "bob", "room/lobby", "d.bin", 1, rival->sha,
                                         ids) == -1 && zlistx_size (ids) == 0);
     assert (zclock_mono () - start < 5000);
-    redis = pc_redis_server_start (&port);
-    assert (redis > 0);
+    *redis_p = pc_redis_server_start (&port);
+    assert (*redis_p > 0);
     assert (files_store_list (store, "room/lobby", entries) == 0);
     assert (files_store_available (store));
 
+}
+
+void
+files_store_test (bool verbose)
+{
+    printf (" * files_store: ");
+    int port = 0;
+    pid_t redis = pc_redis_server_start (&port);
+    if (redis == -1) {
+        printf ("SKIPPED (cannot start redis-server)\n");
+        return;
+    }
+    files_store_t *store = files_store_new ("127.0.0.1", port);
+    zlistx_t *entries = zlistx_new ();
+    zlistx_set_destructor (entries, (czmq_destructor *) files_entry_destroy);
+    zlistx_t *ids = zlistx_new ();
+    zlistx_set_destructor (ids, (czmq_destructor *) zstr_free);
+    assert (files_store_list (store, "room/lobby", entries) == 0);
+    assert (zlistx_size (entries) == 0);
+    files_entry_t *rival = s_test_lifecycle (store, entries, ids);
+    s_test_replace (store, ids);
+    s_test_outage (store, &redis, port, entries, ids, rival);
     zlistx_destroy (&ids);
     zlistx_destroy (&entries);
-    files_entry_destroy (&one);
-    files_entry_destroy (&two);
-    files_entry_destroy (&three);
     files_entry_destroy (&rival);
     files_store_destroy (&store);
     files_store_destroy (&store);

@@ -14,8 +14,10 @@
 #include "pc_keys.h"
 #include "pc_limits.h"
 #include "pc_msg.h"
+#include "pc_service.h"
 #include "pc_util.h"
 
+#include <getopt.h>
 #include <locale.h>
 
 #define POLL_MS             1000    //  a STATS request this often
@@ -37,6 +39,7 @@ s_usage (FILE *stream)
 {
     fprintf (stream,
         "usage: pychat-console [--once [--json]] [--timeout SECONDS]\n"
+        "       pychat-console --selftest [-v] | --help | --version\n"
         "  (no option)      full-screen dashboard; q quits, ? shows the keys\n"
         "  --once --json    print one STATS snapshot (JSON) and exit; exit 3 when the\n"
         "                   monitor does not answer within --timeout (default 5 s)\n"
@@ -92,7 +95,7 @@ s_receive (conn_t *self, char **json)
         return 0;
     self->reqid [0] = 0;
     if (pc_msg_is (self->msg, "OK") && pc_msg_nfields (self->msg) == 1) {
-        *json = strdup (pc_msg_field (self->msg, 0));
+        *json = strdup (pc_stats_ok_json (self->msg));
         return 1;
     }
     char reason [256];
@@ -203,7 +206,7 @@ s_dashboard (conn_t *self)
             int rc = s_receive (self, &text);
             if (rc == 1) {
                 console_json_t *stats = console_json_parse (text);
-                if (stats && stats->type == CONSOLE_JSON_OBJECT) {
+                if (stats) {
                     console_ui_set_snapshot (ui, &stats);
                     console_ui_set_status (ui, true, "connected");
                     unreachable_since = 0;
@@ -232,49 +235,69 @@ s_dashboard (conn_t *self)
     return PC_EXIT_OK;
 }
 
+typedef struct {
+    bool once;
+    bool json;
+    bool selftest;
+    bool verbose;
+    int  timeout_ms;
+} options_t;
+
+//  The command line into options. -1 to go on, else the exit code.
+static int
+s_options (options_t *options, int argc, char *argv [])
+{
+    static const struct option longs [] = {
+        { "once", no_argument, NULL, 'o' },         { "json", no_argument, NULL, 'j' },
+        { "timeout", required_argument, NULL, 't' }, { "selftest", no_argument, NULL, 's' },
+        { "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },      { NULL, 0, NULL, 0 }
+    };
+    opterr = 0;
+    int code;
+    while ((code = getopt_long (argc, argv, ":vhV", longs, NULL)) != -1) {
+        char *end;
+        double seconds;
+        switch (code) {
+            case 'o': options->once = true; break;
+            case 'j': options->json = true; break;
+            case 's': options->selftest = true; break;
+            case 'v': options->verbose = true; break;
+            case 'h': s_usage (stdout); return PC_EXIT_OK;
+            case 'V': return pc_service_version ("pychat-console");
+            case 't':
+                seconds = strtod (optarg, &end);
+                if (*end || seconds <= 0 || seconds > 86400)
+                    return pc_service_usage_error ("pychat-console",
+                        "--timeout takes seconds (more than 0, at most 86400), not '%s'", optarg);
+                options->timeout_ms = (int) (seconds * 1000);
+                break;
+            default: return pc_service_bad_option ("pychat-console", code, argv);
+        }
+    }
+    if (optind < argc)
+        return pc_service_usage_error ("pychat-console", "unexpected argument '%s'", argv [optind]);
+    if (options->json)
+        options->once = true;       //  --json alone means one snapshot
+    return -1;
+}
+
 int
 main (int argc, char *argv [])
 {
-    bool once = false, json = false;
-    int timeout_ms = 5000;
-    for (int arg = 1; arg < argc; arg++) {
-        if (streq (argv [arg], "--once"))
-            once = true;
-        else
-        if (streq (argv [arg], "--json"))
-            json = true;
-        else
-        if (streq (argv [arg], "--timeout") && arg + 1 < argc) {
-            char *end;
-            double seconds = strtod (argv [++arg], &end);
-            if (*end || seconds <= 0 || seconds > 86400) {
-                s_usage (stderr);
-                return PC_EXIT_USAGE;
-            }
-            timeout_ms = (int) (seconds * 1000);
-        }
-        else
-        if (streq (argv [arg], "--selftest")) {
-            console_json_test (arg + 1 < argc && streq (argv [arg + 1], "-v"));
-            return PC_EXIT_OK;
-        }
-        else
-        if (streq (argv [arg], "-h") || streq (argv [arg], "--help")) {
-            s_usage (stdout);
-            return PC_EXIT_OK;
-        }
-        else {
-            s_usage (stderr);
-            return PC_EXIT_USAGE;
-        }
+    options_t options = { .timeout_ms = 5000 };
+    int status = s_options (&options, argc, argv);
+    if (status != -1)
+        return status;
+    if (options.selftest) {
+        console_json_test (options.verbose);
+        return PC_EXIT_OK;
     }
-    if (json && !once)
-        once = true;                //  --json alone means one snapshot
     setlocale (LC_ALL, "");
     zsys_init ();                   //  its SIGINT handler first: curses keeps it
     zsys_set_logident ("pychat-console");
     zsys_set_logsystem (false);
-    zsys_set_logstream (once? stderr: NULL);    //  nothing over the dashboard
+    zsys_set_logstream (options.once? stderr: NULL);    //  nothing over the dashboard
 
     conn_t conn;
     memset (&conn, 0, sizeof (conn));
@@ -283,7 +306,7 @@ main (int argc, char *argv [])
     conn.cert = zcert_new ();
     conn.msg = pc_msg_new (NULL);
     assert (conn.cert && conn.msg);
-    int status = once? s_once (&conn, timeout_ms, json): s_dashboard (&conn);
+    status = options.once? s_once (&conn, options.timeout_ms, options.json): s_dashboard (&conn);
     s_disconnect (&conn);
     pc_msg_destroy (&conn.msg);
     zcert_destroy (&conn.cert);

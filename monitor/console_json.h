@@ -1,8 +1,8 @@
-//  console_json.h: a small JSON reader for the console (STATS replies).
+//  console_json.h: the console's reading of STATS replies, on jansson.
 //
-//  Parses one JSON text into a tree the caller owns. Input is the
-//  network's: every read is bounds-checked, nesting is limited, and a
-//  text that is not JSON gives NULL, never a crash.
+//  Input is the network's: every lookup accepts NULL (a key or item that
+//  is missing or of another type) and gives NULL or the fallback, so the
+//  dashboard draws whatever arrived without checking each step.
 //
 //      console_json_t *stats = console_json_parse (text);
 //      double total = console_json_number (console_json_get (stats, "messages_total"), 0);
@@ -10,33 +10,26 @@
 #ifndef CONSOLE_JSON_H_INCLUDED
 #define CONSOLE_JSON_H_INCLUDED
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef enum {
-    CONSOLE_JSON_NULL, CONSOLE_JSON_BOOL, CONSOLE_JSON_NUMBER, CONSOLE_JSON_STRING,
-    CONSOLE_JSON_ARRAY, CONSOLE_JSON_OBJECT
-} console_json_type_t;
+typedef json_t console_json_t;
 
-typedef struct _console_json_t console_json_t;
-struct _console_json_t {
-    console_json_type_t type;
-    bool            boolean;
-    double          number;
-    char           *string;         //  UTF-8, NUL-terminated (STRING)
-    size_t          count;          //  items (ARRAY, OBJECT)
-    char          **keys;           //  OBJECT: count keys
-    console_json_t **items;         //  ARRAY, OBJECT: count values
-};
-
-//  NULL when text is not one well-formed JSON value (or nests over 64).
+//  NULL when text is not one JSON object (jansson bounds the nesting).
 console_json_t *console_json_parse   (const char *text);
 void            console_json_destroy (console_json_t **self_p);
 
 //  Borrowed lookups; each accepts NULL and returns NULL / the fallback.
 console_json_t *console_json_get     (console_json_t *object, const char *key);
-console_json_t *console_json_at      (console_json_t *array, size_t index);
+//  An array's item, or an object's value, in the order they came.
+console_json_t *console_json_at      (console_json_t *container, size_t index);
+//  An object's key, in the order they came.
+const char     *console_json_key     (console_json_t *object, size_t index);
 size_t          console_json_size    (console_json_t *value);   //  0 unless array/object
+bool            console_json_is_object (console_json_t *value);
+bool            console_json_is_array  (console_json_t *value);
+//  A number's value (true is 1, false 0), else fallback.
 double          console_json_number  (console_json_t *value, double fallback);
 const char     *console_json_string  (console_json_t *value, const char *fallback);
 

@@ -279,9 +279,9 @@ s_items (console_ui_t *self, int pane)
 {
     console_json_t *list = console_json_get (self->snapshot,
                                              pane == PANE_ROOMS? "rooms": "online");
-    if (!list || list->type != (pane == PANE_ROOMS? CONSOLE_JSON_OBJECT: CONSOLE_JSON_ARRAY))
+    if (pane == PANE_ROOMS? !console_json_is_object (list): !console_json_is_array (list))
         return 0;
-    return list->count;
+    return console_json_size (list);
 }
 
 static const char *
@@ -291,8 +291,8 @@ s_item (console_ui_t *self, int pane, size_t index)
         return NULL;
     console_json_t *list = console_json_get (self->snapshot,
                                              pane == PANE_ROOMS? "rooms": "online");
-    return pane == PANE_ROOMS? list->keys [index]:
-           console_json_string (list->items [index], NULL);
+    return pane == PANE_ROOMS? console_json_key (list, index):
+           console_json_string (console_json_at (list, index), NULL);
 }
 
 //  Rows the pane shows after the filter
@@ -439,7 +439,7 @@ s_overview (console_ui_t *self, int width)
     console_json_t *broker = console_json_get (stats, "broker");
     bool broker_up = console_json_number (console_json_get (stats, "broker_up"), 0) != 0;
     used = 1 + s_service (self, 3, 1, width - 1, "Broker", broker_up? "up": "down");
-    if (broker && broker->type == CONSOLE_JSON_OBJECT) {
+    if (console_json_is_object (broker)) {
         char broker_uptime [32];
         s_duration ((int64_t) s_num (broker, "uptime_s"), broker_uptime, sizeof (broker_uptime));
         used += s_textf (3, used, width - used, A_DIM, "(%.0f sessions, %.0f journal, up %s)  ",
@@ -452,7 +452,7 @@ s_overview (console_ui_t *self, int width)
     used += s_textf (3, used, width - used, A_DIM, "Monitor RSS %.1f MiB  ",
                      s_num (stats, "memory_rss_bytes") / 1048576.0);
     console_json_t *files = console_json_get (stats, "files");
-    if (files && files->type == CONSOLE_JSON_OBJECT) {
+    if (console_json_is_object (files)) {
         used += s_service (self, 3, used, width - used, "Files",
                            console_json_string (console_json_get (files, "filesvc"), "unknown"));
         s_textf (3, used, width - used, A_DIM, "(%.0f active, %.0f up / %.0f down, %.1f / %.1f MiB)",
@@ -503,21 +503,24 @@ s_rooms (console_ui_t *self, int top, int x, int width, int height)
     int skip = s_follow (self, PANE_ROOMS, shown, rows);
     int row = skip;
     int y = top + 2;
-    for (size_t i = 0; i < s_items (self, PANE_ROOMS) && y < top + height; i++) {
-        if (!s_matches (self, rooms->keys [i]) || skip-- > 0)
+    //  One pass over the rooms (an object is not indexed)
+    for (void *iter = json_object_iter (rooms); iter && y < top + height;
+         iter = json_object_iter_next (rooms, iter)) {
+        const char *name = json_object_iter_key (iter);
+        if (!s_matches (self, name) || skip-- > 0)
             continue;
-        console_json_t *room = rooms->items [i];
+        console_json_t *room = json_object_iter_value (iter);
         bool hot = false;
         console_json_t *alerts = console_json_get (self->snapshot, "alerts");
         for (size_t a = 0; a < console_json_size (alerts); a++)
             if (streq (console_json_string (console_json_get (console_json_at (alerts, a),
-                       "subject"), ""), rooms->keys [i]))
+                       "subject"), ""), name))
                 hot = true;
         attr_t attr = (hot? s_color (self, COLOR_ALERT) | A_BOLD: 0)
                     | s_row_attr (self, PANE_ROOMS, row++);
         if (attr & A_REVERSE)
             s_bar (y, x, width, attr);
-        int used = s_textf (y, x, name_width, attr, " %s", rooms->keys [i]);
+        int used = s_textf (y, x, name_width, attr, " %s", name);
         (void) used;
         s_textf (y, x + name_width, width - name_width, attr, " %7.0f %9.0f %8.2f",
                  s_num (room, "members"), s_num (room, "messages"), s_num (room, "rate_1m"));
@@ -583,7 +586,7 @@ s_alerts (console_ui_t *self, int top, int x, int width, int height)
     snprintf (extra, sizeof (extra), "(%d active)", count);
     s_pane_title (self, PANE_ALERTS, top, x, width, extra);
     console_json_t *totals = console_json_get (self->snapshot, "alerts_total");
-    if (totals && totals->type != CONSOLE_JSON_OBJECT)
+    if (!console_json_is_object (totals))
         totals = NULL;              //  its keys are listed below
     int items = count + (int) console_json_size (totals) + 1;
     int skip = s_clamp (self, PANE_ALERTS, items, height - 1);
@@ -605,8 +608,8 @@ s_alerts (console_ui_t *self, int top, int x, int width, int height)
             s_text (y++, x, width, " raised so far:", A_DIM);
         else {
             size_t index = (size_t) (i - count - 1);
-            s_textf (y++, x, width, A_DIM, "   %-16s %.0f", totals->keys [index],
-                     console_json_number (totals->items [index], 0));
+            s_textf (y++, x, width, A_DIM, "   %-16s %.0f", console_json_key (totals, index),
+                     console_json_number (console_json_at (totals, index), 0));
         }
     }
 }

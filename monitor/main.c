@@ -7,6 +7,7 @@
 #include "pc_config.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
+#include "pc_service.h"
 #include "pc_zap.h"
 
 //  A positive integer from the environment, or fallback (with a warning
@@ -27,104 +28,73 @@ s_env_int (const char *name, int fallback)
     return (int) number;
 }
 
-static void
-s_usage (FILE *stream)
+static const char *s_help =
+    "  -v, --verbose   debug logging (one line per message heard; never message texts)\n"
+    "  -h, --help      this text\n"
+    "  -V, --version   the version\n"
+    "Environment: PYCHAT_DATA, PYCHAT_PORT, PYCHAT_BIND, PYCHAT_BROKER (see PROTOCOL.md);\n"
+    "  PYCHAT_ALERT_LOGIN_FAILURES  failed logins in 60 s that raise an alert (default 5)\n"
+    "  PYCHAT_ALERT_ROOM_RATE       a room's messages/s over 10 s that raise one (default 500)\n"
+    "Prometheus metrics: GET http://PYCHAT_BIND:PYCHAT_PORT+4/metrics\n";
+
+//  The monitor's certificate and the broker's public key (made here when
+//  the broker has not started yet: pc_keys_ensure is atomic). 0 | -1, logged.
+static int
+s_keys (pc_config_t *config, zcert_t **cert_p, char **broker_key_p)
 {
-    fprintf (stream,
-        "usage: pychat-monitor [-v]\n"
-        "  -v   debug logging (one line per message heard; never message texts)\n"
-        "Environment: PYCHAT_DATA, PYCHAT_PORT, PYCHAT_BIND, PYCHAT_BROKER (see PROTOCOL.md);\n"
-        "  PYCHAT_ALERT_LOGIN_FAILURES  failed logins in 60 s that raise an alert (default 5)\n"
-        "  PYCHAT_ALERT_ROOM_RATE       a room's messages/s over 10 s that raise one (default 500)\n"
-        "Prometheus metrics: GET http://PYCHAT_BIND:PYCHAT_PORT+4/metrics\n");
+    *cert_p = pc_keys_ensure (config->keys_dir, "monitor");
+    zcert_t *broker_cert = *cert_p? pc_keys_ensure (config->keys_dir, "broker"): NULL;
+    if (!broker_cert) {
+        zsys_error ("monitor: cannot create or read %s/%s.key: %s", config->keys_dir,
+                    *cert_p? "broker": "monitor", strerror (errno));
+        zcert_destroy (cert_p);
+        return -1;
+    }
+    *broker_key_p = strdup (zcert_public_txt (broker_cert));
+    zcert_destroy (&broker_cert);
+    return 0;
 }
 
 int
 main (int argc, char *argv [])
 {
-    bool verbose = false;
-    for (int arg = 1; arg < argc; arg++) {
-        if (streq (argv [arg], "-v") || streq (argv [arg], "--verbose"))
-            verbose = true;
-        else
-        if (streq (argv [arg], "-h") || streq (argv [arg], "--help")) {
-            s_usage (stdout);
-            return PC_EXIT_OK;
-        }
-        else {
-            s_usage (stderr);
-            return PC_EXIT_USAGE;
-        }
-    }
-    zsys_init ();
-    zsys_set_logident ("pychat-monitor");
-    zsys_set_logstream (stderr);
-    zsys_set_logsystem (false);
-
-    pc_config_t config;
-    if (pc_config_load (&config) == -1)
-        return PC_EXIT_USAGE;
-    zcert_t *cert = pc_keys_ensure (config.keys_dir, "monitor");
-    if (!cert) {
-        zsys_error ("monitor: cannot create or read %s/monitor.key: %s",
-                    config.keys_dir, strerror (errno));
+    pc_service_t service = { .name = "pychat-monitor", .help = s_help };
+    int rc = pc_service_init (&service, argc, argv);
+    if (rc != PC_SERVICE_GO)
+        return rc;
+    pc_config_t *config = &service.config;
+    zcert_t *cert;
+    char *broker_key;
+    if (s_keys (config, &cert, &broker_key))
         return PC_EXIT_UNREACHABLE;
-    }
-    //  The broker's key is created by whichever of the two starts first
-    //  (pc_keys_ensure is atomic); only its public half is kept.
-    zcert_t *broker_cert = pc_keys_ensure (config.keys_dir, "broker");
-    if (!broker_cert) {
-        zsys_error ("monitor: cannot create or read %s/broker.key: %s",
-                    config.keys_dir, strerror (errno));
-        zcert_destroy (&cert);
-        return PC_EXIT_UNREACHABLE;
-    }
-    char *broker_key = strdup (zcert_public_txt (broker_cert));
-    zcert_destroy (&broker_cert);
-
     char fanout [512], bind [512];
     snprintf (fanout, sizeof (fanout), "tcp://%s:%d",
-              config.broker_host, config.base_port + PC_OFF_FANOUT);
-    pc_config_bind_endpoint (&config, PC_OFF_MONITOR, bind, sizeof (bind));
-
+              config->broker_host, config->base_port + PC_OFF_FANOUT);
+    pc_config_bind_endpoint (config, PC_OFF_MONITOR, bind, sizeof (bind));
     zactor_t *zap = pc_zap_new ();
     assert (zap);
     pc_zap_allow_any (zap, "console");
 
     //  The metrics endpoint first: the actor publishes into it.
-    int metrics_port = config.base_port + PC_OFF_METRICS;
-    mon_http_t *http = mon_http_new (config.bind, metrics_port);
-    mon_server_args_t args = { cert, broker_key, fanout, bind, 5000, verbose, http,
+    int metrics_port = config->base_port + PC_OFF_METRICS;
+    mon_http_t *http = mon_http_new (config->bind, metrics_port);
+    mon_server_args_t args = { cert, broker_key, fanout, bind, 5000, service.verbose, http,
                                s_env_int ("PYCHAT_ALERT_LOGIN_FAILURES", MON_ALERT_LOGIN_FAILURES),
                                s_env_int ("PYCHAT_ALERT_ROOM_RATE", MON_ALERT_ROOM_RATE) };
-    zactor_t *server = zactor_new (mon_server_actor, &args);
-    assert (server);
-    char *endpoint = mon_server_endpoint (server);
-    int status = PC_EXIT_OK;
-    if (!endpoint || streq (endpoint, "") || !http)
-        status = PC_EXIT_UNREACHABLE;
-    else {
+    zactor_t *server = http? pc_service_start (&service, mon_server_actor, &args, NULL): NULL;
+    rc = PC_EXIT_UNREACHABLE;
+    if (server) {
+        char *endpoint = mon_server_endpoint (server);
         zsys_info ("monitor: started (key %s), stats on %s, metrics on http://%s:%d/metrics",
-                   zcert_public_txt (cert), endpoint, config.bind, metrics_port);
-        //  Wait for SIGINT/SIGTERM (czmq's handler sets zsys_interrupted),
-        //  or for the actor to go away.
-        zpoller_t *poller = zpoller_new (server, NULL);
-        while (!zsys_interrupted) {
-            void *which = zpoller_wait (poller, 1000);
-            if (which == server) {
-                zsys_error ("monitor: server stopped unexpectedly");
-                status = PC_EXIT_UNREACHABLE;
-                break;
-            }
-        }
-        zpoller_destroy (&poller);
+                   zcert_public_txt (cert), endpoint, config->bind, metrics_port);
+        zstr_free (&endpoint);
+        rc = pc_service_wait (&service, server);
         zsys_info ("monitor: stopping");
     }
-    zstr_free (&endpoint);
     zactor_destroy (&server);
     mon_http_destroy (&http);
     pc_zap_destroy (&zap);
     zcert_destroy (&cert);
     free (broker_key);
-    return status;
+    return rc;
 }

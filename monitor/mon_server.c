@@ -1,9 +1,13 @@
 //  mon_server.c: the monitor actor. One thread owns both sockets and the
 //  statistics, so nothing here needs a lock.
 #include "mon_server.h"
+#include "mon_alerts.h"
+#include "mon_json.h"
+#include "mon_prom.h"
 #include "mon_stats.h"
 #include "pc_limits.h"
 #include "pc_msg.h"
+#include "pc_service.h"
 #include "pc_util.h"
 #include "pc_zap.h"
 
@@ -24,6 +28,7 @@ typedef struct {
     pc_msg_t    *msg;               //  reused for every received message
     char        *fanout;
     char        *endpoint;          //  the ROUTER's bound endpoint, "" if none
+    char         failure [256];     //  why the sockets could not be set up, "" if they were
     int          summary_ms;
     int64_t      next_summary;
     int64_t      next_tick;
@@ -57,8 +62,8 @@ s_server_destroy (server_t **self_p)
     }
 }
 
-//  Sets up both sockets. On failure the actor still runs, answering its pipe
-//  only, so the caller learns of it through ENDPOINT ("") and can stop it.
+//  Sets up both sockets. On failure self->failure says why (the actor then
+//  reports it, pc_service.h, and ends).
 static server_t *
 s_server_new (zsock_t *pipe, mon_server_args_t *args)
 {
@@ -91,7 +96,8 @@ s_server_new (zsock_t *pipe, mon_server_args_t *args)
     zsock_set_maxmsgsize (self->router, PC_MSG_MAX);
     zsock_set_linger (self->router, 0);
     if (zsock_bind (self->router, "%s", args->bind) == -1) {
-        zsys_error ("monitor: cannot bind %s: %s", args->bind, zmq_strerror (zmq_errno ()));
+        snprintf (self->failure, sizeof (self->failure), "cannot bind %s: %s", args->bind,
+                  zmq_strerror (zmq_errno ()));
         zsock_destroy (&self->router);
         return self;
     }
@@ -116,8 +122,8 @@ s_server_new (zsock_t *pipe, mon_server_args_t *args)
     zsock_set_subscribe (self->sub, PC_TOPIC_ROOM);
     zsock_set_subscribe (self->sub, PC_TOPIC_EVENT);
     if (zsock_connect (self->sub, "%s", self->fanout) == -1) {
-        zsys_error ("monitor: cannot connect to %s: %s", self->fanout,
-                    zmq_strerror (zmq_errno ()));
+        snprintf (self->failure, sizeof (self->failure), "cannot connect to %s: %s",
+                  self->fanout, zmq_strerror (zmq_errno ()));
         zsock_destroy (&self->sub);
         zsock_destroy (&self->router);
         zstr_free (&self->endpoint);
@@ -146,19 +152,26 @@ s_rss_bytes (void)
     return (uint64_t) kb * 1024;
 }
 
+//  The text /metrics serves, as of now.
+static void
+s_publish_metrics (server_t *self, int64_t now)
+{
+    if (self->http) {
+        pc_buf_t buf;
+        pc_buf_init (&buf);
+        mon_prom_metrics (self->stats, &buf, now);
+        mon_http_publish (self->http, buf.data, buf.size);
+        pc_buf_free (&buf);
+    }
+}
+
 //  Once a second: memory, alerts, and the text /metrics serves.
 static void
 s_tick (server_t *self, int64_t now)
 {
     mon_stats_set_rss (self->stats, s_rss_bytes ());
-    mon_stats_tick (self->stats, now);
-    if (self->http) {
-        pc_buf_t buf;
-        pc_buf_init (&buf);
-        mon_stats_metrics (self->stats, &buf, now);
-        mon_http_publish (self->http, buf.data, buf.size);
-        pc_buf_free (&buf);
-    }
+    mon_alerts_tick (self->stats, now);
+    s_publish_metrics (self, now);
 }
 
 static char *
@@ -167,8 +180,9 @@ s_stats_json (server_t *self)
     pc_buf_t buf;
     pc_buf_init (&buf);
     int64_t now = s_now ();
-    mon_stats_tick (self->stats, now);          //  alerts as of now
-    mon_stats_json (self->stats, &buf, now);
+    mon_alerts_tick (self->stats, now);          //  alerts as of now
+    mon_json_stats (self->stats, &buf, now);
+    s_publish_metrics (self, now);  //  so /metrics never lags what STATS said
     return buf.data;                //  the caller frees it
 }
 
@@ -237,12 +251,12 @@ s_handle_sub (server_t *self)
         if (!self->verbose)
             ;
         else
-        if (pc_msg_is (self->msg, "MSG"))
+        if (pc_msg_cmd (self->msg) == PC_CMD_MSG)
             //  Never the text: only who wrote where.
-            zsys_debug ("monitor: MSG %s in %s from %s", pc_msg_field (self->msg, 0),
-                        pc_msg_field (self->msg, 1), pc_msg_field (self->msg, 2));
+            zsys_debug ("monitor: MSG %s in %s from %s", pc_message_id (self->msg),
+                        pc_message_room (self->msg), pc_message_from (self->msg));
         else
-            zsys_debug ("monitor: EVENT %s", pc_msg_field (self->msg, 0));
+            zsys_debug ("monitor: EVENT %s", pc_event_kind (self->msg));
         if (!more && !(zsock_events (self->sub) & ZMQ_POLLIN))
             return;
     }
@@ -256,49 +270,58 @@ s_reply (server_t *self, pc_msg_t *reply)
         zsys_debug ("monitor: reply not sent: %s", zmq_strerror (zmq_errno ()));
 }
 
+//  The answer to a request that did not decode, or NULL to drop it.
+static pc_msg_t *
+s_malformed (server_t *self, pc_msg_t *request)
+{
+    mon_stats_malformed (self->stats);
+    if (self->verbose)
+        zsys_debug ("monitor: malformed request from %s: %s",
+                    pc_msg_peer_address (request)? pc_msg_peer_address (request): "?",
+                    pc_msg_error_text (request));
+    //  A command that is not ours is 405 whatever its fields; an
+    //  unreadable signature or frame count (no request id) is dropped.
+    const char *command = pc_msg_command (request);
+    pc_cmd_t known = pc_cmd_lookup (command);
+    if (!pc_msg_routing_id (request))
+        return NULL;
+    if (*command && known != PC_CMD_PING && known != PC_CMD_STATS)
+        return pc_msg_new_error (request, PC_ERR_UNKNOWN, "unknown command");
+    if (pc_msg_error (request) == PC_ERR_MALFORMED && *pc_msg_reqid (request) == 0)
+        return NULL;
+    return pc_msg_new_error (request, pc_msg_error (request), pc_msg_error_text (request));
+}
+
+static pc_msg_t *
+s_stats (server_t *self, pc_msg_t *request)
+{
+    char *json = s_stats_json (self);
+    pc_msg_t *reply;
+    if (strlen (json) > PC_FIELD_MAX) {
+        zsys_warning ("monitor: STATS is %zu bytes, over the field limit", strlen (json));
+        reply = pc_msg_new_error (request, PC_ERR_INTERNAL, "statistics too large to send");
+    }
+    else
+        reply = pc_stats_ok (request, json);
+    free (json);
+    return reply;
+}
+
 static void
 s_handle_one (server_t *self, int rc)
 {
     pc_msg_t *request = self->msg;
     if (rc == -1)
         return;
-    pc_msg_t *reply = NULL;
-    if (rc == -2) {
-        mon_stats_malformed (self->stats);
-        if (self->verbose)
-            zsys_debug ("monitor: malformed request from %s: %s",
-                    pc_msg_peer_address (request)? pc_msg_peer_address (request): "?",
-                    pc_msg_error_text (request));
-        //  A command that is not ours is 405 whatever its fields; an
-        //  unreadable signature or frame count (no request id) is dropped.
-        const char *command = pc_msg_command (request);
-        if (!pc_msg_routing_id (request))
-            ;
-        else
-        if (*command && !streq (command, "PING") && !streq (command, "STATS"))
-            reply = pc_msg_new_error (request, PC_ERR_UNKNOWN, "unknown command");
-        else
-        if (!(pc_msg_error (request) == PC_ERR_MALFORMED && *pc_msg_reqid (request) == 0))
-            reply = pc_msg_new_error (request, pc_msg_error (request), pc_msg_error_text (request));
-    }
+    pc_msg_t *reply;
+    if (rc == -2)
+        reply = s_malformed (self, request);
     else
-    if (pc_msg_is (request, "PING")) {
-        reply = pc_msg_new_ok (request);
-        pc_msg_add (reply, "PONG");
-    }
+    if (pc_msg_cmd (request) == PC_CMD_PING)
+        reply = pc_ping_ok (request, "PONG");
     else
-    if (pc_msg_is (request, "STATS")) {
-        char *json = s_stats_json (self);
-        if (strlen (json) > PC_FIELD_MAX) {
-            zsys_warning ("monitor: STATS is %zu bytes, over the field limit", strlen (json));
-            reply = pc_msg_new_error (request, PC_ERR_INTERNAL, "statistics too large to send");
-        }
-        else {
-            reply = pc_msg_new_ok (request);
-            pc_msg_add (reply, json);
-        }
-        free (json);
-    }
+    if (pc_msg_cmd (request) == PC_CMD_STATS)
+        reply = s_stats (self, request);
     else
         reply = pc_msg_new_error (request, PC_ERR_UNKNOWN, "unknown command");
     if (reply) {
@@ -343,6 +366,12 @@ mon_server_actor (zsock_t *pipe, void *args)
 {
     server_t *self = s_server_new (pipe, (mon_server_args_t *) args);
     zsock_signal (pipe, 0);
+    if (*self->failure) {
+        pc_service_failed (pipe, "%s", self->failure);
+        s_server_destroy (&self);
+        return;
+    }
+    pc_service_ready (pipe);
     while (!self->terminated) {
         int64_t now = s_now ();
         if (now >= self->next_summary) {
@@ -456,7 +485,8 @@ mon_server_test (bool verbose)
     assert (http);
     mon_server_args_t args = { monitor_cert, zcert_public_txt (broker_cert), fanout,
                                "tcp://127.0.0.1:*", 200, verbose, http, 0, 0 };
-    zactor_t *server = zactor_new (mon_server_actor, &args);
+    pc_service_t service = { .name = "mon_server_test", .help = NULL };
+    zactor_t *server = pc_service_start (&service, mon_server_actor, &args, NULL);
     assert (server);
     char *endpoint = mon_server_endpoint (server);
     assert (endpoint && strneq (endpoint, ""));
@@ -469,7 +499,7 @@ mon_server_test (bool verbose)
     assert (zsock_connect (dealer, "%s", endpoint) == 0);
 
     pc_msg_t *reply = s_request (dealer, "PING", "p1");
-    assert (pc_msg_is (reply, "OK") && streq (pc_msg_field (reply, 0), "PONG"));
+    assert (pc_msg_is (reply, "OK") && streq (pc_ping_ok_pong (reply), "PONG"));
     pc_msg_destroy (&reply);
 
     //  Events and messages through the real sockets
@@ -483,7 +513,7 @@ mon_server_test (bool verbose)
 
     reply = s_request (dealer, "STATS", "s1");
     assert (pc_msg_is (reply, "OK") && pc_msg_nfields (reply) == 1);
-    const char *json = pc_msg_field (reply, 0);
+    const char *json = pc_stats_ok_json (reply);
     if (verbose)
         printf ("\n   %s\n   ", json);
     assert (strstr (json, "\"rooms\":{\"lobby\":{\"messages\":2,\"members\":1,"));
@@ -515,14 +545,13 @@ mon_server_test (bool verbose)
     zstr_free (&endpoint);
     mon_http_destroy (&http);
 
-    //  A bind that fails: the actor says so and still stops cleanly
+    //  A bind that fails: the actor says why and ends
     mon_server_args_t bad = { monitor_cert, zcert_public_txt (broker_cert), fanout,
                               "tcp://256.0.0.1:1", 200, false, NULL, 0, 0 };
-    server = zactor_new (mon_server_actor, &bad);
-    endpoint = mon_server_endpoint (server);
-    assert (endpoint && streq (endpoint, ""));
-    zstr_free (&endpoint);
-    zactor_destroy (&server);
+    char *reason = NULL;
+    server = pc_service_start (&service, mon_server_actor, &bad, &reason);
+    assert (!server && reason && strstr (reason, "cannot bind tcp://256.0.0.1:1"));
+    zstr_free (&reason);
 
     zsock_destroy (&pub);
     zcert_destroy (&console_cert);

@@ -5,8 +5,8 @@
 //
 //      mon_server_args_t args = { cert, broker_key, fanout, bind, 5000, false,
 //                                 http, 0, 0 };
-//      zactor_t *server = zactor_new (mon_server_actor, &args);
-//      char *endpoint = mon_server_endpoint (server);  //  "" when bind failed
+//      zactor_t *server = pc_service_start (&service, mon_server_actor, &args, NULL);
+//      char *endpoint = mon_server_endpoint (server);  //  NULL server: it said why
 //      ...
 //      zactor_destroy (&server);
 //
@@ -31,11 +31,12 @@ typedef struct {
 } mon_server_args_t;
 
 //  The zactor body; args is a mon_server_args_t, read only while starting.
-//  Pipe commands: "ENDPOINT" -> the ROUTER's bound endpoint ("" when the
-//  bind failed); "STATS" -> the STATS JSON; "$TERM" ends the actor.
+//  Starts as pc_service.h says (READY, or FAILED with the reason: a bind or
+//  connect that failed). Pipe commands: "ENDPOINT" -> the ROUTER's bound
+//  endpoint; "STATS" -> the STATS JSON; "$TERM" ends the actor.
 void        mon_server_actor    (zsock_t *pipe, void *args);
 
-//  Asks the actor for its bound endpoint; caller frees; "" on bind failure.
+//  Asks the actor for its bound endpoint; caller frees.
 char       *mon_server_endpoint (zactor_t *self);
 //  Asks the actor for its STATS JSON; caller frees.
 char       *mon_server_stats    (zactor_t *self);

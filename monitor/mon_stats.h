@@ -2,7 +2,8 @@
 //
 //  Pure bookkeeping: no sockets, no clock. Callers hand it decoded fan-out
 //  messages (MSG on r/ROOM/, EVENT on $ev/) with the current time, and read
-//  the totals back as JSON (STATS) or as a one-line summary (the log).
+//  the totals back as a one-line summary (the log), as JSON (mon_json) or
+//  as Prometheus text (mon_prom); mon_alerts judges them.
 //  Message texts are never stored: a MSG only bumps counters.
 #ifndef MON_STATS_H_INCLUDED
 #define MON_STATS_H_INCLUDED
@@ -10,8 +11,83 @@
 #include <czmq.h>
 #include "pc_msg.h"
 #include "pc_util.h"
+#include "pc_limits.h"
+#include "mon_ring.h"
+
+//  --------------------------------------------------------------------------
+//  The model. Written here and by mon_alerts (its alert list); read by
+//  mon_json and mon_prom. Nobody else touches the fields.
+
+typedef struct {
+    char      *name;
+    uint64_t   messages;
+    zhashx_t  *members;             //  user name -> (void *) 1
+    mon_ring_t ring;
+} mon_room_t;
+
+//  The monitor's own log of what happened, newest last (never texts).
+#define MON_EVENTS_MAX      100
+#define MON_EVENT_TEXT_MAX  160
+
+typedef struct {
+    int64_t   ts;                   //  Unix ms
+    char      kind [24];
+    char      text [MON_EVENT_TEXT_MAX];
+} mon_event_t;
+
+//  Alert kinds; a room_rate alert exists once per room (its subject).
+typedef enum {
+    MON_ALERT_LOGIN, MON_ALERT_BROKER, MON_ALERT_AUTHSVC, MON_ALERT_REDIS, MON_ALERT_ROOM,
+    MON_ALERT_FILESVC, MON_ALERT_KINDS
+} mon_alert_kind_t;
+
+typedef struct {
+    mon_alert_kind_t kind;
+    char      subject [PC_NAME_MAX + 1];    //  the room, or ""
+    char      detail [128];
+    int64_t   since_ms;             //  Unix ms when raised
+} mon_alert_t;
 
 typedef struct _mon_stats_t mon_stats_t;
+struct _mon_stats_t {
+    int64_t   started_ms;
+    int64_t   heard_ms;             //  last message from the broker; 0: never
+    int64_t   wall_offset;          //  Unix ms - now_ms
+    uint64_t  messages;
+    uint64_t  malformed;
+    zhashx_t *rooms;                //  name -> mon_room_t, owned
+    zhashx_t *online;               //  user name -> (void *) 1
+    size_t    unlisted;             //  online but left off a capped heartbeat list
+    mon_ring_t ring;                //  all rooms' messages
+    mon_ring_t failures_ring;       //  failed logins
+    uint64_t  login_failures;
+    uint64_t  dms;
+    uint64_t  rejects;
+    uint64_t  auth_down;
+    //  The broker's own figures ("stats" event); valid when broker_known
+    bool      broker_known;
+    uint64_t  broker [8];           //  sessions, pending, journal, malformed, refused, uptime,
+                                    //  delivery latency avg and max (us)
+    bool      authsvc_known;
+    int64_t   authsvc_ms;           //  as last reported; -1: never answered
+    int       redis_state;          //  -1 unknown, 0 down, 1 up
+    //  The file service's figures ("files" event), valid when files_heard_ms
+    int64_t   files_heard_ms;       //  0: never
+    uint64_t  files [6];            //  active uploads, active downloads, uploads,
+                                    //  downloads, bytes in, bytes out
+    uint64_t  files_shared;         //  "file-up" events seen (listed uploads)
+    uint64_t  files_fetched;        //  "file-down" events seen
+    uint64_t  files_removed;        //  "file-rm" events seen
+    uint64_t  rss;
+    int       login_threshold;
+    int       room_rate_limit;
+    mon_event_t events [MON_EVENTS_MAX];
+    size_t    events_next;          //  total ever logged; next slot is % MON_EVENTS_MAX
+    zlistx_t *alerts;               //  mon_alert_t, owned, in the order raised
+    uint64_t  alerts_total [MON_ALERT_KINDS];
+};
+
+//  --------------------------------------------------------------------------
 
 //  now_ms is the start time, for uptime_s.
 mon_stats_t *mon_stats_new           (int64_t now_ms);      //  caller owns result
@@ -53,12 +129,17 @@ void         mon_stats_set_wall_offset (mon_stats_t *self, int64_t offset_ms);
 //  The monitor's resident memory in bytes (the caller reads /proc).
 void         mon_stats_set_rss       (mon_stats_t *self, uint64_t bytes);
 
-//  Re-evaluates every alert at now_ms: raises (zsys_warning, once) or
-//  clears (zsys_info, once) them. Call about once a second and before
-//  reading the state. Returns the number of active alerts.
-size_t       mon_stats_tick          (mon_stats_t *self, int64_t now_ms);
-//  True when an alert of kind (for room_rate: on subject) is active.
-bool         mon_stats_alert_active  (mon_stats_t *self, const char *kind, const char *subject);
+//  Appends an entry to the event log, at now_ms (wall-clock time kept).
+void         mon_stats_log_event     (mon_stats_t *self, int64_t now_ms, const char *kind,
+                                      const char *format, ...)
+                                      __attribute__ ((format (printf, 4, 5)));
+//  The keys of a hash, sorted; caller destroys the list.
+zlistx_t    *mon_stats_sorted_keys   (zhashx_t *hash);
+//  Seconds since the start, 0 before it.
+int64_t      mon_stats_uptime        (mon_stats_t *self, int64_t now_ms);
+//  Messages per second of ring (the whole, or a room's) over seconds.
+double       mon_stats_ring_rate     (mon_stats_t *self, mon_ring_t *ring, int seconds,
+                                      int64_t now_ms);
 
 uint64_t     mon_stats_login_failures (mon_stats_t *self);
 uint64_t     mon_stats_dms           (mon_stats_t *self);
@@ -67,20 +148,15 @@ uint64_t     mon_stats_rejects       (mon_stats_t *self);
 //  the window (or by the seconds the monitor has run, when fewer).
 double       mon_stats_rate          (mon_stats_t *self, const char *room, int seconds, int64_t now_ms);
 
-//  Appends the STATS object (PROTOCOL.md, "Commands to the monitor"):
-//  {"messages_total":N,"rooms":{"NAME":{"messages":N,"members":N,
-//   "rate_1s":R,"rate_1m":R,"rate_15m":R}},"users_online":N,"online":["NAME"],
-//   "uptime_s":N,"malformed_total":N,"broker_last_heard_ms":N, ...}
-//  rooms and names sorted; broker_last_heard_ms is the age of the broker's
-//  last message in ms, -1 when it was never heard. The fields after it are
-//  listed in PROTOCOL.md (rates, logins, DMs, rejects, broker, health,
-//  alerts, events, rate_history).
-void         mon_stats_json          (mon_stats_t *self, pc_buf_t *buf, int64_t now_ms);
-//  Appends the Prometheus text exposition (format 0.0.4) of the counters.
-void         mon_stats_metrics       (mon_stats_t *self, pc_buf_t *buf, int64_t now_ms);
 //  Appends "12 messages (lobby 10, dev 2), 2 online": busiest rooms first,
 //  at most 8 rooms named.
 void         mon_stats_summary       (mon_stats_t *self, pc_buf_t *buf);
+
+//  For selftests: decodes topic, command and fields (NULL-terminated) the
+//  way the SUB side does, then handles it: mon_stats_handle's answer, or -2
+//  when it did not decode (counted as the broker's malformed).
+int          mon_stats_feed          (mon_stats_t *self, int64_t now_ms, const char *topic,
+                                      const char *command, ...);
 
 void         mon_stats_test          (bool verbose);
 #endif

@@ -1,11 +1,14 @@
-//  pc_config.c: configuration from the environment.
+//  pc_config.c: configuration from the environment and an optional file.
 #include "pc_config.h"
 #include "pc_limits.h"
 
 #include <assert.h>
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *
 s_env (const char *name, const char *fallback)
@@ -65,10 +68,123 @@ s_size_env (const char *name, unsigned long long fallback, unsigned long long *b
     return 0;
 }
 
+//  The keys the file may set: every variable PyChat's programs read, but the
+//  passwords (a shared file is no place for them) and PYCHAT_CONFIG itself.
+//  An unknown PYCHAT_ key is set all the same, with a warning (a typo shows).
+static const char *s_known_keys [] = {
+    "PYCHAT_DATA", "PYCHAT_PORT", "PYCHAT_BIND", "PYCHAT_REDIS", "PYCHAT_AUTHSVC",
+    "PYCHAT_AUTHSVC_BIND", "PYCHAT_BROKER", "PYCHAT_MONITOR", "PYCHAT_HISTORY",
+    "PYCHAT_FANOUT_HWM", "PYCHAT_FILES_DIR", "PYCHAT_FILES_MAX", "PYCHAT_FILES_QUOTA",
+    "PYCHAT_FILES_MIN_FREE", "PYCHAT_PUBLIC_FILES", "PYCHAT_THROTTLE_SOURCE",
+    "PYCHAT_ALERT_LOGIN_FAILURES", "PYCHAT_ALERT_ROOM_RATE", "PYCHAT_SERVER",
+    "PYCHAT_SERVER_KEY", "PYCHAT_USER", "PYCHAT_HOME", NULL
+};
+
+static char *
+s_trim (char *text)
+{
+    while (isspace ((unsigned char) *text))
+        text++;
+    size_t len = strlen (text);
+    while (len && isspace ((unsigned char) text [len - 1]))
+        text [--len] = 0;
+    return text;
+}
+
+//  One line of the file: 0 applied or skipped, -1 malformed (reported).
+static int
+s_config_line (const char *path, int number, char *line)
+{
+    char *text = s_trim (line);
+    if (*text == 0 || *text == '#')
+        return 0;
+    char *equals = strchr (text, '=');
+    if (equals)
+        *equals = 0;
+    char *key = s_trim (text);
+    bool valid = equals && strncmp (key, "PYCHAT_", 7) == 0 && key [7];
+    for (const char *c = key; valid && *c; c++)
+        valid = isupper ((unsigned char) *c) || isdigit ((unsigned char) *c) || *c == '_';
+    if (!valid || strcmp (key, "PYCHAT_CONFIG") == 0
+    ||  strcmp (key, "PYCHAT_PASSWORD") == 0 || strcmp (key, "PYCHAT_NEW_PASSWORD") == 0) {
+        fprintf (stderr, "pychat: %s:%d: not a PYCHAT_NAME=value setting: '%s'\n",
+                 path, number, key);
+        return -1;
+    }
+    char *value = s_trim (equals + 1);
+    size_t len = strlen (value);
+    if (len >= 2 && (*value == '"' || *value == '\'') && value [len - 1] == *value) {
+        value [len - 1] = 0;
+        value++;
+    }
+    bool known = false;
+    for (int k = 0; s_known_keys [k]; k++)
+        known = known || strcmp (s_known_keys [k], key) == 0;
+    if (!known)
+        fprintf (stderr, "pychat: %s:%d: warning: %s is not a PyChat setting\n",
+                 path, number, key);
+    const char *current = getenv (key);
+    if (!current || !*current)
+        setenv (key, value, 1);
+    return 0;
+}
+
+//  The optional file (PYCHAT_CONFIG, else PC_CONFIG_FILE): fills in what the
+//  environment leaves unset. 0 ok (or no default file), -1 reported.
+static int
+s_config_file (void)
+{
+    const char *named = getenv ("PYCHAT_CONFIG");
+    const char *path = named && *named? named: PC_CONFIG_FILE;
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        if (errno == ENOENT && path != named)
+            return 0;
+        fprintf (stderr, "pychat: cannot read the configuration %s: %s\n", path, strerror (errno));
+        return -1;
+    }
+    char line [4096];
+    int number = 0;
+    int rc = 0;
+    while (rc == 0 && fgets (line, sizeof (line), file)) {
+        number++;
+        if (!strchr (line, '\n') && !feof (file)) {
+            fprintf (stderr, "pychat: %s:%d: line too long\n", path, number);
+            rc = -1;
+        }
+        else
+            rc = s_config_line (path, number, line);
+    }
+    fclose (file);
+    return rc;
+}
+
+//  PYCHAT_PUBLIC_FILES=host:port (a [v6] host keeps its brackets). 0 or -1.
+static int
+s_public_files (pc_config_t *config)
+{
+    const char *text = getenv ("PYCHAT_PUBLIC_FILES");
+    if (!text || !*text)
+        return 0;
+    const char *colon = strrchr (text, ':');
+    size_t host_len = colon? (size_t) (colon - text): 0;
+    if (!colon || host_len == 0 || host_len >= sizeof (config->public_files_host)
+    ||  s_port (colon + 1, &config->public_files_port)) {
+        fprintf (stderr, "pychat: PYCHAT_PUBLIC_FILES must be host:port, not '%s'\n", text);
+        config->public_files_port = 0;
+        return -1;
+    }
+    memcpy (config->public_files_host, text, host_len);
+    config->public_files_host [host_len] = 0;
+    return 0;
+}
+
 int
 pc_config_load (pc_config_t *config)
 {
     memset (config, 0, sizeof (*config));
+    if (s_config_file ())
+        return -1;
     snprintf (config->data_dir, sizeof (config->data_dir), "%s", s_env ("PYCHAT_DATA", "./var"));
     snprintf (config->keys_dir, sizeof (config->keys_dir), "%s/keys", config->data_dir);
     config->base_port = PC_PORT_DEFAULT;
@@ -133,6 +249,8 @@ pc_config_load (pc_config_t *config)
         snprintf (config->files_dir, sizeof (config->files_dir), "%s", files_dir);
     else
         snprintf (config->files_dir, sizeof (config->files_dir), "%s/files", config->data_dir);
+    if (s_public_files (config))
+        return -1;
     if (s_size_env ("PYCHAT_FILES_MAX", 100ULL << 20, &config->files_max)
     ||  s_size_env ("PYCHAT_FILES_QUOTA", 1ULL << 30, &config->files_quota)
     ||  s_size_env ("PYCHAT_FILES_MIN_FREE", 64ULL << 20, &config->files_min_free))
@@ -146,10 +264,84 @@ pc_config_bind_endpoint (pc_config_t *config, int offset, char *endpoint, size_t
     snprintf (endpoint, size, "tcp://%s:%d", config->bind, config->base_port + offset);
 }
 
+//  Writes text to a fresh temporary file, its path into path and into
+//  PYCHAT_CONFIG.
+static void
+s_test_write (char *path, size_t size, const char *text)
+{
+    snprintf (path, size, "/tmp/pc_config_test_XXXXXX");
+    int fd = mkstemp (path);
+    assert (fd >= 0);
+    FILE *file = fdopen (fd, "w");
+    assert (file);
+    fputs (text, file);
+    fclose (file);
+    setenv ("PYCHAT_CONFIG", path, 1);
+}
+
+//  The file: its values fill in what the environment leaves unset, the
+//  environment wins, malformed lines and a missing named file are refused.
+static void
+s_test_file (void)
+{
+    char path [64];
+    s_test_write (path, sizeof (path),
+        "# PyChat\n"
+        "\n"
+        "  PYCHAT_PORT = 7100\n"
+        "PYCHAT_HISTORY=\"250\"\n"
+        "PYCHAT_FILES_MAX=7M   \n"
+        "PYCHAT_PUBLIC_FILES=chat.example:443\n");
+    unsetenv ("PYCHAT_PORT");
+    unsetenv ("PYCHAT_HISTORY");
+    unsetenv ("PYCHAT_PUBLIC_FILES");
+    setenv ("PYCHAT_FILES_MAX", "", 1);     //  empty counts as unset
+    pc_config_t config;
+    assert (pc_config_load (&config) == 0);
+    assert (config.base_port == 7100 && config.history_max == 250);
+    assert (config.files_max == 7ULL << 20);
+    assert (strcmp (config.public_files_host, "chat.example") == 0);
+    assert (config.public_files_port == 443);
+    //  the environment wins
+    setenv ("PYCHAT_PORT", "7200", 1);
+    assert (pc_config_load (&config) == 0 && config.base_port == 7200);
+    unlink (path);
+    setenv ("PYCHAT_CONFIG", "/dev/null", 1);
+    setenv ("PYCHAT_PUBLIC_FILES", "[::1]:6000", 1);
+    assert (pc_config_load (&config) == 0 && config.public_files_port == 6000);
+    assert (strcmp (config.public_files_host, "[::1]") == 0);
+    setenv ("PYCHAT_PUBLIC_FILES", "nohost", 1);
+    assert (pc_config_load (&config) == -1);
+    setenv ("PYCHAT_PUBLIC_FILES", ":6000", 1);
+    assert (pc_config_load (&config) == -1);
+    unsetenv ("PYCHAT_PUBLIC_FILES");
+    assert (pc_config_load (&config) == 0 && config.public_files_port == 0);
+    s_test_write (path, sizeof (path), "PYCHAT_PORT 7300\n");
+    assert (pc_config_load (&config) == -1);
+    unlink (path);
+    s_test_write (path, sizeof (path), "PYCHAT_PASSWORD=secret\n");
+    assert (pc_config_load (&config) == -1);
+    unlink (path);
+    s_test_write (path, sizeof (path), "HOME=/\n");
+    assert (pc_config_load (&config) == -1);
+    unlink (path);
+    assert (pc_config_load (&config) == -1);        //  named but missing
+    setenv ("PYCHAT_CONFIG", "/dev/null", 1);
+    assert (pc_config_load (&config) == 0);
+    unsetenv ("PYCHAT_PORT");
+    unsetenv ("PYCHAT_HISTORY");
+    unsetenv ("PYCHAT_FILES_MAX");
+    unsetenv ("PYCHAT_PUBLIC_FILES");
+}
+
 void
 pc_config_test (bool verbose)
 {
     printf (" * pc_config: ");
+    //  A configuration installed on this machine stays out of the test.
+    const char *saved = getenv ("PYCHAT_CONFIG");
+    char *saved_config = saved? strdup (saved): NULL;
+    setenv ("PYCHAT_CONFIG", "/dev/null", 1);
     pc_config_t config;
     setenv ("PYCHAT_PORT", "7000", 1);
     setenv ("PYCHAT_REDIS", "", 1);
@@ -186,6 +378,12 @@ pc_config_test (bool verbose)
     unsetenv ("PYCHAT_PORT");
     unsetenv ("PYCHAT_REDIS");
     unsetenv ("PYCHAT_AUTHSVC");
+    s_test_file ();
+    if (saved_config)
+        setenv ("PYCHAT_CONFIG", saved_config, 1);
+    else
+        unsetenv ("PYCHAT_CONFIG");
+    free (saved_config);
     if (verbose)
         printf ("(verbose) ");
     printf ("OK\n");

@@ -1,5 +1,11 @@
-//  pc_config.h: configuration from the environment (ARCHITECTURE.md, 8).
+//  pc_config.h: configuration from the environment (ARCHITECTURE.md, 8)
+//  and an optional file.
 //
+//  PYCHAT_CONFIG   the optional file of KEY=value lines default /etc/pychat/pychat.conf
+//                  (the same names as the environment; # comments; a variable
+//                  set, non-empty, in the environment wins over the file; a
+//                  missing default file is fine, a missing named one is not;
+//                  PYCHAT_CONFIG=/dev/null reads none)
 //  PYCHAT_DATA     keys, Redis data, logs               default ./var
 //  PYCHAT_PORT     base port                            default 5555
 //  PYCHAT_BIND     interface the services listen on     default * (all)
@@ -15,12 +21,18 @@
 //  PYCHAT_FILES_MAX   largest file (bytes, K/M/G suffix) default 100M
 //  PYCHAT_FILES_QUOTA bytes of files one user may hold   default 1G
 //  PYCHAT_FILES_MIN_FREE  disk space uploads never eat into   default 64M
+//  PYCHAT_PUBLIC_FILES host:port where clients reach the file service, told
+//                  in the broker's FILES reply    default the broker's host, PORT+5
 #ifndef PC_CONFIG_H_INCLUDED
 #define PC_CONFIG_H_INCLUDED
 
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#ifndef PC_CONFIG_FILE
+#   define PC_CONFIG_FILE "/etc/pychat/pychat.conf"
+#endif
 
 typedef struct {
     char data_dir [PATH_MAX];
@@ -38,10 +50,15 @@ typedef struct {
     unsigned long long files_max;
     unsigned long long files_quota;
     unsigned long long files_min_free;
+    char public_files_host [256];       //  "" unless PYCHAT_PUBLIC_FILES is set
+    int  public_files_port;             //  0 unless PYCHAT_PUBLIC_FILES is set
 } pc_config_t;
 
-//  Fills config from the environment. 0 ok, -1 with a message on stderr when
-//  a variable is malformed (for instance a non-numeric port).
+//  Fills config from the environment, after the file (PYCHAT_CONFIG) has
+//  filled in the variables the environment does not set (setenv: the other
+//  PYCHAT_* variables a process reads after this come from it too). 0 ok,
+//  -1 with a message on stderr when the file cannot be read or has a line
+//  that is not KEY=value, or a variable is malformed (a non-numeric port).
 int     pc_config_load      (pc_config_t *config);
 //  "tcp://BIND:PORT+offset" into endpoint.
 //  Parses "123", "64K", "100M", "2G" (binary units) into *bytes; 0 or -1.

@@ -6,6 +6,7 @@
 #include "pc_zap.h"
 #include "pc_redis.h"
 #include "pc_fanout.h"
+#include "pc_service.h"
 #include "selftests.h"
 
 int
@@ -22,6 +23,7 @@ main (int argc, char *argv [])
     pc_zap_test (verbose);
     pc_redis_test (verbose);
     pc_fanout_test (verbose);
+    pc_service_test (verbose);
     PYCHAT_MODULE_SELFTESTS (verbose);
     printf ("Selftests passed\n");
     return 0;

@@ -15,11 +15,18 @@
 #include "auth_hash.h"
 #include "auth_store.h"
 #include "auth_server.h"
+#include "mon_ring.h"
 #include "mon_stats.h"
+#include "mon_alerts.h"
+#include "mon_json.h"
+#include "mon_prom.h"
 #include "mon_server.h"
 #include "mon_http.h"
 #include "files_disk.h"
 #include "files_store.h"
+#include "files_core.h"
+#include "files_upload.h"
+#include "files_download.h"
 #include "files_server.h"
 
 #define PYCHAT_MODULE_SELFTESTS(verbose) do { \
@@ -35,12 +42,19 @@
     auth_hash_test (verbose); \
     auth_store_test (verbose); \
     auth_server_test (verbose); \
+    mon_ring_test (verbose); \
     mon_stats_test (verbose); \
+    mon_alerts_test (verbose); \
+    mon_json_test (verbose); \
+    mon_prom_test (verbose); \
     mon_server_test (verbose); \
     mon_http_test (verbose); \
     files_disk_test (verbose); \
     files_store_test (verbose); \
+    files_core_test (verbose); \
     files_server_test (verbose); \
+    files_upload_test (verbose); \
+    files_download_test (verbose); \
 } while (0)
 
 #endif

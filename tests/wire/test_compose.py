@@ -3,6 +3,7 @@
 real on free ports, then stopped)."""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -246,3 +247,159 @@ def test_a_port_taken_while_running_stops_pychat_up_instead_of_looping(up_run):
     output = open(os.path.join(up_run["tmp"], "pychat-up.out")).read()
     assert "a port it needs is taken" in output
     assert output.count("restarting in") <= 1, output[-2000:]
+
+
+# ---------------------------------------------------------------------------
+#  The compose stack as an operator runs it (issue 19): healthchecks, .env,
+#  the file service's advertised endpoint, and the image, checked statically
+#  (Docker cannot run here and hadolint is not packaged in Debian 12: the
+#  Dockerfile's structure is tested instead).
+
+ENV_EXAMPLE = os.path.join(ROOT, ".env.example")
+DOCKERFILE = os.path.join(ROOT, "Dockerfile")
+
+
+def _yaml():
+    return pytest.importorskip("yaml", reason="python3-yaml (docker-compose's) is not installed")
+
+
+def _config(env_file=None):
+    args = (["--env-file", env_file] if env_file else []) + ["config"]
+    result = compose(*args)
+    assert result.returncode == 0, result.stderr
+    return _yaml().safe_load(result.stdout)
+
+
+def test_compose_file_has_no_obsolete_version_key():
+    raw = _yaml().safe_load(open(COMPOSE))
+    assert "version" not in raw, "the top-level version: key is obsolete (Compose Specification)"
+
+
+@needs_compose
+def test_every_service_has_a_healthcheck_and_waits_for_health():
+    services = _config()["services"]
+    for name, service in services.items():
+        check = service.get("healthcheck") or {}
+        assert check.get("test"), name + " has no healthcheck"
+        assert not check.get("disable"), name
+        depends = service.get("depends_on") or {}
+        if isinstance(depends, list):
+            pytest.fail("%s: depends_on only orders start-up; wait for service_healthy" % name)
+        for other, how in depends.items():
+            assert how.get("condition") == "service_healthy", (name, other, how)
+    for name in ("broker", "monitor"):
+        command = services[name]["healthcheck"]["test"]
+        assert command[0] == "CMD" and command[1].startswith("pychat"), \
+            "%s's healthcheck should be a real round trip: %r" % (name, command)
+
+
+def _compose_variables():
+    return set(re.findall(r"\$\{(\w+)", open(COMPOSE).read()))
+
+
+def _env_example():
+    values = {}
+    for line in open(ENV_EXAMPLE):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key] = value
+    return values
+
+
+def test_env_example_has_every_variable_and_nothing_else():
+    assert os.path.exists(ENV_EXAMPLE), ".env.example is missing"
+    used, documented = _compose_variables(), set(_env_example())
+    assert used, "docker-compose.yml uses no variables"
+    assert used == documented, ("in docker-compose.yml only: %s; in .env.example only: %s"
+                                % (sorted(used - documented), sorted(documented - used)))
+    text = open(ENV_EXAMPLE).read()
+    for key in documented:      # each is explained by a comment above it
+        before = text.split("\n" + key + "=")[0].rstrip().splitlines()
+        assert any(line.startswith("#") for line in before[-6:]), key + " is not explained"
+
+
+@needs_compose
+def test_env_example_defaults_are_the_compose_defaults(tmp_path):
+    """docker-compose with .env.example gives the same stack as without it."""
+    assert _config(ENV_EXAMPLE) == _config()
+
+
+@needs_compose
+def test_the_advertised_file_endpoint_and_host_ports_are_configurable(tmp_path):
+    env = tmp_path / "moved.env"
+    env.write_text("PYCHAT_HOST_PORT=7000\nPYCHAT_HOST_FANOUT_PORT=7001\n"
+                   "PYCHAT_HOST_FILES_PORT=7005\nPYCHAT_PUBLIC_FILES=chat.example.org:7005\n")
+    services = _config(str(env))["services"]
+    assert published_ports(services["broker"]) == {7000, 7001}
+    assert published_ports(services["filesvc"]) == {7005}
+    assert services["broker"]["environment"]["PYCHAT_PUBLIC_FILES"] == "chat.example.org:7005"
+    assert published_ports(services["monitor"]) == {5558, 5559}
+
+
+def test_compose_documents_the_first_admin_and_the_console():
+    """Both run inside the stack, where the keys are (the pychat-data volume)."""
+    for path in (COMPOSE, os.path.join(ROOT, "README.md")):
+        text = open(path).read()
+        assert re.search(r"docker-compose run --rm \w+ pychat-admin create-admin", text), path
+        assert re.search(r"docker-compose run --rm \w+ pychat-console", text), path
+
+
+def _dockerfile_stages():
+    stages, current = [], None
+    for line in open(DOCKERFILE).read().replace("\\\n", " ").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        instruction, _, rest = line.partition(" ")
+        if instruction.upper() == "FROM":
+            current = {"from": rest, "lines": []}
+            stages.append(current)
+        else:
+            assert current is not None, "an instruction before FROM: " + line
+            current["lines"].append((instruction.upper(), rest.strip()))
+    return stages
+
+
+def test_dockerfile_is_multi_stage_small_and_non_root():
+    stages = _dockerfile_stages()
+    assert len(stages) >= 2, "the image should be built in one stage and run from another"
+    build, runtime = stages[0], stages[-1]
+    assert re.search(r"\bAS\s+build\b", build["from"], re.I), build["from"]
+    assert ":" in runtime["from"] and not runtime["from"].endswith(":latest"), \
+        "pin the runtime base image: " + runtime["from"]
+    build_runs = " ".join(rest for op, rest in build["lines"] if op == "RUN")
+    assert "python3" in build_runs, "the Makefile runs proto/gen_proto.py: the build needs python3"
+    runs = [rest for op, rest in runtime["lines"] if op == "RUN"]
+    for run in runs:
+        assert not re.search(r"build-essential|\S+-dev\b|gcc|\bmake\b", run), \
+            "compilers or headers in the runtime image: " + run
+    for stage in stages:
+        for op, rest in stage["lines"]:
+            if op == "RUN" and "apt-get install" in rest:
+                assert "--no-install-recommends" in rest and "rm -rf /var/lib/apt/lists" in rest, rest
+    users = [rest for op, rest in runtime["lines"] if op == "USER"]
+    assert users and users[-1] not in ("root", "0"), "the runtime runs as root"
+    copies = " ".join(rest for op, rest in runtime["lines"] if op == "COPY")
+    assert "--from=build" in copies and "/src " not in copies + " ", \
+        "copy the binaries from the build stage, not the source tree"
+    command = [rest for op, rest in runtime["lines"] if op == "CMD"]
+    assert command and command[-1].startswith("["), "CMD in exec form"
+
+
+def test_the_image_has_every_program_the_compose_file_runs():
+    raw = _yaml().safe_load(open(COMPOSE))
+    copied = " ".join(rest for op, rest in _dockerfile_stages()[-1]["lines"] if op == "COPY")
+    programs = set()
+    for name, service in raw["services"].items():
+        if service.get("image", "").startswith("pychat"):
+            programs.add(service["command"][0])
+            test = service["healthcheck"]["test"]
+            if test[1].startswith("pychat"):
+                programs.add(test[1])
+    programs |= {"pychat-admin", "pychat-console"}     # the documented runs
+    for program in programs:
+        assert "/" + program + " " in copied + " ", program + " is not in the image"
+    ignored = open(os.path.join(ROOT, ".dockerignore")).read().split()
+    for path in (".git", "build", "bin"):
+        assert path in ignored, path + " would be sent to the Docker daemon"
