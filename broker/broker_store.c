@@ -1,12 +1,14 @@
 //  broker_store.c: room history in Redis streams, with an outage journal.
 #include "broker_store.h"
+#include "broker_journal.h"
+#include "pc_redis.h"
 #include "pc_util.h"
 
-#include <hiredis.h>
 #include <netinet/tcp.h>
 
 #define DEDUP_TTL_S         600         //  a resend is recognised for 10 minutes
 #define JOURNAL_MAX         100000      //  messages kept while Redis is down
+#define CONNECT_MS          500         //  at most this to connect
 #define RETRY_MS            500         //  between reconnection attempts
 
 //  Ids handed out ahead of their write: the broker numbers and delivers a
@@ -83,44 +85,17 @@ static const char *s_write_run_lua =
     "out[1] = ahead "
     "return out";
 
-typedef struct {
-    char    *room;
-    char    *from;
-    char    *cmid;
-    char    *text;
-    uint64_t seq;
-    int64_t  ts;
-} journal_entry_t;
-
 struct _broker_store_t {
-    char         *host;
-    int           port;
+    pc_redis_t   *redis;
     size_t        history_max;
-    redisContext *redis;
-    int64_t       next_attempt;
-    bool          was_down;
     zhashx_t     *last_seq;         //  stream -> last sequence known + 1 (0: unknown)
     zhashx_t     *ahead;            //  stream -> last id reserved by this broker + 1
-    zlistx_t     *journal;          //  journal_entry_t, oldest first
+    broker_journal_t *journal;      //  numbered while Redis could not take them
     char          append_sha [48];  //  SCRIPT LOAD of s_append_lua, "" if unknown
     char          write_sha [48];   //  and of s_write_lua
     char          run_sha [48];     //  and of s_write_run_lua
-    bool          writing;          //  write_send sent a lot, write_finish reads it
+    redisContext *writing;          //  write_send sent a lot there, write_finish reads it
 };
-
-static void
-s_entry_destroy (journal_entry_t **self_p)
-{
-    if (*self_p) {
-        journal_entry_t *self = *self_p;
-        zstr_free (&self->room);
-        zstr_free (&self->from);
-        zstr_free (&self->cmid);
-        zstr_free (&self->text);
-        free (self);
-        *self_p = NULL;
-    }
-}
 
 static void
 s_record_destroy (broker_record_t **self_p)
@@ -144,18 +119,42 @@ broker_store_records_new (void)
 
 static void s_release (broker_store_t *self);
 
+//  Scripts by their SHA1: a batch then sends 40 bytes per message instead
+//  of the whole script (and Redis does not hash it each time)
+static void
+s_load_script (pc_redis_t *redis, const char *script, char *sha)
+{
+    *sha = 0;
+    redisReply *loaded = pc_redis_command (redis, "SCRIPT LOAD %s", script);
+    if (loaded && loaded->type == REDIS_REPLY_STRING && loaded->len < 48)
+        snprintf (sha, 48, "%s", loaded->str);
+    if (loaded)
+        freeReplyObject (loaded);
+}
+
+//  A fresh connection (Redis may have restarted): load the scripts again
+static void
+s_on_connect (pc_redis_t *redis, void *arg)
+{
+    broker_store_t *self = (broker_store_t *) arg;
+    s_load_script (redis, s_append_lua, self->append_sha);
+    s_load_script (redis, s_write_lua, self->write_sha);
+    s_load_script (redis, s_write_run_lua, self->run_sha);
+}
+
 broker_store_t *
 broker_store_new (const char *host, int port, size_t history_max)
 {
     broker_store_t *self = (broker_store_t *) zmalloc (sizeof (broker_store_t));
     assert (self);
-    self->host = strdup (host);
-    self->port = port;
+    //  The broker's loop must not wait long for a Redis that is away
+    self->redis = pc_redis_new ("broker", host, port);
+    pc_redis_set_connect (self->redis, CONNECT_MS, RETRY_MS);
+    pc_redis_set_on_connect (self->redis, s_on_connect, self);
     self->history_max = history_max? history_max: 10000;
     self->last_seq = zhashx_new ();
     self->ahead = zhashx_new ();
-    self->journal = zlistx_new ();
-    zlistx_set_destructor (self->journal, (czmq_destructor *) s_entry_destroy);
+    self->journal = broker_journal_new (JOURNAL_MAX);
     return self;
 }
 
@@ -165,89 +164,37 @@ broker_store_destroy (broker_store_t **self_p)
     assert (self_p);
     if (*self_p) {
         broker_store_t *self = *self_p;
-        if (zlistx_size (self->journal))
-            zsys_error ("broker: %zu message(s) never reached Redis", zlistx_size (self->journal));
+        if (broker_journal_size (self->journal))
+            zsys_error ("broker: %zu message(s) never reached Redis", broker_journal_size (self->journal));
         else
             s_release (self);
-        if (self->redis)
-            redisFree (self->redis);
+        pc_redis_destroy (&self->redis);
         zhashx_destroy (&self->last_seq);
         zhashx_destroy (&self->ahead);
-        zlistx_destroy (&self->journal);
-        zstr_free (&self->host);
+        broker_journal_destroy (&self->journal);
         free (self);
         *self_p = NULL;
     }
 }
 
-static void
-s_disconnect (broker_store_t *self, const char *why)
-{
-    if (!self->was_down)
-        zsys_error ("broker: redis %s:%d unavailable: %s", self->host, self->port, why);
-    self->was_down = true;
-    if (self->redis) {
-        redisFree (self->redis);
-        self->redis = NULL;
-    }
-    self->next_attempt = pc_now_ms () + RETRY_MS;
-}
-
-//  Scripts by their SHA1: a batch then sends 40 bytes per message instead
-//  of the whole script (and Redis does not hash it each time)
-static void
-s_load_script (broker_store_t *self, const char *script, char *sha)
-{
-    *sha = 0;
-    redisReply *loaded = (redisReply *) redisCommand (self->redis, "SCRIPT LOAD %s", script);
-    if (loaded && loaded->type == REDIS_REPLY_STRING && loaded->len < 48)
-        snprintf (sha, 48, "%s", loaded->str);
-    if (loaded)
-        freeReplyObject (loaded);
-}
-
-//  Connects when needed, at most every RETRY_MS. True when connected.
-static bool
-s_connected (broker_store_t *self)
-{
-    if (self->redis)
-        return true;
-    if (pc_now_ms () < self->next_attempt)
-        return false;
-    struct timeval timeout = { 0, 500000 };
-    self->redis = redisConnectWithTimeout (self->host, self->port, timeout);
-    if (!self->redis || self->redis->err) {
-        s_disconnect (self, self->redis? self->redis->errstr: "out of memory");
-        return false;
-    }
-    struct timeval command_timeout = { 2, 0 };
-    redisSetTimeout (self->redis, command_timeout);
-    s_load_script (self, s_append_lua, self->append_sha);
-    s_load_script (self, s_write_lua, self->write_sha);
-    s_load_script (self, s_write_run_lua, self->run_sha);
-    if (self->was_down)
-        zsys_info ("broker: redis %s:%d is back", self->host, self->port);
-    self->was_down = false;
-    return true;
-}
-
-//  Runs a command; NULL (and disconnects) when Redis failed.
+//  Runs a command; NULL when Redis failed (an outage, logged once).
 static redisReply *
 s_command (broker_store_t *self, int argc, const char **argv)
 {
-    if (!s_connected (self))
-        return NULL;
-    redisReply *reply = (redisReply *) redisCommandArgv (self->redis, argc, argv, NULL);
-    if (!reply) {
-        s_disconnect (self, self->redis->errstr);
-        return NULL;
-    }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        //  LOADING, MISCONF, OOM: Redis is up but cannot take writes
-        s_disconnect (self, reply->str);
-        freeReplyObject (reply);
-        return NULL;
-    }
+    return pc_redis_argv (self->redis, argc, argv, NULL);
+}
+
+//  The next reply of a pipeline on redis: NULL when there is none (the
+//  connection is dropped: the rest of the pipeline is lost).
+static redisReply *
+s_pipeline_reply (broker_store_t *self, redisContext *redis)
+{
+    redisReply *reply = NULL;
+    if (redisGetReply (redis, (void **) &reply) != REDIS_OK)
+        reply = NULL;
+    reply = pc_redis_checked (self->redis, reply);
+    if (!reply)
+        pc_redis_drop (self->redis, "no reply in a pipeline");
     return reply;
 }
 
@@ -372,25 +319,25 @@ s_eval (broker_store_t *self, bool write, const char *stream, const char *from,
     int rc = s_script_reply (self, stream, reply, false, seq, stored_ts);
     freeReplyObject (reply);
     if (rc == -1)
-        s_disconnect (self, "unexpected reply to an append");
+        pc_redis_down (self->redis, "unexpected reply to an append");
     return rc;
 }
 
 size_t
 broker_store_flush (broker_store_t *self)
 {
-    while (zlistx_size (self->journal)) {
-        journal_entry_t *entry = (journal_entry_t *) zlistx_first (self->journal);
+    while (broker_journal_size (self->journal)) {
+        broker_journal_entry_t *entry = broker_journal_first (self->journal);
         uint64_t seq;
         int64_t ts;
-        if (s_eval (self, true, entry->room, entry->from, entry->cmid, entry->ts,
+        if (s_eval (self, true, entry->stream, entry->from, entry->cmid, entry->ts,
                     entry->text, entry->seq, &seq, &ts) == -1)
             break;
-        zlistx_delete (self->journal, zlistx_cursor (self->journal));
-        if (zlistx_size (self->journal) == 0)
+        broker_journal_pop (self->journal);
+        if (broker_journal_size (self->journal) == 0)
             zsys_info ("broker: journal written to redis");
     }
-    return zlistx_size (self->journal);
+    return broker_journal_size (self->journal);
 }
 
 //  Keeps a numbered message for when Redis is back: 0, or -1 when full.
@@ -398,17 +345,8 @@ static int
 s_journal (broker_store_t *self, const char *stream, const char *from, const char *cmid,
            const char *text, uint64_t seq, int64_t ts)
 {
-    if (zlistx_size (self->journal) >= JOURNAL_MAX)
+    if (broker_journal_add (self->journal, stream, from, cmid, text, seq, ts) == -1)
         return -1;
-    journal_entry_t *entry = (journal_entry_t *) zmalloc (sizeof (journal_entry_t));
-    assert (entry);
-    entry->room = strdup (stream);
-    entry->from = strdup (from);
-    entry->cmid = strdup (cmid);
-    entry->text = strdup (text);
-    entry->seq = seq;
-    entry->ts = ts;
-    zlistx_add_end (self->journal, entry);
     s_set_known_seq (self, stream, seq);
     return 0;
 }
@@ -437,12 +375,12 @@ broker_store_append (broker_store_t *self, const char *room, const char *from,
 //  Hands Redis's socket what redisAppendCommand buffered. False: Redis is
 //  gone (disconnected).
 static bool
-s_write_out (broker_store_t *self)
+s_write_out (broker_store_t *self, redisContext *redis)
 {
     int written = 0;
     while (!written)
-        if (redisBufferWrite (self->redis, &written) != REDIS_OK) {
-            s_disconnect (self, self->redis->errstr);
+        if (redisBufferWrite (redis, &written) != REDIS_OK) {
+            pc_redis_checked (self->redis, NULL);       //  drops it, with hiredis's reason
             return false;
         }
     return true;
@@ -451,7 +389,7 @@ s_write_out (broker_store_t *self)
 //  Hands count appends (s_append_lua) to Redis in one pipeline. True when
 //  all are sent; false: Redis is gone (disconnected), nothing to read.
 static bool
-s_pipeline_send (broker_store_t *self, broker_append_t *items, size_t count)
+s_pipeline_send (broker_store_t *self, redisContext *redis, broker_append_t *items, size_t count)
 {
     int64_t now = pc_now_ms ();
     script_args_t args;
@@ -467,31 +405,29 @@ s_pipeline_send (broker_store_t *self, broker_append_t *items, size_t count)
             fresh = !streq (items [j].stream, item->stream);
         s_script_args (self, false, item->stream, item->from, item->cmid, now, item->text,
                        floor, fresh, true, &args, argv);
-        if (redisAppendCommandArgv (self->redis, SCRIPT_ARGC, argv, NULL) != REDIS_OK) {
-            s_disconnect (self, "out of memory");
+        if (redisAppendCommandArgv (redis, SCRIPT_ARGC, argv, NULL) != REDIS_OK) {
+            pc_redis_drop (self->redis, "out of memory");
             return false;
         }
     }
-    return s_write_out (self);
+    return s_write_out (self, redis);
 }
 
 //  Reads the replies to s_pipeline_send in order. Returns how many items
 //  were answered; a failure disconnects and leaves the rest to the caller.
 static size_t
-s_pipeline_read (broker_store_t *self, broker_append_t *items, size_t count)
+s_pipeline_read (broker_store_t *self, redisContext *redis, broker_append_t *items, size_t count)
 {
     size_t done = 0;
     for (; done < count; done++) {
         broker_append_t *item = &items [done];
-        redisReply *reply = NULL;
-        if (redisGetReply (self->redis, (void **) &reply) != REDIS_OK || !reply) {
-            s_disconnect (self, self->redis->errstr);
+        redisReply *reply = s_pipeline_reply (self, redis);
+        if (!reply)
             break;
-        }
         int rc = s_script_reply (self, item->stream, reply, true, &item->seq, &item->ts);
         freeReplyObject (reply);
         if (rc == -1) {
-            s_disconnect (self, "unexpected reply to an append");
+            pc_redis_drop (self->redis, "unexpected reply to an append");
             break;
         }
         item->rc = rc;
@@ -503,9 +439,10 @@ void
 broker_store_append_many (broker_store_t *self, broker_append_t *items, size_t count)
 {
     size_t done = 0;
-    if (count > 0 && broker_store_flush (self) == 0 && s_connected (self)
-    &&  s_pipeline_send (self, items, count))
-        done = s_pipeline_read (self, items, count);
+    redisContext *redis = count > 0 && broker_store_flush (self) == 0?
+                          pc_redis_context (self->redis): NULL;
+    if (redis && s_pipeline_send (self, redis, items, count))
+        done = s_pipeline_read (self, redis, items, count);
     //  What the pipeline did not answer goes one by one (and is journaled
     //  if Redis is gone)
     for (; done < count; done++) {
@@ -543,7 +480,7 @@ s_same_item (const broker_append_t *a, const broker_append_t *b)
 bool
 broker_store_number_many (broker_store_t *self, broker_append_t *items, size_t count)
 {
-    if (zlistx_size (self->journal) || !self->redis || count == 0)
+    if (broker_journal_size (self->journal) || !pc_redis_available (self->redis) || count == 0)
         return false;
     //  Per item: its stream in the lot and the item it repeats (or itself),
     //  found through an open-addressing table of item indexes + 1
@@ -609,11 +546,11 @@ broker_store_number_many (broker_store_t *self, broker_append_t *items, size_t c
 //  broker that dies in between still sends it (the kernel flushes a closed
 //  socket's queue).
 static void
-s_cork (broker_store_t *self, int on)
+s_cork (redisContext *redis, int on)
 {
 #ifdef TCP_CORK
-    if (self->redis)
-        setsockopt (self->redis->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof (on));
+    if (redis)
+        setsockopt (redis->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof (on));
 #endif
 }
 
@@ -631,8 +568,8 @@ s_run_end (broker_append_t *items, size_t count, size_t first, size_t *writes)
 
 //  Buffers one call of s_write_run_lua for items [first, last).
 static bool
-s_run_append (broker_store_t *self, broker_append_t *items, size_t first, size_t last,
-              size_t writes)
+s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items, size_t first,
+              size_t last, size_t writes)
 {
     typedef struct { char dedup [200], ts [24], seq [24]; } run_item_t;
     size_t argc = 3 + 3 + writes + 3 + 4 * writes;
@@ -670,24 +607,22 @@ s_run_append (broker_store_t *self, broker_append_t *items, size_t first, size_t
         argv [arg++] = item->text;
         argv [arg++] = buf->seq;
     }
-    bool ok = redisAppendCommandArgv (self->redis, (int) argc, argv, NULL) == REDIS_OK;
+    bool ok = redisAppendCommandArgv (redis, (int) argc, argv, NULL) == REDIS_OK;
     free (argv);
     free (bufs);
     if (!ok)
-        s_disconnect (self, "out of memory");
+        pc_redis_drop (self->redis, "out of memory");
     return ok;
 }
 
 //  Reads the reply to s_run_append: false (disconnected) when there is none.
 static bool
-s_run_read (broker_store_t *self, broker_append_t *items, size_t first, size_t last,
-            size_t writes)
+s_run_read (broker_store_t *self, redisContext *redis, broker_append_t *items, size_t first,
+            size_t last, size_t writes)
 {
-    redisReply *reply = NULL;
-    if (redisGetReply (self->redis, (void **) &reply) != REDIS_OK || !reply) {
-        s_disconnect (self, self->redis->errstr);
+    redisReply *reply = s_pipeline_reply (self, redis);
+    if (!reply)
         return false;
-    }
     bool ok = reply->type == REDIS_REPLY_ARRAY && reply->elements == writes + 1;
     for (size_t i = 0; ok && i < reply->elements; i++)
         ok = reply->element [i]->type == REDIS_REPLY_INTEGER;
@@ -702,37 +637,42 @@ s_run_read (broker_store_t *self, broker_append_t *items, size_t first, size_t l
     }
     freeReplyObject (reply);
     if (!ok)
-        s_disconnect (self, "unexpected reply to a write");
+        pc_redis_drop (self->redis, "unexpected reply to a write");
     return ok;
 }
 
 void
 broker_store_write_send (broker_store_t *self, broker_append_t *items, size_t count)
 {
-    self->writing = false;
-    if (count == 0 || !s_connected (self))
+    self->writing = NULL;
+    redisContext *redis = count > 0? pc_redis_context (self->redis): NULL;
+    if (!redis)
         return;
-    s_cork (self, 1);
+    s_cork (redis, 1);
     size_t writes;
     for (size_t first = 0, last; first < count; first = last) {
         last = s_run_end (items, count, first, &writes);
-        if (writes && !s_run_append (self, items, first, last, writes))
+        if (writes && !s_run_append (self, redis, items, first, last, writes))
             return;
     }
-    self->writing = s_write_out (self);
+    if (s_write_out (self, redis))
+        self->writing = redis;
 }
 
 void
 broker_store_write_finish (broker_store_t *self, broker_append_t *items, size_t count)
 {
-    s_cork (self, 0);
+    //  The lot's connection, unless it was dropped meanwhile
+    redisContext *redis = self->writing && pc_redis_context (self->redis) == self->writing?
+                          self->writing: NULL;
+    s_cork (redis, 0);
     size_t done = 0, writes;
-    for (size_t last; self->writing && done < count; done = last) {
+    for (size_t last; redis && done < count; done = last) {
         last = s_run_end (items, count, done, &writes);
-        if (writes && !s_run_read (self, items, done, last, writes))
+        if (writes && !s_run_read (self, redis, items, done, last, writes))
             break;
     }
-    self->writing = false;
+    self->writing = NULL;
     //  What Redis did not answer waits in the journal
     for (; done < count; done++) {
         broker_append_t *item = &items [done];
@@ -747,20 +687,22 @@ broker_store_write_finish (broker_store_t *self, broker_append_t *items, size_t 
 static void
 s_release (broker_store_t *self)
 {
-    if (!self->redis || zhashx_size (self->ahead) == 0)
+    redisContext *redis = zhashx_size (self->ahead) && pc_redis_available (self->redis)?
+                          pc_redis_context (self->redis): NULL;
+    if (!redis)
         return;
     size_t sent = 0;
     for (void *value = zhashx_first (self->ahead); value; value = zhashx_next (self->ahead)) {
         char key [80];
         snprintf (key, sizeof (key), "%s:ahead", (const char *) zhashx_cursor (self->ahead));
         const char *argv [] = { "DEL", key };
-        if (redisAppendCommandArgv (self->redis, 2, argv, NULL) != REDIS_OK)
+        if (redisAppendCommandArgv (redis, 2, argv, NULL) != REDIS_OK)
             break;
         sent++;
     }
     for (size_t i = 0; i < sent; i++) {
         redisReply *reply = NULL;
-        if (redisGetReply (self->redis, (void **) &reply) != REDIS_OK || !reply)
+        if (redisGetReply (redis, (void **) &reply) != REDIS_OK || !reply)
             break;
         freeReplyObject (reply);
     }
@@ -803,25 +745,16 @@ broker_store_history (broker_store_t *self, const char *room, uint64_t since,
 {
     broker_store_flush (self);
     char start [32], count [24];
-    const char *stream = room;
     snprintf (count, sizeof (count), "%zu", limit);
-    redisReply *reply;
+    snprintf (start, sizeof (start), "(%" PRIu64 "-0", since);
     bool forward = since > 0;           //  oldest first; else XREVRANGE
     if (since == BROKER_FROM_START) {
-        const char *argv [] = { "XRANGE", stream, "-", "+", "COUNT", count };
-        reply = s_command (self, 6, argv);
+        snprintf (start, sizeof (start), "-");
         since = 0;
     }
-    else
-    if (since > 0) {
-        snprintf (start, sizeof (start), "(%" PRIu64 "-0", since);
-        const char *argv [] = { "XRANGE", stream, start, "+", "COUNT", count };
-        reply = s_command (self, 6, argv);
-    }
-    else {
-        const char *argv [] = { "XREVRANGE", stream, "+", "-", "COUNT", count };
-        reply = s_command (self, 6, argv);
-    }
+    const char *argv [] = { forward? "XRANGE": "XREVRANGE", room, forward? start: "+",
+                            forward? "+": "-", "COUNT", count };
+    redisReply *reply = s_command (self, 6, argv);
     if (!reply)
         return -1;
     if (reply->type == REDIS_REPLY_ARRAY)
@@ -839,174 +772,29 @@ broker_store_history (broker_store_t *self, const char *room, uint64_t since,
         s_set_known_seq (self, room, 0);        //  an empty stream: known
     freeReplyObject (reply);
     //  Messages still in the journal come after what Redis holds
-    for (journal_entry_t *entry = (journal_entry_t *) zlistx_first (self->journal); entry;
-         entry = (journal_entry_t *) zlistx_next (self->journal))
-        if (streq (entry->room, room) && entry->seq > since && zlistx_size (records) < limit) {
-            broker_record_t *record = (broker_record_t *) zmalloc (sizeof (broker_record_t));
-            assert (record);
-            record->seq = entry->seq;
-            record->ts = entry->ts;
-            record->from = strdup (entry->from);
-            record->text = strdup (entry->text);
-            zlistx_add_end (records, record);
-        }
+    broker_journal_records (self->journal, room, since, limit, records);
     return 0;
 }
 
 bool
 broker_store_available (broker_store_t *self)
 {
-    return s_connected (self);
+    return pc_redis_context (self->redis) && pc_redis_available (self->redis);
 }
 
-int
-broker_store_audit (broker_store_t *self, const char *actor, const char *action, const char *target)
+pc_redis_t *
+broker_store_redis (broker_store_t *self)
 {
-    char ts [24];
-    snprintf (ts, sizeof (ts), "%" PRId64, pc_now_ms ());
-    const char *argv [] = { "XADD", "audit", "MAXLEN", "~", "10000", "*", "ts", ts,
-                            "actor", actor, "action", action, "target", target };
-    redisReply *reply = s_command (self, 14, argv);
-    if (!reply)
-        return -1;
-    freeReplyObject (reply);
-    return 0;
-}
-
-int
-broker_store_room_load (broker_store_t *self, const char *room, bool *invite_only,
-                        char **creator_p, zlistx_t *invited)
-{
-    *invite_only = false;
-    *creator_p = NULL;
-    char meta [64], members [64];
-    snprintf (meta, sizeof (meta), "roommeta:%s", room);
-    snprintf (members, sizeof (members), "roominvited:%s", room);
-    const char *hmget [] = { "HMGET", meta, "creator", "invite_only" };
-    redisReply *reply = s_command (self, 4, hmget);
-    if (!reply)
-        return -1;
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
-        if (reply->element [0]->type == REDIS_REPLY_STRING)
-            *creator_p = strdup (reply->element [0]->str);
-        *invite_only = reply->element [1]->type == REDIS_REPLY_STRING
-                    && streq (reply->element [1]->str, "1");
-    }
-    freeReplyObject (reply);
-    const char *smembers [] = { "SMEMBERS", members };
-    reply = s_command (self, 2, smembers);
-    if (!reply) {
-        zstr_free (creator_p);
-        return -1;
-    }
-    for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++)
-        if (reply->element [i]->str)
-            zlistx_add_end (invited, strdup (reply->element [i]->str));
-    freeReplyObject (reply);
-    return 0;
-}
-
-int
-broker_store_room_create (broker_store_t *self, const char *room, const char *creator,
-                          bool invite_only)
-{
-    char meta [64];
-    snprintf (meta, sizeof (meta), "roommeta:%s", room);
-    const char *hsetnx [] = { "HSETNX", meta, "creator", creator };
-    redisReply *reply = s_command (self, 4, hsetnx);
-    if (!reply)
-        return -1;
-    int rc = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1? 0: 1;
-    freeReplyObject (reply);
-    if (rc == 0) {
-        const char *hset [] = { "HSET", meta, "invite_only", invite_only? "1": "0" };
-        reply = s_command (self, 4, hset);
-        if (!reply)
-            return -1;
-        freeReplyObject (reply);
-    }
-    return rc;
-}
-
-int
-broker_store_room_invite (broker_store_t *self, const char *room, const char *user, bool add)
-{
-    char members [64];
-    snprintf (members, sizeof (members), "roominvited:%s", room);
-    const char *argv [] = { add? "SADD": "SREM", members, user };
-    redisReply *reply = s_command (self, 3, argv);
-    if (!reply)
-        return -1;
-    freeReplyObject (reply);
-    return 0;
+    return self->redis;
 }
 
 //  --------------------------------------------------------------------------
 //  Selftest: against a real redis-server on a free port
 
-static int
-s_free_port (void)
-{
-    //  Ask the kernel for a free port (bind to port 0)
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    socklen_t size = sizeof (addr);
-    int port = -1;
-    if (fd >= 0 && bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0
-    &&  getsockname (fd, (struct sockaddr *) &addr, &size) == 0)
-        port = ntohs (addr.sin_port);
-    if (fd >= 0)
-        close (fd);
-    return port;
-}
-
-static pid_t
-s_start_redis (int port, const char *dir)
-{
-    char port_txt [16];
-    snprintf (port_txt, sizeof (port_txt), "%d", port);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        //  Not our stdout/stderr: a pipe held open would outlive a failed test
-        int null = open ("/dev/null", O_WRONLY);
-        dup2 (null, STDOUT_FILENO);
-        dup2 (null, STDERR_FILENO);
-        execlp ("redis-server", "redis-server", "--port", port_txt, "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", dir, (char *) NULL);
-        _exit (127);
-    }
-    for (int attempt = 0; attempt < 100; attempt++) {
-        redisContext *probe = redisConnect ("127.0.0.1", port);
-        bool up = probe && !probe->err;
-        if (probe)
-            redisFree (probe);
-        if (up)
-            return pid;
-        zclock_sleep (50);
-    }
-    return pid;
-}
-
+//  Appends, resends, history: latest, after an id, from the start
 static void
-s_stop (pid_t pid)
+s_test_append (broker_store_t *store)
 {
-    kill (pid, SIGTERM);
-    waitpid (pid, NULL, 0);
-}
-
-void
-broker_store_test (bool verbose)
-{
-    printf (" * broker_store: ");
-    if (system ("command -v redis-server >/dev/null") != 0) {
-        printf ("SKIPPED (no redis-server)\n");
-        return;
-    }
-    char dir [] = "/tmp/broker_store_test.XXXXXX";
-    assert (mkdtemp (dir));
-    int port = s_free_port ();
-    pid_t redis = s_start_redis (port, dir);
-    broker_store_t *store = broker_store_new ("127.0.0.1", port, 5);
     uint64_t seq;
     int64_t ts;
     assert (broker_store_append (store, "room:lobby", "alice", "c1", "one", &seq, &ts) == 0);
@@ -1040,25 +828,40 @@ broker_store_test (bool verbose)
     assert (zlistx_size (records) == 2);
     assert (((broker_record_t *) zlistx_first (records))->seq == 1);
     assert (((broker_record_t *) zlistx_last (records))->seq == 2);
-    zlistx_purge (records);
+    zlistx_destroy (&records);
+}
 
-    //  Redis goes away: the known room keeps going through the journal, an
-    //  unknown room is refused; when Redis is back the journal lands in order.
-    s_stop (redis);
+//  Redis goes away: the known room keeps going through the journal, an
+//  unknown room is refused; when Redis is back the journal lands in order.
+static void
+s_test_outage (broker_store_t *store, int port, pid_t *redis_p)
+{
+    uint64_t seq;
+    int64_t ts;
+    pc_redis_server_stop (*redis_p);
     assert (broker_store_append (store, "room:lobby", "alice", "j1", "during", &seq, &ts) == 0);
     assert (seq == 9);
     assert (broker_store_append (store, "room:elsewhere", "alice", "j2", "x", &seq, &ts) == -1);
+    zlistx_t *records = broker_store_records_new ();
     assert (broker_store_history (store, "room:lobby", 8, 10, records) == -1);
-    redis = s_start_redis (port, dir);              //  empty: no persistence here
+    assert (!broker_store_available (store));
+    *redis_p = pc_redis_server_start (&port);       //  empty: no persistence here
+    assert (*redis_p > 0);
     zclock_sleep (RETRY_MS + 50);
     assert (broker_store_flush (store) == 0);
+    assert (broker_store_available (store));
     assert (broker_store_append (store, "room:lobby", "bob", "j3", "after", &seq, &ts) == 0);
     assert (seq == 10);                             //  never reuses a sequence
     assert (broker_store_history (store, "room:lobby", 0, 10, records) == 0);
     assert (zlistx_size (records) == 2);
     assert (((broker_record_t *) zlistx_first (records))->seq == 9);
     zlistx_destroy (&records);
-    //  Pipelined appends: in order, with a duplicate in the lot
+}
+
+//  Pipelined appends: in order, with a duplicate in the lot
+static void
+s_test_append_many (broker_store_t *store)
+{
     broker_append_t items [4] = {
         { "room:fast", "alice", "p1", "a", 0, 0, 0 },
         { "room:fast", "bob",   "p1", "b", 0, 0, 0 },
@@ -1070,39 +873,12 @@ broker_store_test (bool verbose)
     assert (items [1].rc == 0 && items [1].seq == 2);
     assert (items [2].rc == 1 && items [2].seq == 1);
     assert (items [3].rc == 0 && items [3].seq == 3);
-    //  Room settings and the audit log
-    bool invite_only;
-    char *creator;
-    zlistx_t *invited = zlistx_new ();
-    zlistx_set_destructor (invited, (czmq_destructor *) zstr_free);
-    assert (broker_store_room_load (store, "secret", &invite_only, &creator, invited) == 0);
-    assert (!invite_only && creator == NULL && zlistx_size (invited) == 0);
-    assert (broker_store_room_create (store, "secret", "alice", true) == 0);
-    assert (broker_store_room_create (store, "secret", "bob", false) == 1);
-    assert (broker_store_room_invite (store, "secret", "bob", true) == 0);
-    assert (broker_store_room_load (store, "secret", &invite_only, &creator, invited) == 0);
-    assert (invite_only && streq (creator, "alice") && zlistx_size (invited) == 1);
-    zstr_free (&creator);
-    zlistx_destroy (&invited);
-    assert (broker_store_audit (store, "root", "ban", "mallory") == 0);
+}
 
-    //  Numbering ahead: from the ids room:fast's appends reserved; a
-    //  message twice in the lot is one; an unknown stream waits for Redis
-    broker_append_t next [3] = {
-        { "room:fast", "alice", "q1", "d", 0, 0, 0 },
-        { "room:fast", "bob",   "q1", "e", 0, 0, 0 },
-        { "room:fast", "alice", "q1", "d", 0, 0, 0 },
-    };
-    assert (broker_store_number_many (store, next, 3));
-    assert (next [0].rc == 0 && next [0].seq == 4);
-    assert (next [1].rc == 0 && next [1].seq == 5);
-    assert (next [2].rc == 1 && next [2].seq == 4 && next [2].ts == next [0].ts);
-    broker_store_write_send (store, next, 3);
-    broker_store_write_finish (store, next, 3);
-    assert (next [0].rc == 0 && next [1].rc == 0);
-    broker_append_t unknown = { "room:new", "alice", "n1", "x", 0, 0, 0 };
-    assert (!broker_store_number_many (store, &unknown, 1));
-    //  A lot bigger than what is reserved waits for Redis, numbering none
+//  A lot bigger than what is reserved waits for Redis, numbering none
+static void
+s_test_over_reserve (broker_store_t *store)
+{
     size_t big = RESERVE + 8;
     broker_append_t *lot = (broker_append_t *) calloc (big, sizeof (broker_append_t));
     char (*cmids) [16] = (char (*) [16]) calloc (big, 16);
@@ -1117,19 +893,49 @@ broker_store_test (bool verbose)
     assert (s_known_seq (store, "room:fast", &known) && known == 5);
     free (lot);
     free (cmids);
-    records = broker_store_records_new ();
+}
+
+//  Numbering ahead: from the ids room:fast's appends reserved; a message
+//  twice in the lot is one; an unknown stream waits for Redis
+static void
+s_test_number_ahead (broker_store_t *store)
+{
+    broker_append_t next [3] = {
+        { "room:fast", "alice", "q1", "d", 0, 0, 0 },
+        { "room:fast", "bob",   "q1", "e", 0, 0, 0 },
+        { "room:fast", "alice", "q1", "d", 0, 0, 0 },
+    };
+    assert (broker_store_number_many (store, next, 3));
+    assert (next [0].rc == 0 && next [0].seq == 4);
+    assert (next [1].rc == 0 && next [1].seq == 5);
+    assert (next [2].rc == 1 && next [2].seq == 4 && next [2].ts == next [0].ts);
+    broker_store_write_send (store, next, 3);
+    broker_store_write_finish (store, next, 3);
+    assert (next [0].rc == 0 && next [1].rc == 0);
+    broker_append_t unknown = { "room:new", "alice", "n1", "x", 0, 0, 0 };
+    assert (!broker_store_number_many (store, &unknown, 1));
+    s_test_over_reserve (store);
+    zlistx_t *records = broker_store_records_new ();
     assert (broker_store_history (store, "room:fast", 3, 10, records) == 0);
     assert (zlistx_size (records) == 2);
-    record = (broker_record_t *) zlistx_first (records);
+    broker_record_t *record = (broker_record_t *) zlistx_first (records);
     assert (record->seq == 4 && streq (record->from, "alice") && streq (record->text, "d"));
-    zlistx_purge (records);
+    zlistx_destroy (&records);
     //  A resend of a message written ahead is still recognised
+    uint64_t seq;
+    int64_t ts;
     assert (broker_store_append (store, "room:fast", "bob", "q1", "e", &seq, &ts) == 1);
     assert (seq == 5);
+}
 
-    //  A broker that ends without giving its reserved ids back (killed):
-    //  the next one numbers past them, so no id it may have delivered is
-    //  given to another message; after a clean stop the ids go on.
+//  A broker that ends without giving its reserved ids back (killed): the
+//  next one numbers past them, so no id it may have delivered is given to
+//  another message; after a clean stop the ids go on.
+static void
+s_test_successor (int port)
+{
+    uint64_t seq;
+    int64_t ts;
     broker_store_t *successor = broker_store_new ("127.0.0.1", port, 5);
     assert (broker_store_append (successor, "room:fast", "carol", "s1", "f", &seq, &ts) == 0);
     assert (seq == 3 + RESERVE + 1);
@@ -1138,28 +944,50 @@ broker_store_test (bool verbose)
     assert (broker_store_append (successor, "room:fast", "carol", "s2", "g", &seq, &ts) == 0);
     assert (seq == 3 + RESERVE + 2);
     broker_store_destroy (&successor);
+}
 
-    //  Redis gone between numbering and writing: the lot is journaled under
-    //  its ids and written when Redis is back
+//  Redis gone between numbering and writing: the lot is journaled under
+//  its ids and written when Redis is back
+static void
+s_test_write_outage (broker_store_t *store, int port, pid_t *redis_p)
+{
     broker_append_t late = { "room:fast", "alice", "q2", "h", 0, 0, 0 };
     assert (broker_store_number_many (store, &late, 1));
-    s_stop (redis);
+    pc_redis_server_stop (*redis_p);
     broker_store_write_send (store, &late, 1);
     broker_store_write_finish (store, &late, 1);
     assert (late.rc == 0);
     assert (!broker_store_number_many (store, &late, 1));  //  not while Redis is away
-    redis = s_start_redis (port, dir);
+    *redis_p = pc_redis_server_start (&port);
+    assert (*redis_p > 0);
     zclock_sleep (RETRY_MS + 50);
     assert (broker_store_flush (store) == 0);
+    zlistx_t *records = broker_store_records_new ();
     assert (broker_store_history (store, "room:fast", 0, 1, records) == 0);
-    record = (broker_record_t *) zlistx_first (records);
+    broker_record_t *record = (broker_record_t *) zlistx_first (records);
     assert (record && record->seq == late.seq && streq (record->text, "h"));
     zlistx_destroy (&records);
+}
+
+void
+broker_store_test (bool verbose)
+{
+    printf (" * broker_store: ");
+    int port = 0;
+    pid_t redis = pc_redis_server_start (&port);
+    if (redis <= 0) {
+        printf ("SKIPPED (no redis-server)\n");
+        return;
+    }
+    broker_store_t *store = broker_store_new ("127.0.0.1", port, 5);
+    s_test_append (store);
+    s_test_outage (store, port, &redis);
+    s_test_append_many (store);
+    s_test_number_ahead (store);
+    s_test_successor (port);
+    s_test_write_outage (store, port, &redis);
     broker_store_destroy (&store);
-    s_stop (redis);
-    char command [PATH_MAX + 16];
-    snprintf (command, sizeof (command), "rm -rf '%s'", dir);
-    assert (system (command) == 0);
+    pc_redis_server_stop (redis);
     if (verbose)
         printf ("(verbose) ");
     printf ("OK\n");

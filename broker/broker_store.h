@@ -17,6 +17,7 @@
 #define BROKER_STORE_H_INCLUDED
 
 #include <czmq.h>
+#include "pc_redis.h"
 
 typedef struct _broker_store_t broker_store_t;
 
@@ -80,21 +81,8 @@ zlistx_t   *broker_store_records_new (void);
 size_t      broker_store_flush       (broker_store_t *self);
 bool        broker_store_available   (broker_store_t *self);
 
-//  Audit log: appends (actor, action, target) to the stream "audit" (newest
-//  10,000). 0 | -1 unavailable.
-int         broker_store_audit       (broker_store_t *self, const char *actor,
-                                      const char *action, const char *target);
-//  Room settings, kept in "roommeta:NAME" (creator, invite_only) and
-//  "roominvited:NAME" (set). load: 0 (an unknown room reads as open, no
-//  creator; *creator_p caller frees, invited gets names it owns), -1.
-int         broker_store_room_load   (broker_store_t *self, const char *room, bool *invite_only,
-                                      char **creator_p, zlistx_t *invited);
-//  Creates the settings: 0 created, 1 the room was created before, -1.
-int         broker_store_room_create (broker_store_t *self, const char *room, const char *creator,
-                                      bool invite_only);
-//  Adds (add true) or removes user from the invited: 0 | -1.
-int         broker_store_room_invite (broker_store_t *self, const char *room, const char *user,
-                                      bool add);
+//  The store's connection to Redis, for broker_roomdb (borrowed).
+pc_redis_t *broker_store_redis       (broker_store_t *self);
 
 void        broker_store_test        (bool verbose);
 #endif

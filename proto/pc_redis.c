@@ -13,6 +13,12 @@ struct _pc_redis_t {
     int           port;
     redisContext *redis;            //  NULL while not connected
     bool          down;             //  an outage is under way (logged once)
+    int           timeout_ms;       //  to connect
+    int           retry_ms;         //  between attempts to connect
+    int64_t       next_attempt;     //  no attempt before (ms)
+    pc_redis_connect_fn *on_connect;
+    void         *on_connect_arg;
+    bool          connecting;       //  in on_connect: no new connection
 };
 
 pc_redis_t *
@@ -26,7 +32,24 @@ pc_redis_new (const char *service, const char *host, int port)
     self->host = strdup (host);
     assert (self->service && self->host);
     self->port = port;
+    self->timeout_ms = 1000;
     return self;
+}
+
+void
+pc_redis_set_connect (pc_redis_t *self, int timeout_ms, int retry_ms)
+{
+    assert (self);
+    self->timeout_ms = timeout_ms;
+    self->retry_ms = retry_ms;
+}
+
+void
+pc_redis_set_on_connect (pc_redis_t *self, pc_redis_connect_fn *fn, void *arg)
+{
+    assert (self);
+    self->on_connect = fn;
+    self->on_connect_arg = arg;
 }
 
 void
@@ -62,14 +85,16 @@ s_up (pc_redis_t *self)
     self->down = false;
 }
 
-static void
-s_drop (pc_redis_t *self, const char *why)
+void
+pc_redis_drop (pc_redis_t *self, const char *why)
 {
+    assert (self);
     pc_redis_down (self, why);
     if (self->redis) {
         redisFree (self->redis);
         self->redis = NULL;
     }
+    self->next_attempt = zclock_mono () + self->retry_ms;
 }
 
 bool
@@ -83,9 +108,9 @@ redisContext *
 pc_redis_context (pc_redis_t *self)
 {
     assert (self);
-    if (self->redis)
+    if (self->redis || self->connecting || zclock_mono () < self->next_attempt)
         return self->redis;
-    struct timeval connect_timeout = { 1, 0 };
+    struct timeval connect_timeout = { self->timeout_ms / 1000, (self->timeout_ms % 1000) * 1000 };
     struct timeval command_timeout = { 2, 0 };
     self->redis = redisConnectWithTimeout (self->host, self->port, connect_timeout);
     if (!self->redis || self->redis->err
@@ -93,10 +118,15 @@ pc_redis_context (pc_redis_t *self)
         //  The message lives in the context: log before it is freed
         char why [128];
         snprintf (why, sizeof (why), "%s", self->redis? self->redis->errstr: "out of memory");
-        s_drop (self, why);
+        pc_redis_drop (self, why);
         return NULL;
     }
-    return self->redis;
+    if (self->on_connect) {
+        self->connecting = true;
+        self->on_connect (self, self->on_connect_arg);
+        self->connecting = false;
+    }
+    return self->redis;             //  NULL if on_connect's commands failed
 }
 
 redisReply *
@@ -106,7 +136,7 @@ pc_redis_checked (pc_redis_t *self, redisReply *reply)
     if (!reply) {
         char why [128];
         snprintf (why, sizeof (why), "%s", self->redis? self->redis->errstr: "not connected");
-        s_drop (self, why);
+        pc_redis_drop (self, why);
         return NULL;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
@@ -228,6 +258,36 @@ pc_redis_server_stop (pid_t pid)
 //  --------------------------------------------------------------------------
 //  Selftest
 
+static void
+s_test_on_connect (pc_redis_t *self, void *arg)
+{
+    redisReply *reply = pc_redis_command (self, "PING");
+    if (reply) {
+        (*(int *) arg)++;
+        freeReplyObject (reply);
+    }
+}
+
+//  A caller that must not block: a connection hook, and no new attempt
+//  within the retry interval after a failure
+static void
+s_test_retry (int port)
+{
+    pc_redis_t *redis = pc_redis_new ("selftest", "127.0.0.1", port);
+    int connects = 0;
+    pc_redis_set_on_connect (redis, s_test_on_connect, &connects);
+    pc_redis_set_connect (redis, 500, 300);
+    assert (pc_redis_context (redis) && connects == 1);
+    assert (pc_redis_context (redis) && connects == 1);
+    pc_redis_drop (redis, "selftest");
+    assert (!pc_redis_available (redis));
+    assert (pc_redis_context (redis) == NULL);          //  too soon
+    zclock_sleep (350);
+    assert (pc_redis_context (redis) && connects == 2);
+    assert (pc_redis_available (redis));                //  the hook's PING ended the outage
+    pc_redis_destroy (&redis);
+}
+
 void
 pc_redis_test (bool verbose)
 {
@@ -261,6 +321,7 @@ pc_redis_test (bool verbose)
     freeReplyObject (reply);
     pc_redis_destroy (&redis);
     pc_redis_destroy (&redis);
+    s_test_retry (port);
     pc_redis_server_stop (server);
     if (verbose)
         printf ("(verbose) ");

@@ -34,6 +34,19 @@ redisReply   *pc_redis_argv       (pc_redis_t *self, int argc, const char **argv
                                    const size_t *argvlen);
 //  Marks an outage (logged once): for replies of the wrong shape.
 void          pc_redis_down       (pc_redis_t *self, const char *why);
+//  Marks an outage and drops the connection: for a pipeline whose replies
+//  are out of step, or an I/O error met on the raw context.
+void          pc_redis_drop       (pc_redis_t *self, const char *why);
+//  For a caller that must not block long (the broker's event loop):
+//  connect within timeout_ms, and after a failure try again no sooner
+//  than retry_ms later (until then pc_redis_context gives NULL). The
+//  defaults: 1000 and 0.
+void          pc_redis_set_connect (pc_redis_t *self, int timeout_ms, int retry_ms);
+//  Called with each fresh connection, before pc_redis_context returns it
+//  (to load scripts...); commands made from it may fail, which ends the
+//  connection again.
+typedef void (pc_redis_connect_fn) (pc_redis_t *self, void *arg);
+void          pc_redis_set_on_connect (pc_redis_t *self, pc_redis_connect_fn *fn, void *arg);
 //  False while an outage is under way.
 bool          pc_redis_available  (pc_redis_t *self);
 

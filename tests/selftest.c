@@ -5,6 +5,7 @@
 #include "pc_config.h"
 #include "pc_zap.h"
 #include "pc_redis.h"
+#include "pc_fanout.h"
 #include "pc_service.h"
 #include "selftests.h"
 
@@ -21,6 +22,7 @@ main (int argc, char *argv [])
     pc_config_test (verbose);
     pc_zap_test (verbose);
     pc_redis_test (verbose);
+    pc_fanout_test (verbose);
     pc_service_test (verbose);
     PYCHAT_MODULE_SELFTESTS (verbose);
     printf ("Selftests passed\n");

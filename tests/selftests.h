@@ -6,7 +6,12 @@
 #include "broker_room.h"
 #include "broker_session.h"
 #include "broker_store.h"
+#include "broker_journal.h"
+#include "broker_roomdb.h"
 #include "broker_server.h"
+#include "broker_fanout.h"
+#include "broker_chat.h"
+#include "broker_files.h"
 #include "auth_hash.h"
 #include "auth_store.h"
 #include "auth_server.h"
@@ -27,7 +32,12 @@
 #define PYCHAT_MODULE_SELFTESTS(verbose) do { \
     broker_room_test (verbose); \
     broker_session_test (verbose); \
+    broker_journal_test (verbose); \
     broker_store_test (verbose); \
+    broker_roomdb_test (verbose); \
+    broker_fanout_test (verbose); \
+    broker_chat_test (verbose); \
+    broker_files_test (verbose); \
     broker_server_test (verbose); \
     auth_hash_test (verbose); \
     auth_store_test (verbose); \

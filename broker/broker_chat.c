@@ -1,0 +1,484 @@
+//  broker_chat.c: rooms and messages (see broker_chat.h).
+#include "broker_chat.h"
+#include "broker_dispatch.h"
+#include "broker_moderation.h"
+#include "broker_roomdb.h"
+#include "pc_limits.h"
+#include "pc_util.h"
+
+int
+broker_on_ping (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    broker_ctx_send (self, pc_ping_ok (request, "PONG"));
+    return 0;
+}
+
+int
+broker_on_logout (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    broker_ctx_logout (self, session);
+    broker_ctx_reply_ok (self, request);
+    return 0;
+}
+
+//  First sight of the room since start: learn its last id from Redis
+static void
+s_learn_seq (broker_t *self, broker_room_t *room, const char *name)
+{
+    char stream [48];
+    snprintf (stream, sizeof (stream), "room:%s", name);
+    zlistx_t *records = broker_store_records_new ();
+    if (broker_store_history (self->store, stream, 0, 1, records) == 0
+    &&  zlistx_first (records))
+        broker_room_set_seq (room, ((broker_record_t *) zlistx_first (records))->seq);
+    zlistx_destroy (&records);
+}
+
+int
+broker_on_join (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *name = pc_join_room (request);
+    const char *user = broker_session_user (session);
+    broker_room_t *room = broker_ctx_room (self, name);
+    if (!broker_ctx_room_load (self, room)) {
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE,
+                                "room settings unavailable: storage is down");
+        return 0;
+    }
+    if (!broker_session_in_room (session, name)
+    &&  !broker_room_may_join (room, user, broker_ctx_is_admin (session))) {
+        broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN,
+                                "invite-only room: ask its creator for an invitation");
+        return 0;
+    }
+    if (broker_room_messages (room) == 0)
+        s_learn_seq (self, room, name);
+    if (!broker_session_in_room (session, name)) {
+        broker_session_add_room (session, name);
+        if (broker_room_join (room, user, broker_session_key (session), session))
+            broker_ctx_event (self, "join", user, name);
+    }
+    broker_ctx_send (self, pc_join_ok (request, name, broker_session_topic (session)));
+    return 0;
+}
+
+int
+broker_on_leave (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *name = pc_leave_room (request);
+    if (!broker_session_in_room (session, name)) {
+        broker_ctx_reply_error (self, request, PC_ERR_NOT_FOUND, "not in that room");
+        return 0;
+    }
+    broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
+    if (room && broker_room_leave (room, broker_session_user (session), broker_session_key (session)))
+        broker_ctx_event (self, "leave", broker_session_user (session), name);
+    broker_session_remove_room (session, name);
+    broker_ctx_send (self, pc_leave_ok (request, name));
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  SEND: the hot path. Per SEND: one lookup of the sender's room, one
+//  packed MSG built once and shared by every member (broker_fanout).
+
+//  Can this SEND join the batch? Else it gets its answer now.
+static bool
+s_send_batchable (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *name = pc_send_room (request);
+    if (!broker_session_in_room (session, name)) {
+        broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN, "join the room before sending to it");
+        return false;
+    }
+    //  A resent SEND (same client message id) is acknowledged, not repeated
+    const char *earlier = broker_session_sent (session, name, pc_send_cmid (request));
+    char id [32], ts [32];
+    if (earlier && sscanf (earlier, "%31s %31s", id, ts) == 2) {
+        broker_ctx_send (self, pc_send_ok (request, id, ts));
+        return false;
+    }
+    return true;
+}
+
+//  The request is self->batch_msgs [self->batch_size], the slot the actor
+//  read it into: batching it is counting it.
+int
+broker_on_send (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    assert (request == self->batch_msgs [self->batch_size]);
+    if (s_send_batchable (self, request, session)) {
+        self->batch_received [self->batch_size] = zclock_usecs ();
+        self->batch_sessions [self->batch_size++] = session;
+        if (self->batch_size == BROKER_BATCH_MAX)
+            broker_chat_flush (self);
+    }
+    return 0;
+}
+
+//  Delivers the new messages of a flush (rc 0) to their rooms: the fan-out
+//  sends each session this flush's messages of a room in a few frames, and
+//  the room's topic, which only the monitor may hear, each message once.
+static void
+s_deliver_batch (broker_t *self, broker_append_t *items, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (items [i].rc != 0)
+            continue;
+        const char *name = pc_send_room (self->batch_msgs [i]);
+        broker_room_t *room = broker_ctx_room (self, name);
+        broker_room_set_seq (room, items [i].seq);
+        pc_msg_t *out = pc_msg_new ("MSG");
+        pc_msg_addf (out, "%" PRIu64, items [i].seq);
+        pc_msg_add (out, name);
+        pc_msg_add (out, items [i].from);
+        pc_msg_addf (out, "%" PRId64, items [i].ts);
+        pc_msg_add (out, items [i].text);
+        zframe_t *packed = pc_msg_pack (out);
+        broker_fanout_room_add (self->fanout, room, zframe_data (packed), zframe_size (packed));
+        zframe_destroy (&packed);
+        pc_msg_destroy (&out);
+    }
+    broker_fanout_flush (self->fanout);
+}
+
+//  Acknowledges each SEND of the flush (or says it was not stored) and
+//  remembers its id against a resend
+static void
+s_acknowledge (broker_t *self, broker_append_t *items, size_t count, bool ahead)
+{
+    for (size_t i = 0; i < count; i++) {
+        pc_msg_t *request = self->batch_msgs [i];
+        broker_session_t *session = self->batch_sessions [i];
+        if (items [i].rc == -1) {
+            broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE,
+                                    "message not stored: storage unavailable, try again");
+            continue;
+        }
+        if (items [i].rc == 0 && !ahead)
+            broker_session_set_resends_done (session);
+        char id [32], ts [32], remembered [64];
+        snprintf (id, sizeof (id), "%" PRIu64, items [i].seq);
+        snprintf (ts, sizeof (ts), "%" PRId64, items [i].ts);
+        snprintf (remembered, sizeof (remembered), "%s %s", id, ts);
+        broker_session_remember (session, pc_send_room (request), pc_send_cmid (request),
+                                 remembered);
+        broker_ctx_send (self, pc_send_ok (request, id, ts));
+    }
+}
+
+//  Delivery latency as the broker sees it: read -> handed to every
+//  member's queue (the monitor shows it per heartbeat)
+static void
+s_count_latency (broker_t *self, size_t count, int64_t delivered)
+{
+    for (size_t i = 0; i < count; i++) {
+        uint64_t latency = (uint64_t) (delivered - self->batch_received [i]);
+        self->latency_sum_us += latency;
+        self->latency_count++;
+        if (latency > self->latency_max_us)
+            self->latency_max_us = latency;
+    }
+}
+
+void
+broker_chat_flush (broker_t *self)
+{
+    size_t count = self->batch_size;
+    if (count == 0)
+        return;
+    self->batch_size = 0;
+    self->flushes++;
+    self->flushed += count;
+    broker_append_t items [BROKER_BATCH_MAX];
+    char streams [BROKER_BATCH_MAX][48];
+    for (size_t i = 0; i < count; i++) {
+        pc_msg_t *request = self->batch_msgs [i];
+        snprintf (streams [i], sizeof (streams [i]), "room:%s", pc_send_room (request));
+        items [i] = (broker_append_t) {
+            streams [i], broker_session_user (self->batch_sessions [i]),
+            pc_send_cmid (request), pc_send_text (request), 0, 0, 0
+        };
+    }
+    //  Senders past their resends get ids now, and their messages go out
+    //  once Redis's socket has them, while Redis stores them; a lot with
+    //  anyone else waits for Redis's dedup check and numbering (see
+    //  broker_session_resends_done).
+    bool ahead = true;
+    for (size_t i = 0; i < count && ahead; i++)
+        ahead = broker_session_resends_done (self->batch_sessions [i]);
+    ahead = ahead && broker_store_number_many (self->store, items, count);
+    if (ahead) {
+        self->flushed_ahead += count;
+        broker_store_write_send (self->store, items, count);
+    }
+    else
+        broker_store_append_many (self->store, items, count);
+    s_deliver_batch (self, items, count);
+    int64_t delivered = zclock_usecs ();
+    if (ahead)
+        broker_store_write_finish (self->store, items, count);
+    s_acknowledge (self, items, count, ahead);
+    s_count_latency (self, count, delivered);
+}
+
+//  --------------------------------------------------------------------------
+//  Lists and history
+
+int
+broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    pc_msg_t *reply = pc_msg_new_ok (request);
+    zlistx_t *names = zhashx_keys (self->rooms);
+    zlistx_set_comparator (names, (czmq_comparator *) strcmp);
+    pc_list_sort (names, (czmq_comparator *) strcmp);
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names)) {
+        broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
+        pc_msg_addf (reply, "%s %zu %" PRIu64, name, broker_room_members (room),
+                     broker_room_messages (room));
+        if (pc_msg_nfields (reply) >= PC_FIELDS_MAX)
+            break;
+    }
+    zlistx_destroy (&names);
+    pc_msg_send (reply, self->router);
+    pc_msg_destroy (&reply);
+    return 0;
+}
+
+int
+broker_on_who (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, pc_who_room (request));
+    if (!room) {
+        broker_ctx_reply_error (self, request, PC_ERR_NOT_FOUND, "no such room");
+        return 0;
+    }
+    pc_msg_t *reply = pc_msg_new_ok (request);
+    zlistx_t *members = broker_room_member_list (room);
+    for (const char *user = (const char *) zlistx_first (members); user;
+         user = (const char *) zlistx_next (members)) {
+        pc_msg_add (reply, user);
+        if (pc_msg_nfields (reply) >= PC_FIELDS_MAX)
+            break;
+    }
+    zlistx_destroy (&members);
+    pc_msg_send (reply, self->router);
+    pc_msg_destroy (&reply);
+    return 0;
+}
+
+int
+broker_on_subs (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    pc_msg_t *reply = pc_msg_new_ok (request);
+    zlistx_t *topics = broker_session_subs (session);
+    for (const char *topic = (const char *) zlistx_first (topics); topic;
+         topic = (const char *) zlistx_next (topics))
+        pc_msg_add (reply, topic);
+    zlistx_destroy (&topics);
+    pc_msg_send (reply, self->router);
+    pc_msg_destroy (&reply);
+    return 0;
+}
+
+//  Parses a decimal field the codec already checked as an integer; clamps.
+static uint64_t
+s_number (const char *text, uint64_t low, uint64_t high)
+{
+    if (!text || *text == '-')
+        return low;
+    unsigned long long value = strtoull (text, NULL, 10);
+    return value < low? low: value > high? high: value;
+}
+
+//  HISTORY/INBOX's since: -1 from the start, 0 the newest, N after id N.
+static uint64_t
+s_since (const char *text)
+{
+    if (text && streq (text, "-1"))
+        return BROKER_FROM_START;
+    return s_number (text, 0, UINT64_MAX - 1);
+}
+
+//  Answers with up to limit messages of stream after since (or the latest
+//  limit when since is 0): per message the fields id, from, ts, text, and
+//  with to set, id, from, to, ts, box (an inbox).
+static void
+s_reply_stream (broker_t *self, pc_msg_t *request, const char *stream, const char *to,
+                uint64_t since, size_t limit)
+{
+    zlistx_t *records = broker_store_records_new ();
+    if (broker_store_history (self->store, stream, since, limit, records) == -1) {
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "history unavailable: storage is down");
+        zlistx_destroy (&records);
+        return;
+    }
+    pc_msg_t *reply = pc_msg_new_ok (request);
+    for (broker_record_t *record = (broker_record_t *) zlistx_first (records); record;
+         record = (broker_record_t *) zlistx_next (records)) {
+        pc_msg_addf (reply, "%" PRIu64, record->seq);
+        pc_msg_add (reply, record->from);
+        if (to)
+            pc_msg_add (reply, to);
+        pc_msg_addf (reply, "%" PRId64, record->ts);
+        pc_msg_add (reply, record->text);
+    }
+    pc_msg_send (reply, self->router);
+    pc_msg_destroy (&reply);
+    zlistx_destroy (&records);
+}
+
+int
+broker_on_history (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    //  A room's history is for its members, as its messages are
+    const char *name = pc_history_room (request);
+    if (!broker_session_in_room (session, name)) {
+        broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN,
+                                "join the room before reading its history");
+        return 0;
+    }
+    char stream [48];
+    snprintf (stream, sizeof (stream), "room:%s", name);
+    s_reply_stream (self, request, stream, NULL, s_since (pc_history_since (request)),
+                    (size_t) s_number (pc_history_limit (request), 1, PC_HISTORY_MAX));
+    return 0;
+}
+
+int
+broker_on_inbox (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    char stream [48];
+    const char *user = broker_session_user (session);
+    snprintf (stream, sizeof (stream), "inbox:%s", user);
+    s_reply_stream (self, request, stream, user, s_since (pc_inbox_since (request)),
+                    (size_t) s_number (pc_inbox_limit (request), 1, PC_HISTORY_MAX));
+    return 0;
+}
+
+//  DM to cmid box: the box is sealed by the sender for the recipient
+//  (crypto_box); the broker stores it in the recipient's inbox and delivers
+//  it to every session of the recipient. It never sees the text.
+int
+broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *to = pc_dm_to (request);
+    const char *box = pc_dm_box (request);
+    if (strlen (box) > PC_BOX_MAX || strlen (box) == 0) {
+        broker_ctx_reply_error (self, request, strlen (box)? PC_ERR_TOO_LONG: PC_ERR_MALFORMED,
+                                "a sealed message is 1-8192 characters of base64");
+        return 0;
+    }
+    const char *from = broker_session_user (session);
+    char stream [48];
+    snprintf (stream, sizeof (stream), "inbox:%s", to);
+    uint64_t seq;
+    int64_t stored_ts;
+    int rc = broker_store_append (self->store, stream, from, pc_dm_cmid (request), box,
+                                  &seq, &stored_ts);
+    if (rc == -1) {
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE,
+                                "message not stored: storage unavailable, try again");
+        return 0;
+    }
+    char id [32], ts [32];
+    snprintf (id, sizeof (id), "%" PRIu64, seq);
+    snprintf (ts, sizeof (ts), "%" PRId64, stored_ts);
+    if (rc == 0) {
+        pc_msg_t *out = pc_dmmsg_new (id, from, to, ts, box);
+        broker_fanout_to_user (self->fanout, out, to);
+        pc_msg_destroy (&out);
+        broker_ctx_event (self, "dm", from, to);        //  metadata only
+    }
+    broker_ctx_send (self, pc_dm_ok (request, id, ts));
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Room settings
+
+//  CREATE room mode: claims a new room (mode "open" or "invite-only"); its
+//  creator may invite and kick.
+int
+broker_on_create (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *name = pc_create_room (request);
+    const char *mode = pc_create_mode (request);
+    if (!streq (mode, "open") && !streq (mode, "invite-only")) {
+        broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "mode is open or invite-only");
+        return 0;
+    }
+    broker_room_t *room = broker_ctx_room (self, name);
+    if (!broker_ctx_room_load (self, room)) {
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE,
+                                "room settings unavailable: storage is down");
+        return 0;
+    }
+    if (broker_room_creator (room) || broker_room_messages (room) > 0 || broker_room_members (room) > 0) {
+        broker_ctx_reply_error (self, request, PC_ERR_CONFLICT, "the room exists already");
+        return 0;
+    }
+    const char *user = broker_session_user (session);
+    bool invite_only = streq (mode, "invite-only");
+    int rc = broker_roomdb_create (self->store, name, user, invite_only);
+    if (rc == -1)
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
+    else
+    if (rc == 1)
+        broker_ctx_reply_error (self, request, PC_ERR_CONFLICT, "the room exists already");
+    else {
+        broker_room_set_policy (room, invite_only, user);
+        broker_moderation_audit (self, user, invite_only? "create-room-invite-only": "create-room", name);
+        broker_ctx_send (self, pc_create_ok (request, name, mode));
+    }
+    return 0;
+}
+
+bool
+broker_chat_may_moderate (broker_room_t *room, broker_session_t *session)
+{
+    const char *creator = broker_room_creator (room);
+    return broker_ctx_is_admin (session) || (creator && streq (creator, broker_session_user (session)));
+}
+
+int
+broker_on_invite (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *name = pc_invite_room (request);
+    const char *guest = pc_invite_user (request);
+    broker_room_t *room = broker_ctx_room (self, name);
+    if (!broker_ctx_room_load (self, room))
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE,
+                                "room settings unavailable: storage is down");
+    else
+    if (!broker_chat_may_moderate (room, session))
+        broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN,
+                                "only the room's creator or an admin may invite");
+    else
+    if (broker_roomdb_invite (self->store, name, guest, true) == -1)
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
+    else {
+        broker_room_invite (room, guest, true);
+        broker_moderation_audit (self, broker_session_user (session), "invite", guest);
+        broker_ctx_send (self, pc_invite_ok (request, name, guest));
+    }
+    return 0;
+}
+
+void
+broker_chat_test (bool verbose)
+{
+    printf (" * broker_chat: ");
+    assert (s_number (NULL, 1, 10) == 1);
+    assert (s_number ("-5", 1, 10) == 1);
+    assert (s_number ("7", 1, 10) == 7);
+    assert (s_number ("70", 1, 10) == 10);
+    assert (s_since ("-1") == BROKER_FROM_START);
+    assert (s_since ("0") == 0);
+    assert (s_since ("42") == 42);
+    assert (s_since ("18446744073709551615") == UINT64_MAX - 1);
+    if (verbose)
+        printf ("(verbose) ");
+    printf ("OK\n");
+}

@@ -1,0 +1,24 @@
+//  broker_chat.h: rooms and messages: the commands of a chat session
+//  (PROTOCOL.md, "Rooms", "History", "Direct messages").
+//
+//  SENDs are batched: broker_on_send queues a SEND the actor read, and
+//  broker_chat_flush numbers, stores (one pipelined round trip to Redis for
+//  the lot), delivers and acknowledges the waiting ones. The actor flushes
+//  before it handles any other request, so each client's requests keep
+//  their order.
+#ifndef BROKER_CHAT_H_INCLUDED
+#define BROKER_CHAT_H_INCLUDED
+
+#include "broker_ctx.h"
+
+//  Handlers (broker_dispatch.h): PING, LOGOUT, JOIN, LEAVE, SEND, ROOMS,
+//  WHO, SUBS, HISTORY, INBOX, DM, CREATE, INVITE.
+
+//  Numbers, delivers and stores the waiting SENDs and acknowledges each
+//  once stored, in the order they came. Nothing when none wait.
+void        broker_chat_flush       (broker_t *self);
+//  Whether the session may steer room (its creator, or an admin).
+bool        broker_chat_may_moderate (broker_room_t *room, broker_session_t *session);
+
+void        broker_chat_test        (bool verbose);
+#endif

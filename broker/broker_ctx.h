@@ -1,0 +1,78 @@
+//  broker_ctx.h: the broker's shared state, as the actor (broker_server)
+//  and every command module (broker_chat, broker_moderation,
+//  broker_authlink, broker_files) see it, and the helpers they share.
+//
+//  Every command handler has the same shape (see broker_dispatch.h):
+//      int broker_on_<command> (broker_t *self, pc_msg_t *request,
+//                               broker_session_t *session);
+//  The actor checks who may send the command before it calls the handler.
+#ifndef BROKER_CTX_H_INCLUDED
+#define BROKER_CTX_H_INCLUDED
+
+#include <czmq.h>
+#include "pc_config.h"
+#include "pc_msg.h"
+#include "broker_fanout.h"
+#include "broker_room.h"
+#include "broker_session.h"
+#include "broker_store.h"
+
+#define BROKER_BATCH_MAX    256     //  requests read in one go; SENDs among them share one Redis round trip
+
+//  czmq 4.2 has no log level: per-message logs only with -v
+#define broker_debug(self, ...) do { if ((self)->verbose) zsys_debug (__VA_ARGS__); } while (0)
+
+typedef struct _broker_t broker_t;
+struct _broker_t {
+    zsock_t    *pipe;
+    pc_config_t config;
+    zcert_t    *cert;
+    char       *admin_key;      //  pychat-admin on the server host
+    char       *filesvc_key;    //  the file service (FCHECK, FEVENT)
+    int64_t     filesvc_heard;  //  its last message (ms), 0: never
+    zsock_t    *router;
+    broker_fanout_t *fanout;    //  the XPUB
+    zsock_t    *authsvc;
+    zpoller_t  *poller;
+    zhashx_t   *sessions;       //  key -> broker_session_t
+    zhashx_t   *rooms;          //  name -> broker_room_t
+    zhashx_t   *pending;        //  auth request id -> broker_pending_t (broker_authlink)
+    broker_store_t *store;      //  history and inboxes in Redis
+    uint64_t    next_auth_id;
+    pc_msg_t   *msg;            //  reused for every receive
+    //  The SENDs waiting for broker_chat_flush (see broker_on_send)
+    pc_msg_t   *batch_msgs [BROKER_BATCH_MAX];      //  requests, reused
+    broker_session_t *batch_sessions [BROKER_BATCH_MAX];
+    int64_t     batch_received [BROKER_BATCH_MAX];  //  when each SEND was read (us)
+    size_t      batch_size;
+    uint64_t    latency_sum_us; //  read -> published, this heartbeat window
+    uint64_t    latency_max_us;
+    uint64_t    latency_count;
+    pc_msg_t   *carry;          //  the rest of a client's batch of requests
+    int64_t     next_heartbeat;
+    int64_t     auth_heard;     //  last reply from an auth service (ms), 0: never
+    int64_t     started;
+    bool        terminated;
+    bool        verbose;
+    //  Counters, for the log and the monitor
+    uint64_t    malformed;
+    uint64_t    flushes, flushed;   //  broker_chat_flush calls with work, SENDs they stored
+    uint64_t    flushed_ahead;      //  of those, SENDs numbered ahead of Redis
+};
+
+//  Replies to request: an ERROR, or an OK without fields.
+void        broker_ctx_reply_error  (broker_t *self, pc_msg_t *request, int code, const char *text);
+void        broker_ctx_reply_ok     (broker_t *self, pc_msg_t *request);
+//  Sends reply (a fresh message: this takes it and destroys it) to its client.
+void        broker_ctx_send         (broker_t *self, pc_msg_t *reply);
+//  Sends the monitor an EVENT (kind, a, b; NULL: none) on "$ev/".
+void        broker_ctx_event        (broker_t *self, const char *kind, const char *a, const char *b);
+//  The room of that name, made (and its settings read) on first sight.
+broker_room_t *broker_ctx_room      (broker_t *self, const char *name);
+//  Reads the room's settings (invite-only, creator, invited) from Redis
+//  unless done already; false while they cannot be read.
+bool        broker_ctx_room_load    (broker_t *self, broker_room_t *room);
+bool        broker_ctx_is_admin     (broker_session_t *session);
+//  Leaves every room and forgets the user; tells the monitor.
+void        broker_ctx_logout       (broker_t *self, broker_session_t *session);
+#endif

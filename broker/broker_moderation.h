@@ -1,0 +1,20 @@
+//  broker_moderation.h: removing people: KICK from a room, the admins' BAN,
+//  UNBAN, DELUSER, RESETPW (carried out by the auth service, see
+//  broker_authlink), the audit log, and the notices the removed get.
+#ifndef BROKER_MODERATION_H_INCLUDED
+#define BROKER_MODERATION_H_INCLUDED
+
+#include "broker_ctx.h"
+
+//  Handlers (broker_dispatch.h): KICK, and the admins' account commands
+//  (USERS, BAN, UNBAN, DELUSER, RESETPW, MKADMIN) in broker_on_account.
+
+//  Audit log (Redis stream "audit") and the monitor's event feed.
+void        broker_moderation_audit (broker_t *self, const char *actor, const char *action,
+                                     const char *target);
+//  Ends every session of user at once: they are told why (a NOTICE kind,
+//  text), then forgotten, so nothing more is delivered to them and their
+//  next command is refused.
+void        broker_moderation_drop_user (broker_t *self, const char *user, const char *kind,
+                                         const char *text);
+#endif

@@ -1,0 +1,26 @@
+//  broker_roomdb.h: what the broker keeps in Redis besides messages: room
+//  settings and the audit log, on the store's connection (an outage is the
+//  store's too).
+#ifndef BROKER_ROOMDB_H_INCLUDED
+#define BROKER_ROOMDB_H_INCLUDED
+
+#include "broker_store.h"
+
+//  Audit log: appends (actor, action, target) to the stream "audit" (newest
+//  10,000). 0 | -1 unavailable.
+int         broker_roomdb_audit     (broker_store_t *store, const char *actor,
+                                     const char *action, const char *target);
+//  Room settings, kept in "roommeta:NAME" (creator, invite_only) and
+//  "roominvited:NAME" (set). load: 0 (an unknown room reads as open, no
+//  creator; *creator_p caller frees, invited gets names it owns), -1.
+int         broker_roomdb_load      (broker_store_t *store, const char *room, bool *invite_only,
+                                     char **creator_p, zlistx_t *invited);
+//  Creates the settings: 0 created, 1 the room was created before, -1.
+int         broker_roomdb_create    (broker_store_t *store, const char *room, const char *creator,
+                                     bool invite_only);
+//  Adds (add true) or removes user from the invited: 0 | -1.
+int         broker_roomdb_invite    (broker_store_t *store, const char *room, const char *user,
+                                     bool add);
+
+void        broker_roomdb_test      (bool verbose);
+#endif
