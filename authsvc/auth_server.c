@@ -472,6 +472,75 @@ s_test_dealer (zcert_t *cert, zcert_t *server_cert, int port, int timeout)
     return dealer;
 }
 
+//  REGISTER: once, then taken
+static void
+s_test_register_login (zsock_t *broker, int redis_port)
+{
+    pc_msg_t *reply;
+    reply = s_test_call (broker, PC_SIGNATURE, "REGISTER", "r1", "alice", "s3cret", "key-a", NULL);
+    assert (reply && pc_msg_is (reply, "OK") && streq (pc_register_ok_user (reply), "alice"));
+    pc_msg_destroy (&reply);
+    reply = s_test_call (broker, PC_SIGNATURE, "REGISTER", "r2", "alice", "other", NULL);
+    assert (reply && streq (pc_msg_error_reason (reply), "name taken"));
+    s_test_error (&reply, PC_ERR_CONFLICT, "r2");
+
+    //  LOGIN: right, wrong, unknown (the last two alike)
+    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "l1", "alice", "s3cret", "key-a", NULL);
+    assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_reqid (reply), "l1"));
+    assert (streq (pc_login_ok_user (reply), "alice") && streq (pc_login_ok_role (reply), "user"));
+    pc_msg_destroy (&reply);
+    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "l2", "alice", "wrong", "key-a", NULL);
+    assert (reply && streq (pc_msg_error_reason (reply), AUTH_TEXT_FAILED));
+    s_test_error (&reply, PC_ERR_AUTH, "l2");
+    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "l3", "nobody", "wrong", NULL);
+    assert (reply && streq (pc_msg_error_reason (reply), AUTH_TEXT_FAILED));
+    s_test_error (&reply, PC_ERR_AUTH, "l3");
+}
+
+//  Malformed and unknown requests: answered, never fatal
+static void
+s_test_malformed (zsock_t *broker, int redis_port)
+{
+    pc_msg_t *reply;
+    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "m1", "Alice", "pw", NULL);
+    s_test_error (&reply, PC_ERR_BAD_NAME, "m1");
+    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "m2", "alice", NULL);
+    s_test_error (&reply, PC_ERR_MALFORMED, "m2");
+    reply = s_test_call (broker, PC_SIGNATURE, "FLY", "m3", NULL);
+    s_test_error (&reply, PC_ERR_UNKNOWN, "m3");
+    reply = s_test_call (broker, PC_SIGNATURE, "JOIN", "m4", "lobby", NULL);
+    s_test_error (&reply, PC_ERR_UNKNOWN, "m4");
+    reply = s_test_call (broker, "PYCHAT9", "PING", "m5", NULL);
+    s_test_error (&reply, PC_ERR_VERSION, "");
+    reply = s_test_call (broker, "garbage", NULL);
+    s_test_error (&reply, PC_ERR_MALFORMED, "");
+}
+
+//  Throttling: 5 failures (one above), then even the right password is refused
+static void
+s_test_throttling (zsock_t *broker, int redis_port)
+{
+    pc_msg_t *reply;
+    for (int failure = 2; failure <= 5; failure++) {
+        reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "t", "alice", "wrong", "key-b", NULL);
+        s_test_error (&reply, PC_ERR_AUTH, "t");
+    }
+    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "t6", "alice", "s3cret", "key-c", NULL);
+    assert (reply && pc_msg_nfields (reply) == 3 && streq (pc_error_detail (reply), "2"));
+    assert (streq (pc_msg_error_reason (reply), "too many failed logins, retry in 2 s"));
+    s_test_error (&reply, PC_ERR_THROTTLED, "t6");
+    //  When the lock runs out (here: is removed), the right password works
+    redisContext *redis_ctx = redisConnect ("127.0.0.1", redis_port);
+    assert (redis_ctx && !redis_ctx->err);
+    redisReply *redis_reply = (redisReply *) redisCommand (redis_ctx, "DEL lock:acct:alice");
+    assert (redis_reply);
+    freeReplyObject (redis_reply);
+    redisFree (redis_ctx);
+    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "t7", "alice", "s3cret", NULL);
+    assert (reply && pc_msg_is (reply, "OK"));
+    pc_msg_destroy (&reply);
+}
+
 void
 auth_server_test (bool verbose)
 {
@@ -503,60 +572,9 @@ auth_server_test (bool verbose)
     assert (streq (pc_ping_ok_pong (reply), "PONG"));
     pc_msg_destroy (&reply);
 
-    //  REGISTER: once, then taken
-    reply = s_test_call (broker, PC_SIGNATURE, "REGISTER", "r1", "alice", "s3cret", "key-a", NULL);
-    assert (reply && pc_msg_is (reply, "OK") && streq (pc_register_ok_user (reply), "alice"));
-    pc_msg_destroy (&reply);
-    reply = s_test_call (broker, PC_SIGNATURE, "REGISTER", "r2", "alice", "other", NULL);
-    assert (reply && streq (pc_msg_error_reason (reply), "name taken"));
-    s_test_error (&reply, PC_ERR_CONFLICT, "r2");
-
-    //  LOGIN: right, wrong, unknown (the last two alike)
-    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "l1", "alice", "s3cret", "key-a", NULL);
-    assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_reqid (reply), "l1"));
-    assert (streq (pc_login_ok_user (reply), "alice") && streq (pc_login_ok_role (reply), "user"));
-    pc_msg_destroy (&reply);
-    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "l2", "alice", "wrong", "key-a", NULL);
-    assert (reply && streq (pc_msg_error_reason (reply), AUTH_TEXT_FAILED));
-    s_test_error (&reply, PC_ERR_AUTH, "l2");
-    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "l3", "nobody", "wrong", NULL);
-    assert (reply && streq (pc_msg_error_reason (reply), AUTH_TEXT_FAILED));
-    s_test_error (&reply, PC_ERR_AUTH, "l3");
-
-    //  Malformed and unknown requests: answered, never fatal
-    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "m1", "Alice", "pw", NULL);
-    s_test_error (&reply, PC_ERR_BAD_NAME, "m1");
-    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "m2", "alice", NULL);
-    s_test_error (&reply, PC_ERR_MALFORMED, "m2");
-    reply = s_test_call (broker, PC_SIGNATURE, "FLY", "m3", NULL);
-    s_test_error (&reply, PC_ERR_UNKNOWN, "m3");
-    reply = s_test_call (broker, PC_SIGNATURE, "JOIN", "m4", "lobby", NULL);
-    s_test_error (&reply, PC_ERR_UNKNOWN, "m4");
-    reply = s_test_call (broker, "PYCHAT9", "PING", "m5", NULL);
-    s_test_error (&reply, PC_ERR_VERSION, "");
-    reply = s_test_call (broker, "garbage", NULL);
-    s_test_error (&reply, PC_ERR_MALFORMED, "");
-
-    //  Throttling: 5 failures (one above), then even the right password is refused
-    for (int failure = 2; failure <= 5; failure++) {
-        reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "t", "alice", "wrong", "key-b", NULL);
-        s_test_error (&reply, PC_ERR_AUTH, "t");
-    }
-    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "t6", "alice", "s3cret", "key-c", NULL);
-    assert (reply && pc_msg_nfields (reply) == 3 && streq (pc_error_detail (reply), "2"));
-    assert (streq (pc_msg_error_reason (reply), "too many failed logins, retry in 2 s"));
-    s_test_error (&reply, PC_ERR_THROTTLED, "t6");
-    //  When the lock runs out (here: is removed), the right password works
-    redisContext *redis_ctx = redisConnect ("127.0.0.1", redis_port);
-    assert (redis_ctx && !redis_ctx->err);
-    redisReply *redis_reply = (redisReply *) redisCommand (redis_ctx, "DEL lock:acct:alice");
-    assert (redis_reply);
-    freeReplyObject (redis_reply);
-    redisFree (redis_ctx);
-    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "t7", "alice", "s3cret", NULL);
-    assert (reply && pc_msg_is (reply, "OK"));
-    pc_msg_destroy (&reply);
-
+    s_test_register_login (broker, redis_port);
+    s_test_malformed (broker, redis_port);
+    s_test_throttling (broker, redis_port);
     //  A key the ZAP handler does not know gets nothing at all
     zsock_t *stranger = s_test_dealer (stranger_cert, server_cert, args.port, 300);
     reply = s_test_call (stranger, PC_SIGNATURE, "PING", "s1", NULL);

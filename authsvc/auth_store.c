@@ -374,19 +374,10 @@ s_test_expire_lock (auth_store_t *self, const char *kind, const char *id)
     freeReplyObject (reply);
 }
 
-void
-auth_store_test (bool verbose)
+//  Accounts: created once, then taken
+static void
+s_test_accounts (auth_store_t *store, int port)
 {
-    printf (" * auth_store: ");
-    int port = 0;
-    pid_t redis = pc_redis_server_start (&port);
-    if (redis == -1) {
-        printf ("SKIPPED (cannot start redis-server)\n");
-        return;
-    }
-    auth_store_t *store = auth_store_new ("127.0.0.1", port);
-
-    //  Accounts: created once, then taken
     assert (auth_store_user_create (store, "alice", "$argon2id$fake", 1700000000000) == 0);
     assert (auth_store_user_create (store, "alice", "$argon2id$other", 1700000000001) == 1);
     char *hash, *role;
@@ -439,8 +430,13 @@ auth_store_test (bool verbose)
     //  ... but never creates an account
     assert (auth_store_login_ok (store, "ghost", 1) == 0);
     assert (auth_store_user_lookup (store, "ghost", &hash, &role) == 1);
+}
 
-    //  Account throttling: 5 failures lock for 2 s, then 4 s, 8 s...
+//  Account throttling: 5 failures lock for 2 s, then 4 s, 8 s...
+static void
+s_test_account_throttle (auth_store_t *store, int port)
+{
+    redisReply *reply;
     int wait_s = -1;
     assert (auth_store_throttled (store, "alice", "src1", &wait_s) == 0);
     assert (wait_s == 0);
@@ -479,8 +475,13 @@ auth_store_test (bool verbose)
     assert (reply && reply->type == REDIS_REPLY_INTEGER
             && reply->integer > 0 && reply->integer <= AUTH_FAIL_WINDOW_S);
     freeReplyObject (reply);
+}
 
-    //  Source throttling: failures against many accounts from one source
+//  Source throttling: failures against many accounts from one source
+static void
+s_test_source_throttle (auth_store_t *store, int port)
+{
+    int wait_s;
     auth_store_set_limits (store, 5, 3);
     assert (auth_store_login_failed (store, "u1", "spray") == 0);
     assert (auth_store_login_failed (store, "u2", "spray") == 0);
@@ -489,7 +490,25 @@ auth_store_test (bool verbose)
     assert (auth_store_throttled (store, "u9", "spray", &wait_s) == 1);
     assert (wait_s == 2);
     assert (auth_store_throttled (store, "u9", "elsewhere", &wait_s) == 0);
+}
 
+void
+auth_store_test (bool verbose)
+{
+    printf (" * auth_store: ");
+    int port = 0;
+    pid_t redis = pc_redis_server_start (&port);
+    if (redis == -1) {
+        printf ("SKIPPED (cannot start redis-server)\n");
+        return;
+    }
+    auth_store_t *store = auth_store_new ("127.0.0.1", port);
+
+    s_test_accounts (store, port);
+    s_test_account_throttle (store, port);
+    s_test_source_throttle (store, port);
+    char *hash, *role;
+    int wait_s;
     //  Redis goes away: every call answers -1 promptly, then recovers
     pc_redis_server_stop (redis);
     int64_t start = zclock_mono ();

@@ -111,7 +111,7 @@ s_fdata (fake_t *self, pc_msg_t *msg)
 {
     fake_file_t *up = &self->upload;
     uint64_t offset = strtoull (pc_fdata_offset (msg), NULL, 10);
-    size_t size = pc_msg_field_size (msg, 2);
+    size_t size = pc_fdata_data_size (msg);
     char detail [32];
     snprintf (detail, sizeof (detail), "%" PRIu64, up->have);
     if (self->stall_at && up->have >= self->stall_at)

@@ -79,7 +79,7 @@ s_read_chunks (client_xfer_t *self, const char *handle, uint64_t offset, uint64_
             rc = xfer_fail (self, PC_EXIT_UNREACHABLE, "malformed FREAD reply from the file service");
             break;
         }
-        size_t got = pc_msg_field_size (reply, 1);
+        size_t got = pc_fchunk_data_size (reply);
         if (got != oldest->length) {
             rc = xfer_damaged (self, "%s: the file service sent %zu bytes at offset %" PRIu64
                             " instead of %zu: the file is damaged, download refused",
