@@ -518,6 +518,9 @@ class Stack(Remote):
             "PYCHAT_PORT": str(self.base),
             "PYCHAT_BIND": "127.0.0.1",
             "PYCHAT_HOME": os.path.join(self.homes, "_services"),
+            #  No /etc/pychat/pychat.conf of an installed package: a test
+            #  stack is configured by this environment alone.
+            "PYCHAT_CONFIG": "/dev/null",
         })
 
     # -- paths and endpoints ------------------------------------------------
