@@ -15,9 +15,14 @@ broker_on_files (broker_t *self, pc_msg_t *request, broker_session_t *session)
                                 "the file service is not running (not heard from in the last 6 s)");
         return 0;
     }
+    //  What clients are told: PYCHAT_PUBLIC_FILES when the operator set it
+    //  (ports remapped by a container runtime or a proxy), else base+5 on
+    //  the broker's own host (an empty host field).
     char port [16];
-    snprintf (port, sizeof (port), "%d", self->config.base_port + PC_OFF_FILES);
-    broker_ctx_send (self, pc_files_ok (request, port, self->filesvc_key));
+    snprintf (port, sizeof (port), "%d", self->config.public_files_port
+              ? self->config.public_files_port: self->config.base_port + PC_OFF_FILES);
+    broker_ctx_send (self, pc_files_ok (request, port, self->filesvc_key,
+                                        self->config.public_files_host));
     return 0;
 }
 

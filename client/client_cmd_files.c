@@ -243,8 +243,9 @@ s_files_open (client_opts_t *opts, file_args_t *args, files_t *self, const char 
     if (rc == 0) {
         const char *port = pc_files_ok_port (reply);
         const char *key = pc_files_ok_key (reply);
+        const char *host = pc_files_ok_host (reply);
         char why [300];
-        self->xfer = client_xfer_new (client_conn_host (conn), port? atoi (port): 0, key? key: "",
+        self->xfer = client_xfer_new (host && *host? host: client_conn_host (conn), port? atoi (port): 0, key? key: "",
                                       self->session.cert, opts->timeout_ms, why, sizeof (why));
         if (!self->xfer) {
             fprintf (stderr, "pychat: %s\n", why);

@@ -101,6 +101,7 @@ ui_xfer_start (ui_t *self, xfer_t *xfer, pc_msg_t *reply)
     zcert_t *cert = client_net_cert (self->net);
     const char *port = pc_files_ok_port (reply);
     const char *key = pc_files_ok_key (reply);
+    const char *host = pc_files_ok_host (reply);
     if (!cert || !port || !key || !pc_keys_valid_z85 (key)) {
         ui_xfer_fail (self, xfer, "the broker gave no usable file service");
         return;
@@ -114,7 +115,7 @@ ui_xfer_start (ui_t *self, xfer_t *xfer, pc_msg_t *reply)
         snprintf (keys.pending_dir, sizeof (keys.pending_dir), "%s/uploads/%s",
                   self->opts->home, self->user);
     }
-    xfer->run = client_ui_xfer_new (xfer->kind, client_net_host (self->net), atoi (port), key,
+    xfer->run = client_ui_xfer_new (xfer->kind, host && *host? host: client_net_host (self->net), atoi (port), key,
                                     cert, self->opts->timeout_ms, xfer->space, xfer->name,
                                     xfer->path, private_? &keys: NULL);
     sodium_memzero (&keys, sizeof (keys));

@@ -557,11 +557,12 @@ pc_files_new (void)
 }
 
 pc_msg_t *
-pc_files_ok (pc_msg_t *request, const char *port, const char *key)
+pc_files_ok (pc_msg_t *request, const char *port, const char *key, const char *host)
 {
     pc_msg_t *self = pc_msg_new_ok (request);
     pc_msg_add (self, port);
     pc_msg_add (self, key);
+    pc_msg_add (self, host);
     return self;
 }
 

@@ -381,10 +381,11 @@ pc_msg_t *pc_event_new (const char *kind);
 //  FILES
 static inline const char *pc_files_ok_port (pc_msg_t *m) { return pc_msg_field (m, 0); }
 static inline const char *pc_files_ok_key (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_files_ok_host (pc_msg_t *m) { return pc_msg_field (m, 2); }
 //  A new FILES (caller owns it; NULL for an optional field leaves it out).
 pc_msg_t *pc_files_new (void);
 //  The OK reply to a FILES request (routing and request ids copied).
-pc_msg_t *pc_files_ok (pc_msg_t *request, const char *port, const char *key);
+pc_msg_t *pc_files_ok (pc_msg_t *request, const char *port, const char *key, const char *host);
 
 //  FCHECK
 static inline const char *pc_fcheck_key (pc_msg_t *m) { return pc_msg_field (m, 0); }

@@ -79,7 +79,7 @@ COMMANDS = {
     'ERROR': {'to': {'reply': 'anyone'}, 'fields': [('code', 'int', False, False), ('reason', 'any', False, False), ('detail', 'any', True, False)], 'reply': []},
     'MSG': {'to': {'fanout': 'session'}, 'fields': [('id', 'id', False, False), ('room', 'name', False, False), ('from', 'name', False, False), ('time', 'int', False, False), ('text', 'text', False, False)], 'reply': []},
     'EVENT': {'to': {'fanout': 'service'}, 'fields': [('kind', 'id', False, False), ('arg', 'any', False, True)], 'reply': []},
-    'FILES': {'to': {'broker': 'session'}, 'fields': [], 'reply': ['port', 'key']},
+    'FILES': {'to': {'broker': 'session'}, 'fields': [], 'reply': ['port', 'key', 'host']},
     'FCHECK': {'to': {'broker': 'filesvc'}, 'fields': [('key', 'id', False, False), ('space', 'id', False, False)], 'reply': ['user', 'role', 'space']},
     'FEVENT': {'to': {'broker': 'filesvc'}, 'fields': [('kind', 'id', False, False), ('arg', 'any', False, True)], 'reply': []},
     'FLIST': {'to': {'filesvc': 'session'}, 'fields': [('space', 'id', False, False), ('after', 'file', True, False)], 'reply': ['name', 'size', 'from', 'time', 'sha256']},

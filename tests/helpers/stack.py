@@ -375,7 +375,7 @@ class RawFiles(RawClient):
 
     def __init__(self, client, port=None, server_key=None, keypair=None):
         if port is None:
-            port, server_key = client.ok("FILES")
+            port, server_key = client.ok("FILES")[:2]
         RawClient.__init__(self, client.stack, endpoint="tcp://127.0.0.1:%s" % port,
                            server_key=server_key, keypair=keypair or client.keypair)
         self.user = client.user

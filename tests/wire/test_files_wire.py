@@ -163,8 +163,8 @@ def test_logged_in_outsider_gets_403(fs):
 def test_key_never_logged_in_gets_403(fs):
     alice, afiles = member(fs, "alice", "club2")
     afiles.upload("club2", "a.txt", b"a")
-    port, key = alice.ok("FILES")
-    assert int(port) == fs.base + OFF_FILES and key == fs.files_key()
+    port, key, host = alice.ok("FILES")
+    assert int(port) == fs.base + OFF_FILES and key == fs.files_key() and host == ""
     stranger = RawClient(fs)                        # a fresh key, never logged in
     assert stranger.error("FILES") == 403
     sfiles = RawFiles(stranger, port=port, server_key=key)
