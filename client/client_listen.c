@@ -612,18 +612,7 @@ client_listen_flush_stdout (void)
 static void
 s_wait (listen_t *self, int ms)
 {
-    zmq_pollitem_t items [2];
-    int count = 0;
-    void *dealer = client_net_dealer (self->net);
-    void *sub = client_net_sub (self->net);
-    if (dealer)
-        items [count++] = (zmq_pollitem_t) { dealer, 0, ZMQ_POLLIN, 0 };
-    if (sub)
-        items [count++] = (zmq_pollitem_t) { sub, 0, ZMQ_POLLIN, 0 };
-    if (count)
-        zmq_poll (items, count, ms);
-    else
-        zclock_sleep (ms);
+    client_net_wait (self->net, ms);
     client_session_input (self->session);
     client_session_tick (self->session);
 }

@@ -172,6 +172,21 @@ client_net_recv (client_net_t *self, pc_msg_t *msg)
 
 pc_msg_t *client_net_reply (client_net_t *self) { assert (self); return s_read (self, self->dealer); }
 pc_msg_t *client_net_fanout (client_net_t *self) { assert (self); return s_read (self, self->sub); }
+void
+client_net_wait (client_net_t *self, int ms)
+{
+    zmq_pollitem_t items [2];
+    int count = 0;
+    if (client_net_dealer (self))
+        items [count++] = (zmq_pollitem_t) { client_net_dealer (self), 0, ZMQ_POLLIN, 0 };
+    if (client_net_sub (self))
+        items [count++] = (zmq_pollitem_t) { client_net_sub (self), 0, ZMQ_POLLIN, 0 };
+    if (count)
+        zmq_poll (items, count, ms);
+    else
+        zclock_sleep (ms);
+}
+
 void *client_net_dealer (client_net_t *self) { return self->dealer? zsock_resolve (self->dealer): NULL; }
 void *client_net_sub (client_net_t *self) { return self->sub? zsock_resolve (self->sub): NULL; }
 size_t client_net_malformed (client_net_t *self) { return self->malformed; }

@@ -47,6 +47,10 @@ pc_msg_t   *client_net_reply     (client_net_t *self);
 int         client_net_recv      (client_net_t *self, pc_msg_t *msg);
 pc_msg_t   *client_net_fanout    (client_net_t *self);
 
+//  Waits up to ms for a message on the DEALER or the SUB (sleeps when
+//  neither is open). For front ends with no input of their own.
+void        client_net_wait      (client_net_t *self, int ms);
+
 void       *client_net_dealer    (client_net_t *self);    //  libzmq handle or NULL
 void       *client_net_sub       (client_net_t *self);    //  libzmq handle or NULL
 size_t      client_net_malformed (client_net_t *self);

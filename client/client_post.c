@@ -196,16 +196,7 @@ s_on_state (void *arg, client_session_state_t state, const char *why)
 static void
 s_wait (post_t *self, client_net_t *net, int ms)
 {
-    zmq_pollitem_t items [2];
-    int count = 0;
-    if (client_net_dealer (net))
-        items [count++] = (zmq_pollitem_t) { client_net_dealer (net), 0, ZMQ_POLLIN, 0 };
-    if (client_net_sub (net))
-        items [count++] = (zmq_pollitem_t) { client_net_sub (net), 0, ZMQ_POLLIN, 0 };
-    if (count)
-        zmq_poll (items, count, ms);
-    else
-        zclock_sleep (ms);
+    client_net_wait (net, ms);
     client_session_input (self->session);
     client_session_tick (self->session);
 }
