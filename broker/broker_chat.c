@@ -40,7 +40,7 @@ broker_on_join (broker_t *self, pc_msg_t *request, broker_session_t *session)
     const char *name = pc_join_room (request);
     const char *user = broker_session_user (session);
     broker_room_t *room = broker_ctx_room (self, name);
-    if (!broker_ctx_room_load (self, room)) {
+    if (!room) {
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE,
                                 "room settings unavailable: storage is down");
         return 0;
@@ -51,7 +51,7 @@ broker_on_join (broker_t *self, pc_msg_t *request, broker_session_t *session)
                                 "invite-only room: ask its creator for an invitation");
         return 0;
     }
-    if (broker_room_messages (room) == 0)
+    if (broker_room_seq (room) == 0)
         s_learn_seq (self, room, name);
     if (!broker_session_in_room (session, name)) {
         broker_session_add_room (session, name);
@@ -127,7 +127,10 @@ s_deliver_batch (broker_t *self, broker_append_t *items, size_t count)
             continue;
         const char *name = pc_send_room (self->batch_msgs [i]);
         broker_room_t *room = broker_ctx_room (self, name);
+        if (!room)
+            continue;           //  cannot be: its sender is in it (stored, in the history)
         broker_room_set_seq (room, items [i].seq);
+        broker_room_add_message (room);
         pc_msg_t *out = pc_msg_new ("MSG");
         pc_msg_addf (out, "%" PRIu64, items [i].seq);
         pc_msg_add (out, name);
@@ -225,6 +228,8 @@ broker_chat_flush (broker_t *self)
 //  --------------------------------------------------------------------------
 //  Lists and history
 
+//  ROOMS: the rooms that exist and session may see (an invite-only room is
+//  not listed to outsiders), with members and messages ever stored.
 int
 broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
@@ -235,6 +240,8 @@ broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *session)
     for (const char *name = (const char *) zlistx_first (names); name;
          name = (const char *) zlistx_next (names)) {
         broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
+        if (!broker_ctx_room_visible (room, session))
+            continue;
         pc_msg_addf (reply, "%s %zu %" PRIu64, name, broker_room_members (room),
                      broker_room_messages (room));
         if (pc_msg_nfields (reply) >= PC_FIELDS_MAX)
@@ -249,11 +256,9 @@ broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *session)
 int
 broker_on_who (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, pc_who_room (request));
-    if (!room) {
-        broker_ctx_reply_error (self, request, PC_ERR_NOT_FOUND, "no such room");
+    broker_room_t *room = broker_ctx_room_for (self, request, session, pc_who_room (request));
+    if (!room)
         return 0;
-    }
     pc_msg_t *reply = pc_msg_new_ok (request);
     zlistx_t *members = broker_room_member_list (room);
     for (const char *user = (const char *) zlistx_first (members); user;
@@ -332,8 +337,11 @@ s_reply_stream (broker_t *self, pc_msg_t *request, const char *stream, const cha
 int
 broker_on_history (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    //  A room's history is for its members, as its messages are
+    //  A room's history is for its members, as its messages are; a room
+    //  that does not exist (or that session may not see) is 404
     const char *name = pc_history_room (request);
+    if (!broker_ctx_room_for (self, request, session, name))
+        return 0;
     if (!broker_session_in_room (session, name)) {
         broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN,
                                 "join the room before reading its history");
@@ -409,8 +417,9 @@ broker_on_create (broker_t *self, pc_msg_t *request, broker_session_t *session)
         broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "mode is open or invite-only");
         return 0;
     }
+    bool fresh = zhashx_lookup (self->rooms, name) == NULL;
     broker_room_t *room = broker_ctx_room (self, name);
-    if (!broker_ctx_room_load (self, room)) {
+    if (!room) {
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE,
                                 "room settings unavailable: storage is down");
         return 0;
@@ -422,8 +431,11 @@ broker_on_create (broker_t *self, pc_msg_t *request, broker_session_t *session)
     const char *user = broker_session_user (session);
     bool invite_only = streq (mode, "invite-only");
     int rc = broker_roomdb_create (self->store, name, user, invite_only);
-    if (rc == -1)
+    if (rc == -1) {
+        if (fresh)              //  not created: nothing of it stays
+            zhashx_delete (self->rooms, name);
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
+    }
     else
     if (rc == 1)
         broker_ctx_reply_error (self, request, PC_ERR_CONFLICT, "the room exists already");
@@ -447,10 +459,9 @@ broker_on_invite (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
     const char *name = pc_invite_room (request);
     const char *guest = pc_invite_user (request);
-    broker_room_t *room = broker_ctx_room (self, name);
-    if (!broker_ctx_room_load (self, room))
-        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE,
-                                "room settings unavailable: storage is down");
+    broker_room_t *room = broker_ctx_room_for (self, request, session, name);
+    if (!room)
+        ;                       //  answered: no such room (or storage down)
     else
     if (!broker_chat_may_moderate (room, session))
         broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN,

@@ -38,37 +38,85 @@ broker_ctx_event (broker_t *self, const char *kind, const char *a, const char *b
     pc_msg_destroy (&event);
 }
 
-bool
-broker_ctx_room_load (broker_t *self, broker_room_t *room)
+//  A new room object with what Redis holds of it (settings, invited, count
+//  of messages); NULL while Redis cannot be read. *known: Redis holds any
+//  of it, so the room exists.
+static broker_room_t *
+s_room_read (broker_t *self, const char *name, bool *known)
 {
-    if (broker_room_loaded (room))
-        return true;
-    bool invite_only;
-    char *creator;
+    broker_roomdb_room_t stored;
     zlistx_t *invited = zlistx_new ();
     zlistx_set_destructor (invited, (czmq_destructor *) zstr_free);
-    bool loaded = broker_roomdb_load (self->store, broker_room_name (room), &invite_only,
-                                          &creator, invited) == 0;
-    if (loaded) {
-        broker_room_set_policy (room, invite_only, creator);
+    broker_room_t *room = NULL;
+    if (broker_roomdb_load (self->store, name, &stored, invited) == 0) {
+        room = broker_room_new (name);
+        broker_room_set_policy (room, stored.invite_only, stored.creator);
+        broker_room_set_messages (room, stored.messages);
         for (char *user = (char *) zlistx_first (invited); user; user = (char *) zlistx_next (invited))
             broker_room_invite (room, user, true);
-        zstr_free (&creator);
+        *known = stored.known;
+        zstr_free (&stored.creator);
     }
     zlistx_destroy (&invited);
-    return loaded;
+    return room;
 }
 
 broker_room_t *
 broker_ctx_room (broker_t *self, const char *name)
 {
     broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
-    if (!room) {
-        room = broker_room_new (name);
+    bool known;
+    if (!room && (room = s_room_read (self, name, &known)))
         zhashx_insert (self->rooms, name, room);
-        broker_ctx_room_load (self, room);
-    }
     return room;
+}
+
+int
+broker_ctx_room_find (broker_t *self, const char *name, broker_room_t **room_p)
+{
+    *room_p = (broker_room_t *) zhashx_lookup (self->rooms, name);
+    if (*room_p)
+        return 0;
+    bool known = false;
+    broker_room_t *room = s_room_read (self, name, &known);
+    if (!room)
+        return -1;
+    if (!known) {
+        broker_room_destroy (&room);
+        return 1;
+    }
+    zhashx_insert (self->rooms, name, room);
+    *room_p = room;
+    return 0;
+}
+
+bool
+broker_ctx_room_visible (broker_room_t *room, broker_session_t *session)
+{
+    const char *user = broker_session_user (session);
+    return !broker_room_invite_only (room)
+        || broker_room_may_join (room, user, broker_ctx_is_admin (session))
+        || broker_room_has_member (room, user);
+}
+
+broker_room_t *
+broker_ctx_room_for (broker_t *self, pc_msg_t *request, broker_session_t *session,
+                     const char *name)
+{
+    broker_room_t *room;
+    int rc = broker_ctx_room_find (self, name, &room);
+    if (rc == -1)
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE,
+                                "room unavailable: storage is down");
+    else
+    if (rc == 1 || !broker_ctx_room_visible (room, session)) {
+        char text [PC_NAME_MAX + 16];
+        snprintf (text, sizeof (text), "no such room: %s", name);
+        broker_ctx_reply_error (self, request, PC_ERR_NOT_FOUND, text);
+    }
+    else
+        return room;
+    return NULL;
 }
 
 bool

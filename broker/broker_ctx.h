@@ -67,11 +67,25 @@ void        broker_ctx_reply_ok     (broker_t *self, pc_msg_t *request);
 void        broker_ctx_send         (broker_t *self, pc_msg_t *reply);
 //  Sends the monitor an EVENT (kind, a, b; NULL: none) on "$ev/".
 void        broker_ctx_event        (broker_t *self, const char *kind, const char *a, const char *b);
-//  The room of that name, made (and its settings read) on first sight.
+//  Rooms. A room exists from its first JOIN or CREATE, and once Redis holds
+//  anything of it (messages, settings): only JOIN, CREATE (and what is
+//  stored in a room, which needs a member) make one; reading one that does
+//  not exist makes nothing.
+//  The room of that name, made on first sight with what Redis holds of it;
+//  NULL while Redis cannot be read (a room not seen yet).
 broker_room_t *broker_ctx_room      (broker_t *self, const char *name);
-//  Reads the room's settings (invite-only, creator, invited) from Redis
-//  unless done already; false while they cannot be read.
-bool        broker_ctx_room_load    (broker_t *self, broker_room_t *room);
+//  The room if it exists: 0 (*room_p set), 1 no such room, -1 Redis cannot
+//  be read (a room not seen yet).
+int         broker_ctx_room_find    (broker_t *self, const char *name, broker_room_t **room_p);
+//  May session learn that room exists? An open room: anyone; an
+//  invite-only room: its members, creator, invited and admins.
+bool        broker_ctx_room_visible (broker_room_t *room, broker_session_t *session);
+//  The room named for a read by request, or NULL when the request was
+//  answered: 404 "no such room: NAME" when it does not exist or session may
+//  not see it (the same answer, so outsiders do not learn of a private
+//  room), 503 while Redis cannot be read.
+broker_room_t *broker_ctx_room_for  (broker_t *self, pc_msg_t *request, broker_session_t *session,
+                                     const char *name);
 bool        broker_ctx_is_admin     (broker_session_t *session);
 //  Leaves every room and forgets the user; tells the monitor.
 void        broker_ctx_logout       (broker_t *self, broker_session_t *session);

@@ -55,7 +55,10 @@ s_room_space (broker_t *self, pc_msg_t *request, broker_session_t *session, cons
         broker_ctx_reply_error (self, request, PC_ERR_BAD_NAME, "a space is a room name or @user");
         return -1;
     }
-    //  The files of a room are for its members, as its history is
+    //  The files of a room are for its members, as its history is; a room
+    //  that does not exist (or that session may not see) is 404
+    if (!broker_ctx_room_for (self, request, session, space))
+        return -1;
     if (!broker_session_in_room (session, space)) {
         broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN, "join the room before using its files");
         return -1;
@@ -124,9 +127,13 @@ s_post_shared (broker_t *self, const char *name, const char *user, const char *f
     if (rc == -1)
         return -1;
     broker_room_t *room = broker_ctx_room (self, name);
-    broker_room_set_seq (room, seq);
+    if (room)
+        broker_room_set_seq (room, seq);
     if (rc == 1)
         return 1;
+    if (!room)
+        return 0;               //  stored; delivered once its settings can be read
+    broker_room_add_message (room);
     pc_msg_t *out = pc_msg_new ("MSG");
     pc_msg_addf (out, "%" PRIu64, seq);
     pc_msg_add (out, name);

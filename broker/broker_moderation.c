@@ -66,11 +66,9 @@ broker_on_kick (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
     const char *name = pc_kick_room (request);
     const char *victim = pc_kick_user (request);
-    broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
-    if (!room) {
-        broker_ctx_reply_error (self, request, PC_ERR_NOT_FOUND, "no such room");
+    broker_room_t *room = broker_ctx_room_for (self, request, session, name);
+    if (!room)
         return 0;
-    }
     if (!broker_chat_may_moderate (room, session)) {
         broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN,
                                 "only the room's creator or an admin may kick");

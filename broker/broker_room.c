@@ -9,6 +9,7 @@ struct _broker_room_t {
     zhashx_t *members;          //  user -> number of that user's sessions in the room
     zhashx_t *sessions;         //  session key -> session handle (not owned)
     uint64_t  seq;
+    uint64_t  messages;         //  stored in the room, ever (Redis's STREAM:count)
     bool      loaded;
     bool      invite_only;
     char     *creator;
@@ -48,7 +49,16 @@ broker_room_destroy (broker_room_t **self_p)
 const char *broker_room_name (broker_room_t *self) { return self->name; }
 const char *broker_room_topic (broker_room_t *self) { return self->topic; }
 size_t broker_room_members (broker_room_t *self) { return zhashx_size (self->members); }
-uint64_t broker_room_messages (broker_room_t *self) { return self->seq; }
+uint64_t broker_room_seq (broker_room_t *self) { return self->seq; }
+uint64_t broker_room_messages (broker_room_t *self) { return self->messages; }
+void broker_room_set_messages (broker_room_t *self, uint64_t messages) { self->messages = messages; }
+void broker_room_add_message (broker_room_t *self) { self->messages++; }
+
+bool
+broker_room_has_member (broker_room_t *self, const char *user)
+{
+    return zhashx_lookup (self->members, user) != NULL;
+}
 
 void *broker_room_first_session (broker_room_t *self) { return zhashx_first (self->sessions); }
 void *broker_room_next_session (broker_room_t *self) { return zhashx_next (self->sessions); }
@@ -152,6 +162,7 @@ broker_room_test (bool verbose)
     assert (!broker_room_join (room, "alice", "ka2", &alice_2));  //  second session
     assert (!broker_room_join (room, "alice", "ka2", &alice_2));  //  twice: no-op
     assert (broker_room_members (room) == 2);
+    assert (broker_room_has_member (room, "alice") && !broker_room_has_member (room, "carol"));
     size_t sessions = 0;
     for (void *s = broker_room_first_session (room); s; s = broker_room_next_session (room))
         sessions++;
@@ -179,7 +190,11 @@ broker_room_test (bool verbose)
     assert (!broker_room_may_join (room, "dave", false));
     broker_room_set_seq (room, 7);
     broker_room_set_seq (room, 3);          //  never backwards
-    assert (broker_room_messages (room) == 7);
+    assert (broker_room_seq (room) == 7);
+    assert (broker_room_messages (room) == 0);  //  ids are not a count
+    broker_room_set_messages (room, 4);
+    broker_room_add_message (room);
+    assert (broker_room_messages (room) == 5);
     broker_room_destroy (&room);
     broker_room_destroy (&room);
     if (verbose)

@@ -1,5 +1,5 @@
 //  broker_room.h: a chat room: its members (users, counted per session),
-//  its sequence counter and its message count.
+//  its last message id and its message count.
 #ifndef BROKER_ROOM_H_INCLUDED
 #define BROKER_ROOM_H_INCLUDED
 
@@ -22,12 +22,19 @@ bool        broker_room_leave       (broker_room_t *self, const char *user, cons
 void       *broker_room_first_session (broker_room_t *self);
 void       *broker_room_next_session  (broker_room_t *self);
 size_t      broker_room_members     (broker_room_t *self);      //  distinct users
+bool        broker_room_has_member  (broker_room_t *self, const char *user);
 //  Sorted list of member names (caller destroys).
 zlistx_t   *broker_room_member_list (broker_room_t *self);
 //  The room's last message id (the per-room sequence the store keeps):
-//  set_seq only moves it forward. messages is the same number.
+//  set_seq only moves it forward; 0 until learnt. Ids are not a count
+//  (they jump past a crashed broker's reservation).
 void        broker_room_set_seq     (broker_room_t *self, uint64_t seq);
+uint64_t    broker_room_seq         (broker_room_t *self);
+//  How many messages were ever stored in the room: set from Redis when the
+//  room is first seen, one more for each new message stored since.
 uint64_t    broker_room_messages    (broker_room_t *self);
+void        broker_room_set_messages (broker_room_t *self, uint64_t messages);
+void        broker_room_add_message (broker_room_t *self);
 
 //  Who may join: a room is open unless invite-only; then its creator, the
 //  invited and admins may. The settings live in Redis: loaded says whether

@@ -10,11 +10,21 @@
 //  10,000). 0 | -1 unavailable.
 int         broker_roomdb_audit     (broker_store_t *store, const char *actor,
                                      const char *action, const char *target);
-//  Room settings, kept in "roommeta:NAME" (creator, invite_only) and
-//  "roominvited:NAME" (set). load: 0 (an unknown room reads as open, no
-//  creator; *creator_p caller frees, invited gets names it owns), -1.
-int         broker_roomdb_load      (broker_store_t *store, const char *room, bool *invite_only,
-                                     char **creator_p, zlistx_t *invited);
+//  What Redis holds of a room: its settings, kept in "roommeta:NAME"
+//  (creator, invite_only) and "roominvited:NAME" (set), and its messages
+//  ("room:NAME", counted in "room:NAME:count" by the store).
+typedef struct {
+    bool     known;             //  Redis holds any of it: the room exists
+    bool     invite_only;
+    char    *creator;           //  NULL if none; the caller frees it
+    uint64_t messages;          //  stored ever (for a room from before the count: held)
+} broker_roomdb_room_t;
+
+//  Reads the room into *out (an unknown room reads as not known, open, no
+//  creator, no messages) and its invited into invited (names it owns).
+//  0 | -1 unavailable.
+int         broker_roomdb_load      (broker_store_t *store, const char *room,
+                                     broker_roomdb_room_t *out, zlistx_t *invited);
 //  Creates the settings: 0 created, 1 the room was created before, -1.
 int         broker_roomdb_create    (broker_store_t *store, const char *room, const char *creator,
                                      bool invite_only);

@@ -9,7 +9,7 @@
 #define DEDUP_TTL_S         600         //  a resend is recognised for 10 minutes
 #define JOURNAL_MAX         100000      //  messages kept while Redis is down
 #define CONNECT_MS          500         //  at most this to connect
-#define RETRY_MS            500         //  between reconnection attempts
+#define RETRY_MS            BROKER_STORE_RETRY_MS
 
 //  Ids handed out ahead of their write: the broker numbers and delivers a
 //  message before Redis has stored it, so it first reserves ids in Redis
@@ -17,14 +17,18 @@
 //  A broker that restarts after a crash numbers from past the reservation:
 //  an id it may have delivered but not stored is never given to another
 //  message. A clean stop gives the unused ids back.
-#define RESERVE             1024
-#define RESERVE_TXT         "1024"
+#define RESERVE             BROKER_STORE_RESERVE
+#define S_TEXT(x)           #x
+#define S_NUMBER_TEXT(x)    S_TEXT (x)
+#define RESERVE_TXT         S_NUMBER_TEXT (BROKER_STORE_RESERVE)
 
 //  Dedup check, then the next id. The floor is the broker's own idea of the
 //  last id (Redis may have come back empty); a broker that has not reserved
 //  for the stream (new=1) also starts past what a predecessor reserved.
-//  KEYS: stream, sequence, dedup, ahead; ARGV: from, ts, text, maxlen, ttl,
-//  floor, new, reserve. Returns {1 new | 0 duplicate, "SEQ TS", ahead}.
+//  Every message stored counts in STREAM:count (started from the stream's
+//  length for a stream older than the count). KEYS: stream, sequence,
+//  dedup, ahead, count; ARGV: from, ts, text, maxlen, ttl, floor, new,
+//  reserve. Returns {1 new | 0 duplicate, "SEQ TS", ahead}.
 static const char *s_append_lua =
     "local d = redis.call('GET', KEYS[3]) "
     "if d then return {0, d, 0} end "
@@ -36,6 +40,8 @@ static const char *s_append_lua =
     "local seq = redis.call('INCR', KEYS[2]) "
     "redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], seq .. '-0', "
     "           'from', ARGV[1], 'ts', ARGV[2], 'text', ARGV[3]) "
+    "if redis.call('INCR', KEYS[5]) == 1 then "
+    "  redis.call('SET', KEYS[5], redis.call('XLEN', KEYS[1])) end "
     "local v = seq .. ' ' .. ARGV[2] "
     "redis.call('SET', KEYS[3], v, 'EX', ARGV[5]) "
     "local ahead = 0 "
@@ -52,6 +58,8 @@ static const char *s_write_lua =
     "if cur < seq then redis.call('SET', KEYS[2], seq) end "
     "local ok = pcall(redis.call, 'XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], seq .. '-0', "
     "                 'from', ARGV[1], 'ts', ARGV[2], 'text', ARGV[3]) "
+    "if ok and redis.call('INCR', KEYS[5]) == 1 then "
+    "  redis.call('SET', KEYS[5], redis.call('XLEN', KEYS[1])) end "
     "local v = seq .. ' ' .. ARGV[2] "
     "redis.call('SET', KEYS[3], v, 'EX', ARGV[5]) "
     "local ahead = tonumber(redis.call('GET', KEYS[4]) or '0') "
@@ -62,21 +70,24 @@ static const char *s_write_lua =
 
 //  A run of a lot numbered ahead: messages of one stream in one call (the
 //  per-call cost is most of Redis's work per message). KEYS: stream,
-//  sequence, ahead, then each message's dedup key; ARGV: maxlen, ttl,
+//  sequence, ahead, count, then each message's dedup key; ARGV: maxlen, ttl,
 //  reserve, then per message from, ts, text, id. Returns {ahead, then per
 //  message 1 stored | 2 the stream already had its id}.
 static const char *s_write_run_lua =
     "local last = tonumber(redis.call('GET', KEYS[2]) or '0') "
-    "local out = {0} "
-    "for i = 4, #KEYS do "
-    "  local a = 4 + (i - 4) * 4 "
+    "local out, stored = {0}, 0 "
+    "for i = 5, #KEYS do "
+    "  local a = 4 + (i - 5) * 4 "
     "  local seq = tonumber(ARGV[a + 3]) "
     "  local ok = pcall(redis.call, 'XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0', "
     "                   'from', ARGV[a], 'ts', ARGV[a + 1], 'text', ARGV[a + 2]) "
     "  redis.call('SET', KEYS[i], seq .. ' ' .. ARGV[a + 1], 'EX', ARGV[2]) "
     "  out[#out + 1] = ok and 1 or 2 "
+    "  if ok then stored = stored + 1 end "
     "  if seq > last then last = seq end "
     "end "
+    "if stored > 0 and redis.call('INCRBY', KEYS[4], stored) == stored then "
+    "  redis.call('SET', KEYS[4], redis.call('XLEN', KEYS[1])) end "
     "redis.call('SET', KEYS[2], last) "
     "local ahead = tonumber(redis.call('GET', KEYS[3]) or '0') "
     "local reserve = tonumber(ARGV[3]) "
@@ -245,12 +256,12 @@ s_id_taken (const char *stream, uint64_t seq)
                   "twice, or another broker on this Redis)", stream, seq);
 }
 
-//  The arguments of one run of s_append_lua or s_write_lua (15 in argv)
+//  The arguments of one run of s_append_lua or s_write_lua (16 in argv)
 typedef struct {
-    char seqkey [80], dedup [200], ahead [80], ts [24], maxlen [24], ttl [16], seq [24];
+    char seqkey [80], dedup [200], ahead [80], count [80], ts [24], maxlen [24], ttl [16], seq [24];
 } script_args_t;
 
-#define SCRIPT_ARGC 15
+#define SCRIPT_ARGC 16
 
 static void
 s_script_args (broker_store_t *self, bool write, const char *stream, const char *from,
@@ -260,14 +271,15 @@ s_script_args (broker_store_t *self, bool write, const char *stream, const char 
     snprintf (args->seqkey, sizeof (args->seqkey), "%s:seq", stream);
     snprintf (args->dedup, sizeof (args->dedup), "sent:%s:%s:%s", from, stream, cmid);
     snprintf (args->ahead, sizeof (args->ahead), "%s:ahead", stream);
+    snprintf (args->count, sizeof (args->count), "%s:count", stream);
     snprintf (args->ts, sizeof (args->ts), "%" PRId64, ts);
     snprintf (args->maxlen, sizeof (args->maxlen), "%zu", self->history_max);
     snprintf (args->ttl, sizeof (args->ttl), "%d", DEDUP_TTL_S);
     snprintf (args->seq, sizeof (args->seq), "%" PRIu64, seq);
     const char *sha = write? self->write_sha: self->append_sha;
     const char *values [SCRIPT_ARGC] = {
-        *sha? "EVALSHA": "EVAL", *sha? sha: write? s_write_lua: s_append_lua, "4",
-        stream, args->seqkey, args->dedup, args->ahead,
+        *sha? "EVALSHA": "EVAL", *sha? sha: write? s_write_lua: s_append_lua, "5",
+        stream, args->seqkey, args->dedup, args->ahead, args->count,
         from, args->ts, text, args->maxlen, args->ttl, args->seq,
         fresh? "1": "0", reserve? RESERVE_TXT: "0"
     };
@@ -572,23 +584,25 @@ s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items,
               size_t last, size_t writes)
 {
     typedef struct { char dedup [200], ts [24], seq [24]; } run_item_t;
-    size_t argc = 3 + 3 + writes + 3 + 4 * writes;
+    size_t argc = 3 + 4 + writes + 3 + 4 * writes;
     const char **argv = (const char **) malloc (argc * sizeof (char *));
     run_item_t *bufs = (run_item_t *) malloc (writes * sizeof (run_item_t));
     assert (argv && bufs);
-    char numkeys [24], seqkey [80], ahead [80], maxlen [24], ttl [16];
-    snprintf (numkeys, sizeof (numkeys), "%zu", 3 + writes);
+    char numkeys [24], seqkey [80], ahead [80], counter [80], maxlen [24], ttl [16];
+    snprintf (numkeys, sizeof (numkeys), "%zu", 4 + writes);
     snprintf (seqkey, sizeof (seqkey), "%s:seq", items [first].stream);
     snprintf (ahead, sizeof (ahead), "%s:ahead", items [first].stream);
+    snprintf (counter, sizeof (counter), "%s:count", items [first].stream);
     snprintf (maxlen, sizeof (maxlen), "%zu", self->history_max);
     snprintf (ttl, sizeof (ttl), "%d", DEDUP_TTL_S);
-    size_t key = 3, arg = 3 + 3 + writes, n = 0;
+    size_t key = 3, arg = 3 + 4 + writes, n = 0;
     argv [0] = *self->run_sha? "EVALSHA": "EVAL";
     argv [1] = *self->run_sha? self->run_sha: s_write_run_lua;
     argv [2] = numkeys;
     argv [key++] = items [first].stream;
     argv [key++] = seqkey;
     argv [key++] = ahead;
+    argv [key++] = counter;
     argv [arg++] = maxlen;
     argv [arg++] = ttl;
     argv [arg++] = RESERVE_TXT;
@@ -777,6 +791,12 @@ broker_store_history (broker_store_t *self, const char *room, uint64_t since,
 }
 
 bool
+broker_store_known_seq (broker_store_t *self, const char *stream, uint64_t *seq)
+{
+    return s_known_seq (self, stream, seq);
+}
+
+bool
 broker_store_available (broker_store_t *self)
 {
     return pc_redis_context (self->redis) && pc_redis_available (self->redis);
@@ -786,209 +806,4 @@ pc_redis_t *
 broker_store_redis (broker_store_t *self)
 {
     return self->redis;
-}
-
-//  --------------------------------------------------------------------------
-//  Selftest: against a real redis-server on a free port
-
-//  Appends, resends, history: latest, after an id, from the start
-static void
-s_test_append (broker_store_t *store)
-{
-    uint64_t seq;
-    int64_t ts;
-    assert (broker_store_append (store, "room:lobby", "alice", "c1", "one", &seq, &ts) == 0);
-    assert (seq == 1);
-    assert (broker_store_append (store, "room:lobby", "bob", "c1", "two", &seq, &ts) == 0);
-    assert (seq == 2);
-    //  A resend: same sender, same client message id -> same seq, stored once
-    int64_t first_ts = ts;
-    assert (broker_store_append (store, "room:lobby", "bob", "c1", "two", &seq, &ts) == 1);
-    assert (seq == 2 && ts == first_ts);
-    for (int i = 3; i <= 8; i++) {
-        char cmid [16];
-        snprintf (cmid, sizeof (cmid), "k%d", i);
-        assert (broker_store_append (store, "room:lobby", "alice", cmid, "more", &seq, &ts) == 0);
-        assert (seq == (uint64_t) i);
-    }
-    zlistx_t *records = broker_store_records_new ();
-    assert (broker_store_history (store, "room:lobby", 6, 100, records) == 0);
-    assert (zlistx_size (records) == 2);
-    broker_record_t *record = (broker_record_t *) zlistx_first (records);
-    assert (record->seq == 7 && streq (record->from, "alice") && streq (record->text, "more"));
-    zlistx_purge (records);
-    //  Latest N, oldest first
-    assert (broker_store_history (store, "room:lobby", 0, 3, records) == 0);
-    assert (zlistx_size (records) == 3);
-    assert (((broker_record_t *) zlistx_first (records))->seq == 6);
-    assert (((broker_record_t *) zlistx_last (records))->seq == 8);
-    zlistx_purge (records);
-    //  From the start: message 1 is reachable however long the room is
-    assert (broker_store_history (store, "room:lobby", BROKER_FROM_START, 2, records) == 0);
-    assert (zlistx_size (records) == 2);
-    assert (((broker_record_t *) zlistx_first (records))->seq == 1);
-    assert (((broker_record_t *) zlistx_last (records))->seq == 2);
-    zlistx_destroy (&records);
-}
-
-//  Redis goes away: the known room keeps going through the journal, an
-//  unknown room is refused; when Redis is back the journal lands in order.
-static void
-s_test_outage (broker_store_t *store, int port, pid_t *redis_p)
-{
-    uint64_t seq;
-    int64_t ts;
-    pc_redis_server_stop (*redis_p);
-    assert (broker_store_append (store, "room:lobby", "alice", "j1", "during", &seq, &ts) == 0);
-    assert (seq == 9);
-    assert (broker_store_append (store, "room:elsewhere", "alice", "j2", "x", &seq, &ts) == -1);
-    zlistx_t *records = broker_store_records_new ();
-    assert (broker_store_history (store, "room:lobby", 8, 10, records) == -1);
-    assert (!broker_store_available (store));
-    *redis_p = pc_redis_server_start (&port);       //  empty: no persistence here
-    assert (*redis_p > 0);
-    zclock_sleep (RETRY_MS + 50);
-    assert (broker_store_flush (store) == 0);
-    assert (broker_store_available (store));
-    assert (broker_store_append (store, "room:lobby", "bob", "j3", "after", &seq, &ts) == 0);
-    assert (seq == 10);                             //  never reuses a sequence
-    assert (broker_store_history (store, "room:lobby", 0, 10, records) == 0);
-    assert (zlistx_size (records) == 2);
-    assert (((broker_record_t *) zlistx_first (records))->seq == 9);
-    zlistx_destroy (&records);
-}
-
-//  Pipelined appends: in order, with a duplicate in the lot
-static void
-s_test_append_many (broker_store_t *store)
-{
-    broker_append_t items [4] = {
-        { "room:fast", "alice", "p1", "a", 0, 0, 0 },
-        { "room:fast", "bob",   "p1", "b", 0, 0, 0 },
-        { "room:fast", "alice", "p1", "a", 0, 0, 0 },
-        { "room:fast", "alice", "p2", "c", 0, 0, 0 },
-    };
-    broker_store_append_many (store, items, 4);
-    assert (items [0].rc == 0 && items [0].seq == 1);
-    assert (items [1].rc == 0 && items [1].seq == 2);
-    assert (items [2].rc == 1 && items [2].seq == 1);
-    assert (items [3].rc == 0 && items [3].seq == 3);
-}
-
-//  A lot bigger than what is reserved waits for Redis, numbering none
-static void
-s_test_over_reserve (broker_store_t *store)
-{
-    size_t big = RESERVE + 8;
-    broker_append_t *lot = (broker_append_t *) calloc (big, sizeof (broker_append_t));
-    char (*cmids) [16] = (char (*) [16]) calloc (big, 16);
-    assert (lot && cmids);
-    for (size_t i = 0; i < big; i++) {
-        snprintf (cmids [i], 16, "b%zu", i);
-        lot [i] = (broker_append_t) { "room:fast", "alice", cmids [i], "x", 0, 0, 0 };
-    }
-    assert (!broker_store_number_many (store, lot, big));
-    assert (lot [0].seq == 0 && lot [big - 1].seq == 0);
-    uint64_t known;
-    assert (s_known_seq (store, "room:fast", &known) && known == 5);
-    free (lot);
-    free (cmids);
-}
-
-//  Numbering ahead: from the ids room:fast's appends reserved; a message
-//  twice in the lot is one; an unknown stream waits for Redis
-static void
-s_test_number_ahead (broker_store_t *store)
-{
-    broker_append_t next [3] = {
-        { "room:fast", "alice", "q1", "d", 0, 0, 0 },
-        { "room:fast", "bob",   "q1", "e", 0, 0, 0 },
-        { "room:fast", "alice", "q1", "d", 0, 0, 0 },
-    };
-    assert (broker_store_number_many (store, next, 3));
-    assert (next [0].rc == 0 && next [0].seq == 4);
-    assert (next [1].rc == 0 && next [1].seq == 5);
-    assert (next [2].rc == 1 && next [2].seq == 4 && next [2].ts == next [0].ts);
-    broker_store_write_send (store, next, 3);
-    broker_store_write_finish (store, next, 3);
-    assert (next [0].rc == 0 && next [1].rc == 0);
-    broker_append_t unknown = { "room:new", "alice", "n1", "x", 0, 0, 0 };
-    assert (!broker_store_number_many (store, &unknown, 1));
-    s_test_over_reserve (store);
-    zlistx_t *records = broker_store_records_new ();
-    assert (broker_store_history (store, "room:fast", 3, 10, records) == 0);
-    assert (zlistx_size (records) == 2);
-    broker_record_t *record = (broker_record_t *) zlistx_first (records);
-    assert (record->seq == 4 && streq (record->from, "alice") && streq (record->text, "d"));
-    zlistx_destroy (&records);
-    //  A resend of a message written ahead is still recognised
-    uint64_t seq;
-    int64_t ts;
-    assert (broker_store_append (store, "room:fast", "bob", "q1", "e", &seq, &ts) == 1);
-    assert (seq == 5);
-}
-
-//  A broker that ends without giving its reserved ids back (killed): the
-//  next one numbers past them, so no id it may have delivered is given to
-//  another message; after a clean stop the ids go on.
-static void
-s_test_successor (int port)
-{
-    uint64_t seq;
-    int64_t ts;
-    broker_store_t *successor = broker_store_new ("127.0.0.1", port, 5);
-    assert (broker_store_append (successor, "room:fast", "carol", "s1", "f", &seq, &ts) == 0);
-    assert (seq == 3 + RESERVE + 1);
-    broker_store_destroy (&successor);
-    successor = broker_store_new ("127.0.0.1", port, 5);
-    assert (broker_store_append (successor, "room:fast", "carol", "s2", "g", &seq, &ts) == 0);
-    assert (seq == 3 + RESERVE + 2);
-    broker_store_destroy (&successor);
-}
-
-//  Redis gone between numbering and writing: the lot is journaled under
-//  its ids and written when Redis is back
-static void
-s_test_write_outage (broker_store_t *store, int port, pid_t *redis_p)
-{
-    broker_append_t late = { "room:fast", "alice", "q2", "h", 0, 0, 0 };
-    assert (broker_store_number_many (store, &late, 1));
-    pc_redis_server_stop (*redis_p);
-    broker_store_write_send (store, &late, 1);
-    broker_store_write_finish (store, &late, 1);
-    assert (late.rc == 0);
-    assert (!broker_store_number_many (store, &late, 1));  //  not while Redis is away
-    *redis_p = pc_redis_server_start (&port);
-    assert (*redis_p > 0);
-    zclock_sleep (RETRY_MS + 50);
-    assert (broker_store_flush (store) == 0);
-    zlistx_t *records = broker_store_records_new ();
-    assert (broker_store_history (store, "room:fast", 0, 1, records) == 0);
-    broker_record_t *record = (broker_record_t *) zlistx_first (records);
-    assert (record && record->seq == late.seq && streq (record->text, "h"));
-    zlistx_destroy (&records);
-}
-
-void
-broker_store_test (bool verbose)
-{
-    printf (" * broker_store: ");
-    int port = 0;
-    pid_t redis = pc_redis_server_start (&port);
-    if (redis <= 0) {
-        printf ("SKIPPED (no redis-server)\n");
-        return;
-    }
-    broker_store_t *store = broker_store_new ("127.0.0.1", port, 5);
-    s_test_append (store);
-    s_test_outage (store, port, &redis);
-    s_test_append_many (store);
-    s_test_number_ahead (store);
-    s_test_successor (port);
-    s_test_write_outage (store, port, &redis);
-    broker_store_destroy (&store);
-    pc_redis_server_stop (redis);
-    if (verbose)
-        printf ("(verbose) ");
-    printf ("OK\n");
 }

@@ -21,6 +21,9 @@
 
 typedef struct _broker_store_t broker_store_t;
 
+#define BROKER_STORE_RESERVE    1024    //  ids reserved ahead at a time (see broker_store.c)
+#define BROKER_STORE_RETRY_MS   500     //  between reconnection attempts
+
 typedef struct {
     uint64_t seq;
     int64_t  ts;
@@ -80,6 +83,9 @@ zlistx_t   *broker_store_records_new (void);
 //  number of messages still waiting.
 size_t      broker_store_flush       (broker_store_t *self);
 bool        broker_store_available   (broker_store_t *self);
+//  The last id of stream as far as this store knows: false when it has
+//  never learnt it (then it cannot number messages while Redis is away).
+bool        broker_store_known_seq   (broker_store_t *self, const char *stream, uint64_t *seq);
 
 //  The store's connection to Redis, for broker_roomdb (borrowed).
 pc_redis_t *broker_store_redis       (broker_store_t *self);

@@ -473,8 +473,11 @@ s_history_fn (client_opts_t *opts, session_t *session, void *arg)
 {
     history_t *self = (history_t *) arg;
     //  Reading a room's history is for its members (PROTOCOL.md): join it
-    //  for this session, which ends with the command.
-    int rc = client_conn_join (session->conn, self->room);
+    //  for this session, which ends with the command; reading a room that
+    //  does not exist does not create it.
+    char what [PC_NAME_MAX + 16];
+    snprintf (what, sizeof (what), "history #%s", self->room);
+    int rc = client_conn_enter (session->conn, self->room, what);
     if (rc)
         return rc;
     if (self->since_given)

@@ -8,9 +8,10 @@
 //  --------------------------------------------------------------------------
 //  Files: put, files, get, rm (PROTOCOL.md, "File sharing")
 //
-//  Each logs in like the other commands, joins the room (membership is per
-//  session, and the file service asks the broker whether this session may
-//  use the space) or fetches the other user's pinned key, asks the broker
+//  Each logs in like the other commands, joins the room if it exists (a
+//  read does not create it; membership is per session, and the file
+//  service asks the broker whether this session may use the space) or
+//  fetches the other user's pinned key, asks the broker
 //  FILES for the file service, and lets client_xfer talk to it with the
 //  session's own certificate.
 
@@ -198,10 +199,12 @@ s_files_tick (void *arg)
 }
 
 
-//  Logs in, joins the room or pins the peer's key, finds the file service.
-//  0 or an exit code (one line printed).
+//  Logs in, joins the room (if it exists: a read does not create it) or
+//  pins the peer's key, finds the file service. verb names the command in
+//  a refusal. 0 or an exit code (one line printed).
 static int
-s_files_open (client_opts_t *opts, file_args_t *args, files_t *self, const char *label)
+s_files_open (client_opts_t *opts, file_args_t *args, files_t *self, const char *verb,
+              const char *label)
 {
     memset (self, 0, sizeof (*self));
     self->tty = isatty (STDERR_FILENO);
@@ -215,8 +218,11 @@ s_files_open (client_opts_t *opts, file_args_t *args, files_t *self, const char 
     if (rc == 0)
         rc = cmd_login (opts, &self->session);
     client_conn_t *conn = self->session.conn;
-    if (rc == 0 && !self->private_)
-        rc = client_conn_join (conn, args->room);
+    if (rc == 0 && !self->private_) {
+        char what [PC_NAME_MAX + 16];
+        snprintf (what, sizeof (what), "%s #%s", verb, args->room);
+        rc = client_conn_enter (conn, args->room, what);
+    }
     if (rc == 0 && self->private_) {
         char z85 [CLIENT_DM_Z85];
         client_dm_keys_t device;
@@ -334,7 +340,7 @@ client_cmd_put (client_opts_t *opts, int argc, char **argv)
         return PC_EXIT_USAGE;
     }
     files_t files;
-    rc = s_files_open (opts, &args, &files, name);
+    rc = s_files_open (opts, &args, &files, "put", name);
     client_xfer_file_t file;
     if (rc == 0)
         rc = s_files_done (&files, client_xfer_put (files.xfer, args.space, name, path,
@@ -364,7 +370,7 @@ client_cmd_files (client_opts_t *opts, int argc, char **argv)
     if (rc)
         return rc;
     files_t files;
-    rc = s_files_open (opts, &args, &files, "");
+    rc = s_files_open (opts, &args, &files, "files", "");
     client_xfer_file_t *list = NULL;
     size_t count = 0;
     if (rc == 0)
@@ -444,7 +450,7 @@ client_cmd_get (client_opts_t *opts, int argc, char **argv)
         return PC_EXIT_USAGE;
     }
     files_t files;
-    rc = s_files_open (opts, &args, &files, name);
+    rc = s_files_open (opts, &args, &files, "get", name);
     client_xfer_file_t file;
     if (rc == 0)
         rc = s_files_done (&files, client_xfer_get (files.xfer, args.space, name, dest, args.force,
@@ -473,7 +479,7 @@ client_cmd_rm (client_opts_t *opts, int argc, char **argv)
     if (rc)
         return rc;
     files_t files;
-    rc = s_files_open (opts, &args, &files, name);
+    rc = s_files_open (opts, &args, &files, "rm", name);
     if (rc == 0)
         rc = s_files_done (&files, client_xfer_rm (files.xfer, args.space, name));
     if (rc == 0) {

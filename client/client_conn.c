@@ -260,6 +260,21 @@ client_conn_join (client_conn_t *self, const char *room)
 }
 
 int
+client_conn_enter (client_conn_t *self, const char *room, const char *what)
+{
+    assert (self);
+    //  WHO first: it answers 404 for a room that does not exist (or that
+    //  this user may not know of), where a JOIN would create the room
+    pc_msg_t *request = pc_msg_new ("WHO");
+    pc_msg_add (request, room);
+    pc_msg_t *reply = NULL;
+    int rc = client_conn_call (self, what, request, &reply);
+    pc_msg_destroy (&request);
+    pc_msg_destroy (&reply);
+    return rc? rc: client_conn_join (self, room);
+}
+
+int
 client_conn_ping_async (client_conn_t *self)
 {
     assert (self);

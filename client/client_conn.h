@@ -49,6 +49,11 @@ int         client_conn_report_code (const char *what, int code, const char *rea
 int         client_conn_login       (client_conn_t *self, const char *name, const char *password);
 //  JOIN room (idempotent on the broker).
 int         client_conn_join        (client_conn_t *self, const char *room);
+//  JOIN room only if it exists: for a command that reads a room (its
+//  history, its files), which must not create it. A room that does not
+//  exist is reported as the broker says it ("pychat: WHAT refused: no such
+//  room: ROOM", exit 2).
+int         client_conn_enter       (client_conn_t *self, const char *room, const char *what);
 //  Sends PING without waiting; its reply is read and dropped by
 //  client_conn_drain. 0 or -1 when the socket would block.
 int         client_conn_ping_async  (client_conn_t *self);

@@ -112,8 +112,10 @@ def test_invite_only_room_refuses_outsiders(mod):
     outsider = mod.logged_in("outsider", "pw-x")
     reply = outsider.request("JOIN", "club")
     assert reply[:2] == [SIGNATURE, "ERROR"] and reply[3] == "403", reply
+    # its history is refused as a room that does not exist is (issue 16):
+    # an outsider does not learn what is in it, nor that it is there
     reply = outsider.request("HISTORY", "club", "0", "10")
-    assert reply[:2] == [SIGNATURE, "ERROR"] and reply[3] == "403", reply
+    assert reply[:2] == [SIGNATURE, "ERROR"] and reply[3:5] == ["404", "no such room: club"], reply
     spy = outsider.subscriber()
     wildcard = RawSub(mod, keypair=outsider.keypair)
     wildcard.subscribe("")
