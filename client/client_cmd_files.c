@@ -8,9 +8,9 @@
 //  --------------------------------------------------------------------------
 //  Files: put, files, get, rm (PROTOCOL.md, "File sharing")
 //
-//  Each logs in like the other commands, joins the room if it exists (a
-//  read does not create it; membership is per session, and the file
-//  service asks the broker whether this session may use the space) or
+//  Each logs in like the other commands, joins the room (membership is per
+//  session, and the file service asks the broker whether this session may
+//  use the space; files, get and rm only join a room that exists) or
 //  fetches the other user's pinned key, asks the broker
 //  FILES for the file service, and lets client_xfer talk to it with the
 //  session's own certificate.
@@ -199,9 +199,9 @@ s_files_tick (void *arg)
 }
 
 
-//  Logs in, joins the room (if it exists: a read does not create it) or
-//  pins the peer's key, finds the file service. verb names the command in
-//  a refusal. 0 or an exit code (one line printed).
+//  Logs in, joins the room (for a read, only if it exists: see below) or
+//  pins the peer's key, finds the file service. verb names the command
+//  ("put", "files", "get", "rm"). 0 or an exit code (one line printed).
 static int
 s_files_open (client_opts_t *opts, file_args_t *args, files_t *self, const char *verb,
               const char *label)
@@ -218,6 +218,12 @@ s_files_open (client_opts_t *opts, file_args_t *args, files_t *self, const char 
     if (rc == 0)
         rc = cmd_login (opts, &self->session);
     client_conn_t *conn = self->session.conn;
+    //  put posts "shared NAME" in the room as its user, as send posts a
+    //  message: it joins the room, making it if need be; files, get and rm
+    //  read a room, which must exist.
+    if (rc == 0 && !self->private_ && streq (verb, "put"))
+        rc = client_conn_join (conn, args->room);
+    else
     if (rc == 0 && !self->private_) {
         char what [PC_NAME_MAX + 16];
         snprintf (what, sizeof (what), "%s #%s", verb, args->room);

@@ -62,11 +62,8 @@ def test_reading_a_missing_room_answers_404_and_creates_nothing(cli, unique):
     # the command line: one line naming the room, exit 2, for every read
     reads = [("history", ghost), ("who", ghost)]
     if has_files(cli):
-        path = os.path.join(cli.tmp, "upload-%s.txt" % ghost)
-        with open(path, "w") as handle:
-            handle.write("data")
-        reads += [("files", ghost), ("put", ghost, path), ("get", ghost, "x.txt",
-                                                           os.path.join(cli.tmp, ghost + ".out"))]
+        reads += [("files", ghost), ("get", ghost, "x.txt", os.path.join(cli.tmp, ghost + ".out")),
+                  ("rm", ghost, "x.txt")]
     for args in reads:
         result = cli.pychat(*args, user=user, password="pw-r")
         assert result.returncode == 2, (args, result.returncode, result.stdout, result.stderr)
@@ -82,6 +79,7 @@ def test_reading_a_missing_room_answers_404_and_creates_nothing(cli, unique):
         files = RawFiles(raw)
         assert refusal(files, "FLIST", ghost) == ("404", expected)
         assert refusal(files, "FOPEN", ghost, "x.txt") == ("404", expected)
+        assert refusal(files, "FPUT", ghost, "x.txt", "1", "0" * 64, "") == ("404", expected)
     # nothing of it anywhere afterwards
     assert ghost not in rooms_of(raw)
     assert ghost not in cli_rooms(cli, user, "pw-r")
@@ -98,6 +96,23 @@ def test_reading_a_missing_room_answers_404_and_creates_nothing(cli, unique):
     if has_files(cli):
         listed = cli.pychat("files", ghost, user=user, password="pw-r")
         assert listed.returncode == 0, listed.stderr
+
+
+def test_put_creates_the_room_it_posts_in(cli, unique):
+    """put posts "shared NAME" in the room, as send posts a message: it
+    joins the room and so makes it (the raw FPUT of a room nobody joined
+    is 404, above)."""
+    if not has_files(cli):
+        pytest.skip("no file service")
+    user = unique("sharer")
+    cli.register(user, "pw-s")
+    room = unique("shared-in")
+    path = os.path.join(cli.tmp, "upload-%s.txt" % room)
+    with open(path, "w") as handle:
+        handle.write("data")
+    put = cli.pychat("put", room, path, user=user, password="pw-s")
+    assert put.returncode == 0, put.stderr
+    assert cli_rooms(cli, user, "pw-s")[room]["messages"] == 1       # "shared ..."
 
 
 def test_create_and_join_still_create(cli, unique):
