@@ -94,6 +94,8 @@ bool
 broker_ctx_room_visible (broker_room_t *room, broker_session_t *session)
 {
     const char *user = broker_session_user (session);
+    if (!user)
+        return !broker_room_invite_only (room);
     return !broker_room_invite_only (room)
         || broker_room_may_join (room, user, broker_ctx_is_admin (session))
         || broker_room_has_member (room, user);
