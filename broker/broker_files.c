@@ -132,7 +132,7 @@ s_post_shared (broker_t *self, const char *name, const char *user, const char *f
     if (rc == 1)
         return 1;
     if (!room)
-        return 0;               //  stored; delivered once its settings can be read
+        return 0;               //  stored (its history has it); Redis went away meanwhile
     broker_room_add_message (room);
     pc_msg_t *out = pc_msg_new ("MSG");
     pc_msg_addf (out, "%" PRIu64, seq);
