@@ -1,6 +1,8 @@
 //  broker_metrics.c: the latency histogram and the process figures the
 //  broker reports to the monitor (see broker_metrics.h).
 #include "broker_metrics.h"
+#include "broker_room.h"
+#include "pc_limits.h"
 #include "pc_proc.h"
 #include "pc_proto.h"
 #include "pc_util.h"
@@ -65,6 +67,49 @@ broker_metrics_send (broker_fanout_t *fanout, broker_latency_t *latency)
     pc_msg_destroy (&event);
 }
 
+//  "members ROOM COUNT USERS", the list capped at one field
+static pc_msg_t *
+s_members_event (broker_room_t *room)
+{
+    zlistx_t *names = broker_room_member_list (room);
+    pc_buf_t list;
+    pc_buf_init (&list);
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names)) {
+        if (list.size + PC_NAME_MAX + 1 >= PC_FIELD_MAX)
+            break;
+        pc_buf_printf (&list, "%s%s", list.size? ",": "", name);
+    }
+    char count [24];
+    snprintf (count, sizeof (count), "%zu", broker_room_members (room));
+    pc_msg_t *event = pc_ev_members_new (broker_room_name (room), count, list.data);
+    pc_buf_free (&list);
+    zlistx_destroy (&names);
+    return event;
+}
+
+void
+broker_metrics_members (broker_fanout_t *fanout, zhashx_t *rooms, size_t *cursor)
+{
+    assert (rooms);
+    assert (cursor);
+    size_t size = zhashx_size (rooms);
+    if (size == 0)
+        return;
+    if (*cursor >= size)
+        *cursor = 0;
+    size_t index = 0, sent = 0;
+    for (broker_room_t *room = (broker_room_t *) zhashx_first (rooms);
+         room && sent < BROKER_MEMBERS_ROOMS; room = (broker_room_t *) zhashx_next (rooms), index++)
+        if (index >= *cursor) {
+            pc_msg_t *event = s_members_event (room);
+            broker_fanout_send (fanout, event);
+            pc_msg_destroy (&event);
+            sent++;
+        }
+    *cursor += sent;
+}
+
 //  --------------------------------------------------------------------------
 //  Selftest
 
@@ -92,6 +137,16 @@ broker_metrics_test (bool verbose)
     assert (atoll (pc_ev_process_start_ms (event)) > 1500000000000LL);
     assert (atoll (pc_ev_process_rss_bytes (event)) > 0);
     pc_msg_destroy (&event);
+    broker_room_t *room = broker_room_new ("lobby");
+    int one, two;
+    broker_room_join (room, "bob", "k1", &one);
+    broker_room_join (room, "alice", "k2", &two);
+    event = s_members_event (room);
+    assert (streq (pc_ev_members_room (event), "lobby"));
+    assert (streq (pc_ev_members_count (event), "2"));
+    assert (streq (pc_ev_members_users (event), "alice,bob"));
+    pc_msg_destroy (&event);
+    broker_room_destroy (&room);
     if (verbose)
         printf ("(verbose) ");
     printf ("OK\n");

@@ -22,6 +22,10 @@ void        broker_latency_observe  (broker_latency_t *self, uint64_t us);
 //  Publishes "latency" (the histogram) and "process" (the broker's own
 //  figures) on fanout.
 void        broker_metrics_send     (broker_fanout_t *fanout, broker_latency_t *latency);
+//  Publishes "members" for up to BROKER_MEMBERS_ROOMS rooms of rooms (name
+//  -> broker_room_t), taking them in turn from *cursor (advanced).
+#define BROKER_MEMBERS_ROOMS    16
+void        broker_metrics_members  (broker_fanout_t *fanout, zhashx_t *rooms, size_t *cursor);
 
 void        broker_metrics_test     (bool verbose);
 #endif

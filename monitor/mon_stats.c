@@ -563,6 +563,58 @@ s_on_process (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
     return 0;
 }
 
+//  "USER,USER,..." (may be empty) into a new hash, or NULL if a name is bad.
+static zhashx_t *
+s_name_set (const char *list)
+{
+    zhashx_t *names = zhashx_new ();
+    assert (names);
+    if (list && *list) {
+        char *copy = strdup (list);
+        assert (copy);
+        for (char *cursor = copy; cursor; ) {
+            char *comma = strchr (cursor, ',');
+            if (comma)
+                *comma = 0;
+            if (!pc_name_valid (cursor)) {
+                zhashx_destroy (&names);
+                break;
+            }
+            zhashx_insert (names, cursor, (void *) 1);
+            cursor = comma? comma + 1: NULL;
+        }
+        free (copy);
+    }
+    return names;
+}
+
+//  "members ROOM COUNT USERS": who is in the room now, so a monitor that
+//  started late (or missed a join) catches up. A capped list only adds.
+static int
+s_on_members (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
+{
+    const char *room = pc_ev_members_room (msg);
+    int64_t count = s_count (pc_ev_members_count (msg));
+    zhashx_t *names = count == -1 || !s_names_valid (room, NULL)? NULL
+                    : s_name_set (pc_ev_members_users (msg));
+    if (!names)
+        return -2;
+    mon_room_t *known = (mon_room_t *) zhashx_lookup (self->rooms, room);
+    if (count > 0 && !known)
+        known = s_room_require (self, room);
+    if (known && (size_t) count == zhashx_size (names)) {
+        zhashx_destroy (&known->members);
+        known->members = names;
+    }
+    else {
+        if (known)
+            for (void *item = zhashx_first (names); item; item = zhashx_next (names))
+                zhashx_insert (known->members, (const char *) zhashx_cursor (names), (void *) 1);
+        zhashx_destroy (&names);
+    }
+    return 0;
+}
+
 static s_event_fn *s_handlers [PC_EV_COUNT] = {
     [PC_EV_LOGIN] = s_on_login,             [PC_EV_LOGOUT] = s_on_logout,
     [PC_EV_JOIN] = s_on_join,               [PC_EV_LEAVE] = s_on_leave,
@@ -572,7 +624,8 @@ static s_event_fn *s_handlers [PC_EV_COUNT] = {
     [PC_EV_FILES] = s_on_files,             [PC_EV_FILE_UP] = s_on_file_up,
     [PC_EV_FILE_DOWN] = s_on_file_down,     [PC_EV_FILE_RM] = s_on_file_rm,
     [PC_EV_STATS] = s_on_stats,             [PC_EV_ADMIN] = s_on_admin,
-    [PC_EV_LATENCY] = s_on_latency,         [PC_EV_PROCESS] = s_on_process
+    [PC_EV_LATENCY] = s_on_latency,         [PC_EV_PROCESS] = s_on_process,
+    [PC_EV_MEMBERS] = s_on_members
 };
 
 static int

@@ -177,7 +177,20 @@ s_test_figures (mon_stats_t *stats, int64_t t1)
     assert (s_feed (stats, t1, "$ev/", "EVENT", "process", "broker", "1", "2", "3", "4", NULL) == 0);
     assert (stats->broker_proc.open_fds == 4);
     assert (s_feed (stats, t1, "$ev/", "EVENT", "process", "broker", "1", "2", "-3", "4", NULL) == -2);
-    assert (mon_stats_malformed_total (stats) == malformed + 9 + 7);
+    //  A room's members as the broker has them now
+    assert (s_feed (stats, t1, "$ev/", "EVENT", "members", "synced", "2", "ann,bo", NULL) == 0);
+    assert (mon_stats_room_members (stats, "synced") == 2);
+    assert (s_feed (stats, t1, "$ev/", "EVENT", "members", "synced", "1", "cy", NULL) == 0);
+    assert (mon_stats_is_member (stats, "synced", "cy") && mon_stats_room_members (stats, "synced") == 1);
+    assert (s_feed (stats, t1, "$ev/", "EVENT", "members", "synced", "3", "dee", NULL) == 0);
+    assert (mon_stats_room_members (stats, "synced") == 2);         //  capped: adds
+    assert (s_feed (stats, t1, "$ev/", "EVENT", "members", "synced", "0", "", NULL) == 0);
+    assert (mon_stats_room_members (stats, "synced") == 0);
+    assert (s_feed (stats, t1, "$ev/", "EVENT", "members", "unseen", "0", "", NULL) == 0);
+    assert (!zhashx_lookup (stats->rooms, "unseen"));
+    assert (s_feed (stats, t1, "$ev/", "EVENT", "members", "synced", "1", "Bad Name", NULL) == -2);
+    assert (s_feed (stats, t1, "$ev/", "EVENT", "members", "synced", "x", "ann", NULL) == -2);
+    assert (mon_stats_malformed_total (stats) == malformed + 9 + 7 + 2);
 }
 
 //  The event log keeps the last MON_EVENTS_MAX; many rooms: the summary
@@ -198,7 +211,7 @@ s_test_many (mon_stats_t *stats, int64_t t0)
     pc_buf_init (&buf);
     mon_stats_summary (stats, &buf);
     assert (streq (buf.data, "32 messages (lobby 10, dev 2, room00 1, room01 1, room02 1, "
-                   "room03 1, room04 1, room05 1, 14 more rooms), 1 online"));
+                   "room03 1, room04 1, room05 1, 15 more rooms), 1 online"));
     pc_buf_free (&buf);
 }
 

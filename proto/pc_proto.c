@@ -138,6 +138,7 @@ static const char *s_ev_names [PC_EV_COUNT] = {
     [PC_EV_STATS] = "stats",
     [PC_EV_LATENCY] = "latency",
     [PC_EV_PROCESS] = "process",
+    [PC_EV_MEMBERS] = "members",
     [PC_EV_ADMIN] = "admin",
     [PC_EV_FILES] = "files",
     [PC_EV_FILE_UP] = "file-up",
@@ -895,6 +896,21 @@ pc_ev_process_new (const char *service, const char *start_ms, const char *rss_by
         pc_msg_add (self, cpu_ms);
     if (service && start_ms && rss_bytes && cpu_ms && open_fds)
         pc_msg_add (self, open_fds);
+    return self;
+}
+
+pc_msg_t *
+pc_ev_members_new (const char *room, const char *count, const char *users)
+{
+    pc_msg_t *self = pc_msg_new ("EVENT");
+    pc_msg_set_topic (self, PC_TOPIC_EVENT);
+    pc_msg_add (self, "members");
+    if (room)
+        pc_msg_add (self, room);
+    if (room && count)
+        pc_msg_add (self, count);
+    if (room && count && users)
+        pc_msg_add (self, users);
     return self;
 }
 

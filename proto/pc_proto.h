@@ -109,6 +109,7 @@ typedef enum {
     PC_EV_STATS,
     PC_EV_LATENCY,
     PC_EV_PROCESS,
+    PC_EV_MEMBERS,
     PC_EV_ADMIN,
     PC_EV_FILES,
     PC_EV_FILE_UP,
@@ -537,6 +538,10 @@ static inline const char *pc_ev_process_rss_bytes (pc_msg_t *m) { return pc_msg_
 static inline const char *pc_ev_process_cpu_ms (pc_msg_t *m) { return pc_msg_field (m, 4); }
 static inline const char *pc_ev_process_open_fds (pc_msg_t *m) { return pc_msg_field (m, 5); }
 pc_msg_t *pc_ev_process_new (const char *service, const char *start_ms, const char *rss_bytes, const char *cpu_ms, const char *open_fds);
+static inline const char *pc_ev_members_room (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_ev_members_count (pc_msg_t *m) { return pc_msg_field (m, 2); }
+static inline const char *pc_ev_members_users (pc_msg_t *m) { return pc_msg_field (m, 3); }
+pc_msg_t *pc_ev_members_new (const char *room, const char *count, const char *users);
 static inline const char *pc_ev_admin_actor (pc_msg_t *m) { return pc_msg_field (m, 1); }
 static inline const char *pc_ev_admin_action (pc_msg_t *m) { return pc_msg_field (m, 2); }
 static inline const char *pc_ev_admin_target (pc_msg_t *m) { return pc_msg_field (m, 3); }

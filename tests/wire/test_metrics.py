@@ -218,6 +218,28 @@ def test_a_second_session_logging_out_keeps_the_membership(mon):
              "dave to leave with his last session")
 
 
+def test_a_restarted_monitor_learns_who_is_in_a_room(fresh_stack):
+    """The broker names each room's members in turn with its heartbeat: a
+    monitor that starts after the joins counts them all the same."""
+    stack = fresh_stack
+    if not stack.alive("monitor"):
+        pytest.skip("not built yet: pychat-monitor")
+    stack.register("rita", "pw-rita")
+    stack.register("sam", "pw-sam")
+    rita = stack.logged_in("rita", "pw-rita")
+    sam = stack.logged_in("sam", "pw-sam")
+    rita.join("lateroom")
+    sam.join("lateroom")
+    wait_for(lambda: stack.stats()["rooms"].get("lateroom", {}).get("members") == 2, 10, 0.2,
+             "two members of lateroom")
+    assert stack.stop_service("monitor") == 0
+    stack.start_service("monitor")
+    stack.wait_monitor()
+    wait_for(lambda: stack.stats()["rooms"].get("lateroom", {}).get("members") == 2, 10, 0.3,
+             "the new monitor to count lateroom's two members")
+    assert gauge(stack, "pychat_room_members", '{room="lateroom"}') == 2
+
+
 def events_of(stack, kind):
     return [event["text"] for event in stack.stats()["events"] if event["kind"] == kind]
 
