@@ -31,7 +31,7 @@ BIN       = $(if $(filter build/release,$(BUILD)),bin,$(BUILD)/bin)
 
 DEBS      = build-essential pkg-config libzmq3-dev libczmq-dev libsodium-dev \
             libhiredis-dev redis-server libncurses-dev libmicrohttpd-dev libjansson-dev \
-            python3 python3-zmq python3-pytest tmux docker-compose iproute2
+            python3 python3-zmq python3-pytest tmux docker-compose iproute2 prometheus
 PROTO_SRC = $(wildcard proto/*.c)
 PROTO_OBJ = $(PROTO_SRC:%.c=$(BUILD)/%.o)
 PROTO_LIB = $(BUILD)/libpychat-proto.a
@@ -63,6 +63,7 @@ deps-check:
 	@pkg-config --exists $(PKGS) libmicrohttpd ncursesw jansson && command -v redis-server >/dev/null \
 	  && /usr/bin/python3 -c 'import zmq, pytest' 2>/dev/null \
 	  && command -v tmux >/dev/null && command -v docker-compose >/dev/null && command -v ss >/dev/null \
+	  && command -v promtool >/dev/null \
 	  || $(MAKE) --no-print-directory deps
 
 deps:
@@ -161,7 +162,8 @@ clean:
 
 #  --- install, packages ------------------------------------------------------
 #  make install [PREFIX=/usr/local] [DESTDIR=...]   binaries, man pages, bash
-#      completion, systemd units and pychat.target, sysusers.d entry, and
+#      completion, systemd units and pychat.target, sysusers.d entry, the
+#      Prometheus alert rules and Grafana dashboard (share/pychat/), and
 #      /etc/pychat/pychat.conf (never overwritten once there)
 #  make man          the man pages from dist/man/*.txt into build/man/
 #  make deb          the Debian package (debian/), into build/deb/
@@ -174,6 +176,7 @@ SYSCONFDIR    ?= /etc
 UNITDIR       ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR   ?= $(PREFIX)/lib/sysusers.d
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+PYCHATDATADIR ?= $(PREFIX)/share/pychat
 INSTALL_BINS   = pychat pychat-broker pychat-authsvc pychat-monitor pychat-filesvc \
                  pychat-admin pychat-console
 MAN_SRC        = $(wildcard dist/man/*.txt)
@@ -193,11 +196,14 @@ build/man/%: dist/man/%.txt dist/man/mkman.py proto/pc_version.h
 install: $(addprefix $(BIN)/,$(INSTALL_BINS)) man
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 	  $(DESTDIR)$(COMPLETIONDIR) $(DESTDIR)$(SYSCONFDIR)/pychat \
-	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(PYCHATDATADIR)/prometheus $(DESTDIR)$(PYCHATDATADIR)/grafana
 	install -m 755 $(addprefix $(BIN)/,$(INSTALL_BINS)) $(DESTDIR)$(BINDIR)/
 	for page in $(MAN_PAGES); do \
 	  install -m 644 $$page $(DESTDIR)$(MANDIR)/man$${page##*.}/; done
 	install -m 644 dist/completion/pychat $(DESTDIR)$(COMPLETIONDIR)/pychat
+	install -m 644 dist/prometheus/pychat-rules.yml $(DESTDIR)$(PYCHATDATADIR)/prometheus/
+	install -m 644 dist/grafana/pychat-dashboard.json $(DESTDIR)$(PYCHATDATADIR)/grafana/
 	for unit in $(UNITS); do \
 	  sed 's|@BINDIR@|$(BINDIR)|g' $$unit > $(DESTDIR)$(UNITDIR)/$${unit##*/} && \
 	  chmod 644 $(DESTDIR)$(UNITDIR)/$${unit##*/}; done

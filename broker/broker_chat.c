@@ -179,6 +179,7 @@ s_count_latency (broker_t *self, size_t count, int64_t delivered)
         uint64_t latency = (uint64_t) (delivered - self->batch_received [i]);
         self->latency_sum_us += latency;
         self->latency_count++;
+        broker_latency_observe (&self->latency, latency);
         if (latency > self->latency_max_us)
             self->latency_max_us = latency;
     }

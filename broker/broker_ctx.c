@@ -140,6 +140,17 @@ broker_ctx_logout (broker_t *self, broker_session_t *session)
             broker_ctx_event (self, "leave", user, name);
     }
     zlistx_destroy (&rooms);
-    broker_ctx_event (self, "logout", user, NULL);
+    //  The user stays online while another session of theirs is logged in
+    size_t others = 0;
+    for (broker_session_t *other = (broker_session_t *) zhashx_first (self->sessions); other;
+         other = (broker_session_t *) zhashx_next (self->sessions))
+        if (other != session && broker_session_user (other)
+        &&  streq (broker_session_user (other), user))
+            others++;
+    char sessions [24];
+    snprintf (sessions, sizeof (sessions), "%zu", others);
+    pc_msg_t *event = pc_ev_logout_new (user, sessions);
+    broker_fanout_send (self->fanout, event);
+    pc_msg_destroy (&event);
     broker_session_logout (session);
 }

@@ -13,6 +13,7 @@
 #include "pc_config.h"
 #include "pc_msg.h"
 #include "broker_fanout.h"
+#include "broker_metrics.h"
 #include "broker_room.h"
 #include "broker_session.h"
 #include "broker_store.h"
@@ -48,6 +49,8 @@ struct _broker_t {
     uint64_t    latency_sum_us; //  read -> published, this heartbeat window
     uint64_t    latency_max_us;
     uint64_t    latency_count;
+    broker_latency_t latency;   //  the same, as a histogram since the start
+    size_t      members_cursor; //  the next room whose members the heartbeat names
     pc_msg_t   *carry;          //  the rest of a client's batch of requests
     int64_t     next_heartbeat;
     int64_t     auth_heard;     //  last reply from an auth service (ms), 0: never

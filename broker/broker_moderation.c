@@ -11,12 +11,7 @@ void
 broker_moderation_audit (broker_t *self, const char *actor, const char *action, const char *target)
 {
     broker_roomdb_audit (self->store, actor, action, target);
-    pc_msg_t *event = pc_msg_new ("EVENT");
-    pc_msg_set_topic (event, PC_TOPIC_EVENT);
-    pc_msg_add (event, "admin");
-    pc_msg_add (event, actor);
-    pc_msg_add (event, action);
-    pc_msg_add (event, target);
+    pc_msg_t *event = pc_ev_admin_new (actor, action, target);
     broker_fanout_send (self->fanout, event);
     pc_msg_destroy (&event);
     zsys_info ("broker: %s: %s %s", actor, action, target);

@@ -211,6 +211,8 @@ s_send_heartbeat (broker_t *self)
     self->latency_sum_us = self->latency_max_us = self->latency_count = 0;
     broker_fanout_send (self->fanout, stats);
     pc_msg_destroy (&stats);
+    broker_metrics_send (self->fanout, &self->latency);
+    broker_metrics_members (self->fanout, self->rooms, &self->members_cursor);
     //  Ask the auth services for a sign of life (answer: s_handle_auth_reply)
     pc_msg_t *ping = pc_msg_new ("PING");
     pc_msg_set_reqid (ping, "hb");

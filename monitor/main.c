@@ -35,6 +35,7 @@ static const char *s_help =
     "Environment: PYCHAT_DATA, PYCHAT_PORT, PYCHAT_BIND, PYCHAT_BROKER (see PROTOCOL.md);\n"
     "  PYCHAT_ALERT_LOGIN_FAILURES  failed logins in 60 s that raise an alert (default 5)\n"
     "  PYCHAT_ALERT_ROOM_RATE       a room's messages/s over 10 s that raise one (default 500)\n"
+    "  PYCHAT_METRICS_TOP_ROOMS     rooms with a label of their own in /metrics (default 20)\n"
     "Prometheus metrics: GET http://PYCHAT_BIND:PYCHAT_PORT+4/metrics\n";
 
 //  The monitor's certificate and the broker's public key (made here when
@@ -80,7 +81,8 @@ main (int argc, char *argv [])
     mon_http_t *http = mon_http_new (config->bind, metrics_port);
     mon_server_args_t args = { cert, broker_key, fanout, bind, 5000, service.verbose, http,
                                s_env_int ("PYCHAT_ALERT_LOGIN_FAILURES", MON_ALERT_LOGIN_FAILURES),
-                               s_env_int ("PYCHAT_ALERT_ROOM_RATE", MON_ALERT_ROOM_RATE) };
+                               s_env_int ("PYCHAT_ALERT_ROOM_RATE", MON_ALERT_ROOM_RATE),
+                               s_env_int ("PYCHAT_METRICS_TOP_ROOMS", MON_METRICS_TOP_ROOMS) };
     zactor_t *server = http? pc_service_start (&service, mon_server_actor, &args, NULL): NULL;
     rc = PC_EXIT_UNREACHABLE;
     if (server) {

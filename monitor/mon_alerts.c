@@ -2,8 +2,7 @@
 //  mon_stats aggregated (mon_alerts.h).
 #include "mon_alerts.h"
 
-//  A service is down after three missed heartbeats (the broker's are 2 s apart).
-#define SERVICE_SILENCE_MS  6000
+#define SERVICE_SILENCE_MS  MON_SERVICE_SILENCE_MS
 
 static const char *s_names [MON_ALERT_KINDS] = {
     "login_failures", "broker_down", "authsvc_down", "redis_down", "room_rate", "filesvc_down"
@@ -79,9 +78,12 @@ mon_alerts_tick (mon_stats_t *self, int64_t now_ms)
                   silence / 1000);
     s_alert_set (self, MON_ALERT_BROKER, "", broker_down, now_ms, detail);
 
+    //  "Never answered" counts from when the broker began to say so: a
+    //  broker that has just (re)started has not sent its first PING yet
     bool authsvc_down = self->authsvc_known
                      && (self->authsvc_ms > SERVICE_SILENCE_MS
-                     || (self->authsvc_ms == -1 && ran >= SERVICE_SILENCE_MS));
+                     || (self->authsvc_ms == -1 && self->authsvc_never
+                         && now_ms - self->authsvc_never_ms >= SERVICE_SILENCE_MS));
     if (self->authsvc_ms == -1)
         snprintf (detail, sizeof (detail), "no auth service has answered the broker");
     else
@@ -148,7 +150,9 @@ mon_alerts_authsvc_up (mon_stats_t *self, int64_t now_ms)
 {
     if (!self->authsvc_known || !mon_alerts_broker_up (self, now_ms))
         return -1;
-    return self->authsvc_ms >= 0 && self->authsvc_ms <= SERVICE_SILENCE_MS;
+    if (self->authsvc_ms == -1)     //  down once the broker has asked long enough
+        return self->authsvc_never && now_ms - self->authsvc_never_ms >= SERVICE_SILENCE_MS? 0: -1;
+    return self->authsvc_ms <= SERVICE_SILENCE_MS;
 }
 
 int
@@ -237,6 +241,32 @@ s_test_services (mon_stats_t *stats, int64_t t1)
     assert (streq (last->kind, "alert-cleared") && streq (last->text, "filesvc_down"));
 }
 
+//  A restarted broker says "never" until its first PING is answered: no
+//  authsvc_down for that, unless it goes on saying so for the silence.
+static void
+s_test_broker_restart (int64_t t0)
+{
+    mon_stats_t *stats = mon_stats_new (t0);
+    assert (s_feed (stats, t0 + 60000, "$ev/", "EVENT", "health", "authsvc", "800", NULL) == 0);
+    assert (mon_alerts_tick (stats, t0 + 60000) == 0);
+    assert (mon_alerts_authsvc_up (stats, t0 + 60000) == 1);
+    assert (s_feed (stats, t0 + 63000, "$ev/", "EVENT", "health", "authsvc", "-1", NULL) == 0);
+    assert (s_feed (stats, t0 + 65000, "$ev/", "EVENT", "health", "authsvc", "-1", NULL) == 0);
+    mon_alerts_tick (stats, t0 + 65000);
+    assert (!mon_alerts_active (stats, "authsvc_down", NULL));
+    assert (mon_alerts_authsvc_up (stats, t0 + 65000) == -1);        //  not known yet
+    assert (s_feed (stats, t0 + 67000, "$ev/", "EVENT", "health", "authsvc", "30", NULL) == 0);
+    assert (mon_alerts_tick (stats, t0 + 67000) == 0);
+    //  A broker that never hears one: down after the silence
+    for (int64_t t = t0 + 69000; t <= t0 + 75000; t += 2000) {
+        assert (s_feed (stats, t, "$ev/", "EVENT", "health", "authsvc", "-1", NULL) == 0);
+        mon_alerts_tick (stats, t);
+        assert (mon_alerts_active (stats, "authsvc_down", NULL) == (t - (t0 + 69000) >= 6000));
+    }
+    assert (mon_alerts_authsvc_up (stats, t0 + 75000) == 0);
+    mon_stats_destroy (&stats);
+}
+
 //  A room over its rate, per room.
 static void
 s_test_room_rate (mon_stats_t *stats, int64_t t2)
@@ -270,5 +300,6 @@ mon_alerts_test (bool verbose)
     s_test_services (stats, t0 + 100000);
     s_test_room_rate (stats, t0 + 300000);
     mon_stats_destroy (&stats);
+    s_test_broker_restart (t0);
     printf ("OK\n");
 }

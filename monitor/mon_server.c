@@ -79,6 +79,7 @@ s_server_new (zsock_t *pipe, mon_server_args_t *args)
     self->next_tick = self->started;
     self->http = args->http;
     mon_stats_set_thresholds (self->stats, args->alert_login_failures, args->alert_room_rate);
+    mon_stats_set_top_rooms (self->stats, args->metrics_top_rooms);
     mon_stats_set_wall_offset (self->stats, pc_now_ms () - self->started);
     self->fanout = strdup (args->fanout);
     self->endpoint = strdup ("");
@@ -136,22 +137,6 @@ s_server_new (zsock_t *pipe, mon_server_args_t *args)
     return self;
 }
 
-//  VmRSS from /proc/self/status, in bytes; 0 when it cannot be read.
-static uint64_t
-s_rss_bytes (void)
-{
-    FILE *file = fopen ("/proc/self/status", "r");
-    if (!file)
-        return 0;
-    char line [256];
-    unsigned long long kb = 0;
-    while (fgets (line, sizeof (line), file))
-        if (sscanf (line, "VmRSS: %llu kB", &kb) == 1)
-            break;
-    fclose (file);
-    return (uint64_t) kb * 1024;
-}
-
 //  The text /metrics serves, as of now.
 static void
 s_publish_metrics (server_t *self, int64_t now)
@@ -165,11 +150,13 @@ s_publish_metrics (server_t *self, int64_t now)
     }
 }
 
-//  Once a second: memory, alerts, and the text /metrics serves.
+//  Once a second: the process figures, alerts, and the text /metrics serves.
 static void
 s_tick (server_t *self, int64_t now)
 {
-    mon_stats_set_rss (self->stats, s_rss_bytes ());
+    pc_proc_t proc;
+    pc_proc_self (&proc);
+    mon_stats_set_process (self->stats, &proc);
     mon_alerts_tick (self->stats, now);
     s_publish_metrics (self, now);
 }
@@ -484,7 +471,7 @@ mon_server_test (bool verbose)
     mon_http_t *http = mon_http_new ("127.0.0.1", 0);
     assert (http);
     mon_server_args_t args = { monitor_cert, zcert_public_txt (broker_cert), fanout,
-                               "tcp://127.0.0.1:*", 200, verbose, http, 0, 0 };
+                               "tcp://127.0.0.1:*", 200, verbose, http, 0, 0, 0 };
     pc_service_t service = { .name = "mon_server_test", .help = NULL };
     zactor_t *server = pc_service_start (&service, mon_server_actor, &args, NULL);
     assert (server);
@@ -547,7 +534,7 @@ mon_server_test (bool verbose)
 
     //  A bind that fails: the actor says why and ends
     mon_server_args_t bad = { monitor_cert, zcert_public_txt (broker_cert), fanout,
-                              "tcp://256.0.0.1:1", 200, false, NULL, 0, 0 };
+                              "tcp://256.0.0.1:1", 200, false, NULL, 0, 0, 0 };
     char *reason = NULL;
     server = pc_service_start (&service, mon_server_actor, &bad, &reason);
     assert (!server && reason && strstr (reason, "cannot bind tcp://256.0.0.1:1"));

@@ -4,7 +4,7 @@
 //  re-evaluates the alerts and republishes the Prometheus text every second.
 //
 //      mon_server_args_t args = { cert, broker_key, fanout, bind, 5000, false,
-//                                 http, 0, 0 };
+//                                 http, 0, 0, 0 };
 //      zactor_t *server = pc_service_start (&service, mon_server_actor, &args, NULL);
 //      char *endpoint = mon_server_endpoint (server);  //  NULL server: it said why
 //      ...
@@ -28,6 +28,7 @@ typedef struct {
     mon_http_t *http;           //  where the metrics text goes, or NULL (not owned)
     int         alert_login_failures;   //  0: default (mon_stats.h)
     int         alert_room_rate;        //  0: default
+    int         metrics_top_rooms;      //  rooms with a label of their own; 0: default
 } mon_server_args_t;
 
 //  The zactor body; args is a mon_server_args_t, read only while starting.

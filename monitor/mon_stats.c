@@ -93,6 +93,7 @@ mon_stats_new (int64_t now_ms)
     self->redis_state = -1;
     self->login_threshold = MON_ALERT_LOGIN_FAILURES;
     self->room_rate_limit = MON_ALERT_ROOM_RATE;
+    self->top_rooms = MON_METRICS_TOP_ROOMS;
     return self;
 }
 
@@ -168,17 +169,18 @@ s_heartbeat (mon_stats_t *self, const char *count, const char *list)
         free (copy);
     }
     if (rc == 0) {
+        //  The broker caps the list at one field; its count stays exact.
+        size_t listed = zhashx_size (online);
+        self->unlisted = (unsigned long long) value > listed? (size_t) value - listed: 0;
+        //  Who is missing from a complete list has no session left
         zlistx_t *before = zhashx_keys (self->online);
         for (const char *user = (const char *) zlistx_first (before); user;
              user = (const char *) zlistx_next (before))
-            if (!zhashx_lookup (online, user))
+            if (!zhashx_lookup (online, user) && self->unlisted == 0)
                 s_forget_memberships (self, user);
         zlistx_destroy (&before);
         zhashx_destroy (&self->online);
         self->online = online;
-        //  The broker caps the list at one field; its count stays exact.
-        size_t listed = zhashx_size (online);
-        self->unlisted = (unsigned long long) value > listed? (size_t) value - listed: 0;
     }
     else
         zhashx_destroy (&online);
@@ -197,9 +199,13 @@ s_count (const char *text)
     return strtoll (text, NULL, 10);
 }
 
-//  "health authsvc MS" (MS >= -1) and "health redis up|down".
+//  "health authsvc MS" (MS >= -1) and "health redis up|down". A broker
+//  says -1 (never) from its start until an auth service answers its first
+//  heartbeat PING: that run of -1 is timed here, from when it began (or
+//  from when the silence before it began), so a restarted broker is not an
+//  auth service outage.
 static int
-s_health (mon_stats_t *self, const char *service, const char *value)
+s_health (mon_stats_t *self, const char *service, const char *value, int64_t now_ms)
 {
     if (!service || !value)
         return -2;
@@ -207,6 +213,14 @@ s_health (mon_stats_t *self, const char *service, const char *value)
         int64_t ms = streq (value, "-1")? -1: s_count (value);
         if (ms == -1 && !streq (value, "-1"))
             return -2;
+        if (ms == -1 && !self->authsvc_never) {
+            self->authsvc_never = true;
+            bool silent = self->authsvc_known && self->authsvc_ms > MON_SERVICE_SILENCE_MS;
+            self->authsvc_never_ms = now_ms - (silent? self->authsvc_ms: 0);
+        }
+        else
+        if (ms != -1)
+            self->authsvc_never = false;
         self->authsvc_known = true;
         self->authsvc_ms = ms;
     }
@@ -244,20 +258,30 @@ s_on_login (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
     if (!s_names_valid (user, NULL))
         return -2;
     zhashx_insert (self->online, user, (void *) 1);
+    self->logins++;
     mon_stats_log_event (self, now_ms, "login", "%s logged in", user);
     return 0;
 }
 
-//  Every membership goes too
+//  One session logged out. Memberships are the broker's "leave" events (a
+//  user leaves a room with their last session in it, and the broker sends
+//  those before the logout): nothing to forget here. The user goes offline
+//  with their last session (SESSIONS 0, or absent from an older broker).
 static int
 s_on_logout (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 {
     const char *user = pc_ev_logout_user (msg);
-    if (!s_names_valid (user, NULL))
+    const char *sessions = pc_msg_nfields (msg) >= 3? pc_ev_logout_sessions (msg): "0";
+    int64_t left = s_count (sessions);
+    if (!s_names_valid (user, NULL) || left == -1)
         return -2;
-    zhashx_delete (self->online, user);
-    s_forget_memberships (self, user);
-    mon_stats_log_event (self, now_ms, "logout", "%s logged out", user);
+    if (left == 0)
+        zhashx_delete (self->online, user);
+    if (left)
+        mon_stats_log_event (self, now_ms, "logout", "%s logged out (%" PRId64 " session%s left)",
+                             user, left, left == 1? "": "s");
+    else
+        mon_stats_log_event (self, now_ms, "logout", "%s logged out", user);
     return 0;
 }
 
@@ -343,7 +367,7 @@ s_on_auth_down (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 static int
 s_on_health (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 {
-    return s_health (self, pc_ev_health_service (msg), pc_ev_health_state (msg));
+    return s_health (self, pc_ev_health_service (msg), pc_ev_health_state (msg), now_ms);
 }
 
 //  count texts as non-negative integers into values; 0 | -2.
@@ -436,6 +460,161 @@ s_on_stats (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
     return 0;
 }
 
+//  --------------------------------------------------------------------------
+//  Moderation, the broker's latency histogram and process figures
+
+static const char *s_admin_actions [MON_ADMIN_ACTIONS] = {
+    "kick", "ban", "unban", "delete", "reset-password", "change-password", "delete-account",
+    "create-room", "create-room-invite-only", "invite", "other"
+};
+
+const char *
+mon_stats_admin_action (size_t index)
+{
+    assert (index < MON_ADMIN_ACTIONS);
+    return s_admin_actions [index];
+}
+
+//  "admin ACTOR ACTION TARGET": logged with the action as its kind
+static int
+s_on_admin (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
+{
+    const char *actor = pc_ev_admin_actor (msg);
+    const char *action = pc_ev_admin_action (msg);
+    const char *target = pc_ev_admin_target (msg);
+    if (!s_names_valid (actor, NULL) || !action || !target || !*action)
+        return -2;
+    size_t index = 0;
+    while (index < MON_ADMIN_ACTIONS - 1 && !streq (s_admin_actions [index], action))
+        index++;
+    self->admin_actions [index]++;
+    mon_stats_log_event (self, now_ms, index < MON_ADMIN_ACTIONS - 1? action: "admin",
+                         "%s: %s %s", actor, action, target);
+    return 0;
+}
+
+//  "N,N,...": at most max non-negative integers into values; how many, or -1.
+static int
+s_count_list (const char *text, uint64_t *values, size_t max)
+{
+    if (!text || !*text)
+        return -1;
+    size_t count = 0;
+    char item [24];
+    while (*text) {
+        size_t size = strcspn (text, ",");
+        if (count == max || size == 0 || size >= sizeof (item))
+            return -1;
+        memcpy (item, text, size);
+        item [size] = 0;
+        int64_t value = s_count (item);
+        if (value == -1)
+            return -1;
+        values [count++] = (uint64_t) value;
+        text += size;
+        if (*text == ',' && !*++text)
+            return -1;                  //  a trailing comma
+    }
+    return (int) count;
+}
+
+//  "latency COUNT SUM-US BOUNDS-US BUCKETS": bounds ascending, counts that
+//  never fall and never pass COUNT; or nothing is applied.
+static int
+s_on_latency (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
+{
+    int64_t count = s_count (pc_ev_latency_count (msg));
+    int64_t sum = s_count (pc_ev_latency_sum_us (msg));
+    uint64_t bounds [MON_LATENCY_BUCKETS], le [MON_LATENCY_BUCKETS];
+    int buckets = s_count_list (pc_ev_latency_bounds_us (msg), bounds, MON_LATENCY_BUCKETS);
+    if (count == -1 || sum == -1 || buckets < 1
+    ||  s_count_list (pc_ev_latency_buckets (msg), le, MON_LATENCY_BUCKETS) != buckets)
+        return -2;
+    for (int i = 0; i < buckets; i++)
+        if ((i && (bounds [i] <= bounds [i - 1] || le [i] < le [i - 1]))
+        ||  le [i] > (uint64_t) count)
+            return -2;
+    self->latency_buckets = (size_t) buckets;
+    memcpy (self->latency_bounds_us, bounds, sizeof (bounds));
+    memcpy (self->latency_le, le, sizeof (le));
+    self->latency_count = (uint64_t) count;
+    self->latency_sum_us = (uint64_t) sum;
+    return 0;
+}
+
+//  "process SERVICE START-MS RSS-BYTES CPU-MS OPEN-FDS": the broker's kept
+static int
+s_on_process (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
+{
+    const char *service = pc_ev_process_service (msg);
+    const char *texts [4] = {
+        pc_ev_process_start_ms (msg), pc_ev_process_rss_bytes (msg),
+        pc_ev_process_cpu_ms (msg), pc_ev_process_open_fds (msg)
+    };
+    uint64_t values [4];
+    if (!service || s_counts (texts, values, 4))
+        return -2;
+    if (streq (service, "broker")) {
+        self->broker_proc.start_ms = (int64_t) values [0];
+        self->broker_proc.rss_bytes = values [1];
+        self->broker_proc.cpu_ms = values [2];
+        self->broker_proc.open_fds = values [3];
+    }
+    return 0;
+}
+
+//  "USER,USER,..." (may be empty) into a new hash, or NULL if a name is bad.
+static zhashx_t *
+s_name_set (const char *list)
+{
+    zhashx_t *names = zhashx_new ();
+    assert (names);
+    if (list && *list) {
+        char *copy = strdup (list);
+        assert (copy);
+        for (char *cursor = copy; cursor; ) {
+            char *comma = strchr (cursor, ',');
+            if (comma)
+                *comma = 0;
+            if (!pc_name_valid (cursor)) {
+                zhashx_destroy (&names);
+                break;
+            }
+            zhashx_insert (names, cursor, (void *) 1);
+            cursor = comma? comma + 1: NULL;
+        }
+        free (copy);
+    }
+    return names;
+}
+
+//  "members ROOM COUNT USERS": who is in the room now, so a monitor that
+//  started late (or missed a join) catches up. A capped list only adds.
+static int
+s_on_members (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
+{
+    const char *room = pc_ev_members_room (msg);
+    int64_t count = s_count (pc_ev_members_count (msg));
+    zhashx_t *names = count == -1 || !s_names_valid (room, NULL)? NULL
+                    : s_name_set (pc_ev_members_users (msg));
+    if (!names)
+        return -2;
+    mon_room_t *known = (mon_room_t *) zhashx_lookup (self->rooms, room);
+    if (count > 0 && !known)
+        known = s_room_require (self, room);
+    if (known && (size_t) count == zhashx_size (names)) {
+        zhashx_destroy (&known->members);
+        known->members = names;
+    }
+    else {
+        if (known)
+            for (void *item = zhashx_first (names); item; item = zhashx_next (names))
+                zhashx_insert (known->members, (const char *) zhashx_cursor (names), (void *) 1);
+        zhashx_destroy (&names);
+    }
+    return 0;
+}
+
 static s_event_fn *s_handlers [PC_EV_COUNT] = {
     [PC_EV_LOGIN] = s_on_login,             [PC_EV_LOGOUT] = s_on_logout,
     [PC_EV_JOIN] = s_on_join,               [PC_EV_LEAVE] = s_on_leave,
@@ -444,7 +623,9 @@ static s_event_fn *s_handlers [PC_EV_COUNT] = {
     [PC_EV_AUTH_DOWN] = s_on_auth_down,     [PC_EV_HEALTH] = s_on_health,
     [PC_EV_FILES] = s_on_files,             [PC_EV_FILE_UP] = s_on_file_up,
     [PC_EV_FILE_DOWN] = s_on_file_down,     [PC_EV_FILE_RM] = s_on_file_rm,
-    [PC_EV_STATS] = s_on_stats
+    [PC_EV_STATS] = s_on_stats,             [PC_EV_ADMIN] = s_on_admin,
+    [PC_EV_LATENCY] = s_on_latency,         [PC_EV_PROCESS] = s_on_process,
+    [PC_EV_MEMBERS] = s_on_members
 };
 
 static int
@@ -591,6 +772,22 @@ mon_stats_set_rss (mon_stats_t *self, uint64_t bytes)
     self->rss = bytes;
 }
 
+void
+mon_stats_set_process (mon_stats_t *self, const pc_proc_t *proc)
+{
+    assert (self);
+    assert (proc);
+    self->proc = *proc;
+    self->rss = proc->rss_bytes;
+}
+
+void
+mon_stats_set_top_rooms (mon_stats_t *self, int rooms)
+{
+    assert (self);
+    self->top_rooms = rooms > 0? (size_t) rooms: MON_METRICS_TOP_ROOMS;
+}
+
 uint64_t
 mon_stats_login_failures (mon_stats_t *self)
 {
@@ -647,6 +844,23 @@ s_busier (const void *one, const void *two)
     return strcmp (a->name, b->name);
 }
 
+mon_room_t **
+mon_stats_rooms_by_traffic (mon_stats_t *self, size_t *count_p)
+{
+    assert (self);
+    assert (count_p);
+    size_t count = zhashx_size (self->rooms);
+    mon_room_t **rooms = (mon_room_t **) malloc ((count + 1) * sizeof (mon_room_t *));
+    assert (rooms);
+    size_t index = 0;
+    for (mon_room_t *room = (mon_room_t *) zhashx_first (self->rooms); room;
+         room = (mon_room_t *) zhashx_next (self->rooms))
+        rooms [index++] = room;
+    qsort (rooms, count, sizeof (mon_room_t *), s_busier);
+    *count_p = count;
+    return rooms;
+}
+
 void
 mon_stats_summary (mon_stats_t *self, pc_buf_t *buf)
 {
@@ -656,13 +870,8 @@ mon_stats_summary (mon_stats_t *self, pc_buf_t *buf)
                    self->messages == 1? "": "s");
     size_t count = zhashx_size (self->rooms);
     if (count) {
-        mon_room_t **rooms = (mon_room_t **) malloc (count * sizeof (mon_room_t *));
-        assert (rooms);
-        size_t index = 0;
-        for (mon_room_t *room = (mon_room_t *) zhashx_first (self->rooms); room;
-             room = (mon_room_t *) zhashx_next (self->rooms))
-            rooms [index++] = room;
-        qsort (rooms, count, sizeof (mon_room_t *), s_busier);
+        size_t index;
+        mon_room_t **rooms = mon_stats_rooms_by_traffic (self, &count);
         pc_buf_append (buf, " (", 2);
         for (index = 0; index < count && index < SUMMARY_ROOMS; index++)
             pc_buf_printf (buf, "%s%s %" PRIu64, index? ", ": "",
@@ -700,212 +909,4 @@ mon_stats_feed (mon_stats_t *self, int64_t now, const char *topic, const char *c
         mon_stats_broker_malformed (self, now);
     pc_msg_destroy (&msg);
     return rc;
-}
-
-#define s_feed mon_stats_feed
-
-//  Logins, joins and messages; the summary line.
-static void
-s_test_counting (mon_stats_t *stats, int64_t t0)
-{
-    assert (mon_stats_broker_silence (stats, t0) == -1);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "login", "alice", NULL) == 0);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "login", "bob", NULL) == 0);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "join", "alice", "lobby", NULL) == 0);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "join", "bob", "lobby", NULL) == 0);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "join", "bob", "dev", NULL) == 0);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "join", "bob", "dev", NULL) == 0);
-    for (int i = 0; i < 10; i++)
-        assert (s_feed (stats, t0, "r/lobby/", "MSG", "1", "lobby", "alice",
-                        "1700000000000", "hello", NULL) == 0);
-    assert (s_feed (stats, t0, "r/dev/", "MSG", "1", "dev", "bob", "1700000000000", "x", NULL) == 0);
-    assert (s_feed (stats, t0, "r/dev/", "MSG", "2", "dev", "bob", "1700000000000", "y", NULL) == 0);
-    assert (mon_stats_messages (stats) == 12);
-    assert (mon_stats_room_messages (stats, "lobby") == 10);
-    assert (mon_stats_room_messages (stats, "dev") == 2);
-    assert (mon_stats_room_messages (stats, "nowhere") == 0);
-    assert (mon_stats_room_members (stats, "lobby") == 2);
-    assert (mon_stats_room_members (stats, "dev") == 1);
-    assert (mon_stats_online (stats) == 2);
-    assert (mon_stats_rate (stats, "lobby", 60, t0 + 2500) == 5.0);
-    pc_buf_t buf;
-    pc_buf_init (&buf);
-    mon_stats_summary (stats, &buf);
-    assert (streq (buf.data, "12 messages (lobby 10, dev 2), 2 online"));
-    pc_buf_free (&buf);
-}
-
-//  Leave, logout (drops every membership); the heartbeat is authoritative.
-static void
-s_test_membership (mon_stats_t *stats, int64_t t0)
-{
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "leave", "alice", "lobby", NULL) == 0);
-    assert (!mon_stats_is_member (stats, "lobby", "alice"));
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "leave", "alice", "nowhere", NULL) == 0);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "logout", "bob", NULL) == 0);
-    assert (!mon_stats_is_online (stats, "bob"));
-    assert (mon_stats_room_members (stats, "lobby") == 0);
-    assert (mon_stats_room_members (stats, "dev") == 0);
-    assert (mon_stats_room_messages (stats, "lobby") == 10);
-    //  Who drops off the heartbeat's list loses memberships
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "join", "carol", "dev", NULL) == 0);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "heartbeat", "2", "alice,dave", NULL) == 0);
-    assert (mon_stats_online (stats) == 2);
-    assert (mon_stats_is_online (stats, "alice") && mon_stats_is_online (stats, "dave"));
-    assert (!mon_stats_is_online (stats, "carol"));
-    assert (!mon_stats_is_member (stats, "dev", "carol"));
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "heartbeat", "0", "", NULL) == 0);
-    assert (mon_stats_online (stats) == 0);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "heartbeat", "0", NULL) == 0);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "heartbeat", "1", "erin", NULL) == 0);
-    assert (mon_stats_is_online (stats, "erin"));
-    //  A capped list: the count is exact, the names are what fitted
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "heartbeat", "3", "erin", NULL) == 0);
-    assert (mon_stats_online (stats) == 3);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "heartbeat", "1", "erin", NULL) == 0);
-    assert (mon_stats_online (stats) == 1);
-    //  Unknown kinds are ignored, not malformed
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "reject", "400", "bad signature", NULL) == 0);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "auth-down", NULL) == 0);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "future-kind", "x", NULL) == 0);
-    assert (mon_stats_malformed_total (stats) == 0);
-}
-
-//  Malformed: counted, nothing applied, never a crash.
-static void
-s_test_malformed (mon_stats_t *stats, int64_t t0)
-{
-    uint64_t malformed = mon_stats_malformed_total (stats);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "login", NULL) == -2);
-    assert (mon_stats_malformed_total (stats) == ++malformed);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "login", "Not A Name", NULL) == -2);
-    assert (mon_stats_malformed_total (stats) == ++malformed);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "join", "alice", NULL) == -2);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "leave", "alice", "", NULL) == -2);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "heartbeat", NULL) == -2);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "heartbeat", "x", "alice", NULL) == -2);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "heartbeat", "-1", "alice", NULL) == -2);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "heartbeat", "2", "alice,,bob", NULL) == -2);
-    assert (s_feed (stats, t0, "$ev/", "EVENT", "heartbeat", "1", "alice,", NULL) == -2);
-    assert (mon_stats_is_online (stats, "erin") && mon_stats_online (stats) == 1);
-    malformed += 7;
-    assert (mon_stats_malformed_total (stats) == malformed);
-    //  MSG on the wrong topic, EVENT off $ev/, replies on the fan-out
-    assert (s_feed (stats, t0, "r/dev/", "MSG", "3", "lobby", "bob", "1", "x", NULL) == -2);
-    assert (s_feed (stats, t0, "r/lobby", "MSG", "3", "lobby", "bob", "1", "x", NULL) == -2);
-    assert (s_feed (stats, t0, "r/lobbyx/", "MSG", "3", "lobby", "bob", "1", "x", NULL) == -2);
-    assert (s_feed (stats, t0, "", "MSG", "3", "lobby", "bob", "1", "x", NULL) == -2);
-    assert (s_feed (stats, t0, "r/lobby/", "EVENT", "login", "mallory", NULL) == -2);
-    assert (s_feed (stats, t0, "$ev/", "OK", NULL) == -2);
-    //  Decoder failures (bad field types)
-    assert (s_feed (stats, t0, "r/lobby/", "MSG", "3", "lobby", "bob", "soon", "x", NULL) == -2);
-    assert (s_feed (stats, t0, "r/lobby/", "MSG", "3", "lobby", NULL) == -2);
-    malformed += 8;
-    assert (mon_stats_malformed_total (stats) == malformed);
-    assert (mon_stats_messages (stats) == 12);
-    assert (!mon_stats_is_online (stats, "mallory"));
-    mon_stats_malformed (stats);
-    assert (mon_stats_malformed_total (stats) == malformed + 1);
-    assert (mon_stats_broker_silence (stats, t0 + 10) == 10);
-}
-
-//  Failed logins, DMs, rejects, health, the broker's and file service's figures.
-static void
-s_test_figures (mon_stats_t *stats, int64_t t1)
-{
-    uint64_t malformed = mon_stats_malformed_total (stats);
-    for (int i = 0; i < 5; i++)
-        assert (s_feed (stats, t1, "$ev/", "EVENT", "login-failed", "eve", "401", NULL) == 0);
-    assert (mon_stats_login_failures (stats) == 5);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "login-failed", "eve", NULL) == -2);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "dm", "alice", "bob", NULL) == 0);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "dm", "alice", NULL) == -2);
-    assert (mon_stats_dms (stats) == 1);
-    assert (mon_stats_rejects (stats) == 1);            //  s_test_membership's
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "health", "authsvc", "12", NULL) == 0);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "health", "redis", "up", NULL) == 0);
-    assert (stats->authsvc_ms == 12 && stats->redis_state == 1);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "health", "redis", "maybe", NULL) == -2);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "health", "authsvc", "soon", NULL) == -2);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "stats", "3", "0", "0", "7", "1", "99", NULL) == 0);
-    assert (stats->broker_known && stats->broker [0] == 3 && stats->broker [5] == 99);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "stats", "3", "0", "0", "7", "1", NULL) == -2);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "stats", "3", "0", "0", "7", "1", "99", "x", "9", NULL) == -2);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "stats", "3", "0", "0", "-7", "1", "9", NULL) == -2);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "files", "1", "2", "3", "4", "500", "600", NULL) == 0);
-    assert (stats->files [4] == 500 && stats->files_heard_ms == t1);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "files", "1", "2", "3", NULL) == -2);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "file-up", "alice", "room/lobby",
-                    "a.pdf", "2048", NULL) == 0);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "file-down", "bob", "dm/alice+bob",
-                    "-", "99", NULL) == 0);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "file-up", "alice", NULL) == -2);
-    assert (s_feed (stats, t1, "$ev/", "EVENT", "file-rm", "alice", "room/lobby", "a.pdf", NULL) == 0);
-    assert (stats->files_shared == 1 && stats->files_fetched == 1 && stats->files_removed == 1);
-    mon_event_t *last = &stats->events [(stats->events_next - 2) % MON_EVENTS_MAX];
-    assert (streq (last->text, "bob downloaded - in dm/alice+bob (99 bytes)"));
-    assert (mon_stats_malformed_total (stats) == malformed + 9);
-}
-
-//  The event log keeps the last MON_EVENTS_MAX; many rooms: the summary
-//  names the busiest eight.
-static void
-s_test_many (mon_stats_t *stats, int64_t t0)
-{
-    for (int i = 0; i < MON_EVENTS_MAX + 5; i++)
-        assert (s_feed (stats, t0, "$ev/", "EVENT", "dm", "alice", "bob", NULL) == 0);
-    assert (streq (stats->events [(stats->events_next - 1) % MON_EVENTS_MAX].text, "alice -> bob"));
-    for (int i = 0; i < 20; i++) {
-        char room [16], topic [24];
-        snprintf (room, sizeof (room), "room%02d", i);
-        snprintf (topic, sizeof (topic), "r/%s/", room);
-        assert (s_feed (stats, t0, topic, "MSG", "1", room, "bob", "1", "x", NULL) == 0);
-    }
-    pc_buf_t buf;
-    pc_buf_init (&buf);
-    mon_stats_summary (stats, &buf);
-    assert (streq (buf.data, "32 messages (lobby 10, dev 2, room00 1, room01 1, room02 1, "
-                   "room03 1, room04 1, room05 1, 14 more rooms), 1 online"));
-    pc_buf_free (&buf);
-}
-
-//  Random garbage through the decoder and into the aggregator.
-static void
-s_test_garbage (mon_stats_t *stats, int64_t t0)
-{
-    const char *words [] = { "login", "logout", "join", "leave", "heartbeat", "files",
-                             "stats", "file-up", "lobby", "alice", "3", ",", "a,b", "",
-                             "-", "Z" };
-    for (int round = 0; round < 1000; round++) {
-        zmsg_t *raw = zmsg_new ();
-        zmsg_addstr (raw, randof (2)? "$ev/": "r/lobby/");
-        zmsg_addstr (raw, PC_SIGNATURE);
-        zmsg_addstr (raw, randof (2)? "EVENT": "MSG");
-        zmsg_addstr (raw, "");
-        int nfields = randof (6);
-        for (int f = 0; f < nfields; f++)
-            zmsg_addstr (raw, words [randof (sizeof (words) / sizeof (words [0]))]);
-        pc_msg_t *msg = pc_msg_new (NULL);
-        if (pc_msg_decode (msg, &raw, PC_MSG_TOPIC) == 0)
-            mon_stats_handle (stats, msg, t0);
-        pc_msg_destroy (&msg);
-    }
-}
-
-void
-mon_stats_test (bool verbose)
-{
-    printf (" * mon_stats: ");
-    int64_t t0 = 1700000000000;
-    mon_stats_t *stats = mon_stats_new (t0);
-    assert (stats);
-    s_test_counting (stats, t0);
-    s_test_membership (stats, t0);
-    s_test_malformed (stats, t0);
-    s_test_figures (stats, t0 + 100000);
-    s_test_many (stats, t0);
-    s_test_garbage (stats, t0);
-    mon_stats_destroy (&stats);
-    mon_stats_destroy (&stats);         //  safe twice
-    printf ("OK\n");
 }

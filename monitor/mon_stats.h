@@ -12,6 +12,7 @@
 #include "pc_msg.h"
 #include "pc_util.h"
 #include "pc_limits.h"
+#include "pc_proc.h"
 #include "mon_ring.h"
 
 //  --------------------------------------------------------------------------
@@ -48,6 +49,13 @@ typedef struct {
     int64_t   since_ms;             //  Unix ms when raised
 } mon_alert_t;
 
+//  A service is down after three missed heartbeats (the broker's are 2 s apart).
+#define MON_SERVICE_SILENCE_MS  6000
+//  The broker's latency histogram: at most this many buckets
+#define MON_LATENCY_BUCKETS     24
+//  Moderation and account actions counted by name ("admin" events)
+#define MON_ADMIN_ACTIONS       11      //  the last one: any other
+
 typedef struct _mon_stats_t mon_stats_t;
 struct _mon_stats_t {
     int64_t   started_ms;
@@ -70,6 +78,19 @@ struct _mon_stats_t {
                                     //  delivery latency avg and max (us)
     bool      authsvc_known;
     int64_t   authsvc_ms;           //  as last reported; -1: never answered
+    bool      authsvc_never;        //  the broker has said -1 since authsvc_never_ms
+    int64_t   authsvc_never_ms;     //  (a restarted broker says -1 until its first PING's answer)
+    //  The broker's delivery latency since its start ("latency" event)
+    size_t    latency_buckets;      //  0: never reported
+    uint64_t  latency_bounds_us [MON_LATENCY_BUCKETS];
+    uint64_t  latency_le [MON_LATENCY_BUCKETS];     //  deliveries <= each bound
+    uint64_t  latency_count;
+    uint64_t  latency_sum_us;
+    pc_proc_t broker_proc;          //  the broker's process ("process" event); start_ms 0: never
+    pc_proc_t proc;                 //  the monitor's own (mon_stats_set_process)
+    uint64_t  logins;
+    uint64_t  admin_actions [MON_ADMIN_ACTIONS];
+    size_t    top_rooms;            //  rooms with a label of their own in /metrics
     int       redis_state;          //  -1 unknown, 0 down, 1 up
     //  The file service's figures ("files" event), valid when files_heard_ms
     int64_t   files_heard_ms;       //  0: never
@@ -128,6 +149,17 @@ void         mon_stats_set_thresholds (mon_stats_t *self, int login_failures, in
 void         mon_stats_set_wall_offset (mon_stats_t *self, int64_t offset_ms);
 //  The monitor's resident memory in bytes (the caller reads /proc).
 void         mon_stats_set_rss       (mon_stats_t *self, uint64_t bytes);
+//  The monitor's own process figures (pc_proc_self); sets rss too.
+void         mon_stats_set_process   (mon_stats_t *self, const pc_proc_t *proc);
+//  How many of the busiest rooms get a label of their own in /metrics
+//  (PYCHAT_METRICS_TOP_ROOMS); the others add up in room="_other". < 1:
+//  the default.
+#define MON_METRICS_TOP_ROOMS   20
+void         mon_stats_set_top_rooms (mon_stats_t *self, int rooms);
+//  The name of admin action index (0 .. MON_ADMIN_ACTIONS - 1; the last is "other").
+const char  *mon_stats_admin_action  (size_t index);
+//  Rooms, busiest first (then by name); caller frees the array (not the rooms).
+mon_room_t **mon_stats_rooms_by_traffic (mon_stats_t *self, size_t *count_p);
 
 //  Appends an entry to the event log, at now_ms (wall-clock time kept).
 void         mon_stats_log_event     (mon_stats_t *self, int64_t now_ms, const char *kind,

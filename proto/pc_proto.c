@@ -136,6 +136,9 @@ static const char *s_ev_names [PC_EV_COUNT] = {
     [PC_EV_HEARTBEAT] = "heartbeat",
     [PC_EV_HEALTH] = "health",
     [PC_EV_STATS] = "stats",
+    [PC_EV_LATENCY] = "latency",
+    [PC_EV_PROCESS] = "process",
+    [PC_EV_MEMBERS] = "members",
     [PC_EV_ADMIN] = "admin",
     [PC_EV_FILES] = "files",
     [PC_EV_FILE_UP] = "file-up",
@@ -723,13 +726,15 @@ pc_ev_login_new (const char *user)
 }
 
 pc_msg_t *
-pc_ev_logout_new (const char *user)
+pc_ev_logout_new (const char *user, const char *sessions)
 {
     pc_msg_t *self = pc_msg_new ("EVENT");
     pc_msg_set_topic (self, PC_TOPIC_EVENT);
     pc_msg_add (self, "logout");
     if (user)
         pc_msg_add (self, user);
+    if (user && sessions)
+        pc_msg_add (self, sessions);
     return self;
 }
 
@@ -855,6 +860,57 @@ pc_ev_stats_new (const char *sessions, const char *pending_auth, const char *jou
         pc_msg_add (self, latency_avg_us);
     if (sessions && pending_auth && journal && malformed && subs_refused && uptime_s && latency_avg_us && latency_max_us)
         pc_msg_add (self, latency_max_us);
+    return self;
+}
+
+pc_msg_t *
+pc_ev_latency_new (const char *count, const char *sum_us, const char *bounds_us, const char *buckets)
+{
+    pc_msg_t *self = pc_msg_new ("EVENT");
+    pc_msg_set_topic (self, PC_TOPIC_EVENT);
+    pc_msg_add (self, "latency");
+    if (count)
+        pc_msg_add (self, count);
+    if (count && sum_us)
+        pc_msg_add (self, sum_us);
+    if (count && sum_us && bounds_us)
+        pc_msg_add (self, bounds_us);
+    if (count && sum_us && bounds_us && buckets)
+        pc_msg_add (self, buckets);
+    return self;
+}
+
+pc_msg_t *
+pc_ev_process_new (const char *service, const char *start_ms, const char *rss_bytes, const char *cpu_ms, const char *open_fds)
+{
+    pc_msg_t *self = pc_msg_new ("EVENT");
+    pc_msg_set_topic (self, PC_TOPIC_EVENT);
+    pc_msg_add (self, "process");
+    if (service)
+        pc_msg_add (self, service);
+    if (service && start_ms)
+        pc_msg_add (self, start_ms);
+    if (service && start_ms && rss_bytes)
+        pc_msg_add (self, rss_bytes);
+    if (service && start_ms && rss_bytes && cpu_ms)
+        pc_msg_add (self, cpu_ms);
+    if (service && start_ms && rss_bytes && cpu_ms && open_fds)
+        pc_msg_add (self, open_fds);
+    return self;
+}
+
+pc_msg_t *
+pc_ev_members_new (const char *room, const char *count, const char *users)
+{
+    pc_msg_t *self = pc_msg_new ("EVENT");
+    pc_msg_set_topic (self, PC_TOPIC_EVENT);
+    pc_msg_add (self, "members");
+    if (room)
+        pc_msg_add (self, room);
+    if (room && count)
+        pc_msg_add (self, count);
+    if (room && count && users)
+        pc_msg_add (self, users);
     return self;
 }
 

@@ -107,6 +107,9 @@ typedef enum {
     PC_EV_HEARTBEAT,
     PC_EV_HEALTH,
     PC_EV_STATS,
+    PC_EV_LATENCY,
+    PC_EV_PROCESS,
+    PC_EV_MEMBERS,
     PC_EV_ADMIN,
     PC_EV_FILES,
     PC_EV_FILE_UP,
@@ -491,7 +494,8 @@ pc_msg_t *pc_frm_new (const char *space, const char *name);
 static inline const char *pc_ev_login_user (pc_msg_t *m) { return pc_msg_field (m, 1); }
 pc_msg_t *pc_ev_login_new (const char *user);
 static inline const char *pc_ev_logout_user (pc_msg_t *m) { return pc_msg_field (m, 1); }
-pc_msg_t *pc_ev_logout_new (const char *user);
+static inline const char *pc_ev_logout_sessions (pc_msg_t *m) { return pc_msg_field (m, 2); }
+pc_msg_t *pc_ev_logout_new (const char *user, const char *sessions);
 static inline const char *pc_ev_join_user (pc_msg_t *m) { return pc_msg_field (m, 1); }
 static inline const char *pc_ev_join_room (pc_msg_t *m) { return pc_msg_field (m, 2); }
 pc_msg_t *pc_ev_join_new (const char *user, const char *room);
@@ -523,6 +527,21 @@ static inline const char *pc_ev_stats_uptime_s (pc_msg_t *m) { return pc_msg_fie
 static inline const char *pc_ev_stats_latency_avg_us (pc_msg_t *m) { return pc_msg_field (m, 7); }
 static inline const char *pc_ev_stats_latency_max_us (pc_msg_t *m) { return pc_msg_field (m, 8); }
 pc_msg_t *pc_ev_stats_new (const char *sessions, const char *pending_auth, const char *journal, const char *malformed, const char *subs_refused, const char *uptime_s, const char *latency_avg_us, const char *latency_max_us);
+static inline const char *pc_ev_latency_count (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_ev_latency_sum_us (pc_msg_t *m) { return pc_msg_field (m, 2); }
+static inline const char *pc_ev_latency_bounds_us (pc_msg_t *m) { return pc_msg_field (m, 3); }
+static inline const char *pc_ev_latency_buckets (pc_msg_t *m) { return pc_msg_field (m, 4); }
+pc_msg_t *pc_ev_latency_new (const char *count, const char *sum_us, const char *bounds_us, const char *buckets);
+static inline const char *pc_ev_process_service (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_ev_process_start_ms (pc_msg_t *m) { return pc_msg_field (m, 2); }
+static inline const char *pc_ev_process_rss_bytes (pc_msg_t *m) { return pc_msg_field (m, 3); }
+static inline const char *pc_ev_process_cpu_ms (pc_msg_t *m) { return pc_msg_field (m, 4); }
+static inline const char *pc_ev_process_open_fds (pc_msg_t *m) { return pc_msg_field (m, 5); }
+pc_msg_t *pc_ev_process_new (const char *service, const char *start_ms, const char *rss_bytes, const char *cpu_ms, const char *open_fds);
+static inline const char *pc_ev_members_room (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_ev_members_count (pc_msg_t *m) { return pc_msg_field (m, 2); }
+static inline const char *pc_ev_members_users (pc_msg_t *m) { return pc_msg_field (m, 3); }
+pc_msg_t *pc_ev_members_new (const char *room, const char *count, const char *users);
 static inline const char *pc_ev_admin_actor (pc_msg_t *m) { return pc_msg_field (m, 1); }
 static inline const char *pc_ev_admin_action (pc_msg_t *m) { return pc_msg_field (m, 2); }
 static inline const char *pc_ev_admin_target (pc_msg_t *m) { return pc_msg_field (m, 3); }

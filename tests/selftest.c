@@ -7,6 +7,7 @@
 #include "pc_redis.h"
 #include "pc_fanout.h"
 #include "pc_service.h"
+#include "pc_proc.h"
 #include "selftests.h"
 
 int
@@ -24,6 +25,7 @@ main (int argc, char *argv [])
     pc_redis_test (verbose);
     pc_fanout_test (verbose);
     pc_service_test (verbose);
+    pc_proc_test (verbose);
     PYCHAT_MODULE_SELFTESTS (verbose);
     printf ("Selftests passed\n");
     return 0;

@@ -95,7 +95,7 @@ COMMANDS = {
 #  kind -> field names after the kind
 EVENTS = {
     'login': ['user'],
-    'logout': ['user'],
+    'logout': ['user', 'sessions'],
     'join': ['user', 'room'],
     'leave': ['user', 'room'],
     'reject': ['code', 'reason'],
@@ -105,6 +105,9 @@ EVENTS = {
     'heartbeat': ['count', 'users'],
     'health': ['service', 'state'],
     'stats': ['sessions', 'pending_auth', 'journal', 'malformed', 'subs_refused', 'uptime_s', 'latency_avg_us', 'latency_max_us'],
+    'latency': ['count', 'sum_us', 'bounds_us', 'buckets'],
+    'process': ['service', 'start_ms', 'rss_bytes', 'cpu_ms', 'open_fds'],
+    'members': ['room', 'count', 'users'],
     'admin': ['actor', 'action', 'target'],
     'files': ['active_uploads', 'active_downloads', 'uploads', 'downloads', 'bytes_in', 'bytes_out'],
     'file-up': ['user', 'space', 'name', 'size', 'file_id'],

@@ -87,6 +87,8 @@ def test_binaries_and_files_are_installed(destdir):
         assert man_page(destdir, name), "no man page for " + name
     assert man_page(destdir, "pychat.conf"), "no pychat.conf(5)"
     assert os.path.exists(installed(destdir, "share", "bash-completion", "completions", "pychat"))
+    for path in (("prometheus", "pychat-rules.yml"), ("grafana", "pychat-dashboard.json")):
+        assert os.path.exists(installed(destdir, "share", "pychat", *path)), path
     conf = os.path.join(destdir, "etc", "pychat", "pychat.conf")
     assert os.path.exists(conf), "no /etc/pychat/pychat.conf"
     assert not os.path.exists(installed(destdir, "bin", "pychat-selftest"))

@@ -76,7 +76,9 @@ def test_the_package_holds_what_make_install_installs(package):
     for path in ("./etc/pychat/pychat.conf", "./lib/systemd/system/pychat.target",
                  "./lib/systemd/system/pychat-broker.service",
                  "./usr/share/man/man1/pychat.1.gz", "./usr/share/man/man5/pychat.conf.5.gz",
-                 "./usr/share/bash-completion/completions/pychat"):
+                 "./usr/share/bash-completion/completions/pychat",
+                 "./usr/share/pychat/prometheus/pychat-rules.yml",
+                 "./usr/share/pychat/grafana/pychat-dashboard.json"):
         assert path + "\n" in listing, path
     with open(os.path.join(ROOT, "proto", "pc_version.h")) as handle:
         version = handle.read().split('PC_VERSION  "')[1].split('"')[0]
