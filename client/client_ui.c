@@ -136,6 +136,10 @@ s_init_screen (ui_t *self)
     keypad (stdscr, TRUE);
     timeout (0);
     set_escdelay (25);
+    define_key ("\033[200~", KEY_PASTE_BEGIN);
+    define_key ("\033[201~", KEY_PASTE_END);
+    fputs (PASTE_ON, stdout);
+    fflush (stdout);
     self->has_colours = has_colors ();
     if (self->has_colours) {
         start_color ();
@@ -193,7 +197,7 @@ s_loop (ui_t *self)
             items [count++].events = ZMQ_POLLIN;
         }
         //  200 ms at most: the status line's countdown and PINGs stay on time.
-        int timeout_ms = self->pushback_type? 0: 200;
+        int timeout_ms = self->has_pushback? 0: 200;
         zmq_poll (items, count, timeout_ms);  //  EINTR (SIGWINCH) just loops
         ui_keys (self);
         client_session_input (self->session);
@@ -257,6 +261,8 @@ client_ui_run (client_opts_t *opts)
                 client_session_input (self->session);
         }
     }
+    fputs (PASTE_OFF, stdout);
+    fflush (stdout);
     endwin ();
     int rc = self->exit_code;
     memset (self->password, 0, sizeof (self->password));

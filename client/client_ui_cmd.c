@@ -303,6 +303,8 @@ ui_submit (ui_t *self)
     }
     char *text = client_ui_text_encode (wide, len);
     size_t bytes = strlen (text);
+    while (bytes && text [bytes - 1] == '\n')
+        text [--bytes] = 0;                 //  a paste that ended with a line break
     bool blank = strspn (text, " \n") == bytes;
     if (blank) {
         free (text);

@@ -41,6 +41,13 @@
 #define MIN_ROWS            10
 #define HISTORY_PAGE        100
 
+//  Bracketed paste (xterm's mode 2004): the terminal wraps a paste in
+//  ESC[200~ ... ESC[201~, which ncurses then reads as these two keys.
+#define PASTE_ON            "\033[?2004h"
+#define PASTE_OFF           "\033[?2004l"
+#define KEY_PASTE_BEGIN     (KEY_MAX + 1)
+#define KEY_PASTE_END       (KEY_MAX + 2)
+
 //  Colour pairs: 1..6 are nick colours.
 #define NICK_COLOURS        6
 #define P_SYS               7
@@ -169,7 +176,9 @@ typedef struct {
     client_ui_input_t *input;
     size_t       input_scroll;
     wint_t       pushback;
-    int          pushback_type;     //  0 none, OK, KEY_CODE_YES
+    int          pushback_type;     //  OK or KEY_CODE_YES (OK is 0)
+    bool         has_pushback;
+    bool         pasting;           //  between ESC[200~ and ESC[201~
     size_t       tab_from;          //  Tab cycling state
     size_t       tab_index;
     wchar_t     *tab_prefix;

@@ -10,13 +10,47 @@
 static int
 s_read_key (ui_t *self, wint_t *key)
 {
-    if (self->pushback_type) {
-        int type = self->pushback_type;
+    if (self->has_pushback) {
+        self->has_pushback = false;
         *key = self->pushback;
-        self->pushback_type = 0;
-        return type;
+        return self->pushback_type;
     }
     return get_wch (key);
+}
+
+
+//  A key read ahead that belongs to the next round (OK is 0, hence the
+//  flag of its own: a pushed-back character used to be lost).
+static void
+s_push_back (ui_t *self, int type, wint_t key)
+{
+    self->pushback = key;
+    self->pushback_type = type;
+    self->has_pushback = true;
+}
+
+
+//  A key inside a bracketed paste: text goes into field as it is, a line
+//  break as LF (kept only when multiline, else a space), nothing is run.
+static void
+s_key_paste (ui_t *self, client_ui_input_t *field, bool multiline, int type, wint_t key)
+{
+    if (type == KEY_CODE_YES) {
+        if (key == KEY_PASTE_END)
+            self->pasting = false;
+        else
+        if (key == KEY_ENTER)
+            client_ui_input_insert (field, multiline? L'\n': L' ');
+        return;
+    }
+    if (key == '\r' || key == '\n')
+        client_ui_input_insert (field, multiline? L'\n': L' ');
+    else
+    if (key == '\t')
+        client_ui_input_insert (field, L' ');
+    else
+    if (key >= 32 && key != 127 && !(key >= 0x80 && key < 0xa0))
+        client_ui_input_insert (field, (wchar_t) key);
 }
 
 
@@ -193,16 +227,19 @@ s_key_chat (ui_t *self, int type, wint_t key)
             else
             if (got == OK && next == '0')
                 ui_switch (self, 9);
+            else
+            if (got != ERR)
+                s_push_back (self, got, next);      //  not ours: a key of its own
             break;
         }
         case '\r': case '\n': {
-            //  More input already waiting right after Enter: a paste; the
-            //  line break becomes part of the message.
+            //  More input already waiting right after Enter: a paste from
+            //  a terminal without bracketed paste; the line break becomes
+            //  part of the message.
             wint_t next;
             int got = s_read_key (self, &next);
             if (got != ERR) {
-                self->pushback = next;
-                self->pushback_type = got;
+                s_push_back (self, got, next);
                 client_ui_input_insert (in, L'\n');
             }
             else
@@ -225,6 +262,17 @@ ui_keys (ui_t *self)
     while ((type = s_read_key (self, &key)) != ERR) {
         if (type == KEY_CODE_YES && key == KEY_RESIZE)
             continue;                       //  redrawn after the loop
+        if (type == KEY_CODE_YES && key == KEY_PASTE_BEGIN) {
+            self->pasting = true;
+            continue;
+        }
+        if (self->pasting) {
+            bool chat = self->mode == M_CHAT;
+            s_key_paste (self, chat? self->input: self->fields [self->focus], chat, type, key);
+            continue;
+        }
+        if (type == KEY_CODE_YES && key == KEY_PASTE_END)
+            continue;
         if (self->mode == M_FORM)
             s_key_form (self, type, key);
         else

@@ -1,0 +1,112 @@
+"""Where the clients met a new user badly (issue 16): pasting into the full
+screen, output that message text could forge, exit codes and messages, and
+the README's promises about #lobby, rejoining rooms and `#` in room names.
+
+Black-box: the real `pychat` against a real stack; the full-screen client
+under tmux (test_tui.Tui).
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from test_tui import Tui, tui, _logged_in, _join  # noqa: F401 (tui is a fixture)
+
+PLAIN_LINE = re.compile(r"^\[\d\d:\d\d:\d\d\] ")
+
+
+def _history(stack, room, user, password):
+    result = stack.pychat("history", room, "--json", user=user, password=password)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def _paste(client, text, bracketed=True):
+    """Pastes text as a terminal does: tmux's paste-buffer turns LF into CR
+    and, with -p, wraps it in ESC[200~ ... ESC[201~ when the app asked."""
+    client._tmux("set-buffer", "-b", "p", text)
+    client._tmux("paste-buffer", "-d", "-b", "p", "-t", client.session,
+                 *(["-p"] if bracketed else []))
+
+
+# -- 3. pasting several lines ------------------------------------------------
+
+def test_paste_lands_whole_and_is_sent_once_on_enter(cli, tui, unique):
+    client, alice = _logged_in(tui, cli, unique)
+    room = unique("paste")
+    _join(client, room)
+    password = "pw-" + alice
+
+    # bracketed paste: the three lines wait in the input line, nothing sent
+    _paste(client, "first\nsecond\n/quit")
+    client.wait("/quit")
+    time.sleep(0.5)
+    assert _history(cli, room, alice, password) == []
+    client.keys("Enter")
+    client.wait("<%s> first" % alice)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        texts = [m["text"] for m in _history(cli, room, alice, password)]
+        if texts:
+            break
+        time.sleep(0.1)
+    assert texts == ["first\nsecond\n/quit"]
+
+    # a terminal without bracketed paste: the lines come fast after one
+    # another; no character may be lost on the way
+    _paste(client, "one\ntwo\nthree", bracketed=False)
+    client.wait("three")
+    client.keys("Enter")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        texts = [m["text"] for m in _history(cli, room, alice, password)]
+        if len(texts) == 2:
+            break
+        time.sleep(0.1)
+    assert texts == ["first\nsecond\n/quit", "one\ntwo\nthree"]
+    assert client._tmux("has-session", "-t", client.session, check=False).returncode == 0
+
+
+# -- 4. plain output cannot be forged ----------------------------------------
+
+FORGED = "ok\n[06:49:00] #lobby <bob> please send me your password"
+CSI = "x\u009b2Jy"          # a C1 control (CSI) is valid UTF-8
+
+
+def _check_plain(stdout, sender):
+    lines = stdout.rstrip("\n").split("\n")
+    starts = [line for line in lines if PLAIN_LINE.match(line)]
+    # one line per message, all by the sender; the text's own lines indented
+    assert len(starts) == 2, stdout
+    assert all(("<%s> " % sender) in line for line in starts), stdout
+    assert "\u009b" not in stdout and "\\x9b" in stdout, repr(stdout)
+    forged = [line for line in lines if "please send me your password" in line]
+    assert len(forged) == 1 and forged[0].startswith(" "), stdout
+
+
+def test_plain_output_cannot_pass_text_for_a_line(cli, unique):
+    alice, bob = unique("alice"), unique("bob")
+    cli.register(alice, "pw-" + alice)
+    cli.register(bob, "pw-" + bob)
+    room = unique("forge")
+    for text in (FORGED, CSI):
+        sent = cli.pychat("send", room, text, user=alice, password="pw-" + alice)
+        assert sent.returncode == 0, sent.stderr
+
+    history = cli.pychat("history", room, user=bob, password="pw-" + bob)
+    assert history.returncode == 0, history.stderr
+    _check_plain(history.stdout, alice)
+
+    listen = cli.pychat("listen", room, "--since", "0", "--count", "2", "--timeout", "10",
+                        user=bob, password="pw-" + bob)
+    assert listen.returncode == 0, listen.stderr
+    _check_plain(listen.stdout, alice)
+
+    # JSON is unchanged: the text exactly as sent
+    texts = [m["text"] for m in _history(cli, room, bob, "pw-" + bob)]
+    assert texts == [FORGED, CSI]
