@@ -84,11 +84,12 @@ client_cmd_usage_error (const char *format, const char *arg)
 }
 
 
-//  Folds a room name as typed into out; PC_EXIT_REJECTED when it is bad.
 int
-cmd_room_arg (const char *arg, char *out, size_t size)
+client_cmd_room_arg (const char *arg, char *out, size_t size)
 {
     char safe [80];
+    if (arg [0] == '#' && arg [1])
+        arg++;                          //  "#lobby", as /join takes it
     if (strlen (arg) >= size) {
         client_conn_sanitize (arg, safe, sizeof (safe));
         fprintf (stderr, "pychat: bad room name '%s': at most %d characters\n", safe, PC_NAME_MAX);
@@ -410,7 +411,7 @@ client_cmd_send (client_opts_t *opts, int argc, char **argv)
     if (argc < 3)
         return client_cmd_usage_error ("send needs a room and a text%s", "");
     char room [PC_NAME_MAX + 1];
-    int rc = cmd_room_arg (argv [1], room, sizeof (room));
+    int rc = client_cmd_room_arg (argv [1], room, sizeof (room));
     if (rc)
         return rc;
     pc_buf_t text;
@@ -526,7 +527,7 @@ client_cmd_history (client_opts_t *opts, int argc, char **argv)
         if (*room)
             return client_cmd_usage_error ("history takes one room, not also '%s'", arg);
         else {
-            int rc = cmd_room_arg (arg, room, sizeof (room));
+            int rc = client_cmd_room_arg (arg, room, sizeof (room));
             if (rc)
                 return rc;
         }

@@ -41,7 +41,6 @@ typedef int (session_fn) (client_opts_t *opts, session_t *session, void *arg);
 #define S_LOGIN     3                   //  LOGIN (and the key publication) first
 #define S_CONFIRM   5                   //  a new password: asked twice
 
-int cmd_room_arg (const char *arg, char *out, size_t size);
 int cmd_ask_password (const char *prompt, char *buffer, size_t size);
 int cmd_get_password (session_t *session, const char *user, bool confirm);
 int cmd_open (client_opts_t *opts, session_t *session, bool need_user, bool confirm);

@@ -99,7 +99,7 @@ s_file_args (int argc, char **argv, const char *options, int min_args, int max_a
     if (!*self->peer) {
         if (count == 0)
             return client_cmd_usage_error ("usage: %s", synopsis);
-        int rc = cmd_room_arg (positional [0], self->room, sizeof (self->room));
+        int rc = client_cmd_room_arg (positional [0], self->room, sizeof (self->room));
         if (rc)
             return rc;
         snprintf (self->space, sizeof (self->space), "%s", self->room);

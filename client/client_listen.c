@@ -362,20 +362,10 @@ s_args (listen_t *self, int argc, char **argv)
         if (strncmp (arg, "--", 2) == 0)
             return client_cmd_usage_error ("unknown listen option '%s'", arg);
         else {
-            char room [PC_NAME_MAX + 1], safe [80];
-            client_conn_sanitize (arg, safe, sizeof (safe));
-            if (strlen (arg) > PC_NAME_MAX) {
-                fprintf (stderr, "pychat: bad room name '%s': at most %d characters\n",
-                         safe, PC_NAME_MAX);
-                return PC_EXIT_REJECTED;
-            }
-            snprintf (room, sizeof (room), "%s", arg);
-            pc_name_fold (room);
-            if (!pc_name_valid (room)) {
-                fprintf (stderr, "pychat: bad room name '%s': use 1-%d of a-z 0-9 _ -\n",
-                         safe, PC_NAME_MAX);
-                return PC_EXIT_REJECTED;
-            }
+            char room [PC_NAME_MAX + 1];
+            int rc = client_cmd_room_arg (arg, room, sizeof (room));
+            if (rc)
+                return rc;
             bool seen = false;
             for (size_t r = 0; r < nrooms && !seen; r++)
                 seen = streq (self->tracks [r].name, room);

@@ -74,6 +74,67 @@ ui_conf_save (ui_t *self)
 
 
 //  --------------------------------------------------------------------------
+//  The rooms this user was in: PYCHAT_HOME/state/USER/@rooms, one a line
+//  ('@' is no room name's), rejoined at the next start; none yet: #lobby.
+
+#define ROOMS_FILE          "@rooms"
+#define FIRST_ROOM          "lobby"
+
+static void
+s_rooms_path (ui_t *self, char *path, size_t size)
+{
+    snprintf (path, size, "%s/state/%s/%s", self->opts->home, self->user, ROOMS_FILE);
+}
+
+
+void
+ui_rooms_save (ui_t *self)
+{
+    if (!self->rooms_restored || !self->user [0])
+        return;                         //  never overwrite what was not read
+    pc_buf_t list;
+    pc_buf_init (&list);
+    for (size_t i = 0; i < self->nwins; i++)
+        if (self->wins [i]->type == W_ROOM)
+            pc_buf_printf (&list, "%s\n", self->wins [i]->target);
+    char path [PATH_MAX];
+    s_rooms_path (self, path, sizeof (path));
+    if (client_state_write_atomic (path, list.data? list.data: "", 0600) == -1)
+        ui_sys (self, self->wins [0], L_ERR, "cannot save the list of rooms in %s: %s",
+                path, strerror (errno));
+    pc_buf_free (&list);
+}
+
+
+void
+ui_rooms_restore (ui_t *self)
+{
+    if (self->rooms_restored)
+        return;
+    self->rooms_restored = true;
+    char path [PATH_MAX];
+    s_rooms_path (self, path, sizeof (path));
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        ui_open_room (self, FIRST_ROOM, true);
+        return;
+    }
+    char line [128];
+    bool first = true;
+    while (fgets (line, sizeof (line), file)) {
+        line [strcspn (line, "\r\n")] = 0;
+        pc_name_fold (line);
+        if (pc_name_valid (line)) {
+            ui_open_room (self, line, first);
+            first = false;
+        }
+    }
+    fclose (file);
+    ui_rooms_save (self);               //  with what was joined before the login
+}
+
+
+//  --------------------------------------------------------------------------
 //  Requests
 
 int

@@ -20,6 +20,7 @@
 #include "client_dm.h"
 #include "client_seal.h"
 #include "client_session.h"
+#include "client_state.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
 #include "pc_util.h"
@@ -188,6 +189,7 @@ typedef struct {
     char         form_msg [256];
     bool         ask_register;
     bool         busy;
+    bool         rooms_restored;    //  the rooms of the last run were joined
 } ui_t;
 
 //  client_ui.c
@@ -196,6 +198,8 @@ int ui_request (ui_t *self, pc_msg_t *request, req_kind_t kind, const char *arg,
 int ui_simple (ui_t *self, const char *command, const char *f1, const char *f2, const char *f3, req_kind_t kind, const char *arg, long n);
 void ui_history (ui_t *self, win_t *win, uint64_t since, long limit, req_kind_t kind, long n);
 void ui_connect (ui_t *self, bool register_first);
+void ui_rooms_save (ui_t *self);
+void ui_rooms_restore (ui_t *self);
 
 //  client_ui_win.c
 int ui_nick_pair (const char *name);
@@ -252,6 +256,7 @@ void ui_on_fanout (void *arg, pc_msg_t *msg);
 
 //  client_ui_cmd.c
 void ui_submit (ui_t *self);
+void ui_open_room (ui_t *self, const char *room, bool show);
 void ui_complete (ui_t *self);
 
 //  client_ui_keys.c

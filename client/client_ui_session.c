@@ -57,6 +57,7 @@ ui_on_login (void *arg, pc_msg_t *reply, bool again)
     }
     ui_sys (self, self->wins [0], L_SYS, "%s as %s to %s", again? "reconnected": "connected",
            self->user, self->server);
+    ui_rooms_restore (self);            //  once: the rooms of the last run, or #lobby
     for (size_t i = 0; i < self->nxfers; i++)
         if (self->xfers [i].state == X_FILES)
             ui_xfer_ask (self, &self->xfers [i]);

@@ -110,3 +110,52 @@ def test_plain_output_cannot_pass_text_for_a_line(cli, unique):
     # JSON is unchanged: the text exactly as sent
     texts = [m["text"] for m in _history(cli, room, bob, "pw-" + bob)]
     assert texts == [FORGED, CSI]
+
+
+# -- 9. what the README promises about rooms ----------------------------------
+
+def _sidebar_rooms(screen):
+    return re.findall(r"^ ?\d+ (#[a-z0-9_-]+)", screen, re.M)
+
+
+def test_tui_starts_in_lobby_and_rejoins_its_rooms(cli, tui, unique):
+    client, alice = _logged_in(tui, cli, unique)
+    client.wait("#lobby>")                          # put in #lobby on first start
+    room = unique("back")
+    _join(client, room)
+    client.close()
+
+    again = tui(alice, "pw-" + alice)               # same PYCHAT_HOME
+    again.wait(lambda s: _sidebar_rooms(s) == ["#lobby", "#" + room] and "#lobby>" in s)
+    again.keys("M-3")
+    again.wait("#%s>" % room)
+    again.type("/leave #lobby")
+    again.wait(lambda s: _sidebar_rooms(s) == ["#" + room])
+    again.close()
+
+    third = tui(alice, "pw-" + alice)
+    third.wait("#%s>" % room)
+    time.sleep(0.5)
+    assert _sidebar_rooms(third.screen()) == ["#" + room]
+    # and the broker agrees: alice is in the room again
+    who = cli.pychat("who", room, "--json", user=alice, password="pw-" + alice)
+    assert who.returncode == 0 and alice in who.stdout, who.stdout + who.stderr
+
+
+def test_cli_takes_a_leading_hash_on_room_names(cli, unique):
+    alice = unique("alice")
+    cli.register(alice, "pw-" + alice)
+    room = unique("hash")
+    sent = cli.pychat("send", "#" + room, "with a hash", user=alice, password="pw-" + alice)
+    assert sent.returncode == 0, sent.stderr
+    history = cli.pychat("history", "#" + room, "--json", user=alice, password="pw-" + alice)
+    assert history.returncode == 0, history.stderr
+    assert [json.loads(l)["room"] for l in history.stdout.splitlines()] == [room]
+    listen = cli.pychat("listen", "#" + room, "--since", "0", "--count", "1", "--json",
+                        user=alice, password="pw-" + alice)
+    assert listen.returncode == 0 and "with a hash" in listen.stdout, listen.stderr
+    for args in (("who", "#" + room), ("files", "#" + room)):
+        result = cli.pychat(*args, user=alice, password="pw-" + alice)
+        assert result.returncode == 0, (args, result.stderr)
+    # a lone "#" is still not a room
+    assert cli.pychat("send", "#", "x", user=alice, password="pw-" + alice).returncode == 4
