@@ -139,7 +139,8 @@ cmd_ask_password (const char *prompt, char *buffer, size_t size)
     fclose (tty);
     if (!line) {
         buffer [0] = 0;
-        fprintf (stderr, "pychat: %s\n", client_conn_interrupted ()? "interrupted": "no password given");
+        if (!client_conn_interrupted ())
+            fprintf (stderr, "pychat: no password given\n");
         return -1;
     }
     buffer [strcspn (buffer, "\r\n")] = 0;
@@ -165,7 +166,7 @@ cmd_get_password (session_t *session, const char *user, bool confirm)
     char prompt [80];
     snprintf (prompt, sizeof (prompt), "%s for %s: ", confirm? "New password": "Password", user);
     if (cmd_ask_password (prompt, password, sizeof (session->password)) == -1)
-        return PC_EXIT_USAGE;
+        return client_conn_interrupted ()? CLIENT_INTERRUPTED: PC_EXIT_USAGE;
     if (strlen (password) > PC_SECRET_MAX) {
         fprintf (stderr, "pychat: the password is longer than %d bytes\n", PC_SECRET_MAX);
         return PC_EXIT_REJECTED;
@@ -180,7 +181,7 @@ cmd_get_password (session_t *session, const char *user, bool confirm)
         bool same = rc == 0 && streq (again, password);
         memset (again, 0, sizeof (again));
         if (rc == -1)
-            return PC_EXIT_USAGE;
+            return client_conn_interrupted ()? CLIENT_INTERRUPTED: PC_EXIT_USAGE;
         if (!same) {
             fprintf (stderr, "pychat: the two passwords differ\n");
             return PC_EXIT_REJECTED;
@@ -294,21 +295,9 @@ cmd_new_cmid (char *cmid, size_t size)
 }
 
 
-//  A request interrupted by a signal: the command did not complete.
-int
-cmd_finish (int rc)
-{
-    if (rc == CLIENT_INTERRUPTED) {
-        fprintf (stderr, "pychat: interrupted\n");
-        return PC_EXIT_UNREACHABLE;
-    }
-    return rc;
-}
-
-
 //  The one way a command talks to the broker: opens the session (server
 //  key, user, password, device key, DEALER), logs in (S_LOGIN), runs fn,
-//  logs out and closes. The exit code, an interruption reported.
+//  logs out and closes. The exit code (or CLIENT_INTERRUPTED).
 int
 cmd_with_session (client_opts_t *opts, int flags, session_fn *fn, void *arg)
 {
@@ -319,7 +308,7 @@ cmd_with_session (client_opts_t *opts, int flags, session_fn *fn, void *arg)
     if (rc == 0)
         rc = fn (opts, &session, arg);
     cmd_close (&session);
-    return cmd_finish (rc);
+    return rc;                          //  CLIENT_INTERRUPTED: main's exit-code policy
 }
 
 
@@ -445,7 +434,7 @@ client_cmd_listen (client_opts_t *opts, int argc, char **argv)
         rc = client_listen_run (opts, session.password, argc, argv);
     }
     cmd_close (&session);
-    return rc == CLIENT_INTERRUPTED? PC_EXIT_OK: rc;
+    return rc;                          //  Ctrl-C: 130, as everywhere
 }
 
 

@@ -47,7 +47,6 @@ int cmd_open (client_opts_t *opts, session_t *session, bool need_user, bool conf
 void cmd_close (session_t *session);
 int cmd_login (client_opts_t *opts, session_t *session);
 void cmd_new_cmid (char *cmid, size_t size);
-int cmd_finish (int rc);
 int cmd_with_session (client_opts_t *opts, int flags, session_fn *fn, void *arg);
 int cmd_call (client_opts_t *opts, int flags, const char *what, pc_msg_t *request, pc_msg_t **reply_p);
 int cmd_user_arg (const char *arg, char *out, size_t size);

@@ -277,7 +277,7 @@ s_files_done (files_t *self, int rc)
 }
 
 
-//  Frees everything the command held; an interruption is reported.
+//  Frees everything the command held.
 static int
 s_files_close (files_t *self, int rc)
 {
@@ -285,7 +285,7 @@ s_files_close (files_t *self, int rc)
     client_xfer_destroy (&self->xfer);
     sodium_memzero (&self->keys, sizeof (self->keys));
     cmd_close (&self->session);
-    return cmd_finish (rc);
+    return rc;
 }
 
 

@@ -679,6 +679,10 @@ s_loop (listen_t *self)
         if (self->deadline && self->deadline - now < wait)
             wait = self->deadline - now;
         s_wait (self, (int) (wait > 0? wait: 0));
+        if (client_net_key_refused (self->net)) {
+            fprintf (stderr, "pychat: " CLIENT_NET_KEY_REFUSED "\n", self->opts->server);
+            return PC_EXIT_UNREACHABLE;
+        }
     }
     int rc = client_listen_flush_stdout ();
     return self->rc? self->rc: rc;
@@ -753,6 +757,8 @@ client_listen_run (client_opts_t *opts, const char *password, int argc, char **a
     self.next_save = start + SAVE_INTERVAL_MS;
     client_session_start (self.session, opts->server, opts->server_key, opts->user, password);
     rc = s_loop (&self);
+    if (rc == 0 && !self.done && client_conn_interrupted ())
+        rc = CLIENT_INTERRUPTED;            //  stopped by Ctrl-C: 130 (main)
     if (rc == 0 && self.count && self.printed < self.count && !client_conn_interrupted ()) {
         fprintf (stderr, "pychat: timed out after %g s with %ld of %ld messages\n",
                  self.timeout_ms / 1000.0, self.printed, self.count);

@@ -209,8 +209,13 @@ s_run (post_t *self, client_net_t *net, const char *password)
     int64_t deadline = zclock_mono () + self->opts->timeout_ms;
     client_session_start (self->session, self->opts->server, self->opts->server_key,
                           self->opts->user, password);
-    while (!self->done && !client_conn_interrupted () && zclock_mono () < deadline)
+    while (!self->done && !client_conn_interrupted () && zclock_mono () < deadline) {
         s_wait (self, net, 50);
+        if (!self->done && client_net_key_refused (net)) {
+            fprintf (stderr, "pychat: " CLIENT_NET_KEY_REFUSED "\n", self->opts->server);
+            s_done (self, PC_EXIT_UNREACHABLE);
+        }
+    }
     if (!self->done && client_conn_interrupted ())
         s_done (self, CLIENT_INTERRUPTED);
     if (!self->done) {

@@ -231,6 +231,23 @@ s_field_set (client_ui_input_t *field, const char *utf8)
 }
 
 
+//  The broker refuses every CURVE handshake: our server key is not its
+//  key. Retrying cannot help; say so, once, and stop trying.
+static void
+s_check_key (ui_t *self)
+{
+    if (self->state == C_ONLINE || !client_net_key_refused (self->net))
+        return;
+    char why [300];
+    snprintf (why, sizeof (why), CLIENT_NET_KEY_REFUSED, self->server);
+    self->busy = true;                      //  an answer to what is waiting
+    ui_on_state (self, CLIENT_SESSION_REFUSED, why);
+    client_session_stop (self->session);
+    if (self->state == C_DEAD)
+        snprintf (self->dead_reason, sizeof (self->dead_reason), "%s", "wrong server key");
+}
+
+
 static void
 s_loop (ui_t *self)
 {
@@ -263,6 +280,7 @@ s_loop (ui_t *self)
         ui_keys (self);
         client_session_input (self->session);
         ui_xfer_poll (self);
+        s_check_key (self);
     }
 }
 
@@ -325,7 +343,7 @@ client_ui_run (client_opts_t *opts)
     fputs (PASTE_OFF, stdout);
     fflush (stdout);
     endwin ();
-    int rc = self->exit_code;
+    int rc = client_conn_interrupted ()? CLIENT_INTERRUPTED: self->exit_code;
     memset (self->password, 0, sizeof (self->password));
     for (size_t i = 0; i < self->nwins; i++)
         ui_win_destroy (&self->wins [i]);

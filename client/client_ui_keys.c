@@ -3,6 +3,8 @@
 
 #include "client_ui_core.h"
 
+#include <signal.h>
+
 
 //  --------------------------------------------------------------------------
 //  Keys
@@ -134,8 +136,11 @@ s_key_form (ui_t *self, int type, wint_t key)
     if (key == '\t')
         self->focus = (self->focus + 1) % 3;
     else
-    if (key == 3 || key == 4)
+    if (key == 3 || key == 4) {
         self->quit = true;
+        if (key == 3)
+            self->exit_code = 128 + SIGINT;     //  Ctrl-C: 130, as everywhere
+    }
     else
     if (key == 127 || key == 8)
         client_ui_input_backspace (field);
@@ -217,7 +222,10 @@ s_key_chat (ui_t *self, int type, wint_t key)
         case 12: clearok (curscr, TRUE); break;             //  Ctrl-L
         case 14: ui_switch (self, (self->current + 1) % self->nwins); break;                 //  Ctrl-N
         case 16: ui_switch (self, (self->current + self->nwins - 1) % self->nwins); break;  //  Ctrl-P
-        case 3: self->quit = true; break;                    //  Ctrl-C
+        case 3:                                             //  Ctrl-C: 130, as everywhere
+            self->quit = true;
+            self->exit_code = 128 + SIGINT;
+            break;
         case '\t': ui_complete (self); break;
         case 27: {                                          //  Alt-KEY arrives as ESC KEY
             wint_t next;

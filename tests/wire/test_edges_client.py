@@ -159,3 +159,86 @@ def test_cli_takes_a_leading_hash_on_room_names(cli, unique):
         assert result.returncode == 0, (args, result.stderr)
     # a lone "#" is still not a room
     assert cli.pychat("send", "#", "x", user=alice, password="pw-" + alice).returncode == 4
+
+
+# -- 8. one exit-code policy ---------------------------------------------------
+
+INTERRUPTED = 130
+WRONG_KEY = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+
+
+def _interrupted(cli, args, user, password, ready):
+    """Starts pychat ARGS, waits until ready(proc) or 1.5 s, sends SIGINT
+    (Ctrl-C); returns (status, stderr)."""
+    proc = cli.pychat_popen(*args, user=user, password=password)
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline and not ready(proc):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    err = err.decode(errors="replace")
+    cli._note_client_stderr(proc.args_text, err)
+    return proc.returncode, err
+
+
+def _unused_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_ctrl_c_exits_130_everywhere(cli, unique, tmp_path):
+    alice = unique("alice")
+    cli.register(alice, "pw-" + alice)
+    pw = "pw-" + alice
+    room = unique("sigint")
+    nowhere = "tcp://127.0.0.1:%d" % _unused_port()     # nothing answers: a wait
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\0" * 1024)
+    cases = {
+        "listen": ["listen", room],
+        "send": ["--server", nowhere, "send", room, "hello"],
+        "put": ["--server", nowhere, "put", room, str(big)],
+        "history": ["--server", nowhere, "history", room],
+    }
+    for name, args in cases.items():
+        status, err = _interrupted(cli, args, alice, pw, lambda p: False)
+        assert status == INTERRUPTED, (name, status, err)
+        assert "interrupted" in err or name == "listen", (name, err)
+
+    # the password prompt, on a terminal: Ctrl-C there too
+    import pty
+    env = cli.client_env(alice, None)
+    env.pop("PYCHAT_PASSWORD", None)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(cli.binary("pychat"), [cli.binary("pychat"), "rooms"], env)
+    seen = b""
+    deadline = time.monotonic() + 15
+    while b"Password" not in seen and time.monotonic() < deadline:
+        try:
+            seen += os.read(fd, 1024)
+        except OSError:
+            break
+    assert b"Password" in seen, seen
+    os.write(fd, b"\x03")                               # Ctrl-C, through the tty
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == INTERRUPTED, status
+
+
+def test_wrong_server_key_is_named_at_once(cli, unique):
+    alice = unique("alice")
+    cli.register(alice, "pw-" + alice)
+    for args in (["ping"], ["send", "lobby", "hi"], ["listen", "lobby"]):
+        started = time.monotonic()
+        result = cli.pychat("--server-key", WRONG_KEY, *args, user=alice, password="pw-" + alice)
+        took = time.monotonic() - started
+        assert result.returncode == 3, (args, result.stderr)
+        assert "the server's key does not match" in result.stderr, (args, result.stderr)
+        assert took < 4, (args, took)
