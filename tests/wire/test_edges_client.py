@@ -242,3 +242,45 @@ def test_wrong_server_key_is_named_at_once(cli, unique):
         assert result.returncode == 3, (args, result.stderr)
         assert "the server's key does not match" in result.stderr, (args, result.stderr)
         assert took < 4, (args, took)
+
+
+def test_put_again_of_the_same_file_succeeds(cli, unique, tmp_path):
+    """A put interrupted after the file service took it whole leaves the
+    file listed; running the same put again must succeed, not fail with
+    "the space already has a file of that name"."""
+    alice = unique("alice")
+    cli.register(alice, "pw-" + alice)
+    room = unique("again")
+    source = tmp_path / "report.bin"
+    source.write_bytes(os.urandom(300_000))
+    first = cli.pychat("put", room, str(source), user=alice, password="pw-" + alice)
+    assert first.returncode == 0, first.stderr
+    again = cli.pychat("put", room, str(source), user=alice, password="pw-" + alice)
+    assert again.returncode == 0, again.stderr
+    assert "there already" in again.stdout + again.stderr, again.stdout + again.stderr
+    listed = cli.pychat("files", room, "--json", user=alice, password="pw-" + alice)
+    assert listed.returncode == 0 and listed.stdout.count("report.bin") == 1, listed.stdout
+    # other bytes under the same name are still refused
+    source.write_bytes(os.urandom(1000))
+    other = cli.pychat("put", room, str(source), user=alice, password="pw-" + alice)
+    assert other.returncode not in (0, 3), other.stderr
+    assert "already has a file of that name" in other.stderr, other.stderr
+
+
+def test_private_file_for_another_key_is_refused_not_unreachable(cli, unique, tmp_path):
+    alice, bob = unique("alice"), unique("bob")
+    for user in (alice, bob):
+        cli.register(user, "pw-" + user)
+        # each logs in once: the device keys are published
+        assert cli.pychat("rooms", user=user, password="pw-" + user).returncode == 0
+    source = tmp_path / "notes.txt"
+    source.write_text("for bob's first device\n")
+    sent = cli.pychat("put", "--to", bob, str(source), user=alice, password="pw-" + alice)
+    assert sent.returncode == 0, sent.stderr
+    # bob on a new device (another PYCHAT_HOME, another key)
+    new_home = str(tmp_path / "bob-new-device")
+    got = cli.pychat("get", "--with", alice, "notes.txt", str(tmp_path / "out.txt"),
+                     user=bob, password="pw-" + bob, home=new_home)
+    assert got.returncode == 2, (got.returncode, got.stderr)
+    lines = [l for l in got.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "not sealed for this device" in lines[0], got.stderr
