@@ -187,7 +187,6 @@ typedef struct {
     client_ui_input_t *fields [3];  //  server, user, password
     int          focus;
     char         form_msg [256];
-    bool         ask_register;
     bool         busy;
     bool         rooms_restored;    //  the rooms of the last run were joined
 } ui_t;

@@ -106,17 +106,6 @@ s_key_form (ui_t *self, int type, wint_t key)
 {
     if (self->busy)
         return;
-    if (self->ask_register && type == OK) {
-        self->ask_register = false;
-        if (key == 'y' || key == 'Y') {
-            snprintf (self->form_msg, sizeof (self->form_msg), "Creating %s...", self->user);
-            self->registering = true;
-            ui_connect (self, true);
-        }
-        else
-            self->form_msg [0] = 0;
-        return;
-    }
     client_ui_input_t *field = self->fields [self->focus];
     if (type == KEY_CODE_YES) {
         switch (key) {
@@ -148,8 +137,9 @@ s_key_form (ui_t *self, int type, wint_t key)
     if (key == 21)
         client_ui_input_kill_head (field);
     else
-    if (key == '\r' || key == '\n') {
-        if (self->focus < 2) {
+    if (key == '\r' || key == '\n' || key == 18) {         //  Enter: sign in; Ctrl-R: register
+        bool create = key == 18;
+        if (self->focus < 2 && !create) {
             self->focus++;
             return;
         }
@@ -170,8 +160,11 @@ s_key_form (ui_t *self, int type, wint_t key)
             snprintf (self->server, sizeof (self->server), "%s", server);
             snprintf (self->user, sizeof (self->user), "%s", user);
             snprintf (self->password, sizeof (self->password), "%s", password);
-            snprintf (self->form_msg, sizeof (self->form_msg), "Signing in to %s...", server);
-            ui_connect (self, false);
+            //  A newcomer registers straight away: no failed LOGIN first
+            snprintf (self->form_msg, sizeof (self->form_msg), create? "Creating %s...":
+                      "Signing in to %s...", create? user: server);
+            self->registering = create;
+            ui_connect (self, create);
         }
         memset (password, 0, strlen (password));
         free (server);

@@ -284,3 +284,35 @@ def test_private_file_for_another_key_is_refused_not_unreachable(cli, unique, tm
     assert got.returncode == 2, (got.returncode, got.stderr)
     lines = [l for l in got.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and "not sealed for this device" in lines[0], got.stderr
+
+
+def _form(cli, tui, user, password):
+    client = tui(None, None, home=cli.home("form-" + user))    # a device never used
+    client.wait("sign in")
+    client.type(user)                               # the user field has the focus
+    client.type(password, enter=False)
+    client.wait("*" * len(password))
+    return client
+
+
+def test_tui_registers_without_a_failed_login(cli, tui, unique):
+    before = cli.stats()["login_failures_total"]
+    carol = unique("carol")
+    client = _form(cli, tui, carol, "pw-" + carol)
+    client.keys("C-r")                              # "New here? Ctrl-R creates the account"
+    client.wait("[connected]")
+    client.wait("#lobby>")
+    time.sleep(1.0)                                 # the monitor hears of failures at once
+    assert cli.stats()["login_failures_total"] == before
+
+
+def test_tui_wrong_password_does_not_offer_a_new_account(cli, tui, unique):
+    dave = unique("dave")
+    cli.register(dave, "pw-" + dave)
+    client = _form(cli, tui, dave, "not-his-password")
+    client.keys("Enter")
+    screen = client.wait("Wrong password")
+    assert "Create the account?" not in screen
+    client.keys("y")                                # nothing is asked: 'y' is just typed
+    time.sleep(0.5)
+    assert "[connected]" not in client.screen()

@@ -295,11 +295,12 @@ def test_login_form_offers_to_register(cli, tui, unique):
     carol = unique("carol")
     client = tui(None, None)
     client.wait("sign in")
+    screen = client.wait("Ctrl-R creates the account")
     client.type(carol)                              # the user field has the focus
-    client.type("secret-" + carol)                  # the password, hidden
-    screen = client.wait("Create the account?")
+    client.type("secret-" + carol, enter=False)     # the password, hidden
+    screen = client.wait("*" * len("secret-" + carol))
     assert "secret-" not in screen
-    client.keys("y")
+    client.keys("C-r")                              # create it, no failed login first
     client.wait("[connected]")
     with open(os.path.join(cli.home(None), "ui.conf")) as handle:
         conf = handle.read()
