@@ -69,8 +69,11 @@ client_cmd_usage (FILE *stream)
         "$PYCHAT_HOME/peers/ the keys of the people you wrote to (trust on first use),\n"
         "$PYCHAT_HOME/uploads/USER/ the key of an unfinished private upload (0600).\n"
         "\n"
+        "A ROOM may be written #ROOM.\n"
+        "\n"
         "exit codes: 0 ok, 1 usage, 2 authentication or permission refused,\n"
-        "            3 server unreachable or timed out, 4 input rejected\n");
+        "            3 server unreachable, timed out or its key does not match,\n"
+        "            4 input rejected, 130 interrupted (Ctrl-C)\n");
 }
 
 

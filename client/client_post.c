@@ -136,6 +136,11 @@ s_on_reply (void *arg, int kind, const char *what, long n, pc_msg_t *reply)
         return;                         //  a lost GETKEY is asked again after LOGIN
     int code = pc_msg_error_code (reply);
     const char *z85 = pc_getkey_ok_key (reply);
+    if (client_dm_no_such_user (reply)) {
+        fprintf (stderr, "pychat: no such user: %s\n", self->peer);
+        s_done (self, PC_EXIT_REFUSED);
+    }
+    else
     if (code == PC_ERR_NOT_FOUND) {
         fprintf (stderr, "pychat: %s has no key yet (they must log in once)\n", self->peer);
         s_done (self, PC_EXIT_REFUSED);

@@ -276,7 +276,7 @@ def test_dm_refusals(cli, unique):
     alice, apw = cli_user(cli, unique, "alice")
     nobody = cli.pychat("dm", "no-such-user-here", "hi", user=alice, password=apw)
     assert nobody.returncode == 2
-    assert nobody.stderr.strip() == "pychat: no-such-user-here has no key yet (they must log in once)"
+    assert nobody.stderr.strip() == "pychat: no such user: no-such-user-here"
     big = cli.pychat("dm", alice, "x" * 4097, user=alice, password=apw)
     assert big.returncode == 4
     usage = cli.pychat("dm", alice, user=alice, password=apw)

@@ -316,3 +316,21 @@ def test_tui_wrong_password_does_not_offer_a_new_account(cli, tui, unique):
     client.keys("y")                                # nothing is asked: 'y' is just typed
     time.sleep(0.5)
     assert "[connected]" not in client.screen()
+
+
+def test_message_to_no_such_user_says_so(cli, tui, unique):
+    ghost = unique("ghost")
+    client, alice = _logged_in(tui, cli, unique)
+    client.type("/msg %s are you there" % ghost)
+    screen = client.wait("no such user: %s" % ghost)
+    assert "@" + ghost not in screen, screen            # no window left for a wrong name
+    assert "<%s> are you there" % alice not in screen or "not sent" in screen, screen
+    # the scriptable client says the same, refused (2)
+    result = cli.pychat("dm", ghost, "hello", user=alice, password="pw-" + alice)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == "pychat: no such user: %s" % ghost, result.stderr
+    # an account that exists but never published a key is another case
+    quiet = unique("quiet")
+    cli.register(quiet, "pw-" + quiet)
+    result = cli.pychat("dm", quiet, "hello", user=alice, password="pw-" + alice)
+    assert result.returncode == 2 and "no key yet" in result.stderr, result.stderr
