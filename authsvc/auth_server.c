@@ -205,8 +205,14 @@ auth_on_getkey (auth_server_t *self, pc_msg_t *request)
     int rc = auth_store_key_get (self->store, pc_getkey_user (request), &key);
     if (rc == -1)
         return s_unavailable (request);
-    if (rc == 1)
-        return pc_msg_new_error (request, PC_ERR_NOT_FOUND, "no such user, or no key published");
+    //  Which of the two, in the detail: a sender is told that the name
+    //  is wrong, not to wait for a key (REGISTER tells who exists anyway).
+    if (rc >= 1) {
+        pc_msg_t *reply = pc_msg_new_error (request, PC_ERR_NOT_FOUND,
+                                            rc == 2? "no such user": "no key published yet");
+        pc_msg_add (reply, rc == 2? PC_GETKEY_NO_USER: PC_GETKEY_NO_KEY);
+        return reply;
+    }
     pc_msg_t *reply = pc_getkey_ok (request, pc_getkey_user (request), key);
     free (key);
     return reply;

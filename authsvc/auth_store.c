@@ -350,14 +350,21 @@ auth_store_key_get (auth_store_t *self, const char *name, char **key_p)
 {
     assert (self);
     *key_p = NULL;
-    redisReply *reply = pc_redis_command (self->redis, "HGET user:%s dmkey", name);
+    redisReply *reply = pc_redis_command (self->redis, "HMGET user:%s dmkey hash", name);
     if (!reply)
         return -1;
-    int rc = 1;
-    if (reply->type == REDIS_REPLY_STRING && reply->len) {
-        *key_p = strdup (reply->str);
-        rc = 0;
+    int rc = -1;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+        redisReply *key = reply->element [0];
+        if (key->type == REDIS_REPLY_STRING && key->len) {
+            *key_p = strdup (key->str);
+            rc = 0;
+        }
+        else
+            rc = reply->element [1]->type == REDIS_REPLY_STRING? 1: 2;
     }
+    else
+        pc_redis_down (self->redis, "unexpected reply to HMGET");
     freeReplyObject (reply);
     return rc;
 }
@@ -423,7 +430,7 @@ s_test_accounts (auth_store_t *store, int port)
     assert (streq (key, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"));
     free (key);
     assert (auth_store_key_set (store, "nobody", "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7") == 1);
-    assert (auth_store_key_get (store, "nobody", &key) == 1);
+    assert (auth_store_key_get (store, "nobody", &key) == 2);
     reply = pc_redis_command (store->redis, "HGET user:alice last_login");
     assert (reply && reply->type == REDIS_REPLY_STRING && streq (reply->str, "1700000000123"));
     freeReplyObject (reply);

@@ -75,7 +75,7 @@ int         auth_store_audit        (auth_store_t *self, const char *actor,
 //  Sets name's public DM key (Z85): 0 set, 1 no such account, -1 unavailable.
 int         auth_store_key_set      (auth_store_t *self, const char *name, const char *key);
 //  Reads name's public DM key: 0 found (*key_p the caller's to free),
-//  1 no such account or no key, -1 unavailable.
+//  1 the account has no key, 2 no such account, -1 unavailable.
 int         auth_store_key_get      (auth_store_t *self, const char *name, char **key_p);
 
 void        auth_store_test         (bool verbose);

@@ -69,8 +69,11 @@ client_cmd_usage (FILE *stream)
         "$PYCHAT_HOME/peers/ the keys of the people you wrote to (trust on first use),\n"
         "$PYCHAT_HOME/uploads/USER/ the key of an unfinished private upload (0600).\n"
         "\n"
+        "A ROOM may be written #ROOM.\n"
+        "\n"
         "exit codes: 0 ok, 1 usage, 2 authentication or permission refused,\n"
-        "            3 server unreachable or timed out, 4 input rejected\n");
+        "            3 server unreachable, timed out or its key does not match,\n"
+        "            4 input rejected, 130 interrupted (Ctrl-C)\n");
 }
 
 
@@ -84,11 +87,12 @@ client_cmd_usage_error (const char *format, const char *arg)
 }
 
 
-//  Folds a room name as typed into out; PC_EXIT_REJECTED when it is bad.
 int
-cmd_room_arg (const char *arg, char *out, size_t size)
+client_cmd_room_arg (const char *arg, char *out, size_t size)
 {
     char safe [80];
+    if (arg [0] == '#' && arg [1])
+        arg++;                          //  "#lobby", as /join takes it
     if (strlen (arg) >= size) {
         client_conn_sanitize (arg, safe, sizeof (safe));
         fprintf (stderr, "pychat: bad room name '%s': at most %d characters\n", safe, PC_NAME_MAX);
@@ -138,7 +142,8 @@ cmd_ask_password (const char *prompt, char *buffer, size_t size)
     fclose (tty);
     if (!line) {
         buffer [0] = 0;
-        fprintf (stderr, "pychat: %s\n", client_conn_interrupted ()? "interrupted": "no password given");
+        if (!client_conn_interrupted ())
+            fprintf (stderr, "pychat: no password given\n");
         return -1;
     }
     buffer [strcspn (buffer, "\r\n")] = 0;
@@ -164,7 +169,7 @@ cmd_get_password (session_t *session, const char *user, bool confirm)
     char prompt [80];
     snprintf (prompt, sizeof (prompt), "%s for %s: ", confirm? "New password": "Password", user);
     if (cmd_ask_password (prompt, password, sizeof (session->password)) == -1)
-        return PC_EXIT_USAGE;
+        return client_conn_interrupted ()? CLIENT_INTERRUPTED: PC_EXIT_USAGE;
     if (strlen (password) > PC_SECRET_MAX) {
         fprintf (stderr, "pychat: the password is longer than %d bytes\n", PC_SECRET_MAX);
         return PC_EXIT_REJECTED;
@@ -179,7 +184,7 @@ cmd_get_password (session_t *session, const char *user, bool confirm)
         bool same = rc == 0 && streq (again, password);
         memset (again, 0, sizeof (again));
         if (rc == -1)
-            return PC_EXIT_USAGE;
+            return client_conn_interrupted ()? CLIENT_INTERRUPTED: PC_EXIT_USAGE;
         if (!same) {
             fprintf (stderr, "pychat: the two passwords differ\n");
             return PC_EXIT_REJECTED;
@@ -293,21 +298,9 @@ cmd_new_cmid (char *cmid, size_t size)
 }
 
 
-//  A request interrupted by a signal: the command did not complete.
-int
-cmd_finish (int rc)
-{
-    if (rc == CLIENT_INTERRUPTED) {
-        fprintf (stderr, "pychat: interrupted\n");
-        return PC_EXIT_UNREACHABLE;
-    }
-    return rc;
-}
-
-
 //  The one way a command talks to the broker: opens the session (server
 //  key, user, password, device key, DEALER), logs in (S_LOGIN), runs fn,
-//  logs out and closes. The exit code, an interruption reported.
+//  logs out and closes. The exit code (or CLIENT_INTERRUPTED).
 int
 cmd_with_session (client_opts_t *opts, int flags, session_fn *fn, void *arg)
 {
@@ -318,7 +311,7 @@ cmd_with_session (client_opts_t *opts, int flags, session_fn *fn, void *arg)
     if (rc == 0)
         rc = fn (opts, &session, arg);
     cmd_close (&session);
-    return cmd_finish (rc);
+    return rc;                          //  CLIENT_INTERRUPTED: main's exit-code policy
 }
 
 
@@ -410,7 +403,7 @@ client_cmd_send (client_opts_t *opts, int argc, char **argv)
     if (argc < 3)
         return client_cmd_usage_error ("send needs a room and a text%s", "");
     char room [PC_NAME_MAX + 1];
-    int rc = cmd_room_arg (argv [1], room, sizeof (room));
+    int rc = client_cmd_room_arg (argv [1], room, sizeof (room));
     if (rc)
         return rc;
     pc_buf_t text;
@@ -444,7 +437,7 @@ client_cmd_listen (client_opts_t *opts, int argc, char **argv)
         rc = client_listen_run (opts, session.password, argc, argv);
     }
     cmd_close (&session);
-    return rc == CLIENT_INTERRUPTED? PC_EXIT_OK: rc;
+    return rc;                          //  Ctrl-C: 130, as everywhere
 }
 
 
@@ -529,7 +522,7 @@ client_cmd_history (client_opts_t *opts, int argc, char **argv)
         if (*room)
             return client_cmd_usage_error ("history takes one room, not also '%s'", arg);
         else {
-            int rc = cmd_room_arg (arg, room, sizeof (room));
+            int rc = client_cmd_room_arg (arg, room, sizeof (room));
             if (rc)
                 return rc;
         }

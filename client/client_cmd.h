@@ -39,6 +39,9 @@ int     client_cmd_files    (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_get      (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_rm       (client_opts_t *opts, int argc, char **argv);
 
+//  Folds a room name as typed ("Dev", "#dev") into out (size: at least
+//  PC_NAME_MAX + 1); PC_EXIT_REJECTED with one line on stderr when bad.
+int     client_cmd_room_arg (const char *arg, char *out, size_t size);
 //  The usage text, on stdout (help) or stderr (bad usage).
 void    client_cmd_usage    (FILE *stream);
 //  One line on stderr: "pychat: " + format (with arg) and where the usage

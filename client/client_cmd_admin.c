@@ -96,7 +96,7 @@ client_cmd_who (client_opts_t *opts, int argc, char **argv)
     if (bad)
         return client_cmd_usage_error ("who: unexpected argument '%s'", argv [bad]);
     char room [PC_NAME_MAX + 1];
-    int rc = cmd_room_arg (argv [1], room, sizeof (room));
+    int rc = client_cmd_room_arg (argv [1], room, sizeof (room));
     if (rc)
         return rc;
     pc_msg_t *reply = NULL;
@@ -281,7 +281,7 @@ client_cmd_admin (client_opts_t *opts, int argc, char **argv)
     if (streq (sub, "kick")) {
         if (argc != 4)
             return client_cmd_usage_error ("admin kick ROOM USER%s", "");
-        if ((rc = cmd_room_arg (argv [2], room, sizeof (room))) || (rc = cmd_user_arg (argv [3], user, sizeof (user))))
+        if ((rc = client_cmd_room_arg (argv [2], room, sizeof (room))) || (rc = cmd_user_arg (argv [3], user, sizeof (user))))
             return rc;
         return s_account_call (opts, "kick", "KICK", room, user, NULL, "kicked", NULL);
     }
@@ -353,7 +353,7 @@ client_cmd_create_room (client_opts_t *opts, int argc, char **argv)
     if (argc < 2 || argc > 3 || (argc == 3 && !invite_only))
         return client_cmd_usage_error ("create-room ROOM [--invite-only]%s", "");
     char room [PC_NAME_MAX + 1];
-    int rc = cmd_room_arg (argv [1], room, sizeof (room));
+    int rc = client_cmd_room_arg (argv [1], room, sizeof (room));
     if (rc)
         return rc;
     return s_account_call (opts, "create-room", "CREATE", room,
@@ -367,7 +367,7 @@ client_cmd_invite (client_opts_t *opts, int argc, char **argv)
     if (argc != 3)
         return client_cmd_usage_error ("invite ROOM USER%s", "");
     char room [PC_NAME_MAX + 1], user [PC_NAME_MAX + 1];
-    int rc = cmd_room_arg (argv [1], room, sizeof (room));
+    int rc = client_cmd_room_arg (argv [1], room, sizeof (room));
     if (rc == 0)
         rc = cmd_user_arg (argv [2], user, sizeof (user));
     if (rc)

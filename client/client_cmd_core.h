@@ -41,14 +41,12 @@ typedef int (session_fn) (client_opts_t *opts, session_t *session, void *arg);
 #define S_LOGIN     3                   //  LOGIN (and the key publication) first
 #define S_CONFIRM   5                   //  a new password: asked twice
 
-int cmd_room_arg (const char *arg, char *out, size_t size);
 int cmd_ask_password (const char *prompt, char *buffer, size_t size);
 int cmd_get_password (session_t *session, const char *user, bool confirm);
 int cmd_open (client_opts_t *opts, session_t *session, bool need_user, bool confirm);
 void cmd_close (session_t *session);
 int cmd_login (client_opts_t *opts, session_t *session);
 void cmd_new_cmid (char *cmid, size_t size);
-int cmd_finish (int rc);
 int cmd_with_session (client_opts_t *opts, int flags, session_fn *fn, void *arg);
 int cmd_call (client_opts_t *opts, int flags, const char *what, pc_msg_t *request, pc_msg_t **reply_p);
 int cmd_user_arg (const char *arg, char *out, size_t size);

@@ -100,7 +100,7 @@ s_file_args (int argc, char **argv, const char *options, int min_args, int max_a
     if (!*self->peer) {
         if (count == 0)
             return client_cmd_usage_error ("usage: %s", synopsis);
-        int rc = cmd_room_arg (positional [0], self->room, sizeof (self->room));
+        int rc = client_cmd_room_arg (positional [0], self->room, sizeof (self->room));
         if (rc)
             return rc;
         snprintf (self->space, sizeof (self->space), "%s", self->room);
@@ -289,7 +289,7 @@ s_files_done (files_t *self, int rc)
 }
 
 
-//  Frees everything the command held; an interruption is reported.
+//  Frees everything the command held.
 static int
 s_files_close (files_t *self, int rc)
 {
@@ -297,7 +297,7 @@ s_files_close (files_t *self, int rc)
     client_xfer_destroy (&self->xfer);
     sodium_memzero (&self->keys, sizeof (self->keys));
     cmd_close (&self->session);
-    return cmd_finish (rc);
+    return rc;
 }
 
 

@@ -17,13 +17,12 @@ struct _client_conn_t {
     bool        quiet;                  //  no "no reply" line on timeouts
 };
 
-static volatile sig_atomic_t s_interrupted = 0;
+static volatile sig_atomic_t s_interrupted = 0;   //  the signal's number
 
 static void
 s_on_signal (int signum)
 {
-    (void) signum;
-    s_interrupted = 1;
+    s_interrupted = signum;
 }
 
 void
@@ -47,6 +46,19 @@ bool
 client_conn_interrupted (void)
 {
     return s_interrupted != 0;
+}
+
+int
+client_conn_exit_code (int rc)
+{
+    if (rc == 0)
+        return PC_EXIT_OK;              //  done, whatever came after
+    if (s_interrupted) {
+        if (rc == CLIENT_INTERRUPTED)
+            fprintf (stderr, "pychat: interrupted\n");
+        return 128 + s_interrupted;     //  the shell's way: 130 after Ctrl-C
+    }
+    return rc == CLIENT_INTERRUPTED? PC_EXIT_UNREACHABLE: rc;
 }
 
 void
@@ -107,8 +119,13 @@ s_wait_reply (client_conn_t *self, const char *reqid, int64_t deadline, pc_msg_t
         int64_t left = deadline - zclock_mono ();
         if (left <= 0)
             break;
+        if (client_net_key_refused (self->net)) {
+            fprintf (stderr, "pychat: " CLIENT_NET_KEY_REFUSED "\n", client_net_endpoint (self->net));
+            rc = PC_EXIT_UNREACHABLE;
+            break;
+        }
         zmq_pollitem_t item = { client_net_dealer (self->net), 0, ZMQ_POLLIN, 0 };
-        zmq_poll (&item, 1, left);          //  timeout or signal: checked above
+        zmq_poll (&item, 1, left < 100? left: 100);     //  a slice: the monitor, a signal
         int status = client_net_recv (self->net, reply);
         if (status == -1)
             continue;

@@ -22,6 +22,12 @@ typedef struct _client_conn_t client_conn_t;
 void        client_conn_catch_signals (void);
 //  True once SIGINT or SIGTERM arrived.
 bool        client_conn_interrupted   (void);
+//  The one exit-code policy of `pychat`, applied to what a command
+//  returned: 0 stays 0 (the command did all it had to); after SIGINT or
+//  SIGTERM anything else is 128 + the signal (130 for Ctrl-C), with
+//  "pychat: interrupted" when nothing was said yet (rc CLIENT_INTERRUPTED);
+//  otherwise rc as it is (PC_EXIT_*).
+int         client_conn_exit_code     (int rc);
 
 //  Connects a DEALER to endpoint ("tcp://HOST:PORT") with CURVE. cert is
 //  borrowed (it must outlive the connection); server_key is Z85. NULL with

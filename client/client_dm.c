@@ -157,6 +157,15 @@ client_dm_pin_save (const char *home, const char *user, const char *z85)
     return 0;
 }
 
+bool
+client_dm_no_such_user (pc_msg_t *reply)
+{
+    if (!reply || !pc_msg_is (reply, "ERROR") || pc_msg_error_code (reply) != PC_ERR_NOT_FOUND)
+        return false;
+    const char *detail = pc_error_detail (reply);
+    return detail && streq (detail, PC_GETKEY_NO_USER);
+}
+
 int
 client_dm_getkey (client_conn_t *conn, const char *user, char *z85)
 {
@@ -169,6 +178,11 @@ client_dm_getkey (client_conn_t *conn, const char *user, char *z85)
         return rc;
     if (pc_msg_is (reply, "ERROR")) {
         int code = pc_msg_error_code (reply);
+        if (client_dm_no_such_user (reply)) {
+            fprintf (stderr, "pychat: no such user: %s\n", user);
+            rc = PC_EXIT_REFUSED;
+        }
+        else
         if (code == PC_ERR_NOT_FOUND)
             rc = 1;
         else {

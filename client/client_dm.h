@@ -62,8 +62,12 @@ bool    client_dm_pin_load      (const char *home, const char *user, char *z85);
 int     client_dm_pin_save      (const char *home, const char *user, const char *z85);
 
 //  GETKEY user: 0 with z85 filled, 1 when the user has no key (404; no
-//  message), else an exit code (message printed).
+//  message), else an exit code (message printed; PC_EXIT_REFUSED with
+//  "no such user" when there is no such account).
 int     client_dm_getkey        (client_conn_t *conn, const char *user, char *z85);
+//  True when reply is GETKEY's 404 for an account that does not exist
+//  (detail PC_GETKEY_NO_USER), not one that has no key yet.
+bool    client_dm_no_such_user  (pc_msg_t *reply);
 //  The key to seal for (or open from) user, trust on first use: GETKEY,
 //  then the pinned key must be the same (none pinned yet: this one is
 //  pinned). 0 with z85 filled, else an exit code with one line printed

@@ -37,6 +37,59 @@ s_clock (const char *ts_txt, char *clock, size_t size)
         strftime (clock, size, "%H:%M:%S", &tm);
 }
 
+//  What a continuation line of a plain message starts with: never column
+//  0, so no message text can pass for a line of its own.
+#define CONTINUATION        "           "
+
+void
+client_listen_plain_text (FILE *out, const char *text)
+{
+    const unsigned char *s = (const unsigned char *) (text? text: "");
+    while (*s) {
+        unsigned char c = *s;
+        if (c == '\n') {
+            fputs ("\n" CONTINUATION, out);
+            s++;
+        }
+        else
+        if (c == '\t') {
+            fputc ('\t', out);
+            s++;
+        }
+        else
+        if (c < 0x20 || c == 0x7f) {
+            fprintf (out, "^%c", c == 0x7f? '?': c + '@');     //  ^[ for ESC
+            s++;
+        }
+        else
+        if (c < 0x80) {
+            fputc (c, out);
+            s++;
+        }
+        else {
+            //  A whole, valid UTF-8 character goes out as is, but a C1 control
+            //  (U+0080..U+009F: CSI is one of them) or a broken sequence is
+            //  written as \xNN, one byte at a time.
+            size_t extra = (c & 0xe0) == 0xc0? 1: (c & 0xf0) == 0xe0? 2: (c & 0xf8) == 0xf0? 3: 0;
+            size_t have = 0;
+            while (have < extra && (s [1 + have] & 0xc0) == 0x80)
+                have++;
+            bool c1 = c == 0xc2 && have == 1 && s [1] < 0xa0;
+            if (extra == 0 || have < extra || c1
+            ||  !pc_utf8_valid ((const char *) s, extra + 1)) {
+                fprintf (out, "\\x%02x", c);
+                s++;
+                if (c1)
+                    fprintf (out, "\\x%02x", *s++);
+            }
+            else {
+                fwrite (s, 1, extra + 1, out);
+                s += extra + 1;
+            }
+        }
+    }
+}
+
 void
 client_listen_print_msg (bool json, const char *id, const char *room,
                          const char *from, const char *ts, const char *text)
@@ -59,8 +112,9 @@ client_listen_print_msg (bool json, const char *id, const char *room,
     else {
         char clock [16];
         s_clock (ts, clock, sizeof (clock));
-        //  The codec allows TAB and LF only: nothing can move the cursor.
-        printf ("[%s] #%s <%s> %s\n", clock, room, from, text);
+        printf ("[%s] #%s <%s> ", clock, room, from);
+        client_listen_plain_text (stdout, text);
+        putchar ('\n');
     }
 }
 
@@ -87,7 +141,9 @@ client_listen_print_dm (bool json, const char *id, const char *from,
     else {
         char clock [16];
         s_clock (ts, clock, sizeof (clock));
-        printf ("[%s] *dm* <%s> %s\n", clock, from, text);
+        printf ("[%s] *dm* <%s> ", clock, from);
+        client_listen_plain_text (stdout, text);
+        putchar ('\n');
     }
 }
 
@@ -306,20 +362,10 @@ s_args (listen_t *self, int argc, char **argv)
         if (strncmp (arg, "--", 2) == 0)
             return client_cmd_usage_error ("unknown listen option '%s'", arg);
         else {
-            char room [PC_NAME_MAX + 1], safe [80];
-            client_conn_sanitize (arg, safe, sizeof (safe));
-            if (strlen (arg) > PC_NAME_MAX) {
-                fprintf (stderr, "pychat: bad room name '%s': at most %d characters\n",
-                         safe, PC_NAME_MAX);
-                return PC_EXIT_REJECTED;
-            }
-            snprintf (room, sizeof (room), "%s", arg);
-            pc_name_fold (room);
-            if (!pc_name_valid (room)) {
-                fprintf (stderr, "pychat: bad room name '%s': use 1-%d of a-z 0-9 _ -\n",
-                         safe, PC_NAME_MAX);
-                return PC_EXIT_REJECTED;
-            }
+            char room [PC_NAME_MAX + 1];
+            int rc = client_cmd_room_arg (arg, room, sizeof (room));
+            if (rc)
+                return rc;
             bool seen = false;
             for (size_t r = 0; r < nrooms && !seen; r++)
                 seen = streq (self->tracks [r].name, room);
@@ -633,6 +679,10 @@ s_loop (listen_t *self)
         if (self->deadline && self->deadline - now < wait)
             wait = self->deadline - now;
         s_wait (self, (int) (wait > 0? wait: 0));
+        if (client_net_key_refused (self->net)) {
+            fprintf (stderr, "pychat: " CLIENT_NET_KEY_REFUSED "\n", self->opts->server);
+            return PC_EXIT_UNREACHABLE;
+        }
     }
     int rc = client_listen_flush_stdout ();
     return self->rc? self->rc: rc;
@@ -707,6 +757,8 @@ client_listen_run (client_opts_t *opts, const char *password, int argc, char **a
     self.next_save = start + SAVE_INTERVAL_MS;
     client_session_start (self.session, opts->server, opts->server_key, opts->user, password);
     rc = s_loop (&self);
+    if (rc == 0 && !self.done && client_conn_interrupted ())
+        rc = CLIENT_INTERRUPTED;            //  stopped by Ctrl-C: 130 (main)
     if (rc == 0 && self.count && self.printed < self.count && !client_conn_interrupted ()) {
         fprintf (stderr, "pychat: timed out after %g s with %ld of %ld messages\n",
                  self.timeout_ms / 1000.0, self.printed, self.count);

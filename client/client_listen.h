@@ -12,9 +12,15 @@
 #define CLIENT_LISTEN_H_INCLUDED
 
 #include <stdint.h>
+#include <stdio.h>
 #include "client_cmd.h"
 #include "client_conn.h"
 
+//  Writes a message's text for a terminal: every line after the first
+//  indented, control characters made visible (^[ for ESC, ^? for DEL,
+//  \xNN for C1 controls and bytes that are not UTF-8), so that no text can
+//  pass for a line of its own or move the cursor.
+void    client_listen_plain_text (FILE *out, const char *text);
 //  One message on stdout, as listen prints it: plain
 //  "[HH:MM:SS] #room <from> text" or a JSON line {"id","room","from","ts","text"}.
 void    client_listen_print_msg (bool json, const char *id, const char *room,

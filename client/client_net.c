@@ -17,7 +17,12 @@ struct _client_net_t {
     unsigned  next_reqid;
     size_t    malformed;
     pc_msg_t *batch;            //  a fan-out batch not yet handed out in full
+    zsock_t  *monitor;          //  the DEALER's handshake events (PAIR)
+    int       handshakes_failed;
+    bool      handshake_ok;
 };
+
+#define KEY_FAILURES    2           //  failed CURVE handshakes that mean "wrong key"
 
 client_net_t *
 client_net_new (void)
@@ -37,7 +42,12 @@ client_net_close (client_net_t *self)
     assert (self);
     pc_msg_destroy (&self->batch);
     zsock_destroy (&self->sub);
+    if (self->dealer && self->monitor)
+        zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
+    zsock_destroy (&self->monitor);
     zsock_destroy (&self->dealer);
+    self->handshakes_failed = 0;
+    self->handshake_ok = false;
     if (self->owns_cert)
         zcert_destroy (&self->cert);
     self->cert = NULL;
@@ -60,6 +70,44 @@ s_socket (client_net_t *self, int type)
     zsock_t *sock = pc_keys_client (type, self->cert, self->server_key);
     zsock_set_linger (sock, LINGER_MS);
     return sock;
+}
+
+//  Watches the DEALER's CURVE handshakes (libzmq >= 4.3): a broker that
+//  drops every handshake is one whose public key is not the one we hold.
+static void
+s_monitor (client_net_t *self)
+{
+    char endpoint [64];
+    snprintf (endpoint, sizeof (endpoint), "inproc://pychat-net-%p", (void *) self);
+    int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+               | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+    if (zmq_socket_monitor (zsock_resolve (self->dealer), endpoint, events) == -1)
+        return;                             //  no monitor: only the timeout tells
+    self->monitor = zsock_new (ZMQ_PAIR);
+    if (!self->monitor || zsock_connect (self->monitor, "%s", endpoint) == -1) {
+        zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
+        zsock_destroy (&self->monitor);
+    }
+}
+
+bool
+client_net_key_refused (client_net_t *self)
+{
+    assert (self);
+    while (self->monitor && (zsock_events (self->monitor) & ZMQ_POLLIN)) {
+        zmsg_t *event = zmsg_recv (self->monitor);
+        zframe_t *head = event? zmsg_first (event): NULL;
+        if (head && zframe_size (head) >= 2) {
+            uint16_t id;
+            memcpy (&id, zframe_data (head), sizeof (id));
+            if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+                self->handshake_ok = true;
+            else
+                self->handshakes_failed++;
+        }
+        zmsg_destroy (&event);
+    }
+    return !self->handshake_ok && self->handshakes_failed >= KEY_FAILURES;
 }
 
 int
@@ -90,6 +138,7 @@ client_net_open (client_net_t *self, const char *endpoint, const char *server_ke
     self->cert = cert? cert: zcert_new ();
     assert (self->cert);
     self->dealer = s_socket (self, ZMQ_DEALER);
+    s_monitor (self);
     if (zsock_connect (self->dealer, "%s", endpoint) == -1) {
         snprintf (errtext, size, "cannot connect to '%s': %s", endpoint, zmq_strerror (zmq_errno ()));
         client_net_close (self);

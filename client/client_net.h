@@ -30,6 +30,13 @@ int         client_net_open      (client_net_t *self, const char *endpoint,
                                   const char *server_key, zcert_t *cert,
                                   char *errtext, size_t size);
 void        client_net_close     (client_net_t *self);
+//  True when the server keeps refusing our CURVE handshake and none has
+//  succeeded on this connection: the server key we hold is not its key
+//  (a socket monitor on the DEALER; reads the events waiting, never blocks).
+bool        client_net_key_refused (client_net_t *self);
+//  The one line that says so.
+#define CLIENT_NET_KEY_REFUSED  "the server's key does not match: %s refused the encrypted " \
+                                "handshake (check --server-key, PYCHAT_SERVER_KEY or $PYCHAT_DATA/broker.pub)"
 bool        client_net_is_open   (client_net_t *self);
 
 //  Gives request a fresh request id (copied into reqid, at least 32 bytes)

@@ -136,6 +136,11 @@ s_on_reply (void *arg, int kind, const char *what, long n, pc_msg_t *reply)
         return;                         //  a lost GETKEY is asked again after LOGIN
     int code = pc_msg_error_code (reply);
     const char *z85 = pc_getkey_ok_key (reply);
+    if (client_dm_no_such_user (reply)) {
+        fprintf (stderr, "pychat: no such user: %s\n", self->peer);
+        s_done (self, PC_EXIT_REFUSED);
+    }
+    else
     if (code == PC_ERR_NOT_FOUND) {
         fprintf (stderr, "pychat: %s has no key yet (they must log in once)\n", self->peer);
         s_done (self, PC_EXIT_REFUSED);
@@ -209,8 +214,13 @@ s_run (post_t *self, client_net_t *net, const char *password)
     int64_t deadline = zclock_mono () + self->opts->timeout_ms;
     client_session_start (self->session, self->opts->server, self->opts->server_key,
                           self->opts->user, password);
-    while (!self->done && !client_conn_interrupted () && zclock_mono () < deadline)
+    while (!self->done && !client_conn_interrupted () && zclock_mono () < deadline) {
         s_wait (self, net, 50);
+        if (!self->done && client_net_key_refused (net)) {
+            fprintf (stderr, "pychat: " CLIENT_NET_KEY_REFUSED "\n", self->opts->server);
+            s_done (self, PC_EXIT_UNREACHABLE);
+        }
+    }
     if (!self->done && client_conn_interrupted ())
         s_done (self, CLIENT_INTERRUPTED);
     if (!self->done) {

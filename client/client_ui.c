@@ -74,6 +74,67 @@ ui_conf_save (ui_t *self)
 
 
 //  --------------------------------------------------------------------------
+//  The rooms this user was in: PYCHAT_HOME/state/USER/@rooms, one a line
+//  ('@' is no room name's), rejoined at the next start; none yet: #lobby.
+
+#define ROOMS_FILE          "@rooms"
+#define FIRST_ROOM          "lobby"
+
+static void
+s_rooms_path (ui_t *self, char *path, size_t size)
+{
+    snprintf (path, size, "%s/state/%s/%s", self->opts->home, self->user, ROOMS_FILE);
+}
+
+
+void
+ui_rooms_save (ui_t *self)
+{
+    if (!self->rooms_restored || !self->user [0])
+        return;                         //  never overwrite what was not read
+    pc_buf_t list;
+    pc_buf_init (&list);
+    for (size_t i = 0; i < self->nwins; i++)
+        if (self->wins [i]->type == W_ROOM)
+            pc_buf_printf (&list, "%s\n", self->wins [i]->target);
+    char path [PATH_MAX];
+    s_rooms_path (self, path, sizeof (path));
+    if (client_state_write_atomic (path, list.data? list.data: "", 0600) == -1)
+        ui_sys (self, self->wins [0], L_ERR, "cannot save the list of rooms in %s: %s",
+                path, strerror (errno));
+    pc_buf_free (&list);
+}
+
+
+void
+ui_rooms_restore (ui_t *self)
+{
+    if (self->rooms_restored)
+        return;
+    self->rooms_restored = true;
+    char path [PATH_MAX];
+    s_rooms_path (self, path, sizeof (path));
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        ui_open_room (self, FIRST_ROOM, true);
+        return;
+    }
+    char line [128];
+    bool first = true;
+    while (fgets (line, sizeof (line), file)) {
+        line [strcspn (line, "\r\n")] = 0;
+        pc_name_fold (line);
+        if (pc_name_valid (line)) {
+            ui_open_room (self, line, first);
+            first = false;
+        }
+    }
+    fclose (file);
+    ui_rooms_save (self);               //  with what was joined before the login
+}
+
+
+//  --------------------------------------------------------------------------
 //  Requests
 
 int
@@ -136,6 +197,10 @@ s_init_screen (ui_t *self)
     keypad (stdscr, TRUE);
     timeout (0);
     set_escdelay (25);
+    define_key ("\033[200~", KEY_PASTE_BEGIN);
+    define_key ("\033[201~", KEY_PASTE_END);
+    fputs (PASTE_ON, stdout);
+    fflush (stdout);
     self->has_colours = has_colors ();
     if (self->has_colours) {
         start_color ();
@@ -166,6 +231,23 @@ s_field_set (client_ui_input_t *field, const char *utf8)
 }
 
 
+//  The broker refuses every CURVE handshake: our server key is not its
+//  key. Retrying cannot help; say so, once, and stop trying.
+static void
+s_check_key (ui_t *self)
+{
+    if (self->state == C_ONLINE || !client_net_key_refused (self->net))
+        return;
+    char why [300];
+    snprintf (why, sizeof (why), CLIENT_NET_KEY_REFUSED, self->server);
+    self->busy = true;                      //  an answer to what is waiting
+    ui_on_state (self, CLIENT_SESSION_REFUSED, why);
+    client_session_stop (self->session);
+    if (self->state == C_DEAD)
+        snprintf (self->dead_reason, sizeof (self->dead_reason), "%s", "wrong server key");
+}
+
+
 static void
 s_loop (ui_t *self)
 {
@@ -193,11 +275,12 @@ s_loop (ui_t *self)
             items [count++].events = ZMQ_POLLIN;
         }
         //  200 ms at most: the status line's countdown and PINGs stay on time.
-        int timeout_ms = self->pushback_type? 0: 200;
+        int timeout_ms = self->has_pushback? 0: 200;
         zmq_poll (items, count, timeout_ms);  //  EINTR (SIGWINCH) just loops
         ui_keys (self);
         client_session_input (self->session);
         ui_xfer_poll (self);
+        s_check_key (self);
     }
 }
 
@@ -257,8 +340,10 @@ client_ui_run (client_opts_t *opts)
                 client_session_input (self->session);
         }
     }
+    fputs (PASTE_OFF, stdout);
+    fflush (stdout);
     endwin ();
-    int rc = self->exit_code;
+    int rc = client_conn_interrupted ()? CLIENT_INTERRUPTED: self->exit_code;
     memset (self->password, 0, sizeof (self->password));
     for (size_t i = 0; i < self->nwins; i++)
         ui_win_destroy (&self->wins [i]);

@@ -72,8 +72,8 @@ s_say (ui_t *self, const char *text)
 }
 
 
-static void
-s_open_room (ui_t *self, const char *room)
+void
+ui_open_room (ui_t *self, const char *room, bool show)
 {
     win_t *win = ui_win_find (self, W_ROOM, room);
     if (!win) {
@@ -84,8 +84,10 @@ s_open_room (ui_t *self, const char *room)
         }
         ui_sys (self, win, L_SYS, "joining #%s...", room);
         client_session_follow (self->session, room, false, 0, 50);
+        ui_rooms_save (self);
     }
-    ui_switch (self, ui_win_index (self, win));
+    if (show)
+        ui_switch (self, ui_win_index (self, win));
 }
 
 
@@ -111,7 +113,7 @@ s_cmd_join (ui_t *self, cmd_t *cmd)
     if (!s_room_name (cmd->arg, room))
         ui_sys (self, cmd->win, L_ERR, "bad room name: use 1-%d of a-z 0-9 _ -", PC_NAME_MAX);
     else
-        s_open_room (self, room);
+        ui_open_room (self, room, true);
 }
 
 //  The room window named by the argument, else the current window.
@@ -137,6 +139,7 @@ s_cmd_leave (ui_t *self, cmd_t *cmd)
         client_session_unfollow (self->session, target->target);
     ui_sys (self, self->wins [0], L_SYS, "left %s", target->title);
     ui_win_close (self, ui_win_index (self, target));
+    ui_rooms_save (self);
 }
 
 static void
@@ -303,6 +306,8 @@ ui_submit (ui_t *self)
     }
     char *text = client_ui_text_encode (wide, len);
     size_t bytes = strlen (text);
+    while (bytes && text [bytes - 1] == '\n')
+        text [--bytes] = 0;                 //  a paste that ended with a line break
     bool blank = strspn (text, " \n") == bytes;
     if (blank) {
         free (text);

@@ -20,6 +20,7 @@
 #include "client_dm.h"
 #include "client_seal.h"
 #include "client_session.h"
+#include "client_state.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
 #include "pc_util.h"
@@ -40,6 +41,13 @@
 #define MIN_COLS            40
 #define MIN_ROWS            10
 #define HISTORY_PAGE        100
+
+//  Bracketed paste (xterm's mode 2004): the terminal wraps a paste in
+//  ESC[200~ ... ESC[201~, which ncurses then reads as these two keys.
+#define PASTE_ON            "\033[?2004h"
+#define PASTE_OFF           "\033[?2004l"
+#define KEY_PASTE_BEGIN     (KEY_MAX + 1)
+#define KEY_PASTE_END       (KEY_MAX + 2)
 
 //  Colour pairs: 1..6 are nick colours.
 #define NICK_COLOURS        6
@@ -169,7 +177,9 @@ typedef struct {
     client_ui_input_t *input;
     size_t       input_scroll;
     wint_t       pushback;
-    int          pushback_type;     //  0 none, OK, KEY_CODE_YES
+    int          pushback_type;     //  OK or KEY_CODE_YES (OK is 0)
+    bool         has_pushback;
+    bool         pasting;           //  between ESC[200~ and ESC[201~
     size_t       tab_from;          //  Tab cycling state
     size_t       tab_index;
     wchar_t     *tab_prefix;
@@ -177,8 +187,8 @@ typedef struct {
     client_ui_input_t *fields [3];  //  server, user, password
     int          focus;
     char         form_msg [256];
-    bool         ask_register;
     bool         busy;
+    bool         rooms_restored;    //  the rooms of the last run were joined
 } ui_t;
 
 //  client_ui.c
@@ -187,6 +197,8 @@ int ui_request (ui_t *self, pc_msg_t *request, req_kind_t kind, const char *arg,
 int ui_simple (ui_t *self, const char *command, const char *f1, const char *f2, const char *f3, req_kind_t kind, const char *arg, long n);
 void ui_history (ui_t *self, win_t *win, uint64_t since, long limit, req_kind_t kind, long n);
 void ui_connect (ui_t *self, bool register_first);
+void ui_rooms_save (ui_t *self);
+void ui_rooms_restore (ui_t *self);
 
 //  client_ui_win.c
 int ui_nick_pair (const char *name);
@@ -243,6 +255,7 @@ void ui_on_fanout (void *arg, pc_msg_t *msg);
 
 //  client_ui_cmd.c
 void ui_submit (ui_t *self);
+void ui_open_room (ui_t *self, const char *room, bool show);
 void ui_complete (ui_t *self);
 
 //  client_ui_keys.c

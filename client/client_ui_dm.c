@@ -137,9 +137,46 @@ ui_job_add (ui_t *self, job_kind_t kind, const char *user, const char *from, con
 }
 
 
+//  GETKEY says there is no such account: nothing waiting for its key is
+//  done; our lines say "not sent", and a DM window that holds nothing
+//  but those closes again (it was opened for a name that is wrong).
+static void
+s_no_such_user (ui_t *self, const char *user)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->njobs; i++) {
+        job_t *job = &self->jobs [i];
+        if (!streq (job->user, user)) {
+            self->jobs [kept++] = *job;
+            continue;
+        }
+        win_t *where = NULL;
+        line_t *line = job->kind == J_SEND? ui_find_cid (self, job->cid, &where): NULL;
+        if (line)
+            ui_line_answered (line, "no such user", 0);
+        if (job->kind == J_FILEKEY)
+            ui_xfer_keyed (self, atoi (job->data), NULL);     //  cancelled
+        ui_job_free (job);
+    }
+    self->njobs = kept;
+    win_t *win = ui_win_find (self, W_DM, user);
+    bool only_ours = win != NULL;
+    for (size_t i = 0; win && i < win->nlines; i++)
+        only_ours &= win->lines [i]->own || win->lines [i]->kind != L_MSG;
+    if (only_ours)
+        ui_win_close (self, ui_win_index (self, win));
+    ui_sys (self, only_ours? ui_current (self): win, L_ERR,
+            "no such user: %s (nothing was sent)", user);
+}
+
+
 void
 ui_on_getkey (ui_t *self, const char *user, pc_msg_t *reply)
 {
+    if (client_dm_no_such_user (reply)) {
+        s_no_such_user (self, user);
+        return;
+    }
     const char *z85 = pc_msg_is (reply, "OK")? pc_getkey_ok_key (reply): NULL;
     char pinned [CLIENT_DM_Z85];
     bool has_pin = client_dm_pin_load (self->opts->home, user, pinned);

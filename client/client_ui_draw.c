@@ -262,6 +262,8 @@ s_draw_form (ui_t *self)
         s_put_utf8 (y + 8, x, self->form_msg, w, s_colour (self, P_ERR) | A_BOLD);
     s_put_utf8 (y + 10, x, "Tab/Enter: next field  Enter on password: sign in  Ctrl-C: quit",
                 w, A_DIM);
+    s_put_utf8 (y + 11, x, "New here? Ctrl-R creates the account with this name and password",
+                w, A_DIM);
     move (cursor_y, cursor_x);
 }
 

@@ -3,6 +3,8 @@
 
 #include "client_ui_core.h"
 
+#include <signal.h>
+
 
 //  --------------------------------------------------------------------------
 //  Keys
@@ -10,13 +12,47 @@
 static int
 s_read_key (ui_t *self, wint_t *key)
 {
-    if (self->pushback_type) {
-        int type = self->pushback_type;
+    if (self->has_pushback) {
+        self->has_pushback = false;
         *key = self->pushback;
-        self->pushback_type = 0;
-        return type;
+        return self->pushback_type;
     }
     return get_wch (key);
+}
+
+
+//  A key read ahead that belongs to the next round (OK is 0, hence the
+//  flag of its own: a pushed-back character used to be lost).
+static void
+s_push_back (ui_t *self, int type, wint_t key)
+{
+    self->pushback = key;
+    self->pushback_type = type;
+    self->has_pushback = true;
+}
+
+
+//  A key inside a bracketed paste: text goes into field as it is, a line
+//  break as LF (kept only when multiline, else a space), nothing is run.
+static void
+s_key_paste (ui_t *self, client_ui_input_t *field, bool multiline, int type, wint_t key)
+{
+    if (type == KEY_CODE_YES) {
+        if (key == KEY_PASTE_END)
+            self->pasting = false;
+        else
+        if (key == KEY_ENTER)
+            client_ui_input_insert (field, multiline? L'\n': L' ');
+        return;
+    }
+    if (key == '\r' || key == '\n')
+        client_ui_input_insert (field, multiline? L'\n': L' ');
+    else
+    if (key == '\t')
+        client_ui_input_insert (field, L' ');
+    else
+    if (key >= 32 && key != 127 && !(key >= 0x80 && key < 0xa0))
+        client_ui_input_insert (field, (wchar_t) key);
 }
 
 
@@ -70,17 +106,6 @@ s_key_form (ui_t *self, int type, wint_t key)
 {
     if (self->busy)
         return;
-    if (self->ask_register && type == OK) {
-        self->ask_register = false;
-        if (key == 'y' || key == 'Y') {
-            snprintf (self->form_msg, sizeof (self->form_msg), "Creating %s...", self->user);
-            self->registering = true;
-            ui_connect (self, true);
-        }
-        else
-            self->form_msg [0] = 0;
-        return;
-    }
     client_ui_input_t *field = self->fields [self->focus];
     if (type == KEY_CODE_YES) {
         switch (key) {
@@ -100,8 +125,11 @@ s_key_form (ui_t *self, int type, wint_t key)
     if (key == '\t')
         self->focus = (self->focus + 1) % 3;
     else
-    if (key == 3 || key == 4)
+    if (key == 3 || key == 4) {
         self->quit = true;
+        if (key == 3)
+            self->exit_code = 128 + SIGINT;     //  Ctrl-C: 130, as everywhere
+    }
     else
     if (key == 127 || key == 8)
         client_ui_input_backspace (field);
@@ -109,8 +137,9 @@ s_key_form (ui_t *self, int type, wint_t key)
     if (key == 21)
         client_ui_input_kill_head (field);
     else
-    if (key == '\r' || key == '\n') {
-        if (self->focus < 2) {
+    if (key == '\r' || key == '\n' || key == 18) {         //  Enter: sign in; Ctrl-R: register
+        bool create = key == 18;
+        if (self->focus < 2 && !create) {
             self->focus++;
             return;
         }
@@ -131,8 +160,11 @@ s_key_form (ui_t *self, int type, wint_t key)
             snprintf (self->server, sizeof (self->server), "%s", server);
             snprintf (self->user, sizeof (self->user), "%s", user);
             snprintf (self->password, sizeof (self->password), "%s", password);
-            snprintf (self->form_msg, sizeof (self->form_msg), "Signing in to %s...", server);
-            ui_connect (self, false);
+            //  A newcomer registers straight away: no failed LOGIN first
+            snprintf (self->form_msg, sizeof (self->form_msg), create? "Creating %s...":
+                      "Signing in to %s...", create? user: server);
+            self->registering = create;
+            ui_connect (self, create);
         }
         memset (password, 0, strlen (password));
         free (server);
@@ -183,7 +215,10 @@ s_key_chat (ui_t *self, int type, wint_t key)
         case 12: clearok (curscr, TRUE); break;             //  Ctrl-L
         case 14: ui_switch (self, (self->current + 1) % self->nwins); break;                 //  Ctrl-N
         case 16: ui_switch (self, (self->current + self->nwins - 1) % self->nwins); break;  //  Ctrl-P
-        case 3: self->quit = true; break;                    //  Ctrl-C
+        case 3:                                             //  Ctrl-C: 130, as everywhere
+            self->quit = true;
+            self->exit_code = 128 + SIGINT;
+            break;
         case '\t': ui_complete (self); break;
         case 27: {                                          //  Alt-KEY arrives as ESC KEY
             wint_t next;
@@ -193,16 +228,19 @@ s_key_chat (ui_t *self, int type, wint_t key)
             else
             if (got == OK && next == '0')
                 ui_switch (self, 9);
+            else
+            if (got != ERR)
+                s_push_back (self, got, next);      //  not ours: a key of its own
             break;
         }
         case '\r': case '\n': {
-            //  More input already waiting right after Enter: a paste; the
-            //  line break becomes part of the message.
+            //  More input already waiting right after Enter: a paste from
+            //  a terminal without bracketed paste; the line break becomes
+            //  part of the message.
             wint_t next;
             int got = s_read_key (self, &next);
             if (got != ERR) {
-                self->pushback = next;
-                self->pushback_type = got;
+                s_push_back (self, got, next);
                 client_ui_input_insert (in, L'\n');
             }
             else
@@ -225,6 +263,17 @@ ui_keys (ui_t *self)
     while ((type = s_read_key (self, &key)) != ERR) {
         if (type == KEY_CODE_YES && key == KEY_RESIZE)
             continue;                       //  redrawn after the loop
+        if (type == KEY_CODE_YES && key == KEY_PASTE_BEGIN) {
+            self->pasting = true;
+            continue;
+        }
+        if (self->pasting) {
+            bool chat = self->mode == M_CHAT;
+            s_key_paste (self, chat? self->input: self->fields [self->focus], chat, type, key);
+            continue;
+        }
+        if (type == KEY_CODE_YES && key == KEY_PASTE_END)
+            continue;
         if (self->mode == M_FORM)
             s_key_form (self, type, key);
         else

@@ -17,11 +17,12 @@ s_login_refused (ui_t *self, pc_msg_t *reply)
     self->busy = false;
     self->mode = M_FORM;
     self->focus = 2;
-    if (code == PC_ERR_AUTH) {
+    //  LOGIN says 401 for an unknown user and a wrong password alike (the
+    //  auth service will not tell which): no offer to create an account
+    //  that may well exist; Ctrl-R, on the form, registers.
+    if (code == PC_ERR_AUTH)
         snprintf (self->form_msg, sizeof (self->form_msg),
-                  "No account '%s', or a wrong password. Create the account? (y/n)", self->user);
-        self->ask_register = true;
-    }
+                  "Wrong password, or no account '%s' (Ctrl-R creates it)", self->user);
     else
     if (code == PC_ERR_CONFLICT)
         snprintf (self->form_msg, sizeof (self->form_msg),
@@ -57,6 +58,7 @@ ui_on_login (void *arg, pc_msg_t *reply, bool again)
     }
     ui_sys (self, self->wins [0], L_SYS, "%s as %s to %s", again? "reconnected": "connected",
            self->user, self->server);
+    ui_rooms_restore (self);            //  once: the rooms of the last run, or #lobby
     for (size_t i = 0; i < self->nxfers; i++)
         if (self->xfers [i].state == X_FILES)
             ui_xfer_ask (self, &self->xfers [i]);

@@ -77,7 +77,9 @@ const char *client_xfer_error       (client_xfer_t *self);
 int         client_xfer_list        (client_xfer_t *self, const char *space,
                                      client_xfer_file_t **files_p, size_t *count_p);
 //  Uploads the file at path as name. An upload the service holds part of
-//  (an earlier run was interrupted) resumes where it stands, with a note.
+//  (an earlier run was interrupted) resumes where it stands, with a note;
+//  one the service holds whole already (same name, size and SHA-256: an
+//  earlier run was interrupted after its end) is done, with a note.
 //  keys: required for a private space, else NULL. *result describes the
 //  listed file (a private file: its sealed size and SHA-256).
 int         client_xfer_put         (client_xfer_t *self, const char *space, const char *name,

@@ -291,8 +291,9 @@ client_xfer_get (client_xfer_t *self, const char *space, const char *name, const
     memset (&info, 0, sizeof (info));
     if (rc == 0 && private_) {
         if (client_seal_meta_open (meta, keys->peer_public, keys->own_secret, &info) == -1)
-            rc = xfer_fail (self, PC_EXIT_UNREACHABLE, "%s: its key does not open (not sealed for "
-                         "you, tampered with, or a key changed): download refused", name);
+            //  Not for this device: refused (2), not a server failure (3).
+            rc = xfer_fail (self, PC_EXIT_REFUSED, "%s: not sealed for this device's key (sent "
+                         "before your key changed, or tampered with): download refused", name);
         else
         if (client_seal_cipher_size (info.plain_size) != result->size)
             rc = xfer_fail (self, PC_EXIT_UNREACHABLE, "%s: its size does not match what its sender "

@@ -329,6 +329,27 @@ s_send_chunks (client_xfer_t *self, source_t *src, const char *upload, uint64_t 
 
 //  FPUT: where the upload (re)starts. 0 with upload, *offset, *chunk set,
 //  or an exit code (error set).
+//  The space holds a file of that name: true when it is this very upload
+//  (same size and SHA-256 of the bytes stored), as after a put that was
+//  interrupted once FDONE had gone out: a rerun then has nothing to do.
+static bool
+s_already_there (client_xfer_t *self, const char *space, const char *name, uint64_t size,
+                 const char *sha)
+{
+    client_xfer_file_t *files = NULL;
+    size_t count = 0;
+    bool same = false;
+    if (client_xfer_list (self, space, &files, &count) == 0)
+        for (size_t i = 0; i < count && !same; i++)
+            same = streq (files [i].name, name) && files [i].size == size
+                && streq (files [i].sha256, sha);
+    free (files);
+    self->error [0] = 0;
+    return same;
+}
+
+//  FPUT: 0 with the upload's id, offset and chunk size; 1 when the space
+//  has this very file already; else an exit code (error set).
 static int
 s_fput (client_xfer_t *self, const char *space, const char *name, uint64_t size,
         const char *sha, const char *meta, char *upload, uint64_t *offset, uint64_t *chunk)
@@ -344,6 +365,10 @@ s_fput (client_xfer_t *self, const char *space, const char *name, uint64_t size,
     pc_msg_destroy (&request);
     if (rc)
         return rc;
+    if (pc_msg_is (reply, "ERROR") && pc_msg_error_code (reply) == PC_ERR_CONFLICT
+    &&  s_already_there (self, space, name, size, sha))
+        rc = 1;
+    else
     if (pc_msg_is (reply, "ERROR")) {
         char what [300];
         snprintf (what, sizeof (what), "put %s", name);
@@ -435,11 +460,16 @@ client_xfer_put (client_xfer_t *self, const char *space, const char *name, const
     uint64_t offset = 0, chunk = 0;
     if (rc == 0)
         rc = s_fput (self, space, name, size, sha, meta, upload, &offset, &chunk);
+    bool there = rc == 1;
+    if (there) {
+        xfer_note (self, "%s is there already, the same bytes: nothing to send", name);
+        rc = 0;
+    }
     if (rc == 0 && offset > 0)
         xfer_note (self, "resuming at %" PRIu64 " bytes", offset);
-    if (rc == 0)
+    if (rc == 0 && !there)
         rc = s_send_chunks (self, &src, upload, offset, size, (size_t) chunk);
-    if (rc == 0)
+    if (rc == 0 && !there)
         rc = s_fdone (self, name, upload);
     if (rc == 0) {
         snprintf (result->name, sizeof (result->name), "%s", name);

@@ -250,7 +250,7 @@ int
 main (int argc, char *argv [])
 {
     client_conn_catch_signals ();
-    int rc = s_run (argc, argv);
+    int rc = client_conn_exit_code (s_run (argc, argv));
     fflush (stdout);
     return rc;
 }

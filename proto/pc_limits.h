@@ -41,6 +41,10 @@
 #define PC_ERR_UNAVAILABLE   503
 #define PC_ERR_STORAGE       507
 
+//  The detail of GETKEY's 404 (PROTOCOL.md): no such account, or no key yet.
+#define PC_GETKEY_NO_USER    "user"
+#define PC_GETKEY_NO_KEY     "key"
+
 //  Exit codes of the command-line tools.
 #define PC_EXIT_OK           0
 #define PC_EXIT_USAGE        1

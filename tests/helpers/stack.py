@@ -895,7 +895,8 @@ class Listener:
         return status
 
     def stop(self):
-        """SIGINT (a user's Ctrl-C); returns the exit status."""
+        """SIGINT (a user's Ctrl-C); returns the exit status (130 when the
+        listen was running: the README's code for an interruption)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:

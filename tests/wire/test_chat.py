@@ -94,7 +94,7 @@ def test_rooms_and_who(cli, people):
         assert who.returncode == 0, who.stderr
         assert "bob" in names_in(parse_json_output(who.stdout)), who.stdout
     finally:
-        assert bob.stop() == 0, bob.stderr_text()
+        assert bob.stop() == 130, bob.stderr_text()
 
 
 def test_rooms_and_who_raw(stack, people):
@@ -253,7 +253,7 @@ def test_listening_while_sending_from_the_same_device(cli, people):
         got = bob.wait_messages(2)
         assert [m["text"] for m in got] == ["bob here", "still there?"], got
     finally:
-        assert bob.stop() == 0, bob.stderr_text()
+        assert bob.stop() == 130, bob.stderr_text()
 
 
 def test_many_senders_at_once(stack, people):

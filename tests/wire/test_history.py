@@ -234,7 +234,7 @@ def test_listen_resumes_where_it_stopped(cli, unique):
     listener = cli.listen(room, user=user, password=password)
     writer.send(room, "before")
     assert [m["text"] for m in listener.wait_messages(1)] == ["before"]
-    assert listener.stop() == 0, listener.stderr_text()
+    assert listener.stop() == 130, listener.stderr_text()
 
     texts = ["missed %d" % i for i in range(100)]
     send_many(writer, room, texts)
@@ -255,7 +255,7 @@ def test_listen_resumes_where_it_stopped(cli, unique):
     assert [m["text"] for m in third.wait_messages(1)] == ["live"]
     time.sleep(1.0)
     assert [m["text"] for m in third.messages()] == ["live"]
-    assert third.stop() == 0
+    assert third.stop() == 130
     # --since overrides the saved position
     since = cli.pychat("listen", room, "--json", "--since", str(ids[-3]), "--count", "3",
                        "--timeout", "20", user=user, password=password, timeout=40)
@@ -292,7 +292,7 @@ def test_gap_fill_after_high_water_mark_overflow(fresh_stack, unique):
     got = listener.messages()
     assert [m["text"] for m in got] == texts, (len(got), listener.stderr_text()[-2000:])
     assert [int(m["id"]) for m in got] == ids
-    assert listener.stop() == 0
+    assert listener.stop() == 130
 
 
 def test_broker_killed_mid_stream(fresh_stack, unique):
@@ -388,7 +388,7 @@ def test_broker_killed_mid_stream(fresh_stack, unique):
     errors_text = listener.stderr_text()
     assert "pychat: connection lost, reconnecting in" in errors_text, errors_text
     assert "pychat: reconnected" in errors_text, errors_text
-    assert listener.stop() == 0
+    assert listener.stop() == 130
 
 
 def test_ids_jump_past_a_killed_broker(fresh_stack, unique):
@@ -427,7 +427,7 @@ def test_ids_jump_past_a_killed_broker(fresh_stack, unique):
     got = [(int(m["id"]), m["text"]) for m in listener.messages()]
     assert got == list(zip(before + after, ["before 0", "before 1", "before 2",
                                              "after 0", "after 1"])), got
-    assert listener.stop() == 0
+    assert listener.stop() == 130
 
 
 def test_a_new_login_does_not_inherit_sends(fresh_stack, unique):
@@ -593,6 +593,6 @@ def test_gap_in_live_ids_is_filled_from_history(cli, unique):
         assert ids == list(range(1, len(texts) + 1))
         assert "connection lost" not in listener.stderr_text(), (
             "the gap was closed by a reconnect, not by the gap fill")
-        assert listener.stop() == 0
+        assert listener.stop() == 130
     finally:
         cutter.close()

@@ -193,17 +193,17 @@ def test_windows_unread_and_mention(cli, tui, unique):
     one, two = unique("one"), unique("two")
     _join(client, one)
     _join(client, two)
-    client.keys("M-2")                              # window 2 is #one
+    client.keys("M-3")                              # 2 is #lobby (joined at start), 3 #one
     client.wait("#%s>" % one)
     assert cli.pychat("send", two, "unseen", user=bob, password="pw-" + bob).returncode == 0
-    client.wait(lambda s: re.search(r"3 #%s\s+1\s" % re.escape(two), s))
+    client.wait(lambda s: re.search(r"4 #%s\s+1\s" % re.escape(two), s))
     assert cli.pychat("send", two, "hey %s look" % alice, user=bob,
                       password="pw-" + bob).returncode == 0
-    client.wait(lambda s: re.search(r"3 #%s\s+2!" % re.escape(two), s))   # the mention marker
+    client.wait(lambda s: re.search(r"4 #%s\s+2!" % re.escape(two), s))   # the mention marker
     client.keys("C-n")                              # next window: #two, read now
     screen = client.wait("#%s>" % two)
     assert "hey %s look" % alice in screen
-    assert not re.search(r"3 #%s\s+\d" % re.escape(two), screen)
+    assert not re.search(r"4 #%s\s+\d" % re.escape(two), screen)
     client.keys("C-p")
     client.wait("#%s>" % one)
 
@@ -220,7 +220,7 @@ def test_direct_message_unread(cli, tui, unique):
     result = cli.pychat("dm", alice, "a secret hello", user=bob, password="pw-" + bob)
     assert result.returncode == 0, result.stderr
     client.wait(lambda s: re.search(r"@%s\s+1!" % re.escape(bob), s))
-    client.keys("M-2")
+    client.keys("M-3")                              # 2 is #lobby, joined at start
     client.wait("a secret hello")
 
 
@@ -295,11 +295,12 @@ def test_login_form_offers_to_register(cli, tui, unique):
     carol = unique("carol")
     client = tui(None, None)
     client.wait("sign in")
+    screen = client.wait("Ctrl-R creates the account")
     client.type(carol)                              # the user field has the focus
-    client.type("secret-" + carol)                  # the password, hidden
-    screen = client.wait("Create the account?")
+    client.type("secret-" + carol, enter=False)     # the password, hidden
+    screen = client.wait("*" * len("secret-" + carol))
     assert "secret-" not in screen
-    client.keys("y")
+    client.keys("C-r")                              # create it, no failed login first
     client.wait("[connected]")
     with open(os.path.join(cli.home(None), "ui.conf")) as handle:
         conf = handle.read()

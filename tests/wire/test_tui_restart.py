@@ -50,7 +50,7 @@ def test_broker_killed_and_restarted_at_once(fresh_stack, unique):
         # the client noticed: it said so, logged in again, and is connected
         client.keys("M-1")
         client.wait("reconnected as %s" % alice, timeout=30)
-        client.keys("M-2")
+        client.keys("M-3")                           # 2 is #lobby, joined at start
         client.wait(lambda s: _status_row(s).startswith(" [connected]")
                     and "queued" not in _status_row(s), timeout=30)
         screen = client.wait("<%s> typed during the restart" % alice, timeout=20)
