@@ -400,6 +400,17 @@ s_register (client_opts_t *opts, session_t *session, void *arg)
     if (rc == 0)
         rc = cmd_login (opts, session);
     if (rc == 0) {
+        //  Registering is not logging in on this device: the token of that
+        //  login goes (the first command that logs in gets one)
+        pc_msg_t *logout = pc_logout_new (NULL);
+        pc_msg_t *ok = NULL;
+        client_conn_call (session->conn, "logout", logout, &ok);
+        pc_msg_destroy (&logout);
+        pc_msg_destroy (&ok);
+        client_conn_forget_login (session->conn);
+        client_token_forget (opts->home, opts->user);
+    }
+    if (rc == 0) {
         printf ("registered %s\n", opts->user);
         rc = client_listen_flush_stdout ();
     }

@@ -25,6 +25,25 @@ client_token_device (char *device, size_t size)
     device [i] = 0;
 }
 
+//  What binds a saved token to PYCHAT_PASSWORD as it was when the token
+//  came: BLAKE2b of the password keyed with the token ("-" when the
+//  password was typed, not in the environment). A command run with another
+//  PYCHAT_PASSWORD logs in with that password instead of the token: a
+//  password given explicitly is always the one checked.
+static void
+s_password_check (const char *token, char *check, size_t size)
+{
+    const char *password = getenv ("PYCHAT_PASSWORD");
+    if (!password || !*password || size < 65) {
+        snprintf (check, size, "-");
+        return;
+    }
+    uint8_t digest [32];
+    crypto_generichash (digest, sizeof (digest), (const uint8_t *) password, strlen (password),
+                        (const uint8_t *) token, strlen (token) > 64? 64: strlen (token));
+    sodium_bin2hex (check, size, digest, sizeof (digest));
+}
+
 static void
 s_path (const char *home, const char *user, char *path, size_t size)
 {
@@ -42,8 +61,14 @@ client_token_load (const char *home, const char *user, const char *server_key,
     char *key = strtok (text, " ");
     char *tok = key? strtok (NULL, " "): NULL;
     char *id = tok? strtok (NULL, " "): NULL;
+    char *saved_check = id? strtok (NULL, " "): NULL;
     bool found = id && streq (key, server_key) && strlen (tok) < CLIENT_TOKEN_MAX
               && strlen (id) < CLIENT_TOKEN_SID;
+    if (found && saved_check && !streq (saved_check, "-")) {
+        char check [65];
+        s_password_check (tok, check, sizeof (check));
+        found = streq (check, "-") || streq (check, saved_check);
+    }
     if (found) {
         snprintf (token, CLIENT_TOKEN_MAX, "%s", tok);
         snprintf (sid, CLIENT_TOKEN_SID, "%s", id);
@@ -56,9 +81,10 @@ int
 client_token_save (const char *home, const char *user, const char *server_key,
                    const char *token, const char *sid)
 {
-    char path [1024], text [256];
+    char path [1024], text [256], check [65];
     s_path (home, user, path, sizeof (path));
-    snprintf (text, sizeof (text), "%s %s %s\n", server_key, token, sid);
+    s_password_check (token, check, sizeof (check));
+    snprintf (text, sizeof (text), "%s %s %s %s\n", server_key, token, sid, check);
     int rc = client_state_write_atomic (path, text, 0600);
     sodium_memzero (text, sizeof (text));
     if (rc == -1)
@@ -119,6 +145,14 @@ client_token_test (bool verbose)
     assert (client_token_load (home, "alice", "KEY", token, sid));
     assert (streq (token, "abc123") && streq (sid, "0011"));
     assert (!client_token_load (home, "alice", "OTHER", token, sid));
+    //  Saved under one PYCHAT_PASSWORD: another one is not served the token
+    setenv ("PYCHAT_PASSWORD", "first", 1);
+    assert (client_token_save (home, "alice", "KEY", "abc123", "0011") == 0);
+    assert (client_token_load (home, "alice", "KEY", token, sid));
+    setenv ("PYCHAT_PASSWORD", "second", 1);
+    assert (!client_token_load (home, "alice", "KEY", token, sid));
+    unsetenv ("PYCHAT_PASSWORD");
+    assert (client_token_load (home, "alice", "KEY", token, sid));
     char path [1200];
     snprintf (path, sizeof (path), "%s/tokens/alice", home);
     struct stat st;

@@ -2,7 +2,10 @@
 //  device name it logs in under (PROTOCOL.md, "Sessions and resume tokens").
 //
 //  PYCHAT_HOME/tokens/USER (mode 0600): one line, the server's public key,
-//  the token and its id, separated by spaces. A token is used only with the server it came
+//  the token, its id and a check of PYCHAT_PASSWORD (a keyed BLAKE2b, "-"
+//  when the password was typed), separated by spaces. When PYCHAT_PASSWORD
+//  is set and differs from the one the token came with, the token is not
+//  used: an explicitly given password is always checked by the server. A token is used only with the server it came
 //  from; a refused one is forgotten and the password asked for instead.
 #ifndef CLIENT_TOKEN_H_INCLUDED
 #define CLIENT_TOKEN_H_INCLUDED
