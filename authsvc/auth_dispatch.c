@@ -5,6 +5,9 @@ static const auth_route_t s_routes [PC_CMD_COUNT] = {
     [PC_CMD_PING] = { PC_WHO_SERVICE, auth_on_ping },
     [PC_CMD_REGISTER] = { PC_WHO_SERVICE, auth_on_register },
     [PC_CMD_LOGIN] = { PC_WHO_SERVICE, auth_on_login },
+    [PC_CMD_RESUME] = { PC_WHO_SERVICE, auth_on_resume },
+    [PC_CMD_SESSIONS] = { PC_WHO_SERVICE, auth_on_sessions },
+    [PC_CMD_REVOKE] = { PC_WHO_SERVICE, auth_on_revoke },
     [PC_CMD_SETKEY] = { PC_WHO_SERVICE, auth_on_setkey },
     [PC_CMD_GETKEY] = { PC_WHO_SERVICE, auth_on_getkey },
     [PC_CMD_USERS] = { PC_WHO_SERVICE, auth_on_users },
@@ -15,6 +18,7 @@ static const auth_route_t s_routes [PC_CMD_COUNT] = {
     [PC_CMD_PASSWD] = { PC_WHO_SERVICE, auth_on_passwd },
     [PC_CMD_DELETEME] = { PC_WHO_SERVICE, auth_on_deleteme },
     [PC_CMD_MKADMIN] = { PC_WHO_SERVICE, auth_on_mkadmin },
+    [PC_CMD_STATS] = { PC_WHO_SERVICE, auth_on_stats },
 };
 
 const auth_route_t *

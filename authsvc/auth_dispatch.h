@@ -27,7 +27,11 @@ pc_msg_t *auth_on_passwd (auth_server_t *self, pc_msg_t *request);
 pc_msg_t *auth_on_ping (auth_server_t *self, pc_msg_t *request);
 pc_msg_t *auth_on_register (auth_server_t *self, pc_msg_t *request);
 pc_msg_t *auth_on_resetpw (auth_server_t *self, pc_msg_t *request);
+pc_msg_t *auth_on_resume (auth_server_t *self, pc_msg_t *request);
+pc_msg_t *auth_on_revoke (auth_server_t *self, pc_msg_t *request);
+pc_msg_t *auth_on_sessions (auth_server_t *self, pc_msg_t *request);
 pc_msg_t *auth_on_setkey (auth_server_t *self, pc_msg_t *request);
+pc_msg_t *auth_on_stats (auth_server_t *self, pc_msg_t *request);
 pc_msg_t *auth_on_unban (auth_server_t *self, pc_msg_t *request);
 pc_msg_t *auth_on_users (auth_server_t *self, pc_msg_t *request);
 

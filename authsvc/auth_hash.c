@@ -7,6 +7,14 @@
 #include <string.h>
 #include <sodium.h>
 
+static long s_count;               //  Argon2id runs, atomically counted
+
+long
+auth_hash_count (void)
+{
+    return __atomic_load_n (&s_count, __ATOMIC_RELAXED);
+}
+
 int
 auth_hash_init (void)
 {
@@ -21,6 +29,7 @@ auth_hash_password (const char *password)
     char *hash = (char *) malloc (crypto_pwhash_STRBYTES);
     if (!hash)
         return NULL;
+    __atomic_add_fetch (&s_count, 1, __ATOMIC_RELAXED);
     if (crypto_pwhash_str (hash, password, strlen (password),
                            crypto_pwhash_OPSLIMIT_INTERACTIVE,
                            crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
@@ -42,6 +51,7 @@ auth_hash_verify (const char *hash, const char *password)
         return false;
     char buffer [crypto_pwhash_STRBYTES] = { 0 };
     memcpy (buffer, hash, size);
+    __atomic_add_fetch (&s_count, 1, __ATOMIC_RELAXED);
     return crypto_pwhash_str_verify (buffer, password, strlen (password)) == 0;
 }
 
@@ -50,8 +60,10 @@ auth_hash_test (bool verbose)
 {
     printf (" * auth_hash: ");
     assert (auth_hash_init () == 0);
+    long before = auth_hash_count ();
     char *hash = auth_hash_password ("correct horse");
     assert (hash);
+    assert (auth_hash_count () == before + 1);
     assert (strncmp (hash, "$argon2id$", 10) == 0);
     assert (auth_hash_verify (hash, "correct horse"));
     assert (!auth_hash_verify (hash, "correct horsE"));

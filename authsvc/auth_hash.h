@@ -15,6 +15,10 @@ int         auth_hash_init      (void);
 char       *auth_hash_password  (const char *password);
 //  True if password matches hash. A malformed hash never matches.
 bool        auth_hash_verify    (const char *hash, const char *password);
+//  How many Argon2id computations (hashes and verifications) this process
+//  has run: the auth service's STATS shows it, so that a test can tell a
+//  RESUME did none. Safe from any thread.
+long        auth_hash_count     (void);
 
 void        auth_hash_test      (bool verbose);
 #endif

@@ -1,7 +1,9 @@
 //  auth_server.c: the auth service's request loop (PING, REGISTER, LOGIN).
 #include "auth_server.h"
 #include "auth_hash.h"
+#include "auth_pool.h"
 #include "auth_store.h"
+#include "auth_tokens.h"
 #include "pc_redis.h"
 #include "pc_msg.h"
 #include "pc_limits.h"
@@ -12,6 +14,7 @@
 #include "auth_dispatch.h"
 
 #include <hiredis/hiredis.h>
+#include <sodium.h>
 
 #define AUTH_TEXT_UNAVAILABLE   "storage unavailable"
 #define AUTH_TEXT_FAILED        "unknown user or wrong password"
@@ -25,7 +28,20 @@ struct _auth_server_t {
     char         *dummy_hash;       //  verified for unknown users: same time
     bool          verbose;
     bool          terminated;
+    bool          worker;           //  a pool worker's state: dummy_hash is borrowed
+    auth_pool_t  *pool;             //  the Argon2id workers (the main state's)
+    auth_server_t **workers;        //  their states
+    size_t        nworkers;
+    long          resumed;          //  RESUMEs answered OK (main thread only)
 };
+
+//  Requests that run Argon2id: on the pool.
+static bool
+s_hashes (pc_cmd_t command)
+{
+    return command == PC_CMD_REGISTER || command == PC_CMD_LOGIN || command == PC_CMD_PASSWD
+        || command == PC_CMD_DELETEME || command == PC_CMD_RESETPW || command == PC_CMD_MKADMIN;
+}
 
 static void
 s_server_destroy (auth_server_t **self_p)
@@ -33,14 +49,53 @@ s_server_destroy (auth_server_t **self_p)
     assert (self_p);
     if (*self_p) {
         auth_server_t *self = *self_p;
+        auth_pool_destroy (&self->pool);            //  joins the workers first
+        for (size_t i = 0; i < self->nworkers; i++)
+            s_server_destroy (&self->workers [i]);
+        free (self->workers);
         zpoller_destroy (&self->poller);
         zsock_destroy (&self->router);
         auth_store_destroy (&self->store);
         pc_msg_destroy (&self->request);
-        zstr_free (&self->dummy_hash);
+        if (!self->worker)
+            zstr_free (&self->dummy_hash);
         free (self);
         *self_p = NULL;
     }
+}
+
+static pc_msg_t *s_dispatch (auth_server_t *self, pc_msg_t *request);
+
+//  A worker runs the request's handler on its own state.
+static pc_msg_t *
+s_pool_run (void *state, pc_msg_t *request)
+{
+    return s_dispatch ((auth_server_t *) state, request);
+}
+
+//  The workers' states (each with its own Redis connection) and the pool.
+static void
+s_pool_start (auth_server_t *self, auth_server_args_t *args)
+{
+    long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    self->nworkers = args->workers > 0? (size_t) args->workers: cores > 0? (size_t) cores: 1;
+    size_t queue = args->queue > 0? (size_t) args->queue: AUTH_QUEUE_PER_WORKER * self->nworkers;
+    self->workers = (auth_server_t **) zmalloc (self->nworkers * sizeof (auth_server_t *));
+    assert (self->workers);
+    for (size_t i = 0; i < self->nworkers; i++) {
+        auth_server_t *worker = (auth_server_t *) zmalloc (sizeof (auth_server_t));
+        assert (worker);
+        worker->worker = true;
+        worker->verbose = self->verbose;
+        worker->dummy_hash = self->dummy_hash;
+        worker->store = auth_store_new (args->redis_host, args->redis_port);
+        auth_store_set_limits (worker->store, AUTH_ACCOUNT_LIMIT,
+                               args->source_limit > 0? args->source_limit: AUTH_SOURCE_LIMIT);
+        self->workers [i] = worker;
+    }
+    self->pool = auth_pool_new (self->nworkers, queue, s_pool_run, (void **) self->workers);
+    args->workers = (int) self->nworkers;
+    args->queue = (int) queue;
 }
 
 //  Creates the server and binds; NULL (logged) when the bind fails.
@@ -79,7 +134,8 @@ s_server_new (zsock_t *pipe, auth_server_args_t *args)
         s_server_destroy (&self);
         return NULL;
     }
-    self->poller = zpoller_new (self->pipe, self->router, NULL);
+    s_pool_start (self, args);
+    self->poller = zpoller_new (self->pipe, self->router, auth_pool_socket (self->pool), NULL);
     //  An actor ends on $TERM from its owner, not on the signal flag:
     //  without nonstop, zpoller_wait returns at once after SIGTERM and the
     //  $TERM would never be read (the owner then waits forever).
@@ -120,8 +176,28 @@ auth_on_register (auth_server_t *self, pc_msg_t *request)
     return pc_register_ok (request, name);
 }
 
-//  The broker names the client's source (address or key) as a third field;
-//  pychat-admin does not.
+//  A correct password: the login recorded, and a resume token for the
+//  device when one is named. The auth service leaves the broker's fields
+//  (fan-out port, session topic) empty.
+static pc_msg_t *
+s_logged_in (auth_server_t *self, pc_msg_t *request, const char *name, const char *role)
+{
+    //  A failure to record the login is answered 503, never OK: the
+    //  account's failures would otherwise survive a correct password.
+    if (auth_store_login_ok (self->store, name, pc_now_ms ()) == -1)
+        return s_unavailable (request);
+    const char *device = pc_login_device (request);
+    char token [AUTH_TOKEN_TEXT] = "", sid [AUTH_TOKEN_SID] = "";
+    if (device && *device
+    &&  auth_tokens_issue (self->store, name, device, pc_now_ms (), token, sid) == -1)
+        return s_unavailable (request);
+    pc_msg_t *reply = pc_login_ok (request, name, role? role: "user", "", "", token, sid);
+    sodium_memzero (token, sizeof (token));
+    return reply;
+}
+
+//  The broker names the client's device and source (address or key) as
+//  third and fourth fields; pychat-admin names neither.
 pc_msg_t *
 auth_on_login (auth_server_t *self, pc_msg_t *request)
 {
@@ -159,15 +235,7 @@ auth_on_login (auth_server_t *self, pc_msg_t *request)
         return pc_msg_new_error (request, PC_ERR_FORBIDDEN, "this account is banned");
     }
     if (valid) {
-        //  A failure to record the login is answered 503, never OK: the
-        //  account's failures would otherwise survive a correct password.
-        if (auth_store_login_ok (self->store, name, pc_now_ms ()) == -1)
-            reply = s_unavailable (request);
-        else {
-            reply = pc_msg_new_ok (request);
-            pc_msg_add (reply, name);               //  the auth service's LOGIN
-            pc_msg_add (reply, role);               //  reply: user, role
-        }
+        reply = s_logged_in (self, request, name, role);
     }
     else {
         //  An uncounted failure would be a free guess: 503 rather than 401.
@@ -278,11 +346,22 @@ auth_on_users (auth_server_t *self, pc_msg_t *request)
     return reply;
 }
 
+//  After a change that ends name's sessions (rc 0: done), every resume
+//  token of the account but keep goes too: 0, or -1 when Redis failed.
+static int
+s_revoke_after (auth_server_t *self, int rc, const char *name, const char *keep)
+{
+    if (rc == 0 && auth_tokens_revoke (self->store, name, "*", keep) == -1)
+        return -1;
+    return rc;
+}
+
 pc_msg_t *
 auth_on_ban (auth_server_t *self, pc_msg_t *request)
 {
     const char *name = pc_ban_user (request);
-    return s_account_reply (request, auth_store_user_set (self->store, name, "banned", "1"), name);
+    int rc = auth_store_user_set (self->store, name, "banned", "1");
+    return s_account_reply (request, s_revoke_after (self, rc, name, NULL), name);
 }
 
 pc_msg_t *
@@ -296,15 +375,16 @@ pc_msg_t *
 auth_on_deluser (auth_server_t *self, pc_msg_t *request)
 {
     const char *name = pc_deluser_user (request);
-    return s_account_reply (request, auth_store_user_delete (self->store, name), name);
+    int rc = auth_store_user_delete (self->store, name);
+    return s_account_reply (request, s_revoke_after (self, rc, name, NULL), name);
 }
 
 pc_msg_t *
 auth_on_resetpw (auth_server_t *self, pc_msg_t *request)
 {
     const char *name = pc_resetpw_user (request);
-    return s_account_reply (request,
-                            s_set_password (self, name, pc_resetpw_password (request)), name);
+    int rc = s_set_password (self, name, pc_resetpw_password (request));
+    return s_account_reply (request, s_revoke_after (self, rc, name, NULL), name);
 }
 
 pc_msg_t *
@@ -318,6 +398,9 @@ auth_on_passwd (auth_server_t *self, pc_msg_t *request)
         return pc_msg_new_error (request, PC_ERR_AUTH, "wrong password");
     if (rc == 0)
         rc = s_set_password (self, name, pc_passwd_password (request));
+    //  The device that changed it stays logged in; every other one must
+    //  give the new password.
+    rc = s_revoke_after (self, rc, name, pc_passwd_session (request));
     return s_account_reply (request, rc, name);
 }
 
@@ -332,7 +415,88 @@ auth_on_deleteme (auth_server_t *self, pc_msg_t *request)
         return pc_msg_new_error (request, PC_ERR_AUTH, "wrong password");
     if (rc == 0)
         rc = auth_store_user_delete (self->store, name);
-    return s_account_reply (request, rc, name);
+    return s_account_reply (request, s_revoke_after (self, rc, name, NULL), name);
+}
+
+//  --------------------------------------------------------------------------
+//  Resume tokens (auth_tokens.h): no Argon2id, on the main thread
+
+//  RESUME user token [device] [source]: the account as a LOGIN would give
+//  it, when the token is its live one and the account is not banned.
+pc_msg_t *
+auth_on_resume (auth_server_t *self, pc_msg_t *request)
+{
+    const char *name = pc_resume_user (request);
+    char sid [AUTH_TOKEN_SID];
+    int rc = auth_tokens_resume (self->store, name, pc_resume_token (request), pc_now_ms (), sid);
+    char *hash = NULL, *role = NULL;
+    if (rc == 0)
+        rc = auth_store_user_lookup (self->store, name, &hash, &role);
+    zstr_free (&hash);
+    int banned = rc == 0? auth_store_user_banned (self->store, name): 0;
+    pc_msg_t *reply;
+    if (rc == -1 || banned == -1)
+        reply = s_unavailable (request);
+    else
+    if (rc == 1)
+        reply = pc_msg_new_error (request, PC_ERR_AUTH, "unknown, expired or revoked token");
+    else
+    if (banned == 1)
+        reply = pc_msg_new_error (request, PC_ERR_FORBIDDEN, "this account is banned");
+    else {
+        self->resumed++;
+        reply = pc_resume_ok (request, name, role? role: "user", "", "", sid);
+    }
+    zstr_free (&role);
+    return reply;
+}
+
+//  SESSIONS user: the account's live tokens, one field each.
+pc_msg_t *
+auth_on_sessions (auth_server_t *self, pc_msg_t *request)
+{
+    const char *name = pc_sessions_user (request);
+    if (!name)
+        return pc_msg_new_error (request, PC_ERR_MALFORMED, "which account?");
+    zlistx_t *lines = zlistx_new ();
+    zlistx_set_destructor (lines, (czmq_destructor *) zstr_free);
+    int rc = auth_tokens_list (self->store, name, lines);
+    pc_msg_t *reply = rc == -1? s_unavailable (request): pc_msg_new_ok (request);
+    for (char *line = (char *) zlistx_first (lines); line && rc == 0;
+         line = (char *) zlistx_next (lines))
+        if (pc_msg_nfields (reply) < PC_FIELDS_MAX)
+            pc_msg_add (reply, line);
+    zlistx_destroy (&lines);
+    return reply;
+}
+
+//  REVOKE sid user: one token of the account ("*": all of them).
+pc_msg_t *
+auth_on_revoke (auth_server_t *self, pc_msg_t *request)
+{
+    const char *name = pc_revoke_user (request);
+    if (!name)
+        return pc_msg_new_error (request, PC_ERR_MALFORMED, "which account?");
+    int rc = auth_tokens_revoke (self->store, name, pc_revoke_session (request), NULL);
+    if (rc == -1)
+        return s_unavailable (request);
+    if (rc == 1)
+        return pc_msg_new_error (request, PC_ERR_NOT_FOUND, "no such session");
+    return pc_msg_new_ok (request);
+}
+
+//  STATS: the pool and the Argon2id counter, as one JSON object.
+pc_msg_t *
+auth_on_stats (auth_server_t *self, pc_msg_t *request)
+{
+    char json [400];
+    snprintf (json, sizeof (json),
+              "{\"hashes\": %ld, \"resumed\": %ld, \"workers\": %zu, \"busy\": %zu, "
+              "\"queued\": %zu, \"queue_max\": %zu, \"refused_busy\": %ld}",
+              auth_hash_count (), self->resumed, auth_pool_workers (self->pool),
+              auth_pool_busy (self->pool), auth_pool_queued (self->pool),
+              auth_pool_queue_max (self->pool), auth_pool_refused (self->pool));
+    return pc_stats_ok (request, json);
 }
 
 //  MKADMIN name password: creates the account as an admin, or makes an
@@ -353,16 +517,65 @@ auth_on_mkadmin (auth_server_t *self, pc_msg_t *request)
     return s_account_reply (request, rc, name);
 }
 
-//  Answers the request just read (rc from pc_msg_recv/next), whatever it holds.
+//  The reply to a well-formed request, from its handler (on the thread
+//  whose state self is: the main one, or a worker's).
+static pc_msg_t *
+s_dispatch (auth_server_t *self, pc_msg_t *request)
+{
+    const char *peer = pc_msg_user_id (request);
+    const char *command = pc_msg_command (request);
+    const auth_route_t *route = auth_dispatch_route (pc_msg_cmd (request));
+    pc_msg_t *reply;
+    if (route)
+        reply = route->handler (self, request);
+    else {
+        zsys_warning ("authsvc: unknown command %s from %s", command, peer? peer: "?");
+        char text [64];
+        snprintf (text, sizeof (text), "unknown command '%s'", command);
+        reply = pc_msg_new_error (request, PC_ERR_UNKNOWN, text);
+    }
+    if (self->verbose && reply)
+        zsys_debug ("authsvc: %s from %s: %s %s", command, peer? peer: "?",
+                    pc_msg_command (reply), pc_msg_is (reply, "ERROR")? pc_error_code (reply): "");
+    return reply;
+}
+
+//  A request that hashes goes to the pool; a full queue is answered at
+//  once, with what to wait before the next try.
+static pc_msg_t *
+s_to_pool (auth_server_t *self, pc_msg_t *request)
+{
+    pc_msg_t *job = pc_msg_dup (request);
+    if (auth_pool_submit (self->pool, &job) == 0)
+        return NULL;
+    pc_msg_destroy (&job);
+    int wait_ms = auth_pool_retry_after (self->pool);
+    char text [80];
+    snprintf (text, sizeof (text), "auth service busy, retry after %d ms", wait_ms);
+    pc_msg_t *reply = pc_msg_new_error (request, PC_ERR_UNAVAILABLE, text);
+    pc_msg_addf (reply, "retry-after=%d", wait_ms);
+    return reply;
+}
+
+static void
+s_send_reply (auth_server_t *self, pc_msg_t **reply_p)
+{
+    if (*reply_p && pc_msg_send (*reply_p, self->router) == -1)
+        zsys_warning ("authsvc: cannot send reply: %s", zmq_strerror (zmq_errno ()));
+    pc_msg_destroy (reply_p);
+}
+
+//  Answers the request just read (rc from pc_msg_recv/next), whatever it
+//  holds, or hands it to the pool.
 static void
 s_handle_one (auth_server_t *self, int rc)
 {
     pc_msg_t *request = self->request;
     if (rc == -1)
         return;                         //  interrupted
-    const char *peer = pc_msg_user_id (request);
     pc_msg_t *reply = NULL;
     if (rc == -2) {
+        const char *peer = pc_msg_user_id (request);
         zsys_warning ("authsvc: malformed request from %s: %d %s", peer? peer: "?",
                       pc_msg_error (request), pc_msg_error_text (request));
         //  The broker waits for one reply per request: always answer (with
@@ -370,26 +583,21 @@ s_handle_one (auth_server_t *self, int rc)
         if (pc_msg_routing_id (request))
             reply = pc_msg_new_error (request, pc_msg_error (request), pc_msg_error_text (request));
     }
-    else {
-        const char *command = pc_msg_command (request);
-        const auth_route_t *route = auth_dispatch_route (pc_msg_cmd (request));
-        if (route)
-            reply = route->handler (self, request);
-        else {
-            zsys_warning ("authsvc: unknown command %s from %s", command, peer? peer: "?");
-            char text [64];
-            snprintf (text, sizeof (text), "unknown command '%s'", command);
-            reply = pc_msg_new_error (request, PC_ERR_UNKNOWN, text);
-        }
-        if (self->verbose)
-            zsys_debug ("authsvc: %s from %s: %s %s", command, peer? peer: "?",
-                        pc_msg_command (reply), pc_msg_is (reply, "ERROR")? pc_error_code (reply): "");
-    }
-    if (reply) {
-        if (pc_msg_send (reply, self->router) == -1)
-            zsys_warning ("authsvc: cannot send reply: %s", zmq_strerror (zmq_errno ()));
-        pc_msg_destroy (&reply);
-    }
+    else
+    if (s_hashes (pc_msg_cmd (request)) && auth_dispatch_route (pc_msg_cmd (request)))
+        reply = s_to_pool (self, request);
+    else
+        reply = s_dispatch (self, request);
+    s_send_reply (self, &reply);
+}
+
+//  Sends the replies the workers have finished.
+static void
+s_handle_pool (auth_server_t *self)
+{
+    pc_msg_t *reply;
+    while ((reply = auth_pool_reply (self->pool)))
+        s_send_reply (self, &reply);
 }
 
 //  Reads one frame of requests and answers each (a frame may hold a batch).
@@ -427,190 +635,13 @@ auth_server_actor (zsock_t *pipe, void *args)
         if (which == self->router)
             s_handle_request (self);
         else
+        if (which == auth_pool_socket (self->pool))
+            s_handle_pool (self);
+        else
         if (which == self->pipe)
             s_handle_pipe (self);
         else
             break;                      //  interrupted
     }
     s_server_destroy (&self);
-}
-
-//  --------------------------------------------------------------------------
-//  Selftest
-
-//  Sends a request of frames (NULL-terminated) and returns the reply (the
-//  caller destroys it), or NULL when none came within a while.
-static pc_msg_t *
-s_test_call (zsock_t *dealer, const char *first, ...)
-{
-    zmsg_t *msg = zmsg_new ();
-    va_list args;
-    va_start (args, first);
-    for (const char *frame = first; frame; frame = va_arg (args, const char *))
-        zmsg_addstr (msg, frame);
-    va_end (args);
-    assert (zmsg_send (&msg, dealer) == 0);
-    pc_msg_t *reply = pc_msg_new (NULL);
-    if (pc_msg_recv (reply, dealer) != 0)
-        pc_msg_destroy (&reply);
-    return reply;
-}
-
-//  Expects an ERROR reply with code (and request id).
-static void
-s_test_error (pc_msg_t **reply_p, int code, const char *reqid)
-{
-    pc_msg_t *reply = *reply_p;
-    assert (reply);
-    assert (pc_msg_error_code (reply) == code);
-    assert (streq (pc_msg_reqid (reply), reqid));
-    pc_msg_destroy (reply_p);
-}
-
-static zsock_t *
-s_test_dealer (zcert_t *cert, zcert_t *server_cert, int port, int timeout)
-{
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    zcert_apply (cert, dealer);
-    zsock_set_curve_serverkey (dealer, zcert_public_txt (server_cert));
-    zsock_set_rcvtimeo (dealer, timeout);
-    zsock_connect (dealer, "tcp://127.0.0.1:%d", port);
-    return dealer;
-}
-
-//  REGISTER: once, then taken
-static void
-s_test_register_login (zsock_t *broker, int redis_port)
-{
-    pc_msg_t *reply;
-    reply = s_test_call (broker, PC_SIGNATURE, "REGISTER", "r1", "alice", "s3cret", "key-a", NULL);
-    assert (reply && pc_msg_is (reply, "OK") && streq (pc_register_ok_user (reply), "alice"));
-    pc_msg_destroy (&reply);
-    reply = s_test_call (broker, PC_SIGNATURE, "REGISTER", "r2", "alice", "other", NULL);
-    assert (reply && streq (pc_msg_error_reason (reply), "name taken"));
-    s_test_error (&reply, PC_ERR_CONFLICT, "r2");
-
-    //  LOGIN: right, wrong, unknown (the last two alike)
-    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "l1", "alice", "s3cret", "key-a", NULL);
-    assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_reqid (reply), "l1"));
-    assert (streq (pc_login_ok_user (reply), "alice") && streq (pc_login_ok_role (reply), "user"));
-    pc_msg_destroy (&reply);
-    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "l2", "alice", "wrong", "key-a", NULL);
-    assert (reply && streq (pc_msg_error_reason (reply), AUTH_TEXT_FAILED));
-    s_test_error (&reply, PC_ERR_AUTH, "l2");
-    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "l3", "nobody", "wrong", NULL);
-    assert (reply && streq (pc_msg_error_reason (reply), AUTH_TEXT_FAILED));
-    s_test_error (&reply, PC_ERR_AUTH, "l3");
-}
-
-//  Malformed and unknown requests: answered, never fatal
-static void
-s_test_malformed (zsock_t *broker, int redis_port)
-{
-    pc_msg_t *reply;
-    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "m1", "Alice", "pw", NULL);
-    s_test_error (&reply, PC_ERR_BAD_NAME, "m1");
-    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "m2", "alice", NULL);
-    s_test_error (&reply, PC_ERR_MALFORMED, "m2");
-    reply = s_test_call (broker, PC_SIGNATURE, "FLY", "m3", NULL);
-    s_test_error (&reply, PC_ERR_UNKNOWN, "m3");
-    reply = s_test_call (broker, PC_SIGNATURE, "JOIN", "m4", "lobby", NULL);
-    s_test_error (&reply, PC_ERR_UNKNOWN, "m4");
-    reply = s_test_call (broker, "PYCHAT9", "PING", "m5", NULL);
-    s_test_error (&reply, PC_ERR_VERSION, "");
-    reply = s_test_call (broker, "garbage", NULL);
-    s_test_error (&reply, PC_ERR_MALFORMED, "");
-}
-
-//  Throttling: 5 failures (one above), then even the right password is refused
-static void
-s_test_throttling (zsock_t *broker, int redis_port)
-{
-    pc_msg_t *reply;
-    for (int failure = 2; failure <= 5; failure++) {
-        reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "t", "alice", "wrong", "key-b", NULL);
-        s_test_error (&reply, PC_ERR_AUTH, "t");
-    }
-    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "t6", "alice", "s3cret", "key-c", NULL);
-    assert (reply && pc_msg_nfields (reply) == 3 && streq (pc_error_detail (reply), "2"));
-    assert (streq (pc_msg_error_reason (reply), "too many failed logins, retry in 2 s"));
-    s_test_error (&reply, PC_ERR_THROTTLED, "t6");
-    //  When the lock runs out (here: is removed), the right password works
-    redisContext *redis_ctx = redisConnect ("127.0.0.1", redis_port);
-    assert (redis_ctx && !redis_ctx->err);
-    redisReply *redis_reply = (redisReply *) redisCommand (redis_ctx, "DEL lock:acct:alice");
-    assert (redis_reply);
-    freeReplyObject (redis_reply);
-    redisFree (redis_ctx);
-    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "t7", "alice", "s3cret", NULL);
-    assert (reply && pc_msg_is (reply, "OK"));
-    pc_msg_destroy (&reply);
-}
-
-void
-auth_server_test (bool verbose)
-{
-    printf (" * auth_server: ");
-    int redis_port = 0;
-    pid_t redis = pc_redis_server_start (&redis_port);
-    if (redis == -1) {
-        printf ("SKIPPED (cannot start redis-server)\n");
-        return;
-    }
-    zactor_t *zap = pc_zap_new ();
-    zcert_t *server_cert = zcert_new ();
-    zcert_t *broker_cert = zcert_new ();
-    zcert_t *stranger_cert = zcert_new ();
-    pc_zap_allow_key (zap, AUTH_ZAP_DOMAIN, zcert_public_txt (broker_cert));
-
-    auth_server_args_t args = {
-        "tcp://127.0.0.1:*", server_cert, "127.0.0.1", redis_port, 0, verbose, 0
-    };
-    zactor_t *server = zactor_new (auth_server_actor, &args);
-    assert (server);
-    char *ready = zstr_recv (server);
-    assert (ready && streq (ready, "READY") && args.port > 0);
-    zstr_free (&ready);
-    zsock_t *broker = s_test_dealer (broker_cert, server_cert, args.port, 5000);
-
-    pc_msg_t *reply = s_test_call (broker, PC_SIGNATURE, "PING", "p1", NULL);
-    assert (reply && pc_msg_is (reply, "OK") && streq (pc_msg_reqid (reply), "p1"));
-    assert (streq (pc_ping_ok_pong (reply), "PONG"));
-    pc_msg_destroy (&reply);
-
-    s_test_register_login (broker, redis_port);
-    s_test_malformed (broker, redis_port);
-    s_test_throttling (broker, redis_port);
-    //  A key the ZAP handler does not know gets nothing at all
-    zsock_t *stranger = s_test_dealer (stranger_cert, server_cert, args.port, 300);
-    reply = s_test_call (stranger, PC_SIGNATURE, "PING", "s1", NULL);
-    assert (reply == NULL);
-    zsock_destroy (&stranger);
-
-    //  Redis down: 503 (PING still answers), then back by itself
-    pc_redis_server_stop (redis);
-    reply = s_test_call (broker, PC_SIGNATURE, "LOGIN", "d1", "alice", "s3cret", NULL);
-    assert (reply && streq (pc_msg_error_reason (reply), AUTH_TEXT_UNAVAILABLE));
-    s_test_error (&reply, PC_ERR_UNAVAILABLE, "d1");
-    reply = s_test_call (broker, PC_SIGNATURE, "REGISTER", "d2", "bob", "pw", NULL);
-    s_test_error (&reply, PC_ERR_UNAVAILABLE, "d2");
-    reply = s_test_call (broker, PC_SIGNATURE, "PING", "d3", NULL);
-    assert (reply && pc_msg_is (reply, "OK"));
-    pc_msg_destroy (&reply);
-    redis = pc_redis_server_start (&redis_port);
-    assert (redis > 0);
-    reply = s_test_call (broker, PC_SIGNATURE, "REGISTER", "d4", "bob", "pw", NULL);
-    assert (reply && pc_msg_is (reply, "OK"));
-    pc_msg_destroy (&reply);
-
-    zsock_destroy (&broker);
-    zactor_destroy (&server);
-    pc_zap_destroy (&zap);
-    zcert_destroy (&server_cert);
-    zcert_destroy (&broker_cert);
-    zcert_destroy (&stranger_cert);
-    pc_redis_server_stop (redis);
-    if (verbose)
-        printf ("(verbose) ");
-    printf ("OK\n");
 }

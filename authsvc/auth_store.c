@@ -95,6 +95,13 @@ auth_store_destroy (auth_store_t **self_p)
     }
 }
 
+pc_redis_t *
+auth_store_redis (auth_store_t *self)
+{
+    assert (self);
+    return self->redis;
+}
+
 void
 auth_store_set_limits (auth_store_t *self, int account_limit, int source_limit)
 {

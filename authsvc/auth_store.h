@@ -78,5 +78,8 @@ int         auth_store_key_set      (auth_store_t *self, const char *name, const
 //  1 the account has no key, 2 no such account, -1 unavailable.
 int         auth_store_key_get      (auth_store_t *self, const char *name, char **key_p);
 
+//  The store's Redis connection (for auth_tokens; borrowed).
+struct _pc_redis_t *auth_store_redis (auth_store_t *self);
+
 void        auth_store_test         (bool verbose);
 #endif

@@ -19,7 +19,9 @@
     "  -V, --version   the version\n" \
     "environment: PYCHAT_DATA, PYCHAT_PORT, PYCHAT_BIND, PYCHAT_REDIS,\n" \
     "  PYCHAT_AUTHSVC_BIND (endpoint, e.g. tcp://127.0.0.1:6001),\n" \
-    "  PYCHAT_THROTTLE_SOURCE (failed LOGINs per source before 429, default " #limit ")\n"
+    "  PYCHAT_THROTTLE_SOURCE (failed LOGINs per source before 429, default " #limit "),\n" \
+    "  PYCHAT_AUTH_WORKERS (Argon2id threads, default: one per core),\n" \
+    "  PYCHAT_AUTH_QUEUE (requests waiting for them before 503, default 16 per worker)\n"
 #define S_HELP_OF(limit) S_HELP (limit)
 
 //  Trusts DIR/NAME's public key on the services domain, creating the key
@@ -37,17 +39,18 @@ s_trust (zactor_t *zap, const char *dir, const char *name)
     return 0;
 }
 
-//  PYCHAT_THROTTLE_SOURCE, or the default; -1 (logged) when malformed.
+//  The variable name as a number within 1..max, or fallback when unset;
+//  -1 (logged) when malformed.
 static int
-s_source_limit (void)
+s_env_int (const char *name, int fallback, long max)
 {
-    const char *limit_text = getenv ("PYCHAT_THROTTLE_SOURCE");
-    if (!limit_text || !*limit_text)
-        return AUTH_SOURCE_LIMIT;
+    const char *text = getenv (name);
+    if (!text || !*text)
+        return fallback;
     char *end;
-    long value = strtol (limit_text, &end, 10);
-    if (*end || value < 1 || value > 1000000) {
-        zsys_error ("authsvc: PYCHAT_THROTTLE_SOURCE must be 1-1000000, not '%s'", limit_text);
+    long value = strtol (text, &end, 10);
+    if (*end || value < 1 || value > max) {
+        zsys_error ("authsvc: %s must be 1-%ld, not '%s'", name, max, text);
         return -1;
     }
     return (int) value;
@@ -81,8 +84,10 @@ main (int argc, char *argv [])
     if (rc != PC_SERVICE_GO)
         return rc;
     pc_config_t *config = &service.config;
-    int source_limit = s_source_limit ();
-    if (source_limit == -1)
+    int source_limit = s_env_int ("PYCHAT_THROTTLE_SOURCE", AUTH_SOURCE_LIMIT, 1000000);
+    int workers = s_env_int ("PYCHAT_AUTH_WORKERS", 0, 256);
+    int queue = s_env_int ("PYCHAT_AUTH_QUEUE", 0, 100000);
+    if (source_limit == -1 || workers == -1 || queue == -1)
         return PC_EXIT_USAGE;
     char endpoint [300];
     const char *bind = getenv ("PYCHAT_AUTHSVC_BIND");
@@ -99,14 +104,15 @@ main (int argc, char *argv [])
     if (s_keys (config, &zap, &cert))
         return PC_EXIT_UNREACHABLE;
     auth_server_args_t args = {
-        endpoint, cert, config->redis_host, config->redis_port, source_limit, service.verbose, 0
+        endpoint, cert, config->redis_host, config->redis_port, source_limit, service.verbose, 0,
+        workers, queue
     };
     zactor_t *server = pc_service_start (&service, auth_server_actor, &args, NULL);
     rc = PC_EXIT_UNREACHABLE;
     if (server) {
-        zsys_info ("authsvc: listening on %s (port %d, key %s), redis %s:%d, source limit %d",
-                   endpoint, args.port, zcert_public_txt (cert), config->redis_host,
-                   config->redis_port, source_limit);
+        zsys_info ("authsvc: listening on %s (port %d, key %s), redis %s:%d, source limit %d, "
+                   "%d Argon2id workers, queue %d", endpoint, args.port, zcert_public_txt (cert),
+                   config->redis_host, config->redis_port, source_limit, args.workers, args.queue);
         rc = pc_service_wait (&service, server);
         zsys_info ("authsvc: stopping");
     }

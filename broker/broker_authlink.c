@@ -76,12 +76,12 @@ broker_authlink_actor (broker_t *self, broker_pending_t *pending)
 //  --------------------------------------------------------------------------
 //  REGISTER and LOGIN: anyone may ask
 
-//  LOGIN succeeded: the key's session is the user's from now on
+//  LOGIN or RESUME succeeded: the key's session is the user's from now on
+//  (name and role as the auth service said, sid its token's id)
 static void
-s_logged_in (broker_t *self, broker_pending_t *pending, pc_msg_t *reply, pc_msg_t *answer)
+s_bind (broker_t *self, broker_pending_t *pending, const char *name, const char *role,
+        const char *sid, pc_msg_t *answer)
 {
-    const char *name = pc_login_ok_user (reply);
-    const char *role = pc_login_ok_role (reply);
     if (!name || !pc_name_valid (name))
         name = pending->name;
     if (!role)
@@ -93,6 +93,7 @@ s_logged_in (broker_t *self, broker_pending_t *pending, pc_msg_t *reply, pc_msg_
     }
     broker_ctx_logout (self, session);
     broker_session_login (session, name, role);
+    broker_session_set_token_id (session, sid);
     broker_session_touch (session, pc_now_ms ());
     broker_ctx_event (self, "login", name, NULL);
     broker_debug (self, "broker: %s logged in", name);
@@ -100,6 +101,24 @@ s_logged_in (broker_t *self, broker_pending_t *pending, pc_msg_t *reply, pc_msg_
     pc_msg_add (answer, role);
     pc_msg_addf (answer, "%d", self->config.base_port + PC_OFF_FANOUT);
     pc_msg_add (answer, broker_session_topic (session));
+}
+
+static void
+s_logged_in (broker_t *self, broker_pending_t *pending, pc_msg_t *reply, pc_msg_t *answer)
+{
+    const char *sid = pc_login_ok_session (reply);
+    s_bind (self, pending, pc_login_ok_user (reply), pc_login_ok_role (reply), sid, answer);
+    const char *token = pc_login_ok_token (reply);
+    pc_msg_add (answer, token? token: "");
+    pc_msg_add (answer, sid? sid: "");
+}
+
+static void
+s_resumed (broker_t *self, broker_pending_t *pending, pc_msg_t *reply, pc_msg_t *answer)
+{
+    const char *sid = pc_resume_ok_session (reply);
+    s_bind (self, pending, pc_resume_ok_user (reply), pc_resume_ok_role (reply), sid, answer);
+    pc_msg_add (answer, sid? sid: "");
 }
 
 static void
@@ -131,15 +150,24 @@ broker_on_register (broker_t *self, pc_msg_t *request, broker_session_t *session
     return 0;
 }
 
+//  A client that names no device still gets a token, for "unknown"
+static const char *
+s_device (const char *device)
+{
+    return device && *device? device: "unknown";
+}
+
 int
 broker_on_login (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    if (pc_msg_nfields (request) != 2) {
-        broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "takes a name and a password");
+    if (pc_msg_nfields (request) != 2 && pc_msg_nfields (request) != 3) {
+        broker_ctx_reply_error (self, request, PC_ERR_MALFORMED,
+                                "takes a name, a password and maybe a device");
         return 0;
     }
     const char *user = pc_login_user (request);
     pc_msg_t *forward = pc_login_new (user, pc_login_password (request),
+                                      s_device (pc_login_device (request)),
                                       s_source (request, session));
     broker_pending_t *pending = s_forward (self, request, session, user, &forward, s_logged_in);
     if (pending)
@@ -147,8 +175,92 @@ broker_on_login (broker_t *self, pc_msg_t *request, broker_session_t *session)
     return 0;
 }
 
+//  RESUME user token [device]: a login without the password
+int
+broker_on_resume (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    if (pc_msg_nfields (request) != 2 && pc_msg_nfields (request) != 3) {
+        broker_ctx_reply_error (self, request, PC_ERR_MALFORMED,
+                                "takes a name, a token and maybe a device");
+        return 0;
+    }
+    const char *user = pc_resume_user (request);
+    pc_msg_t *forward = pc_resume_new (user, pc_resume_token (request),
+                                       s_device (pc_resume_device (request)),
+                                       s_source (request, session));
+    broker_pending_t *pending = s_forward (self, request, session, user, &forward, s_resumed);
+    if (pending)
+        pending->login = true;
+    return 0;
+}
+
 //  --------------------------------------------------------------------------
 //  A session's own account
+
+//  The account SESSIONS and REVOKE are about: the session's own, or the
+//  one named (admins only). NULL: refused (answered).
+static const char *
+s_token_owner (broker_t *self, pc_msg_t *request, broker_session_t *session, const char *named)
+{
+    const char *user = broker_session_user (session);
+    if (named && !streq (named, user) && !streq (broker_session_role (session), "admin")) {
+        broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN,
+                                "only admins see or revoke another user's sessions");
+        return NULL;
+    }
+    return named? named: user;
+}
+
+int
+broker_on_sessions (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *owner = s_token_owner (self, request, session, pc_sessions_user (request));
+    if (owner) {
+        pc_msg_t *forward = pc_sessions_new (owner);
+        broker_authlink_forward (self, request, session, owner, &forward, NULL);
+    }
+    return 0;
+}
+
+static void
+s_revoked (broker_t *self, broker_pending_t *pending, pc_msg_t *reply, pc_msg_t *answer)
+{
+    broker_authlink_copy (reply, answer);
+    broker_moderation_audit (self, broker_authlink_actor (self, pending), "revoke-session",
+                             pending->name);
+}
+
+int
+broker_on_revoke (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *owner = s_token_owner (self, request, session, pc_revoke_user (request));
+    if (owner) {
+        pc_msg_t *forward = pc_revoke_new (pc_revoke_session (request), owner);
+        broker_authlink_forward (self, request, session, owner, &forward, s_revoked);
+    }
+    return 0;
+}
+
+//  LOGOUT [keep]: the session ends; its resume token too, unless "keep"
+//  (a scriptable command that ends, and comes back with the token later)
+int
+broker_on_logout (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    char user [PC_NAME_MAX + 1] = "", sid [24] = "";
+    if (broker_session_user (session)) {
+        snprintf (user, sizeof (user), "%s", broker_session_user (session));
+        snprintf (sid, sizeof (sid), "%s", broker_session_token_id (session));
+    }
+    const char *keep = pc_logout_keep (request);
+    broker_ctx_logout (self, session);
+    if (*user && *sid && !(keep && streq (keep, "keep"))) {
+        pc_msg_t *forward = pc_revoke_new (sid, user);
+        broker_authlink_forward (self, request, session, user, &forward, NULL);
+    }
+    else
+        broker_ctx_reply_ok (self, request);
+    return 0;
+}
 
 int
 broker_on_setkey (broker_t *self, pc_msg_t *request, broker_session_t *session)
@@ -188,7 +300,9 @@ broker_on_passwd (broker_t *self, pc_msg_t *request, broker_session_t *session)
                                 "PASSWD takes the old and the new password");
         return 0;
     }
-    pc_msg_t *forward = pc_passwd_new (pc_passwd_old (request), pc_passwd_password (request), user);
+    const char *sid = broker_session_token_id (session);
+    pc_msg_t *forward = pc_passwd_new (pc_passwd_old (request), pc_passwd_password (request), user,
+                                       *sid? sid: "-");
     broker_authlink_forward (self, request, session, user, &forward, s_password_changed);
     return 0;
 }

@@ -13,13 +13,6 @@ broker_on_ping (broker_t *self, pc_msg_t *request, broker_session_t *session)
     return 0;
 }
 
-int
-broker_on_logout (broker_t *self, pc_msg_t *request, broker_session_t *session)
-{
-    broker_ctx_logout (self, session);
-    broker_ctx_reply_ok (self, request);
-    return 0;
-}
 
 //  First sight of the room since start: learn its last id from Redis
 static void

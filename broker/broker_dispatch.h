@@ -36,8 +36,11 @@ int broker_on_logout (broker_t *self, pc_msg_t *request, broker_session_t *sessi
 int broker_on_passwd (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_ping (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_register (broker_t *self, pc_msg_t *request, broker_session_t *session);
+int broker_on_resume (broker_t *self, pc_msg_t *request, broker_session_t *session);
+int broker_on_revoke (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_send (broker_t *self, pc_msg_t *request, broker_session_t *session);
+int broker_on_sessions (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_setkey (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_subs (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_who (broker_t *self, pc_msg_t *request, broker_session_t *session);

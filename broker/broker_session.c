@@ -10,6 +10,7 @@ struct _broker_session_t {
     char      topic [24];
     char     *user;
     char     *role;
+    char      sid [24];         //  the login's resume token id, or ""
     int64_t   last_seen;
     zhashx_t *rooms;            //  room name -> (void *) 1
     zhashx_t *subs;             //  topic -> (void *) 1
@@ -72,9 +73,18 @@ broker_session_login (broker_session_t *self, const char *user, const char *role
     self->role = strdup (role);
 }
 
+const char *broker_session_token_id (broker_session_t *self) { return self->sid; }
+
+void
+broker_session_set_token_id (broker_session_t *self, const char *sid)
+{
+    snprintf (self->sid, sizeof (self->sid), "%s", sid? sid: "");
+}
+
 void
 broker_session_logout (broker_session_t *self)
 {
+    self->sid [0] = 0;
     zstr_free (&self->user);
     zstr_free (&self->role);
     zhashx_purge (self->rooms);
@@ -178,6 +188,9 @@ broker_session_test (bool verbose)
     broker_session_destroy (&other);
     broker_session_login (session, "alice", "user");
     assert (streq (broker_session_user (session), "alice"));
+    assert (streq (broker_session_token_id (session), ""));
+    broker_session_set_token_id (session, "0123456789abcdef");
+    assert (streq (broker_session_token_id (session), "0123456789abcdef"));
     broker_session_add_room (session, "lobby");
     assert (broker_session_in_room (session, "lobby"));
     assert (!broker_session_in_room (session, "dev"));
@@ -202,6 +215,7 @@ broker_session_test (bool verbose)
     assert (broker_session_resends_done (session));
     broker_session_logout (session);
     assert (broker_session_user (session) == NULL);
+    assert (streq (broker_session_token_id (session), ""));
     assert (broker_session_sent (session, "lobby", "x63") == NULL);
     assert (!broker_session_resends_done (session));
     assert (!broker_session_in_room (session, "lobby"));

@@ -21,6 +21,10 @@ const char *broker_session_topic       (broker_session_t *self);
 const char *broker_session_user        (broker_session_t *self);
 const char *broker_session_role        (broker_session_t *self);
 void        broker_session_login       (broker_session_t *self, const char *user, const char *role);
+//  The id of the resume token this login holds ("" when none): PASSWD
+//  keeps it, LOGOUT revokes it.
+const char *broker_session_token_id    (broker_session_t *self);
+void        broker_session_set_token_id (broker_session_t *self, const char *sid);
 //  Forgets the user, its rooms and its topics.
 void        broker_session_logout      (broker_session_t *self);
 

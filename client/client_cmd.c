@@ -26,6 +26,9 @@ client_cmd_usage (FILE *stream)
         "                                fingerprint with USER out of band)\n"
         "  rooms [--json]                list the rooms with members and messages\n"
         "  who ROOM [--json]             list the members of ROOM\n"
+        "  sessions [--user NAME]        your devices' resume tokens (admins: NAME's)\n"
+        "  sessions revoke ID [--user NAME]  revoke one (ID '*': all of them)\n"
+        "  logout                        revoke this device's token and forget it\n"
         "  ping                          check that the broker answers\n"
         "  passwd                        change your password (old: PYCHAT_PASSWORD or\n"
         "                                asked; new: PYCHAT_NEW_PASSWORD or asked)\n"
@@ -210,9 +213,14 @@ cmd_open (client_opts_t *opts, session_t *session, bool need_user, bool confirm)
             fprintf (stderr, "pychat: no user name: use --user NAME or set PYCHAT_USER\n");
             return PC_EXIT_USAGE;
         }
-        int rc = cmd_get_password (session, opts->user, confirm);
-        if (rc)
-            return rc;
+        //  A saved resume token logs in without the password: it is asked
+        //  for only when the server refuses the token
+        if (confirm || !client_token_load (opts->home, opts->user, opts->server_key,
+                                           session->token, session->sid)) {
+            int rc = cmd_get_password (session, opts->user, confirm);
+            if (rc)
+                return rc;
+        }
     }
     //  The device key stays in PYCHAT_HOME (mode 0600); each process talks
     //  over a key of its own, so that a `send` in one terminal is a session
@@ -240,6 +248,7 @@ cmd_close (session_t *session)
     client_conn_destroy (&session->conn);
     zcert_destroy (&session->cert);
     sodium_memzero (session->password, sizeof (session->password));
+    sodium_memzero (session->token, sizeof (session->token));
 }
 
 
@@ -248,7 +257,25 @@ cmd_close (session_t *session)
 int
 cmd_login (client_opts_t *opts, session_t *session)
 {
-    int rc = client_conn_login (session->conn, opts->user, session->password);
+    char device [CLIENT_DEVICE_MAX];
+    client_token_device (device, sizeof (device));
+    int rc = CLIENT_CONN_TOKEN_REFUSED;
+    if (*session->token) {
+        rc = client_conn_resume (session->conn, opts->user, session->token, device);
+        if (rc == CLIENT_CONN_TOKEN_REFUSED) {
+            client_token_forget (opts->home, opts->user);
+            session->token [0] = session->sid [0] = 0;
+        }
+    }
+    if (rc == CLIENT_CONN_TOKEN_REFUSED) {
+        if (!*session->password && (rc = cmd_get_password (session, opts->user, false)))
+            return rc;
+        rc = client_conn_login (session->conn, opts->user, session->password, device,
+                                session->token, session->sid);
+        if (rc == 0 && *session->token)
+            client_token_save (opts->home, opts->user, opts->server_key, session->token,
+                               session->sid);
+    }
     if (rc)
         return rc;
     client_dm_keys_t keys;
@@ -365,6 +392,17 @@ s_register (client_opts_t *opts, session_t *session, void *arg)
     //  write to the new account from now on.
     if (rc == 0)
         rc = cmd_login (opts, session);
+    if (rc == 0) {
+        //  Registering is not logging in on this device: the token of that
+        //  login goes (the first command that logs in gets one)
+        pc_msg_t *logout = pc_logout_new (NULL);
+        pc_msg_t *ok = NULL;
+        client_conn_call (session->conn, "logout", logout, &ok);
+        pc_msg_destroy (&logout);
+        pc_msg_destroy (&ok);
+        client_conn_forget_login (session->conn);
+        client_token_forget (opts->home, opts->user);
+    }
     if (rc == 0) {
         printf ("registered %s\n", opts->user);
         rc = client_listen_flush_stdout ();

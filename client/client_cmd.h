@@ -24,6 +24,8 @@ int     client_cmd_send     (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_listen   (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_rooms    (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_who      (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_sessions (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_logout   (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_ping     (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_history  (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_dm       (client_opts_t *opts, int argc, char **argv);

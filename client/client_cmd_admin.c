@@ -323,6 +323,10 @@ client_cmd_passwd (client_opts_t *opts, int argc, char **argv)
         if (rc == 0)
             rc = s_account_call (opts, "passwd", "PASSWD", probe.password, password, NULL,
                                  "password changed", NULL);
+        //  The saved token is bound to the old PYCHAT_PASSWORD: the next
+        //  command logs in with the new one and gets this device a new token
+        if (rc == 0)
+            client_token_forget (opts->home, opts->user);
         sodium_memzero (probe.password, sizeof (probe.password));
     }
     sodium_memzero (password, sizeof (password));

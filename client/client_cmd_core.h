@@ -10,6 +10,7 @@
 #include "client_listen.h"
 #include "client_seal.h"
 #include "client_state.h"
+#include "client_token.h"
 #include "client_xfer.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
@@ -31,6 +32,8 @@ typedef struct {
     zcert_t       *cert;
     client_conn_t *conn;
     char           password [PC_SECRET_MAX + 2];
+    char           token [CLIENT_TOKEN_MAX];    //  saved resume token ("" none):
+    char           sid [CLIENT_TOKEN_SID];      //  the password is asked only if refused
 } session_t;
 
 //  What a command does with its session once logged in (when it asked

@@ -230,18 +230,64 @@ client_conn_call (client_conn_t *self, const char *what, pc_msg_t *request, pc_m
     return rc;
 }
 
+//  Checks a LOGIN or RESUME OK reply (port and topic where LOGIN has
+//  them) and marks the connection logged in: 0 or an exit code.
+static int s_logged_in (client_conn_t *self, pc_msg_t *reply);
+
 int
-client_conn_login (client_conn_t *self, const char *name, const char *password)
+client_conn_login (client_conn_t *self, const char *name, const char *password,
+                   const char *device, char *token, char *sid)
 {
     assert (self);
     pc_msg_t *request = pc_msg_new ("LOGIN");
     pc_msg_add (request, name);
     pc_msg_add (request, password);
+    if (device)
+        pc_msg_add (request, device);
     pc_msg_t *reply = NULL;
     int rc = client_conn_call (self, "login", request, &reply);
     pc_msg_destroy (&request);          //  the password goes with it
     if (rc)
         return rc;
+    const char *got = pc_login_ok_token (reply), *got_sid = pc_login_ok_session (reply);
+    if (token)
+        snprintf (token, 80, "%s", got && strlen (got) < 80? got: "");
+    if (sid)
+        snprintf (sid, 24, "%s", got_sid && strlen (got_sid) < 24? got_sid: "");
+    return s_logged_in (self, reply);
+}
+
+int
+client_conn_resume (client_conn_t *self, const char *name, const char *token, const char *device)
+{
+    assert (self);
+    pc_msg_t *request = pc_msg_new ("RESUME");
+    pc_msg_add (request, name);
+    pc_msg_add (request, token);
+    if (device)
+        pc_msg_add (request, device);
+    pc_msg_t *reply = NULL;
+    int rc = client_conn_request (self, request, &reply);
+    pc_msg_destroy (&request);
+    if (rc)
+        return rc;
+    int code = pc_msg_error_code (reply);
+    if (code == PC_ERR_AUTH || code == PC_ERR_FORBIDDEN) {
+        pc_msg_destroy (&reply);
+        return CLIENT_CONN_TOKEN_REFUSED;
+    }
+    if (code) {
+        rc = client_conn_report ("resume", reply);
+        pc_msg_destroy (&reply);
+        return rc;
+    }
+    return s_logged_in (self, reply);
+}
+
+static int
+s_logged_in (client_conn_t *self, pc_msg_t *reply)
+{
+    int rc = 0;
     const char *port_txt = pc_login_ok_port (reply);
     char *end = NULL;
     long port = port_txt? strtol (port_txt, &end, 10): 0;
@@ -320,6 +366,7 @@ client_conn_logout (client_conn_t *self)
         return;
     self->logged_in = false;
     pc_msg_t *request = pc_msg_new ("LOGOUT");
+    pc_msg_add (request, "keep");
     char reqid [32];
     if (client_net_send (self->net, request, reqid) == 0) {
         //  Wait a moment even after a signal: the reply means it arrived.

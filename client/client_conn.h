@@ -51,8 +51,16 @@ int         client_conn_call        (client_conn_t *self, const char *what,
 int         client_conn_report      (const char *what, pc_msg_t *reply);
 //  The same for an error code and reason.
 int         client_conn_report_code (const char *what, int code, const char *reason);
-//  LOGIN.
-int         client_conn_login       (client_conn_t *self, const char *name, const char *password);
+//  LOGIN from device (NULL: none); token and sid (CLIENT_TOKEN_MAX and
+//  CLIENT_TOKEN_SID bytes, or NULL) get the resume token and its id ("" if
+//  none came).
+int         client_conn_login       (client_conn_t *self, const char *name, const char *password,
+                                     const char *device, char *token, char *sid);
+//  RESUME with a saved token: 0, CLIENT_CONN_TOKEN_REFUSED (401 or 403,
+//  nothing printed: the caller falls back to the password), or an exit code.
+#define CLIENT_CONN_TOKEN_REFUSED   (-2)
+int         client_conn_resume      (client_conn_t *self, const char *name, const char *token,
+                                     const char *device);
 //  JOIN room (idempotent on the broker).
 int         client_conn_join        (client_conn_t *self, const char *room);
 //  JOIN room only if it exists: for a command that reads a room (its
@@ -65,7 +73,8 @@ int         client_conn_enter       (client_conn_t *self, const char *room, cons
 int         client_conn_ping_async  (client_conn_t *self);
 //  Reads and drops whatever replies are waiting on the DEALER.
 void        client_conn_drain       (client_conn_t *self);
-//  Best-effort LOGOUT: waits at most a short while for the reply.
+//  Best-effort LOGOUT keep (the resume token stays valid for the next
+//  command): waits at most a short while for the reply.
 void        client_conn_logout      (client_conn_t *self);
 
 //  Quiet: a request that times out prints nothing (reconnect loops report

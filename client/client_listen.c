@@ -6,6 +6,7 @@
 #include "client_cmd.h"
 #include "client_dm.h"
 #include "client_session.h"
+#include "client_token.h"
 #include "client_state.h"
 #include "client_net.h"
 #include "pc_keys.h"
@@ -561,6 +562,19 @@ s_on_lost (void *arg, const char *room, uint64_t first, uint64_t last)
 }
 
 static void
+s_on_token (void *arg, const char *token, const char *sid)
+{
+    listen_t *self = (listen_t *) arg;
+    client_token_update (self->opts->home, self->opts->user, self->opts->server_key, token, sid);
+}
+
+static int
+s_on_password (void *arg, char *password, size_t size)
+{
+    return client_token_password (((listen_t *) arg)->opts->user, password, size);
+}
+
+static void
 s_on_login (void *arg, pc_msg_t *reply, bool again)
 {
     listen_t *self = (listen_t *) arg;
@@ -720,6 +734,7 @@ s_logout (listen_t *self)
     if (client_session_state (self->session) != CLIENT_SESSION_ONLINE)
         return;
     pc_msg_t *request = pc_msg_new ("LOGOUT");
+    pc_msg_add (request, "keep");       //  the token stays for the next run
     client_session_request (self->session, request, L_LOGOUT, NULL, 0);
     pc_msg_destroy (&request);
     int64_t deadline = zclock_mono () + 300;
@@ -746,9 +761,10 @@ client_listen_run (client_opts_t *opts, const char *password, int argc, char **a
     client_session_events_t events = {
         .state = s_on_state, .login = s_on_login, .join_failed = s_on_join_failed,
         .message = s_on_message, .dm = s_on_dm, .lost = s_on_lost, .reply = s_on_reply,
-        .fanout = s_on_fanout, .ready = s_on_ready
+        .fanout = s_on_fanout, .ready = s_on_ready, .token = s_on_token, .password = s_on_password
     };
     self.session = client_session_new (&client_net_transport, self.net, &events, &self);
+    client_token_setup (self.session, opts->home, opts->user, opts->server_key);
     client_session_set_backoff (self.session, BACKOFF_FIRST_MS, BACKOFF_MAX_MS);
     client_session_set_patience (self.session, opts->timeout_ms);
     s_follow (&self);

@@ -6,6 +6,7 @@
 #include "client_listen.h"
 #include "client_net.h"
 #include "client_session.h"
+#include "client_token.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
 
@@ -109,6 +110,19 @@ s_ask (post_t *self, const char *command, const char *field, post_req_t kind)
         pc_msg_add (request, field);
     client_session_request (self->session, request, kind, field, 0);
     pc_msg_destroy (&request);
+}
+
+static void
+s_on_token (void *arg, const char *token, const char *sid)
+{
+    post_t *self = (post_t *) arg;
+    client_token_update (self->opts->home, self->opts->user, self->opts->server_key, token, sid);
+}
+
+static int
+s_on_password (void *arg, char *password, size_t size)
+{
+    return client_token_password (((post_t *) arg)->opts->user, password, size);
 }
 
 static void
@@ -229,7 +243,7 @@ s_run (post_t *self, client_net_t *net, const char *password)
         s_done (self, PC_EXIT_UNREACHABLE);
     }
     if (client_session_state (self->session) == CLIENT_SESSION_ONLINE) {
-        s_ask (self, "LOGOUT", NULL, P_LOGOUT);
+        s_ask (self, "LOGOUT", "keep", P_LOGOUT);      //  the token stays for the next run
         int64_t until = zclock_mono () + LOGOUT_WAIT_MS;
         while (!self->logged_out && zclock_mono () < until)
             s_wait (self, net, 20);
@@ -254,9 +268,10 @@ client_post_run (client_opts_t *opts, const char *password, const char *room,
     client_net_t *net = client_net_new ();
     client_session_events_t events = {
         .state = s_on_state, .login = s_on_login, .join_failed = s_on_join_failed,
-        .sent = s_on_sent, .reply = s_on_reply
+        .sent = s_on_sent, .reply = s_on_reply, .token = s_on_token, .password = s_on_password
     };
     self.session = client_session_new (&client_net_transport, net, &events, &self);
+    client_token_setup (self.session, opts->home, opts->user, opts->server_key);
     client_session_set_persistent (self.session, true);
     client_session_set_reliable (self.session, true);
     client_session_set_backoff (self.session, RETRY_FIRST_MS, RETRY_MAX_MS);

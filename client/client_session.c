@@ -3,7 +3,6 @@
 #include "pc_proto.h"
 #include "pc_limits.h"
 #include "pc_util.h"
-#include "client_session_fake.h"
 
 #include <inttypes.h>
 #include <sodium.h>
@@ -68,6 +67,11 @@ struct _client_session_t {
     char        server_key [64];
     char        user [PC_NAME_MAX + 1];
     char        password [PC_SECRET_MAX + 1];
+    char        token [80];         //  resume token ("" none): RESUME first
+    char        sid [24];           //  its id
+    char        device [PC_ID_MAX + 1];
+    bool        resuming;           //  the Q_LOGIN out is a RESUME
+    int         retry_hint_ms;      //  a 503's retry-after, for the next wait
     char        topic [64];
     bool        subscribed;
     bool        ready;
@@ -112,6 +116,7 @@ client_session_destroy (client_session_t **self_p)
         for (size_t i = 0; i < self->nout; i++)
             pc_msg_destroy (&self->outbox [i].request);
         sodium_memzero (self->password, sizeof (self->password));
+        sodium_memzero (self->token, sizeof (self->token));
         free (self);
         *self_p = NULL;
     }
@@ -211,10 +216,30 @@ s_went_down (client_session_t *self, const char *why, bool at_once)
         return;
     }
     self->retry_at = s_now (self) + (at_once? 0: self->backoff_ms);
+    if (self->retry_hint_ms > 0) {
+        //  The server said how long: that, plus up to half again (jitter),
+        //  so that a crowd told the same does not come back at once
+        self->retry_at = s_now (self) + self->retry_hint_ms
+                       + randombytes_uniform ((uint32_t) self->retry_hint_ms / 2 + 1);
+        self->retry_hint_ms = 0;
+    }
+    else
     if (!at_once)
         self->backoff_ms = self->backoff_ms * 2 > self->backoff_max_ms? self->backoff_max_ms
                                                                       : self->backoff_ms * 2;
     s_set_state (self, CLIENT_SESSION_WAITING, why);
+}
+
+//  RESUME with the token when there is one, else LOGIN with the password
+static void
+s_login (client_session_t *self)
+{
+    self->resuming = *self->token != 0;
+    const char *device = *self->device? self->device: NULL;
+    if (self->resuming)
+        s_simple (self, "RESUME", self->user, self->token, device, Q_LOGIN, NULL);
+    else
+        s_simple (self, "LOGIN", self->user, self->password, device, Q_LOGIN, NULL);
 }
 
 static void
@@ -233,7 +258,7 @@ s_connect (client_session_t *self)
     if (self->register_first)
         s_simple (self, "REGISTER", self->user, self->password, NULL, Q_REGISTER, NULL);
     else
-        s_simple (self, "LOGIN", self->user, self->password, NULL, Q_LOGIN, NULL);
+        s_login (self);
 }
 
 static void
@@ -262,6 +287,27 @@ client_session_register (client_session_t *self, const char *endpoint, const cha
                          const char *user, const char *password)
 {
     s_start (self, endpoint, server_key, user, password, true);
+}
+
+void
+client_session_set_token (client_session_t *self, const char *token)
+{
+    assert (self);
+    snprintf (self->token, sizeof (self->token), "%s", token? token: "");
+}
+
+void
+client_session_set_device (client_session_t *self, const char *device)
+{
+    assert (self);
+    snprintf (self->device, sizeof (self->device), "%s", device? device: "");
+}
+
+const char *
+client_session_token_id (client_session_t *self)
+{
+    assert (self);
+    return self->sid;
 }
 
 void
@@ -480,11 +526,42 @@ s_check_ready (client_session_t *self)
         self->events.ready (self->arg);
 }
 
+//  A refused RESUME: the token is forgotten, and the password (asked for
+//  when not at hand) logs in instead. false when there is none.
+static bool
+s_resume_refused (client_session_t *self)
+{
+    sodium_memzero (self->token, sizeof (self->token));
+    self->sid [0] = 0;
+    if (self->events.token)
+        self->events.token (self->arg, NULL, NULL);
+    if (!*self->password && (!self->events.password
+    ||  self->events.password (self->arg, self->password, sizeof (self->password)) != 0))
+        return false;
+    s_login (self);
+    return true;
+}
+
+//  "retry-after=MS" at the end of an ERROR's detail: MS, else 0.
+static int
+s_retry_after (pc_msg_t *reply)
+{
+    const char *detail = pc_error_detail (reply);
+    const char *hint = detail? strstr (detail, "retry-after="): NULL;
+    long ms = hint? atol (hint + 12): 0;
+    return ms > 0 && ms < 600000? (int) ms: 0;
+}
+
 static void
 s_on_login (client_session_t *self, pc_msg_t *reply)
 {
+    int code = pc_msg_error_code (reply);
+    if (self->resuming && (code == PC_ERR_AUTH || code == PC_ERR_FORBIDDEN)
+    &&  s_resume_refused (self))
+        return;
     if (pc_msg_is (reply, "ERROR")) {
-        if (pc_msg_error_code (reply) == PC_ERR_UNAVAILABLE && (self->ever_online || self->persistent)) {
+        if (code == PC_ERR_UNAVAILABLE && (self->ever_online || self->persistent)) {
+            self->retry_hint_ms = s_retry_after (reply);
             s_went_down (self, "the server's auth service is unavailable", false);
             return;
         }
@@ -503,6 +580,14 @@ s_on_login (client_session_t *self, pc_msg_t *reply)
         return;
     }
     snprintf (self->topic, sizeof (self->topic), "%s", topic);
+    const char *sid = self->resuming? pc_resume_ok_session (reply): pc_login_ok_session (reply);
+    snprintf (self->sid, sizeof (self->sid), "%s", sid? sid: "");
+    const char *token = self->resuming? NULL: pc_login_ok_token (reply);
+    if (token && *token && strlen (token) < sizeof (self->token)) {
+        snprintf (self->token, sizeof (self->token), "%s", token);
+        if (self->events.token)
+            self->events.token (self->arg, token, self->sid);
+    }
     self->tr->subscribe (self->handle, (int) port, self->topic);
     bool again = self->ever_online;
     self->ever_online = true;
@@ -528,7 +613,7 @@ s_on_register (client_session_t *self, pc_msg_t *reply)
         s_on_login (self, reply);       //  refused: the front end hears it as LOGIN's
         return;
     }
-    s_simple (self, "LOGIN", self->user, self->password, NULL, Q_LOGIN, NULL);
+    s_login (self);
 }
 
 static void
@@ -878,111 +963,3 @@ bool client_session_ever_online (client_session_t *self) { assert (self); return
 int64_t client_session_retry_at (client_session_t *self) { assert (self); return self->retry_at; }
 const char *client_session_user (client_session_t *self) { assert (self); return self->user; }
 const char *client_session_topic (client_session_t *self) { assert (self); return self->topic; }
-
-//  --------------------------------------------------------------------------
-//  Selftest: the engine against a scripted fake of the transport table.
-
-static void
-s_test_login_and_gap (client_session_t *session, client_session_fake_t *fake, client_session_fake_heard_t *heard)
-{
-    client_session_start (session, "tcp://h:1", "key", "alice", "secret");
-    pc_msg_t *history = client_session_fake_login (session, fake, NULL, 0);
-    assert (streq (pc_history_since (history), "0") && streq (pc_history_limit (history), "50"));
-    client_session_fake_answer (fake, &history, "1", "bob", "1000", "one", "2", "bob", "1000", "two", NULL);
-    client_session_input (session);
-    assert (streq (heard->log, "r:1:one*;r:2:two*;"));
-    assert (heard->readies == 1);
-    //  Live: the next id is handed on; a gap is fetched first; repeats dropped.
-    client_session_fake_fan (fake, "3", "r", "three");
-    client_session_fake_fan (fake, "6", "r", "six");
-    client_session_input (session);
-    history = client_session_fake_expect (fake, "HISTORY");
-    assert (streq (pc_history_since (history), "3"));
-    client_session_fake_answer (fake, &history, "4", "bob", "1", "four", "5", "bob", "1", "five",
-              "6", "bob", "1", "six", NULL);
-    client_session_fake_fan (fake, "6", "r", "six");
-    client_session_fake_fan (fake, "7", "r", "seven");
-    client_session_input (session);
-    assert (streq (heard->log, "r:1:one*;r:2:two*;r:3:three;r:4:four*;r:5:five*;r:6:six*;r:7:seven;"));
-    assert (client_session_fake_pending (fake) == 0);
-}
-
-//  A reply says "log in first": LOGIN again at once, then JOIN, then the
-//  unacknowledged SENDs in order with their client message ids, then SUBS.
-static void
-s_test_forgotten (client_session_t *session, client_session_fake_t *fake, client_session_fake_heard_t *heard)
-{
-    heard->log [0] = 0;
-    char cid1 [CLIENT_SESSION_CID], cid2 [CLIENT_SESSION_CID];
-    assert (client_session_send (session, "r", "hello", cid1) == 0);
-    pc_msg_t *send = client_session_fake_expect (fake, "SEND");
-    assert (streq (pc_send_cmid (send), cid1));
-    client_session_fake_refuse (fake, &send, PC_ERR_FORBIDDEN, "log in first");
-    client_session_input (session);
-    assert (client_session_state (session) == CLIENT_SESSION_WAITING);
-    assert (client_session_send (session, "r", "again", cid2) == 0);
-    assert (client_session_queued (session) == 2 && client_session_fake_pending (fake) == 0);
-    client_session_tick (session);                  //  at once: no backoff
-    assert (client_session_fake_opens (fake) == 2);
-    pc_msg_t *sends [2];
-    pc_msg_t *history = client_session_fake_login (session, fake, sends, 2);
-    pc_msg_t *first = sends [0], *second = sends [1];
-    assert (streq (pc_send_cmid (first), cid1) && streq (pc_send_text (first), "hello"));
-    assert (streq (pc_send_cmid (second), cid2));
-    assert (streq (pc_history_since (history), "7"));    //  caught up from the last id
-    client_session_fake_answer (fake, &first, "8", "2000", NULL);
-    client_session_fake_answer (fake, &second, "9", "2001", NULL);
-    client_session_fake_answer (fake, &history, NULL);
-    client_session_input (session);
-    assert (streq (heard->log, "sent:0:8;sent:0:9;"));
-    assert (client_session_queued (session) == 0 && heard->readies == 2);
-}
-
-//  Silence: reconnect after 1 s, then 2 s, then 4 s; SUBS probes meanwhile.
-static void
-s_test_backoff (client_session_t *session, client_session_fake_t *fake, client_session_fake_heard_t *heard)
-{
-    *client_session_fake_clock (fake) += 1000;
-    client_session_tick (session);
-    pc_msg_t *probe = client_session_fake_expect (fake, "SUBS");
-    pc_msg_destroy (&probe);
-    *client_session_fake_clock (fake) += 2001;
-    client_session_tick (session);
-    assert (client_session_state (session) == CLIENT_SESSION_WAITING);
-    int opens = client_session_fake_opens (fake);
-    int64_t waits [] = { 1000, 2000, 4000 };
-    for (size_t i = 0; i < 3; i++) {
-        assert (client_session_retry_at (session) == *client_session_fake_clock (fake) + waits [i]);
-        *client_session_fake_clock (fake) += waits [i] - 1;
-        client_session_tick (session);
-        assert (client_session_fake_opens (fake) == opens);
-        *client_session_fake_clock (fake) += 1;
-        client_session_tick (session);
-        assert (client_session_fake_opens (fake) == ++opens);
-        assert (client_session_state (session) == CLIENT_SESSION_CONNECTING);
-        pc_msg_t *login = client_session_fake_expect (fake, "LOGIN");
-        pc_msg_destroy (&login);
-        *client_session_fake_clock (fake) += DEAD_MS + 1;
-        client_session_tick (session);
-        client_session_fake_purge (fake);                  //  the PINGs meanwhile
-    }
-}
-
-void
-client_session_test (bool verbose)
-{
-    printf (" * client_session: ");
-    client_session_fake_t *fake = client_session_fake_new ();
-    client_session_fake_heard_t heard;
-    memset (&heard, 0, sizeof (heard));
-    client_session_t *session = client_session_new (&client_session_fake_transport, fake,
-                                                    &client_session_fake_events, &heard);
-    client_session_follow (session, "r", false, 0, 50);
-    s_test_login_and_gap (session, fake, &heard);
-    s_test_forgotten (session, fake, &heard);
-    s_test_backoff (session, fake, &heard);
-    client_session_destroy (&session);
-    assert (!client_session_fake_is_open (fake));
-    client_session_fake_destroy (&fake);
-    printf ("OK\n");
-}

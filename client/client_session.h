@@ -86,6 +86,12 @@ typedef struct {
     void (*fanout)   (void *arg, pc_msg_t *msg);
     //  Subscribed and caught up after a (re)login.
     void (*ready)    (void *arg);
+    //  A LOGIN gave a resume token (save it: token and its id sid), or a
+    //  RESUME was refused (token NULL: forget the saved one).
+    void (*token)    (void *arg, const char *token, const char *sid);
+    //  A RESUME was refused and no password is at hand: fill password
+    //  (size bytes) and return 0, or -1 to give up (REFUSED).
+    int  (*password) (void *arg, char *password, size_t size);
 } client_session_events_t;
 
 typedef struct _client_session_t client_session_t;
@@ -105,6 +111,15 @@ void        client_session_start     (client_session_t *self, const char *endpoi
 void        client_session_register  (client_session_t *self, const char *endpoint,
                                       const char *server_key, const char *user,
                                       const char *password);
+//  Logs in with RESUME and this token (from an earlier LOGIN) first; a
+//  refused token falls back to the password. After every LOGIN the engine
+//  keeps the token it got and reconnects with it: no password hashing on
+//  the server for a reconnect.
+void        client_session_set_token (client_session_t *self, const char *token);
+//  The device name sent with LOGIN and RESUME (client_token_device).
+void        client_session_set_device (client_session_t *self, const char *device);
+//  The id of the token this login holds ("" when none).
+const char *client_session_token_id (client_session_t *self);
 //  Before the first login the engine gives up when the server does not
 //  answer (IDLE: a person at a form is waiting); persistent, it retries
 //  with backoff as it does afterwards.

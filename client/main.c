@@ -8,6 +8,7 @@
 #include "client_conn.h"
 #include "client_seal.h"
 #include "client_session.h"
+#include "client_token.h"
 #include "client_ui.h"
 #include "client_ui_xfer.h"
 #include "client_xfer.h"
@@ -33,6 +34,8 @@ static const struct {
     { "listen",   client_cmd_listen },
     { "rooms",    client_cmd_rooms },
     { "who",      client_cmd_who },
+    { "sessions", client_cmd_sessions },
+    { "logout",   client_cmd_logout },
     { "ping",     client_cmd_ping },
     { "history",  client_cmd_history },
     { "dm",       client_cmd_dm },
@@ -87,6 +90,7 @@ s_selftest (bool verbose)
 {
     client_seal_test (verbose);
     client_session_test (verbose);
+    client_token_test (verbose);
     client_xfer_test (verbose);
     client_ui_test (verbose);
     client_ui_xfer_test (verbose);

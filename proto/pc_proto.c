@@ -6,8 +6,11 @@ const pc_schema_t pc_schemas [PC_CMD_COUNT] = {
     [PC_CMD_UNKNOWN] = { NULL, 0, 0, { PC_F_ANY }, 0 },
     [PC_CMD_PING] = { "PING", 0, 0, { PC_F_ANY }, 0 },
     [PC_CMD_REGISTER] = { "REGISTER", 2, 3, { PC_F_NAME, PC_F_SECRET, PC_F_ID }, 3 },
-    [PC_CMD_LOGIN] = { "LOGIN", 2, 3, { PC_F_NAME, PC_F_SECRET, PC_F_ID }, 3 },
-    [PC_CMD_LOGOUT] = { "LOGOUT", 0, 0, { PC_F_ANY }, 0 },
+    [PC_CMD_LOGIN] = { "LOGIN", 2, 4, { PC_F_NAME, PC_F_SECRET, PC_F_ID, PC_F_ID }, 4 },
+    [PC_CMD_RESUME] = { "RESUME", 2, 4, { PC_F_NAME, PC_F_SECRET, PC_F_ID, PC_F_ID }, 4 },
+    [PC_CMD_SESSIONS] = { "SESSIONS", 0, 1, { PC_F_NAME }, 1 },
+    [PC_CMD_REVOKE] = { "REVOKE", 1, 2, { PC_F_ID, PC_F_NAME }, 2 },
+    [PC_CMD_LOGOUT] = { "LOGOUT", 0, 1, { PC_F_ID }, 1 },
     [PC_CMD_JOIN] = { "JOIN", 1, 1, { PC_F_NAME }, 1 },
     [PC_CMD_LEAVE] = { "LEAVE", 1, 1, { PC_F_NAME }, 1 },
     [PC_CMD_SEND] = { "SEND", 3, 3, { PC_F_NAME, PC_F_ID, PC_F_TEXT }, 3 },
@@ -26,7 +29,7 @@ const pc_schema_t pc_schemas [PC_CMD_COUNT] = {
     [PC_CMD_KICK] = { "KICK", 2, 2, { PC_F_NAME, PC_F_NAME }, 2 },
     [PC_CMD_DELUSER] = { "DELUSER", 1, 1, { PC_F_NAME }, 1 },
     [PC_CMD_RESETPW] = { "RESETPW", 2, 2, { PC_F_NAME, PC_F_SECRET }, 2 },
-    [PC_CMD_PASSWD] = { "PASSWD", 2, 3, { PC_F_SECRET, PC_F_SECRET, PC_F_NAME }, 3 },
+    [PC_CMD_PASSWD] = { "PASSWD", 2, 4, { PC_F_SECRET, PC_F_SECRET, PC_F_NAME, PC_F_ID }, 4 },
     [PC_CMD_DELETEME] = { "DELETEME", 1, 2, { PC_F_SECRET, PC_F_NAME }, 2 },
     [PC_CMD_MKADMIN] = { "MKADMIN", 2, 2, { PC_F_NAME, PC_F_SECRET }, 2 },
     [PC_CMD_CREATE] = { "CREATE", 2, 2, { PC_F_NAME, PC_F_ID }, 2 },
@@ -88,8 +91,11 @@ static const pc_cmd_t s_by_name [] = {
     PC_CMD_PING,
     PC_CMD_REGISTER,
     PC_CMD_RESETPW,
+    PC_CMD_RESUME,
+    PC_CMD_REVOKE,
     PC_CMD_ROOMS,
     PC_CMD_SEND,
+    PC_CMD_SESSIONS,
     PC_CMD_SETKEY,
     PC_CMD_STATS,
     PC_CMD_SUBS,
@@ -205,31 +211,81 @@ pc_register_ok (pc_msg_t *request, const char *user)
 }
 
 pc_msg_t *
-pc_login_new (const char *user, const char *password, const char *source)
+pc_login_new (const char *user, const char *password, const char *device, const char *source)
 {
     pc_msg_t *self = pc_msg_new ("LOGIN");
     pc_msg_add (self, user);
     pc_msg_add (self, password);
+    if (device)
+        pc_msg_add (self, device);
     if (source)
         pc_msg_add (self, source);
     return self;
 }
 
 pc_msg_t *
-pc_login_ok (pc_msg_t *request, const char *user, const char *role, const char *port, const char *topic)
+pc_login_ok (pc_msg_t *request, const char *user, const char *role, const char *port, const char *topic, const char *token, const char *session)
 {
     pc_msg_t *self = pc_msg_new_ok (request);
     pc_msg_add (self, user);
     pc_msg_add (self, role);
     pc_msg_add (self, port);
     pc_msg_add (self, topic);
+    pc_msg_add (self, token);
+    pc_msg_add (self, session);
     return self;
 }
 
 pc_msg_t *
-pc_logout_new (void)
+pc_resume_new (const char *user, const char *token, const char *device, const char *source)
+{
+    pc_msg_t *self = pc_msg_new ("RESUME");
+    pc_msg_add (self, user);
+    pc_msg_add (self, token);
+    if (device)
+        pc_msg_add (self, device);
+    if (source)
+        pc_msg_add (self, source);
+    return self;
+}
+
+pc_msg_t *
+pc_resume_ok (pc_msg_t *request, const char *user, const char *role, const char *port, const char *topic, const char *session)
+{
+    pc_msg_t *self = pc_msg_new_ok (request);
+    pc_msg_add (self, user);
+    pc_msg_add (self, role);
+    pc_msg_add (self, port);
+    pc_msg_add (self, topic);
+    pc_msg_add (self, session);
+    return self;
+}
+
+pc_msg_t *
+pc_sessions_new (const char *user)
+{
+    pc_msg_t *self = pc_msg_new ("SESSIONS");
+    if (user)
+        pc_msg_add (self, user);
+    return self;
+}
+
+pc_msg_t *
+pc_revoke_new (const char *session, const char *user)
+{
+    pc_msg_t *self = pc_msg_new ("REVOKE");
+    pc_msg_add (self, session);
+    if (user)
+        pc_msg_add (self, user);
+    return self;
+}
+
+pc_msg_t *
+pc_logout_new (const char *keep)
 {
     pc_msg_t *self = pc_msg_new ("LOGOUT");
+    if (keep)
+        pc_msg_add (self, keep);
     return self;
 }
 
@@ -443,13 +499,15 @@ pc_resetpw_new (const char *user, const char *password)
 }
 
 pc_msg_t *
-pc_passwd_new (const char *old, const char *password, const char *user)
+pc_passwd_new (const char *old, const char *password, const char *user, const char *session)
 {
     pc_msg_t *self = pc_msg_new ("PASSWD");
     pc_msg_add (self, old);
     pc_msg_add (self, password);
     if (user)
         pc_msg_add (self, user);
+    if (session)
+        pc_msg_add (self, session);
     return self;
 }
 

@@ -32,6 +32,9 @@ typedef enum {
     PC_CMD_PING,
     PC_CMD_REGISTER,
     PC_CMD_LOGIN,
+    PC_CMD_RESUME,
+    PC_CMD_SESSIONS,
+    PC_CMD_REVOKE,
     PC_CMD_LOGOUT,
     PC_CMD_JOIN,
     PC_CMD_LEAVE,
@@ -147,19 +150,51 @@ pc_msg_t *pc_register_ok (pc_msg_t *request, const char *user);
 //  LOGIN
 static inline const char *pc_login_user (pc_msg_t *m) { return pc_msg_field (m, 0); }
 static inline const char *pc_login_password (pc_msg_t *m) { return pc_msg_field (m, 1); }
-static inline const char *pc_login_source (pc_msg_t *m) { return pc_msg_field (m, 2); }
+static inline const char *pc_login_device (pc_msg_t *m) { return pc_msg_field (m, 2); }
+static inline const char *pc_login_source (pc_msg_t *m) { return pc_msg_field (m, 3); }
 static inline const char *pc_login_ok_user (pc_msg_t *m) { return pc_msg_field (m, 0); }
 static inline const char *pc_login_ok_role (pc_msg_t *m) { return pc_msg_field (m, 1); }
 static inline const char *pc_login_ok_port (pc_msg_t *m) { return pc_msg_field (m, 2); }
 static inline const char *pc_login_ok_topic (pc_msg_t *m) { return pc_msg_field (m, 3); }
+static inline const char *pc_login_ok_token (pc_msg_t *m) { return pc_msg_field (m, 4); }
+static inline const char *pc_login_ok_session (pc_msg_t *m) { return pc_msg_field (m, 5); }
 //  A new LOGIN (caller owns it; NULL for an optional field leaves it out).
-pc_msg_t *pc_login_new (const char *user, const char *password, const char *source);
+pc_msg_t *pc_login_new (const char *user, const char *password, const char *device, const char *source);
 //  The OK reply to a LOGIN request (routing and request ids copied).
-pc_msg_t *pc_login_ok (pc_msg_t *request, const char *user, const char *role, const char *port, const char *topic);
+pc_msg_t *pc_login_ok (pc_msg_t *request, const char *user, const char *role, const char *port, const char *topic, const char *token, const char *session);
+
+//  RESUME
+static inline const char *pc_resume_user (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_resume_token (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_resume_device (pc_msg_t *m) { return pc_msg_field (m, 2); }
+static inline const char *pc_resume_source (pc_msg_t *m) { return pc_msg_field (m, 3); }
+static inline const char *pc_resume_ok_user (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_resume_ok_role (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_resume_ok_port (pc_msg_t *m) { return pc_msg_field (m, 2); }
+static inline const char *pc_resume_ok_topic (pc_msg_t *m) { return pc_msg_field (m, 3); }
+static inline const char *pc_resume_ok_session (pc_msg_t *m) { return pc_msg_field (m, 4); }
+//  A new RESUME (caller owns it; NULL for an optional field leaves it out).
+pc_msg_t *pc_resume_new (const char *user, const char *token, const char *device, const char *source);
+//  The OK reply to a RESUME request (routing and request ids copied).
+pc_msg_t *pc_resume_ok (pc_msg_t *request, const char *user, const char *role, const char *port, const char *topic, const char *session);
+
+//  SESSIONS
+static inline const char *pc_sessions_user (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_sessions_ok_session (pc_msg_t *m, size_t i) { return pc_msg_field (m, 0 + i); }
+static inline size_t pc_sessions_ok_count (pc_msg_t *m) { return pc_msg_nfields (m) > 0? pc_msg_nfields (m) - 0: 0; }
+//  A new SESSIONS (caller owns it; NULL for an optional field leaves it out).
+pc_msg_t *pc_sessions_new (const char *user);
+
+//  REVOKE
+static inline const char *pc_revoke_session (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_revoke_user (pc_msg_t *m) { return pc_msg_field (m, 1); }
+//  A new REVOKE (caller owns it; NULL for an optional field leaves it out).
+pc_msg_t *pc_revoke_new (const char *session, const char *user);
 
 //  LOGOUT
+static inline const char *pc_logout_keep (pc_msg_t *m) { return pc_msg_field (m, 0); }
 //  A new LOGOUT (caller owns it; NULL for an optional field leaves it out).
-pc_msg_t *pc_logout_new (void);
+pc_msg_t *pc_logout_new (const char *keep);
 
 //  JOIN
 static inline const char *pc_join_room (pc_msg_t *m) { return pc_msg_field (m, 0); }
@@ -308,8 +343,9 @@ pc_msg_t *pc_resetpw_new (const char *user, const char *password);
 static inline const char *pc_passwd_old (pc_msg_t *m) { return pc_msg_field (m, 0); }
 static inline const char *pc_passwd_password (pc_msg_t *m) { return pc_msg_field (m, 1); }
 static inline const char *pc_passwd_user (pc_msg_t *m) { return pc_msg_field (m, 2); }
+static inline const char *pc_passwd_session (pc_msg_t *m) { return pc_msg_field (m, 3); }
 //  A new PASSWD (caller owns it; NULL for an optional field leaves it out).
-pc_msg_t *pc_passwd_new (const char *old, const char *password, const char *user);
+pc_msg_t *pc_passwd_new (const char *old, const char *password, const char *user, const char *session);
 
 //  DELETEME
 static inline const char *pc_deleteme_password (pc_msg_t *m) { return pc_msg_field (m, 0); }

@@ -16,6 +16,8 @@
 #include "auth_hash.h"
 #include "auth_store.h"
 #include "auth_server.h"
+#include "auth_pool.h"
+#include "auth_tokens.h"
 #include "mon_ring.h"
 #include "mon_stats.h"
 #include "mon_alerts.h"
@@ -43,6 +45,8 @@
     broker_server_test (verbose); \
     auth_hash_test (verbose); \
     auth_store_test (verbose); \
+    auth_tokens_test (verbose); \
+    auth_pool_test (verbose); \
     auth_server_test (verbose); \
     mon_ring_test (verbose); \
     mon_stats_test (verbose); \

@@ -93,10 +93,11 @@ def test_register_raw_reply(stack, unique):
     assert client.ok("REGISTER", name, "pw-raw", timeout=10) == [name]
     reply = client.request("LOGIN", name, "pw-raw", timeout=10)
     assert reply[1] == "OK", reply
-    # OK name role fan-out-port session-topic
+    # OK name role fan-out-port session-topic resume-token token-id
     assert reply[3] == name and reply[4] == "user", reply
     assert reply[5] == str(stack.base + 1), reply
-    assert len(reply) == 7 and re.fullmatch(r"s/[0-9a-f]{16}/", reply[6]), reply
+    assert len(reply) == 9 and re.fullmatch(r"s/[0-9a-f]{16}/", reply[6]), reply
+    assert re.fullmatch(r"[0-9a-f]{64}", reply[7]) and re.fullmatch(r"[0-9a-f]{16}", reply[8]), reply
     assert client.error("REGISTER", name, "other") == 409
     assert client.error("REGISTER", "Upper", "pw") == 422
 
