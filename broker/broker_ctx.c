@@ -51,6 +51,8 @@ broker_ctx_room_load (broker_t *self, broker_room_t *room)
                                           &creator, invited) == 0;
     if (loaded) {
         broker_room_set_policy (room, invite_only, creator);
+        int slowmode = broker_roomdb_slowmode (self->store, broker_room_name (room));
+        broker_room_set_slowmode (room, slowmode > 0? slowmode: 0);
         for (char *user = (char *) zlistx_first (invited); user; user = (char *) zlistx_next (invited))
             broker_room_invite (room, user, true);
         zstr_free (&creator);

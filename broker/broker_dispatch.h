@@ -39,6 +39,7 @@ int broker_on_register (broker_t *self, pc_msg_t *request, broker_session_t *ses
 int broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_send (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_setkey (broker_t *self, pc_msg_t *request, broker_session_t *session);
+int broker_on_slowmode (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_subs (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_who (broker_t *self, pc_msg_t *request, broker_session_t *session);
 
