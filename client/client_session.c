@@ -3,13 +3,12 @@
 #include "pc_proto.h"
 #include "pc_limits.h"
 #include "pc_util.h"
-#include "client_session_fake.h"
 
 #include <inttypes.h>
 #include <sodium.h>
 
 #define PROBE_MS            1000        //  SUBS every second: needs the login
-#define DEAD_MS             3000        //  no reply at all for this long: gone
+#define DEAD_MS             CLIENT_SESSION_DEAD_MS
 #define SUBS_RETRY_MS       50
 #define REQ_EXPIRE_MS       15000
 #define BACKOFF_FIRST_MS    1000
@@ -51,6 +50,7 @@ typedef struct {
     char      cid [CLIENT_SESSION_CID];
     pc_msg_t *request;
     bool      inflight;
+    int64_t   hold_until;               //  held back (429): not sent before
 } out_t;
 
 struct _client_session_t {
@@ -348,11 +348,12 @@ s_send_out (client_session_t *self, out_t *out)
 static void
 s_flush_outbox (client_session_t *self)
 {
+    int64_t now = s_now (self);
     for (size_t i = 0; i < self->nout && self->state == CLIENT_SESSION_ONLINE; i++) {
         out_t *out = &self->outbox [i];
         room_t *room = *out->room? s_room (self, out->room): NULL;
-        if (self->reliable && room && !room->joined)
-            break;                      //  in order: this one waits for its JOIN
+        if ((self->reliable && room && !room->joined) || out->hold_until > now)
+            break;                      //  in order: this one waits for its JOIN, or its turn
         if (!out->inflight)
             s_send_out (self, out);
     }
@@ -614,6 +615,8 @@ static void
 s_on_fill (client_session_t *self, room_t *room, pc_msg_t *reply)
 {
     room->filling = false;
+    if (pc_msg_error_code (reply) == PC_ERR_THROTTLED)
+        room->tries = 0;                //  held back: nothing is lost for that
     if (pc_msg_is (reply, "ERROR"))
         return;                         //  tried again at the next probe
     size_t n = room->inbox? pc_inbox_ok_count (reply): pc_history_ok_count (reply);
@@ -631,6 +634,9 @@ s_on_fill (client_session_t *self, room_t *room, pc_msg_t *reply)
         uint64_t id = strtoull (fields [0], NULL, 10);
         if (id == 0 || (room->last && id <= room->last))
             continue;
+        //  History no longer holds what came between: said, never skipped
+        if (was_known && id > room->last + 1 && self->events.lost)
+            self->events.lost (self->arg, room->name, room->last + 1, id - 1);
         s_deliver (self, room, id, fields, false);
     }
     if (room->last > before)
@@ -653,6 +659,16 @@ s_on_send (client_session_t *self, const char *cid, pc_msg_t *reply)
         return;
     if (self->reliable && pc_msg_error_code (reply) == PC_ERR_UNAVAILABLE) {
         self->outbox [i].inflight = false;  //  again at the next probe
+        return;
+    }
+    int64_t wait = pc_msg_error_code (reply) == PC_ERR_THROTTLED? client_session_retry_after (reply): -1;
+    if (wait >= 0) {
+        self->outbox [i].inflight = false;  //  again once the server takes it
+        self->outbox [i].hold_until = s_now (self) + wait;
+        for (size_t later = i + 1; later < self->nout; later++)
+            self->outbox [later].inflight = false;     //  refused too: in order, after it
+        if (self->events.held)
+            self->events.held (self->arg, cid, wait, pc_msg_error_reason (reply));
         return;
     }
     pc_msg_destroy (&self->outbox [i].request);
@@ -858,6 +874,11 @@ client_session_tick (client_session_t *self)
         self->subs_at = 0;
         s_simple (self, "SUBS", NULL, NULL, NULL, Q_SUBS, NULL);
     }
+    if (self->state == CLIENT_SESSION_ONLINE && self->nout && self->outbox [0].hold_until
+    &&  now >= self->outbox [0].hold_until) {
+        self->outbox [0].hold_until = 0;
+        s_flush_outbox (self);
+    }
     if (now >= self->next_probe) {
         self->next_probe = now + PROBE_MS;
         if (self->state == CLIENT_SESSION_CONNECTING)
@@ -873,116 +894,24 @@ client_session_tick (client_session_t *self)
     s_expire (self, now);
 }
 
+int64_t
+client_session_retry_after (pc_msg_t *reply)
+{
+    const char *texts [2] = { pc_error_detail (reply), pc_error_reason (reply) };
+    for (int i = 0; i < 2; i++) {
+        const char *token = texts [i]? strstr (texts [i], "retry-after="): NULL;
+        if (token) {
+            char *end;
+            long long ms = strtoll (token + 12, &end, 10);
+            if (end != token + 12 && ms >= 0 && ms <= 3600 * 1000)
+                return (int64_t) ms;
+        }
+    }
+    return -1;
+}
+
 client_session_state_t client_session_state (client_session_t *self) { assert (self); return self->state; }
 bool client_session_ever_online (client_session_t *self) { assert (self); return self->ever_online; }
 int64_t client_session_retry_at (client_session_t *self) { assert (self); return self->retry_at; }
 const char *client_session_user (client_session_t *self) { assert (self); return self->user; }
 const char *client_session_topic (client_session_t *self) { assert (self); return self->topic; }
-
-//  --------------------------------------------------------------------------
-//  Selftest: the engine against a scripted fake of the transport table.
-
-static void
-s_test_login_and_gap (client_session_t *session, client_session_fake_t *fake, client_session_fake_heard_t *heard)
-{
-    client_session_start (session, "tcp://h:1", "key", "alice", "secret");
-    pc_msg_t *history = client_session_fake_login (session, fake, NULL, 0);
-    assert (streq (pc_history_since (history), "0") && streq (pc_history_limit (history), "50"));
-    client_session_fake_answer (fake, &history, "1", "bob", "1000", "one", "2", "bob", "1000", "two", NULL);
-    client_session_input (session);
-    assert (streq (heard->log, "r:1:one*;r:2:two*;"));
-    assert (heard->readies == 1);
-    //  Live: the next id is handed on; a gap is fetched first; repeats dropped.
-    client_session_fake_fan (fake, "3", "r", "three");
-    client_session_fake_fan (fake, "6", "r", "six");
-    client_session_input (session);
-    history = client_session_fake_expect (fake, "HISTORY");
-    assert (streq (pc_history_since (history), "3"));
-    client_session_fake_answer (fake, &history, "4", "bob", "1", "four", "5", "bob", "1", "five",
-              "6", "bob", "1", "six", NULL);
-    client_session_fake_fan (fake, "6", "r", "six");
-    client_session_fake_fan (fake, "7", "r", "seven");
-    client_session_input (session);
-    assert (streq (heard->log, "r:1:one*;r:2:two*;r:3:three;r:4:four*;r:5:five*;r:6:six*;r:7:seven;"));
-    assert (client_session_fake_pending (fake) == 0);
-}
-
-//  A reply says "log in first": LOGIN again at once, then JOIN, then the
-//  unacknowledged SENDs in order with their client message ids, then SUBS.
-static void
-s_test_forgotten (client_session_t *session, client_session_fake_t *fake, client_session_fake_heard_t *heard)
-{
-    heard->log [0] = 0;
-    char cid1 [CLIENT_SESSION_CID], cid2 [CLIENT_SESSION_CID];
-    assert (client_session_send (session, "r", "hello", cid1) == 0);
-    pc_msg_t *send = client_session_fake_expect (fake, "SEND");
-    assert (streq (pc_send_cmid (send), cid1));
-    client_session_fake_refuse (fake, &send, PC_ERR_FORBIDDEN, "log in first");
-    client_session_input (session);
-    assert (client_session_state (session) == CLIENT_SESSION_WAITING);
-    assert (client_session_send (session, "r", "again", cid2) == 0);
-    assert (client_session_queued (session) == 2 && client_session_fake_pending (fake) == 0);
-    client_session_tick (session);                  //  at once: no backoff
-    assert (client_session_fake_opens (fake) == 2);
-    pc_msg_t *sends [2];
-    pc_msg_t *history = client_session_fake_login (session, fake, sends, 2);
-    pc_msg_t *first = sends [0], *second = sends [1];
-    assert (streq (pc_send_cmid (first), cid1) && streq (pc_send_text (first), "hello"));
-    assert (streq (pc_send_cmid (second), cid2));
-    assert (streq (pc_history_since (history), "7"));    //  caught up from the last id
-    client_session_fake_answer (fake, &first, "8", "2000", NULL);
-    client_session_fake_answer (fake, &second, "9", "2001", NULL);
-    client_session_fake_answer (fake, &history, NULL);
-    client_session_input (session);
-    assert (streq (heard->log, "sent:0:8;sent:0:9;"));
-    assert (client_session_queued (session) == 0 && heard->readies == 2);
-}
-
-//  Silence: reconnect after 1 s, then 2 s, then 4 s; SUBS probes meanwhile.
-static void
-s_test_backoff (client_session_t *session, client_session_fake_t *fake, client_session_fake_heard_t *heard)
-{
-    *client_session_fake_clock (fake) += 1000;
-    client_session_tick (session);
-    pc_msg_t *probe = client_session_fake_expect (fake, "SUBS");
-    pc_msg_destroy (&probe);
-    *client_session_fake_clock (fake) += 2001;
-    client_session_tick (session);
-    assert (client_session_state (session) == CLIENT_SESSION_WAITING);
-    int opens = client_session_fake_opens (fake);
-    int64_t waits [] = { 1000, 2000, 4000 };
-    for (size_t i = 0; i < 3; i++) {
-        assert (client_session_retry_at (session) == *client_session_fake_clock (fake) + waits [i]);
-        *client_session_fake_clock (fake) += waits [i] - 1;
-        client_session_tick (session);
-        assert (client_session_fake_opens (fake) == opens);
-        *client_session_fake_clock (fake) += 1;
-        client_session_tick (session);
-        assert (client_session_fake_opens (fake) == ++opens);
-        assert (client_session_state (session) == CLIENT_SESSION_CONNECTING);
-        pc_msg_t *login = client_session_fake_expect (fake, "LOGIN");
-        pc_msg_destroy (&login);
-        *client_session_fake_clock (fake) += DEAD_MS + 1;
-        client_session_tick (session);
-        client_session_fake_purge (fake);                  //  the PINGs meanwhile
-    }
-}
-
-void
-client_session_test (bool verbose)
-{
-    printf (" * client_session: ");
-    client_session_fake_t *fake = client_session_fake_new ();
-    client_session_fake_heard_t heard;
-    memset (&heard, 0, sizeof (heard));
-    client_session_t *session = client_session_new (&client_session_fake_transport, fake,
-                                                    &client_session_fake_events, &heard);
-    client_session_follow (session, "r", false, 0, 50);
-    s_test_login_and_gap (session, fake, &heard);
-    s_test_forgotten (session, fake, &heard);
-    s_test_backoff (session, fake, &heard);
-    client_session_destroy (&session);
-    assert (!client_session_fake_is_open (fake));
-    client_session_fake_destroy (&fake);
-    printf ("OK\n");
-}
