@@ -19,8 +19,9 @@ FD_LIMIT = 128          # the broker's descriptors (soft and hard: no raising pa
 FD_CLIENTS = 200        # more connections than that
 
 
-def own_stack(name, env=None, broker_prefix=(), monitor=False):
+def own_stack(name, env=None, broker_prefix=(), monitor=False, max_sockets=4096):
     stack = Stack(_bin_dir(), name=name)
+    stack.context.set(zmq.MAX_SOCKETS, max_sockets)     # before its first socket
     stack.env.update(env or {})
     try:
         stack.start_redis()
@@ -70,7 +71,6 @@ def test_descriptor_exhaustion_refuses_new_connections_and_keeps_sessions():
     new connection's handshake is refused with a temporary-failure status."""
     stack = own_stack("fdstorm", broker_prefix=("prlimit", "--nofile=%d" % FD_LIMIT, "--"))
     try:
-        stack.context.set(zmq.MAX_SOCKETS, 4096)
         stack.register("alice", "pw-alice")
         stack.register("bob", "pw-bob")
         alice = stack.logged_in("alice", "pw-alice")
