@@ -5,6 +5,7 @@
 #  make up         run the whole stack in the foreground (private Redis included)
 #  make test       sanitizer build (ASan + UBSan) + unit tests + black-box tests
 #  make bench      benchmarks (see bench/)
+#  make soak       long storms against real stacks (tests/soak/, not part of make test)
 #  make clean
 #
 #  SANITIZE=1 builds with -fsanitize=address,undefined into build/asan/bin.
@@ -51,7 +52,7 @@ BINARIES  = $(BIN)/pychat-broker $(BIN)/pychat-authsvc $(BIN)/pychat-monitor \
             $(if $(wildcard filesvc/main.c),$(BIN)/pychat-filesvc) \
             $(if $(wildcard monitor/console.c),$(BIN)/pychat-console)
 
-.PHONY: all binaries deps deps-check up test bench clean asan
+.PHONY: all binaries deps deps-check up test bench soak clean asan
 #  The binaries are built by a second make, so that on a fresh machine the
 #  pkg-config flags are read after `make deps` installed the libraries.
 all: deps-check
@@ -157,6 +158,12 @@ test: deps-check
 bench: all
 	@bench/run $(if $(QUICK),--quick)
 
+#  make soak: the slow storms (descriptor exhaustion with 600 clients...)
+#  against the sanitizer build, one file at a time.
+soak: deps-check
+	@$(MAKE) --no-print-directory SANITIZE=1 all
+	PYCHAT_BIN=$(CURDIR)/build/asan/bin /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/soak $(PYTEST_ARGS)
+
 clean:
 	rm -rf build bin
 
@@ -225,4 +232,4 @@ test-package: package-deps
 
 #  A configuration installed on this machine (/etc/pychat/pychat.conf) stays
 #  out of the tests' stacks.
-test: export PYCHAT_CONFIG = /dev/null
+test soak: export PYCHAT_CONFIG = /dev/null

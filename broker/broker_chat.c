@@ -471,6 +471,40 @@ broker_on_invite (broker_t *self, pc_msg_t *request, broker_session_t *session)
     return 0;
 }
 
+//  SLOWMODE room seconds: the room's creator or an admin sets how long a
+//  user waits between two posts there (0: no wait)
+int
+broker_on_slowmode (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *name = pc_slowmode_room (request);
+    char *end;
+    long seconds = strtol (pc_slowmode_seconds (request), &end, 10);
+    if (*end || seconds < 0 || seconds > 3600) {
+        broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "seconds is 0-3600");
+        return 0;
+    }
+    broker_room_t *room = broker_ctx_room_for (self, request, session, name);
+    if (!room)
+        ;                       //  answered: no such room (or storage down)
+    else
+    if (!broker_chat_may_moderate (room, session))
+        broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN,
+                                "only the room's creator or an admin may set slow mode");
+    else
+    if (broker_roomdb_set_slowmode (self->store, name, (int) seconds) == -1)
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
+    else {
+        broker_room_set_slowmode (room, (int) seconds);
+        char value [16];
+        snprintf (value, sizeof (value), "%ld", seconds);
+        char target [64];
+        snprintf (target, sizeof (target), "%s %s", name, value);
+        broker_moderation_audit (self, broker_session_user (session), "slowmode", target);
+        broker_ctx_send (self, pc_slowmode_ok (request, name, value));
+    }
+    return 0;
+}
+
 void
 broker_chat_test (bool verbose)
 {

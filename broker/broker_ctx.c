@@ -52,6 +52,8 @@ s_room_read (broker_t *self, const char *name, bool *known)
         room = broker_room_new (name);
         broker_room_set_policy (room, stored.invite_only, stored.creator);
         broker_room_set_messages (room, stored.messages);
+        int slowmode = broker_roomdb_slowmode (self->store, name);
+        broker_room_set_slowmode (room, slowmode > 0? slowmode: 0);
         for (char *user = (char *) zlistx_first (invited); user; user = (char *) zlistx_next (invited))
             broker_room_invite (room, user, true);
         *known = stored.known;

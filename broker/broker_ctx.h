@@ -13,6 +13,7 @@
 #include "pc_config.h"
 #include "pc_msg.h"
 #include "broker_fanout.h"
+#include "broker_limits.h"
 #include "broker_metrics.h"
 #include "broker_room.h"
 #include "broker_session.h"
@@ -39,6 +40,8 @@ struct _broker_t {
     zhashx_t   *rooms;          //  name -> broker_room_t
     zhashx_t   *pending;        //  auth request id -> broker_pending_t (broker_authlink)
     broker_store_t *store;      //  history and inboxes in Redis
+    broker_limits_t *limits;    //  flood control and slow mode
+    int64_t     next_trim;      //  when the heap is next given back (malloc_trim)
     uint64_t    next_auth_id;
     pc_msg_t   *msg;            //  reused for every receive
     //  The SENDs waiting for broker_chat_flush (see broker_on_send)

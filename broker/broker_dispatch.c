@@ -31,6 +31,7 @@ static const broker_route_t s_routes [PC_CMD_COUNT] = {
     [PC_CMD_MKADMIN] = { PC_WHO_ADMIN, broker_on_account },
     [PC_CMD_CREATE] = { PC_WHO_SESSION, broker_on_create },
     [PC_CMD_INVITE] = { PC_WHO_SESSION, broker_on_invite },
+    [PC_CMD_SLOWMODE] = { PC_WHO_SESSION, broker_on_slowmode },
     [PC_CMD_FILES] = { PC_WHO_SESSION, broker_on_files },
     [PC_CMD_FCHECK] = { PC_WHO_FILESVC, broker_on_fcheck },
     [PC_CMD_FEVENT] = { PC_WHO_FILESVC, broker_on_fevent },

@@ -42,6 +42,7 @@ int broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *sessio
 int broker_on_send (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_sessions (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_setkey (broker_t *self, pc_msg_t *request, broker_session_t *session);
+int broker_on_slowmode (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_subs (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_who (broker_t *self, pc_msg_t *request, broker_session_t *session);
 

@@ -14,6 +14,7 @@ struct _broker_room_t {
     bool      invite_only;
     char     *creator;
     zhashx_t *invited;          //  user -> (void *) 1
+    int       slowmode;         //  seconds between two posts of a user, 0: off
 };
 
 broker_room_t *
@@ -130,6 +131,8 @@ broker_room_set_policy (broker_room_t *self, bool invite_only, const char *creat
 }
 
 bool broker_room_loaded (broker_room_t *self) { return self->loaded; }
+void broker_room_set_slowmode (broker_room_t *self, int seconds) { self->slowmode = seconds > 0? seconds: 0; }
+int broker_room_slowmode (broker_room_t *self) { return self->slowmode; }
 bool broker_room_invite_only (broker_room_t *self) { return self->invite_only; }
 const char *broker_room_creator (broker_room_t *self) { return self->creator; }
 

@@ -115,6 +115,34 @@ broker_roomdb_invite (broker_store_t *store, const char *room, const char *user,
     return 0;
 }
 
+int
+broker_roomdb_set_slowmode (broker_store_t *store, const char *room, int seconds)
+{
+    char meta [64], value [16];
+    snprintf (meta, sizeof (meta), "roommeta:%s", room);
+    snprintf (value, sizeof (value), "%d", seconds);
+    const char *argv [] = { "HSET", meta, "slowmode", value };
+    redisReply *reply = pc_redis_argv (broker_store_redis (store), 4, argv, NULL);
+    if (!reply)
+        return -1;
+    freeReplyObject (reply);
+    return 0;
+}
+
+int
+broker_roomdb_slowmode (broker_store_t *store, const char *room)
+{
+    char meta [64];
+    snprintf (meta, sizeof (meta), "roommeta:%s", room);
+    const char *argv [] = { "HGET", meta, "slowmode" };
+    redisReply *reply = pc_redis_argv (broker_store_redis (store), 3, argv, NULL);
+    if (!reply)
+        return -1;
+    int seconds = reply->type == REDIS_REPLY_STRING? atoi (reply->str): 0;
+    freeReplyObject (reply);
+    return seconds > 0? seconds: 0;
+}
+
 //  --------------------------------------------------------------------------
 //  Selftest: against a real redis-server on a free port
 
@@ -135,6 +163,9 @@ s_test_rooms (broker_store_t *store)
     assert (room.known && room.invite_only && streq (room.creator, "alice"));
     assert (zlistx_size (invited) == 1 && room.messages == 0);
     zstr_free (&room.creator);
+    assert (broker_roomdb_slowmode (store, "secret") == 0);
+    assert (broker_roomdb_set_slowmode (store, "secret", 30) == 0);
+    assert (broker_roomdb_slowmode (store, "secret") == 30);
     //  A room known by its messages alone, counted, or (older) by length
     uint64_t seq;
     int64_t ts;

@@ -32,5 +32,10 @@ int         broker_roomdb_create    (broker_store_t *store, const char *room, co
 int         broker_roomdb_invite    (broker_store_t *store, const char *room, const char *user,
                                      bool add);
 
+//  Slow mode, in "roommeta:NAME" field slowmode: set 0 | -1; get the
+//  seconds (0: off) or -1.
+int         broker_roomdb_set_slowmode (broker_store_t *store, const char *room, int seconds);
+int         broker_roomdb_slowmode  (broker_store_t *store, const char *room);
+
 void        broker_roomdb_test      (bool verbose);
 #endif

@@ -11,10 +11,14 @@
 #include "pc_limits.h"
 #include "pc_util.h"
 #include "pc_zap.h"
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #define SESSION_IDLE_MS     60000   //  PROTOCOL.md: sessions idle 60 s are dropped
 #define HEARTBEAT_MS        2000    //  "$ev/" heartbeat for the monitor
 #define TICK_MS             250
+#define TRIM_MS             10000   //  the heap is given back at most this often
 #define ADMIN_TOOL          "server-admin"  //  the name pychat-admin's session acts under
 
 static zsock_t *
@@ -59,6 +63,8 @@ s_server_new (zsock_t *pipe, pc_config_t *config)
     self->msg = pc_msg_new (NULL);
     self->next_heartbeat = pc_now_ms () + HEARTBEAT_MS;
     self->started = pc_now_ms ();
+    self->limits = broker_limits_new (config);
+    self->next_trim = self->started + TRIM_MS;
     return self;
 }
 
@@ -74,6 +80,7 @@ s_server_destroy (broker_t **self_p)
         zhashx_destroy (&self->sessions);
         zhashx_destroy (&self->rooms);
         zhashx_destroy (&self->pending);
+        broker_limits_destroy (&self->limits);
         broker_store_destroy (&self->store);
         pc_msg_destroy (&self->msg);
         for (size_t i = 0; i < BROKER_BATCH_MAX; i++)
@@ -197,6 +204,11 @@ s_send_heartbeat (broker_t *self)
     snprintf (heard, sizeof (heard), "%" PRId64,
               self->filesvc_heard? pc_now_ms () - self->filesvc_heard: (int64_t) -1);
     broker_ctx_event (self, "health", "filesvc", heard);
+    zhashx_t *refusals = broker_limits_refusals (self->limits);
+    for (const char *count = (const char *) zhashx_first (refusals); count;
+         count = (const char *) zhashx_next (refusals))
+        broker_ctx_event (self, "throttled", (const char *) zhashx_cursor (refusals), count);
+    zhashx_destroy (&refusals);
     pc_msg_t *stats = pc_msg_new ("EVENT");
     pc_msg_set_topic (stats, PC_TOPIC_EVENT);
     pc_msg_add (stats, "stats");
@@ -280,6 +292,65 @@ s_may_send (broker_t *self, pc_msg_t *request, broker_session_t *session,
     return reason == NULL;
 }
 
+//  ERROR 429 (or 503) with "retry-after=MS" as its detail
+static void
+s_reply_retry (broker_t *self, pc_msg_t *request, int code, const char *reason, int64_t wait_ms)
+{
+    pc_msg_t *reply = pc_msg_new_error (request, code, reason);
+    pc_msg_addf (reply, "retry-after=%" PRId64, wait_ms);
+    broker_ctx_send (self, reply);
+}
+
+//  Logged-in sessions, but pychat-admin's
+static size_t
+s_logged_in (broker_t *self)
+{
+    size_t count = 0;
+    for (broker_session_t *session = (broker_session_t *) zhashx_first (self->sessions);
+         session; session = (broker_session_t *) zhashx_next (self->sessions))
+        if (broker_session_user (session) && !streq (broker_session_key (session), self->admin_key))
+            count++;
+    return count;
+}
+
+//  Flood control (broker_limits), slow mode and the cap on sessions: true
+//  when the request may go on, else it was answered (429 or 503).
+static bool
+s_within_limits (broker_t *self, pc_msg_t *request, broker_session_t *session, pc_cmd_t command)
+{
+    const char *user = broker_session_user (session);
+    const char *key = broker_session_key (session);
+    if (self->admin_key && streq (key, self->admin_key))
+        return true;            //  the server's own tool
+    int64_t now = pc_now_ms ();
+    const char *what = NULL;
+    int64_t wait = broker_limits_check (self->limits, command, user, key, now, &what);
+    if (wait > 0) {
+        s_reply_retry (self, request, PC_ERR_THROTTLED, what, wait);
+        return false;
+    }
+    if (command == PC_CMD_SEND && user && !broker_ctx_is_admin (session)) {
+        broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, pc_send_room (request));
+        int seconds = room? broker_room_slowmode (room): 0;
+        const char *creator = room? broker_room_creator (room): NULL;
+        if (seconds > 0 && !(creator && streq (creator, user))
+        &&  broker_session_in_room (session, pc_send_room (request))
+        &&  !broker_session_sent (session, pc_send_room (request), pc_send_cmid (request))
+        &&  (wait = broker_limits_slow (self->limits, pc_send_room (request), user, seconds, now)) > 0) {
+            char reason [64];
+            snprintf (reason, sizeof (reason), "slow mode: one message every %d s", seconds);
+            s_reply_retry (self, request, PC_ERR_THROTTLED, reason, wait);
+            return false;
+        }
+    }
+    if ((command == PC_CMD_LOGIN || command == PC_CMD_RESUME) && !user && self->config.max_sessions
+    &&  s_logged_in (self) >= self->config.max_sessions) {
+        s_reply_retry (self, request, PC_ERR_UNAVAILABLE, "server full", 5000);
+        return false;
+    }
+    return true;
+}
+
 //  Reads the next request into request: the rest of a client's batch
 //  first (several requests in one frame are taken one by one, as if they
 //  had come in frames of their own). 0 | -1 nothing read | -2 malformed
@@ -359,7 +430,7 @@ s_handle_client (broker_t *self)
     //  the SENDs before it stored and answered
     if (!(command == PC_CMD_SEND && broker_session_user (session)))
         broker_chat_flush (self);
-    if (s_may_send (self, request, session, route))
+    if (s_may_send (self, request, session, route) && s_within_limits (self, request, session, command))
         route->handler (self, request, session);
     return 0;
 }
@@ -387,8 +458,18 @@ s_tick (broker_t *self)
     s_expire_sessions (self, now);
     if (now >= self->next_heartbeat) {
         s_send_heartbeat (self);
+        broker_limits_prune (self->limits, now);
         self->next_heartbeat = now + HEARTBEAT_MS;
     }
+#ifdef __GLIBC__
+    //  Connections and sessions that went leave free blocks all over the
+    //  heaps (libzmq's I/O thread has an arena of its own): handed back,
+    //  the broker's memory returns to near where it was before a storm
+    if (now >= self->next_trim) {
+        malloc_trim (0);
+        self->next_trim = now + TRIM_MS;
+    }
+#endif
 }
 
 void

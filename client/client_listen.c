@@ -554,6 +554,18 @@ s_on_lost (void *arg, const char *room, uint64_t first, uint64_t last)
     bool dm = streq (room, CLIENT_SESSION_INBOX);
     fprintf (stderr, "pychat: %s%s: messages %" PRIu64 "-%" PRIu64 " are no longer in the history\n",
              dm? "": "#", dm? "inbox": room, first, last);
+    if (self->json) {
+        //  The same, for a program: an object of its own among the messages
+        pc_buf_t line;
+        pc_buf_init (&line);
+        pc_buf_printf (&line, "{\"gap\":true,\"room\":");
+        pc_buf_json_str (&line, dm? "": room);
+        pc_buf_printf (&line, ",\"dm\":%s,\"first\":%" PRIu64 ",\"last\":%" PRIu64 "}\n",
+                       dm? "true": "false", first, last);
+        fwrite (line.data, 1, line.size, stdout);
+        fflush (stdout);
+        pc_buf_free (&line);
+    }
     track_t *track = s_track (self, dm? CLIENT_STATE_DM: room);
     if (track) {
         track->last = last;

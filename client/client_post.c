@@ -31,6 +31,7 @@ typedef struct {
     bool              done;
     bool              logged_out;
     bool              print_id;
+    int64_t           held_said;        //  when "held back" was last said (ms)
     int               rc;
 } post_t;
 
@@ -192,6 +193,22 @@ s_on_sent (void *arg, const char *cid, int code, const char *reason, uint64_t id
     s_done (self, client_listen_flush_stdout ());
 }
 
+//  Flood control held the message back: the engine sends it again; the
+//  person is told, at most once a second
+static void
+s_on_held (void *arg, const char *cid, int64_t wait_ms, const char *reason)
+{
+    post_t *self = (post_t *) arg;
+    int64_t now = zclock_mono ();
+    if (self->held_said && now - self->held_said < 1000)
+        return;
+    self->held_said = now;
+    char safe [120];
+    client_conn_sanitize (reason, safe, sizeof (safe));
+    fprintf (stderr, "pychat: held back by the server (%s): sending again in %.1f s\n",
+             *safe? safe: "rate limit", wait_ms / 1000.0);
+}
+
 static void
 s_on_join_failed (void *arg, const char *room, int code, const char *reason)
 {
@@ -268,7 +285,8 @@ client_post_run (client_opts_t *opts, const char *password, const char *room,
     client_net_t *net = client_net_new ();
     client_session_events_t events = {
         .state = s_on_state, .login = s_on_login, .join_failed = s_on_join_failed,
-        .sent = s_on_sent, .reply = s_on_reply, .token = s_on_token, .password = s_on_password
+        .sent = s_on_sent, .reply = s_on_reply, .token = s_on_token, .password = s_on_password,
+        .held = s_on_held
     };
     self.session = client_session_new (&client_net_transport, net, &events, &self);
     client_token_setup (self.session, opts->home, opts->user, opts->server_key);

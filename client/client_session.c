@@ -8,7 +8,7 @@
 #include <sodium.h>
 
 #define PROBE_MS            1000        //  SUBS every second: needs the login
-#define DEAD_MS             3000        //  no reply at all for this long: gone
+#define DEAD_MS             CLIENT_SESSION_DEAD_MS
 #define SUBS_RETRY_MS       50
 #define REQ_EXPIRE_MS       15000
 #define BACKOFF_FIRST_MS    1000
@@ -50,6 +50,7 @@ typedef struct {
     char      cid [CLIENT_SESSION_CID];
     pc_msg_t *request;
     bool      inflight;
+    int64_t   hold_until;               //  held back (429): not sent before
 } out_t;
 
 struct _client_session_t {
@@ -394,11 +395,12 @@ s_send_out (client_session_t *self, out_t *out)
 static void
 s_flush_outbox (client_session_t *self)
 {
+    int64_t now = s_now (self);
     for (size_t i = 0; i < self->nout && self->state == CLIENT_SESSION_ONLINE; i++) {
         out_t *out = &self->outbox [i];
         room_t *room = *out->room? s_room (self, out->room): NULL;
-        if (self->reliable && room && !room->joined)
-            break;                      //  in order: this one waits for its JOIN
+        if ((self->reliable && room && !room->joined) || out->hold_until > now)
+            break;                      //  in order: this one waits for its JOIN, or its turn
         if (!out->inflight)
             s_send_out (self, out);
     }
@@ -699,6 +701,8 @@ static void
 s_on_fill (client_session_t *self, room_t *room, pc_msg_t *reply)
 {
     room->filling = false;
+    if (pc_msg_error_code (reply) == PC_ERR_THROTTLED)
+        room->tries = 0;                //  held back: nothing is lost for that
     if (pc_msg_is (reply, "ERROR"))
         return;                         //  tried again at the next probe
     size_t n = room->inbox? pc_inbox_ok_count (reply): pc_history_ok_count (reply);
@@ -716,6 +720,9 @@ s_on_fill (client_session_t *self, room_t *room, pc_msg_t *reply)
         uint64_t id = strtoull (fields [0], NULL, 10);
         if (id == 0 || (room->last && id <= room->last))
             continue;
+        //  History no longer holds what came between: said, never skipped
+        if (was_known && id > room->last + 1 && self->events.lost)
+            self->events.lost (self->arg, room->name, room->last + 1, id - 1);
         s_deliver (self, room, id, fields, false);
     }
     if (room->last > before)
@@ -738,6 +745,16 @@ s_on_send (client_session_t *self, const char *cid, pc_msg_t *reply)
         return;
     if (self->reliable && pc_msg_error_code (reply) == PC_ERR_UNAVAILABLE) {
         self->outbox [i].inflight = false;  //  again at the next probe
+        return;
+    }
+    int64_t wait = pc_msg_error_code (reply) == PC_ERR_THROTTLED? client_session_retry_after (reply): -1;
+    if (wait >= 0) {
+        self->outbox [i].inflight = false;  //  again once the server takes it
+        self->outbox [i].hold_until = s_now (self) + wait;
+        for (size_t later = i + 1; later < self->nout; later++)
+            self->outbox [later].inflight = false;     //  refused too: in order, after it
+        if (self->events.held)
+            self->events.held (self->arg, cid, wait, pc_msg_error_reason (reply));
         return;
     }
     pc_msg_destroy (&self->outbox [i].request);
@@ -943,6 +960,11 @@ client_session_tick (client_session_t *self)
         self->subs_at = 0;
         s_simple (self, "SUBS", NULL, NULL, NULL, Q_SUBS, NULL);
     }
+    if (self->state == CLIENT_SESSION_ONLINE && self->nout && self->outbox [0].hold_until
+    &&  now >= self->outbox [0].hold_until) {
+        self->outbox [0].hold_until = 0;
+        s_flush_outbox (self);
+    }
     if (now >= self->next_probe) {
         self->next_probe = now + PROBE_MS;
         if (self->state == CLIENT_SESSION_CONNECTING)
@@ -956,6 +978,22 @@ client_session_tick (client_session_t *self)
             s_retry_unavailable (self);
     }
     s_expire (self, now);
+}
+
+int64_t
+client_session_retry_after (pc_msg_t *reply)
+{
+    const char *texts [2] = { pc_error_detail (reply), pc_error_reason (reply) };
+    for (int i = 0; i < 2; i++) {
+        const char *token = texts [i]? strstr (texts [i], "retry-after="): NULL;
+        if (token) {
+            char *end;
+            long long ms = strtoll (token + 12, &end, 10);
+            if (end != token + 12 && ms >= 0 && ms <= 3600 * 1000)
+                return (int64_t) ms;
+        }
+    }
+    return -1;
 }
 
 client_session_state_t client_session_state (client_session_t *self) { assert (self); return self->state; }

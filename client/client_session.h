@@ -54,6 +54,9 @@ typedef enum {
     CLIENT_SESSION_REFUSED              //  LOGIN refused (or the endpoint unusable)
 } client_session_state_t;
 
+//  No reply at all for this long (by default): the server is gone
+#define CLIENT_SESSION_DEAD_MS  3000
+
 //  Every callback may be NULL. arg is the front end's (client_session_new).
 typedef struct {
     //  The state changed; why says what happened (a lost connection, a
@@ -72,6 +75,9 @@ typedef struct {
     //  order, once; box is sealed (client_dm).
     void (*dm)       (void *arg, uint64_t id, const char *from, const char *to,
                       int64_t ts, const char *box, bool live);
+    //  The server held back a SEND or DM (429, flood control or slow
+    //  mode): it goes again by itself in wait_ms. reason is the server's.
+    void (*held)     (void *arg, const char *cid, int64_t wait_ms, const char *reason);
     //  Messages first to last are no longer in the history (trimmed).
     void (*lost)     (void *arg, const char *room, uint64_t first, uint64_t last);
     //  A SEND was answered: code 0 with its id and time, or the ERROR's
@@ -95,6 +101,10 @@ typedef struct {
 } client_session_events_t;
 
 typedef struct _client_session_t client_session_t;
+
+//  The wait an ERROR asks for: "retry-after=MS" in its detail (or its
+//  reason), in ms; -1 when it names none.
+int64_t     client_session_retry_after (pc_msg_t *reply);
 
 //  handle is the transport's (borrowed).
 client_session_t *client_session_new (const client_session_transport_t *transport, void *handle,

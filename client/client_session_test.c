@@ -8,8 +8,6 @@
 
 #include <inttypes.h>
 
-#define DEAD_MS             3000        //  as client_session.c: silence that means gone
-
 static void
 s_test_login_and_gap (client_session_t *session, client_session_fake_t *fake, client_session_fake_heard_t *heard)
 {
@@ -90,7 +88,7 @@ s_test_backoff (client_session_t *session, client_session_fake_t *fake, client_s
         assert (client_session_state (session) == CLIENT_SESSION_CONNECTING);
         pc_msg_t *login = client_session_fake_expect (fake, "LOGIN");
         pc_msg_destroy (&login);
-        *client_session_fake_clock (fake) += DEAD_MS + 1;
+        *client_session_fake_clock (fake) += CLIENT_SESSION_DEAD_MS + 1;
         client_session_tick (session);
         client_session_fake_purge (fake);                  //  the PINGs meanwhile
     }

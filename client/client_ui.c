@@ -297,7 +297,7 @@ client_ui_run (client_opts_t *opts)
     self->net = client_net_new ();
     client_session_events_t events = {
         .state = ui_on_state, .login = ui_on_login, .join_failed = ui_on_join_failed,
-        .message = ui_on_message, .lost = ui_on_lost, .sent = ui_on_sent, .reply = ui_on_reply,
+        .message = ui_on_message, .lost = ui_on_lost, .held = ui_on_held, .sent = ui_on_sent, .reply = ui_on_reply,
         .fanout = ui_on_fanout, .ready = ui_on_ready
     };
     self->session = client_session_new (&client_net_transport, self->net, &events, self);

@@ -189,6 +189,7 @@ typedef struct {
     char         form_msg [256];
     bool         busy;
     bool         rooms_restored;    //  the rooms of the last run were joined
+    int64_t      held_said;         //  when "held back" was last shown (ms)
 } ui_t;
 
 //  client_ui.c
@@ -248,6 +249,7 @@ void ui_on_reply (void *arg, int kind_int, const char *what, long n, pc_msg_t *r
 void ui_on_sent (void *arg, const char *cid, int code, const char *reason, uint64_t id, int64_t ts);
 void ui_on_message (void *arg, const char *room, uint64_t id, const char *from, int64_t ts, const char *text, bool live);
 void ui_on_lost (void *arg, const char *room, uint64_t first, uint64_t last);
+void ui_on_held (void *arg, const char *cid, int64_t wait_ms, const char *reason);
 void ui_on_join_failed (void *arg, const char *room, int code, const char *reason);
 void ui_on_ready (void *arg);
 void ui_on_state (void *arg, client_session_state_t state, const char *why);

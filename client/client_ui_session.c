@@ -316,6 +316,24 @@ ui_on_lost (void *arg, const char *room, uint64_t first, uint64_t last)
 }
 
 
+//  Flood control held a message back: the engine sends it again by itself;
+//  the window says so once for each wait
+void
+ui_on_held (void *arg, const char *cid, int64_t wait_ms, const char *reason)
+{
+    ui_t *self = (ui_t *) arg;
+    win_t *where = NULL;
+    line_t *line = ui_find_cid (self, cid, &where);
+    int64_t now = zclock_mono ();
+    if (self->held_said && now - self->held_said < 1000)
+        return;
+    self->held_said = now;
+    char safe [120];
+    client_conn_sanitize (reason, safe, sizeof (safe));
+    ui_sys (self, line? where: self->wins [0], L_SYS, "held back by the server (%s): sending again in %.1f s",
+            *safe? safe: "rate limit", wait_ms / 1000.0);
+}
+
 void
 ui_on_join_failed (void *arg, const char *room, int code, const char *reason)
 {

@@ -5,7 +5,8 @@
 #define SERVICE_SILENCE_MS  MON_SERVICE_SILENCE_MS
 
 static const char *s_names [MON_ALERT_KINDS] = {
-    "login_failures", "broker_down", "authsvc_down", "redis_down", "room_rate", "filesvc_down"
+    "login_failures", "broker_down", "authsvc_down", "redis_down", "room_rate", "filesvc_down",
+    "user_throttled"
 };
 
 const char *
@@ -54,6 +55,31 @@ s_alert_set (mon_stats_t *self, mon_alert_kind_t kind, const char *subject, bool
                      *subject? " ": "", subject);
         zlistx_delete (self->alerts, zlistx_cursor (self->alerts));
     }
+}
+
+//  A user (or key) refused by flood control in every heartbeat for about
+//  10 s keeps hitting the limit; 10 s without a refusal clear it. Users
+//  quiet for an hour are forgotten.
+static void
+s_throttled (mon_stats_t *self, int64_t now_ms)
+{
+    zlistx_t *gone = zlistx_new ();
+    zlistx_set_destructor (gone, (czmq_destructor *) zstr_free);
+    char detail [128];
+    for (mon_throttled_t *entry = (mon_throttled_t *) zhashx_first (self->throttled); entry;
+         entry = (mon_throttled_t *) zhashx_next (self->throttled)) {
+        const char *user = (const char *) zhashx_cursor (self->throttled);
+        bool active = entry->streak >= MON_THROTTLED_STREAK
+                   && now_ms - entry->last_ms < MON_THROTTLED_QUIET_MS;
+        snprintf (detail, sizeof (detail), "%.40s keeps hitting the rate limit "
+                  "(%" PRIu64 " requests refused)", user, entry->total);
+        s_alert_set (self, MON_ALERT_THROTTLED, user, active, now_ms, detail);
+        if (now_ms - entry->last_ms > 3600 * 1000)
+            zlistx_add_end (gone, strdup (user));
+    }
+    for (char *user = (char *) zlistx_first (gone); user; user = (char *) zlistx_next (gone))
+        zhashx_delete (self->throttled, user);
+    zlistx_destroy (&gone);
 }
 
 size_t
@@ -111,6 +137,7 @@ mon_alerts_tick (mon_stats_t *self, int64_t now_ms)
             s_alert_set (self, MON_ALERT_ROOM, room->name, over, now_ms, detail);
         }
     }
+    s_throttled (self, now_ms);
     return zlistx_size (self->alerts);
 }
 
@@ -286,6 +313,22 @@ s_test_room_rate (mon_stats_t *stats, int64_t t2)
     assert (!mon_alerts_active (stats, "room_rate", "busy"));
 }
 
+//  A user refused in every heartbeat for 10 s; one refused once is not
+static void
+s_test_throttled (mon_stats_t *stats, int64_t t3)
+{
+    for (int beat = 0; beat < MON_THROTTLED_STREAK; beat++)
+        assert (s_feed (stats, t3 + beat * 2000, "$ev/", "EVENT", "throttled", "eve", "300", NULL) == 0);
+    assert (s_feed (stats, t3, "$ev/", "EVENT", "throttled", "bob", "1", NULL) == 0);
+    assert (s_feed (stats, t3, "$ev/", "EVENT", "throttled", "bob", "x", NULL) == -2);
+    mon_alerts_tick (stats, t3 + 8000);
+    assert (mon_alerts_active (stats, "user_throttled", "eve"));
+    assert (!mon_alerts_active (stats, "user_throttled", "bob"));
+    assert (stats->throttled_total == 1501);
+    mon_alerts_tick (stats, t3 + 30000);
+    assert (!mon_alerts_active (stats, "user_throttled", "eve"));
+}
+
 void
 mon_alerts_test (bool verbose)
 {
@@ -299,6 +342,7 @@ mon_alerts_test (bool verbose)
     s_test_logins (stats, t0 + 100000);
     s_test_services (stats, t0 + 100000);
     s_test_room_rate (stats, t0 + 300000);
+    s_test_throttled (stats, t0 + 400000);
     mon_stats_destroy (&stats);
     s_test_broker_restart (t0);
     printf ("OK\n");

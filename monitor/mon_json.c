@@ -197,6 +197,19 @@ s_health (json_t *root, mon_stats_t *stats, int64_t now_ms)
     json_object_set_new (root, "events", s_events (stats));
 }
 
+//  Flood control: requests refused per user (or key), and in all
+static void
+s_throttled (json_t *root, mon_stats_t *stats)
+{
+    json_t *throttled = json_object ();
+    for (mon_throttled_t *entry = (mon_throttled_t *) zhashx_first (stats->throttled); entry;
+         entry = (mon_throttled_t *) zhashx_next (stats->throttled))
+        json_object_set_new (throttled, (const char *) zhashx_cursor (stats->throttled),
+                             json_integer ((json_int_t) entry->total));
+    json_object_set_new (root, "throttled", throttled);
+    json_object_set_new (root, "throttled_total", json_integer ((json_int_t) stats->throttled_total));
+}
+
 void
 mon_json_stats (mon_stats_t *stats, pc_buf_t *buf, int64_t now_ms)
 {
@@ -205,6 +218,7 @@ mon_json_stats (mon_stats_t *stats, pc_buf_t *buf, int64_t now_ms)
     json_t *root = json_object ();
     s_traffic (root, stats, now_ms);
     s_health (root, stats, now_ms);
+    s_throttled (root, stats);
     char *text = json_dumps (root, JSON_COMPACT | JSON_REAL_PRECISION (15));
     assert (text);
     pc_buf_append (buf, text, strlen (text));
@@ -233,7 +247,7 @@ s_test_empty (mon_stats_t *stats, int64_t t0)
                     "\"authsvc_last_heard_ms\":-1,\"authsvc\":\"unknown\","
                     "\"redis\":\"unknown\","));
     assert (strstr (buf.data, "\"alerts\":[],"));
-    assert (strstr (buf.data, "\"events\":[]}"));
+    assert (strstr (buf.data, "\"events\":[],\"throttled\":{},\"throttled_total\":0}"));
     pc_buf_free (&buf);
 }
 

@@ -108,6 +108,9 @@ s_traffic (mon_stats_t *stats, pc_buf_t *buf, int64_t now_ms)
                   "Direct messages the broker reported (counts only).", stats->dms);
     s_prom_value (buf, "pychat_rejects_total", "counter",
                   "Requests the broker rejected as malformed.", stats->rejects);
+    s_prom_value (buf, "pychat_throttled_total", "counter",
+                  "Requests the broker held back (429: flood control or slow mode).",
+                  stats->throttled_total);
     s_prom_value (buf, "pychat_monitor_malformed_total", "counter",
                   "Malformed messages the monitor received.", stats->malformed);
     s_prom_family (buf, "pychat_admin_actions_total", "counter",

@@ -84,6 +84,9 @@ mon_stats_new (int64_t now_ms)
     zhashx_set_destructor (self->rooms, s_room_free);
     self->online = zhashx_new ();
     assert (self->online);
+    self->throttled = zhashx_new ();
+    assert (self->throttled);
+    zhashx_set_destructor (self->throttled, (czmq_destructor *) zstr_free);
     self->alerts = zlistx_new ();
     assert (self->alerts);
     zlistx_set_destructor (self->alerts, (zlistx_destructor_fn *) s_alert_free);
@@ -105,6 +108,7 @@ mon_stats_destroy (mon_stats_t **self_p)
         mon_stats_t *self = *self_p;
         zhashx_destroy (&self->rooms);
         zhashx_destroy (&self->online);
+        zhashx_destroy (&self->throttled);
         zlistx_destroy (&self->alerts);
         free (self);
         *self_p = NULL;
@@ -353,6 +357,29 @@ s_on_reject (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
     const char *reason = pc_ev_reject_reason (msg);
     self->rejects++;
     mon_stats_log_event (self, now_ms, "reject", "%s %s", code? code: "?", reason? reason: "");
+    return 0;
+}
+
+//  Requests of one user refused by flood control since the last heartbeat
+static int
+s_on_throttled (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
+{
+    const char *user = pc_ev_throttled_user (msg);
+    int64_t count = s_count (pc_ev_throttled_count (msg));
+    if (!user || !*user || strlen (user) > PC_ID_MAX || count <= 0)
+        return -2;
+    mon_throttled_t *entry = (mon_throttled_t *) zhashx_lookup (self->throttled, user);
+    if (!entry) {
+        entry = (mon_throttled_t *) zmalloc (sizeof (mon_throttled_t));
+        assert (entry);
+        zhashx_insert (self->throttled, user, entry);
+    }
+    entry->streak = entry->last_ms && now_ms - entry->last_ms <= 3000? entry->streak + 1: 1;
+    entry->last_ms = now_ms;
+    entry->total += (uint64_t) count;
+    self->throttled_total += (uint64_t) count;
+    if (entry->streak == 1)
+        mon_stats_log_event (self, now_ms, "throttled", "%s: %" PRId64 " requests refused", user, count);
     return 0;
 }
 
@@ -625,7 +652,7 @@ static s_event_fn *s_handlers [PC_EV_COUNT] = {
     [PC_EV_FILE_DOWN] = s_on_file_down,     [PC_EV_FILE_RM] = s_on_file_rm,
     [PC_EV_STATS] = s_on_stats,             [PC_EV_ADMIN] = s_on_admin,
     [PC_EV_LATENCY] = s_on_latency,         [PC_EV_PROCESS] = s_on_process,
-    [PC_EV_MEMBERS] = s_on_members
+    [PC_EV_MEMBERS] = s_on_members,         [PC_EV_THROTTLED] = s_on_throttled
 };
 
 static int

@@ -39,12 +39,22 @@ typedef struct {
 //  Alert kinds; a room_rate alert exists once per room (its subject).
 typedef enum {
     MON_ALERT_LOGIN, MON_ALERT_BROKER, MON_ALERT_AUTHSVC, MON_ALERT_REDIS, MON_ALERT_ROOM,
-    MON_ALERT_FILESVC, MON_ALERT_KINDS
+    MON_ALERT_FILESVC, MON_ALERT_THROTTLED, MON_ALERT_KINDS
 } mon_alert_kind_t;
+
+//  Flood control: a user's (or, before login, a key's) refused requests,
+//  as the broker reports them every heartbeat ("throttled" event)
+typedef struct {
+    uint64_t  total;                //  refused since the monitor started
+    int64_t   last_ms;              //  the last report with refusals
+    uint32_t  streak;               //  reports in a row (at most 3 s apart)
+} mon_throttled_t;
+#define MON_THROTTLED_STREAK    5   //  about 10 s of refusals raise "user_throttled"
+#define MON_THROTTLED_QUIET_MS  10000   //  and 10 s without clear it
 
 typedef struct {
     mon_alert_kind_t kind;
-    char      subject [PC_NAME_MAX + 1];    //  the room, or ""
+    char      subject [PC_ID_MAX + 1];      //  the room, the user (or key), or ""
     char      detail [128];
     int64_t   since_ms;             //  Unix ms when raised
 } mon_alert_t;
@@ -72,6 +82,8 @@ struct _mon_stats_t {
     uint64_t  dms;
     uint64_t  rejects;
     uint64_t  auth_down;
+    zhashx_t *throttled;            //  user (or key) -> mon_throttled_t, owned
+    uint64_t  throttled_total;
     //  The broker's own figures ("stats" event); valid when broker_known
     bool      broker_known;
     uint64_t  broker [8];           //  sessions, pending, journal, malformed, refused, uptime,

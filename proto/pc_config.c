@@ -78,7 +78,8 @@ static const char *s_known_keys [] = {
     "PYCHAT_FILES_MIN_FREE", "PYCHAT_PUBLIC_FILES", "PYCHAT_THROTTLE_SOURCE",
     "PYCHAT_ALERT_LOGIN_FAILURES", "PYCHAT_ALERT_ROOM_RATE", "PYCHAT_METRICS_TOP_ROOMS",
     "PYCHAT_SERVER", "PYCHAT_SERVER_KEY", "PYCHAT_USER", "PYCHAT_HOME",
-    "PYCHAT_AUTH_WORKERS", "PYCHAT_AUTH_QUEUE", "PYCHAT_DEVICE", NULL
+    "PYCHAT_AUTH_WORKERS", "PYCHAT_AUTH_QUEUE", "PYCHAT_DEVICE",
+    "PYCHAT_MAX_SESSIONS", "PYCHAT_RATE_SEND", "PYCHAT_RATE_QUERY", "PYCHAT_RATE_SESSION", NULL
 };
 
 static char *
@@ -181,6 +182,64 @@ s_public_files (pc_config_t *config)
 }
 
 int
+pc_config_rate (const char *text, pc_rate_t *rate)
+{
+    if (strcmp (text, "off") == 0 || strcmp (text, "0") == 0) {
+        rate->rate = rate->burst = 0;
+        return 0;
+    }
+    char *end;
+    double per_second = strtod (text, &end);
+    double burst = per_second;
+    if (end == text || !(per_second >= 0) || per_second > 1e6)
+        return -1;
+    if (*end == '/') {
+        const char *start = end + 1;
+        burst = strtod (start, &end);
+        if (end == start || !(burst >= 1) || burst > 1e7)
+            return -1;
+    }
+    if (*end)
+        return -1;
+    rate->rate = per_second;
+    rate->burst = per_second > 0 && burst < 1? 1: burst;
+    return 0;
+}
+
+//  The flood-control settings (PROTOCOL.md, "Flood control")
+static int
+s_limits (pc_config_t *config)
+{
+    config->max_sessions = 0;
+    const char *max = getenv ("PYCHAT_MAX_SESSIONS");
+    if (max && *max) {
+        char *end;
+        long long value = strtoll (max, &end, 10);
+        if (*end || value < 0 || value > 100000000) {
+            fprintf (stderr, "pychat: PYCHAT_MAX_SESSIONS must be a number of sessions (0: no cap), "
+                     "not '%s'\n", max);
+            return -1;
+        }
+        config->max_sessions = (size_t) value;
+    }
+    struct { const char *name; pc_rate_t *rate; pc_rate_t fallback; } rates [] = {
+        { "PYCHAT_RATE_SEND", &config->rate_send, { 100, 1000 } },
+        { "PYCHAT_RATE_QUERY", &config->rate_query, { 20, 200 } },
+        { "PYCHAT_RATE_SESSION", &config->rate_session, { 500, 2000 } }
+    };
+    for (size_t i = 0; i < sizeof (rates) / sizeof (rates [0]); i++) {
+        *rates [i].rate = rates [i].fallback;
+        const char *text = getenv (rates [i].name);
+        if (text && *text && pc_config_rate (text, rates [i].rate)) {
+            fprintf (stderr, "pychat: %s must be RATE/BURST (per second; 0 or off: no limit), "
+                     "not '%s'\n", rates [i].name, text);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
 pc_config_load (pc_config_t *config)
 {
     memset (config, 0, sizeof (*config));
@@ -256,7 +315,7 @@ pc_config_load (pc_config_t *config)
     ||  s_size_env ("PYCHAT_FILES_QUOTA", 1ULL << 30, &config->files_quota)
     ||  s_size_env ("PYCHAT_FILES_MIN_FREE", 64ULL << 20, &config->files_min_free))
         return -1;
-    return 0;
+    return s_limits (config);
 }
 
 void
@@ -349,6 +408,21 @@ pc_config_test (bool verbose)
     setenv ("PYCHAT_AUTHSVC", "", 1);
     assert (pc_config_load (&config) == 0);
     assert (config.base_port == 7000);
+    assert (config.rate_send.rate == 100 && config.rate_send.burst == 1000 && config.max_sessions == 0);
+    pc_rate_t rate;
+    assert (pc_config_rate ("5/20", &rate) == 0 && rate.rate == 5 && rate.burst == 20);
+    assert (pc_config_rate ("0.5", &rate) == 0 && rate.rate == 0.5 && rate.burst == 1);
+    assert (pc_config_rate ("off", &rate) == 0 && rate.rate == 0);
+    assert (pc_config_rate ("5/", &rate) == -1 && pc_config_rate ("x", &rate) == -1);
+    assert (pc_config_rate ("-1/3", &rate) == -1 && pc_config_rate ("5/0", &rate) == -1);
+    setenv ("PYCHAT_RATE_SEND", "fast", 1);
+    assert (pc_config_load (&config) == -1);
+    setenv ("PYCHAT_RATE_SEND", "3/9", 1);
+    setenv ("PYCHAT_MAX_SESSIONS", "40", 1);
+    assert (pc_config_load (&config) == 0);
+    assert (config.rate_send.rate == 3 && config.rate_send.burst == 9 && config.max_sessions == 40);
+    unsetenv ("PYCHAT_RATE_SEND");
+    unsetenv ("PYCHAT_MAX_SESSIONS");
     assert (config.redis_port == 7009);
     assert (config.history_max == 10000);
     assert (strcmp (config.authsvc, "tcp://127.0.0.1:7002") == 0);

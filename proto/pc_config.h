@@ -23,6 +23,10 @@
 //  PYCHAT_FILES_MIN_FREE  disk space uploads never eat into   default 64M
 //  PYCHAT_PUBLIC_FILES host:port where clients reach the file service, told
 //                  in the broker's FILES reply    default the broker's host, PORT+5
+//  PYCHAT_MAX_SESSIONS  logged-in sessions at most (LOGIN beyond: 503)  default 0 (no cap)
+//  PYCHAT_RATE_SEND     SEND and DM per user: RATE/BURST (per second; 0 off) default 100/1000
+//  PYCHAT_RATE_QUERY    HISTORY, INBOX, ROOMS, WHO, USERS per user         default 20/200
+//  PYCHAT_RATE_SESSION  every command of one session                      default 500/2000
 #ifndef PC_CONFIG_H_INCLUDED
 #define PC_CONFIG_H_INCLUDED
 
@@ -33,6 +37,12 @@
 #ifndef PC_CONFIG_FILE
 #   define PC_CONFIG_FILE "/etc/pychat/pychat.conf"
 #endif
+
+//  A token bucket's setting: rate tokens a second, at most burst; rate 0: no limit
+typedef struct {
+    double rate;
+    double burst;
+} pc_rate_t;
 
 typedef struct {
     char data_dir [PATH_MAX];
@@ -52,6 +62,8 @@ typedef struct {
     unsigned long long files_min_free;
     char public_files_host [256];       //  "" unless PYCHAT_PUBLIC_FILES is set
     int  public_files_port;             //  0 unless PYCHAT_PUBLIC_FILES is set
+    size_t max_sessions;                //  0: no cap
+    pc_rate_t rate_send, rate_query, rate_session;
 } pc_config_t;
 
 //  Fills config from the environment, after the file (PYCHAT_CONFIG) has
@@ -63,6 +75,8 @@ int     pc_config_load      (pc_config_t *config);
 //  "tcp://BIND:PORT+offset" into endpoint.
 //  Parses "123", "64K", "100M", "2G" (binary units) into *bytes; 0 or -1.
 int     pc_config_size      (const char *text, unsigned long long *bytes);
+//  Parses "RATE/BURST", "RATE" (burst = RATE) or "0"/"off" (no limit).
+int     pc_config_rate      (const char *text, pc_rate_t *rate);
 void    pc_config_bind_endpoint (pc_config_t *config, int offset, char *endpoint, size_t size);
 
 void    pc_config_test      (bool verbose);

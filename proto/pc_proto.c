@@ -34,6 +34,7 @@ const pc_schema_t pc_schemas [PC_CMD_COUNT] = {
     [PC_CMD_MKADMIN] = { "MKADMIN", 2, 2, { PC_F_NAME, PC_F_SECRET }, 2 },
     [PC_CMD_CREATE] = { "CREATE", 2, 2, { PC_F_NAME, PC_F_ID }, 2 },
     [PC_CMD_INVITE] = { "INVITE", 2, 2, { PC_F_NAME, PC_F_NAME }, 2 },
+    [PC_CMD_SLOWMODE] = { "SLOWMODE", 2, 2, { PC_F_NAME, PC_F_INT }, 2 },
     [PC_CMD_NOTICE] = { "NOTICE", 2, 2, { PC_F_ID, PC_F_ANY }, 2 },
     [PC_CMD_STATS] = { "STATS", 0, 0, { PC_F_ANY }, 0 },
     [PC_CMD_OK] = { "OK", 0, PC_FIELDS_MAX, { PC_F_ANY }, 1 },
@@ -97,6 +98,7 @@ static const pc_cmd_t s_by_name [] = {
     PC_CMD_SEND,
     PC_CMD_SESSIONS,
     PC_CMD_SETKEY,
+    PC_CMD_SLOWMODE,
     PC_CMD_STATS,
     PC_CMD_SUBS,
     PC_CMD_UNBAN,
@@ -140,6 +142,7 @@ static const char *s_ev_names [PC_EV_COUNT] = {
     [PC_EV_LOGIN_FAILED] = "login-failed",
     [PC_EV_DM] = "dm",
     [PC_EV_HEARTBEAT] = "heartbeat",
+    [PC_EV_THROTTLED] = "throttled",
     [PC_EV_HEALTH] = "health",
     [PC_EV_STATS] = "stats",
     [PC_EV_LATENCY] = "latency",
@@ -567,6 +570,24 @@ pc_invite_ok (pc_msg_t *request, const char *room, const char *user)
 }
 
 pc_msg_t *
+pc_slowmode_new (const char *room, const char *seconds)
+{
+    pc_msg_t *self = pc_msg_new ("SLOWMODE");
+    pc_msg_add (self, room);
+    pc_msg_add (self, seconds);
+    return self;
+}
+
+pc_msg_t *
+pc_slowmode_ok (pc_msg_t *request, const char *room, const char *seconds)
+{
+    pc_msg_t *self = pc_msg_new_ok (request);
+    pc_msg_add (self, room);
+    pc_msg_add (self, seconds);
+    return self;
+}
+
+pc_msg_t *
 pc_notice_new (const char *kind, const char *text)
 {
     pc_msg_t *self = pc_msg_new ("NOTICE");
@@ -880,6 +901,19 @@ pc_ev_heartbeat_new (const char *count, const char *users)
         pc_msg_add (self, count);
     if (count && users)
         pc_msg_add (self, users);
+    return self;
+}
+
+pc_msg_t *
+pc_ev_throttled_new (const char *user, const char *count)
+{
+    pc_msg_t *self = pc_msg_new ("EVENT");
+    pc_msg_set_topic (self, PC_TOPIC_EVENT);
+    pc_msg_add (self, "throttled");
+    if (user)
+        pc_msg_add (self, user);
+    if (user && count)
+        pc_msg_add (self, count);
     return self;
 }
 

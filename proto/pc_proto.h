@@ -59,6 +59,7 @@ typedef enum {
     PC_CMD_MKADMIN,
     PC_CMD_CREATE,
     PC_CMD_INVITE,
+    PC_CMD_SLOWMODE,
     PC_CMD_NOTICE,
     PC_CMD_STATS,
     PC_CMD_OK,
@@ -108,6 +109,7 @@ typedef enum {
     PC_EV_LOGIN_FAILED,
     PC_EV_DM,
     PC_EV_HEARTBEAT,
+    PC_EV_THROTTLED,
     PC_EV_HEALTH,
     PC_EV_STATS,
     PC_EV_LATENCY,
@@ -379,6 +381,16 @@ pc_msg_t *pc_invite_new (const char *room, const char *user);
 //  The OK reply to a INVITE request (routing and request ids copied).
 pc_msg_t *pc_invite_ok (pc_msg_t *request, const char *room, const char *user);
 
+//  SLOWMODE
+static inline const char *pc_slowmode_room (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_slowmode_seconds (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_slowmode_ok_room (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_slowmode_ok_seconds (pc_msg_t *m) { return pc_msg_field (m, 1); }
+//  A new SLOWMODE (caller owns it; NULL for an optional field leaves it out).
+pc_msg_t *pc_slowmode_new (const char *room, const char *seconds);
+//  The OK reply to a SLOWMODE request (routing and request ids copied).
+pc_msg_t *pc_slowmode_ok (pc_msg_t *request, const char *room, const char *seconds);
+
 //  NOTICE
 static inline const char *pc_notice_kind (pc_msg_t *m) { return pc_msg_field (m, 0); }
 static inline const char *pc_notice_text (pc_msg_t *m) { return pc_msg_field (m, 1); }
@@ -551,6 +563,9 @@ pc_msg_t *pc_ev_dm_new (const char *from, const char *to);
 static inline const char *pc_ev_heartbeat_count (pc_msg_t *m) { return pc_msg_field (m, 1); }
 static inline const char *pc_ev_heartbeat_users (pc_msg_t *m) { return pc_msg_field (m, 2); }
 pc_msg_t *pc_ev_heartbeat_new (const char *count, const char *users);
+static inline const char *pc_ev_throttled_user (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_ev_throttled_count (pc_msg_t *m) { return pc_msg_field (m, 2); }
+pc_msg_t *pc_ev_throttled_new (const char *user, const char *count);
 static inline const char *pc_ev_health_service (pc_msg_t *m) { return pc_msg_field (m, 1); }
 static inline const char *pc_ev_health_state (pc_msg_t *m) { return pc_msg_field (m, 2); }
 pc_msg_t *pc_ev_health_new (const char *service, const char *state);

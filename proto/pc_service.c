@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <stdarg.h>
 
@@ -46,6 +47,29 @@ pc_service_bad_option (const char *name, int code, char *argv [])
     return pc_service_usage_error (name, "unknown option '%s'", option);
 }
 
+//  libzmq keeps a table of its sockets sized by ZMQ_MAX_SOCKETS: a few
+//  pointers each, so the cap stays modest even when the descriptors are not
+#define MAX_SOCKETS_CAP     65536
+
+size_t
+pc_service_raise_nofile (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) == -1)
+        return 0;
+    if (limit.rlim_cur < limit.rlim_max) {
+        struct rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max;
+        //  An unlimited hard limit is refused by the kernel (nr_open): ask
+        //  for a large finite number instead
+        if (raised.rlim_cur == RLIM_INFINITY || raised.rlim_cur > (1 << 20))
+            raised.rlim_cur = 1 << 20;
+        if (setrlimit (RLIMIT_NOFILE, &raised) == 0)
+            limit = raised;
+    }
+    return limit.rlim_cur == RLIM_INFINITY? (size_t) 1 << 20: (size_t) limit.rlim_cur;
+}
+
 int
 pc_service_init (pc_service_t *self, int argc, char *argv [])
 {
@@ -76,6 +100,10 @@ pc_service_init (pc_service_t *self, int argc, char *argv [])
     }
     if (optind < argc)
         return pc_service_usage_error (self->name, "unexpected argument '%s'", argv [optind]);
+    //  Before the first socket: libzmq reads its socket cap when the
+    //  context starts
+    size_t nofile = pc_service_raise_nofile ();
+    zsys_set_max_sockets (nofile < 1024? 1024: nofile > MAX_SOCKETS_CAP? MAX_SOCKETS_CAP: nofile);
     zsys_init ();
     zsys_set_logident (self->name);
     zsys_set_logstream (stderr);
@@ -246,6 +274,12 @@ s_test_options (bool verbose)
     assert (pc_service_init (&service, 2, cluster) == PC_EXIT_USAGE);
     assert (pc_service_init (&service, 3, extra) == PC_EXIT_USAGE);
     assert (service.verbose);
+    //  The soft descriptor limit is raised to the hard one
+    struct rlimit limit;
+    assert (getrlimit (RLIMIT_NOFILE, &limit) == 0);
+    size_t nofile = pc_service_raise_nofile ();
+    assert (nofile >= (size_t) (limit.rlim_max == RLIM_INFINITY? 1024: limit.rlim_cur));
+    assert (getrlimit (RLIMIT_NOFILE, &limit) == 0 && (limit.rlim_cur == limit.rlim_max || nofile == 1 << 20));
 }
 
 static void

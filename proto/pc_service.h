@@ -43,6 +43,11 @@ typedef struct {
 //  or a malformed environment (one line on stderr either way).
 int         pc_service_init     (pc_service_t *self, int argc, char *argv []);
 
+//  Raises the soft RLIMIT_NOFILE to the hard limit (pc_service_init does,
+//  and sets libzmq's socket cap to match before any socket exists).
+//  Returns the soft limit now in force.
+size_t      pc_service_raise_nofile (void);
+
 //  Starts actor (args as zactor_new takes them) and waits for its
 //  READY or FAILED. NULL when it did not start, after logging
 //  "NAME: cannot start: REASON". reason_p, when not NULL, gets the reason

@@ -1,16 +1,67 @@
 //  pc_zap.c: ZAP handler actor: CURVE key -> User-Id, per-domain allow-lists.
 #include "pc_zap.h"
+#include <dirent.h>
+#include <sys/resource.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 
+//  Descriptors kept free for what the process needs besides its clients
+//  (Redis reconnecting, a log file, a service's connection): an open
+//  domain's handshake is refused ("300": try later) once fewer are left,
+//  so that a storm of connections never takes the process's last
+//  descriptor. The count is read from /proc at most every COUNT_MS while
+//  far from the limit, at every handshake when near it.
+#define FD_RESERVE_MIN  16
+#define COUNT_MS        100
+
 typedef struct {
     zhash_t *any;               //  domains that accept any key
     zhash_t *allowed;           //  "domain key" -> present
+    size_t   fd_limit;          //  RLIMIT_NOFILE when the handler started
+    size_t   fd_used;           //  descriptors open at the last count
+    int64_t  fd_counted;        //  when (zclock_mono), 0: never
+    size_t   fd_refused;        //  handshakes refused for want of descriptors
 } zap_t;
 
+//  Descriptors open in this process; the limit when they cannot be counted
+//  (opening /proc/self/fd needs one).
+static size_t
+s_fd_count (zap_t *self)
+{
+    DIR *dir = opendir ("/proc/self/fd");
+    if (!dir)
+        return self->fd_limit;
+    size_t count = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir)))
+        if (entry->d_name [0] != '.')
+            count++;
+    closedir (dir);
+    return count > 0? count - 1: 0;     //  not the directory's own
+}
+
+//  Whether one more client may take a descriptor
+static bool
+s_fd_room (zap_t *self)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+        self->fd_limit = (size_t) limit.rlim_cur;
+    size_t reserve = self->fd_limit / 16 > FD_RESERVE_MIN? self->fd_limit / 16: FD_RESERVE_MIN;
+    int64_t now = zclock_mono ();
+    bool near = self->fd_used + 2 * reserve >= self->fd_limit;
+    if (near || self->fd_counted == 0 || now - self->fd_counted >= COUNT_MS) {
+        self->fd_used = s_fd_count (self);
+        self->fd_counted = now;
+    }
+    else
+        self->fd_used++;                //  this handshake's connection, at least
+    return self->fd_used + reserve < self->fd_limit;
+}
+
 static void
-s_handle_request (zap_t *self, zsock_t *handler)
+s_handle_request (zap_t *self, void *handler)
 {
     zmsg_t *request = zmsg_recv (handler);
     if (!request)
@@ -32,9 +83,25 @@ s_handle_request (zap_t *self, zsock_t *handler)
         zmq_z85_encode (user_id, zframe_data (key), 32);
         char entry [300];
         snprintf (entry, sizeof (entry), "%s %s", domain? domain: "", user_id);
-        if (zhash_lookup (self->any, domain? domain: "") || zhash_lookup (self->allowed, entry)) {
+        if (zhash_lookup (self->allowed, entry)) {
             status = "200";
             text = "OK";
+        }
+        else
+        if (zhash_lookup (self->any, domain? domain: "")) {
+            if (s_fd_room (self)) {
+                status = "200";
+                text = "OK";
+            }
+            else {
+                //  A temporary failure: the client is told and retries
+                status = "300";
+                text = "server full: out of file descriptors";
+                if (self->fd_refused++ % 100 == 0)
+                    zsys_warning ("zap: %zu of %zu descriptors in use: refusing new connections "
+                                  "(%zu refused so far)", self->fd_used, self->fd_limit,
+                                  self->fd_refused);
+            }
         }
     }
     zmsg_t *reply = zmsg_new ();
@@ -74,9 +141,12 @@ s_handle_request (zap_t *self, zsock_t *handler)
 #define RETIRE_AFTER    256
 #define GRACE_MS        500
 
+//  The handler's sockets are plain libzmq sockets: czmq's zsock_new
+//  asserts when a socket cannot be made (out of descriptors), and the
+//  handler makes one on every retirement, while connections keep coming.
 typedef struct {
-    zsock_t *handler;           //  bound to ZAP_ENDPOINT
-    zsock_t *retired;           //  unbound, answered until retired_at + GRACE_MS
+    void    *handler;           //  REP bound to ZAP_ENDPOINT
+    void    *retired;           //  unbound, answered until retired_at + GRACE_MS
     int64_t retired_at;
     size_t answered;            //  requests answered by handler
     int64_t last_request;
@@ -84,24 +154,42 @@ typedef struct {
     size_t retirements;
 } zap_sockets_t;
 
-static zsock_t *
+static void
+s_handler_close (void **handler_p)
+{
+    if (*handler_p) {
+        int linger = 0;
+        zmq_setsockopt (*handler_p, ZMQ_LINGER, &linger, sizeof (linger));
+        zmq_close (*handler_p);
+        *handler_p = NULL;
+    }
+}
+
+//  A REP bound to the ZAP endpoint, or NULL (no descriptor for it: logged)
+static void *
 s_handler_new (void)
 {
-    zsock_t *handler = zsock_new (ZMQ_REP);
-    if (handler && zsock_bind (handler, ZAP_ENDPOINT) != 0)
-        zsock_destroy (&handler);
+    void *handler = zmq_socket (zsys_init (), ZMQ_REP);
+    if (!handler)
+        zsys_warning ("zap: cannot make a socket: %s", zmq_strerror (zmq_errno ()));
+    else
+    if (zmq_bind (handler, ZAP_ENDPOINT) != 0)
+        s_handler_close (&handler);
     return handler;
 }
 
 static void
 s_retire (zap_sockets_t *sockets, int64_t now)
 {
-    if (zsock_unbind (sockets->handler, ZAP_ENDPOINT) != 0)
+    //  The fresh socket first: without a descriptor for it, the old one
+    //  goes on serving (inproc endpoints are taken until unbound, so it is
+    //  bound once the old one has let go)
+    void *fresh = zmq_socket (zsys_init (), ZMQ_REP);
+    if (!fresh)
         return;
-    zsock_t *fresh = s_handler_new ();
-    if (!fresh) {
-        //  Keep serving on the old socket rather than have no handler
-        zsock_bind (sockets->handler, ZAP_ENDPOINT);
+    if (zmq_unbind (sockets->handler, ZAP_ENDPOINT) != 0 || zmq_bind (fresh, ZAP_ENDPOINT) != 0) {
+        s_handler_close (&fresh);
+        zmq_bind (sockets->handler, ZAP_ENDPOINT);
         return;
     }
     sockets->retired = sockets->handler;
@@ -131,7 +219,7 @@ s_retirement_step (zap_sockets_t *sockets, int64_t now)
 {
     if (sockets->retired) {
         if (now >= sockets->retired_at + GRACE_MS) {
-            zsock_destroy (&sockets->retired);
+            s_handler_close (&sockets->retired);
             sockets->trim = true;
             sockets->last_request = now;
         }
@@ -189,7 +277,7 @@ s_handle_command (zap_t *self, zap_sockets_t *sockets, zsock_t *pipe)
 static void
 s_zap_actor (zsock_t *pipe, void *args)
 {
-    zap_t self = { zhash_new (), zhash_new () };
+    zap_t self = { zhash_new (), zhash_new (), 1024, 0, 0, 0 };
     zap_sockets_t sockets = { .handler = s_handler_new () };
     zsock_signal (pipe, sockets.handler? 0: 1);
     //  An actor ends on $TERM from its owner, not on the signal flag, so
@@ -197,8 +285,8 @@ s_zap_actor (zsock_t *pipe, void *args)
     while (sockets.handler) {
         zmq_pollitem_t items [] = {
             { zsock_resolve (pipe), 0, ZMQ_POLLIN, 0 },
-            { zsock_resolve (sockets.handler), 0, ZMQ_POLLIN, 0 },
-            { sockets.retired? zsock_resolve (sockets.retired): NULL, 0, ZMQ_POLLIN, 0 }
+            { sockets.handler, 0, ZMQ_POLLIN, 0 },
+            { sockets.retired, 0, ZMQ_POLLIN, 0 }
         };
         int64_t now = zclock_mono ();
         int rc = zmq_poll (items, sockets.retired? 3: 2, s_next_timeout (&sockets, now));
@@ -217,8 +305,8 @@ s_zap_actor (zsock_t *pipe, void *args)
             s_handle_request (&self, sockets.retired);
         s_retirement_step (&sockets, now);
     }
-    zsock_destroy (&sockets.retired);
-    zsock_destroy (&sockets.handler);
+    s_handler_close (&sockets.retired);
+    s_handler_close (&sockets.handler);
     zhash_destroy (&self.any);
     zhash_destroy (&self.allowed);
 }

@@ -12,6 +12,7 @@
 #include "broker_fanout.h"
 #include "broker_chat.h"
 #include "broker_files.h"
+#include "broker_limits.h"
 #include "broker_metrics.h"
 #include "auth_hash.h"
 #include "auth_store.h"
@@ -41,6 +42,7 @@
     broker_fanout_test (verbose); \
     broker_chat_test (verbose); \
     broker_files_test (verbose); \
+    broker_limits_test (verbose); \
     broker_metrics_test (verbose); \
     broker_server_test (verbose); \
     auth_hash_test (verbose); \

@@ -869,11 +869,19 @@ class Listener:
             return "ready" in self.stderr_text()
         wait_for(ready, timeout, 0.05, "pychat listen to print ready")
 
-    def messages(self):
+    def objects(self):
         """Every JSON object printed so far."""
         with self._lock:
             lines = list(self.lines)
         return [json.loads(line) for line in lines if line.strip()]
+
+    def messages(self):
+        """The messages printed so far (not the gap reports)."""
+        return [o for o in self.objects() if not o.get("gap")]
+
+    def gaps(self):
+        """The {"gap": true, ...} objects: ids history did not hold."""
+        return [o for o in self.objects() if o.get("gap")]
 
     def wait_messages(self, count, timeout=20):
         """Waits until at least count messages were printed; returns them."""
