@@ -215,6 +215,7 @@ def test_ctrl_c_exits_130_everywhere(cli, unique, tmp_path):
     import pty
     env = cli.client_env(alice, None)
     env.pop("PYCHAT_PASSWORD", None)
+    env["PYCHAT_HOME"] = str(tmp_path / "new-device")   # no resume token there
     pid, fd = pty.fork()
     if pid == 0:
         os.execve(cli.binary("pychat"), [cli.binary("pychat"), "rooms"], env)
