@@ -200,8 +200,12 @@ auth_pool_test (bool verbose)
         pc_msg_t *request = pc_msg_new ("LOGIN");
         pc_msg_set_reqid (request, "t");
         pc_msg_add (request, "200");
-        if (i == 2)
-            zclock_sleep (50);          //  the first two are in the workers' hands
+        if (i == 2) {                   //  the first two in the workers' hands
+            int64_t taken = zclock_mono () + 5000;
+            while (auth_pool_busy (pool) < 2 && zclock_mono () < taken)
+                zclock_sleep (5);
+            assert (auth_pool_busy (pool) == 2);
+        }
         if (auth_pool_submit (pool, &request) == 0)
             accepted++;
         else {
