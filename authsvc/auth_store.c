@@ -323,8 +323,8 @@ int
 auth_store_audit (auth_store_t *self, const char *actor, const char *action, const char *target)
 {
     assert (self);
-    redisReply *reply = pc_redis_command (self->redis, "XADD audit MAXLEN ~ 10000 * actor %s action %s target %s",
-                                   actor, action, target);
+    redisReply *reply = pc_redis_command (self->redis, "XADD audit MAXLEN ~ 10000 * ts %lld actor %s action %s target %s source authsvc",
+                                   (long long) pc_now_ms (), actor, action, target);
     if (!reply)
         return -1;
     freeReplyObject (reply);

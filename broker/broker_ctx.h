@@ -56,6 +56,7 @@ struct _broker_t {
     size_t      members_cursor; //  the next room whose members the heartbeat names
     pc_msg_t   *carry;          //  the rest of a client's batch of requests
     int64_t     next_heartbeat;
+    char        audit_seen [48];    //  the last audit entry read ("": none yet)
     int64_t     auth_heard;     //  last reply from an auth service (ms), 0: never
     int64_t     started;
     bool        terminated;

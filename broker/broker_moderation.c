@@ -7,6 +7,7 @@
 #include "broker_roomdb.h"
 #include "pc_limits.h"
 
+
 void
 broker_moderation_audit (broker_t *self, const char *actor, const char *action, const char *target)
 {
@@ -15,6 +16,73 @@ broker_moderation_audit (broker_t *self, const char *actor, const char *action, 
     broker_fanout_send (self->fanout, event);
     pc_msg_destroy (&event);
     zsys_info ("broker: %s: %s %s", actor, action, target);
+}
+
+//  One entry of XREAD's or XREVRANGE's reply: [id, [field, value, ...]].
+//  Tells the monitor of it when it is not the broker's own; keeps its id.
+static void
+s_audit_entry (broker_t *self, redisReply *entry)
+{
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2
+    ||  entry->element [0]->type != REDIS_REPLY_STRING
+    ||  entry->element [1]->type != REDIS_REPLY_ARRAY)
+        return;
+    snprintf (self->audit_seen, sizeof (self->audit_seen), "%s", entry->element [0]->str);
+    const char *actor = NULL, *action = NULL, *target = NULL, *source = NULL;
+    redisReply *fields = entry->element [1];
+    for (size_t index = 0; index + 1 < fields->elements; index += 2) {
+        const char *name = fields->element [index]->str;
+        const char *value = fields->element [index + 1]->str;
+        if (!name || !value)
+            continue;
+        if (streq (name, "actor"))
+            actor = value;
+        else
+        if (streq (name, "action"))
+            action = value;
+        else
+        if (streq (name, "target"))
+            target = value;
+        else
+        if (streq (name, "source"))
+            source = value;
+    }
+    if (actor && action && target && source && streq (source, "authsvc")) {
+        pc_msg_t *event = pc_ev_admin_new (actor, action, target);
+        broker_fanout_send (self->fanout, event);
+        pc_msg_destroy (&event);
+        zsys_info ("broker: %s: %s %s", actor, action, target);
+    }
+}
+
+void
+broker_moderation_audit_poll (broker_t *self)
+{
+    pc_redis_t *redis = broker_store_redis (self->store);
+    if (!pc_redis_available (redis))
+        return;
+    bool first = !*self->audit_seen;
+    redisReply *reply = first
+        ? pc_redis_command (redis, "XREVRANGE audit + - COUNT 1")
+        : pc_redis_command (redis, "XREAD COUNT 64 STREAMS audit %s", self->audit_seen);
+    if (!reply)
+        return;
+    if (first) {
+        snprintf (self->audit_seen, sizeof (self->audit_seen), "0-0");
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1
+        &&  reply->element [0]->type == REDIS_REPLY_ARRAY && reply->element [0]->elements == 2
+        &&  reply->element [0]->element [0]->type == REDIS_REPLY_STRING)
+            snprintf (self->audit_seen, sizeof (self->audit_seen), "%s",
+                      reply->element [0]->element [0]->str);
+    }
+    else
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1
+    &&  reply->element [0]->type == REDIS_REPLY_ARRAY && reply->element [0]->elements == 2) {
+        redisReply *entries = reply->element [0]->element [1];
+        for (size_t index = 0; entries->type == REDIS_REPLY_ARRAY && index < entries->elements; index++)
+            s_audit_entry (self, entries->element [index]);
+    }
+    freeReplyObject (reply);
 }
 
 void

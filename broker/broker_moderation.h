@@ -12,6 +12,11 @@
 //  Audit log (Redis stream "audit") and the monitor's event feed.
 void        broker_moderation_audit (broker_t *self, const char *actor, const char *action,
                                      const char *target);
+//  Tells the monitor what others wrote to the audit log since the last
+//  call (the auth service's create-admin, from pychat-admin on the server
+//  host); the broker's own entries were told as they were made. The first
+//  call only notes where the log ends, so a restart replays nothing.
+void        broker_moderation_audit_poll (broker_t *self);
 //  Ends every session of user at once: they are told why (a NOTICE kind,
 //  text), then forgotten, so nothing more is delivered to them and their
 //  next command is refused.

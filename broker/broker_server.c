@@ -7,6 +7,7 @@
 #include "broker_chat.h"
 #include "broker_ctx.h"
 #include "broker_dispatch.h"
+#include "broker_moderation.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
 #include "pc_util.h"
@@ -458,6 +459,7 @@ s_tick (broker_t *self)
     s_expire_sessions (self, now);
     if (now >= self->next_heartbeat) {
         s_send_heartbeat (self);
+        broker_moderation_audit_poll (self);
         broker_limits_prune (self->limits, now);
         self->next_heartbeat = now + HEARTBEAT_MS;
     }

@@ -492,7 +492,7 @@ s_on_stats (mon_stats_t *self, pc_msg_t *msg, int64_t now_ms)
 
 static const char *s_admin_actions [MON_ADMIN_ACTIONS] = {
     "kick", "ban", "unban", "delete", "reset-password", "change-password", "delete-account",
-    "create-room", "create-room-invite-only", "invite", "other"
+    "create-room", "create-room-invite-only", "invite", "slowmode", "create-admin", "other"
 };
 
 const char *

@@ -64,7 +64,7 @@ typedef struct {
 //  The broker's latency histogram: at most this many buckets
 #define MON_LATENCY_BUCKETS     24
 //  Moderation and account actions counted by name ("admin" events)
-#define MON_ADMIN_ACTIONS       11      //  the last one: any other
+#define MON_ADMIN_ACTIONS       13      //  the last one: any other
 
 typedef struct _mon_stats_t mon_stats_t;
 struct _mon_stats_t {

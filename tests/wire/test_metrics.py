@@ -276,6 +276,25 @@ def test_moderation_reaches_the_monitor_event_log(mon):
         assert counted[("pychat_admin_actions_total", '{action="%s"}' % action)] >= 1, action
 
 
+def test_a_role_change_reaches_the_monitor_event_log(mon):
+    """pychat-admin create-admin talks to the auth service, not the broker:
+    promoting an existing user still shows in the monitor, once."""
+    if not mon.has_binary("pychat-admin"):
+        pytest.skip("not built yet: pychat-admin")
+    mon.register("rolly", "pw-rolly")
+    env = dict(mon.env, PYCHAT_PASSWORD="pw-rolly")
+    made = subprocess.run([mon.binary("pychat-admin"), "create-admin", "rolly"], env=env,
+                          capture_output=True, text=True, timeout=30, cwd=mon.tmp)
+    assert made.returncode == 0, made.stderr
+    wait_for(lambda: any("rolly" in text for text in events_of(mon, "create-admin")), 10, 0.3,
+             "create-admin rolly in the monitor's event log: %r"
+             % [(e["kind"], e["text"]) for e in mon.stats()["events"]][-12:])
+    time.sleep(4.5)                                     # two more heartbeats: told once
+    assert sum("rolly" in text for text in events_of(mon, "create-admin")) == 1
+    counted = samples(metrics_text(mon))
+    assert counted[("pychat_admin_actions_total", '{action="create-admin"}')] >= 1
+
+
 # -- issue 16 item 8: a broker restart is not an auth service outage --------
 
 def test_broker_restart_raises_no_authsvc_alert(fresh_stack):
