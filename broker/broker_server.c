@@ -29,7 +29,7 @@ s_curve_server (broker_t *self, int type, int offset)
     assert (sock);
     zcert_apply (self->cert, sock);
     pc_zap_secure (sock, "clients");
-    zsock_set_backlog (sock, PC_BACKLOG);
+    zsock_set_backlog (sock, pc_zap_backlog ());
     zsock_set_maxmsgsize (sock, PC_MSG_MAX);
     zsock_set_linger (sock, 0);
     char endpoint [300];
@@ -42,8 +42,10 @@ s_curve_server (broker_t *self, int type, int offset)
         zsys_error ("broker: cannot bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
         zsock_destroy (&sock);
     }
-    else
+    else {
+        pc_zap_gate (sock);
         zsys_info ("broker: listening on %s", endpoint);
+    }
     return sock;
 }
 

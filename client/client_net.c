@@ -103,6 +103,9 @@ client_net_key_refused (client_net_t *self)
             if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
                 self->handshake_ok = true;
             else
+            if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+                ;                           //  the broker read our key and said no (full)
+            else
                 self->handshakes_failed++;
         }
         zmsg_destroy (&event);

@@ -1,7 +1,12 @@
 //  pc_zap.c: ZAP handler actor: CURVE key -> User-Id, per-domain allow-lists.
 #include "pc_zap.h"
+#include "pc_limits.h"
 #include <dirent.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <linux/filter.h>
+#include <pthread.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -22,6 +27,11 @@ typedef struct {
     size_t   fd_used;           //  descriptors open at the last count
     int64_t  fd_counted;        //  when (zclock_mono), 0: never
     size_t   fd_refused;        //  handshakes refused for want of descriptors
+    size_t   fd_reserve;        //  kept for the process's own needs
+    size_t   fd_backlog;        //  what the listeners' accept queues may hold
+    bool     fd_near;           //  count at every check
+    bool     gate_closed;       //  listeners drop new connections
+    size_t   gate_closings;
 } zap_t;
 
 //  Descriptors open in this process; the limit when they cannot be counted
@@ -41,23 +51,155 @@ s_fd_count (zap_t *self)
     return count > 0? count - 1: 0;     //  not the directory's own
 }
 
-//  Whether one more client may take a descriptor
+//  --------------------------------------------------------------------------
+//  The gate. libzmq accepts every connection its listener is offered, and
+//  once accept fails for want of a descriptor (EMFILE) its I/O thread spins
+//  on the listener, which stays readable, starving every handshake and
+//  session. So the process's TCP listeners are gated: while descriptors run
+//  short, a socket filter on each listener drops incoming connections'
+//  packets (clients see no answer to their SYN and retry later), and the
+//  accept queue, at most the backlog long (pc_zap_backlog), drains into the
+//  descriptors kept for it. Refusing handshakes (ZAP "300") starts earlier,
+//  so that in a storm clients are told; the gate is the backstop.
+#define GATE_LISTENERS  8
+#define GATE_TICK_MS    5       //  how often descriptors are counted when near
+static pthread_mutex_t s_gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static int s_gate_fds [GATE_LISTENERS];
+static size_t s_gate_count;
+
+//  The backlog for a server socket: bounded by the descriptor limit, as the
+//  gate lets at most that many connections in after it closes.
+int
+pc_zap_backlog (void)
+{
+    struct rlimit limit;
+    size_t backlog = PC_BACKLOG;
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
+    &&  limit.rlim_cur / 16 < backlog)
+        backlog = limit.rlim_cur / 16 < 8? 8: limit.rlim_cur / 16;
+    return (int) backlog;
+}
+
+//  The TCP port of sock's last bound endpoint, else -1
+static int
+s_endpoint_port (zsock_t *sock)
+{
+    char *endpoint = zsock_last_endpoint (sock);
+    int port = -1;
+    char *colon = endpoint? strrchr (endpoint, ':'): NULL;
+    if (endpoint && strncmp (endpoint, "tcp://", 6) == 0 && colon)
+        port = atoi (colon + 1);
+    zstr_free (&endpoint);
+    return port > 0? port: -1;
+}
+
+void
+pc_zap_gate (zsock_t *sock)
+{
+    assert (sock);
+    int port = s_endpoint_port (sock);
+    DIR *dir = port > 0? opendir ("/proc/self/fd"): NULL;
+    if (!dir)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir (dir))) {
+        int fd = atoi (entry->d_name);
+        int listening = 0;
+        socklen_t size = sizeof (listening);
+        struct sockaddr_storage address;
+        socklen_t address_size = sizeof (address);
+        if (entry->d_name [0] == '.' || fd == dirfd (dir)
+        ||  getsockopt (fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0 || !listening
+        ||  getsockname (fd, (struct sockaddr *) &address, &address_size) != 0)
+            continue;
+        int bound = address.ss_family == AF_INET
+                  ? ntohs (((struct sockaddr_in *) &address)->sin_port)
+                  : address.ss_family == AF_INET6
+                  ? ntohs (((struct sockaddr_in6 *) &address)->sin6_port): -1;
+        pthread_mutex_lock (&s_gate_lock);
+        bool known = false;
+        for (size_t index = 0; index < s_gate_count; index++)
+            known |= s_gate_fds [index] == fd;
+        if (bound == port && !known && s_gate_count < GATE_LISTENERS)
+            s_gate_fds [s_gate_count++] = fd;
+        pthread_mutex_unlock (&s_gate_lock);
+    }
+    closedir (dir);
+}
+
+//  Closes (drop every packet) or opens the gate on every listener
+static void
+s_gate_set (bool closed)
+{
+    struct sock_filter drop [] = { BPF_STMT (BPF_RET | BPF_K, 0) };
+    struct sock_fprog program = { 1, drop };
+    pthread_mutex_lock (&s_gate_lock);
+    for (size_t index = 0; index < s_gate_count; index++) {
+        int fd = s_gate_fds [index];
+        if (closed)
+            setsockopt (fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof (program));
+        else {
+            int none = 0;
+            setsockopt (fd, SOL_SOCKET, SO_DETACH_FILTER, &none, sizeof (none));
+        }
+    }
+    pthread_mutex_unlock (&s_gate_lock);
+}
+
 static bool
-s_fd_room (zap_t *self)
+s_gated (void)
+{
+    pthread_mutex_lock (&s_gate_lock);
+    bool gated = s_gate_count > 0;
+    pthread_mutex_unlock (&s_gate_lock);
+    return gated;
+}
+
+//  Counts the descriptors (at most every COUNT_MS while far from the limit,
+//  every time when near it) and closes or opens the gate. The margins:
+//  reserve for the process's own needs, the backlog the gate may still
+//  let in, and as much again for handshakes to be refused first.
+static void
+s_fd_check (zap_t *self, bool handshake)
 {
     struct rlimit limit;
     if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
         self->fd_limit = (size_t) limit.rlim_cur;
-    size_t reserve = self->fd_limit / 16 > FD_RESERVE_MIN? self->fd_limit / 16: FD_RESERVE_MIN;
+    self->fd_reserve = self->fd_limit / 16 > FD_RESERVE_MIN? self->fd_limit / 16: FD_RESERVE_MIN;
+    self->fd_backlog = (size_t) pc_zap_backlog ();
     int64_t now = zclock_mono ();
-    bool near = self->fd_used + 2 * reserve >= self->fd_limit;
-    if (near || self->fd_counted == 0 || now - self->fd_counted >= COUNT_MS) {
+    if (self->fd_near || self->gate_closed || self->fd_counted == 0
+    ||  now - self->fd_counted >= COUNT_MS) {
         self->fd_used = s_fd_count (self);
         self->fd_counted = now;
     }
     else
+    if (handshake)
         self->fd_used++;                //  this handshake's connection, at least
-    return self->fd_used + reserve < self->fd_limit;
+    size_t margin = self->fd_reserve + self->fd_backlog;
+    self->fd_near = self->fd_used + 4 * margin >= self->fd_limit;
+    if (!self->gate_closed && self->fd_used + margin >= self->fd_limit) {
+        s_gate_set (true);
+        self->gate_closed = true;
+        self->gate_closings++;
+        if (self->gate_closings % 100 == 1)
+            zsys_warning ("zap: %zu of %zu descriptors in use: new connections wait "
+                          "(closed %zu times so far)", self->fd_used, self->fd_limit,
+                          self->gate_closings);
+    }
+    else
+    if (self->gate_closed && self->fd_used + margin + self->fd_backlog / 2 < self->fd_limit) {
+        s_gate_set (false);
+        self->gate_closed = false;
+    }
+}
+
+//  Whether one more client may take a descriptor
+static bool
+s_fd_room (zap_t *self)
+{
+    s_fd_check (self, true);
+    return self->fd_used + self->fd_reserve + 2 * self->fd_backlog < self->fd_limit;
 }
 
 static void
@@ -94,8 +236,11 @@ s_handle_request (zap_t *self, void *handler)
                 text = "OK";
             }
             else {
-                //  A temporary failure: the client is told and retries
-                status = "300";
+                //  Not "300" (temporary failure): libzmq 4.3 then neither
+                //  sends ERROR nor closes, and the connection holds its
+                //  descriptor until the handshake times out (30 s). With
+                //  "500" the client gets ERROR, closes, and retries.
+                status = "500";
                 text = "server full: out of file descriptors";
                 if (self->fd_refused++ % 100 == 0)
                     zsys_warning ("zap: %zu of %zu descriptors in use: refusing new connections "
@@ -152,6 +297,7 @@ typedef struct {
     int64_t last_request;
     bool trim;                  //  give freed memory back at the next quiet tick
     size_t retirements;
+    int64_t retry_at;           //  no retirement before (a socket could not be made)
 } zap_sockets_t;
 
 static void
@@ -185,8 +331,10 @@ s_retire (zap_sockets_t *sockets, int64_t now)
     //  goes on serving (inproc endpoints are taken until unbound, so it is
     //  bound once the old one has let go)
     void *fresh = zmq_socket (zsys_init (), ZMQ_REP);
-    if (!fresh)
+    if (!fresh) {
+        sockets->retry_at = now + QUIET_MS;     //  out of descriptors: later
         return;
+    }
     if (zmq_unbind (sockets->handler, ZAP_ENDPOINT) != 0 || zmq_bind (fresh, ZAP_ENDPOINT) != 0) {
         s_handler_close (&fresh);
         zmq_bind (sockets->handler, ZAP_ENDPOINT);
@@ -207,8 +355,11 @@ s_next_timeout (zap_sockets_t *sockets, int64_t now)
     if (sockets->retired)
         due = sockets->retired_at + GRACE_MS;
     else
-    if (sockets->answered > 0 || sockets->trim)
+    if (sockets->answered > 0 || sockets->trim) {
         due = sockets->last_request + QUIET_MS;
+        if (sockets->answered > 0 && due < sockets->retry_at)
+            due = sockets->retry_at;
+    }
     if (due < 0)
         return -1;
     return due > now? (int) (due - now): 0;
@@ -225,8 +376,9 @@ s_retirement_step (zap_sockets_t *sockets, int64_t now)
         }
     }
     else
-    if (sockets->answered >= RETIRE_AFTER
-    || (sockets->answered > 0 && now >= sockets->last_request + QUIET_MS))
+    if (now >= sockets->retry_at
+    && (sockets->answered >= RETIRE_AFTER
+    || (sockets->answered > 0 && now >= sockets->last_request + QUIET_MS)))
         s_retire (sockets, now);
     else
     if (sockets->trim && now >= sockets->last_request + QUIET_MS) {
@@ -277,7 +429,7 @@ s_handle_command (zap_t *self, zap_sockets_t *sockets, zsock_t *pipe)
 static void
 s_zap_actor (zsock_t *pipe, void *args)
 {
-    zap_t self = { zhash_new (), zhash_new (), 1024, 0, 0, 0 };
+    zap_t self = { .any = zhash_new (), .allowed = zhash_new (), .fd_limit = 1024 };
     zap_sockets_t sockets = { .handler = s_handler_new () };
     zsock_signal (pipe, sockets.handler? 0: 1);
     //  An actor ends on $TERM from its owner, not on the signal flag, so
@@ -289,10 +441,23 @@ s_zap_actor (zsock_t *pipe, void *args)
             { sockets.retired, 0, ZMQ_POLLIN, 0 }
         };
         int64_t now = zclock_mono ();
-        int rc = zmq_poll (items, sockets.retired? 3: 2, s_next_timeout (&sockets, now));
+        int timeout = s_next_timeout (&sockets, now);
+        //  With listeners gated, descriptors are counted on a tick too:
+        //  accepted connections take theirs before they handshake
+        bool gated = s_gated ();
+        if (gated) {
+            int tick = self.fd_near || self.gate_closed? GATE_TICK_MS: COUNT_MS;
+            int64_t due = self.fd_counted + tick;
+            int wait = due > now? (int) (due - now): 0;
+            if (timeout < 0 || wait < timeout)
+                timeout = wait;
+        }
+        int rc = zmq_poll (items, sockets.retired? 3: 2, timeout);
         if (rc == -1 && zmq_errno () != EINTR)
             break;
         now = zclock_mono ();
+        if (gated && now >= self.fd_counted + (self.fd_near || self.gate_closed? GATE_TICK_MS: COUNT_MS))
+            s_fd_check (&self, false);
         if (rc > 0 && (items [0].revents & ZMQ_POLLIN)
         &&  s_handle_command (&self, &sockets, pipe))
             break;

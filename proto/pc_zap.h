@@ -19,6 +19,13 @@ void        pc_zap_allow_key    (zactor_t *self, const char *domain, const char 
 //  Makes sock a CURVE server whose handshakes this handler decides, on
 //  domain; with no handler bound a handshake fails rather than passes.
 void        pc_zap_secure       (zsock_t *sock, const char *domain);
+//  Gates the TCP listener sock has just bound (see pc_zap.c): while the
+//  process is short of descriptors, new connections wait in their SYN
+//  retries instead of making libzmq spin on a failing accept.
+void        pc_zap_gate         (zsock_t *sock);
+//  The listen backlog for a server socket (ZMQ_BACKLOG): PC_BACKLOG, less
+//  when the descriptor limit is low (the gate lets in up to a backlog).
+int         pc_zap_backlog      (void);
 //  How many times the handler has retired its socket (see pc_zap.c).
 size_t      pc_zap_retirements  (zactor_t *self);
 

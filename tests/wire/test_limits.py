@@ -98,6 +98,9 @@ def test_descriptor_exhaustion_refuses_new_connections_and_keeps_sessions():
         # or wait in the kernel's queue: none beyond the descriptors
         assert 0 < admitted < FD_LIMIT and refused > 0, (admitted, refused, open_fds)
         assert admitted + refused <= FD_CLIENTS
+        # the gate keeps the last descriptors free for the broker's own needs
+        # (Redis reconnecting, a log): connections wait in their SYN retries
+        assert open_fds <= FD_LIMIT - 8, open_fds
         assert "refusing new connections" in stack.log_text("broker")
         bob.send("lobby", "still here")
         assert sub.recv(timeout=10)[-1] == "still here"
