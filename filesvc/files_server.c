@@ -95,7 +95,7 @@ s_server_new (zsock_t *pipe, files_server_args_t *args, char *failure, size_t si
     assert (self->router);
     zcert_apply (args->cert, self->router);
     pc_zap_secure (self->router, "clients");
-    zsock_set_backlog (self->router, PC_BACKLOG);
+    zsock_set_backlog (self->router, pc_zap_backlog ());
     zsock_set_maxmsgsize (self->router, PC_MSG_MAX);
     zsock_set_linger (self->router, 0);
     args->port = zsock_bind (self->router, "%s", args->endpoint);
@@ -104,6 +104,7 @@ s_server_new (zsock_t *pipe, files_server_args_t *args, char *failure, size_t si
         s_server_destroy (&self);
         return NULL;
     }
+    pc_zap_gate (self->router);         //  a storm of uploads waits, no accept spin
     //  ZMQ_IMMEDIATE: an FCHECK is never queued for a broker that is not
     //  connected; the client hears 503 at once instead of after the timeout.
     self->broker = pc_keys_client (ZMQ_DEALER, args->cert, args->broker_key);
