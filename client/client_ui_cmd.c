@@ -6,7 +6,7 @@
 
 static const char *s_commands [] = {
     "/join", "/leave", "/msg", "/me", "/who", "/rooms", "/history", "/fingerprint",
-    "/trust", "/upload", "/files", "/download", "/set", "/close", "/help", "/quit",
+    "/trust", "/upload", "/files", "/download", "/set", "/slowmode", "/close", "/help", "/quit",
     "/logout", NULL
 };
 
@@ -24,6 +24,7 @@ static const char *s_help [] = {
     "/files              list the files shared here",
     "/download NAME [TO] save a file shared here (default TO: ./NAME)",
     "/set bell on|off    ring the bell on a mention or DM (also: colors)",
+    "/slowmode [ROOM] N  one message per user every N s; 0 ends it",
     "/close              close this window (leaves a room)",
     "/help               this list",
     "/quit               leave (this device stays logged in)",
@@ -244,6 +245,36 @@ s_cmd_set (ui_t *self, cmd_t *cmd)
     ui_sys (self, cmd->win, L_SYS, "%s %s", flag == &self->bell? "bell": "colors", on? "on": "off");
 }
 
+//  /slowmode SECONDS (this room) or /slowmode ROOM SECONDS; the answer
+//  comes in the room's window (R_SLOWMODE).
+static void
+s_cmd_slowmode (ui_t *self, cmd_t *cmd)
+{
+    char room [PC_NAME_MAX + 2] = "";
+    const char *seconds_txt = *cmd->rest? cmd->rest: cmd->arg;
+    if (*cmd->rest && !s_room_name (cmd->arg, room)) {
+        ui_sys (self, cmd->win, L_ERR, "bad room name: use 1-%d of a-z 0-9 _ -", PC_NAME_MAX);
+        return;
+    }
+    if (!*cmd->rest && cmd->win->type == W_ROOM)
+        snprintf (room, sizeof (room), "%s", cmd->win->target);
+    long seconds = client_cmd_slowmode_seconds (seconds_txt);
+    if (!*room || !*seconds_txt) {
+        ui_sys (self, cmd->win, L_ERR, "usage: /slowmode SECONDS in a room window, "
+                "or /slowmode ROOM SECONDS");
+        return;
+    }
+    if (seconds < 0) {
+        ui_sys (self, cmd->win, L_ERR, "slowmode: SECONDS is a whole number 0-%d (0 ends slow mode)",
+                CLIENT_SLOWMODE_MAX);
+        return;
+    }
+    char value [16];
+    snprintf (value, sizeof (value), "%ld", seconds);
+    if (ui_simple (self, "SLOWMODE", room, value, NULL, R_SLOWMODE, room, seconds) == -1)
+        ui_sys (self, cmd->win, L_ERR, "not connected");
+}
+
 static void
 s_cmd_help (ui_t *self, cmd_t *cmd)
 {
@@ -281,7 +312,7 @@ static const struct {
     { "/me", s_cmd_me }, { "/who", s_cmd_who }, { "/rooms", s_cmd_rooms },
     { "/history", s_cmd_history }, { "/fingerprint", s_cmd_key }, { "/trust", s_cmd_key },
     { "/upload", s_cmd_share }, { "/files", s_cmd_share }, { "/download", s_cmd_share },
-    { "/set", s_cmd_set }, { "/help", s_cmd_help },
+    { "/set", s_cmd_set }, { "/slowmode", s_cmd_slowmode }, { "/help", s_cmd_help },
     { "/quit", s_cmd_quit }, { "/exit", s_cmd_quit }, { "/logout", s_cmd_logout }
 };
 

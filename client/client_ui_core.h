@@ -65,7 +65,7 @@ typedef enum { M_FORM, M_CHAT } mode_t_;
 //  What a front-end request was for (client_session_request's kind).
 typedef enum {
     R_HISTORY, R_OLDER, R_WHO, R_WHO_QUIET, R_ROOMS, R_LOGOUT, R_GETKEY, R_SETKEY, R_DM,
-    R_INBOX, R_FILES
+    R_INBOX, R_FILES, R_SLOWMODE
 } req_kind_t;
 
 typedef struct {

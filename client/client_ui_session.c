@@ -121,6 +121,20 @@ ui_on_token (void *arg, const char *token, const char *sid)
 }
 
 
+//  SLOWMODE answered (n: the seconds asked for), in the room's window.
+static void
+s_on_slowmode (ui_t *self, win_t *win, const char *room, long n, const char *error)
+{
+    if (error)
+        ui_sys (self, win, L_ERR, "slowmode #%s: %s", room, error);
+    else
+    if (n > 0)
+        ui_sys (self, win, L_SYS, "slow mode in #%s: one message every %ld s", room, n);
+    else
+        ui_sys (self, win, L_SYS, "slow mode in #%s ended", room);
+}
+
+
 //  /history N and scroll-back pages (the catch-up is the engine's).
 static void
 s_on_history (ui_t *self, win_t *win, pc_msg_t *reply, const char *reason, long n_asked)
@@ -225,6 +239,9 @@ ui_on_reply (void *arg, int kind_int, const char *what, long n, pc_msg_t *reply)
         case R_LOGOUT:
             self->logged_out = true;
             self->logout_ok = !error;
+            break;
+        case R_SLOWMODE:
+            s_on_slowmode (self, win? win: ui_current (self), what, n, error? reason: NULL);
             break;
         case R_SETKEY:
             if (error)
