@@ -37,6 +37,8 @@ client_cmd_usage (FILE *stream)
         "                                claim a new room; an invite-only room admits\n"
         "                                its creator, the invited and admins\n"
         "  invite ROOM USER              invite USER (the room's creator or an admin)\n"
+        "  slowmode ROOM SECONDS         (the room's creator or an admin) one message per\n"
+        "                                user every SECONDS (0-3600) in ROOM; 0 ends it\n"
         "  put ROOM FILE [--as NAME]     share FILE in ROOM (an interrupted upload resumes)\n"
         "  put --to USER FILE [--as NAME]\n"
         "                                share FILE with USER alone, encrypted end to end;\n"

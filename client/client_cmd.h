@@ -36,6 +36,7 @@ int     client_cmd_passwd   (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_delete_account (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_create_room (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_invite   (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_slowmode (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_put      (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_files    (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_get      (client_opts_t *opts, int argc, char **argv);
@@ -44,6 +45,11 @@ int     client_cmd_rm       (client_opts_t *opts, int argc, char **argv);
 //  Folds a room name as typed ("Dev", "#dev") into out (size: at least
 //  PC_NAME_MAX + 1); PC_EXIT_REJECTED with one line on stderr when bad.
 int     client_cmd_room_arg (const char *arg, char *out, size_t size);
+//  SLOWMODE's seconds as typed: a whole number 0-CLIENT_SLOWMODE_MAX
+//  (PROTOCOL.md), digits only; -1 for anything else. The CLI and the
+//  full-screen client check it before anything is sent.
+#define CLIENT_SLOWMODE_MAX 3600
+long    client_cmd_slowmode_seconds (const char *arg);
 //  The usage text, on stdout (help) or stderr (bad usage).
 void    client_cmd_usage    (FILE *stream);
 //  One line on stderr: "pychat: " + format (with arg) and where the usage

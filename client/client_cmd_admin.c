@@ -1,5 +1,5 @@
 //  client_cmd_admin.c: rooms, who, ping, and the account and moderation
-//  commands (passwd, delete-account, create-room, invite, admin ...).
+//  commands (passwd, delete-account, create-room, invite, slowmode, admin ...).
 
 #include "client_cmd_core.h"
 #include "pc_proto.h"
@@ -377,4 +377,46 @@ client_cmd_invite (client_opts_t *opts, int argc, char **argv)
     if (rc)
         return rc;
     return s_account_call (opts, "invite", "INVITE", room, user, NULL, "invited", NULL);
+}
+
+
+long
+client_cmd_slowmode_seconds (const char *arg)
+{
+    size_t digits = arg? strspn (arg, "0123456789"): 0;
+    if (digits == 0 || arg [digits] || digits > 4)
+        return -1;                      //  empty, signed, not a number, or too long
+    long seconds = strtol (arg, NULL, 10);
+    return seconds <= CLIENT_SLOWMODE_MAX? seconds: -1;
+}
+
+
+//  pychat slowmode ROOM SECONDS: one message per user every SECONDS in ROOM
+//  (0 ends it); the room's creator or an admin. SECONDS is checked here, so
+//  a bad one never reaches the broker (exit 4, as a bad room name).
+int
+client_cmd_slowmode (client_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 3)
+        return client_cmd_usage_error ("slowmode ROOM SECONDS (0-3600; 0 ends slow mode)%s", "");
+    char room [PC_NAME_MAX + 1];
+    int rc = client_cmd_room_arg (argv [1], room, sizeof (room));
+    if (rc)
+        return rc;
+    long seconds = client_cmd_slowmode_seconds (argv [2]);
+    if (seconds < 0) {
+        char safe [32];
+        client_conn_sanitize (argv [2], safe, sizeof (safe));
+        fprintf (stderr, "pychat: bad SECONDS '%s': a whole number 0-%d (0 ends slow mode)\n",
+                 safe, CLIENT_SLOWMODE_MAX);
+        return PC_EXIT_REJECTED;
+    }
+    char value [16], what [PC_NAME_MAX + 16], done [PC_NAME_MAX + 64];
+    snprintf (value, sizeof (value), "%ld", seconds);
+    snprintf (what, sizeof (what), "slowmode #%s", room);
+    if (seconds)
+        snprintf (done, sizeof (done), "slow mode in #%s: one message every %ld s", room, seconds);
+    else
+        snprintf (done, sizeof (done), "slow mode in #%s ended", room);
+    return s_account_call (opts, what, "SLOWMODE", room, value, NULL, done, NULL);
 }

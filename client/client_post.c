@@ -32,6 +32,7 @@ typedef struct {
     bool              logged_out;
     bool              print_id;
     int64_t           held_said;        //  when "held back" was last said (ms)
+    char              held_why [120];   //  the server's reason, sanitized
     int               rc;
 } post_t;
 
@@ -203,10 +204,9 @@ s_on_held (void *arg, const char *cid, int64_t wait_ms, const char *reason)
     if (self->held_said && now - self->held_said < 1000)
         return;
     self->held_said = now;
-    char safe [120];
-    client_conn_sanitize (reason, safe, sizeof (safe));
+    client_conn_sanitize (reason, self->held_why, sizeof (self->held_why));
     fprintf (stderr, "pychat: held back by the server (%s): sending again in %.1f s\n",
-             *safe? safe: "rate limit", wait_ms / 1000.0);
+             *self->held_why? self->held_why: "rate limit", wait_ms / 1000.0);
 }
 
 static void
@@ -254,6 +254,13 @@ s_run (post_t *self, client_net_t *net, const char *password)
     }
     if (!self->done && client_conn_interrupted ())
         s_done (self, CLIENT_INTERRUPTED);
+    if (!self->done && self->held_said) {
+        //  The broker answered: it was holding the message back (slow mode,
+        //  flood control) for longer than --timeout allows
+        fprintf (stderr, "pychat: gave up after %g s (--timeout): the server was holding the message back (%s)\n",
+                 self->opts->timeout_ms / 1000.0, *self->held_why? self->held_why: "rate limit");
+        s_done (self, PC_EXIT_UNREACHABLE);
+    }
     if (!self->done) {
         fprintf (stderr, "pychat: no reply from %s within %g s (is the broker running?)\n",
                  self->opts->server, self->opts->timeout_ms / 1000.0);

@@ -122,15 +122,17 @@ client_token_password (const char *user, char *password, size_t size)
     return rc == 0? 0: -1;
 }
 
-void
+bool
 client_token_setup (void *session, const char *home, const char *user, const char *server_key)
 {
     char device [CLIENT_DEVICE_MAX], token [CLIENT_TOKEN_MAX], sid [CLIENT_TOKEN_SID];
     client_token_device (device, sizeof (device));
     client_session_set_device ((client_session_t *) session, device);
-    if (user && client_token_load (home, user, server_key, token, sid))
+    bool found = user && client_token_load (home, user, server_key, token, sid);
+    if (found)
         client_session_set_token ((client_session_t *) session, token);
     sodium_memzero (token, sizeof (token));
+    return found;
 }
 
 void

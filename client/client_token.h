@@ -38,8 +38,8 @@ void    client_token_update (const char *home, const char *user, const char *ser
 //  on the terminal. 0, or -1 (a message is printed).
 int     client_token_password (const char *user, char *password, size_t size);
 //  Gives a session engine (client_session_t *) the device name and the
-//  token saved for user and server_key, if any.
-void    client_token_setup  (void *session, const char *home, const char *user,
+//  token saved for user and server_key, if any: true when there was one.
+bool    client_token_setup  (void *session, const char *home, const char *user,
                              const char *server_key);
 
 void    client_token_test   (bool verbose);

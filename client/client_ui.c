@@ -298,7 +298,7 @@ client_ui_run (client_opts_t *opts)
     client_session_events_t events = {
         .state = ui_on_state, .login = ui_on_login, .join_failed = ui_on_join_failed,
         .message = ui_on_message, .lost = ui_on_lost, .held = ui_on_held, .sent = ui_on_sent, .reply = ui_on_reply,
-        .fanout = ui_on_fanout, .ready = ui_on_ready
+        .fanout = ui_on_fanout, .ready = ui_on_ready, .token = ui_on_token
     };
     self->session = client_session_new (&client_net_transport, self->net, &events, self);
     self->exit_code = PC_EXIT_OK;
@@ -318,10 +318,18 @@ client_ui_run (client_opts_t *opts)
 
     //  Before the screen: client_dm reports a problem on stderr.
     self->dm_ready = client_dm_device_load (opts->home, &self->dm_keys) == 0;
+    //  The resume token a login of this user saved here (the CLI's, or an
+    //  earlier run's) logs in without the form; a refused one is forgotten
+    //  and the form comes back (ui_on_token, ui_on_login).
     const char *password = getenv ("PYCHAT_PASSWORD");
+    bool have_password = self->user [0] && opts->user && password && *password
+                      && strlen (password) <= PC_SECRET_MAX;
+    self->resuming = client_token_setup (self->session, opts->home,
+                                         self->user [0]? self->user: NULL, opts->server_key);
     s_init_screen (self);
-    if (self->user [0] && opts->user && password && *password && strlen (password) <= PC_SECRET_MAX) {
-        snprintf (self->password, sizeof (self->password), "%s", password);
+    if (have_password || self->resuming) {
+        if (have_password)
+            snprintf (self->password, sizeof (self->password), "%s", password);
         self->mode = M_CHAT;
         client_session_set_persistent (self->session, true);
         ui_connect (self, false);
@@ -332,7 +340,9 @@ client_ui_run (client_opts_t *opts)
 
     if (self->state == C_ONLINE) {
         //  Best effort LOGOUT, at most 300 ms: the broker frees the session.
-        ui_simple (self, "LOGOUT", NULL, NULL, NULL, R_LOGOUT, NULL, 0);
+        //  /quit keeps this device's token for the next start; /logout
+        //  revokes it (and it is forgotten here).
+        ui_simple (self, "LOGOUT", self->revoke? NULL: "keep", NULL, NULL, R_LOGOUT, NULL, 0);
         int64_t deadline = zclock_mono () + 300;
         while (zclock_mono () < deadline && !self->logged_out) {
             zmq_pollitem_t item = { client_net_dealer (self->net), 0, ZMQ_POLLIN, 0 };
@@ -340,9 +350,14 @@ client_ui_run (client_opts_t *opts)
                 client_session_input (self->session);
         }
     }
+    if (self->revoke)
+        client_token_forget (opts->home, self->user);
     fputs (PASTE_OFF, stdout);
     fflush (stdout);
     endwin ();
+    if (self->revoke)
+        printf ("logged out %s on this device%s\n", self->user,
+                self->logout_ok? "": " (the server did not confirm it)");
     int rc = client_conn_interrupted ()? CLIENT_INTERRUPTED: self->exit_code;
     memset (self->password, 0, sizeof (self->password));
     for (size_t i = 0; i < self->nwins; i++)

@@ -6,14 +6,15 @@
 
 static const char *s_commands [] = {
     "/join", "/leave", "/msg", "/me", "/who", "/rooms", "/history", "/fingerprint",
-    "/trust", "/upload", "/files", "/download", "/set", "/close", "/help", "/quit", NULL
+    "/trust", "/upload", "/files", "/download", "/set", "/slowmode", "/close", "/help", "/quit",
+    "/logout", NULL
 };
 
 static const char *s_help [] = {
     "/join ROOM          join ROOM and open its window",
     "/leave [ROOM]       leave the room (this window's by default) and close it",
     "/msg USER [TEXT]    open the direct-message window with USER (and send TEXT)",
-    "/me TEXT            an action: shown as \"* you TEXT\" (sent with a leading \"/me \")",
+    "/me TEXT            an action: shown as \"* you TEXT\"",
     "/who                list the members of this room",
     "/rooms              list the rooms on the server",
     "/history N          fetch the latest N (1-200) messages of this room",
@@ -22,10 +23,12 @@ static const char *s_help [] = {
     "/upload PATH        share a file here (in a DM window: encrypted for them)",
     "/files              list the files shared here",
     "/download NAME [TO] save a file shared here (default TO: ./NAME)",
-    "/set bell on|off    ring the terminal bell on a mention or DM (also: colors)",
+    "/set bell on|off    ring the bell on a mention or DM (also: colors)",
+    "/slowmode [ROOM] N  one message per user every N s; 0 ends it",
     "/close              close this window (leaves a room)",
     "/help               this list",
-    "/quit               log out and leave",
+    "/quit               leave (this device stays logged in)",
+    "/logout             revoke this device's session and leave",
     "keys: Alt-1..9 or Ctrl-N/Ctrl-P windows, PgUp/PgDn scroll, Tab completes,",
     "      Up/Down input history, Ctrl-A/E/W/U/K edit, Ctrl-L redraw, Ctrl-C quit",
     NULL
@@ -242,6 +245,36 @@ s_cmd_set (ui_t *self, cmd_t *cmd)
     ui_sys (self, cmd->win, L_SYS, "%s %s", flag == &self->bell? "bell": "colors", on? "on": "off");
 }
 
+//  /slowmode SECONDS (this room) or /slowmode ROOM SECONDS; the answer
+//  comes in the room's window (R_SLOWMODE).
+static void
+s_cmd_slowmode (ui_t *self, cmd_t *cmd)
+{
+    char room [PC_NAME_MAX + 2] = "";
+    const char *seconds_txt = *cmd->rest? cmd->rest: cmd->arg;
+    if (*cmd->rest && !s_room_name (cmd->arg, room)) {
+        ui_sys (self, cmd->win, L_ERR, "bad room name: use 1-%d of a-z 0-9 _ -", PC_NAME_MAX);
+        return;
+    }
+    if (!*cmd->rest && cmd->win->type == W_ROOM)
+        snprintf (room, sizeof (room), "%s", cmd->win->target);
+    long seconds = client_cmd_slowmode_seconds (seconds_txt);
+    if (!*room || !*seconds_txt) {
+        ui_sys (self, cmd->win, L_ERR, "usage: /slowmode SECONDS in a room window, "
+                "or /slowmode ROOM SECONDS");
+        return;
+    }
+    if (seconds < 0) {
+        ui_sys (self, cmd->win, L_ERR, "slowmode: SECONDS is a whole number 0-%d (0 ends slow mode)",
+                CLIENT_SLOWMODE_MAX);
+        return;
+    }
+    char value [16];
+    snprintf (value, sizeof (value), "%ld", seconds);
+    if (ui_simple (self, "SLOWMODE", room, value, NULL, R_SLOWMODE, room, seconds) == -1)
+        ui_sys (self, cmd->win, L_ERR, "not connected");
+}
+
 static void
 s_cmd_help (ui_t *self, cmd_t *cmd)
 {
@@ -256,6 +289,20 @@ s_cmd_quit (ui_t *self, cmd_t *cmd)
     self->quit = true;
 }
 
+//  /logout: like /quit, but this device's token is revoked on the server
+//  and forgotten here (client_ui_run), so the next start shows the form.
+static void
+s_cmd_logout (ui_t *self, cmd_t *cmd)
+{
+    if (self->state != C_ONLINE) {
+        ui_sys (self, cmd->win, L_ERR, "not connected: /logout needs the server to revoke "
+                "the session (/quit leaves)");
+        return;
+    }
+    self->revoke = true;
+    self->quit = true;
+}
+
 static const struct {
     const char *name;
     cmd_fn     *run;
@@ -265,8 +312,8 @@ static const struct {
     { "/me", s_cmd_me }, { "/who", s_cmd_who }, { "/rooms", s_cmd_rooms },
     { "/history", s_cmd_history }, { "/fingerprint", s_cmd_key }, { "/trust", s_cmd_key },
     { "/upload", s_cmd_share }, { "/files", s_cmd_share }, { "/download", s_cmd_share },
-    { "/set", s_cmd_set }, { "/help", s_cmd_help }, { "/quit", s_cmd_quit },
-    { "/exit", s_cmd_quit }
+    { "/set", s_cmd_set }, { "/slowmode", s_cmd_slowmode }, { "/help", s_cmd_help },
+    { "/quit", s_cmd_quit }, { "/exit", s_cmd_quit }, { "/logout", s_cmd_logout }
 };
 
 static void

@@ -21,6 +21,7 @@
 #include "client_seal.h"
 #include "client_session.h"
 #include "client_state.h"
+#include "client_token.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
 #include "pc_util.h"
@@ -64,7 +65,7 @@ typedef enum { M_FORM, M_CHAT } mode_t_;
 //  What a front-end request was for (client_session_request's kind).
 typedef enum {
     R_HISTORY, R_OLDER, R_WHO, R_WHO_QUIET, R_ROOMS, R_LOGOUT, R_GETKEY, R_SETKEY, R_DM,
-    R_INBOX, R_FILES
+    R_INBOX, R_FILES, R_SLOWMODE
 } req_kind_t;
 
 typedef struct {
@@ -157,7 +158,10 @@ typedef struct {
     client_session_t *session;
     mode_t_      mode;
     conn_state_t state;
-    bool         logged_out;
+    bool         logged_out;        //  LOGOUT answered
+    bool         logout_ok;         //  ... with OK
+    bool         revoke;            //  /logout: LOGOUT without keep, the token forgotten
+    bool         resuming;          //  logging in with the saved token (no form yet)
     bool         registering;
     bool         quit;
     int          exit_code;
@@ -254,6 +258,7 @@ void ui_on_join_failed (void *arg, const char *room, int code, const char *reaso
 void ui_on_ready (void *arg);
 void ui_on_state (void *arg, client_session_state_t state, const char *why);
 void ui_on_fanout (void *arg, pc_msg_t *msg);
+void ui_on_token (void *arg, const char *token, const char *sid);
 
 //  client_ui_cmd.c
 void ui_submit (ui_t *self);

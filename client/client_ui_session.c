@@ -17,6 +17,17 @@ s_login_refused (ui_t *self, pc_msg_t *reply)
     self->busy = false;
     self->mode = M_FORM;
     self->focus = 2;
+    //  A person at the form now: a server that does not answer is said
+    //  so there, not retried behind it
+    client_session_set_persistent (self->session, false);
+    bool resumed = self->resuming;
+    self->resuming = false;
+    if (resumed && code == PC_ERR_AUTH && !self->password [0]) {
+        //  The saved token was revoked or expired (ui_on_token forgot it)
+        snprintf (self->form_msg, sizeof (self->form_msg),
+                  "Your saved session has ended; please log in again.");
+        return;
+    }
     //  LOGIN says 401 for an unknown user and a wrong password alike (the
     //  auth service will not tell which): no offer to create an account
     //  that may well exist; Ctrl-R, on the form, registers.
@@ -52,6 +63,7 @@ ui_on_login (void *arg, pc_msg_t *reply, bool again)
     }
     self->busy = false;
     self->registering = false;
+    self->resuming = false;
     if (self->mode == M_FORM) {
         self->mode = M_CHAT;
         ui_conf_save (self);
@@ -95,6 +107,31 @@ s_on_inbox (ui_t *self, pc_msg_t *reply)
         ui_job_add (self, J_OPEN, from, from, pc_inbox_ok_box (reply, m), NULL, id,
                    strtoll (pc_inbox_ok_time (reply, m), NULL, 10), false);
     }
+}
+
+
+//  A login gave this device a resume token: saved (mode 0600) for the next
+//  start, as the CLI does; token NULL: the saved one was refused, and goes.
+void
+ui_on_token (void *arg, const char *token, const char *sid)
+{
+    ui_t *self = (ui_t *) arg;
+    if (self->user [0])
+        client_token_update (self->opts->home, self->user, self->opts->server_key, token, sid);
+}
+
+
+//  SLOWMODE answered (n: the seconds asked for), in the room's window.
+static void
+s_on_slowmode (ui_t *self, win_t *win, const char *room, long n, const char *error)
+{
+    if (error)
+        ui_sys (self, win, L_ERR, "slowmode #%s: %s", room, error);
+    else
+    if (n > 0)
+        ui_sys (self, win, L_SYS, "slow mode in #%s: one message every %ld s", room, n);
+    else
+        ui_sys (self, win, L_SYS, "slow mode in #%s ended", room);
 }
 
 
@@ -201,6 +238,10 @@ ui_on_reply (void *arg, int kind_int, const char *what, long n, pc_msg_t *reply)
     switch (kind) {
         case R_LOGOUT:
             self->logged_out = true;
+            self->logout_ok = !error;
+            break;
+        case R_SLOWMODE:
+            s_on_slowmode (self, win? win: ui_current (self), what, n, error? reason: NULL);
             break;
         case R_SETKEY:
             if (error)

@@ -46,6 +46,7 @@ static const struct {
     { "delete-account", client_cmd_delete_account },
     { "create-room", client_cmd_create_room },
     { "invite",   client_cmd_invite },
+    { "slowmode", client_cmd_slowmode },
     { "put",      client_cmd_put },
     { "files",    client_cmd_files },
     { "get",      client_cmd_get },

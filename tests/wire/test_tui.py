@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 
 WIDTH, HEIGHT = 100, 30
 COMMANDS = ["/join", "/leave", "/msg", "/me", "/who", "/rooms", "/history", "/fingerprint",
-            "/trust", "/set", "/close", "/help", "/quit"]
+            "/trust", "/set", "/slowmode", "/close", "/help", "/quit", "/logout"]
 
 
 def cells(text):
