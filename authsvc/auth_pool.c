@@ -4,6 +4,17 @@
 #include <pthread.h>
 
 #define AVG_FIRST_MS    100         //  a guess of one Argon2id until measured
+//  The broker answers 503 itself once it has waited PC_AUTH_WAIT_MS for a
+//  reply: a request that cannot be done by then is refused at once (with
+//  its retry-after), and one that waited that long already is dropped
+//  unrun, so that a storm never leaves the workers hashing for requests
+//  nobody waits for while the fresh ones time out behind them.
+#define WAIT_MAX_MS     (PC_AUTH_WAIT_MS * 4 / 5)
+
+typedef struct {
+    pc_msg_t *request;
+    int64_t   queued;               //  zclock_mono when submitted
+} job_t;
 
 typedef struct {
     auth_pool_t *pool;
@@ -15,10 +26,11 @@ typedef struct {
 struct _auth_pool_t {
     pthread_mutex_t lock;
     pthread_cond_t  wake;
-    zlistx_t     *queue;            //  pc_msg_t *, oldest first
+    zlistx_t     *queue;            //  job_t *, oldest first
     size_t        queue_max;
     size_t        busy;
     long          refused;
+    long          dropped;          //  waited past PC_AUTH_WAIT_MS: not run
     double        avg_ms;           //  moving average of one request's time
     bool          stopping;
     auth_pool_fn *fn;
@@ -41,7 +53,15 @@ s_worker (void *arg)
             pthread_cond_wait (&self->wake, &self->lock);
         if (self->stopping)
             break;
-        pc_msg_t *request = (pc_msg_t *) zlistx_detach (self->queue, NULL);
+        job_t *job = (job_t *) zlistx_detach (self->queue, NULL);
+        pc_msg_t *request = job->request;
+        bool stale = zclock_mono () - job->queued >= PC_AUTH_WAIT_MS;
+        free (job);
+        if (stale) {
+            self->dropped++;
+            pc_msg_destroy (&request);
+            continue;
+        }
         self->busy++;
         pthread_mutex_unlock (&self->lock);
         int64_t start = zclock_usecs ();
@@ -104,8 +124,11 @@ auth_pool_destroy (auth_pool_t **self_p)
         pc_msg_t *msg;
         while ((msg = auth_pool_reply (self)))
             pc_msg_destroy (&msg);
-        while ((msg = (pc_msg_t *) zlistx_detach (self->queue, NULL)))
-            pc_msg_destroy (&msg);
+        job_t *job;
+        while ((job = (job_t *) zlistx_detach (self->queue, NULL))) {
+            pc_msg_destroy (&job->request);
+            free (job);
+        }
         zlistx_destroy (&self->queue);
         zsock_destroy (&self->replies);
         free (self->workers);
@@ -122,12 +145,20 @@ auth_pool_submit (auth_pool_t *self, pc_msg_t **request_p)
     assert (self && request_p && *request_p);
     pthread_mutex_lock (&self->lock);
     //  A request waits only while every worker is busy: the queue counts
-    //  the requests beyond those the workers hold.
-    bool full = zlistx_size (self->queue) >= self->queue_max;
+    //  the requests beyond those the workers hold. Nor does it wait when
+    //  the ones before it would take the workers past WAIT_MAX_MS.
+    size_t queued = zlistx_size (self->queue);
+    double wait_ms = (double) (queued + self->busy) / self->nworkers * self->avg_ms;
+    bool full = queued >= self->queue_max
+             || (self->busy >= self->nworkers && wait_ms + self->avg_ms > WAIT_MAX_MS);
     if (full)
         self->refused++;
     else {
-        zlistx_add_end (self->queue, *request_p);
+        job_t *job = (job_t *) zmalloc (sizeof (job_t));
+        assert (job);
+        job->request = *request_p;
+        job->queued = zclock_mono ();
+        zlistx_add_end (self->queue, job);
         *request_p = NULL;
         pthread_cond_signal (&self->wake);
     }
@@ -171,6 +202,7 @@ size_t auth_pool_queue_max (auth_pool_t *self) { return self->queue_max; }
 size_t auth_pool_queued (auth_pool_t *self) { S_LOCKED (size_t, zlistx_size (self->queue)) }
 size_t auth_pool_busy (auth_pool_t *self) { S_LOCKED (size_t, self->busy) }
 long auth_pool_refused (auth_pool_t *self) { S_LOCKED (long, self->refused) }
+long auth_pool_dropped (auth_pool_t *self) { S_LOCKED (long, self->dropped) }
 
 //  --------------------------------------------------------------------------
 //  Selftest: a worker that sleeps as long as the request's first field says
@@ -230,6 +262,50 @@ auth_pool_test (bool verbose)
     }
     assert (replies == 4 && runs [0] + runs [1] == 4);
     assert (runs [0] > 0 && runs [1] > 0);      //  both workers worked
+    zpoller_destroy (&poller);
+    auth_pool_destroy (&pool);
+
+    //  One worker: a request that waited past PC_AUTH_WAIT_MS is dropped
+    //  unrun (the broker answered it), and once a request is known to take
+    //  long, one that could not be done in time is refused at once
+    void *one [1] = { &runs [0] };
+    runs [0] = 0;
+    pool = auth_pool_new (1, 100, s_test_fn, one);
+    const char *sleeps [] = { "3100", "10", NULL, "500", "10", "10", "10" };
+    int outcome [7];
+    for (int i = 0; i < 7; i++) {
+        if (!sleeps [i]) {              //  the 3.1 s job done, the other dropped
+            int64_t done = zclock_mono () + 10000;
+            while (auth_pool_dropped (pool) < 1 && zclock_mono () < done)
+                zclock_sleep (20);
+            continue;
+        }
+        pc_msg_t *request = pc_msg_new ("LOGIN");
+        pc_msg_set_reqid (request, "t");
+        pc_msg_add (request, sleeps [i]);
+        outcome [i] = auth_pool_submit (pool, &request);
+        if (request)
+            pc_msg_destroy (&request);
+        int64_t taken = zclock_mono () + 5000;
+        while (i % 3 == 0 && auth_pool_busy (pool) < 1 && zclock_mono () < taken)
+            zclock_sleep (5);       //  the long ones in the worker's hands
+    }
+    assert (auth_pool_dropped (pool) == 1);
+    //  average now 0.8 * 100 + 0.2 * 3100 = 700 ms: with 500 in hand, two
+    //  more fit in 2,400 ms, the third not
+    assert (outcome [3] == 0 && outcome [4] == 0 && outcome [5] == 0 && outcome [6] == -1);
+    poller = zpoller_new (auth_pool_socket (pool), NULL);
+    replies = 0;
+    deadline = zclock_mono () + 5000;
+    while (replies < 4 && zclock_mono () < deadline) {
+        zpoller_wait (poller, 100);
+        pc_msg_t *reply;
+        while ((reply = auth_pool_reply (pool))) {
+            pc_msg_destroy (&reply);
+            replies++;
+        }
+    }
+    assert (replies == 4 && runs [0] == 4);     //  3100, 500, 10, 10
     zpoller_destroy (&poller);
     auth_pool_destroy (&pool);
     if (verbose)

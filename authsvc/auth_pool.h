@@ -13,6 +13,7 @@
 
 #include <czmq.h>
 #include "pc_msg.h"
+#include "pc_limits.h"
 
 typedef struct _auth_pool_t auth_pool_t;
 
@@ -40,6 +41,9 @@ size_t      auth_pool_workers   (auth_pool_t *self);
 size_t      auth_pool_queued    (auth_pool_t *self);
 size_t      auth_pool_busy      (auth_pool_t *self);
 long        auth_pool_refused   (auth_pool_t *self);
+//  Requests dropped unrun: they had waited PC_AUTH_WAIT_MS, and the broker
+//  had answered 503 for them already.
+long        auth_pool_dropped   (auth_pool_t *self);
 size_t      auth_pool_queue_max (auth_pool_t *self);
 
 void        auth_pool_test      (bool verbose);

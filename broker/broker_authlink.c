@@ -6,7 +6,6 @@
 #include "pc_limits.h"
 #include "pc_util.h"
 
-#define AUTH_TIMEOUT_MS     3000    //  no auth reply by then: 503
 
 void
 broker_authlink_pending_destroy (broker_pending_t **self_p)
@@ -46,7 +45,7 @@ s_forward (broker_t *self, pc_msg_t *request, broker_session_t *session, const c
     pending->reqid = strdup (pc_msg_reqid (request));
     pending->key = strdup (broker_session_key (session));
     pending->name = strdup (target? target: "");
-    pending->deadline = pc_now_ms () + AUTH_TIMEOUT_MS;
+    pending->deadline = pc_now_ms () + PC_AUTH_WAIT_MS;
     pending->on_ok = on_ok;
     zhashx_insert (self->pending, auth_id, pending);
     return pending;

@@ -24,6 +24,9 @@
 //  clients connect at once (a broker restart), and each waits out TCP's
 //  retransmit backoff: 2,000 at once took 32 s with 100, 2.2 s with 4096.
 #define PC_BACKLOG          4096
+//  How long the broker waits for the auth service's reply before it answers
+//  503 itself; the auth service refuses at once what it could not do by then.
+#define PC_AUTH_WAIT_MS     3000
 
 //  Error codes (PROTOCOL.md, "Error codes").
 #define PC_ERR_MALFORMED     400
