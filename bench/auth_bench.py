@@ -103,6 +103,38 @@ def sends(args):
         stack.cleanup()
 
 
+def _retry_after_s(reply):
+    """The seconds of a refusal's "retry-after=MS" detail, else 0."""
+    for field in reply[4:6] if reply else ():
+        if isinstance(field, str) and field.startswith("retry-after="):
+            return int(field.split("=", 1)[1]) / 1000.0
+    return 0.0
+
+
+def _until_all(clients, requests, deadline_s):
+    """Sends requests[i] on clients[i] until each was answered OK, waiting
+    between rounds what the refusals asked (at most 2 s); returns the OK
+    replies by index, the seconds taken, the refusals and who never got in."""
+    pending = list(range(len(clients)))
+    done, failures = {}, 0
+    start = time.monotonic()
+    while pending and time.monotonic() - start < deadline_s:
+        replies, _ = _pump([clients[i] for i in pending], [requests[i] for i in pending], 30)
+        retry, wait = [], 0.0
+        for slot, i in enumerate(pending):
+            reply = replies.get(slot)
+            if reply is not None and reply[1] == "OK":
+                done[i] = reply
+            else:
+                failures += 1
+                retry.append(i)
+                wait = max(wait, _retry_after_s(reply))
+        pending = retry
+        if pending:
+            time.sleep(min(max(wait, 0.05), 2.0))
+    return done, time.monotonic() - start, failures, pending
+
+
 def storm(args):
     stack = _stack({"PYCHAT_THROTTLE_SOURCE": "1000000"})
     try:
@@ -113,10 +145,10 @@ def storm(args):
         device = (lambda i: ()) if args.plain else (lambda i: ("dev%d" % i,))
         requests = [("LOGIN", ("storm%d" % (i % users), "pw-%d" % (i % users)) + device(i))
                     for i in range(args.count)]
-        replies, took = _pump(clients, requests, DEADLINE_S)
-        ok = [i for i, r in replies.items() if r[1] == "OK"]
-        print("storm: %d/%d logged in first in %.2f s" % (len(ok), args.count, took))
-        tokens = {i: replies[i][7] for i in ok if len(replies[i]) > 7 and replies[i][7]}
+        first, took, refused, missing = _until_all(clients, requests, DEADLINE_S)
+        print("storm: %d/%d logged in first in %.2f s (%d refused on the way)"
+              % (len(first), args.count, took, refused))
+        tokens = {} if args.plain else {i: r[7] for i, r in first.items() if len(r) > 7 and r[7]}
         stack.kill_service("broker")
         stack.start_service("broker")
         stack.wait_broker()
@@ -127,21 +159,9 @@ def storm(args):
                 again.append(("RESUME", (user, tokens[i]) + device(i)))
             else:
                 again.append(("LOGIN", (user, password) + device(i)))
-        pending = list(range(args.count))
-        start = time.monotonic()
-        failures = 0
-        while pending and time.monotonic() - start < DEADLINE_S:
-            replies, _ = _pump([clients[i] for i in pending], [again[i] for i in pending], 30)
-            retry = []
-            for slot, i in enumerate(pending):
-                reply = replies.get(slot)
-                if reply is None or reply[1] != "OK":
-                    failures += 1
-                    retry.append(i)
-            pending = retry
-        took = time.monotonic() - start
+        back, took, failures, pending = _until_all(clients, again, DEADLINE_S)
         print("storm: %d clients back after broker kill -9 in %.2f s (%s), %d refused on the way, "
-              "%d never back" % (args.count, took, "tokens" if tokens else "passwords",
+              "%d never back" % (len(back), took, "tokens" if tokens else "passwords",
                                  failures, len(pending)))
     finally:
         stack.stop()
@@ -156,7 +176,8 @@ def main():
     parser.add_argument("--inflight", type=int, default=32)
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--plain", action="store_true",
-                        help="storm: LOGIN without a device name (a server without tokens)")
+                        help="storm: LOGIN without a device name, and with the password "
+                             "again after the restart (as before resume tokens)")
     args = parser.parse_args()
     args.count = args.count or {"logins": 200, "sends": 60, "storm": 500}[args.what]
     {"logins": logins, "sends": sends, "storm": storm}[args.what](args)
