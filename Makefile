@@ -155,8 +155,16 @@ test: deps-check
 	  build/asan/bin/pychat --selftest
 	PYCHAT_BIN=$(CURDIR)/build/asan/bin /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/wire $(PYTEST_ARGS)
 
+#  ...then the auth service's figures (issue 15): logins/s with one worker
+#  and with the pool, and a reconnect storm after a broker kill -9 with
+#  resume tokens and with passwords, on private stacks of their own.
+AUTH_BENCH = PYCHAT_BIN=$(CURDIR)/bin /usr/bin/python3 bench/auth_bench.py
 bench: all
 	@bench/run $(if $(QUICK),--quick)
+	@$(AUTH_BENCH) logins --workers 1 --count $(if $(QUICK),40,100)
+	@$(AUTH_BENCH) logins --count $(if $(QUICK),40,100)
+	@$(AUTH_BENCH) storm --count $(if $(QUICK),100,300)
+	@$(AUTH_BENCH) storm --plain --count $(if $(QUICK),100,300)
 
 #  make soak: the slow storms (descriptor exhaustion with 600 clients...)
 #  against the sanitizer build, one file at a time.
