@@ -479,7 +479,7 @@ broker_on_slowmode (broker_t *self, pc_msg_t *request, broker_session_t *session
     const char *name = pc_slowmode_room (request);
     char *end;
     long seconds = strtol (pc_slowmode_seconds (request), &end, 10);
-    if (*end || seconds < 0 || seconds > 3600) {
+    if (*end || seconds < 0 || seconds > PC_SLOWMODE_MAX) {
         broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "seconds is 0-3600");
         return 0;
     }

@@ -3,8 +3,9 @@
 #include "broker_limits.h"
 
 #include <math.h>
+#include "pc_limits.h"
 
-#define SLOW_KEEP_MS    (3600 * 1000)   //  slow mode is at most an hour between posts
+#define SLOW_KEEP_MS    (PC_SLOWMODE_MAX * 1000)    //  the longest slow mode
 
 typedef struct {
     double  tokens;

@@ -45,10 +45,9 @@ int     client_cmd_rm       (client_opts_t *opts, int argc, char **argv);
 //  Folds a room name as typed ("Dev", "#dev") into out (size: at least
 //  PC_NAME_MAX + 1); PC_EXIT_REJECTED with one line on stderr when bad.
 int     client_cmd_room_arg (const char *arg, char *out, size_t size);
-//  SLOWMODE's seconds as typed: a whole number 0-CLIENT_SLOWMODE_MAX
+//  SLOWMODE's seconds as typed: a whole number 0-PC_SLOWMODE_MAX
 //  (PROTOCOL.md), digits only; -1 for anything else. The CLI and the
 //  full-screen client check it before anything is sent.
-#define CLIENT_SLOWMODE_MAX 3600
 long    client_cmd_slowmode_seconds (const char *arg);
 //  The usage text, on stdout (help) or stderr (bad usage).
 void    client_cmd_usage    (FILE *stream);

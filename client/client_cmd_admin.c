@@ -387,7 +387,7 @@ client_cmd_slowmode_seconds (const char *arg)
     if (digits == 0 || arg [digits] || digits > 4)
         return -1;                      //  empty, signed, not a number, or too long
     long seconds = strtol (arg, NULL, 10);
-    return seconds <= CLIENT_SLOWMODE_MAX? seconds: -1;
+    return seconds <= PC_SLOWMODE_MAX? seconds: -1;
 }
 
 
@@ -408,7 +408,7 @@ client_cmd_slowmode (client_opts_t *opts, int argc, char **argv)
         char safe [32];
         client_conn_sanitize (argv [2], safe, sizeof (safe));
         fprintf (stderr, "pychat: bad SECONDS '%s': a whole number 0-%d (0 ends slow mode)\n",
-                 safe, CLIENT_SLOWMODE_MAX);
+                 safe, PC_SLOWMODE_MAX);
         return PC_EXIT_REJECTED;
     }
     char value [16], what [PC_NAME_MAX + 16], done [PC_NAME_MAX + 64];

@@ -266,7 +266,7 @@ s_cmd_slowmode (ui_t *self, cmd_t *cmd)
     }
     if (seconds < 0) {
         ui_sys (self, cmd->win, L_ERR, "slowmode: SECONDS is a whole number 0-%d (0 ends slow mode)",
-                CLIENT_SLOWMODE_MAX);
+                PC_SLOWMODE_MAX);
         return;
     }
     char value [16];

@@ -27,6 +27,8 @@
 //  How long the broker waits for the auth service's reply before it answers
 //  503 itself; the auth service refuses at once what it could not do by then.
 #define PC_AUTH_WAIT_MS     3000
+//  SLOWMODE's seconds: 0 (off) to this
+#define PC_SLOWMODE_MAX     3600
 
 //  Error codes (PROTOCOL.md, "Error codes").
 #define PC_ERR_MALFORMED     400
