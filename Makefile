@@ -145,6 +145,7 @@ up: all
 #  tests against real stacks (real redis-server, real binaries, CURVE everywhere).
 test: deps-check
 	/usr/bin/python3 proto/gen_proto.py --check
+	/usr/bin/python3 bench/table --check
 	@$(MAKE) --no-print-directory SANITIZE=1 all
 	@$(MAKE) --no-print-directory all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
