@@ -139,6 +139,16 @@ auth_pool_destroy (auth_pool_t **self_p)
     }
 }
 
+//  When one more request would be done, from now, by the average time of a
+//  request: what waits and what is in hand, over the workers, plus itself.
+//  Called with the lock held.
+static double
+s_done_in_ms (auth_pool_t *self)
+{
+    double waiting = (double) zlistx_size (self->queue) + self->busy;
+    return (waiting / self->nworkers + 1) * self->avg_ms;
+}
+
 int
 auth_pool_submit (auth_pool_t *self, pc_msg_t **request_p)
 {
@@ -147,10 +157,8 @@ auth_pool_submit (auth_pool_t *self, pc_msg_t **request_p)
     //  A request waits only while every worker is busy: the queue counts
     //  the requests beyond those the workers hold. Nor does it wait when
     //  the ones before it would take the workers past WAIT_MAX_MS.
-    size_t queued = zlistx_size (self->queue);
-    double wait_ms = (double) (queued + self->busy) / self->nworkers * self->avg_ms;
-    bool full = queued >= self->queue_max
-             || (self->busy >= self->nworkers && wait_ms + self->avg_ms > WAIT_MAX_MS);
+    bool full = zlistx_size (self->queue) >= self->queue_max
+             || (self->busy >= self->nworkers && s_done_in_ms (self) > WAIT_MAX_MS);
     if (full)
         self->refused++;
     else {
@@ -187,8 +195,7 @@ int
 auth_pool_retry_after (auth_pool_t *self)
 {
     pthread_mutex_lock (&self->lock);
-    double waiting = (double) zlistx_size (self->queue) + self->busy;
-    double ms = (waiting / self->nworkers + 1) * self->avg_ms;
+    double ms = s_done_in_ms (self);
     pthread_mutex_unlock (&self->lock);
     return ms < 50? 50: ms > 60000? 60000: (int) ms;
 }

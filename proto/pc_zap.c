@@ -59,7 +59,7 @@ s_fd_count (zap_t *self)
 //  short, a socket filter on each listener drops incoming connections'
 //  packets (clients see no answer to their SYN and retry later), and the
 //  accept queue, at most the backlog long (pc_zap_backlog), drains into the
-//  descriptors kept for it. Refusing handshakes (ZAP "300") starts earlier,
+//  descriptors kept for it. Refusing handshakes (ZAP "500") starts earlier,
 //  so that in a storm clients are told; the gate is the backstop.
 #define GATE_LISTENERS  8
 #define GATE_TICK_MS    5       //  how often descriptors are counted when near
@@ -69,15 +69,20 @@ static size_t s_gate_count;
 
 //  The backlog for a server socket: bounded by the descriptor limit, as the
 //  gate lets at most that many connections in after it closes.
+static size_t
+s_backlog_for (size_t fd_limit)
+{
+    size_t backlog = fd_limit / 16 < 8? 8: fd_limit / 16;
+    return backlog < PC_BACKLOG? backlog: PC_BACKLOG;
+}
+
 int
 pc_zap_backlog (void)
 {
     struct rlimit limit;
-    size_t backlog = PC_BACKLOG;
-    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
-    &&  limit.rlim_cur / 16 < backlog)
-        backlog = limit.rlim_cur / 16 < 8? 8: limit.rlim_cur / 16;
-    return (int) backlog;
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+        return (int) s_backlog_for ((size_t) limit.rlim_cur);
+    return PC_BACKLOG;
 }
 
 //  Whether fd is (still) a listening socket: a listener closed since it
@@ -111,6 +116,14 @@ pc_zap_gate (zsock_t *sock)
     DIR *dir = port > 0? opendir ("/proc/self/fd"): NULL;
     if (!dir)
         return;
+    //  Listeners closed since (a selftest's servers) make room
+    pthread_mutex_lock (&s_gate_lock);
+    size_t kept = 0;
+    for (size_t index = 0; index < s_gate_count; index++)
+        if (s_listening (s_gate_fds [index]))
+            s_gate_fds [kept++] = s_gate_fds [index];
+    s_gate_count = kept;
+    pthread_mutex_unlock (&s_gate_lock);
     struct dirent *entry;
     while ((entry = readdir (dir))) {
         int fd = atoi (entry->d_name);
@@ -124,12 +137,6 @@ pc_zap_gate (zsock_t *sock)
                   : address.ss_family == AF_INET6
                   ? ntohs (((struct sockaddr_in6 *) &address)->sin6_port): -1;
         pthread_mutex_lock (&s_gate_lock);
-        //  Listeners closed since (a selftest's servers) make room
-        size_t kept = 0;
-        for (size_t index = 0; index < s_gate_count; index++)
-            if (s_listening (s_gate_fds [index]))
-                s_gate_fds [kept++] = s_gate_fds [index];
-        s_gate_count = kept;
         bool known = false;
         for (size_t index = 0; index < s_gate_count; index++)
             known |= s_gate_fds [index] == fd;
@@ -181,7 +188,7 @@ s_fd_check (zap_t *self, bool handshake)
     if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
         self->fd_limit = (size_t) limit.rlim_cur;
     self->fd_reserve = self->fd_limit / 16 > FD_RESERVE_MIN? self->fd_limit / 16: FD_RESERVE_MIN;
-    self->fd_backlog = (size_t) pc_zap_backlog ();
+    self->fd_backlog = s_backlog_for (self->fd_limit);
     int64_t now = zclock_mono ();
     if (self->fd_near || self->gate_closed || self->fd_counted == 0
     ||  now - self->fd_counted >= COUNT_MS) {
@@ -207,6 +214,13 @@ s_fd_check (zap_t *self, bool handshake)
         s_gate_set (false);
         self->gate_closed = false;
     }
+}
+
+//  How often descriptors are counted on the actor's tick
+static int
+s_fd_tick (zap_t *self)
+{
+    return self->fd_near || self->gate_closed? GATE_TICK_MS: COUNT_MS;
 }
 
 //  Whether one more client may take a descriptor
@@ -461,8 +475,7 @@ s_zap_actor (zsock_t *pipe, void *args)
         //  accepted connections take theirs before they handshake
         bool gated = s_gated ();
         if (gated) {
-            int tick = self.fd_near || self.gate_closed? GATE_TICK_MS: COUNT_MS;
-            int64_t due = self.fd_counted + tick;
+            int64_t due = self.fd_counted + s_fd_tick (&self);
             int wait = due > now? (int) (due - now): 0;
             if (timeout < 0 || wait < timeout)
                 timeout = wait;
@@ -471,7 +484,7 @@ s_zap_actor (zsock_t *pipe, void *args)
         if (rc == -1 && zmq_errno () != EINTR)
             break;
         now = zclock_mono ();
-        if (gated && now >= self.fd_counted + (self.fd_near || self.gate_closed? GATE_TICK_MS: COUNT_MS))
+        if (gated && now >= self.fd_counted + s_fd_tick (&self))
             s_fd_check (&self, false);
         if (rc > 0 && (items [0].revents & ZMQ_POLLIN)
         &&  s_handle_command (&self, &sockets, pipe))

@@ -34,6 +34,20 @@ def _saved_token(stack, user):
 
 # -- the scriptable command -------------------------------------------------
 
+
+def assert_second_message_held(cli, user, room, seconds):
+    """user joins room and sends twice: the second, within the slow mode's
+    window, is refused with 429 and the broker's reason."""
+    raw = cli.logged_in(user, "pw-" + user)
+    try:
+        raw.join(room)
+        raw.send(room, "first")
+        reply = raw.request("SEND", room, new_cid(), "too soon")
+        assert reply[1] == "ERROR" and reply[3] == "429", reply
+        assert reply[4] == "slow mode: one message every %d s" % seconds, reply
+    finally:
+        raw.close()
+
 def test_cli_slowmode_by_the_creator_holds_a_second_message(cli, unique):
     owner = _register(cli, unique, "owner")
     guest = _register(cli, unique, "guest")
@@ -44,15 +58,7 @@ def test_cli_slowmode_by_the_creator_holds_a_second_message(cli, unique):
     assert result.returncode == 0, result.stderr
     assert result.stdout == "slow mode in #%s: one message every 30 s\n" % room, result.stdout
     # A member's second message within the 30 s is refused with 429, as the broker says
-    raw = cli.logged_in(guest, "pw-" + guest)
-    try:
-        raw.join(room)
-        raw.send(room, "first")
-        reply = raw.request("SEND", room, new_cid(), "too soon")
-        assert reply[1] == "ERROR" and reply[3] == "429", reply
-        assert reply[4] == "slow mode: one message every 30 s", reply
-    finally:
-        raw.close()
+    assert_second_message_held(cli, guest, room, 30)
     # ... and `pychat send` says so, and gives up when --timeout runs out first
     held = cli.pychat("--timeout", "2", "send", room, "still too soon", user=guest,
                       password="pw-" + guest)
@@ -197,14 +203,7 @@ def test_tui_slowmode(cli, tui, unique):
     client.wait(lambda s: "#%s>" % room in s and "#%s (" % room in s)
     client.type("/slowmode 7")
     client.wait("slow mode in #%s: one message every 7 s" % room)
-    raw = cli.logged_in(dave, "pw-" + dave)
-    try:
-        raw.join(room)
-        raw.send(room, "one")
-        reply = raw.request("SEND", room, new_cid(), "two")
-        assert reply[1] == "ERROR" and reply[4] == "slow mode: one message every 7 s", reply
-    finally:
-        raw.close()
+    assert_second_message_held(cli, dave, room, 7)
     client.type("/slowmode abc")
     client.wait("slowmode: SECONDS is a whole number 0-3600")
     nowhere = unique("nowhere")
