@@ -191,7 +191,12 @@ s_logged_in (auth_server_t *self, pc_msg_t *request, const char *name, const cha
     if (device && *device
     &&  auth_tokens_issue (self->store, name, device, pc_now_ms (), token, sid) == -1)
         return s_unavailable (request);
-    pc_msg_t *reply = pc_login_ok (request, name, role? role: "user", "", "", token, sid);
+    //  The broker fills in the port and topic (and, with several brokers,
+    //  appends the live ones)
+    pc_msg_t *reply = pc_msg_new_ok (request);
+    const char *fields [] = { name, role? role: "user", "", "", token, sid };
+    for (size_t i = 0; i < sizeof (fields) / sizeof (fields [0]); i++)
+        pc_msg_add (reply, fields [i]);
     sodium_memzero (token, sizeof (token));
     return reply;
 }
@@ -445,7 +450,10 @@ auth_on_resume (auth_server_t *self, pc_msg_t *request)
         reply = pc_msg_new_error (request, PC_ERR_FORBIDDEN, "this account is banned");
     else {
         self->resumed++;
-        reply = pc_resume_ok (request, name, role? role: "user", "", "", sid);
+        reply = pc_msg_new_ok (request);
+        const char *fields [] = { name, role? role: "user", "", "", sid };
+        for (size_t i = 0; i < sizeof (fields) / sizeof (fields [0]); i++)
+            pc_msg_add (reply, fields [i]);
     }
     zstr_free (&role);
     return reply;

@@ -1,6 +1,7 @@
 //  broker_authlink.c: requests forwarded to the auth service(s) and their
 //  answers (see broker_authlink.h).
 #include "broker_authlink.h"
+#include "broker_cluster.h"
 #include "broker_dispatch.h"
 #include "broker_moderation.h"
 #include "pc_limits.h"
@@ -100,6 +101,20 @@ s_bind (broker_t *self, broker_pending_t *pending, const char *name, const char 
     pc_msg_add (answer, role);
     pc_msg_addf (answer, "%d", self->config.base_port + PC_OFF_FANOUT);
     pc_msg_add (answer, broker_session_topic (session));
+    if (self->cluster)
+        broker_cluster_watch_user (self, name);
+}
+
+//  With several brokers, LOGIN and RESUME end with the live ones ("ID
+//  ENDPOINT" each): a client that loses its broker goes to another
+static void
+s_add_brokers (broker_t *self, pc_msg_t *answer)
+{
+    zlistx_t *brokers = self->cluster? broker_cluster_brokers (self): NULL;
+    for (char *entry = brokers? (char *) zlistx_first (brokers): NULL; entry;
+         entry = (char *) zlistx_next (brokers))
+        pc_msg_add (answer, entry);
+    zlistx_destroy (&brokers);
 }
 
 static void
@@ -110,6 +125,7 @@ s_logged_in (broker_t *self, broker_pending_t *pending, pc_msg_t *reply, pc_msg_
     const char *token = pc_login_ok_token (reply);
     pc_msg_add (answer, token? token: "");
     pc_msg_add (answer, sid? sid: "");
+    s_add_brokers (self, answer);
 }
 
 static void
@@ -118,6 +134,7 @@ s_resumed (broker_t *self, broker_pending_t *pending, pc_msg_t *reply, pc_msg_t 
     const char *sid = pc_resume_ok_session (reply);
     s_bind (self, pending, pc_resume_ok_user (reply), pc_resume_ok_role (reply), sid, answer);
     pc_msg_add (answer, sid? sid: "");
+    s_add_brokers (self, answer);
 }
 
 static void

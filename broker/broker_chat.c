@@ -1,5 +1,6 @@
 //  broker_chat.c: rooms and messages (see broker_chat.h).
 #include "broker_chat.h"
+#include "broker_cluster.h"
 #include "broker_dispatch.h"
 #include "broker_moderation.h"
 #include "broker_roomdb.h"
@@ -46,10 +47,14 @@ broker_on_join (broker_t *self, pc_msg_t *request, broker_session_t *session)
     }
     if (broker_room_seq (room) == 0)
         s_learn_seq (self, room, name);
+    if (self->cluster) {
+        broker_cluster_watch_room (self, name);
+        broker_cluster_room_made (self, name);
+    }
     if (!broker_session_in_room (session, name)) {
         broker_session_add_room (session, name);
         if (broker_room_join (room, user, broker_session_key (session), session))
-            broker_ctx_event (self, "join", user, name);
+            broker_ctx_membership (self, user, name, true);
     }
     broker_ctx_send (self, pc_join_ok (request, name, broker_session_topic (session)));
     return 0;
@@ -65,7 +70,7 @@ broker_on_leave (broker_t *self, pc_msg_t *request, broker_session_t *session)
     }
     broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
     if (room && broker_room_leave (room, broker_session_user (session), broker_session_key (session)))
-        broker_ctx_event (self, "leave", broker_session_user (session), name);
+        broker_ctx_membership (self, broker_session_user (session), name, false);
     broker_session_remove_room (session, name);
     broker_ctx_send (self, pc_leave_ok (request, name));
     return 0;
@@ -109,6 +114,36 @@ broker_on_send (broker_t *self, pc_msg_t *request, broker_session_t *session)
     return 0;
 }
 
+void
+broker_chat_deliver (broker_t *self, broker_room_t *room, uint64_t seq, int64_t ts,
+                     const char *from, const char *text)
+{
+    broker_room_set_seq (room, seq);
+    broker_room_add_message (room);
+    pc_msg_t *out = pc_msg_new ("MSG");
+    pc_msg_addf (out, "%" PRIu64, seq);
+    pc_msg_add (out, broker_room_name (room));
+    pc_msg_add (out, from);
+    pc_msg_addf (out, "%" PRId64, ts);
+    pc_msg_add (out, text);
+    zframe_t *packed = pc_msg_pack (out);
+    broker_fanout_room_add (self->fanout, room, zframe_data (packed), zframe_size (packed));
+    zframe_destroy (&packed);
+    pc_msg_destroy (&out);
+}
+
+void
+broker_chat_deliver_dm (broker_t *self, const char *to, uint64_t seq, int64_t ts,
+                        const char *from, const char *box)
+{
+    char id [32], time [32];
+    snprintf (id, sizeof (id), "%" PRIu64, seq);
+    snprintf (time, sizeof (time), "%" PRId64, ts);
+    pc_msg_t *out = pc_dmmsg_new (id, from, to, time, box);
+    broker_fanout_to_user (self->fanout, out, to);
+    pc_msg_destroy (&out);
+}
+
 //  Delivers the new messages of a flush (rc 0) to their rooms: the fan-out
 //  sends each session this flush's messages of a room in a few frames, and
 //  the room's topic, which only the monitor may hear, each message once.
@@ -118,22 +153,10 @@ s_deliver_batch (broker_t *self, broker_append_t *items, size_t count)
     for (size_t i = 0; i < count; i++) {
         if (items [i].rc != 0)
             continue;
-        const char *name = pc_send_room (self->batch_msgs [i]);
-        broker_room_t *room = broker_ctx_room (self, name);
-        if (!room)
-            continue;           //  cannot be: its sender is in it (stored, in the history)
-        broker_room_set_seq (room, items [i].seq);
-        broker_room_add_message (room);
-        pc_msg_t *out = pc_msg_new ("MSG");
-        pc_msg_addf (out, "%" PRIu64, items [i].seq);
-        pc_msg_add (out, name);
-        pc_msg_add (out, items [i].from);
-        pc_msg_addf (out, "%" PRId64, items [i].ts);
-        pc_msg_add (out, items [i].text);
-        zframe_t *packed = pc_msg_pack (out);
-        broker_fanout_room_add (self->fanout, room, zframe_data (packed), zframe_size (packed));
-        zframe_destroy (&packed);
-        pc_msg_destroy (&out);
+        broker_room_t *room = broker_ctx_room (self, pc_send_room (self->batch_msgs [i]));
+        if (room)               //  cannot fail: its sender is in it (stored, in the history)
+            broker_chat_deliver (self, room, items [i].seq, items [i].ts, items [i].from,
+                                 items [i].text);
     }
     broker_fanout_flush (self->fanout);
 }
@@ -201,7 +224,9 @@ broker_chat_flush (broker_t *self)
     //  once Redis's socket has them, while Redis stores them; a lot with
     //  anyone else waits for Redis's dedup check and numbering (see
     //  broker_session_resends_done).
-    bool ahead = true;
+    //  With several brokers Redis numbers and publishes, and delivery comes
+    //  from the subscription (broker_cluster), in id order on every broker
+    bool ahead = !self->cluster;
     for (size_t i = 0; i < count && ahead; i++)
         ahead = broker_session_resends_done (self->batch_sessions [i]);
     ahead = ahead && broker_store_number_many (self->store, items, count);
@@ -211,7 +236,8 @@ broker_chat_flush (broker_t *self)
     }
     else
         broker_store_append_many (self->store, items, count);
-    s_deliver_batch (self, items, count);
+    if (!self->cluster)
+        s_deliver_batch (self, items, count);
     int64_t delivered = zclock_usecs ();
     if (ahead)
         broker_store_write_finish (self->store, items, count);
@@ -227,17 +253,26 @@ broker_chat_flush (broker_t *self)
 int
 broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
+    //  With several brokers: every broker's rooms and members
+    zlistx_t *names = self->cluster? broker_cluster_rooms (self): zhashx_keys (self->rooms);
+    if (!names) {
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
+        return 0;
+    }
     pc_msg_t *reply = pc_msg_new_ok (request);
-    zlistx_t *names = zhashx_keys (self->rooms);
     zlistx_set_comparator (names, (czmq_comparator *) strcmp);
     pc_list_sort (names, (czmq_comparator *) strcmp);
     for (const char *name = (const char *) zlistx_first (names); name;
          name = (const char *) zlistx_next (names)) {
-        broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
-        if (!broker_ctx_room_visible (room, session))
+        broker_room_t *room;
+        if (broker_ctx_room_find (self, name, &room) != 0 || !broker_ctx_room_visible (room, session))
             continue;
-        pc_msg_addf (reply, "%s %zu %" PRIu64, name, broker_room_members (room),
-                     broker_room_messages (room));
+        size_t members = broker_room_members (room);
+        zlistx_t *everyone = self->cluster? broker_cluster_members (self, name): NULL;
+        if (everyone)
+            members = zlistx_size (everyone);
+        zlistx_destroy (&everyone);
+        pc_msg_addf (reply, "%s %zu %" PRIu64, name, members, broker_room_messages (room));
         if (pc_msg_nfields (reply) >= PC_FIELDS_MAX)
             break;
     }
@@ -253,8 +288,13 @@ broker_on_who (broker_t *self, pc_msg_t *request, broker_session_t *session)
     broker_room_t *room = broker_ctx_room_for (self, request, session, pc_who_room (request));
     if (!room)
         return 0;
+    zlistx_t *members = self->cluster? broker_cluster_members (self, broker_room_name (room))
+                                     : broker_room_member_list (room);
+    if (!members) {
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
+        return 0;
+    }
     pc_msg_t *reply = pc_msg_new_ok (request);
-    zlistx_t *members = broker_room_member_list (room);
     for (const char *user = (const char *) zlistx_first (members); user;
          user = (const char *) zlistx_next (members)) {
         pc_msg_add (reply, user);
@@ -388,9 +428,8 @@ broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
     snprintf (id, sizeof (id), "%" PRIu64, seq);
     snprintf (ts, sizeof (ts), "%" PRId64, stored_ts);
     if (rc == 0) {
-        pc_msg_t *out = pc_dmmsg_new (id, from, to, ts, box);
-        broker_fanout_to_user (self->fanout, out, to);
-        pc_msg_destroy (&out);
+        if (!self->cluster)     //  else from the subscription of every broker with a session of to
+            broker_chat_deliver_dm (self, to, seq, stored_ts, from, box);
         broker_ctx_event (self, "dm", from, to);        //  metadata only
     }
     broker_ctx_send (self, pc_dm_ok (request, id, ts));
@@ -435,6 +474,10 @@ broker_on_create (broker_t *self, pc_msg_t *request, broker_session_t *session)
         broker_ctx_reply_error (self, request, PC_ERR_CONFLICT, "the room exists already");
     else {
         broker_room_set_policy (room, invite_only, user);
+        if (self->cluster) {
+            broker_cluster_room_made (self, name);
+            broker_cluster_control (self, "room", name, NULL, NULL);
+        }
         broker_moderation_audit (self, user, invite_only? "create-room-invite-only": "create-room", name);
         broker_ctx_send (self, pc_create_ok (request, name, mode));
     }
@@ -465,6 +508,8 @@ broker_on_invite (broker_t *self, pc_msg_t *request, broker_session_t *session)
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
     else {
         broker_room_invite (room, guest, true);
+        if (self->cluster)
+            broker_cluster_control (self, "room", name, NULL, NULL);
         broker_moderation_audit (self, broker_session_user (session), "invite", guest);
         broker_ctx_send (self, pc_invite_ok (request, name, guest));
     }
@@ -495,6 +540,8 @@ broker_on_slowmode (broker_t *self, pc_msg_t *request, broker_session_t *session
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
     else {
         broker_room_set_slowmode (room, (int) seconds);
+        if (self->cluster)
+            broker_cluster_control (self, "room", name, NULL, NULL);
         char value [16];
         snprintf (value, sizeof (value), "%ld", seconds);
         char target [64];

@@ -17,6 +17,13 @@
 //  Numbers, delivers and stores the waiting SENDs and acknowledges each
 //  once stored, in the order they came. Nothing when none wait.
 void        broker_chat_flush       (broker_t *self);
+//  Hands a stored message of room to its sessions here (and the room's
+//  topic); goes out at broker_fanout_flush.
+void        broker_chat_deliver     (broker_t *self, broker_room_t *room, uint64_t seq, int64_t ts,
+                                     const char *from, const char *text);
+//  A stored direct message to every session of to here.
+void        broker_chat_deliver_dm  (broker_t *self, const char *to, uint64_t seq, int64_t ts,
+                                     const char *from, const char *box);
 //  Whether the session may steer room (its creator, or an admin).
 bool        broker_chat_may_moderate (broker_room_t *room, broker_session_t *session);
 

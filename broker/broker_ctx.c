@@ -1,5 +1,6 @@
 //  broker_ctx.c: the helpers every command module shares (see broker_ctx.h).
 #include "broker_ctx.h"
+#include "broker_cluster.h"
 #include "broker_roomdb.h"
 #include "pc_limits.h"
 
@@ -123,6 +124,28 @@ broker_ctx_room_for (broker_t *self, pc_msg_t *request, broker_session_t *sessio
     return NULL;
 }
 
+void
+broker_ctx_room_reload (broker_t *self, const char *name)
+{
+    broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
+    bool known;
+    broker_room_t *fresh = room? s_room_read (self, name, &known): NULL;
+    if (!fresh)
+        return;
+    broker_room_set_policy (room, broker_room_invite_only (fresh), broker_room_creator (fresh));
+    broker_room_set_slowmode (room, broker_room_slowmode (fresh));
+    broker_room_copy_invited (room, fresh);
+    broker_room_destroy (&fresh);
+}
+
+void
+broker_ctx_membership (broker_t *self, const char *user, const char *room, bool in)
+{
+    broker_ctx_event (self, in? "join": "leave", user, room);
+    if (self->cluster)
+        broker_cluster_member (self, room, user, in);
+}
+
 bool
 broker_ctx_is_admin (broker_session_t *session)
 {
@@ -139,7 +162,7 @@ broker_ctx_logout (broker_t *self, broker_session_t *session)
     for (char *name = (char *) zlistx_first (rooms); name; name = (char *) zlistx_next (rooms)) {
         broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
         if (room && broker_room_leave (room, user, broker_session_key (session)))
-            broker_ctx_event (self, "leave", user, name);
+            broker_ctx_membership (self, user, name, false);
     }
     zlistx_destroy (&rooms);
     //  The user stays online while another session of theirs is logged in

@@ -25,6 +25,7 @@
 #define broker_debug(self, ...) do { if ((self)->verbose) zsys_debug (__VA_ARGS__); } while (0)
 
 typedef struct _broker_t broker_t;
+typedef struct _broker_cluster_t broker_cluster_t;
 struct _broker_t {
     zsock_t    *pipe;
     pc_config_t config;
@@ -40,6 +41,7 @@ struct _broker_t {
     zhashx_t   *rooms;          //  name -> broker_room_t
     zhashx_t   *pending;        //  auth request id -> broker_pending_t (broker_authlink)
     broker_store_t *store;      //  history and inboxes in Redis
+    broker_cluster_t *cluster;  //  several brokers on one Redis (NULL: alone)
     broker_limits_t *limits;    //  flood control and slow mode
     int64_t     next_trim;      //  when the heap is next given back (malloc_trim)
     uint64_t    next_auth_id;
@@ -94,6 +96,11 @@ bool        broker_ctx_room_visible (broker_room_t *room, broker_session_t *sess
 broker_room_t *broker_ctx_room_for  (broker_t *self, pc_msg_t *request, broker_session_t *session,
                                      const char *name);
 bool        broker_ctx_is_admin     (broker_session_t *session);
+//  Reads a room's settings again (another broker changed them).
+void        broker_ctx_room_reload  (broker_t *self, const char *name);
+//  user's membership of room began (in) or ended here: tells the monitor,
+//  and the other brokers' WHO.
+void        broker_ctx_membership   (broker_t *self, const char *user, const char *room, bool in);
 //  Leaves every room and forgets the user; tells the monitor.
 void        broker_ctx_logout       (broker_t *self, broker_session_t *session);
 #endif

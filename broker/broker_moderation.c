@@ -3,6 +3,7 @@
 #include "broker_moderation.h"
 #include "broker_authlink.h"
 #include "broker_chat.h"
+#include "broker_cluster.h"
 #include "broker_dispatch.h"
 #include "broker_roomdb.h"
 #include "pc_limits.h"
@@ -88,6 +89,14 @@ broker_moderation_audit_poll (broker_t *self)
 void
 broker_moderation_drop_user (broker_t *self, const char *user, const char *kind, const char *text)
 {
+    if (self->cluster)
+        broker_cluster_control (self, "drop", user, kind, text);
+    broker_moderation_drop_here (self, user, kind, text);
+}
+
+void
+broker_moderation_drop_here (broker_t *self, const char *user, const char *kind, const char *text)
+{
     zlistx_t *doomed = zlistx_new ();
     for (broker_session_t *session = (broker_session_t *) zhashx_first (self->sessions);
          session; session = (broker_session_t *) zhashx_next (self->sessions))
@@ -102,9 +111,8 @@ broker_moderation_drop_user (broker_t *self, const char *user, const char *kind,
     zlistx_destroy (&doomed);
 }
 
-//  Takes every session of victim out of room; returns how many there were
-static size_t
-s_kick_sessions (broker_t *self, broker_room_t *room, const char *victim, const char *text)
+size_t
+broker_moderation_kick_here (broker_t *self, broker_room_t *room, const char *victim, const char *text)
 {
     const char *name = broker_room_name (room);
     size_t kicked = 0;
@@ -113,7 +121,7 @@ s_kick_sessions (broker_t *self, broker_room_t *room, const char *victim, const 
         if (broker_session_user (other) && streq (broker_session_user (other), victim)
         &&  broker_session_in_room (other, name)) {
             if (broker_room_leave (room, victim, broker_session_key (other)))
-                broker_ctx_event (self, "leave", victim, name);
+                broker_ctx_membership (self, victim, name, false);
             broker_session_remove_room (other, name);
             broker_fanout_notice (self->fanout, other, "kicked", text);
             kicked++;
@@ -139,7 +147,15 @@ broker_on_kick (broker_t *self, pc_msg_t *request, broker_session_t *session)
     }
     char text [128];
     snprintf (text, sizeof (text), "you were removed from #%s by %s", name, broker_session_user (session));
-    size_t kicked = s_kick_sessions (self, room, victim, text);
+    size_t kicked = broker_moderation_kick_here (self, room, victim, text);
+    if (self->cluster) {
+        //  Sessions of victim on other brokers too
+        zlistx_t *members = broker_cluster_members (self, name);
+        if (members && zlistx_find (members, (void *) victim))
+            kicked++;
+        zlistx_destroy (&members);
+        broker_cluster_control (self, "kick", name, victim, text);
+    }
     if (broker_room_invite_only (room)) {
         broker_room_invite (room, victim, false);
         broker_roomdb_invite (self->store, name, victim, false);

@@ -19,7 +19,14 @@ void        broker_moderation_audit (broker_t *self, const char *actor, const ch
 void        broker_moderation_audit_poll (broker_t *self);
 //  Ends every session of user at once: they are told why (a NOTICE kind,
 //  text), then forgotten, so nothing more is delivered to them and their
-//  next command is refused.
+//  next command is refused. With several brokers, on every broker.
 void        broker_moderation_drop_user (broker_t *self, const char *user, const char *kind,
+                                         const char *text);
+//  The same, on this broker only (another broker asked).
+void        broker_moderation_drop_here (broker_t *self, const char *user, const char *kind,
+                                         const char *text);
+//  Takes every session of victim here out of room, telling them text;
+//  returns how many there were.
+size_t      broker_moderation_kick_here (broker_t *self, broker_room_t *room, const char *victim,
                                          const char *text);
 #endif

@@ -145,6 +145,14 @@ broker_room_invite (broker_room_t *self, const char *user, bool add)
         zhashx_delete (self->invited, user);
 }
 
+void
+broker_room_copy_invited (broker_room_t *self, broker_room_t *from)
+{
+    zhashx_purge (self->invited);
+    for (void *item = zhashx_first (from->invited); item; item = zhashx_next (from->invited))
+        zhashx_update (self->invited, (const char *) zhashx_cursor (from->invited), (void *) 1);
+}
+
 bool
 broker_room_may_join (broker_room_t *self, const char *user, bool admin)
 {
@@ -191,6 +199,11 @@ broker_room_test (bool verbose)
     assert (broker_room_may_join (room, "dave", false));
     broker_room_invite (room, "dave", false);
     assert (!broker_room_may_join (room, "dave", false));
+    broker_room_t *other = broker_room_new ("other");
+    broker_room_invite (other, "erin", true);
+    broker_room_copy_invited (room, other);
+    assert (broker_room_may_join (room, "erin", false));
+    broker_room_destroy (&other);
     broker_room_set_seq (room, 7);
     broker_room_set_seq (room, 3);          //  never backwards
     assert (broker_room_seq (room) == 7);

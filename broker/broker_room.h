@@ -44,6 +44,8 @@ bool        broker_room_loaded      (broker_room_t *self);
 bool        broker_room_invite_only (broker_room_t *self);
 const char *broker_room_creator     (broker_room_t *self);      //  NULL if none
 void        broker_room_invite      (broker_room_t *self, const char *user, bool add);
+//  The invited of from become self's (settings read again).
+void        broker_room_copy_invited (broker_room_t *self, broker_room_t *from);
 //  Slow mode: seconds between two posts of one user (0: off)
 void        broker_room_set_slowmode (broker_room_t *self, int seconds);
 int         broker_room_slowmode    (broker_room_t *self);

@@ -5,6 +5,7 @@
 #include "broker_server.h"
 #include "broker_authlink.h"
 #include "broker_chat.h"
+#include "broker_cluster.h"
 #include "broker_ctx.h"
 #include "broker_dispatch.h"
 #include "broker_moderation.h"
@@ -84,6 +85,9 @@ s_server_destroy (broker_t **self_p)
         zhashx_destroy (&self->rooms);
         zhashx_destroy (&self->pending);
         broker_limits_destroy (&self->limits);
+        if (self->cluster)
+            broker_cluster_leave (self);
+        broker_cluster_destroy (&self->cluster);
         broker_store_destroy (&self->store);
         pc_msg_destroy (&self->msg);
         for (size_t i = 0; i < BROKER_BATCH_MAX; i++)
@@ -148,6 +152,14 @@ s_server_start (broker_t *self)
                                     self->config.history_max);
     zsys_info ("broker: history in redis %s:%d (last %zu messages per room)",
                self->config.redis_host, self->config.redis_port, self->config.history_max);
+    if (*self->config.broker_id) {
+        self->cluster = broker_cluster_new (self->config.broker_id, self->config.advertise,
+                                            self->config.redis_host, self->config.redis_port);
+        broker_store_set_cluster (self->store, true);
+        zsys_info ("broker: multi-broker mode as '%s' (clients told %s): Redis numbers and "
+                   "publishes every message; no outage journal", self->config.broker_id,
+                   self->config.advertise);
+    }
     char path [PATH_MAX];
     snprintf (path, sizeof (path), "%s/broker.pub", self->config.data_dir);
     if (pc_keys_write_text (path, zcert_public_txt (self->cert), 0644) == -1)
@@ -458,6 +470,8 @@ s_tick (broker_t *self)
     int64_t now = pc_now_ms ();
     broker_authlink_expire (self, now);
     broker_store_flush (self->store);
+    if (self->cluster)
+        broker_cluster_tick (self, now);
     s_expire_sessions (self, now);
     if (now >= self->next_heartbeat) {
         s_send_heartbeat (self);
@@ -490,11 +504,34 @@ broker_server_actor (zsock_t *pipe, void *config)
     int64_t next_tick = pc_now_ms () + TICK_MS;
     while (!self->terminated) {
         int64_t wait = pc_msg_more (self->carry)? 0: next_tick - pc_now_ms ();
-        void *which = zpoller_wait (self->poller, (int) (wait > 0? wait: 0));
+        void *which = NULL;
+        int cluster_fd = self->cluster? broker_cluster_fd (self->cluster): -1;
+        if (cluster_fd >= 0) {
+            //  zpoller polls sockets only: with the cluster's Redis
+            //  subscription, zmq_poll takes its descriptor too
+            zmq_pollitem_t items [] = {
+                { zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0 },
+                { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 },
+                { zsock_resolve (broker_fanout_socket (self->fanout)), 0, ZMQ_POLLIN, 0 },
+                { zsock_resolve (self->authsvc), 0, ZMQ_POLLIN, 0 },
+                { NULL, cluster_fd, ZMQ_POLLIN, 0 }
+            };
+            if (zmq_poll (items, 5, (long) (wait > 0? wait: 0)) > 0) {
+                if (items [0].revents & ZMQ_POLLIN)
+                    which = self->pipe;
+                else
+                if (items [1].revents & ZMQ_POLLIN)
+                    which = self->router;
+                if (items [4].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+                    broker_cluster_handle (self);
+            }
+        }
+        else
+            which = zpoller_wait (self->poller, (int) (wait > 0? wait: 0));
         if (which == self->pipe)
             s_handle_pipe (self);
         else
-        if (!which && zpoller_terminated (self->poller))
+        if (!which && !self->cluster && zpoller_terminated (self->poller))
             break;
         //  zpoller_wait names the first ready socket in the order they were
         //  added, so a ROUTER that never runs dry would starve the others:

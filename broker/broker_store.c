@@ -28,7 +28,10 @@
 //  Every message stored counts in STREAM:count (started from the stream's
 //  length for a stream older than the count). KEYS: stream, sequence,
 //  dedup, ahead, count; ARGV: from, ts, text, maxlen, ttl, floor, new,
-//  reserve. Returns {1 new | 0 duplicate, "SEQ TS", ahead}.
+//  reserve, channel. With several brokers (channel not "") the new message
+//  is also published there as "SEQ TS FROM TEXT", in the same atomic step,
+//  so that the channel carries a stream's messages in id order.
+//  Returns {1 new | 0 duplicate, "SEQ TS", ahead}.
 static const char *s_append_lua =
     "local d = redis.call('GET', KEYS[3]) "
     "if d then return {0, d, 0} end "
@@ -44,6 +47,8 @@ static const char *s_append_lua =
     "  redis.call('SET', KEYS[5], redis.call('XLEN', KEYS[1])) end "
     "local v = seq .. ' ' .. ARGV[2] "
     "redis.call('SET', KEYS[3], v, 'EX', ARGV[5]) "
+    "if ARGV[9] ~= '' then "
+    "  redis.call('PUBLISH', ARGV[9], v .. ' ' .. ARGV[1] .. ' ' .. ARGV[3]) end "
     "local ahead = 0 "
     "if tonumber(ARGV[8]) > 0 then "
     "  ahead = seq + tonumber(ARGV[8]) redis.call('SET', KEYS[4], ahead) end "
@@ -105,6 +110,7 @@ struct _broker_store_t {
     char          append_sha [48];  //  SCRIPT LOAD of s_append_lua, "" if unknown
     char          write_sha [48];   //  and of s_write_lua
     char          run_sha [48];     //  and of s_write_run_lua
+    bool          cluster;          //  several brokers: publish, no journal, no reservations
     redisContext *writing;          //  write_send sent a lot there, write_finish reads it
 };
 
@@ -167,6 +173,18 @@ broker_store_new (const char *host, int port, size_t history_max)
     self->ahead = zhashx_new ();
     self->journal = broker_journal_new (JOURNAL_MAX);
     return self;
+}
+
+void
+broker_store_set_cluster (broker_store_t *self, bool cluster)
+{
+    self->cluster = cluster;
+}
+
+void
+broker_store_channel (const char *stream, char *channel, size_t size)
+{
+    snprintf (channel, size, "pc:%s", stream);
 }
 
 void
@@ -256,12 +274,13 @@ s_id_taken (const char *stream, uint64_t seq)
                   "twice, or another broker on this Redis)", stream, seq);
 }
 
-//  The arguments of one run of s_append_lua or s_write_lua (16 in argv)
+//  The arguments of one run of s_append_lua or s_write_lua (17 in argv)
 typedef struct {
     char seqkey [80], dedup [200], ahead [80], count [80], ts [24], maxlen [24], ttl [16], seq [24];
+    char channel [80];
 } script_args_t;
 
-#define SCRIPT_ARGC 16
+#define SCRIPT_ARGC 17
 
 static void
 s_script_args (broker_store_t *self, bool write, const char *stream, const char *from,
@@ -276,12 +295,18 @@ s_script_args (broker_store_t *self, bool write, const char *stream, const char 
     snprintf (args->maxlen, sizeof (args->maxlen), "%zu", self->history_max);
     snprintf (args->ttl, sizeof (args->ttl), "%d", DEDUP_TTL_S);
     snprintf (args->seq, sizeof (args->seq), "%" PRIu64, seq);
+    //  Several brokers: the append publishes, and nobody numbers ahead
+    if (self->cluster && !write)
+        broker_store_channel (stream, args->channel, sizeof (args->channel));
+    else
+        *args->channel = 0;
+    reserve = reserve && !self->cluster;
     const char *sha = write? self->write_sha: self->append_sha;
     const char *values [SCRIPT_ARGC] = {
         *sha? "EVALSHA": "EVAL", *sha? sha: write? s_write_lua: s_append_lua, "5",
         stream, args->seqkey, args->dedup, args->ahead, args->count,
         from, args->ts, text, args->maxlen, args->ttl, args->seq,
-        fresh? "1": "0", reserve? RESERVE_TXT: "0"
+        fresh? "1": "0", reserve? RESERVE_TXT: "0", args->channel
     };
     memcpy (argv, values, sizeof (values));
 }
@@ -376,8 +401,9 @@ broker_store_append (broker_store_t *self, const char *room, const char *from,
             return rc;
     }
     //  Redis is away: journal it, if we know where the room's sequence is
+    //  (not with several brokers: another may be numbering the stream)
     uint64_t known;
-    if (!s_known_seq (self, room, &known) || s_journal (self, room, from, cmid, text, known + 1, now))
+    if (self->cluster || !s_known_seq (self, room, &known) || s_journal (self, room, from, cmid, text, known + 1, now))
         return -1;
     *seq = known + 1;
     *ts = now;
@@ -492,7 +518,7 @@ s_same_item (const broker_append_t *a, const broker_append_t *b)
 bool
 broker_store_number_many (broker_store_t *self, broker_append_t *items, size_t count)
 {
-    if (broker_journal_size (self->journal) || !pc_redis_available (self->redis) || count == 0)
+    if (self->cluster || broker_journal_size (self->journal) || !pc_redis_available (self->redis) || count == 0)
         return false;
     //  Per item: its stream in the lot and the item it repeats (or itself),
     //  found through an open-addressing table of item indexes + 1

@@ -33,6 +33,13 @@ typedef struct {
 
 broker_store_t *broker_store_new     (const char *host, int port, size_t history_max);
 void        broker_store_destroy     (broker_store_t **self_p);
+//  Several brokers on one Redis (broker_cluster.h): every append is
+//  numbered by Redis and published, in the same script, on the stream's
+//  channel (broker_store_channel); nothing is numbered ahead and nothing
+//  journaled (while Redis is away appends fail: 503).
+void        broker_store_set_cluster (broker_store_t *self, bool cluster);
+//  "pc:STREAM": the channel a stream's new messages are published on.
+void        broker_store_channel     (const char *stream, char *channel, size_t size);
 
 //  Stores one room message. 0: stored (or journaled), *seq and *ts set;
 //  1: a duplicate of an earlier message (its *seq and *ts returned);

@@ -10,8 +10,14 @@
 
 #define LOGOUT_WAIT_MS      300         //  how long LOGOUT may delay the exit
 
+#define SEEDS_MAX           16
+
 struct _client_conn_t {
     client_net_t *net;
+    char       *seeds [SEEDS_MAX];     //  the servers given (PYCHAT_SERVER A,B,...)
+    size_t      nseeds, seed;           //  how many, the one in use
+    char        server_key [64];
+    zcert_t    *cert;                  //  borrowed
     int         timeout_ms;
     bool        logged_in;
     bool        quiet;                  //  no "no reply" line on timeouts
@@ -83,8 +89,20 @@ client_conn_new (const char *endpoint, const char *server_key, zcert_t *cert, in
     assert (self);
     self->timeout_ms = timeout_ms > 0? timeout_ms: 1;
     self->net = client_net_new ();
+    self->cert = cert;
+    snprintf (self->server_key, sizeof (self->server_key), "%s", server_key);
+    //  Several servers (brokers of one PyChat): the first, and the next
+    //  when one does not answer before the login
+    for (const char *at = endpoint; *at && self->nseeds < SEEDS_MAX; ) {
+        size_t len = strcspn (at, ",");
+        if (len)
+            self->seeds [self->nseeds++] = strndup (at, len);
+        at += len;
+        at += strspn (at, ", ");
+    }
     char why [600];
-    if (client_net_open (self->net, endpoint, server_key, cert, why, sizeof (why)) == -1) {
+    if (client_net_open (self->net, self->nseeds? self->seeds [0]: endpoint, server_key, cert,
+                         why, sizeof (why)) == -1) {
         fprintf (stderr, "pychat: %s\n", why);
         client_conn_destroy (&self);
     }
@@ -97,6 +115,8 @@ client_conn_destroy (client_conn_t **self_p)
     assert (self_p);
     if (*self_p) {
         client_net_destroy (&(*self_p)->net);
+        for (size_t i = 0; i < (*self_p)->nseeds; i++)
+            free ((*self_p)->seeds [i]);
         free (*self_p);
         *self_p = NULL;
     }
@@ -172,6 +192,23 @@ client_conn_request (client_conn_t *self, pc_msg_t *request, pc_msg_t **reply_p)
         return PC_EXIT_UNREACHABLE;
     }
     int rc = s_wait_reply (self, pc_msg_reqid (request), deadline, reply_p);
+    //  Not logged in yet and another server given: ask it (each once)
+    for (size_t tries = 1; rc == 1 && !self->logged_in && tries < self->nseeds; tries++) {
+        s_no_reply (self);
+        self->seed = (self->seed + 1) % self->nseeds;
+        char why [600];
+        if (client_net_open (self->net, self->seeds [self->seed], self->server_key, self->cert,
+                             why, sizeof (why)) == -1) {
+            fprintf (stderr, "pychat: %s\n", why);
+            return PC_EXIT_USAGE;
+        }
+        if (!self->quiet)
+            fprintf (stderr, "pychat: trying %s\n", self->seeds [self->seed]);
+        deadline = zclock_mono () + self->timeout_ms;
+        if (client_net_send (self->net, request, reqid) == -1)
+            break;
+        rc = s_wait_reply (self, pc_msg_reqid (request), deadline, reply_p);
+    }
     if (rc == 1) {
         s_no_reply (self);
         rc = PC_EXIT_UNREACHABLE;

@@ -17,6 +17,8 @@
 #define ROOMS_MAX           64
 #define REQS_MAX            512
 #define OUTBOX_MAX          200
+#define SERVERS_MAX         16          //  seeds and brokers LOGIN named
+#define SERVER_LEN          256
 
 typedef enum {
     Q_LOGIN, Q_REGISTER, Q_JOIN, Q_LEAVE, Q_SEND, Q_SUBS, Q_FILL, Q_PING, Q_FRONT
@@ -64,7 +66,11 @@ struct _client_session_t {
     bool        register_first;
     bool        persistent;         //  retry before the first login too
     bool        reliable;           //  503 is retried; SENDs wait for their JOIN
-    char        endpoint [512];
+    char        endpoint [512];     //  the seed list as given (comma-separated)
+    char        servers [SERVERS_MAX][SERVER_LEN];  //  seeds, then brokers LOGIN named
+    size_t      nservers;
+    size_t      server;             //  the one in use
+    size_t      tried;              //  servers tried since the last login
     char        server_key [64];
     char        user [PC_NAME_MAX + 1];
     char        password [PC_SECRET_MAX + 1];
@@ -208,10 +214,44 @@ s_close (client_session_t *self)
 //  The connection is gone (or useless): try again after the backoff, or
 //  at once (the broker answered but forgot us). Before the first login a
 //  person is waiting: give up and say why.
+//  Adds endpoint to the servers unless it is there (or there is no room)
+static void
+s_add_server (client_session_t *self, const char *endpoint, size_t len)
+{
+    if (len == 0 || len >= SERVER_LEN || self->nservers == SERVERS_MAX)
+        return;
+    for (size_t i = 0; i < self->nservers; i++)
+        if (strlen (self->servers [i]) == len && memcmp (self->servers [i], endpoint, len) == 0)
+            return;
+    memcpy (self->servers [self->nservers], endpoint, len);
+    self->servers [self->nservers++][len] = 0;
+}
+
+//  With several servers, a lost one is left for the next (round robin):
+//  the session resumes there with its token, resends what was not
+//  acknowledged and fills its gaps from the shared history
+static void
+s_next_server (client_session_t *self)
+{
+    if (self->nservers > 1) {
+        self->server = (self->server + 1) % self->nservers;
+        self->tried++;
+    }
+}
+
 static void
 s_went_down (client_session_t *self, const char *why, bool at_once)
 {
     s_close (self);
+    if (!at_once)
+        s_next_server (self);
+    if (!self->ever_online && !self->persistent && self->tried < self->nservers
+    &&  self->nservers > 1) {
+        //  A person is waiting, and another seed may answer: try it now
+        self->retry_at = s_now (self);
+        s_set_state (self, CLIENT_SESSION_WAITING, why);
+        return;
+    }
     if (!self->ever_online && !self->persistent) {
         s_set_state (self, CLIENT_SESSION_IDLE, why);
         return;
@@ -248,7 +288,8 @@ s_connect (client_session_t *self)
 {
     char why [160] = "";
     s_close (self);
-    if (self->tr->open (self->handle, self->endpoint, self->server_key, why, sizeof (why)) == -1) {
+    const char *endpoint = self->nservers? self->servers [self->server]: self->endpoint;
+    if (self->tr->open (self->handle, endpoint, self->server_key, why, sizeof (why)) == -1) {
         s_set_state (self, CLIENT_SESSION_REFUSED, why);
         return;
     }
@@ -268,6 +309,15 @@ s_start (client_session_t *self, const char *endpoint, const char *server_key,
 {
     assert (self);
     snprintf (self->endpoint, sizeof (self->endpoint), "%s", endpoint? endpoint: "");
+    self->nservers = self->server = self->tried = 0;
+    for (const char *at = self->endpoint; *at; ) {
+        size_t len = strcspn (at, ",");
+        while (len && at [len - 1] == ' ')
+            len--;
+        s_add_server (self, at, len);
+        at += strcspn (at, ",");
+        at += strspn (at, ", ");
+    }
     snprintf (self->server_key, sizeof (self->server_key), "%s", server_key? server_key: "");
     snprintf (self->user, sizeof (self->user), "%s", user? user: "");
     snprintf (self->password, sizeof (self->password), "%s", password? password: "");
@@ -590,6 +640,15 @@ s_on_login (client_session_t *self, pc_msg_t *reply)
         if (self->events.token)
             self->events.token (self->arg, token, self->sid);
     }
+    //  Several brokers: the live ones ("ID ENDPOINT") join the seeds
+    size_t fields = pc_msg_nfields (reply), first = self->resuming? 5: 6;
+    for (size_t i = first; i < fields; i++) {
+        const char *entry = pc_msg_field (reply, i);
+        const char *space = strchr (entry, ' ');
+        if (space)
+            s_add_server (self, space + 1, strlen (space + 1));
+    }
+    self->tried = 0;
     self->tr->subscribe (self->handle, (int) port, self->topic);
     bool again = self->ever_online;
     self->ever_online = true;

@@ -79,7 +79,7 @@ static const char *s_known_keys [] = {
     "PYCHAT_ALERT_LOGIN_FAILURES", "PYCHAT_ALERT_ROOM_RATE", "PYCHAT_METRICS_TOP_ROOMS",
     "PYCHAT_SERVER", "PYCHAT_SERVER_KEY", "PYCHAT_USER", "PYCHAT_HOME",
     "PYCHAT_AUTH_WORKERS", "PYCHAT_AUTH_QUEUE", "PYCHAT_DEVICE",
-    "PYCHAT_MAX_SESSIONS", "PYCHAT_RATE_SEND", "PYCHAT_RATE_QUERY", "PYCHAT_RATE_SESSION", NULL
+    "PYCHAT_MAX_SESSIONS", "PYCHAT_BROKER_ID", "PYCHAT_ADVERTISE", "PYCHAT_RATE_SEND", "PYCHAT_RATE_QUERY", "PYCHAT_RATE_SESSION", NULL
 };
 
 static char *
@@ -276,6 +276,19 @@ pc_config_load (pc_config_t *config)
                   config->base_port + PC_OFF_AUTHSVC);
     snprintf (config->broker_host, sizeof (config->broker_host), "%s",
               s_env ("PYCHAT_BROKER", "127.0.0.1"));
+    const char *broker_id = s_env ("PYCHAT_BROKER_ID", "");
+    if (strlen (broker_id) >= sizeof (config->broker_id) || strpbrk (broker_id, " \t:")) {
+        fprintf (stderr, "pychat: PYCHAT_BROKER_ID must be a short name without spaces or ':', "
+                 "not '%s'\n", broker_id);
+        return -1;
+    }
+    snprintf (config->broker_id, sizeof (config->broker_id), "%s", broker_id);
+    const char *advertise = getenv ("PYCHAT_ADVERTISE");
+    if (advertise && *advertise)
+        snprintf (config->advertise, sizeof (config->advertise), "%s", advertise);
+    else
+        snprintf (config->advertise, sizeof (config->advertise), "tcp://%s:%d",
+                  config->broker_host, config->base_port + PC_OFF_BROKER);
     const char *monitor = getenv ("PYCHAT_MONITOR");
     if (monitor && *monitor)
         snprintf (config->monitor, sizeof (config->monitor), "%s", monitor);

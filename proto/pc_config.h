@@ -23,6 +23,11 @@
 //  PYCHAT_FILES_MIN_FREE  disk space uploads never eat into   default 64M
 //  PYCHAT_PUBLIC_FILES host:port where clients reach the file service, told
 //                  in the broker's FILES reply    default the broker's host, PORT+5
+//  PYCHAT_BROKER_ID  this broker's name among several on one Redis: set, the
+//                  broker runs in multi-broker mode (broker_cluster.h)  default "" (alone)
+//  PYCHAT_ADVERTISE  the endpoint clients reach this broker at, told to
+//                  them in LOGIN's reply in multi-broker mode
+//                                                       default tcp://PYCHAT_BROKER:PORT
 //  PYCHAT_MAX_SESSIONS  logged-in sessions at most (LOGIN beyond: 503)  default 0 (no cap)
 //  PYCHAT_RATE_SEND     SEND and DM per user: RATE/BURST (per second; 0 off) default 100/1000
 //  PYCHAT_RATE_QUERY    HISTORY, INBOX, ROOMS, WHO, USERS per user         default 20/200
@@ -63,6 +68,8 @@ typedef struct {
     char public_files_host [256];       //  "" unless PYCHAT_PUBLIC_FILES is set
     int  public_files_port;             //  0 unless PYCHAT_PUBLIC_FILES is set
     size_t max_sessions;                //  0: no cap
+    char broker_id [64];                //  "": a broker alone
+    char advertise [512];               //  the endpoint clients reach this broker at
     pc_rate_t rate_send, rate_query, rate_session;
 } pc_config_t;
 

@@ -227,19 +227,6 @@ pc_login_new (const char *user, const char *password, const char *device, const 
 }
 
 pc_msg_t *
-pc_login_ok (pc_msg_t *request, const char *user, const char *role, const char *port, const char *topic, const char *token, const char *session)
-{
-    pc_msg_t *self = pc_msg_new_ok (request);
-    pc_msg_add (self, user);
-    pc_msg_add (self, role);
-    pc_msg_add (self, port);
-    pc_msg_add (self, topic);
-    pc_msg_add (self, token);
-    pc_msg_add (self, session);
-    return self;
-}
-
-pc_msg_t *
 pc_resume_new (const char *user, const char *token, const char *device, const char *source)
 {
     pc_msg_t *self = pc_msg_new ("RESUME");
@@ -249,18 +236,6 @@ pc_resume_new (const char *user, const char *token, const char *device, const ch
         pc_msg_add (self, device);
     if (source)
         pc_msg_add (self, source);
-    return self;
-}
-
-pc_msg_t *
-pc_resume_ok (pc_msg_t *request, const char *user, const char *role, const char *port, const char *topic, const char *session)
-{
-    pc_msg_t *self = pc_msg_new_ok (request);
-    pc_msg_add (self, user);
-    pc_msg_add (self, role);
-    pc_msg_add (self, port);
-    pc_msg_add (self, topic);
-    pc_msg_add (self, session);
     return self;
 }
 

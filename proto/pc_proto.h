@@ -160,10 +160,10 @@ static inline const char *pc_login_ok_port (pc_msg_t *m) { return pc_msg_field (
 static inline const char *pc_login_ok_topic (pc_msg_t *m) { return pc_msg_field (m, 3); }
 static inline const char *pc_login_ok_token (pc_msg_t *m) { return pc_msg_field (m, 4); }
 static inline const char *pc_login_ok_session (pc_msg_t *m) { return pc_msg_field (m, 5); }
+static inline const char *pc_login_ok_broker (pc_msg_t *m, size_t i) { return pc_msg_field (m, 6 + i); }
+static inline size_t pc_login_ok_count (pc_msg_t *m) { return pc_msg_nfields (m) > 6? pc_msg_nfields (m) - 6: 0; }
 //  A new LOGIN (caller owns it; NULL for an optional field leaves it out).
 pc_msg_t *pc_login_new (const char *user, const char *password, const char *device, const char *source);
-//  The OK reply to a LOGIN request (routing and request ids copied).
-pc_msg_t *pc_login_ok (pc_msg_t *request, const char *user, const char *role, const char *port, const char *topic, const char *token, const char *session);
 
 //  RESUME
 static inline const char *pc_resume_user (pc_msg_t *m) { return pc_msg_field (m, 0); }
@@ -175,10 +175,10 @@ static inline const char *pc_resume_ok_role (pc_msg_t *m) { return pc_msg_field 
 static inline const char *pc_resume_ok_port (pc_msg_t *m) { return pc_msg_field (m, 2); }
 static inline const char *pc_resume_ok_topic (pc_msg_t *m) { return pc_msg_field (m, 3); }
 static inline const char *pc_resume_ok_session (pc_msg_t *m) { return pc_msg_field (m, 4); }
+static inline const char *pc_resume_ok_broker (pc_msg_t *m, size_t i) { return pc_msg_field (m, 5 + i); }
+static inline size_t pc_resume_ok_count (pc_msg_t *m) { return pc_msg_nfields (m) > 5? pc_msg_nfields (m) - 5: 0; }
 //  A new RESUME (caller owns it; NULL for an optional field leaves it out).
 pc_msg_t *pc_resume_new (const char *user, const char *token, const char *device, const char *source);
-//  The OK reply to a RESUME request (routing and request ids copied).
-pc_msg_t *pc_resume_ok (pc_msg_t *request, const char *user, const char *role, const char *port, const char *topic, const char *session);
 
 //  SESSIONS
 static inline const char *pc_sessions_user (pc_msg_t *m) { return pc_msg_field (m, 0); }

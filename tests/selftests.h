@@ -11,6 +11,7 @@
 #include "broker_server.h"
 #include "broker_fanout.h"
 #include "broker_chat.h"
+#include "broker_cluster.h"
 #include "broker_files.h"
 #include "broker_limits.h"
 #include "broker_metrics.h"
@@ -41,6 +42,7 @@
     broker_roomdb_test (verbose); \
     broker_fanout_test (verbose); \
     broker_chat_test (verbose); \
+    broker_cluster_test (verbose); \
     broker_files_test (verbose); \
     broker_limits_test (verbose); \
     broker_metrics_test (verbose); \

@@ -48,8 +48,8 @@ PORTS = {
 COMMANDS = {
     'PING': {'to': {'broker': 'anyone', 'authsvc': 'service', 'monitor': 'anyone', 'filesvc': 'anyone'}, 'fields': [], 'reply': ['pong']},
     'REGISTER': {'to': {'broker': 'anyone', 'authsvc': 'service'}, 'fields': [('user', 'name', False, False), ('password', 'secret', False, False), ('source', 'id', True, False)], 'reply': ['user']},
-    'LOGIN': {'to': {'broker': 'anyone', 'authsvc': 'service'}, 'fields': [('user', 'name', False, False), ('password', 'secret', False, False), ('device', 'id', True, False), ('source', 'id', True, False)], 'reply': ['user', 'role', 'port', 'topic', 'token', 'session']},
-    'RESUME': {'to': {'broker': 'anyone', 'authsvc': 'service'}, 'fields': [('user', 'name', False, False), ('token', 'secret', False, False), ('device', 'id', True, False), ('source', 'id', True, False)], 'reply': ['user', 'role', 'port', 'topic', 'session']},
+    'LOGIN': {'to': {'broker': 'anyone', 'authsvc': 'service'}, 'fields': [('user', 'name', False, False), ('password', 'secret', False, False), ('device', 'id', True, False), ('source', 'id', True, False)], 'reply': ['user', 'role', 'port', 'topic', 'token', 'session', 'broker']},
+    'RESUME': {'to': {'broker': 'anyone', 'authsvc': 'service'}, 'fields': [('user', 'name', False, False), ('token', 'secret', False, False), ('device', 'id', True, False), ('source', 'id', True, False)], 'reply': ['user', 'role', 'port', 'topic', 'session', 'broker']},
     'SESSIONS': {'to': {'broker': 'session', 'authsvc': 'service'}, 'fields': [('user', 'name', True, False)], 'reply': ['session']},
     'REVOKE': {'to': {'broker': 'session', 'authsvc': 'service'}, 'fields': [('session', 'id', False, False), ('user', 'name', True, False)], 'reply': []},
     'LOGOUT': {'to': {'broker': 'anyone'}, 'fields': [('keep', 'id', True, False)], 'reply': []},
