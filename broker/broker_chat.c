@@ -169,9 +169,10 @@ s_acknowledge (broker_t *self, broker_append_t *items, size_t count, bool ahead)
     for (size_t i = 0; i < count; i++) {
         pc_msg_t *request = self->batch_msgs [i];
         broker_session_t *session = self->batch_sessions [i];
-        if (items [i].rc == -1) {
-            broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE,
-                                    "message not stored: storage unavailable, try again");
+        if (items [i].rc < 0) {
+            broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, items [i].rc == -2
+                                    ? "message not yet on a replica: send it again (it is stored once)"
+                                    : "message not stored: storage unavailable, try again");
             continue;
         }
         if (items [i].rc == 0 && !ahead)
@@ -419,9 +420,10 @@ broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
     int64_t stored_ts;
     int rc = broker_store_append (self->store, stream, from, pc_dm_cmid (request), box,
                                   &seq, &stored_ts);
-    if (rc == -1) {
-        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE,
-                                "message not stored: storage unavailable, try again");
+    if (rc < 0) {
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, rc == -2
+                                ? "message not yet on a replica: send it again (it is stored once)"
+                                : "message not stored: storage unavailable, try again");
         return 0;
     }
     char id [32], ts [32];

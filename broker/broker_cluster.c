@@ -136,9 +136,18 @@ s_send (broker_cluster_t *self, const char *verb, const char *channel)
 }
 
 static void
-s_connect (broker_cluster_t *self)
+s_connect (broker_t *broker)
 {
+    broker_cluster_t *self = broker->cluster;
     struct timeval timeout = { CONNECT_MS / 1000, (CONNECT_MS % 1000) * 1000 };
+    //  Where the store's connection finds Redis (the sentinels' primary)
+    char host [256];
+    int port;
+    if (pc_redis_address (broker_store_redis (broker->store), host, sizeof (host), &port)) {
+        free (self->host);
+        self->host = strdup (host);
+        self->port = port;
+    }
     redisContext *sub = redisConnectWithTimeout (self->host, self->port, timeout);
     if (!sub || sub->err) {
         if (!self->down_logged)
@@ -171,6 +180,7 @@ s_deliver (broker_t *broker, sub_t *sub, uint64_t seq, int64_t ts, const char *f
     broker_cluster_t *self = broker->cluster;
     sub->last = seq;
     self->delivered++;
+    broker_store_delivered (broker->store, sub->stream, seq);
     if (sub->kind == SUB_ROOM) {
         broker_room_t *room = (broker_room_t *) zhashx_lookup (broker->rooms, sub->name);
         if (room)
@@ -462,7 +472,7 @@ broker_cluster_tick (broker_t *broker, int64_t now)
 {
     broker_cluster_t *self = broker->cluster;
     if (!self->sub && now >= self->next_connect)
-        s_connect (self);
+        s_connect (broker);
     if (now >= self->next_register) {
         s_register (broker);
         self->next_register = now + REGISTER_MS;

@@ -156,6 +156,7 @@ s_server_start (broker_t *self)
         self->cluster = broker_cluster_new (self->config.broker_id, self->config.advertise,
                                             self->config.redis_host, self->config.redis_port);
         broker_store_set_cluster (self->store, true);
+        broker_store_set_replicas (self->store, self->config.redis_replicas, 1000);
         zsys_info ("broker: multi-broker mode as '%s' (clients told %s): Redis numbers and "
                    "publishes every message; no outage journal", self->config.broker_id,
                    self->config.advertise);

@@ -111,6 +111,10 @@ struct _broker_store_t {
     char          write_sha [48];   //  and of s_write_lua
     char          run_sha [48];     //  and of s_write_run_lua
     bool          cluster;          //  several brokers: publish, no journal, no reservations
+    int           replicas;         //  acknowledge once this many replicas have it (WAIT)
+    int           replica_wait_ms;  //  for at most this long
+    int           connected;        //  replicas the primary has (ROLE), -1 unknown
+    int64_t       next_role;        //  when ROLE is read again
     redisContext *writing;          //  write_send sent a lot there, write_finish reads it
 };
 
@@ -172,6 +176,7 @@ broker_store_new (const char *host, int port, size_t history_max)
     self->last_seq = zhashx_new ();
     self->ahead = zhashx_new ();
     self->journal = broker_journal_new (JOURNAL_MAX);
+    self->connected = -1;
     return self;
 }
 
@@ -179,6 +184,59 @@ void
 broker_store_set_cluster (broker_store_t *self, bool cluster)
 {
     self->cluster = cluster;
+}
+
+void
+broker_store_set_replicas (broker_store_t *self, int replicas, int timeout_ms)
+{
+    self->replicas = replicas;
+    self->replica_wait_ms = timeout_ms;
+}
+
+//  With replicas asked for: WAIT until that many have what this
+//  connection wrote. False when fewer did in time (or Redis failed)
+//  How many replicas the primary has now (ROLE), read at most once a
+//  second: a WAIT asks for no more than there are, so that losing the
+//  replica (or promoting it) does not stop every SEND
+static void
+s_read_role (broker_store_t *self)
+{
+    int64_t now = pc_now_ms ();
+    if (self->replicas <= 0 || now < self->next_role)
+        return;
+    self->next_role = now + 1000;
+    redisReply *reply = pc_redis_command (self->redis, "ROLE");
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3
+    &&  reply->element [2]->type == REDIS_REPLY_ARRAY) {
+        int connected = (int) reply->element [2]->elements;
+        if (connected != self->connected && self->connected >= 0)
+            zsys_info ("broker: the redis primary has %d replica(s): SENDs are acknowledged once "
+                       "%d of them hold%s them", connected,
+                       connected < self->replicas? connected: self->replicas,
+                       connected == 1? "s": "");
+        self->connected = connected;
+    }
+    if (reply)
+        freeReplyObject (reply);
+}
+
+static bool
+s_replicated (broker_store_t *self)
+{
+    if (self->replicas <= 0)
+        return true;
+    s_read_role (self);
+    int need = self->connected >= 0 && self->connected < self->replicas? self->connected
+                                                                      : self->replicas;
+    if (need == 0)
+        return true;
+    redisReply *reply = pc_redis_command (self->redis, "WAIT %d %d", need, self->replica_wait_ms);
+    bool done = reply && reply->type == REDIS_REPLY_INTEGER && reply->integer >= need;
+    if (reply)
+        freeReplyObject (reply);
+    if (!done)
+        self->next_role = 0;            //  a replica may have gone: ask again
+    return done;
 }
 
 void
@@ -397,6 +455,8 @@ broker_store_append (broker_store_t *self, const char *room, const char *from,
         uint64_t floor;
         s_known_seq (self, room, &floor);
         int rc = s_eval (self, false, room, from, cmid, now, text, floor, seq, ts);
+        if (rc == 0 && !s_replicated (self))
+            return -2;
         if (rc >= 0)
             return rc;
     }
@@ -481,6 +541,10 @@ broker_store_append_many (broker_store_t *self, broker_append_t *items, size_t c
                           pc_redis_context (self->redis): NULL;
     if (redis && s_pipeline_send (self, redis, items, count))
         done = s_pipeline_read (self, redis, items, count);
+    if (done == count && count > 0 && !s_replicated (self))
+        for (size_t i = 0; i < count; i++)
+            if (items [i].rc == 0)
+                items [i].rc = -2;      //  stored, not yet on a replica
     //  What the pipeline did not answer goes one by one (and is journaled
     //  if Redis is gone)
     for (; done < count; done++) {
@@ -814,6 +878,12 @@ broker_store_history (broker_store_t *self, const char *room, uint64_t since,
     //  Messages still in the journal come after what Redis holds
     broker_journal_records (self->journal, room, since, limit, records);
     return 0;
+}
+
+void
+broker_store_delivered (broker_store_t *self, const char *stream, uint64_t seq)
+{
+    s_set_known_seq (self, stream, seq);
 }
 
 bool

@@ -38,13 +38,24 @@ void        broker_store_destroy     (broker_store_t **self_p);
 //  channel (broker_store_channel); nothing is numbered ahead and nothing
 //  journaled (while Redis is away appends fail: 503).
 void        broker_store_set_cluster (broker_store_t *self, bool cluster);
+//  Acknowledge only what replicas Redis replicas have (WAIT, at most
+//  timeout_ms), or all the primary has when it has fewer (ROLE, read each
+//  second: a primary left alone after a failover still takes SENDs): an
+//  append they do not confirm in time gives rc -2 (stored on the primary,
+//  which may lose it in a failover: the client resends, and the resend is
+//  recognised). 0: no wait (the default).
+void        broker_store_set_replicas (broker_store_t *self, int replicas, int timeout_ms);
+//  A message of stream was delivered with id seq: this broker never
+//  numbers another message seq or lower (a Redis that came back with less,
+//  after a failover, is moved past it).
+void        broker_store_delivered   (broker_store_t *self, const char *stream, uint64_t seq);
 //  "pc:STREAM": the channel a stream's new messages are published on.
 void        broker_store_channel     (const char *stream, char *channel, size_t size);
 
 //  Stores one room message. 0: stored (or journaled), *seq and *ts set;
 //  1: a duplicate of an earlier message (its *seq and *ts returned);
 //  -1: cannot be stored (Redis down and the room's sequence unknown, or the
-//  journal is full).
+//  journal is full); -2: stored but not confirmed by the replicas asked for.
 int         broker_store_append      (broker_store_t *self, const char *room, const char *from,
                                       const char *cmid, const char *text,
                                       uint64_t *seq, int64_t *ts);

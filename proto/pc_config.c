@@ -79,7 +79,8 @@ static const char *s_known_keys [] = {
     "PYCHAT_ALERT_LOGIN_FAILURES", "PYCHAT_ALERT_ROOM_RATE", "PYCHAT_METRICS_TOP_ROOMS",
     "PYCHAT_SERVER", "PYCHAT_SERVER_KEY", "PYCHAT_USER", "PYCHAT_HOME",
     "PYCHAT_AUTH_WORKERS", "PYCHAT_AUTH_QUEUE", "PYCHAT_DEVICE",
-    "PYCHAT_MAX_SESSIONS", "PYCHAT_BROKER_ID", "PYCHAT_ADVERTISE", "PYCHAT_RATE_SEND", "PYCHAT_RATE_QUERY", "PYCHAT_RATE_SESSION", NULL
+    "PYCHAT_MAX_SESSIONS", "PYCHAT_BROKER_ID", "PYCHAT_ADVERTISE",
+    "PYCHAT_REDIS_SENTINELS", "PYCHAT_REDIS_MASTER", "PYCHAT_REDIS_REPLICAS", "PYCHAT_RATE_SEND", "PYCHAT_RATE_QUERY", "PYCHAT_RATE_SESSION", NULL
 };
 
 static char *
@@ -276,6 +277,17 @@ pc_config_load (pc_config_t *config)
                   config->base_port + PC_OFF_AUTHSVC);
     snprintf (config->broker_host, sizeof (config->broker_host), "%s",
               s_env ("PYCHAT_BROKER", "127.0.0.1"));
+    const char *replicas = getenv ("PYCHAT_REDIS_REPLICAS");
+    if (replicas && *replicas) {
+        char *end;
+        long value = strtol (replicas, &end, 10);
+        if (*end || value < 0 || value > 16) {
+            fprintf (stderr, "pychat: PYCHAT_REDIS_REPLICAS must be a number of replicas (0-16), "
+                     "not '%s'\n", replicas);
+            return -1;
+        }
+        config->redis_replicas = (int) value;
+    }
     const char *broker_id = s_env ("PYCHAT_BROKER_ID", "");
     if (strlen (broker_id) >= sizeof (config->broker_id) || strpbrk (broker_id, " \t:")) {
         fprintf (stderr, "pychat: PYCHAT_BROKER_ID must be a short name without spaces or ':', "

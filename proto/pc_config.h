@@ -25,6 +25,11 @@
 //                  in the broker's FILES reply    default the broker's host, PORT+5
 //  PYCHAT_BROKER_ID  this broker's name among several on one Redis: set, the
 //                  broker runs in multi-broker mode (broker_cluster.h)  default "" (alone)
+//  PYCHAT_REDIS_SENTINELS  host:port,... of Redis Sentinels: every service
+//                  asks them where the primary is at each connect  default "" (none)
+//  PYCHAT_REDIS_MASTER  the primary's name at the sentinels  default pychat
+//  PYCHAT_REDIS_REPLICAS  a SEND or DM is acknowledged once this many replicas
+//                  have it (WAIT, at most 1 s; else 503 and the client resends)  default 0
 //  PYCHAT_ADVERTISE  the endpoint clients reach this broker at, told to
 //                  them in LOGIN's reply in multi-broker mode
 //                                                       default tcp://PYCHAT_BROKER:PORT
@@ -68,6 +73,7 @@ typedef struct {
     char public_files_host [256];       //  "" unless PYCHAT_PUBLIC_FILES is set
     int  public_files_port;             //  0 unless PYCHAT_PUBLIC_FILES is set
     size_t max_sessions;                //  0: no cap
+    int  redis_replicas;                //  WAIT for this many before acknowledging
     char broker_id [64];                //  "": a broker alone
     char advertise [512];               //  the endpoint clients reach this broker at
     pc_rate_t rate_send, rate_query, rate_session;

@@ -7,10 +7,16 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#define SENTINELS_MAX       8
+#define SENTINEL_MS         300         //  to ask one sentinel
+
 struct _pc_redis_t {
     char         *service;
-    char         *host;
+    char         *host;             //  Redis, or (with sentinels) the primary they last named
     int           port;
+    char         *sentinels [SENTINELS_MAX];    //  "host:port" (PYCHAT_REDIS_SENTINELS)
+    size_t        nsentinels;
+    char         *master;           //  the name they know the primary by
     redisContext *redis;            //  NULL while not connected
     bool          down;             //  an outage is under way (logged once)
     int           timeout_ms;       //  to connect
@@ -33,7 +39,73 @@ pc_redis_new (const char *service, const char *host, int port)
     assert (self->service && self->host);
     self->port = port;
     self->timeout_ms = 1000;
+    //  Redis Sentinel: the primary is whatever the sentinels name at each
+    //  connect, so a service follows a failover by reconnecting
+    const char *sentinels = getenv ("PYCHAT_REDIS_SENTINELS");
+    for (const char *at = sentinels? sentinels: ""; *at && self->nsentinels < SENTINELS_MAX; ) {
+        size_t len = strcspn (at, ",");
+        if (len)
+            self->sentinels [self->nsentinels++] = strndup (at, len);
+        at += len;
+        at += strspn (at, ", ");
+    }
+    const char *master = getenv ("PYCHAT_REDIS_MASTER");
+    self->master = strdup (master && *master? master: "pychat");
     return self;
+}
+
+//  Asks the sentinels, in turn, where the primary is now: true with
+//  self->host and port set
+static bool
+s_ask_sentinels (pc_redis_t *self)
+{
+    struct timeval timeout = { 0, SENTINEL_MS * 1000 };
+    for (size_t i = 0; i < self->nsentinels; i++) {
+        char host [256];
+        const char *colon = strrchr (self->sentinels [i], ':');
+        if (!colon || (size_t) (colon - self->sentinels [i]) >= sizeof (host))
+            continue;
+        memcpy (host, self->sentinels [i], (size_t) (colon - self->sentinels [i]));
+        host [colon - self->sentinels [i]] = 0;
+        redisContext *sentinel = redisConnectWithTimeout (host, atoi (colon + 1), timeout);
+        if (!sentinel || sentinel->err) {
+            if (sentinel)
+                redisFree (sentinel);
+            continue;
+        }
+        redisSetTimeout (sentinel, timeout);
+        redisReply *reply = (redisReply *) redisCommand (sentinel, "SENTINEL get-master-addr-by-name %s",
+                                                         self->master);
+        bool found = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+                  && reply->element [0]->type == REDIS_REPLY_STRING
+                  && reply->element [1]->type == REDIS_REPLY_STRING;
+        if (found) {
+            int port = atoi (reply->element [1]->str);
+            if (port != self->port || !streq (self->host, reply->element [0]->str))
+                zsys_info ("%s: sentinel %s names %s:%d the redis primary '%s'", self->service,
+                           self->sentinels [i], reply->element [0]->str, port, self->master);
+            free (self->host);
+            self->host = strdup (reply->element [0]->str);
+            self->port = port;
+        }
+        if (reply)
+            freeReplyObject (reply);
+        redisFree (sentinel);
+        if (found)
+            return true;
+    }
+    return false;
+}
+
+bool
+pc_redis_address (pc_redis_t *self, char *host, size_t size, int *port)
+{
+    assert (self);
+    if (self->nsentinels && !s_ask_sentinels (self))
+        return false;
+    snprintf (host, size, "%s", self->host);
+    *port = self->port;
+    return true;
 }
 
 void
@@ -62,6 +134,9 @@ pc_redis_destroy (pc_redis_t **self_p)
             redisFree (self->redis);
         free (self->service);
         free (self->host);
+        for (size_t i = 0; i < self->nsentinels; i++)
+            free (self->sentinels [i]);
+        free (self->master);
         free (self);
         *self_p = NULL;
     }
@@ -112,6 +187,10 @@ pc_redis_context (pc_redis_t *self)
         return self->redis;
     struct timeval connect_timeout = { self->timeout_ms / 1000, (self->timeout_ms % 1000) * 1000 };
     struct timeval command_timeout = { 2, 0 };
+    if (self->nsentinels && !s_ask_sentinels (self)) {
+        pc_redis_drop (self, "no sentinel answers");
+        return NULL;
+    }
     self->redis = redisConnectWithTimeout (self->host, self->port, connect_timeout);
     if (!self->redis || self->redis->err
     ||  redisSetTimeout (self->redis, command_timeout) != REDIS_OK) {
@@ -140,7 +219,12 @@ pc_redis_checked (pc_redis_t *self, redisReply *reply)
         return NULL;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
-        pc_redis_down (self, reply->str);
+        //  A primary demoted by a failover refuses writes: find the new one
+        if (strstr (reply->str, "READONLY") || strstr (reply->str, "NOREPLICAS")
+        ||  strstr (reply->str, "MASTERDOWN"))
+            pc_redis_drop (self, reply->str);
+        else
+            pc_redis_down (self, reply->str);
         freeReplyObject (reply);
         return NULL;
     }

@@ -15,7 +15,11 @@
 
 typedef struct _pc_redis_t pc_redis_t;
 
-//  service names the log lines ("authsvc"). Does not connect yet.
+//  service names the log lines ("authsvc"). Does not connect yet. With
+//  PYCHAT_REDIS_SENTINELS set (host:port,...), host and port are only the
+//  first guess: each connect asks the sentinels where the primary named
+//  PYCHAT_REDIS_MASTER (default "pychat") is, so a service follows a
+//  failover; a write refused as READONLY (a demoted primary) reconnects.
 pc_redis_t   *pc_redis_new        (const char *service, const char *host, int port);
 void          pc_redis_destroy    (pc_redis_t **self_p);
 //  The connected context (borrowed), connecting first if need be; NULL
@@ -32,6 +36,9 @@ redisReply   *pc_redis_command    (pc_redis_t *self, const char *format, ...);
 //  One command from an argument vector (binary-safe); as pc_redis_command.
 redisReply   *pc_redis_argv       (pc_redis_t *self, int argc, const char **argv,
                                    const size_t *argvlen);
+//  Where Redis (the primary) is now, asking the sentinels if there are
+//  any: true with host and *port set, false when none answers.
+bool          pc_redis_address    (pc_redis_t *self, char *host, size_t size, int *port);
 //  Marks an outage (logged once): for replies of the wrong shape.
 void          pc_redis_down       (pc_redis_t *self, const char *why);
 //  Marks an outage and drops the connection: for a pipeline whose replies

@@ -5,73 +5,16 @@ a DM, a kick and a ban cross brokers; WHO and ROOMS count every broker's
 members; LOGIN names the live brokers; a CLI client given several servers
 fails over when its broker is killed."""
 
-import os
 import subprocess
 import threading
 import time
 
 import pytest
 
-from stack import (OFF_BROKER, OFF_FANOUT, RawClient, RawSub, free_base_port, new_cid,
-                   redis_command, wait_for)
+from cluster import Node
+from stack import OFF_BROKER, OFF_FANOUT, RawClient, RawSub, new_cid, redis_command, wait_for
 
 STACK_ENV = {"PYCHAT_BROKER_ID": "b1"}
-
-
-class Node:
-    """A further broker of the stack: its own base port, the stack's data
-    directory (so the same keys), Redis and auth service."""
-
-    def __init__(self, stack, name):
-        self.stack = stack
-        self.name = name
-        self.base = free_base_port()
-        self.proc = None
-
-    def endpoint(self, offset=OFF_BROKER):
-        return "tcp://127.0.0.1:%d" % (self.base + offset)
-
-    def start(self):
-        log = open(self.stack.log_path("broker-" + self.name), "ab")
-        env = dict(self.stack.env, PYCHAT_PORT=str(self.base), PYCHAT_BROKER_ID=self.name,
-                   PYCHAT_REDIS="127.0.0.1:%d" % self.stack.redis_port,
-                   PYCHAT_AUTHSVC=self.stack.endpoint(2))
-        self.proc = subprocess.Popen([self.stack.binary("pychat-broker")], env=env, stdout=log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     cwd=self.stack.tmp)
-        log.close()
-        self.stack._note("start", "broker-" + self.name, self.proc.pid)
-
-        def answers():
-            assert self.proc.poll() is None, self.stack.log_text("broker-" + self.name)[-2000:]
-            client = RawClient(self.stack, endpoint=self.endpoint())
-            try:
-                reply = client.request("LOGIN", "nobody-probe", "probe", timeout=2)
-                return reply[1] == "ERROR" and reply[3] == "401"
-            except TimeoutError:
-                return False
-            finally:
-                client.close()
-        wait_for(answers, 30, 0.1, "broker %s to reach the auth service" % self.name)
-        return self
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.stack._note("SIGKILL", "broker-" + self.name, self.proc.pid)
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.stack._note("SIGTERM", "broker-" + self.name, self.proc.pid)
-            self.proc.terminate()
-            try:
-                status = self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                status = self.proc.wait()
-            assert status == 0, "broker %s exited %s:\n%s" % (
-                self.name, status, self.stack.log_text("broker-" + self.name)[-3000:])
 
 
 class Home:
@@ -91,10 +34,7 @@ def nodes(stack):
     yield [Home(stack)] + extra
     for node in extra:
         node.stop()
-    reports = [line for node in extra
-               for line in stack.log_text("broker-" + node.name).splitlines()
-               if "ERROR: AddressSanitizer" in line or "runtime error:" in line
-               or "ERROR: LeakSanitizer" in line]
+    reports = [line for node in extra for line in node.sanitizer_reports()]
     assert not reports, reports
 
 
