@@ -283,6 +283,74 @@ client_dm_open_devices (const char *box, const client_dm_keys_t *own,
     return *text? 0: sender->count? -1: 1;
 }
 
+char *
+client_dm_seal_blob (const uint8_t *plain, size_t size, const client_dm_keys_t *own,
+                     const client_dm_devices_t *first, const client_dm_devices_t *second)
+{
+    pc_buf_t out;
+    pc_buf_init (&out);
+    pc_buf_printf (&out, "2 %s", own->id);
+    size_t sealed_size = crypto_box_NONCEBYTES + crypto_box_MACBYTES + size;
+    uint8_t *sealed = (uint8_t *) malloc (sealed_size);
+    assert (sealed);
+    bool ok = true;
+    const client_dm_devices_t *lists [2] = { first, second };
+    for (int l = 0; l < 2 && ok; l++)
+        for (size_t i = 0; lists [l] && i < lists [l]->count && ok; i++) {
+            const client_dm_device_t *device = &lists [l]->device [i];
+            uint8_t public_key [CLIENT_DM_KEY];
+            if (l == 1 && first && client_dm_devices_find (first, device->id))
+                continue;
+            ok = client_dm_z85_decode (device->z85, public_key);
+            randombytes_buf (sealed, crypto_box_NONCEBYTES);
+            ok = ok && crypto_box_easy (sealed + crypto_box_NONCEBYTES, plain, size, sealed,
+                                        public_key, own->secret_key) == 0;
+            if (ok) {
+                char *text = s_base64 (sealed, sealed_size);
+                pc_buf_printf (&out, " %s:%s", device->id, text);
+                free (text);
+            }
+        }
+    free (sealed);
+    if (!ok) {
+        pc_buf_free (&out);
+        return NULL;
+    }
+    return out.data;
+}
+
+int
+client_dm_open_blob (const char *sealed_txt, const client_dm_keys_t *own,
+                     const client_dm_devices_t *first, const client_dm_devices_t *second,
+                     uint8_t *plain, size_t size)
+{
+    char id [CLIENT_DM_ID];
+    if (!client_dm_box_sender (sealed_txt, id))
+        return -1;
+    const client_dm_device_t *sender = client_dm_devices_find (first, id);
+    if (!sender)
+        sender = client_dm_devices_find (second, id);
+    uint8_t sender_public [CLIENT_DM_KEY];
+    if (!sender || !client_dm_z85_decode (sender->z85, sender_public))
+        return -1;
+    char tag [CLIENT_DM_ID + 2];
+    snprintf (tag, sizeof (tag), " %s:", own->id);
+    const char *mine = strstr (sealed_txt + 2, tag);
+    if (!mine)
+        return -1;
+    mine += strlen (tag);
+    size_t sealed_size = 0;
+    uint8_t *sealed = s_unbase64 (mine, strcspn (mine, " "), &sealed_size);
+    if (!sealed)
+        return -1;
+    int rc = sealed_size == crypto_box_NONCEBYTES + crypto_box_MACBYTES + size?
+        crypto_box_open_easy (plain, sealed + crypto_box_NONCEBYTES,
+                              sealed_size - crypto_box_NONCEBYTES, sealed, sender_public,
+                              own->secret_key): -1;
+    free (sealed);
+    return rc == 0? 0: -1;
+}
+
 //  --------------------------------------------------------------------------
 //  Device lists and pins
 
@@ -748,6 +816,18 @@ client_dm_test (bool verbose)
     assert (box && strlen (box) <= PC_BOX_MAX);
     free (box);
     free (full);
+
+    //  A blob for bob's devices and alice's own opens on each, not on carol's
+    uint8_t secret [40], back [40];
+    memset (secret, 7, sizeof (secret));
+    char *blob = client_dm_seal_blob (secret, sizeof (secret), &alice, &bobs, &alices);
+    assert (blob);
+    assert (client_dm_open_blob (blob, &bob_laptop, &alices, NULL, back, sizeof (back)) == 0);
+    assert (memcmp (back, secret, sizeof (back)) == 0);
+    assert (client_dm_open_blob (blob, &alice, &bobs, &alices, back, sizeof (back)) == 0);
+    assert (client_dm_open_blob (blob, &carol, &alices, &bobs, back, sizeof (back)) == -1);
+    assert (client_dm_open_blob (blob, &bob_desk, &bobs, NULL, back, sizeof (back)) == -1);
+    free (blob);
 
     //  Pins: first use silent, a new device announced (loudly for one's
     //  own), a changed key refused, a device gone unpinned

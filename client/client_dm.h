@@ -93,6 +93,19 @@ bool    client_dm_box_sender    (const char *box, char *id);
 int     client_dm_open_devices  (const char *box, const client_dm_keys_t *own,
                                  const client_dm_devices_t *sender, char **text);
 
+//  A short secret (a private file's meta) sealed for every device in the
+//  lists, each in its own box: "2" SP sender-id 1*(SP device-id ":"
+//  base64 (nonce || crypto_box_easy (plain, ...))). Caller frees; NULL when
+//  a key is not usable.
+char   *client_dm_seal_blob     (const uint8_t *plain, size_t size, const client_dm_keys_t *own,
+                                 const client_dm_devices_t *first,
+                                 const client_dm_devices_t *second);
+//  Opens the box for own's device in sealed, from a sender's device found
+//  in either list, into plain (exactly size bytes). 0, or -1.
+int     client_dm_open_blob     (const char *sealed, const client_dm_keys_t *own,
+                                 const client_dm_devices_t *first,
+                                 const client_dm_devices_t *second, uint8_t *plain, size_t size);
+
 //  Seals text for the recipient; returns the base64 box (caller frees).
 char   *client_dm_seal          (const char *text, size_t size,
                                  const uint8_t *recipient_public, const uint8_t *own_secret);

@@ -137,6 +137,8 @@ typedef struct {
     char        *path;
     uint64_t     size;              //  an upload's local size
     uint8_t      peer_public [CLIENT_DM_KEY];
+    client_dm_devices_t peer_devices;   //  private: the meta is sealed for these
+    client_dm_devices_t own_devices;    //  and these
     client_ui_xfer_t *run;
 } xfer_t;
 
@@ -249,7 +251,8 @@ xfer_t * ui_xfer_find (ui_t *self, int id);
 void ui_xfer_remove (ui_t *self, xfer_t *xfer);
 void ui_xfer_fail (ui_t *self, xfer_t *xfer, const char *why);
 void ui_xfer_ask (ui_t *self, xfer_t *xfer);
-void ui_xfer_keyed (ui_t *self, int id, const char *z85);
+void ui_xfer_keyed (ui_t *self, int id, const client_dm_devices_t *peer,
+                    const client_dm_devices_t *own);
 void ui_xfer_start (ui_t *self, xfer_t *xfer, pc_msg_t *reply);
 void ui_xfer_poll (ui_t *self);
 void ui_expand_home (const char *path, char *out, size_t size);

@@ -60,7 +60,8 @@ s_need (ui_t *self, job_t *job, int which)
 {
     if (which == 0)
         return job->kind == J_OPEN? job->from: job->user;
-    return job->kind == J_SEND && !streq (job->user, self->user)? self->user: NULL;
+    return (job->kind == J_SEND || job->kind == J_FILEKEY) && !streq (job->user, self->user)?
+        self->user: NULL;
 }
 
 static bool
@@ -128,12 +129,8 @@ s_job_run (ui_t *self, job_t *job)
     if (!devices)
         return;
     if (job->kind == J_FILEKEY) {
-        //  A private file's meta is sealed for one key: the newest device's
-        const client_dm_device_t *newest = devices->count? &devices->device [0]: NULL;
-        for (size_t i = 1; i < devices->count; i++)
-            if (devices->device [i].added > newest->added)
-                newest = &devices->device [i];
-        ui_xfer_keyed (self, atoi (job->data), newest? newest->z85: NULL);
+        client_dm_devices_t own = s_own_devices (self);
+        ui_xfer_keyed (self, atoi (job->data), devices, &own);
         return;
     }
     win_t *win = ui_dm_window (self, job->user);
@@ -274,7 +271,7 @@ s_no_such_user (ui_t *self, const char *user)
         if (line)
             ui_line_answered (line, "no such user", 0);
         if (job->kind == J_FILEKEY)
-            ui_xfer_keyed (self, atoi (job->data), NULL);     //  cancelled
+            ui_xfer_keyed (self, atoi (job->data), NULL, NULL);     //  cancelled
         ui_job_free (job);
     }
     self->njobs = kept;
@@ -356,7 +353,7 @@ ui_on_getkey (ui_t *self, const char *user, pc_msg_t *reply)
                 ui_sys (self, win, L_ERR, "%s's key CHANGED: refused; /fingerprint %s, then "
                        "/trust %s once you have checked it", user, user, user);
             if (job->kind == J_FILEKEY)
-                ui_xfer_keyed (self, atoi (job->data), NULL);     //  no usable key: cancelled
+                ui_xfer_keyed (self, atoi (job->data), NULL, NULL);     //  no usable key: cancelled
             if (job->kind == J_SEND) {
                 win_t *where = NULL;
                 line_t *line = ui_find_cid (self, job->cid, &where);

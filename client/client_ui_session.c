@@ -88,7 +88,7 @@ ui_on_login (void *arg, pc_msg_t *reply, bool again)
     for (size_t i = 0; i < self->njobs; i++) {
         job_t *job = &self->jobs [i];
         const char *needs [2] = { job->kind == J_OPEN? job->from: job->user,
-                                  job->kind == J_SEND? self->user: NULL };
+                                  job->kind == J_SEND || job->kind == J_FILEKEY? self->user: NULL };
         for (int k = 0; k < 2; k++) {
             bool first = needs [k] != NULL;
             for (size_t m = 0; first && m < nasked; m++)

@@ -146,3 +146,22 @@ def test_fingerprint_and_trust_per_device(cli, unique):
     assert "now trusting %s's device 'laptop'" % bob in trusted.stdout
     again = cli.pychat("fingerprint", bob, user=alice, password=apw)
     assert "not pinned" not in again.stdout, again.stdout
+
+
+def test_private_file_for_every_device(cli, unique, tmp_path):
+    alice, apw = cli_user(cli, unique, "alice")
+    bob, bpw = cli_user(cli, unique, "bob")
+    lap = laptop(cli, bob, bpw)
+    alice_lap = laptop(cli, alice, apw)
+    plain = tmp_path / "notes.txt"
+    plain.write_bytes(b"for both of bob's devices\n" * 5000)
+    put = cli.pychat("put", "--to", bob, str(plain), user=alice, password=apw)
+    assert put.returncode == 0, put.stderr
+    # bob's two devices and alice's other one all open it
+    for who, password, home in ((bob, bpw, cli.home(bob)), (bob, bpw, lap), (alice, apw, alice_lap)):
+        peer = alice if who == bob else bob
+        dest = str(tmp_path / ("%s-%s.txt" % (who, home.rsplit("/", 1)[-1])))
+        got = cli.pychat("get", "--with", peer, "notes.txt", dest, user=who, password=password,
+                         home=home)
+        assert got.returncode == 0, (home, got.stderr)
+        assert open(dest, "rb").read() == plain.read_bytes()
