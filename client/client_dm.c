@@ -552,75 +552,12 @@ client_dm_fingerprint_z85 (const char *z85, char *out)
 }
 
 bool
-client_dm_pin_load (const char *home, const char *user, char *z85)
-{
-    char path [PATH_MAX], text [64];
-    s_pin_path (home, user, path, sizeof (path));
-    if (client_state_read_text (path, text, sizeof (text)) == -1 || !pc_keys_valid_z85 (text))
-        return false;
-    snprintf (z85, CLIENT_DM_Z85, "%s", text);
-    return true;
-}
-
-int
-client_dm_pin_save (const char *home, const char *user, const char *z85)
-{
-    char path [PATH_MAX], text [64];
-    s_pin_path (home, user, path, sizeof (path));
-    snprintf (text, sizeof (text), "%s\n", z85);
-    if (client_state_write_atomic (path, text, 0644) == -1) {
-        fprintf (stderr, "pychat: cannot save %s: %s\n", path, strerror (errno));
-        return -1;
-    }
-    return 0;
-}
-
-bool
 client_dm_no_such_user (pc_msg_t *reply)
 {
     if (!reply || !pc_msg_is (reply, "ERROR") || pc_msg_error_code (reply) != PC_ERR_NOT_FOUND)
         return false;
     const char *detail = pc_error_detail (reply);
     return detail && streq (detail, PC_GETKEY_NO_USER);
-}
-
-int
-client_dm_getkey (client_conn_t *conn, const char *user, char *z85)
-{
-    pc_msg_t *request = pc_msg_new ("GETKEY");
-    pc_msg_add (request, user);
-    pc_msg_t *reply = NULL;
-    int rc = client_conn_request (conn, request, &reply);
-    pc_msg_destroy (&request);
-    if (rc)
-        return rc;
-    if (pc_msg_is (reply, "ERROR")) {
-        int code = pc_msg_error_code (reply);
-        if (client_dm_no_such_user (reply)) {
-            fprintf (stderr, "pychat: no such user: %s\n", user);
-            rc = PC_EXIT_REFUSED;
-        }
-        else
-        if (code == PC_ERR_NOT_FOUND)
-            rc = 1;
-        else {
-            char reason [160];
-            client_conn_sanitize (pc_msg_error_reason (reply), reason, sizeof (reason));
-            fprintf (stderr, "pychat: key lookup of %s refused: %s\n", user, reason);
-            rc = pc_error_exit (code);
-        }
-    }
-    else {
-        const char *key = pc_getkey_ok_key (reply);
-        if (!key || !pc_keys_valid_z85 (key)) {
-            fprintf (stderr, "pychat: malformed GETKEY reply (no key)\n");
-            rc = PC_EXIT_UNREACHABLE;
-        }
-        else
-            snprintf (z85, CLIENT_DM_Z85, "%s", key);
-    }
-    pc_msg_destroy (&reply);
-    return rc;
 }
 
 int
@@ -672,22 +609,6 @@ client_dm_peer_devices (client_conn_t *conn, const char *home, const char *me,
         return rc;
     rc = client_dm_devices_check (home, me, own_id, user, devices, client_dm_say_stderr, NULL);
     return rc == 1? PC_EXIT_REFUSED: rc == -1? PC_EXIT_USAGE: 0;
-}
-
-int
-client_dm_peer_key (client_conn_t *conn, const char *home, const char *user, char *z85)
-{
-    client_dm_devices_t devices;
-    int rc = client_dm_peer_devices (conn, home, NULL, NULL, user, &devices);
-    if (rc)
-        return rc;
-    //  The newest device: a private file's meta is sealed for one key
-    const client_dm_device_t *newest = &devices.device [0];
-    for (size_t i = 1; i < devices.count; i++)
-        if (devices.device [i].added > newest->added)
-            newest = &devices.device [i];
-    snprintf (z85, CLIENT_DM_Z85, "%s", newest->z85);
-    return 0;
 }
 
 //  A revoked device is told so and goes on: its session still works, it

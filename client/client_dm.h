@@ -124,12 +124,6 @@ bool    client_dm_fingerprint_z85 (const char *z85, char *out);
 //  Z85 text to 32 bytes; false when not a valid key.
 bool    client_dm_z85_decode    (const char *z85, uint8_t *out);
 
-//  The pinned key of user into z85 (CLIENT_DM_Z85 bytes): true when one is
-//  pinned (and valid), false when none.
-bool    client_dm_pin_load      (const char *home, const char *user, char *z85);
-//  Pins z85 for user (atomic write, mode 0644). 0, or -1 with a message.
-int     client_dm_pin_save      (const char *home, const char *user, const char *z85);
-
 //  The devices of a GETKEY reply into devices. 0, or -1 when malformed.
 int     client_dm_devices_parse (pc_msg_t *reply, client_dm_devices_t *devices);
 //  The device with id in devices, or NULL.
@@ -154,18 +148,9 @@ void    client_dm_say_stderr    (void *arg, bool loud, const char *line);
 pc_msg_t *
         client_dm_setkey_new    (const client_dm_keys_t *own);
 
-//  GETKEY user: 0 with z85 filled, 1 when the user has no key (404; no
-//  message), else an exit code (message printed; PC_EXIT_REFUSED with
-//  "no such user" when there is no such account).
-int     client_dm_getkey        (client_conn_t *conn, const char *user, char *z85);
 //  True when reply is GETKEY's 404 for an account that does not exist
 //  (detail PC_GETKEY_NO_USER), not one that has no key yet.
 bool    client_dm_no_such_user  (pc_msg_t *reply);
-//  The key of user's newest device (private files are sealed for one key),
-//  after client_dm_peer_devices. 0 with z85 filled, else an exit code with
-//  one line printed.
-int     client_dm_peer_key      (client_conn_t *conn, const char *home, const char *user,
-                                 char *z85);
 //  GETKEY user into devices: 0, 1 when the user has no key (404; no
 //  message), else an exit code (message printed).
 int     client_dm_devices_get   (client_conn_t *conn, const char *user,
