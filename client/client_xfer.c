@@ -644,6 +644,9 @@ s_test_private (xfer_test_t *t)
     crypto_box_keypair (bob_pk, bob_sk);
     crypto_box_keypair (carol_pk, carol_sk);
     client_xfer_keys_t alice, bob, carol;
+    memset (&alice, 0, sizeof (alice));             //  no devices: the one-key meta
+    memset (&bob, 0, sizeof (bob));
+    memset (&carol, 0, sizeof (carol));
     memcpy (alice.peer_public, bob_pk, 32);
     memcpy (alice.own_secret, alice_sk, 32);
     memcpy (bob.peer_public, alice_pk, 32);
