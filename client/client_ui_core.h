@@ -121,6 +121,7 @@ typedef struct {
 
 #define JOBS_MAX            256
 #define PEERS_MAX           128
+#define PEER_FRESH_MS       30000       //  a device added or revoked reaches our sealing this late
 
 //  A file transfer (/upload, /download, /files): it waits for the peer's
 //  key (private spaces), then for the broker's FILES reply, then runs in
@@ -152,6 +153,7 @@ typedef struct {
     size_t       njobs;
     char         peer_user [PEERS_MAX][PC_NAME_MAX + 1];
     client_dm_devices_t peer_devices [PEERS_MAX];   //  looked up and checked this run
+    int64_t      peer_fetched [PEERS_MAX];          //  when (ms): sealing looks up again after PEER_FRESH_MS
     size_t       npeers;
     int64_t      started;           //  when this run began (ms): our own copies since are shown already
     xfer_t       xfers [XFERS_MAX];

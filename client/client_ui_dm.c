@@ -37,6 +37,7 @@ s_peer_forget (ui_t *self, const char *user)
             self->npeers--;
             memmove (self->peer_user [i], self->peer_user [self->npeers], sizeof (self->peer_user [i]));
             self->peer_devices [i] = self->peer_devices [self->npeers];
+            self->peer_fetched [i] = self->peer_fetched [self->npeers];
             return;
         }
 }
@@ -49,8 +50,10 @@ s_peer_keep (ui_t *self, const char *user, const client_dm_devices_t *devices)
         snprintf (self->peer_user [self->npeers], PC_NAME_MAX + 1, "%s", user);
         known = &self->peer_devices [self->npeers++];
     }
-    if (known)
+    if (known) {
         *known = *devices;
+        self->peer_fetched [known - self->peer_devices] = zclock_mono ();
+    }
 }
 
 //  Whose devices job needs first (sender's for a box, else the peer's),
@@ -201,6 +204,15 @@ ui_job_add (ui_t *self, job_kind_t kind, const char *user, const char *from, con
     job.live = live;
     if (kind == J_FINGERPRINT || kind == J_TRUST)
         s_peer_forget (self, user);     //  asked again: what the server says now
+    if (kind == J_SEND || kind == J_FILEKEY)
+        //  Sealing for a list looked up a while ago would miss a device
+        //  added since, and go on sealing for a revoked one
+        for (int k = 0; k < 2; k++) {
+            const char *need = s_need (self, &job, k);
+            client_dm_devices_t *known = need? s_peer_devices (self, need): NULL;
+            if (known && zclock_mono () - self->peer_fetched [known - self->peer_devices] > PEER_FRESH_MS)
+                s_peer_forget (self, need);
+        }
     if (kind == J_OPEN) {
         //  The sender's devices known (or pinned) may do, without a lookup;
         //  a device they do not hold is looked up (a new one: announced)
