@@ -6,6 +6,9 @@
 
 #include "client_ui_core.h"
 #include "pc_proto.h"
+#include "client_state.h"
+
+#include <errno.h>
 
 
 //  --------------------------------------------------------------------------
@@ -403,8 +406,26 @@ ui_devices_command (ui_t *self, win_t *win, const char *arg)
             ui_sys (self, win, L_ERR, "not connected");
         return;
     }
+    if (strncmp (arg, "name ", 5) == 0 && arg [5]) {
+        //  Kept where `pychat devices name` keeps it, published at once
+        char name [CLIENT_DM_NAME], path [PATH_MAX], text [CLIENT_DM_NAME + 2];
+        snprintf (name, sizeof (name), "%s", arg + 5);
+        for (char *c = name; *c; c++)
+            *c = *c > 0x20 && *c < 0x7f? *c: '_';
+        snprintf (path, sizeof (path), "%s/device.name", self->opts->home);
+        snprintf (text, sizeof (text), "%s\n", name);
+        if (client_state_write_atomic (path, text, 0600) == -1) {
+            ui_sys (self, win, L_ERR, "cannot save %s: %s", path, strerror (errno));
+            return;
+        }
+        snprintf (self->dm_keys.name, sizeof (self->dm_keys.name), "%s", name);
+        ui_simple (self, "SETKEY", self->dm_keys.public_txt, self->dm_keys.name, NULL, R_SETKEY,
+                   NULL, 0);
+        ui_sys (self, win, L_SYS, "this device is now named '%s'", name);
+        return;
+    }
     if (*arg) {
-        ui_sys (self, win, L_ERR, "usage: /devices, or /devices revoke ID");
+        ui_sys (self, win, L_ERR, "usage: /devices, /devices revoke ID, /devices name NAME");
         return;
     }
     if (ui_simple (self, "GETKEY", self->user, NULL, NULL, R_DEVICES, self->user, 0) == -1)

@@ -262,6 +262,11 @@ def test_devices_and_what_another_device_wrote(cli, tui, unique):
     assert lap_id, listed.stdout
     client.type("/devices revoke " + lap_id[0])
     client.wait("revoked device " + lap_id[0])
+    # and naming this one
+    client.type("/devices name big-desk")
+    client.wait("this device is now named 'big-desk'")
+    listed = cli.pychat("devices", alice, user=bob, password="pw-" + bob)
+    assert "big-desk" in listed.stdout and lap_id[0] not in listed.stdout, listed.stdout
 
 
 def test_wide_text_keeps_the_layout(cli, tui, unique):
