@@ -10,6 +10,7 @@ static const auth_route_t s_routes [PC_CMD_COUNT] = {
     [PC_CMD_REVOKE] = { PC_WHO_SERVICE, auth_on_revoke },
     [PC_CMD_SETKEY] = { PC_WHO_SERVICE, auth_on_setkey },
     [PC_CMD_GETKEY] = { PC_WHO_SERVICE, auth_on_getkey },
+    [PC_CMD_DEVREVOKE] = { PC_WHO_SERVICE, auth_on_devrevoke },
     [PC_CMD_USERS] = { PC_WHO_SERVICE, auth_on_users },
     [PC_CMD_BAN] = { PC_WHO_SERVICE, auth_on_ban },
     [PC_CMD_UNBAN] = { PC_WHO_SERVICE, auth_on_unban },

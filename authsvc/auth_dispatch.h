@@ -20,6 +20,7 @@ const auth_route_t *auth_dispatch_route (pc_cmd_t command);
 pc_msg_t *auth_on_ban (auth_server_t *self, pc_msg_t *request);
 pc_msg_t *auth_on_deleteme (auth_server_t *self, pc_msg_t *request);
 pc_msg_t *auth_on_deluser (auth_server_t *self, pc_msg_t *request);
+pc_msg_t *auth_on_devrevoke (auth_server_t *self, pc_msg_t *request);
 pc_msg_t *auth_on_getkey (auth_server_t *self, pc_msg_t *request);
 pc_msg_t *auth_on_login (auth_server_t *self, pc_msg_t *request);
 pc_msg_t *auth_on_mkadmin (auth_server_t *self, pc_msg_t *request);

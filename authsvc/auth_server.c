@@ -253,42 +253,84 @@ auth_on_login (auth_server_t *self, pc_msg_t *request)
     return reply;
 }
 
-//  SETKEY key name: the broker names the logged-in user; the key is the
-//  public half of that user's direct-message key pair.
+//  SETKEY key device user: the broker names the logged-in user and, when
+//  the client did not, the device; the key is the public half of that
+//  device's direct-message key pair. Answers the device's id.
 pc_msg_t *
 auth_on_setkey (auth_server_t *self, pc_msg_t *request)
 {
     const char *key = pc_setkey_key (request);
-    if (!pc_setkey_user (request))
-        return pc_msg_new_error (request, PC_ERR_MALFORMED, "which account?");
-    if (!pc_keys_valid_z85 (key))
+    const char *device = pc_setkey_device (request);
+    if (!pc_setkey_user (request) || !device)
+        return pc_msg_new_error (request, PC_ERR_MALFORMED, "which account and device?");
+    char id [PC_DEVICE_ID];
+    if (!pc_keys_device_id (key, id))
         return pc_msg_new_error (request, PC_ERR_MALFORMED, "a key is 40 characters of Z85");
-    int rc = auth_store_key_set (self->store, pc_setkey_user (request), key);
+    int rc = auth_store_device_set (self->store, pc_setkey_user (request), key, id, device);
     if (rc == -1)
         return s_unavailable (request);
     if (rc == 1)
         return pc_msg_new_error (request, PC_ERR_NOT_FOUND, "no such user");
-    return pc_msg_new_ok (request);
+    if (rc == 2)
+        return pc_msg_new_error (request, PC_ERR_FORBIDDEN, "this device was revoked");
+    if (rc == 3)
+        return pc_msg_new_error (request, PC_ERR_CONFLICT,
+                                 "too many devices: revoke one with `pychat devices revoke ID`");
+    if (rc == 4)
+        return pc_msg_new_error (request, PC_ERR_CONFLICT, "another key has this device id");
+    return pc_setkey_ok (request, id);
 }
 
+//  GETKEY user: the key published last, then every device.
 pc_msg_t *
 auth_on_getkey (auth_server_t *self, pc_msg_t *request)
 {
     char *key = NULL;
     int rc = auth_store_key_get (self->store, pc_getkey_user (request), &key);
-    if (rc == -1)
+    zlistx_t *devices = zlistx_new ();
+    zlistx_set_destructor (devices, (czmq_destructor *) zstr_free);
+    if (rc == 0 && auth_store_devices (self->store, pc_getkey_user (request), devices) != 0)
+        rc = -1;
+    if (rc == -1) {
+        free (key);
+        zlistx_destroy (&devices);
         return s_unavailable (request);
+    }
     //  Which of the two, in the detail: a sender is told that the name
     //  is wrong, not to wait for a key (REGISTER tells who exists anyway).
     if (rc >= 1) {
+        zlistx_destroy (&devices);
         pc_msg_t *reply = pc_msg_new_error (request, PC_ERR_NOT_FOUND,
                                             rc == 2? "no such user": "no key published yet");
         pc_msg_add (reply, rc == 2? PC_GETKEY_NO_USER: PC_GETKEY_NO_KEY);
         return reply;
     }
-    pc_msg_t *reply = pc_getkey_ok (request, pc_getkey_user (request), key);
+    pc_msg_t *reply = pc_msg_new_ok (request);
+    pc_msg_add (reply, pc_getkey_user (request));
+    pc_msg_add (reply, key);
+    for (char *line = (char *) zlistx_first (devices); line; line = (char *) zlistx_next (devices))
+        pc_msg_add (reply, line);
     free (key);
+    zlistx_destroy (&devices);
     return reply;
+}
+
+//  DEVREVOKE id user: the broker names the logged-in user, who revokes one
+//  of its own devices.
+pc_msg_t *
+auth_on_devrevoke (auth_server_t *self, pc_msg_t *request)
+{
+    if (!pc_devrevoke_user (request))
+        return pc_msg_new_error (request, PC_ERR_MALFORMED, "which account?");
+    int rc = auth_store_device_revoke (self->store, pc_devrevoke_user (request),
+                                       pc_devrevoke_device (request));
+    if (rc == -1)
+        return s_unavailable (request);
+    if (rc == 1)
+        return pc_msg_new_error (request, PC_ERR_NOT_FOUND, "no such user");
+    if (rc == 2)
+        return pc_msg_new_error (request, PC_ERR_NOT_FOUND, "no such device");
+    return pc_msg_new_ok (request);
 }
 
 //  Checks name's password: 0 right, 1 wrong (or no account), -1 unavailable.

@@ -1,6 +1,8 @@
 //  auth_store.c: accounts and login throttling in Redis (hiredis 0.14).
 #include "auth_store.h"
 #include "pc_util.h"
+#include "pc_keys.h"
+#include "pc_limits.h"
 
 #include <czmq.h>
 #include <hiredis/hiredis.h>
@@ -331,23 +333,111 @@ auth_store_audit (auth_store_t *self, const char *actor, const char *action, con
     return 0;
 }
 
-//  Only an existing account gets a key: HSET alone would create a hash.
-static const char *s_key_set_lua =
+//  Only an existing account gets a device: HSET alone would create a hash.
+//  ARGV: key, id, device name, now (ms), PC_DEVICES_MAX.
+static const char *s_device_set_lua =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 1 end "
-    "redis.call('HSET', KEYS[1], 'dmkey', ARGV[1]) "
+    "if redis.call('HEXISTS', KEYS[1], 'revoked:' .. ARGV[1]) == 1 then return 2 end "
+    "local field = 'dev:' .. ARGV[2] "
+    "local added = ARGV[4] "
+    "local current = redis.call('HGET', KEYS[1], field) "
+    "if current then "
+    "  local key, since = string.match(current, '^(%S+) (%S+)') "
+    "  if key ~= ARGV[1] then return 4 end "
+    "  added = since "
+    "else "
+    "  local count = 0 "
+    "  for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do "
+    "    if string.sub(name, 1, 4) == 'dev:' then count = count + 1 end "
+    "  end "
+    "  if count >= tonumber(ARGV[5]) then return 3 end "
+    "end "
+    "redis.call('HSET', KEYS[1], field, ARGV[1] .. ' ' .. added .. ' ' .. ARGV[3], 'dmkey', ARGV[1]) "
     "return 0";
 
 int
-auth_store_key_set (auth_store_t *self, const char *name, const char *key)
+auth_store_device_set (auth_store_t *self, const char *name, const char *key,
+                       const char *id, const char *device)
 {
     assert (self);
-    redisReply *reply = pc_redis_command (self->redis, "EVAL %s 1 user:%s %s", s_key_set_lua, name, key);
+    redisReply *reply = pc_redis_command (self->redis, "EVAL %s 1 user:%s %s %s %s %lld %d",
+                                          s_device_set_lua, name, key, id, device,
+                                          (long long) pc_now_ms (), PC_DEVICES_MAX);
     if (!reply)
         return -1;
     long long value = -1;
-    int rc = s_integer (reply, &value) && (value == 0 || value == 1)? (int) value: -1;
+    int rc = s_integer (reply, &value) && value >= 0 && value <= 4? (int) value: -1;
     if (rc == -1)
-        pc_redis_down (self->redis, "unexpected reply to key set");
+        pc_redis_down (self->redis, "unexpected reply to device set");
+    freeReplyObject (reply);
+    return rc;
+}
+
+//  The revoked key is remembered, so that the device cannot add itself
+//  again at its next login; dmkey moves to a device that is left.
+static const char *s_device_revoke_lua =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 1 end "
+    "local field = 'dev:' .. ARGV[1] "
+    "local current = redis.call('HGET', KEYS[1], field) "
+    "if not current then return 2 end "
+    "local key = string.match(current, '^(%S+)') "
+    "redis.call('HDEL', KEYS[1], field) "
+    "redis.call('HSET', KEYS[1], 'revoked:' .. key, ARGV[2]) "
+    "if redis.call('HGET', KEYS[1], 'dmkey') == key then "
+    "  redis.call('HDEL', KEYS[1], 'dmkey') "
+    "  local all = redis.call('HGETALL', KEYS[1]) "
+    "  for i = 1, #all, 2 do "
+    "    if string.sub(all[i], 1, 4) == 'dev:' then "
+    "      redis.call('HSET', KEYS[1], 'dmkey', string.match(all[i + 1], '^(%S+)')) "
+    "      break "
+    "    end "
+    "  end "
+    "end "
+    "return 0";
+
+int
+auth_store_device_revoke (auth_store_t *self, const char *name, const char *id)
+{
+    assert (self);
+    redisReply *reply = pc_redis_command (self->redis, "EVAL %s 1 user:%s %s %lld",
+                                          s_device_revoke_lua, name, id, (long long) pc_now_ms ());
+    if (!reply)
+        return -1;
+    long long value = -1;
+    int rc = s_integer (reply, &value) && value >= 0 && value <= 2? (int) value: -1;
+    if (rc == -1)
+        pc_redis_down (self->redis, "unexpected reply to device revoke");
+    freeReplyObject (reply);
+    return rc;
+}
+
+int
+auth_store_devices (auth_store_t *self, const char *name, zlistx_t *devices)
+{
+    assert (self);
+    redisReply *reply = pc_redis_command (self->redis, "HGETALL user:%s", name);
+    if (!reply)
+        return -1;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 2) {
+        pc_redis_down (self->redis, "unexpected reply to HGETALL");
+        freeReplyObject (reply);
+        return -1;
+    }
+    const char *dmkey = NULL;
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+        redisReply *field = reply->element [i], *value = reply->element [i + 1];
+        if (field->type != REDIS_REPLY_STRING || value->type != REDIS_REPLY_STRING)
+            continue;
+        if (streq (field->str, "dmkey"))
+            dmkey = value->str;
+        else
+        if (strncmp (field->str, "dev:", 4) == 0)
+            zlistx_add_end (devices, zsys_sprintf ("%s %s", field->str + 4, value->str));
+    }
+    char id [PC_DEVICE_ID];
+    if (zlistx_size (devices) == 0 && dmkey && pc_keys_device_id (dmkey, id))
+        zlistx_add_end (devices, zsys_sprintf ("%s %s 0 unknown", id, dmkey));
+    int rc = reply->elements? 0: 2;
     freeReplyObject (reply);
     return rc;
 }
@@ -432,11 +522,38 @@ s_test_accounts (auth_store_t *store, int port)
     assert (auth_store_audit (store, "root", "ban", "alice") == 0);
     char *key = NULL;
     assert (auth_store_key_get (store, "alice", &key) == 1 && key == NULL);
-    assert (auth_store_key_set (store, "alice", "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7") == 0);
+    assert (auth_store_device_set (store, "alice", "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7",
+                                   "0a0b0c0d", "desk") == 0);
     assert (auth_store_key_get (store, "alice", &key) == 0);
     assert (streq (key, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"));
     free (key);
-    assert (auth_store_key_set (store, "nobody", "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7") == 1);
+    assert (auth_store_device_set (store, "nobody", "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7",
+                                   "0a0b0c0d", "desk") == 1);
+    //  Devices: listed, renamed in place, an id taken by another key
+    //  refused, revoked for good
+    zlistx_t *devices = zlistx_new ();
+    zlistx_set_destructor (devices, (czmq_destructor *) zstr_free);
+    assert (auth_store_devices (store, "alice", devices) == 0 && zlistx_size (devices) == 1);
+    assert (strncmp ((char *) zlistx_first (devices), "0a0b0c0d rq:rM>", 15) == 0);
+    assert (strstr ((char *) zlistx_first (devices), " desk"));
+    assert (auth_store_device_set (store, "alice", "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7",
+                                   "0a0b0c0d", "laptop") == 0);
+    assert (auth_store_device_set (store, "alice", "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID",
+                                   "0a0b0c0d", "evil") == 4);
+    assert (auth_store_device_set (store, "alice", "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID",
+                                   "01020304", "phone") == 0);
+    zlistx_purge (devices);
+    assert (auth_store_devices (store, "alice", devices) == 0 && zlistx_size (devices) == 2);
+    assert (auth_store_device_revoke (store, "alice", "01020304") == 0);
+    assert (auth_store_device_revoke (store, "alice", "01020304") == 2);
+    assert (auth_store_device_revoke (store, "nobody", "01020304") == 1);
+    assert (auth_store_device_set (store, "alice", "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID",
+                                   "01020304", "phone") == 2);
+    zlistx_purge (devices);
+    assert (auth_store_devices (store, "alice", devices) == 0 && zlistx_size (devices) == 1);
+    assert (strstr ((char *) zlistx_first (devices), " laptop"));
+    assert (auth_store_devices (store, "nobody", devices) == 2);
+    zlistx_destroy (&devices);
     assert (auth_store_key_get (store, "nobody", &key) == 2);
     reply = pc_redis_command (store->redis, "HGET user:alice last_login");
     assert (reply && reply->type == REDIS_REPLY_STRING && streq (reply->str, "1700000000123"));

@@ -2,7 +2,9 @@
 //
 //  Keys (PROTOCOL.md, "Commands to the auth service"):
 //    user:NAME       hash: hash (Argon2id), role, created, last_login (Unix ms),
-//                    dmkey (public X25519 key for direct messages, Z85)
+//                    dmkey (the DM key published last, Z85: GETKEY's key),
+//                    dev:ID "KEY ADDED-MS NAME" per DM device (PROTOCOL.md,
+//                    "Direct messages"), revoked:KEY (ms) per revoked device
 //    users           set of every account name
 //    fail:acct:NAME  failed LOGINs of an account (counter with a TTL)
 //    fail:src:SRC    failed LOGINs from a source (counter with a TTL)
@@ -72,8 +74,20 @@ int         auth_store_users        (auth_store_t *self, zlistx_t *lines);
 int         auth_store_audit        (auth_store_t *self, const char *actor,
                                      const char *action, const char *target);
 
-//  Sets name's public DM key (Z85): 0 set, 1 no such account, -1 unavailable.
-int         auth_store_key_set      (auth_store_t *self, const char *name, const char *key);
+//  Adds (or renames) one DM device of name: key (Z85) with its id and
+//  device name; it becomes the account's dmkey. 0 set, 1 no such account,
+//  2 the key was revoked, 3 PC_DEVICES_MAX devices already, 4 another key
+//  has that id, -1 unavailable.
+int         auth_store_device_set   (auth_store_t *self, const char *name, const char *key,
+                                     const char *id, const char *device);
+//  Revokes name's device id: it leaves the list and its key may not come
+//  back. 0 done, 1 no such account, 2 no such device, -1 unavailable.
+int         auth_store_device_revoke (auth_store_t *self, const char *name, const char *id);
+//  Appends one string "ID KEY ADDED-MS NAME" per device of name to devices
+//  (a zlistx_t that frees its items). An account that only has a dmkey
+//  (published before devices were kept) lists it as device "unknown".
+//  0, 2 no such account, -1 unavailable.
+int         auth_store_devices      (auth_store_t *self, const char *name, zlistx_t *devices);
 //  Reads name's public DM key: 0 found (*key_p the caller's to free),
 //  1 the account has no key, 2 no such account, -1 unavailable.
 int         auth_store_key_get      (auth_store_t *self, const char *name, char **key_p);

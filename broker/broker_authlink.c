@@ -278,16 +278,19 @@ broker_on_logout (broker_t *self, pc_msg_t *request, broker_session_t *session)
     return 0;
 }
 
+//  SETKEY key [device]: publishes one DM device of the logged-in user (its
+//  key and the name the client gives it); the auth service answers its id.
 int
 broker_on_setkey (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
     const char *user = broker_session_user (session);
-    if (pc_msg_nfields (request) != 1) {
-        broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "SETKEY takes one key");
+    if (pc_msg_nfields (request) > 2) {
+        broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "SETKEY takes a key and maybe a device name");
         return 0;
     }
-    //  A user sets only its own key
-    pc_msg_t *forward = pc_setkey_new (pc_setkey_key (request), user);
+    //  A user sets only its own devices
+    pc_msg_t *forward = pc_setkey_new (pc_setkey_key (request), s_device (pc_setkey_device (request)),
+                                       user);
     broker_authlink_forward (self, request, session, user, &forward, NULL);
     return 0;
 }
@@ -297,6 +300,20 @@ broker_on_getkey (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
     pc_msg_t *forward = pc_getkey_new (pc_getkey_user (request));
     broker_authlink_forward (self, request, session, NULL, &forward, NULL);
+    return 0;
+}
+
+//  DEVREVOKE id: a user revokes one of its own DM devices.
+int
+broker_on_devrevoke (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *user = broker_session_user (session);
+    if (pc_msg_nfields (request) != 1) {
+        broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "DEVREVOKE takes one device id");
+        return 0;
+    }
+    pc_msg_t *forward = pc_devrevoke_new (pc_devrevoke_device (request), user);
+    broker_authlink_forward (self, request, session, user, &forward, NULL);
     return 0;
 }
 

@@ -358,9 +358,18 @@ s_reply_stream (broker_t *self, pc_msg_t *request, const char *stream, const cha
     for (broker_record_t *record = (broker_record_t *) zlistx_first (records); record;
          record = (broker_record_t *) zlistx_next (records)) {
         pc_msg_addf (reply, "%" PRIu64, record->seq);
-        pc_msg_add (reply, record->from);
-        if (to)
-            pc_msg_add (reply, to);
+        //  A sender's copy in its own inbox is stored from "FROM>TO" (names
+        //  never hold '>'): it went to TO, not to the inbox's owner
+        const char *arrow = to? strchr (record->from, '>'): NULL;
+        if (arrow) {
+            pc_msg_addf (reply, "%.*s", (int) (arrow - record->from), record->from);
+            pc_msg_add (reply, arrow + 1);
+        }
+        else {
+            pc_msg_add (reply, record->from);
+            if (to)
+                pc_msg_add (reply, to);
+        }
         pc_msg_addf (reply, "%" PRId64, record->ts);
         pc_msg_add (reply, record->text);
     }
@@ -400,9 +409,12 @@ broker_on_inbox (broker_t *self, pc_msg_t *request, broker_session_t *session)
     return 0;
 }
 
-//  DM to cmid box: the box is sealed by the sender for the recipient
-//  (crypto_box); the broker stores it in the recipient's inbox and delivers
-//  it to every session of the recipient. It never sees the text.
+//  DM to cmid box: the box holds one key box per device of the recipient
+//  and of the sender (PROTOCOL.md, "Direct messages"); the broker stores it
+//  in the recipient's inbox and, as the sender's copy for its other
+//  devices, in the sender's (from "FROM>TO", see s_reply_stream), and
+//  delivers it to every session of both. It
+//  never sees the text. The reply's id is the recipient's inbox id.
 int
 broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
@@ -410,7 +422,7 @@ broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
     const char *box = pc_dm_box (request);
     if (strlen (box) > PC_BOX_MAX || strlen (box) == 0) {
         broker_ctx_reply_error (self, request, strlen (box)? PC_ERR_TOO_LONG: PC_ERR_MALFORMED,
-                                "a sealed message is 1-8192 characters of base64");
+                                "a sealed message is 1-8192 characters");
         return 0;
     }
     const char *from = broker_session_user (session);
@@ -433,6 +445,30 @@ broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
         if (!self->cluster)     //  else from the subscription of every broker with a session of to
             broker_chat_deliver_dm (self, to, seq, stored_ts, from, box);
         broker_ctx_event (self, "dm", from, to);        //  metadata only
+    }
+    //  The sender's copy, under the same cmid: a resent DM (rc 1) whose
+    //  copy was lost with the broker gets it now, one that has it does not
+    //  get a second. A copy that cannot be stored costs the sender's other
+    //  devices that one message, not the recipient theirs.
+    if (!streq (from, to)) {
+        snprintf (stream, sizeof (stream), "inbox:%s", from);
+        char copy_from [2 * PC_NAME_MAX + 2];
+        snprintf (copy_from, sizeof (copy_from), "%s>%s", from, to);
+        uint64_t own_seq;
+        int64_t own_ts;
+        int own_rc = broker_store_append (self->store, stream, copy_from, pc_dm_cmid (request), box,
+                                          &own_seq, &own_ts);
+        if (own_rc == -1)
+            zsys_warning ("broker: the sender's copy of a DM was not stored");
+        else
+        if (own_rc == 0) {
+            char own_id [32], own_ts_txt [32];
+            snprintf (own_id, sizeof (own_id), "%" PRIu64, own_seq);
+            snprintf (own_ts_txt, sizeof (own_ts_txt), "%" PRId64, own_ts);
+            pc_msg_t *out = pc_dmmsg_new (own_id, from, to, own_ts_txt, box);
+            broker_fanout_to_user (self->fanout, out, from);
+            pc_msg_destroy (&out);
+        }
     }
     broker_ctx_send (self, pc_dm_ok (request, id, ts));
     return 0;

@@ -20,6 +20,7 @@ static const broker_route_t s_routes [PC_CMD_COUNT] = {
     [PC_CMD_INBOX] = { PC_WHO_SESSION, broker_on_inbox },
     [PC_CMD_SETKEY] = { PC_WHO_SESSION, broker_on_setkey },
     [PC_CMD_GETKEY] = { PC_WHO_SESSION, broker_on_getkey },
+    [PC_CMD_DEVREVOKE] = { PC_WHO_SESSION, broker_on_devrevoke },
     [PC_CMD_USERS] = { PC_WHO_ADMIN, broker_on_account },
     [PC_CMD_BAN] = { PC_WHO_ADMIN, broker_on_account },
     [PC_CMD_UNBAN] = { PC_WHO_ADMIN, broker_on_account },

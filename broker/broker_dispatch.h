@@ -20,6 +20,7 @@ const broker_route_t *broker_dispatch_route (pc_cmd_t command);
 int broker_on_account (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_create (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_deleteme (broker_t *self, pc_msg_t *request, broker_session_t *session);
+int broker_on_devrevoke (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_fcheck (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_fevent (broker_t *self, pc_msg_t *request, broker_session_t *session);

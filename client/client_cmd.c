@@ -20,10 +20,17 @@ client_cmd_usage (FILE *stream)
         "                                print the last N (default 50) messages of ROOM,\n"
         "                                or the N after message ID\n"
         "  dm USER TEXT...               send USER a direct message, sealed end to end\n"
-        "                                for USER's device; prints the message id\n"
-        "  fingerprint [USER]            the fingerprint of your device key, or of USER's\n"
-        "  trust USER                    accept USER's current key (after comparing its\n"
-        "                                fingerprint with USER out of band)\n"
+        "                                for each of USER's devices and your other ones;\n"
+        "                                prints the message id\n"
+        "  fingerprint [USER]            the fingerprint of this device's key, or of each\n"
+        "                                of USER's devices\n"
+        "  trust USER                    accept USER's current devices (after comparing\n"
+        "                                their fingerprints with USER out of band)\n"
+        "  devices [USER]                your DM devices (or USER's): id, name, since,\n"
+        "                                fingerprint\n"
+        "  devices revoke ID             stop sealing direct messages for your device ID\n"
+        "  devices name NAME             name this device (default: PYCHAT_DEVICE, else\n"
+        "                                the host name)\n"
         "  rooms [--json]                list the rooms with members and messages\n"
         "  who ROOM [--json]             list the members of ROOM\n"
         "  sessions [--user NAME]        your devices' resume tokens (admins: NAME's)\n"
@@ -601,19 +608,6 @@ cmd_user_arg (const char *arg, char *out, size_t size)
 }
 
 
-//  GETKEY user, reporting "no key yet". 0 with z85 set, or an exit code.
-static int
-s_peer_key (client_conn_t *conn, const char *user, char *z85)
-{
-    int rc = client_dm_getkey (conn, user, z85);
-    if (rc == 1) {
-        fprintf (stderr, "pychat: %s has no key yet (they must log in once)\n", user);
-        rc = PC_EXIT_REFUSED;
-    }
-    return rc;
-}
-
-
 int
 client_cmd_dm (client_opts_t *opts, int argc, char **argv)
 {
@@ -634,79 +628,5 @@ client_cmd_dm (client_opts_t *opts, int argc, char **argv)
     rc = cmd_with_session (opts, S_USER, s_post_fn, &job);
     sodium_memzero (text.data, text.size);
     pc_buf_free (&text);
-    return rc;
-}
-
-
-typedef struct {
-    const char *peer;
-    char       *z85;                    //  CLIENT_DM_Z85 bytes
-} key_t_;
-
-static int
-s_peer_key_fn (client_opts_t *opts, session_t *session, void *arg)
-{
-    key_t_ *job = (key_t_ *) arg;
-    return s_peer_key (session->conn, job->peer, job->z85);
-}
-
-
-int
-client_cmd_trust (client_opts_t *opts, int argc, char **argv)
-{
-    if (argc != 2)
-        return client_cmd_usage_error ("trust needs one user%s", "");
-    char peer [PC_NAME_MAX + 1];
-    int rc = cmd_user_arg (argv [1], peer, sizeof (peer));
-    if (rc)
-        return rc;
-    char key [CLIENT_DM_Z85] = "";
-    key_t_ job = { peer, key };
-    rc = cmd_with_session (opts, S_LOGIN, s_peer_key_fn, &job);
-    char finger [CLIENT_DM_FINGER];
-    if (rc == 0 && !client_dm_fingerprint_z85 (key, finger))
-        rc = PC_EXIT_UNREACHABLE;
-    if (rc == 0 && client_dm_pin_save (opts->home, peer, key))
-        rc = PC_EXIT_USAGE;
-    if (rc == 0) {
-        printf ("now trusting %s: %s\n", peer, finger);
-        rc = client_listen_flush_stdout ();
-    }
-    return rc;
-}
-
-
-int
-client_cmd_fingerprint (client_opts_t *opts, int argc, char **argv)
-{
-    if (argc > 2)
-        return client_cmd_usage_error ("fingerprint takes at most one user%s", "");
-    char finger [CLIENT_DM_FINGER];
-    if (argc == 1) {
-        client_dm_keys_t keys;
-        int rc = client_dm_device_load (opts->home, &keys);
-        if (rc)
-            return rc;
-        client_dm_fingerprint (keys.public_key, finger);
-        client_dm_keys_clear (&keys);
-        printf ("%s\n", finger);
-        return client_listen_flush_stdout ();
-    }
-    char peer [PC_NAME_MAX + 1];
-    int rc = cmd_user_arg (argv [1], peer, sizeof (peer));
-    if (rc)
-        return rc;
-    char key [CLIENT_DM_Z85] = "", pinned [CLIENT_DM_Z85] = "";
-    key_t_ job = { peer, key };
-    rc = cmd_with_session (opts, S_LOGIN, s_peer_key_fn, &job);
-    if (rc == 0 && !client_dm_fingerprint_z85 (key, finger))
-        rc = PC_EXIT_UNREACHABLE;
-    if (rc == 0) {
-        printf ("%s: %s\n", peer, finger);
-        if (client_dm_pin_load (opts->home, peer, pinned) && !streq (pinned, key)
-        &&  client_dm_fingerprint_z85 (pinned, finger))
-            printf ("%s (pinned, differs): %s\n", peer, finger);
-        rc = client_listen_flush_stdout ();
-    }
     return rc;
 }

@@ -31,6 +31,7 @@ int     client_cmd_history  (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_dm       (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_trust    (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_fingerprint (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_devices  (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_admin    (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_passwd   (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_delete_account (client_opts_t *opts, int argc, char **argv);

@@ -230,16 +230,28 @@ s_files_open (client_opts_t *opts, file_args_t *args, files_t *self, const char 
         rc = client_conn_enter (conn, args->room, what);
     }
     if (rc == 0 && self->private_) {
-        char z85 [CLIENT_DM_Z85];
+        //  Sealed for (and opened from) every device of the peer's and of
+        //  our own, as a DM is
         client_dm_keys_t device;
-        rc = client_dm_peer_key (conn, opts->home, args->peer, z85);
-        if (rc == 0 && !client_dm_z85_decode (z85, self->keys.peer_public)) {
-            fprintf (stderr, "pychat: %s's published key is not usable\n", args->peer);
-            rc = PC_EXIT_REFUSED;
-        }
+        rc = client_dm_device_load (opts->home, &device);
         if (rc == 0)
-            rc = client_dm_device_load (opts->home, &device);
+            rc = client_dm_peer_devices (conn, opts->home, opts->user, device.id, args->peer,
+                                         &self->keys.peer_devices);
+        if (rc == 0 && !streq (args->peer, opts->user)
+        &&  client_dm_devices_get (conn, opts->user, &self->keys.own_devices) == 0
+        &&  client_dm_devices_check (opts->home, opts->user, device.id, opts->user,
+                                     &self->keys.own_devices, client_dm_say_stderr, NULL) == 1)
+            memset (&self->keys.own_devices, 0, sizeof (self->keys.own_devices));
         if (rc == 0) {
+            client_dm_devices_t *own = &self->keys.own_devices;
+            if (!client_dm_devices_find (own, device.id) && own->count < PC_DEVICES_MAX) {
+                client_dm_device_t *self_device = &own->device [own->count++];
+                memset (self_device, 0, sizeof (*self_device));
+                snprintf (self_device->id, sizeof (self_device->id), "%s", device.id);
+                snprintf (self_device->z85, sizeof (self_device->z85), "%s", device.public_txt);
+            }
+            client_dm_z85_decode (self->keys.peer_devices.device [0].z85, self->keys.peer_public);
+            snprintf (self->keys.own_id, sizeof (self->keys.own_id), "%s", device.id);
             memcpy (self->keys.own_secret, device.secret_key, sizeof (self->keys.own_secret));
             snprintf (self->keys.pending_dir, sizeof (self->keys.pending_dir), "%s/uploads/%s",
                       opts->home, opts->user);

@@ -121,7 +121,7 @@ client_listen_print_msg (bool json, const char *id, const char *room,
 
 void
 client_listen_print_dm (bool json, const char *id, const char *from,
-                        const char *to, const char *ts, const char *text)
+                        const char *to, const char *ts, const char *text, bool sent)
 {
     if (json) {
         pc_buf_t line;
@@ -142,7 +142,10 @@ client_listen_print_dm (bool json, const char *id, const char *from,
     else {
         char clock [16];
         s_clock (ts, clock, sizeof (clock));
-        printf ("[%s] *dm* <%s> ", clock, from);
+        if (to && !streq (from, to) && sent)      //  a copy of what we wrote elsewhere
+            printf ("[%s] *dm to %s* <%s> ", clock, to, from);
+        else
+            printf ("[%s] *dm* <%s> ", clock, from);
         client_listen_plain_text (stdout, text);
         putchar ('\n');
     }
@@ -442,16 +445,18 @@ s_on_message (void *arg, const char *room, uint64_t id, const char *from, int64_
     s_printed (self, track, id);
 }
 
-//  Opens and prints one held direct message with the sender's pinned key,
-//  or says it could not be opened.
-static void
-s_open_dm (listen_t *self, held_t *dm)
+//  Opens and prints one held direct message with the sender's pinned
+//  devices, or says it could not be opened. 1: the sender's device is not
+//  pinned (nothing done).
+static int
+s_open_dm (listen_t *self, held_t *dm, bool last_try)
 {
-    char z85 [CLIENT_DM_Z85];
-    uint8_t sender [CLIENT_DM_KEY];
+    client_dm_devices_t sender;
+    client_dm_pins_load (self->opts->home, dm->from, &sender);
     char *text = NULL;
-    if (client_dm_pin_load (self->opts->home, dm->from, z85) && client_dm_z85_decode (z85, sender))
-        text = client_dm_open (dm->box, sender, self->keys.secret_key);
+    int rc = client_dm_open_devices (dm->box, &self->keys, &sender, &text);
+    if (rc == 1 && !last_try)
+        return 1;
     track_t *track = s_track (self, CLIENT_STATE_DM);
     char id_txt [24];
     snprintf (id_txt, sizeof (id_txt), "%" PRIu64, dm->id);
@@ -462,36 +467,38 @@ s_open_dm (listen_t *self, held_t *dm)
                          "(tampered, or not sealed for this device); not shown\n", id_txt, from);
         track->last = dm->id;               //  reported: not again
         track->dirty = true;
-        return;
+        return 0;
     }
     char ts_txt [24];
     snprintf (ts_txt, sizeof (ts_txt), "%" PRId64, dm->ts);
-    client_listen_print_dm (self->json, id_txt, dm->from, dm->to, ts_txt, text);
+    client_listen_print_dm (self->json, id_txt, dm->from, dm->to, ts_txt, text,
+                            streq (dm->from, self->opts->user));
     sodium_memzero (text, strlen (text));
     free (text);
     s_printed (self, track, dm->id);
+    return 0;
 }
 
-//  Prints the held direct messages in order while their senders' keys are
-//  known; asks for the first unknown key (trust on first use) and waits.
+//  Prints the held direct messages in order while their senders' devices
+//  are known; asks for the devices of a sender whose device is not pinned
+//  (trust on first use, a new device announced) and waits.
 static void
 s_drain (listen_t *self)
 {
     held_t *dm;
     while (!self->done && (dm = (held_t *) zlistx_first (self->held))) {
-        char z85 [CLIENT_DM_Z85];
-        bool pinned = client_dm_pin_load (self->opts->home, dm->from, z85);
-        if (!pinned && dm->asked && !dm->answered)
+        if (dm->asked && !dm->answered)
             return;                         //  s_on_reply goes on
-        if (!pinned && !dm->asked && pc_name_valid (dm->from)) {
+        bool can_ask = !dm->asked && pc_name_valid (dm->from);
+        if (s_open_dm (self, dm, !can_ask) == 1) {
             pc_msg_t *request = pc_msg_new ("GETKEY");
             pc_msg_add (request, dm->from);
             dm->asked = client_session_request (self->session, request, L_GETKEY, dm->from, 0) == 0;
             pc_msg_destroy (&request);
             if (dm->asked)
                 return;                     //  s_on_reply goes on
+            s_open_dm (self, dm, true);
         }
-        s_open_dm (self, dm);
         zlistx_delete (self->held, zlistx_cursor (self->held));
     }
 }
@@ -530,12 +537,14 @@ s_on_reply (void *arg, int kind, const char *what, long n, pc_msg_t *reply)
     listen_t *self = (listen_t *) arg;
     if (kind == L_LOGOUT)
         self->logged_out = true;
+    if (kind == L_SETKEY && reply)
+        client_dm_setkey_refused (reply, client_dm_say_stderr, NULL);
     if (kind != L_GETKEY)
         return;
-    const char *z85 = reply && pc_msg_is (reply, "OK")? pc_getkey_ok_key (reply): NULL;
-    char pinned [CLIENT_DM_Z85];
-    if (z85 && pc_keys_valid_z85 (z85) && !client_dm_pin_load (self->opts->home, what, pinned))
-        client_dm_pin_save (self->opts->home, what, z85);
+    client_dm_devices_t devices;
+    if (reply && client_dm_devices_parse (reply, &devices) == 0)
+        client_dm_devices_check (self->opts->home, self->opts->user, self->keys.id, what,
+                                 &devices, client_dm_say_stderr, NULL);
     held_t *dm = (held_t *) zlistx_first (self->held);
     for (; dm; dm = (held_t *) zlistx_next (self->held))
         if (!reply)
@@ -594,10 +603,8 @@ s_on_login (void *arg, pc_msg_t *reply, bool again)
         s_stop (self, client_conn_report ("login", reply));
         return;
     }
-    //  Publish the device key: others can write to us (the broker keeps
-    //  the latest).
-    pc_msg_t *request = pc_msg_new ("SETKEY");
-    pc_msg_add (request, self->keys.public_txt);
+    //  This device in the account's list: others can write to it.
+    pc_msg_t *request = client_dm_setkey_new (&self->keys);
     client_session_request (self->session, request, L_SETKEY, NULL, 0);
     pc_msg_destroy (&request);
 }

@@ -27,8 +27,9 @@ void    client_listen_print_msg (bool json, const char *id, const char *room,
                                  const char *from, const char *ts, const char *text);
 //  One opened direct message: "[HH:MM:SS] *dm* <from> text" or
 //  {"dm":true,"id","from","to","ts","text"}.
+//  sent: a copy of a DM the listening user wrote (from another device).
 void    client_listen_print_dm  (bool json, const char *id, const char *from,
-                                 const char *to, const char *ts, const char *text);
+                                 const char *to, const char *ts, const char *text, bool sent);
 
 //  Called with each record of a HISTORY page (fields: id from time text)
 //  or an INBOX page (id from to time box), oldest first. Returns 0 to go

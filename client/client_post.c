@@ -27,6 +27,10 @@ typedef struct {
     const char       *peer;             //  DM: the recipient
     pc_buf_t         *text;
     client_dm_keys_t  keys;
+    client_dm_devices_t peer_devices;   //  DM: the recipient's, checked and pinned
+    client_dm_devices_t own_devices;    //  DM: the sender's own, likewise
+    bool              has_peer;
+    bool              has_own;
     bool              queued;           //  the request is in the outbox
     bool              done;
     bool              logged_out;
@@ -64,32 +68,33 @@ s_queue_send (post_t *self)
     self->queued = client_session_send_request (self->session, &request) == 0;
 }
 
-//  The recipient's key came: check it against the pin (trust on first
-//  use), seal, queue the DM.
+//  Adds this device to the own list when the server did not list it (yet:
+//  its SETKEY may still be on the way), so that the sender's copy opens
+//  here too.
 static void
-s_queue_dm (post_t *self, const char *z85)
+s_add_self (post_t *self)
 {
-    char pinned [CLIENT_DM_Z85] = "";
-    if (!client_dm_pin_load (self->opts->home, self->peer, pinned)) {
-        if (client_dm_pin_save (self->opts->home, self->peer, z85)) {
-            s_done (self, PC_EXIT_USAGE);
-            return;
-        }
-    }
-    else
-    if (!streq (pinned, z85)) {
-        fprintf (stderr, "pychat: %s's key has changed since you last talked; compare "
-                         "`pychat fingerprint %s` out of band, then run `pychat trust %s`\n",
-                 self->peer, self->peer, self->peer);
-        s_done (self, PC_EXIT_REFUSED);
+    client_dm_devices_t *own = &self->own_devices;
+    if (client_dm_devices_find (own, self->keys.id) || own->count == PC_DEVICES_MAX)
         return;
-    }
-    uint8_t recipient [CLIENT_DM_KEY];
-    char *box = NULL;
-    if (client_dm_z85_decode (z85, recipient))
-        box = client_dm_seal (self->text->data, self->text->size, recipient, self->keys.secret_key);
+    client_dm_device_t *device = &own->device [own->count++];
+    memset (device, 0, sizeof (*device));
+    snprintf (device->id, sizeof (device->id), "%s", self->keys.id);
+    snprintf (device->z85, sizeof (device->z85), "%s", self->keys.public_txt);
+    snprintf (device->name, sizeof (device->name), "%s", self->keys.name);
+}
+
+//  Both device lists came, checked against the pins (trust on first use,
+//  per device): seal for every device of the recipient and of the sender,
+//  queue the DM.
+static void
+s_queue_dm (post_t *self)
+{
+    s_add_self (self);
+    char *box = client_dm_seal_devices (self->text->data, self->text->size, &self->keys,
+                                        &self->peer_devices, &self->own_devices);
     if (!box) {
-        fprintf (stderr, "pychat: cannot seal for %s: their published key is not usable\n",
+        fprintf (stderr, "pychat: cannot seal for %s: a published key is not usable\n",
                  self->peer);
         s_done (self, PC_EXIT_REFUSED);
         return;
@@ -135,11 +140,16 @@ s_on_login (void *arg, pc_msg_t *reply, bool again)
         s_done (self, client_conn_report ("login", reply));
         return;
     }
-    //  The device key, so that others can write to us (the broker keeps
-    //  the latest); a DM needs the recipient's key before it is sealed.
-    s_ask (self, "SETKEY", self->keys.public_txt, P_SETKEY);
-    if (self->peer && !self->queued)
+    //  This device in the account's list, so that others can write to it;
+    //  a DM needs the devices of the recipient and of the sender first.
+    pc_msg_t *request = client_dm_setkey_new (&self->keys);
+    client_session_request (self->session, request, P_SETKEY, NULL, 0);
+    pc_msg_destroy (&request);
+    if (self->peer && !self->queued) {
         s_ask (self, "GETKEY", self->peer, P_GETKEY);
+        if (!streq (self->peer, self->opts->user))
+            s_ask (self, "GETKEY", self->opts->user, P_GETKEY);
+    }
 }
 
 static void
@@ -148,32 +158,57 @@ s_on_reply (void *arg, int kind, const char *what, long n, pc_msg_t *reply)
     post_t *self = (post_t *) arg;
     if (kind == P_LOGOUT)
         self->logged_out = true;
-    if (kind != P_GETKEY || !reply || self->queued)
+    if (kind == P_SETKEY && reply) {
+        client_dm_setkey_refused (reply, client_dm_say_stderr, NULL);
+        return;
+    }
+    if (kind != P_GETKEY || !reply || self->queued || self->done)
         return;                         //  a lost GETKEY is asked again after LOGIN
+    bool own = streq (what, self->opts->user);
+    bool peer = streq (what, self->peer);
     int code = pc_msg_error_code (reply);
-    const char *z85 = pc_getkey_ok_key (reply);
-    if (client_dm_no_such_user (reply)) {
+    client_dm_devices_t devices;
+    if (peer && client_dm_no_such_user (reply)) {
         fprintf (stderr, "pychat: no such user: %s\n", self->peer);
         s_done (self, PC_EXIT_REFUSED);
+        return;
     }
-    else
-    if (code == PC_ERR_NOT_FOUND) {
+    if (peer && code == PC_ERR_NOT_FOUND) {
         fprintf (stderr, "pychat: %s has no key yet (they must log in once)\n", self->peer);
         s_done (self, PC_EXIT_REFUSED);
+        return;
     }
+    if (code == PC_ERR_NOT_FOUND)
+        memset (&devices, 0, sizeof (devices));     //  our own first key is on the way
     else
     if (code) {
         char what_txt [80];
-        snprintf (what_txt, sizeof (what_txt), "key lookup of %s", self->peer);
+        snprintf (what_txt, sizeof (what_txt), "key lookup of %s", what);
         s_done (self, client_conn_report (what_txt, reply));
+        return;
     }
     else
-    if (!z85 || !pc_keys_valid_z85 (z85)) {
-        fprintf (stderr, "pychat: malformed GETKEY reply (no key)\n");
+    if (client_dm_devices_parse (reply, &devices)) {
+        fprintf (stderr, "pychat: malformed GETKEY reply (no devices)\n");
         s_done (self, PC_EXIT_UNREACHABLE);
+        return;
     }
-    else
-        s_queue_dm (self, z85);
+    int rc = client_dm_devices_check (self->opts->home, self->opts->user, self->keys.id, what,
+                                      &devices, client_dm_say_stderr, NULL);
+    if (rc) {
+        s_done (self, rc == 1? PC_EXIT_REFUSED: PC_EXIT_USAGE);
+        return;
+    }
+    if (peer) {
+        self->peer_devices = devices;
+        self->has_peer = true;
+    }
+    if (own) {
+        self->own_devices = devices;
+        self->has_own = true;
+    }
+    if (self->has_peer && self->has_own)
+        s_queue_dm (self);
 }
 
 static void

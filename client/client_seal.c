@@ -84,6 +84,25 @@ s_get64 (const uint8_t *in)
     return value;
 }
 
+void
+client_seal_info_pack (const client_seal_info_t *info, uint8_t *plain)
+{
+    memcpy (plain, info->key, CLIENT_SEAL_KEY);
+    memcpy (plain + CLIENT_SEAL_KEY, info->header, CLIENT_SEAL_HEADER);
+    s_put64 (plain + CLIENT_SEAL_KEY + CLIENT_SEAL_HEADER, info->plain_size);
+    memcpy (plain + CLIENT_SEAL_KEY + CLIENT_SEAL_HEADER + 8, info->plain_sha, CLIENT_SEAL_SHA);
+}
+
+void
+client_seal_info_unpack (const uint8_t *plain, client_seal_info_t *info)
+{
+    memset (info, 0, sizeof (*info));
+    memcpy (info->key, plain, CLIENT_SEAL_KEY);
+    memcpy (info->header, plain + CLIENT_SEAL_KEY, CLIENT_SEAL_HEADER);
+    info->plain_size = s_get64 (plain + CLIENT_SEAL_KEY + CLIENT_SEAL_HEADER);
+    memcpy (info->plain_sha, plain + CLIENT_SEAL_KEY + CLIENT_SEAL_HEADER + 8, CLIENT_SEAL_SHA);
+}
+
 char *
 client_seal_meta (const client_seal_info_t *info, const uint8_t *peer_public, const uint8_t *own_secret)
 {

@@ -52,6 +52,11 @@ uint64_t    client_seal_plain_size  (uint64_t cipher_size);
 
 //  The meta text for info (base64, caller frees), or NULL when the peer's
 //  key is unusable (all zeros).
+//  The meta's plaintext (key, header, plain size, plain SHA-256) as bytes,
+//  for sealing it for several devices (client_dm_seal_blob), and back.
+#define CLIENT_SEAL_META_PLAIN  (CLIENT_SEAL_KEY + CLIENT_SEAL_HEADER + 8 + CLIENT_SEAL_SHA)
+void        client_seal_info_pack   (const client_seal_info_t *info, uint8_t *plain);
+void        client_seal_info_unpack (const uint8_t *plain, client_seal_info_t *info);
 char       *client_seal_meta        (const client_seal_info_t *info,
                                      const uint8_t *peer_public, const uint8_t *own_secret);
 //  Opens meta into info: 0, or -1 when it is not base64 of the right size

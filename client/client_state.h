@@ -2,7 +2,7 @@
 //
 //  PYCHAT_HOME/state/USER/ROOM   the last message id `listen` printed in ROOM
 //  PYCHAT_HOME/state/USER/@dm    the last direct message id it printed
-//  PYCHAT_HOME/peers/USER        (client_dm.h) the public key pinned for USER
+//  PYCHAT_HOME/peers/USER        (client_dm.h) the devices pinned for USER
 //
 //  Every write goes to a temporary file in the same directory, then
 //  rename(2): a reader (or a crash) sees the old content or the new one,

@@ -318,6 +318,7 @@ client_ui_run (client_opts_t *opts)
 
     //  Before the screen: client_dm reports a problem on stderr.
     self->dm_ready = client_dm_device_load (opts->home, &self->dm_keys) == 0;
+    self->started = pc_now_ms ();
     //  The resume token a login of this user saved here (the CLI's, or an
     //  earlier run's) logs in without the form; a refused one is forgotten
     //  and the form comes back (ui_on_token, ui_on_login).

@@ -6,8 +6,8 @@
 
 static const char *s_commands [] = {
     "/join", "/leave", "/msg", "/me", "/who", "/rooms", "/history", "/fingerprint",
-    "/trust", "/upload", "/files", "/download", "/set", "/slowmode", "/close", "/help", "/quit",
-    "/logout", NULL
+    "/trust", "/devices", "/upload", "/files", "/download", "/set", "/slowmode", "/close", "/help",
+    "/quit", "/logout", NULL
 };
 
 static const char *s_help [] = {
@@ -18,8 +18,10 @@ static const char *s_help [] = {
     "/who                list the members of this room",
     "/rooms              list the rooms on the server",
     "/history N          fetch the latest N (1-200) messages of this room",
-    "/fingerprint USER   show USER's direct-message key fingerprint",
-    "/trust USER         pin USER's current key as trusted",
+    "/fingerprint USER   show the fingerprint of each of USER's DM devices",
+    "/trust USER         pin USER's current devices as trusted",
+    "/devices            your DM devices; /devices revoke ID stops sealing for one,",
+    "                    /devices name NAME names this one",
     "/upload PATH        share a file here (in a DM window: encrypted for them)",
     "/files              list the files shared here",
     "/download NAME [TO] save a file shared here (default TO: ./NAME)",
@@ -224,6 +226,14 @@ s_cmd_key (ui_t *self, cmd_t *cmd)
 }
 
 static void
+s_cmd_devices (ui_t *self, cmd_t *cmd)
+{
+    char arg [96];
+    snprintf (arg, sizeof (arg), "%s%s%s", cmd->arg, *cmd->rest? " ": "", cmd->rest);
+    ui_devices_command (self, cmd->win, arg);
+}
+
+static void
 s_cmd_share (ui_t *self, cmd_t *cmd)
 {
     ui_xfer_command (self, cmd->win, cmd->cmd, cmd->line + strlen (cmd->cmd));
@@ -311,6 +321,7 @@ static const struct {
     { "/close", s_cmd_leave }, { "/msg", s_cmd_msg }, { "/query", s_cmd_msg },
     { "/me", s_cmd_me }, { "/who", s_cmd_who }, { "/rooms", s_cmd_rooms },
     { "/history", s_cmd_history }, { "/fingerprint", s_cmd_key }, { "/trust", s_cmd_key },
+    { "/devices", s_cmd_devices },
     { "/upload", s_cmd_share }, { "/files", s_cmd_share }, { "/download", s_cmd_share },
     { "/set", s_cmd_set }, { "/slowmode", s_cmd_slowmode }, { "/help", s_cmd_help },
     { "/quit", s_cmd_quit }, { "/exit", s_cmd_quit }, { "/logout", s_cmd_logout }

@@ -65,7 +65,7 @@ typedef enum { M_FORM, M_CHAT } mode_t_;
 //  What a front-end request was for (client_session_request's kind).
 typedef enum {
     R_HISTORY, R_OLDER, R_WHO, R_WHO_QUIET, R_ROOMS, R_LOGOUT, R_GETKEY, R_SETKEY, R_DM,
-    R_INBOX, R_FILES, R_SLOWMODE
+    R_INBOX, R_FILES, R_SLOWMODE, R_DEVICES, R_DEVREVOKE
 } req_kind_t;
 
 typedef struct {
@@ -103,9 +103,10 @@ typedef struct {
     size_t   nfiles;
 } win_t;
 
-//  A DM action waiting for the peer's key (GETKEY): seal and send, open a
-//  received box, show the fingerprint, pin the key, start a private file
-//  transfer (data: the transfer's id).
+//  A DM action waiting for devices (GETKEY): seal and send (the peer's and
+//  our own), open a received box (the sender's), show the fingerprints, pin
+//  the devices, start a private file transfer (data: the transfer's id).
+//  user is the DM window's other party, from the sender of a box.
 typedef enum { J_SEND, J_OPEN, J_FINGERPRINT, J_TRUST, J_FILEKEY } job_kind_t;
 typedef struct {
     job_kind_t kind;
@@ -120,6 +121,7 @@ typedef struct {
 
 #define JOBS_MAX            256
 #define PEERS_MAX           128
+#define PEER_FRESH_MS       30000       //  a device added or revoked reaches our sealing this late
 
 //  A file transfer (/upload, /download, /files): it waits for the peer's
 //  key (private spaces), then for the broker's FILES reply, then runs in
@@ -136,6 +138,8 @@ typedef struct {
     char        *path;
     uint64_t     size;              //  an upload's local size
     uint8_t      peer_public [CLIENT_DM_KEY];
+    client_dm_devices_t peer_devices;   //  private: the meta is sealed for these
+    client_dm_devices_t own_devices;    //  and these
     client_ui_xfer_t *run;
 } xfer_t;
 
@@ -148,8 +152,10 @@ typedef struct {
     job_t        jobs [JOBS_MAX];
     size_t       njobs;
     char         peer_user [PEERS_MAX][PC_NAME_MAX + 1];
-    char         peer_key [PEERS_MAX][CLIENT_DM_Z85];
+    client_dm_devices_t peer_devices [PEERS_MAX];   //  looked up and checked this run
+    int64_t      peer_fetched [PEERS_MAX];          //  when (ms): sealing looks up again after PEER_FRESH_MS
     size_t       npeers;
+    int64_t      started;           //  when this run began (ms): our own copies since are shown already
     xfer_t       xfers [XFERS_MAX];
     size_t       nxfers;
     int          next_xfer;
@@ -234,6 +240,12 @@ win_t * ui_dm_window (ui_t *self, const char *user);
 void ui_job_free (job_t *job);
 void ui_job_add (ui_t *self, job_kind_t kind, const char *user, const char *from, const char *data, const char *cid, uint64_t id, int64_t ts, bool live);
 void ui_on_getkey (ui_t *self, const char *user, pc_msg_t *reply);
+//  /devices [revoke ID]: the account's DM devices, or revoke one.
+void ui_devices_command (ui_t *self, win_t *win, const char *arg);
+void ui_on_devices (ui_t *self, pc_msg_t *reply, bool revoke, const char *what);
+//  Whether a DM box came from this very device during this run (its line
+//  is shown already).
+bool ui_dm_own_echo (ui_t *self, const char *from, const char *box, int64_t ts);
 void ui_dm_say (ui_t *self, win_t *win, const char *text);
 
 //  client_ui_share.c
@@ -241,7 +253,8 @@ xfer_t * ui_xfer_find (ui_t *self, int id);
 void ui_xfer_remove (ui_t *self, xfer_t *xfer);
 void ui_xfer_fail (ui_t *self, xfer_t *xfer, const char *why);
 void ui_xfer_ask (ui_t *self, xfer_t *xfer);
-void ui_xfer_keyed (ui_t *self, int id, const char *z85);
+void ui_xfer_keyed (ui_t *self, int id, const client_dm_devices_t *peer,
+                    const client_dm_devices_t *own);
 void ui_xfer_start (ui_t *self, xfer_t *xfer, pc_msg_t *reply);
 void ui_xfer_poll (ui_t *self);
 void ui_expand_home (const char *path, char *out, size_t size);

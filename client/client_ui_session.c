@@ -76,19 +76,28 @@ ui_on_login (void *arg, pc_msg_t *reply, bool again)
             ui_xfer_ask (self, &self->xfers [i]);
     if (!self->dm_ready)
         return;
-    //  Publish our DM key (the broker keeps the latest), then read what
-    //  came while we were away.
-    ui_simple (self, "SETKEY", self->dm_keys.public_txt, NULL, NULL, R_SETKEY, NULL, 0);
+    //  This device in the account's list, then read what came while we
+    //  were away; the lookups lost with the connection go out again.
+    ui_simple (self, "SETKEY", self->dm_keys.public_txt, self->dm_keys.name, NULL, R_SETKEY,
+               NULL, 0);
     char since [32];
     snprintf (since, sizeof (since), "%" PRIu64, self->inbox_last);
     ui_simple (self, "INBOX", since, "200", NULL, R_INBOX, NULL, 0);
+    const char *asked [2 * JOBS_MAX];
+    size_t nasked = 0;
     for (size_t i = 0; i < self->njobs; i++) {
-        bool first = true;
-        for (size_t k = 0; k < i; k++)
-            first &= !streq (self->jobs [k].user, self->jobs [i].user);
-        if (first)
-            ui_simple (self, "GETKEY", self->jobs [i].user, NULL, NULL, R_GETKEY,
-                      self->jobs [i].user, 0);
+        job_t *job = &self->jobs [i];
+        const char *needs [2] = { job->kind == J_OPEN? job->from: job->user,
+                                  job->kind == J_SEND || job->kind == J_FILEKEY? self->user: NULL };
+        for (int k = 0; k < 2; k++) {
+            bool first = needs [k] != NULL;
+            for (size_t m = 0; first && m < nasked; m++)
+                first = !streq (asked [m], needs [k]);
+            if (first) {
+                asked [nasked++] = needs [k];
+                ui_simple (self, "GETKEY", needs [k], NULL, NULL, R_GETKEY, needs [k], 0);
+            }
+        }
     }
 }
 
@@ -100,12 +109,17 @@ s_on_inbox (ui_t *self, pc_msg_t *reply)
     for (size_t m = 0; m < n; m++) {
         uint64_t id = strtoull (pc_inbox_ok_id (reply, m), NULL, 10);
         const char *from = pc_inbox_ok_from (reply, m);
+        const char *to = pc_inbox_ok_to (reply, m);
+        int64_t ts = strtoll (pc_inbox_ok_time (reply, m), NULL, 10);
         if (id > self->inbox_last)
             self->inbox_last = id;
-        if (!pc_name_valid (from))
+        if (!pc_name_valid (from) || !to || !pc_name_valid (to)
+        ||  ui_dm_own_echo (self, from, pc_inbox_ok_box (reply, m), ts))
             continue;
-        ui_job_add (self, J_OPEN, from, from, pc_inbox_ok_box (reply, m), NULL, id,
-                   strtoll (pc_inbox_ok_time (reply, m), NULL, 10), false);
+        //  our own copy (from another device, or an earlier run) goes to
+        //  the window of the one it was for
+        const char *other = streq (from, self->user)? to: from;
+        ui_job_add (self, J_OPEN, other, from, pc_inbox_ok_box (reply, m), NULL, id, ts, false);
     }
 }
 
@@ -244,8 +258,17 @@ ui_on_reply (void *arg, int kind_int, const char *what, long n, pc_msg_t *reply)
             s_on_slowmode (self, win? win: ui_current (self), what, n, error? reason: NULL);
             break;
         case R_SETKEY:
-            if (error)
-                ui_sys (self, self->wins [0], L_ERR, "cannot publish the DM key: %s", reason);
+            if (error) {
+                ui_sys (self, self->wins [0], L_ERR, "WARNING: this device's DM key was not "
+                        "published (%s): direct messages will not be sealed for it", reason);
+                if (ui_current (self) != self->wins [0])
+                    ui_sys (self, ui_current (self), L_ERR, "WARNING: this device's DM key was "
+                            "not published (%s)", reason);
+            }
+            break;
+        case R_DEVICES:
+        case R_DEVREVOKE:
+            ui_on_devices (self, reply, kind == R_DEVREVOKE, what);
             break;
         case R_GETKEY:
             ui_on_getkey (self, what, reply);
@@ -447,12 +470,16 @@ ui_on_fanout (void *arg, pc_msg_t *msg)
         if (!win)
             return;
         uint64_t id = strtoull (pc_dmmsg_id (msg), NULL, 10);
-        if (streq (from, self->user) || !pc_name_valid (from))
+        int64_t ts = strtoll (pc_dmmsg_time (msg), NULL, 10);
+        if (!pc_name_valid (from) || !pc_name_valid (other))
             return;
         if (id > self->inbox_last)
             self->inbox_last = id;
-        ui_job_add (self, J_OPEN, from, from, pc_dmmsg_box (msg), NULL, id,
-                   strtoll (pc_dmmsg_time (msg), NULL, 10), true);
+        //  our own copy: shown already when this device wrote it, else it
+        //  is what we wrote on another device
+        if (ui_dm_own_echo (self, from, pc_dmmsg_box (msg), ts))
+            return;
+        ui_job_add (self, J_OPEN, other, from, pc_dmmsg_box (msg), NULL, id, ts, true);
     }
     else
     if (pc_msg_is (msg, "NOTICE") && pc_msg_nfields (msg) >= 2) {

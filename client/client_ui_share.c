@@ -74,17 +74,21 @@ ui_xfer_ask (ui_t *self, xfer_t *xfer)
 }
 
 
-//  The peer's pinned key arrived (z85), or there is none usable (NULL).
+//  The peer's devices and our own arrived (checked against the pins), or
+//  there are none usable (peer NULL).
 void
-ui_xfer_keyed (ui_t *self, int id, const char *z85)
+ui_xfer_keyed (ui_t *self, int id, const client_dm_devices_t *peer, const client_dm_devices_t *own)
 {
     xfer_t *xfer = ui_xfer_find (self, id);
     if (!xfer || xfer->state != X_KEY)
         return;
-    if (!z85 || !client_dm_z85_decode (z85, xfer->peer_public))
+    if (!peer || !peer->count || !client_dm_z85_decode (peer->device [0].z85, xfer->peer_public))
         ui_xfer_fail (self, xfer, "cancelled: no trusted key for this user");
-    else
+    else {
+        xfer->peer_devices = *peer;
+        xfer->own_devices = *own;
         ui_xfer_ask (self, xfer);
+    }
 }
 
 
@@ -111,6 +115,9 @@ ui_xfer_start (ui_t *self, xfer_t *xfer, pc_msg_t *reply)
     bool private_ = client_xfer_private (xfer->space);
     if (private_) {
         memcpy (keys.peer_public, xfer->peer_public, sizeof (keys.peer_public));
+        keys.peer_devices = xfer->peer_devices;
+        keys.own_devices = xfer->own_devices;
+        snprintf (keys.own_id, sizeof (keys.own_id), "%s", self->dm_keys.id);
         memcpy (keys.own_secret, self->dm_keys.secret_key, sizeof (keys.own_secret));
         snprintf (keys.pending_dir, sizeof (keys.pending_dir), "%s/uploads/%s",
                   self->opts->home, self->user);

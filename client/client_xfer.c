@@ -18,6 +18,56 @@
 
 #include "client_xfer_core.h"
 
+static void
+s_own (const client_xfer_keys_t *keys, client_dm_keys_t *own)
+{
+    memset (own, 0, sizeof (*own));
+    memcpy (own->secret_key, keys->own_secret, sizeof (own->secret_key));
+    snprintf (own->id, sizeof (own->id), "%s", keys->own_id);
+}
+
+char *
+xfer_meta_seal (const client_xfer_keys_t *keys, const client_seal_info_t *info)
+{
+    if (keys->peer_devices.count == 0)
+        return client_seal_meta (info, keys->peer_public, keys->own_secret);
+    uint8_t plain [CLIENT_SEAL_META_PLAIN];
+    client_seal_info_pack (info, plain);
+    client_dm_keys_t own;
+    s_own (keys, &own);
+    char *meta = client_dm_seal_blob (plain, sizeof (plain), &own, &keys->peer_devices,
+                                      &keys->own_devices);
+    client_dm_keys_clear (&own);
+    sodium_memzero (plain, sizeof (plain));
+    return meta;
+}
+
+int
+xfer_meta_open (const client_xfer_keys_t *keys, const char *meta, client_seal_info_t *info)
+{
+    if (!meta || strncmp (meta, "2 ", 2) != 0) {
+        //  The older form, for one key: the peer's (or one of its devices')
+        if (client_seal_meta_open (meta, keys->peer_public, keys->own_secret, info) == 0)
+            return 0;
+        uint8_t key [32];
+        for (size_t i = 0; i < keys->peer_devices.count; i++)
+            if (client_dm_z85_decode (keys->peer_devices.device [i].z85, key)
+            &&  client_seal_meta_open (meta, key, keys->own_secret, info) == 0)
+                return 0;
+        return -1;
+    }
+    uint8_t plain [CLIENT_SEAL_META_PLAIN];
+    client_dm_keys_t own;
+    s_own (keys, &own);
+    int rc = client_dm_open_blob (meta, &own, &keys->peer_devices, &keys->own_devices,
+                                  plain, sizeof (plain));
+    client_dm_keys_clear (&own);
+    if (rc == 0)
+        client_seal_info_unpack (plain, info);
+    sodium_memzero (plain, sizeof (plain));
+    return rc;
+}
+
 
 client_xfer_t *
 client_xfer_new (const char *host, int port, const char *server_key, zcert_t *cert,
@@ -594,6 +644,9 @@ s_test_private (xfer_test_t *t)
     crypto_box_keypair (bob_pk, bob_sk);
     crypto_box_keypair (carol_pk, carol_sk);
     client_xfer_keys_t alice, bob, carol;
+    memset (&alice, 0, sizeof (alice));             //  no devices: the one-key meta
+    memset (&bob, 0, sizeof (bob));
+    memset (&carol, 0, sizeof (carol));
     memcpy (alice.peer_public, bob_pk, 32);
     memcpy (alice.own_secret, alice_sk, 32);
     memcpy (bob.peer_public, alice_pk, 32);

@@ -22,6 +22,7 @@
 #include <czmq.h>
 #include <limits.h>
 #include "pc_limits.h"
+#include "client_dm.h"
 
 typedef struct _client_xfer_t client_xfer_t;
 
@@ -34,12 +35,17 @@ typedef struct {
     char     sha256 [65];               //  of the bytes stored, lower-case hex
 } client_xfer_file_t;
 
-//  What a private space needs: the other user's pinned public key, this
-//  device's secret key, and where an interrupted private upload keeps its
-//  key and header until FDONE (a directory, created 0700; files 0600).
+//  What a private space needs: the other user's devices and our own
+//  (checked against the pins; the meta is sealed for each of them), this
+//  device's id and secret key, and where an interrupted private upload
+//  keeps its key and header until FDONE (a directory, created 0700; files
+//  0600). With no devices, the older meta for one key: peer_public.
 typedef struct {
     uint8_t peer_public [32];
     uint8_t own_secret [32];
+    char    own_id [CLIENT_DM_ID];
+    client_dm_devices_t peer_devices;
+    client_dm_devices_t own_devices;
     char    pending_dir [PATH_MAX];
 } client_xfer_keys_t;
 

@@ -20,6 +20,12 @@
 #include <unistd.h>
 #include <sodium.h>
 
+//  A private file's meta sealed for keys' devices (the older form for
+//  peer_public when there are none): caller frees, NULL when a key is not
+//  usable. Opened: 0 with info set, or -1.
+char   *xfer_meta_seal (const client_xfer_keys_t *keys, const client_seal_info_t *info);
+int     xfer_meta_open (const client_xfer_keys_t *keys, const char *meta, client_seal_info_t *info);
+
 #define SLICE_MS            100         //  longest wait between two ticks
 #define PROGRESS_MS         100         //  at most ten progress calls a second
 #define DONE_TIMEOUT_MS     120000      //  FDONE: the service hashes and fsyncs it all

@@ -290,7 +290,7 @@ client_xfer_get (client_xfer_t *self, const char *space, const char *name, const
     client_seal_info_t info;
     memset (&info, 0, sizeof (info));
     if (rc == 0 && private_) {
-        if (client_seal_meta_open (meta, keys->peer_public, keys->own_secret, &info) == -1)
+        if (xfer_meta_open (keys, meta, &info) == -1)
             //  Not for this device: refused (2), not a server failure (3).
             rc = xfer_fail (self, PC_EXIT_REFUSED, "%s: not sealed for this device's key (sent "
                          "before your key changed, or tampered with): download refused", name);

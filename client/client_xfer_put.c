@@ -129,7 +129,7 @@ typedef struct {
     uint64_t plain_size;
     char     sha [65];
     uint64_t size;
-    char     meta [512];
+    char     meta [8192];              //  sealed for up to 2 x PC_DEVICES_MAX devices
 } pending_t;
 
 static bool
@@ -139,7 +139,7 @@ s_pending_load (const char *path, pending_t *pending)
     FILE *file = fopen (path, "r");
     if (!file)
         return false;
-    char line [700];
+    char line [8400];
     int fields = 0;
     while (fgets (line, sizeof (line), file)) {
         line [strcspn (line, "\n")] = 0;
@@ -197,7 +197,7 @@ s_private_prepare (client_xfer_t *self, source_t *src, const char *space, const 
     bool resume = s_pending_load (path, &pending)
                && pending.plain_size == plain_size && streq (pending.plain_sha, plain_hex)
                && pending.size == *size
-               && client_seal_meta_open (pending.meta, keys->peer_public, keys->own_secret, &opened) == 0
+               && xfer_meta_open (keys, pending.meta, &opened) == 0
                && opened.plain_size == plain_size
                && sodium_memcmp (opened.plain_sha, info->plain_sha, CLIENT_SEAL_SHA) == 0;
     if (resume) {
@@ -213,7 +213,7 @@ s_private_prepare (client_xfer_t *self, source_t *src, const char *space, const 
         *meta_p = strdup (pending.meta);
     }
     else {
-        *meta_p = client_seal_meta (info, keys->peer_public, keys->own_secret);
+        *meta_p = xfer_meta_seal (keys, info);
         if (!*meta_p)
             rc = xfer_fail (self, PC_EXIT_REFUSED, "cannot seal for the recipient: their key is not usable");
         else {

@@ -6,6 +6,7 @@
 //  timed out, 4 input rejected.
 #include "client_cmd.h"
 #include "client_conn.h"
+#include "client_dm.h"
 #include "client_seal.h"
 #include "client_session.h"
 #include "client_token.h"
@@ -41,6 +42,7 @@ static const struct {
     { "dm",       client_cmd_dm },
     { "trust",    client_cmd_trust },
     { "fingerprint", client_cmd_fingerprint },
+    { "devices",  client_cmd_devices },
     { "admin",    client_cmd_admin },
     { "passwd",   client_cmd_passwd },
     { "delete-account", client_cmd_delete_account },
@@ -90,6 +92,7 @@ static int
 s_selftest (bool verbose)
 {
     client_seal_test (verbose);
+    client_dm_test (verbose);
     client_session_test (verbose);
     client_token_test (verbose);
     client_xfer_test (verbose);

@@ -3,6 +3,7 @@
 #include "pc_limits.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -163,6 +164,17 @@ pc_keys_client (int type, zcert_t *cert, const char *server_key)
     return sock;
 }
 
+bool
+pc_keys_device_id (const char *z85, char *out)
+{
+    uint8_t key [32], hash [16];
+    if (!z85 || !pc_keys_valid_z85 (z85) || !zmq_z85_decode (key, z85))
+        return false;
+    crypto_generichash (hash, sizeof (hash), key, sizeof (key), NULL, 0);
+    snprintf (out, PC_DEVICE_ID, "%02x%02x%02x%02x", hash [0], hash [1], hash [2], hash [3]);
+    return true;
+}
+
 void
 pc_keys_test (bool verbose)
 {
@@ -191,6 +203,9 @@ pc_keys_test (bool verbose)
     assert (pc_keys_load (sub, "bad") == NULL);
     assert (pc_keys_valid_z85 (public_txt));
     assert (!pc_keys_valid_z85 ("short"));
+    char device_id [PC_DEVICE_ID];
+    assert (pc_keys_device_id (public_txt, device_id) && strlen (device_id) == 8);
+    assert (!pc_keys_device_id ("short", device_id));
     zstr_free (&public_txt);
     zcert_destroy (&first);
     zcert_destroy (&again);

@@ -24,6 +24,11 @@ int         pc_keys_write_text  (const char *path, const char *text, int mode);
 zsock_t    *pc_keys_client      (int type, zcert_t *cert, const char *server_key);
 //  True if text is a 40-character Z85 key.
 bool        pc_keys_valid_z85   (const char *text);
+//  The id of a DM device key (PROTOCOL.md, "Direct messages"): the first 8
+//  hex digits of its fingerprint (BLAKE2b-128 of the 32 key bytes) into out
+//  (PC_DEVICE_ID bytes). false when z85 is not a valid key.
+#define PC_DEVICE_ID    9
+bool        pc_keys_device_id   (const char *z85, char *out);
 
 void        pc_keys_test        (bool verbose);
 #endif

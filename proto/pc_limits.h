@@ -5,7 +5,7 @@
 
 //  First part of every message. Bump the digit on any layout change
 //  (PROTOCOL.md, "Versioning").
-#define PC_SIGNATURE        "PYCHAT2"
+#define PC_SIGNATURE        "PYCHAT3"
 
 #define PC_NAME_MAX         32          //  user and room names: 1..32 of [a-z0-9_-]
 #define PC_TEXT_MAX         4096        //  message text: 1..4096 bytes of UTF-8
@@ -19,6 +19,10 @@
 #define PC_FILE_NAME_MAX    255         //  shared file names: bytes of UTF-8
 #define PC_CHUNK_MAX        (256 * 1024)    //  bytes in one FDATA / FCHUNK
 #define PC_CREDIT           8           //  file chunks a client keeps in flight
+//  DM devices of one account: a DM carries one key box per device of the
+//  recipient and of the sender, and all of them fit in PC_BOX_MAX with a
+//  full PC_TEXT_MAX of text (PROTOCOL.md, "Direct messages")
+#define PC_DEVICES_MAX      10
 //  Listen backlog of the client-facing sockets (ZMQ_BACKLOG; the kernel caps
 //  it at net.core.somaxconn). libzmq's 100 drops SYNs when a few hundred
 //  clients connect at once (a broker restart), and each waits out TCP's

@@ -20,8 +20,9 @@ const pc_schema_t pc_schemas [PC_CMD_COUNT] = {
     [PC_CMD_HISTORY] = { "HISTORY", 3, 3, { PC_F_NAME, PC_F_INT, PC_F_INT }, 3 },
     [PC_CMD_DM] = { "DM", 3, 3, { PC_F_NAME, PC_F_ID, PC_F_ANY }, 3 },
     [PC_CMD_INBOX] = { "INBOX", 2, 2, { PC_F_INT, PC_F_INT }, 2 },
-    [PC_CMD_SETKEY] = { "SETKEY", 1, 2, { PC_F_ID, PC_F_NAME }, 2 },
+    [PC_CMD_SETKEY] = { "SETKEY", 1, 3, { PC_F_ID, PC_F_ID, PC_F_NAME }, 3 },
     [PC_CMD_GETKEY] = { "GETKEY", 1, 1, { PC_F_NAME }, 1 },
+    [PC_CMD_DEVREVOKE] = { "DEVREVOKE", 1, 2, { PC_F_ID, PC_F_NAME }, 2 },
     [PC_CMD_DMMSG] = { "DMMSG", 5, 5, { PC_F_ID, PC_F_NAME, PC_F_NAME, PC_F_INT, PC_F_ANY }, 5 },
     [PC_CMD_USERS] = { "USERS", 0, 0, { PC_F_ANY }, 0 },
     [PC_CMD_BAN] = { "BAN", 1, 1, { PC_F_NAME }, 1 },
@@ -60,6 +61,7 @@ static const pc_cmd_t s_by_name [] = {
     PC_CMD_CREATE,
     PC_CMD_DELETEME,
     PC_CMD_DELUSER,
+    PC_CMD_DEVREVOKE,
     PC_CMD_DM,
     PC_CMD_DMMSG,
     PC_CMD_ERROR,
@@ -380,12 +382,22 @@ pc_inbox_new (const char *since, const char *limit)
 }
 
 pc_msg_t *
-pc_setkey_new (const char *key, const char *user)
+pc_setkey_new (const char *key, const char *device, const char *user)
 {
     pc_msg_t *self = pc_msg_new ("SETKEY");
     pc_msg_add (self, key);
+    if (device)
+        pc_msg_add (self, device);
     if (user)
         pc_msg_add (self, user);
+    return self;
+}
+
+pc_msg_t *
+pc_setkey_ok (pc_msg_t *request, const char *device)
+{
+    pc_msg_t *self = pc_msg_new_ok (request);
+    pc_msg_add (self, device);
     return self;
 }
 
@@ -398,11 +410,12 @@ pc_getkey_new (const char *user)
 }
 
 pc_msg_t *
-pc_getkey_ok (pc_msg_t *request, const char *user, const char *key)
+pc_devrevoke_new (const char *device, const char *user)
 {
-    pc_msg_t *self = pc_msg_new_ok (request);
-    pc_msg_add (self, user);
-    pc_msg_add (self, key);
+    pc_msg_t *self = pc_msg_new ("DEVREVOKE");
+    pc_msg_add (self, device);
+    if (user)
+        pc_msg_add (self, user);
     return self;
 }
 

@@ -47,6 +47,7 @@ typedef enum {
     PC_CMD_INBOX,
     PC_CMD_SETKEY,
     PC_CMD_GETKEY,
+    PC_CMD_DEVREVOKE,
     PC_CMD_DMMSG,
     PC_CMD_USERS,
     PC_CMD_BAN,
@@ -282,18 +283,28 @@ pc_msg_t *pc_inbox_new (const char *since, const char *limit);
 
 //  SETKEY
 static inline const char *pc_setkey_key (pc_msg_t *m) { return pc_msg_field (m, 0); }
-static inline const char *pc_setkey_user (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_setkey_device (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_setkey_user (pc_msg_t *m) { return pc_msg_field (m, 2); }
+static inline const char *pc_setkey_ok_device (pc_msg_t *m) { return pc_msg_field (m, 0); }
 //  A new SETKEY (caller owns it; NULL for an optional field leaves it out).
-pc_msg_t *pc_setkey_new (const char *key, const char *user);
+pc_msg_t *pc_setkey_new (const char *key, const char *device, const char *user);
+//  The OK reply to a SETKEY request (routing and request ids copied).
+pc_msg_t *pc_setkey_ok (pc_msg_t *request, const char *device);
 
 //  GETKEY
 static inline const char *pc_getkey_user (pc_msg_t *m) { return pc_msg_field (m, 0); }
 static inline const char *pc_getkey_ok_user (pc_msg_t *m) { return pc_msg_field (m, 0); }
 static inline const char *pc_getkey_ok_key (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_getkey_ok_device (pc_msg_t *m, size_t i) { return pc_msg_field (m, 2 + i); }
+static inline size_t pc_getkey_ok_count (pc_msg_t *m) { return pc_msg_nfields (m) > 2? pc_msg_nfields (m) - 2: 0; }
 //  A new GETKEY (caller owns it; NULL for an optional field leaves it out).
 pc_msg_t *pc_getkey_new (const char *user);
-//  The OK reply to a GETKEY request (routing and request ids copied).
-pc_msg_t *pc_getkey_ok (pc_msg_t *request, const char *user, const char *key);
+
+//  DEVREVOKE
+static inline const char *pc_devrevoke_device (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_devrevoke_user (pc_msg_t *m) { return pc_msg_field (m, 1); }
+//  A new DEVREVOKE (caller owns it; NULL for an optional field leaves it out).
+pc_msg_t *pc_devrevoke_new (const char *device, const char *user);
 
 //  DMMSG
 static inline const char *pc_dmmsg_id (pc_msg_t *m) { return pc_msg_field (m, 0); }

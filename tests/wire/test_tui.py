@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 
 WIDTH, HEIGHT = 100, 30
 COMMANDS = ["/join", "/leave", "/msg", "/me", "/who", "/rooms", "/history", "/fingerprint",
-            "/trust", "/set", "/slowmode", "/close", "/help", "/quit", "/logout"]
+            "/trust", "/devices", "/set", "/slowmode", "/close", "/help", "/quit", "/logout"]
 
 
 def cells(text):
@@ -222,6 +222,51 @@ def test_direct_message_unread(cli, tui, unique):
     client.wait(lambda s: re.search(r"@%s\s+1!" % re.escape(bob), s))
     client.keys("M-3")                              # 2 is #lobby, joined at start
     client.wait("a secret hello")
+
+
+def test_devices_and_what_another_device_wrote(cli, tui, unique):
+    """/devices lists this account's DM devices; a DM written on the
+    account's other device shows in the DM window; a new device of the
+    peer is announced there; /devices revoke takes one off."""
+    client, alice = _logged_in(tui, cli, unique)
+    bob = unique("bob")
+    cli.register(bob, "pw-" + bob)
+    laptop = cli.home(alice + "-laptop")
+    named = cli.pychat("devices", "name", "laptop", user=alice, password="pw-" + alice, home=laptop)
+    assert named.returncode == 0, named.stderr
+    lap_id = [line.split()[0] for line in named.stdout.splitlines() if "(this device)" in line]
+    client.type("/devices")
+    screen = client.wait("(this device)")
+    assert "laptop" in screen and (not lap_id or lap_id[0] in screen), screen
+    # the laptop writes to bob: the full-screen client shows it in @bob
+    bob_login = cli.pychat("devices", user=bob, password="pw-" + bob)
+    assert bob_login.returncode == 0, bob_login.stderr
+    sent = cli.pychat("dm", bob, "written on the laptop", user=alice, password="pw-" + alice,
+                      home=laptop)
+    assert sent.returncode == 0, sent.stderr
+    client.wait(lambda s: re.search(r"@%s" % re.escape(bob), s))
+    client.type("/msg " + bob)
+    client.wait("written on the laptop")
+    client.type("hi from the desk")            # bob's devices looked up and pinned here
+    client.wait(lambda s: re.search(r"\d\d:\d\d <%s> hi from the desk" % re.escape(alice), s))
+    # bob adds a device and answers from it: announced, and shown
+    bob_phone = cli.home(bob + "-phone")
+    cli.pychat("devices", "name", "phone", user=bob, password="pw-" + bob, home=bob_phone)
+    answer = cli.pychat("dm", alice, "from my phone", user=bob, password="pw-" + bob, home=bob_phone)
+    assert answer.returncode == 0, answer.stderr
+    screen = client.wait("from my phone")
+    assert "%s added a device 'phone'" % bob in screen, screen
+    # and revoking the laptop
+    listed = cli.pychat("devices", user=alice, password="pw-" + alice, home=laptop)
+    lap_id = [line.split()[0] for line in listed.stdout.splitlines() if "(this device)" in line]
+    assert lap_id, listed.stdout
+    client.type("/devices revoke " + lap_id[0])
+    client.wait("revoked device " + lap_id[0])
+    # and naming this one
+    client.type("/devices name big-desk")
+    client.wait("this device is now named 'big-desk'")
+    listed = cli.pychat("devices", alice, user=bob, password="pw-" + bob)
+    assert "big-desk" in listed.stdout and lap_id[0] not in listed.stdout, listed.stdout
 
 
 def test_wide_text_keeps_the_layout(cli, tui, unique):
