@@ -133,14 +133,22 @@ broker_chat_deliver (broker_t *self, broker_room_t *room, uint64_t seq, int64_t 
 }
 
 void
-broker_chat_deliver_dm (broker_t *self, const char *to, uint64_t seq, int64_t ts,
+broker_chat_deliver_dm (broker_t *self, const char *owner, uint64_t seq, int64_t ts,
                         const char *from, const char *box)
 {
-    char id [32], time [32];
+    char id [32], time [32], sender [PC_NAME_MAX + 1];
     snprintf (id, sizeof (id), "%" PRIu64, seq);
     snprintf (time, sizeof (time), "%" PRId64, ts);
+    //  The sender's copy in its own inbox is from "FROM>TO"
+    const char *to = owner;
+    const char *arrow = strchr (from, '>');
+    if (arrow) {
+        snprintf (sender, sizeof (sender), "%.*s", (int) (arrow - from), from);
+        from = sender;
+        to = arrow + 1;
+    }
     pc_msg_t *out = pc_dmmsg_new (id, from, to, time, box);
-    broker_fanout_to_user (self->fanout, out, to);
+    broker_fanout_to_user (self->fanout, out, owner);
     pc_msg_destroy (&out);
 }
 
@@ -458,17 +466,11 @@ broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
         int64_t own_ts;
         int own_rc = broker_store_append (self->store, stream, copy_from, pc_dm_cmid (request), box,
                                           &own_seq, &own_ts);
-        if (own_rc == -1)
+        if (own_rc < 0)
             zsys_warning ("broker: the sender's copy of a DM was not stored");
         else
-        if (own_rc == 0) {
-            char own_id [32], own_ts_txt [32];
-            snprintf (own_id, sizeof (own_id), "%" PRIu64, own_seq);
-            snprintf (own_ts_txt, sizeof (own_ts_txt), "%" PRId64, own_ts);
-            pc_msg_t *out = pc_dmmsg_new (own_id, from, to, own_ts_txt, box);
-            broker_fanout_to_user (self->fanout, out, from);
-            pc_msg_destroy (&out);
-        }
+        if (own_rc == 0 && !self->cluster)
+            broker_chat_deliver_dm (self, from, own_seq, own_ts, copy_from, box);
     }
     broker_ctx_send (self, pc_dm_ok (request, id, ts));
     return 0;

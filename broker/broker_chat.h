@@ -21,8 +21,9 @@ void        broker_chat_flush       (broker_t *self);
 //  topic); goes out at broker_fanout_flush.
 void        broker_chat_deliver     (broker_t *self, broker_room_t *room, uint64_t seq, int64_t ts,
                                      const char *from, const char *text);
-//  A stored direct message to every session of to here.
-void        broker_chat_deliver_dm  (broker_t *self, const char *to, uint64_t seq, int64_t ts,
+//  A stored direct message of owner's inbox to every session of owner
+//  here; from "FROM>TO" is the sender's own copy of a DM to TO.
+void        broker_chat_deliver_dm  (broker_t *self, const char *owner, uint64_t seq, int64_t ts,
                                      const char *from, const char *box);
 //  Whether the session may steer room (its creator, or an admin).
 bool        broker_chat_may_moderate (broker_room_t *room, broker_session_t *session);

@@ -232,8 +232,8 @@ s_on_message (broker_t *broker, sub_t *sub, const char *payload, size_t size)
     unsigned long long seq;
     long long ts;
     int at = 0;
-    char from [PC_NAME_MAX + 1];
-    if (sscanf (payload, "%llu %lld %32s %n", &seq, &ts, from, &at) != 3 || at <= 0
+    char from [2 * PC_NAME_MAX + 2];        //  "FROM>TO" for a sender's copy of a DM
+    if (sscanf (payload, "%llu %lld %65s %n", &seq, &ts, from, &at) != 3 || at <= 0
     ||  (size_t) at > size) {
         zsys_warning ("broker: cluster: malformed message on %s", sub->channel);
         return;

@@ -130,19 +130,25 @@ def test_who_and_rooms_count_every_brokers_members(stack, nodes, unique):
     assert sorted(clients[2].ok("WHO", room)) == sorted([clients[0].user, clients[2].user])
 
 
-def test_a_dm_crosses_brokers(stack, nodes, unique):
+def dm_on(client, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = client.sub.recv(0.5)
+        if message and message[2] == "DMMSG":
+            return message
+    raise AssertionError("no DMMSG reached %s" % client.user)
+
+
+def test_a_dm_and_the_senders_copy_cross_brokers(stack, nodes, unique):
     alice, _ = connect(stack, nodes[0], unique("alice"))
+    laptop, _ = connect(stack, nodes[1], alice.user)        # alice's other device
     bob, _ = connect(stack, nodes[2], unique("bob"))
     box = "c2VhbGVkIGZvciBib2I="
     message_id = alice.ok("DM", bob.user, new_cid(), box)[0]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        message = bob.sub.recv(0.5)
-        if message and message[2] == "DMMSG":
-            assert message[4:7] == [message_id, alice.user, bob.user] and message[-1] == box, message
-            break
-    else:
-        raise AssertionError("the DM never reached bob on another broker")
+    got = dm_on(bob)
+    assert got[4:7] == [message_id, alice.user, bob.user] and got[-1] == box, got
+    copy = dm_on(laptop)
+    assert copy[5:7] == [alice.user, bob.user] and copy[-1] == box, copy
 
 
 def test_a_kick_and_a_ban_cross_brokers(mod_admin, nodes, unique):
