@@ -403,3 +403,32 @@ def test_the_image_has_every_program_the_compose_file_runs():
     ignored = open(os.path.join(ROOT, ".dockerignore")).read().split()
     for path in (".git", "build", "bin"):
         assert path in ignored, path + " would be sent to the Docker daemon"
+
+
+@needs_compose
+def test_the_three_broker_override_is_valid_and_complete():
+    """docker-compose.cluster.yml (make up BROKERS=3's topology): three
+    brokers with distinct ids and ports, each with a file service; a Redis
+    replica and three Sentinels; every PyChat service follows the
+    Sentinels; everything waits for health."""
+    result = subprocess.run(["docker-compose", "-f", COMPOSE, "-f",
+                             os.path.join(ROOT, "docker-compose.cluster.yml"), "config"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    services = _yaml().safe_load(result.stdout)["services"]
+    brokers = {name: s for name, s in services.items() if s.get("command") == ["pychat-broker"]}
+    assert set(brokers) == {"broker", "broker2", "broker3"}, sorted(brokers)
+    ids = {s["environment"]["PYCHAT_BROKER_ID"] for s in brokers.values()}
+    ports = {s["environment"]["PYCHAT_PORT"] for s in brokers.values()}
+    assert ids == {"b1", "b2", "b3"} and len(ports) == 3
+    assert {"redis-replica", "sentinel1", "sentinel2", "sentinel3"} <= set(services)
+    files = [name for name, s in services.items() if s.get("command") == ["pychat-filesvc"]]
+    assert len(files) == 3
+    for name in list(brokers) + files + ["authsvc"]:
+        env = services[name]["environment"]
+        assert env["PYCHAT_REDIS_SENTINELS"].count(":26379") == 3, name
+        assert env["PYCHAT_REDIS_REPLICAS"] == "1", name
+    for name, service in services.items():
+        assert (service.get("healthcheck") or {}).get("test"), name + " has no healthcheck"
+        for other, how in (service.get("depends_on") or {}).items():
+            assert how.get("condition") == "service_healthy", (name, other)
