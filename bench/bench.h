@@ -36,6 +36,8 @@ typedef struct {
     const char *system;
     const char *host;
     int      port;
+    int      ports [8];         //  PyChat with several brokers: user i on ports [i % nports]
+    int      nports;
     const char *ca;             //  CA file: TLS on
     const char *keyfile;        //  relay CURVE public key (Z85) file
     const char *data;           //  PyChat data dir (broker.pub)

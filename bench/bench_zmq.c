@@ -666,8 +666,11 @@ bench_pychat_pool (bench_opts_t *opts, double *logins_per_s, double *registers_p
             zsock_set_linger (both [k], 0);
             zsock_set_maxmsgsize (both [k], 1024 * 1024);
         }
-        if (zsock_connect (user->dealer, "tcp://127.0.0.1:%d", opts->port)
-        ||  zsock_connect (user->sub, "tcp://127.0.0.1:%d", opts->port + 1))
+        //  Several brokers: users spread over them (the publisher, user 0,
+        //  on the first), so a room spans them all
+        int port = opts->nports? opts->ports [i % opts->nports]: opts->port;
+        if (zsock_connect (user->dealer, "tcp://127.0.0.1:%d", port)
+        ||  zsock_connect (user->sub, "tcp://127.0.0.1:%d", port + 1))
             bench_fail ("pychat: cannot connect user %d", i);
         s_connect_paced (2 * i + 2);
     }

@@ -508,6 +508,7 @@ s_usage (void)
         "       [--users N] [--idle N] [--subs-a 1,100] [--rates-b 500,2000] [--subs-b S] [--rounds-b N]\n"
         "       [--hold N [--first K]]     hold N idle clients until stdin closes (bench/run --c-max)\n"
         "       [--auth-window N]          PyChat REGISTERs/LOGINs in flight (16)\n"
+        "       [--ports P1,P2,...]        PyChat with several brokers: user i on broker i mod N\n"
         "       [--dur-a SECONDS] [--dur-b SECONDS] [--no-c]\n"
         "SYSTEM: pychat zmq relay relay-curve redis redis-tls mqtt mqtt-tls nats nats-tls\n"
         "       pcbench relay-server --port P [--curve KEYFILE]\n");
@@ -542,6 +543,10 @@ main (int argc, char **argv)
             s_usage ();
         i++;
         if      (strcmp (arg, "--port") == 0)    opts.port = atoi (value);
+        else if (strcmp (arg, "--ports") == 0) {
+            opts.nports = s_parse_list (value, opts.ports, 8);
+            opts.port = opts.nports? opts.ports [0]: 0;
+        }
         else if (strcmp (arg, "--ca") == 0)      opts.ca = value;
         else if (strcmp (arg, "--key") == 0)     opts.keyfile = value;
         else if (strcmp (arg, "--data") == 0)    opts.data = value;
