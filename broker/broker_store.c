@@ -5,6 +5,7 @@
 #include "pc_util.h"
 
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #define DEDUP_TTL_S         600         //  a resend is recognised for 10 minutes
 #define JOURNAL_MAX         100000      //  messages kept while Redis is down
@@ -116,6 +117,7 @@ struct _broker_store_t {
     int           connected;        //  replicas the primary has (ROLE), -1 unknown
     int64_t       next_role;        //  when ROLE is read again
     redisContext *writing;          //  write_send sent a lot there, write_finish reads it
+    pc_buf_t      resp;             //  a lot's commands, RESP, kept grown from lot to lot
 };
 
 static void
@@ -161,6 +163,12 @@ s_on_connect (pc_redis_t *redis, void *arg)
     s_load_script (redis, s_append_lua, self->append_sha);
     s_load_script (redis, s_write_lua, self->write_sha);
     s_load_script (redis, s_write_run_lua, self->run_sha);
+    //  hiredis frees its read buffer whenever it empties past 16 KiB: a
+    //  lot's replies then cost a fresh mapping each (page faults, munmap's
+    //  TLB shootdowns). Kept, it is mapped once.
+    redisContext *context = pc_redis_context (redis);
+    if (context && context->reader)
+        context->reader->maxbuf = 0;
 }
 
 broker_store_t *
@@ -177,6 +185,7 @@ broker_store_new (const char *host, int port, size_t history_max)
     self->ahead = zhashx_new ();
     self->journal = broker_journal_new (JOURNAL_MAX);
     self->connected = -1;
+    pc_buf_init (&self->resp);
     return self;
 }
 
@@ -259,6 +268,7 @@ broker_store_destroy (broker_store_t **self_p)
         zhashx_destroy (&self->last_seq);
         zhashx_destroy (&self->ahead);
         broker_journal_destroy (&self->journal);
+        pc_buf_free (&self->resp);
         free (self);
         *self_p = NULL;
     }
@@ -668,6 +678,42 @@ s_run_end (broker_append_t *items, size_t count, size_t first, size_t *writes)
     return last;
 }
 
+//  Appends one command in RESP to buf: hiredis would format each into a
+//  string of its own and copy it into an output buffer it frees whenever it
+//  is written (for a lot of 256 messages, some 100 KiB each time)
+static void
+s_resp_argv (pc_buf_t *buf, size_t argc, const char **argv)
+{
+    char head [32];
+    pc_buf_append (buf, head, (size_t) snprintf (head, sizeof (head), "*%zu\r\n", argc));
+    for (size_t i = 0; i < argc; i++) {
+        size_t len = strlen (argv [i]);
+        pc_buf_append (buf, head, (size_t) snprintf (head, sizeof (head), "$%zu\r\n", len));
+        pc_buf_append (buf, argv [i], len);
+        pc_buf_append (buf, "\r\n", 2);
+    }
+}
+
+//  Writes what s_resp_argv buffered to Redis's socket (after anything
+//  hiredis itself still holds). False: Redis is gone (disconnected).
+static bool
+s_resp_write (broker_store_t *self, redisContext *redis)
+{
+    if (!s_write_out (self, redis))
+        return false;
+    for (size_t done = 0; done < self->resp.size; ) {
+        ssize_t sent = send (redis->fd, self->resp.data + done, self->resp.size - done, MSG_NOSIGNAL);
+        if (sent < 0 && errno == EINTR)
+            continue;
+        if (sent <= 0) {
+            pc_redis_drop (self->redis, sent < 0? strerror (errno): "connection closed");
+            return false;
+        }
+        done += (size_t) sent;
+    }
+    return true;
+}
+
 //  Buffers one call of s_write_run_lua for items [first, last).
 static bool
 s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items, size_t first,
@@ -711,12 +757,10 @@ s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items,
         argv [arg++] = item->text;
         argv [arg++] = buf->seq;
     }
-    bool ok = redisAppendCommandArgv (redis, (int) argc, argv, NULL) == REDIS_OK;
+    s_resp_argv (&self->resp, argc, argv);
     free (argv);
     free (bufs);
-    if (!ok)
-        pc_redis_drop (self->redis, "out of memory");
-    return ok;
+    return true;
 }
 
 //  Reads the reply to s_run_append: false (disconnected) when there is none.
@@ -753,13 +797,14 @@ broker_store_write_send (broker_store_t *self, broker_append_t *items, size_t co
     if (!redis)
         return;
     s_cork (redis, 1);
+    pc_buf_reset (&self->resp);
     size_t writes;
     for (size_t first = 0, last; first < count; first = last) {
         last = s_run_end (items, count, first, &writes);
         if (writes && !s_run_append (self, redis, items, first, last, writes))
             return;
     }
-    if (s_write_out (self, redis))
+    if (s_resp_write (self, redis))
         self->writing = redis;
 }
 
