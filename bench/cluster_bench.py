@@ -161,14 +161,16 @@ def redis_failover():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--failover-only", action="store_true", help="only the failover times")
     args = parser.parse_args()
     size = {"users": 101, "subs_a": "1,100", "subs_b": 100, "rates_b": "500,2000",
             "dur": 3 if args.quick else 6}
     if not os.access(PCBENCH, os.X_OK):
         subprocess.run(["make", "-s", "-C", HERE], check=True)
     results = {}
-    for label, brokers, cluster in (("alone", 1, False), ("1 broker", 1, True),
-                                    ("3 brokers", 3, True)):
+    setups = () if args.failover_only else (("alone", 1, False), ("1 broker", 1, True),
+                                            ("3 brokers", 3, True))
+    for label, brokers, cluster in setups:
         say("%s: A S=1,100 and B 500/s, 2000/s" % label)
         stack, nodes = setup(brokers, cluster)
         try:

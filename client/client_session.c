@@ -256,6 +256,16 @@ s_went_down (client_session_t *self, const char *why, bool at_once)
         s_set_state (self, CLIENT_SESSION_IDLE, why);
         return;
     }
+    if (!at_once && self->retry_hint_ms <= 0 && self->nservers > 1
+    &&  self->tried < self->nservers) {
+        //  Another broker of the list has not been tried since this one
+        //  was lost: go there now (a quarter second of jitter, so that a
+        //  broker's crowd does not arrive at once), the backoff is for
+        //  when they all fail
+        self->retry_at = s_now (self) + randombytes_uniform (250);
+        s_set_state (self, CLIENT_SESSION_WAITING, why);
+        return;
+    }
     self->retry_at = s_now (self) + (at_once? 0: self->backoff_ms);
     if (self->retry_hint_ms > 0) {
         //  The server said how long: that, plus up to half again (jitter),
