@@ -91,10 +91,85 @@ client_listen_plain_text (FILE *out, const char *text)
     }
 }
 
+bool
+client_listen_event (const char *text, char *kind, size_t size, uint64_t *ref, const char **rest)
+{
+    if (!text || text [0] != CLIENT_EVENT_MARK)
+        return false;
+    const char *space = strchr (text + 1, ' ');
+    if (!space || (size_t) (space - text - 1) >= size)
+        return false;
+    snprintf (kind, size, "%.*s", (int) (space - text - 1), text + 1);
+    char *end;
+    *ref = strtoull (space + 1, &end, 10);
+    if (end == space + 1)
+        return false;
+    *rest = *end == ' '? end + 1: end;
+    return true;
+}
+
+void
+client_listen_print_entry (bool json, const char *id, const char *room, const char *from,
+                           const char *ts, const char *text, const char *extra)
+{
+    char kind [16];
+    uint64_t ref = 0;
+    const char *rest = text;
+    bool event = client_listen_event (text, kind, sizeof (kind), &ref, &rest);
+    if (json) {
+        pc_buf_t line;
+        pc_buf_init (&line);
+        pc_buf_append (&line, "{\"id\":", 6);
+        pc_buf_json_str (&line, id);
+        pc_buf_append (&line, ",\"room\":", 8);
+        pc_buf_json_str (&line, room);
+        pc_buf_append (&line, ",\"from\":", 8);
+        pc_buf_json_str (&line, from);
+        pc_buf_printf (&line, ",\"ts\":%lld,\"text\":", strtoll (ts, NULL, 10));
+        pc_buf_json_str (&line, rest);
+        if (event) {
+            pc_buf_append (&line, ",\"kind\":", 8);
+            pc_buf_json_str (&line, kind);
+            pc_buf_printf (&line, ",\"ref\":%" PRIu64, ref);
+        }
+        if (extra && *extra)
+            pc_buf_printf (&line, ",%s", extra);
+        pc_buf_append (&line, "}\n", 2);
+        fwrite (line.data, 1, line.size, stdout);
+        pc_buf_free (&line);
+        return;
+    }
+    char clock [16];
+    s_clock (ts, clock, sizeof (clock));
+    printf ("[%s] #%s <%s> ", clock, room, from);
+    if (event && streq (kind, "reply"))
+        printf ("(reply to #%" PRIu64 ") ", ref);
+    else
+    if (event && streq (kind, "edit"))
+        printf ("(edited #%" PRIu64 ") ", ref);
+    else
+    if (event && streq (kind, "delete"))
+        printf ("(deleted #%" PRIu64 ")", ref);
+    else
+    if (event && streq (kind, "react"))
+        printf ("(reacted to #%" PRIu64 ") ", ref);
+    else
+    if (event && streq (kind, "unreact"))
+        printf ("(took back a reaction to #%" PRIu64 ") ", ref);
+    client_listen_plain_text (stdout, rest);
+    if (extra && *extra)
+        printf ("  %s", extra);
+    putchar ('\n');
+}
+
 void
 client_listen_print_msg (bool json, const char *id, const char *room,
                          const char *from, const char *ts, const char *text)
 {
+    if (text && text [0] == CLIENT_EVENT_MARK) {
+        client_listen_print_entry (json, id, room, from, ts, text, NULL);
+        return;
+    }
     if (json) {
         pc_buf_t line;
         pc_buf_init (&line);
