@@ -389,6 +389,7 @@ typedef struct {
     client_net_t  *net;
     client_session_t *session;
     zlistx_t      *held;                //  held_t *
+    zhashx_t      *reactions;           //  "ROOM ID" -> "EMOJI USER\n"... given so far
     int64_t        next_save;
     bool           done;                //  --count reached, or refused
     int            rc;                  //  the exit code once done
@@ -505,6 +506,46 @@ s_printed (listen_t *self, track_t *track, uint64_t id)
         s_stop (self, 0);
 }
 
+//  A reaction seen live: who gave which emoji to which message, so that
+//  its line says the count now (extra: plain "(EMOJI N)", JSON "count":N).
+//  Counts start at this listen's first entry: history has them all.
+static void
+s_count_reaction (listen_t *self, const char *room, const char *from, const char *text,
+                  char *extra, size_t size)
+{
+    char kind [16];
+    uint64_t ref;
+    const char *emoji;
+    if (!client_listen_event (text, kind, sizeof (kind), &ref, &emoji)
+    ||  !(streq (kind, "react") || streq (kind, "unreact")))
+        return;
+    char key [PC_NAME_MAX + 32];
+    snprintf (key, sizeof (key), "%s %" PRIu64, room, ref);
+    const char *pairs = (const char *) zhashx_lookup (self->reactions, key);
+    char *pair = zsys_sprintf ("%s %s\n", emoji, from);
+    pc_buf_t out;
+    pc_buf_init (&out);
+    size_t count = 0;
+    for (const char *at = pairs? pairs: ""; *at; at = strchr (at, '\n') + 1) {
+        size_t len = strchr (at, '\n') + 1 - at;
+        if (len == strlen (pair) && strncmp (at, pair, len) == 0)
+            continue;                   //  given again or taken back: re-added below
+        pc_buf_append (&out, at, len);
+        count += strncmp (at, emoji, strlen (emoji)) == 0 && at [strlen (emoji)] == ' ';
+    }
+    if (streq (kind, "react")) {
+        pc_buf_append (&out, pair, strlen (pair));
+        count++;
+    }
+    zhashx_update (self->reactions, key, strdup (out.size? out.data: ""));
+    if (self->json)
+        snprintf (extra, size, "\"count\":%zu", count);
+    else
+        snprintf (extra, size, "(%s %zu)", emoji, count);
+    pc_buf_free (&out);
+    free (pair);
+}
+
 static void
 s_on_message (void *arg, const char *room, uint64_t id, const char *from, int64_t ts,
               const char *text, bool live)
@@ -516,7 +557,9 @@ s_on_message (void *arg, const char *room, uint64_t id, const char *from, int64_
     char id_txt [24], ts_txt [24];
     snprintf (id_txt, sizeof (id_txt), "%" PRIu64, id);
     snprintf (ts_txt, sizeof (ts_txt), "%" PRId64, ts);
-    client_listen_print_msg (self->json, id_txt, room, from, ts_txt, text);
+    char extra [64] = "";
+    s_count_reaction (self, room, from, text, extra, sizeof (extra));
+    client_listen_print_entry (self->json, id_txt, room, from, ts_txt, text, extra);
     s_printed (self, track, id);
 }
 
@@ -851,6 +894,8 @@ client_listen_run (client_opts_t *opts, const char *password, int argc, char **a
         return rc;
     self.held = zlistx_new ();
     zlistx_set_destructor (self.held, s_held_destroy);
+    self.reactions = zhashx_new ();
+    zhashx_set_destructor (self.reactions, (zhashx_destructor_fn *) zstr_free);
     self.net = client_net_new ();
     client_session_events_t events = {
         .state = s_on_state, .login = s_on_login, .join_failed = s_on_join_failed,
@@ -879,6 +924,7 @@ client_listen_run (client_opts_t *opts, const char *password, int argc, char **a
     client_session_destroy (&self.session);
     client_net_destroy (&self.net);
     zlistx_destroy (&self.held);
+    zhashx_destroy (&self.reactions);
     client_dm_keys_clear (&self.keys);
     return rc;
 }

@@ -144,6 +144,7 @@ def test_reactions_are_counted(kinds):
     ok(kinds, "cat", "react", "rroom", str(target), "\U0001F44D", "--remove")
     live = listener.wait_messages(4)
     assert [m["kind"] for m in live] == ["react", "react", "react", "unreact"], live
+    assert [m["count"] for m in live] == [1, 2, 1, 1], live          # the count after each
     listener.proc.terminate()
     page = history(kinds, "ann", "rroom")
     assert len(page) == 1 and page[0]["reactions"] == {"\U0001F44D": 1, ":tada:": 1}, page
