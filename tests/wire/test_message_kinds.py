@@ -151,3 +151,16 @@ def test_reactions_are_counted(kinds):
     for bad in ("two words", "x" * 40, "\U0001F44Dabc"):
         result = run(kinds, "ben", "react", "rroom", str(target), bad)
         assert result.returncode != 0 and "emoji" in result.stderr, (bad, result.stderr)
+
+
+def test_a_deleted_message_is_no_gap_for_a_late_listener(kinds):
+    """A listener catching up past a deleted message gets its tombstone,
+    not a report that history lost it."""
+    before = int(ok(kinds, "ann", "send", "groom", "before"))
+    doomed = int(ok(kinds, "ann", "send", "groom", "doomed"))
+    ok(kinds, "ann", "delete", "groom", str(doomed))
+    result = run(kinds, "ben", "listen", "groom", "--since", str(before), "--count", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    printed = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert "no longer" not in result.stderr and not [o for o in printed if o.get("gap")], result
+    assert [(o.get("kind"), o.get("ref")) for o in printed] == [("delete", doomed)], printed
