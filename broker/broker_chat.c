@@ -99,12 +99,21 @@ s_send_batchable (broker_t *self, pc_msg_t *request, broker_session_t *session)
     return true;
 }
 
+static void s_send_event (broker_t *self, pc_msg_t *request, broker_session_t *session);
+
 //  The request is self->batch_msgs [self->batch_size], the slot the actor
-//  read it into: batching it is counting it.
+//  read it into: batching it is counting it. A SEND with a kind (an edit,
+//  delete, reply or reaction) is not batched: it is checked against the
+//  message it is about first.
 int
 broker_on_send (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
     assert (request == self->batch_msgs [self->batch_size]);
+    if (pc_send_kind (request)) {
+        broker_chat_flush (self);       //  what it is about may be in the lot
+        s_send_event (self, request, session);
+    }
+    else
     if (s_send_batchable (self, request, session)) {
         self->batch_received [self->batch_size] = zclock_usecs ();
         self->batch_sessions [self->batch_size++] = session;
@@ -169,30 +178,35 @@ s_deliver_batch (broker_t *self, broker_append_t *items, size_t count)
     broker_fanout_flush (self->fanout);
 }
 
-//  Acknowledges each SEND of the flush (or says it was not stored) and
-//  remembers its id against a resend
+//  Acknowledges one SEND (or says it was not stored) and remembers its id
+//  against a resend
+static void
+s_acknowledge_one (broker_t *self, pc_msg_t *request, broker_session_t *session,
+                   broker_append_t *item, bool ahead)
+{
+    if (item->rc < 0) {
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, item->rc == -2
+                                ? "message not yet on a replica: send it again (it is stored once)"
+                                : "message not stored: storage unavailable, try again");
+        return;
+    }
+    if (item->rc == 0 && !ahead)
+        broker_session_set_resends_done (session);
+    char id [32], ts [32], remembered [64];
+    snprintf (id, sizeof (id), "%" PRIu64, item->seq);
+    snprintf (ts, sizeof (ts), "%" PRId64, item->ts);
+    snprintf (remembered, sizeof (remembered), "%s %s", id, ts);
+    broker_session_remember (session, pc_send_room (request), pc_send_cmid (request),
+                             remembered);
+    broker_ctx_send (self, pc_send_ok (request, id, ts));
+}
+
+//  Acknowledges each SEND of the flush
 static void
 s_acknowledge (broker_t *self, broker_append_t *items, size_t count, bool ahead)
 {
-    for (size_t i = 0; i < count; i++) {
-        pc_msg_t *request = self->batch_msgs [i];
-        broker_session_t *session = self->batch_sessions [i];
-        if (items [i].rc < 0) {
-            broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, items [i].rc == -2
-                                    ? "message not yet on a replica: send it again (it is stored once)"
-                                    : "message not stored: storage unavailable, try again");
-            continue;
-        }
-        if (items [i].rc == 0 && !ahead)
-            broker_session_set_resends_done (session);
-        char id [32], ts [32], remembered [64];
-        snprintf (id, sizeof (id), "%" PRIu64, items [i].seq);
-        snprintf (ts, sizeof (ts), "%" PRId64, items [i].ts);
-        snprintf (remembered, sizeof (remembered), "%s %s", id, ts);
-        broker_session_remember (session, pc_send_room (request), pc_send_cmid (request),
-                                 remembered);
-        broker_ctx_send (self, pc_send_ok (request, id, ts));
-    }
+    for (size_t i = 0; i < count; i++)
+        s_acknowledge_one (self, self->batch_msgs [i], self->batch_sessions [i], &items [i], ahead);
 }
 
 //  Delivery latency as the broker sees it: read -> handed to every
@@ -252,6 +266,125 @@ broker_chat_flush (broker_t *self)
         broker_store_write_finish (self->store, items, count);
     s_acknowledge (self, items, count, ahead);
     s_count_latency (self, count, delivered);
+}
+
+//  --------------------------------------------------------------------------
+//  Edits, deletes, replies and reactions (PROTOCOL.md): each is the room's
+//  next entry, RS KIND SP REF [SP TEXT], stored and delivered through the
+//  same append as a message (with several brokers Redis numbers and
+//  publishes it, and every broker delivers it in id order).
+
+//  A reaction: one emoji or a short token. Either 1-32 of [A-Za-z0-9_+:-]
+//  (":+1:", "thumbsup"), or at most 4 code points of no ASCII at all and at
+//  most 16 bytes (an emoji with its modifiers or joiners); text is valid
+//  UTF-8 already (the codec checked it).
+static bool
+s_reaction_valid (const char *text)
+{
+    size_t size = strlen (text), points = 0;
+    if (size == 0)
+        return false;
+    if ((unsigned char) text [0] < 0x80) {
+        if (size > 32)
+            return false;
+        for (const char *c = text; *c; c++)
+            if (!(isalnum ((unsigned char) *c) || strchr ("_+:-", *c)))
+                return false;
+        return true;
+    }
+    if (size > 16)
+        return false;
+    for (const unsigned char *c = (const unsigned char *) text; *c; c++) {
+        if (*c < 0x80)
+            return false;
+        if ((*c & 0xc0) != 0x80)
+            points++;
+    }
+    return points <= 4;
+}
+
+//  What a message entry is: a message (plain or a reply) may be edited,
+//  deleted, replied to and reacted to; an event may not.
+static bool
+s_is_message (const char *text)
+{
+    return text [0] != BROKER_EVENT_MARK || strncmp (text + 1, "reply ", 6) == 0;
+}
+
+static void
+s_send_event (broker_t *self, pc_msg_t *request, broker_session_t *session)
+{
+    const char *name = pc_send_room (request);
+    const char *kind = pc_send_kind (request);
+    const char *text = pc_send_text (request);
+    const char *user = broker_session_user (session);
+    if (!s_send_batchable (self, request, session))
+        return;                         //  not a member, or a resend answered
+    bool edit = streq (kind, "edit"), erase = streq (kind, "delete"), reply = streq (kind, "reply");
+    bool react = streq (kind, "react") || streq (kind, "unreact");
+    if (!(edit || erase || reply || react)) {
+        broker_ctx_reply_error (self, request, PC_ERR_MALFORMED,
+                                "kind: edit, delete, reply, react or unreact");
+        return;
+    }
+    const char *ref_text = pc_send_ref (request);
+    if (!ref_text || *ref_text == '-' || strtoull (ref_text, NULL, 10) == 0) {
+        broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "ref: the id of a message");
+        return;
+    }
+    uint64_t ref = strtoull (ref_text, NULL, 10);
+    if (react && !s_reaction_valid (text)) {
+        broker_ctx_reply_error (self, request, PC_ERR_MALFORMED,
+                                "a reaction is one emoji or a short token of A-Z a-z 0-9 _ + : -");
+        return;
+    }
+    char stream [48];
+    snprintf (stream, sizeof (stream), "room:%s", name);
+    broker_record_t *target = NULL;
+    int rc = broker_store_entry (self->store, stream, ref, &target);
+    if (rc == -1) {
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable, try again");
+        return;
+    }
+    if (rc == 1 || !s_is_message (target->text)) {
+        broker_store_record_destroy (&target);
+        char reason [96];
+        snprintf (reason, sizeof (reason), "no message %" PRIu64 " in #%s", ref, name);
+        broker_ctx_reply_error (self, request, PC_ERR_NOT_FOUND, reason);
+        return;
+    }
+    //  An edit is its author's; a delete its author's, the room's
+    //  creator's or an admin's
+    bool author = streq (target->from, user);
+    broker_store_record_destroy (&target);
+    broker_room_t *room = broker_ctx_room (self, name);
+    const char *creator = room? broker_room_creator (room): NULL;
+    if ((edit && !author)
+    ||  (erase && !author && !broker_ctx_is_admin (session) && !(creator && streq (creator, user)))) {
+        broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN, edit
+                                ? "only its author may edit a message"
+                                : "only its author, the room's creator or an admin may delete a message");
+        return;
+    }
+    //  A delete takes the text out of Redis first: what is acknowledged
+    //  as deleted is gone
+    if (erase && broker_store_scrub (self->store, stream, ref) != 0) {
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable, try again");
+        return;
+    }
+    pc_buf_t event;
+    pc_buf_init (&event);
+    pc_buf_printf (&event, "%c%s %" PRIu64, BROKER_EVENT_MARK, kind, ref);
+    if (!erase)
+        pc_buf_printf (&event, " %s", text);
+    broker_append_t item = { stream, user, pc_send_cmid (request), event.data, 0, 0, 0 };
+    broker_store_append_many (self->store, &item, 1);
+    if (!self->cluster && item.rc == 0 && room) {
+        broker_chat_deliver (self, room, item.seq, item.ts, item.from, item.text);
+        broker_fanout_flush (self->fanout);
+    }
+    s_acknowledge_one (self, request, session, &item, false);
+    pc_buf_free (&event);
 }
 
 //  --------------------------------------------------------------------------

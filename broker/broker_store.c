@@ -948,3 +948,64 @@ broker_store_redis (broker_store_t *self)
 {
     return self->redis;
 }
+
+//  --------------------------------------------------------------------------
+//  Edits, deletes, replies and reactions (broker_chat): entries of their
+//  own, appended like messages; a delete also takes the text out of Redis.
+
+int
+broker_store_entry (broker_store_t *self, const char *stream, uint64_t seq,
+                    broker_record_t **record_p)
+{
+    *record_p = NULL;
+    broker_store_flush (self);
+    char id [32];
+    snprintf (id, sizeof (id), "%" PRIu64 "-0", seq);
+    const char *argv [] = { "XRANGE", stream, id, id };
+    redisReply *reply = s_command (self, 4, argv);
+    if (!reply)
+        return -1;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1)
+        *record_p = s_record_from_entry (reply->element [0]);
+    freeReplyObject (reply);
+    return *record_p? 0: 1;
+}
+
+//  XADD cannot change an entry: the message and every edit of it are
+//  XDELed (an edit is found by its text, RS "edit" SP ID SP, among the
+//  entries after the message: a bounded scan, the stream being trimmed to
+//  history_max). KEYS: stream; ARGV: the message's id, the edit prefix.
+static const char *s_scrub_lua =
+    "local gone = 0 "
+    "local first = ARGV[1] .. '-0' "
+    "for _, e in ipairs(redis.call('XRANGE', KEYS[1], first, '+')) do "
+    "  local f = e[2] "
+    "  for i = 1, #f - 1, 2 do "
+    "    if f[i] == 'text' and (e[1] == first "
+    "        or string.sub(f[i + 1], 1, #ARGV[2]) == ARGV[2]) then "
+    "      gone = gone + redis.call('XDEL', KEYS[1], e[1]) end "
+    "  end "
+    "end "
+    "return gone";
+
+int
+broker_store_scrub (broker_store_t *self, const char *stream, uint64_t seq)
+{
+    broker_store_flush (self);
+    char id [32], prefix [48];
+    snprintf (id, sizeof (id), "%" PRIu64, seq);
+    snprintf (prefix, sizeof (prefix), "\x1e" "edit %" PRIu64 " ", seq);
+    const char *argv [] = { "EVAL", s_scrub_lua, "1", stream, id, prefix };
+    redisReply *reply = s_command (self, 6, argv);
+    if (!reply)
+        return -1;
+    int rc = reply->type == REDIS_REPLY_INTEGER? 0: -1;
+    freeReplyObject (reply);
+    return rc;
+}
+
+void
+broker_store_record_destroy (broker_record_t **record_p)
+{
+    s_record_destroy (record_p);
+}

@@ -105,6 +105,21 @@ bool        broker_store_available   (broker_store_t *self);
 //  never learnt it (then it cannot number messages while Redis is away).
 bool        broker_store_known_seq   (broker_store_t *self, const char *stream, uint64_t *seq);
 
+//  Edits, deletes, replies and reactions are entries of the room's stream
+//  like messages (appended the same way, numbered in the same sequence),
+//  with a text that SEND's text cannot hold: RS (0x1E) KIND SP ID [SP TEXT]
+//  (PROTOCOL.md, "Edits, deletes, replies and reactions").
+#define BROKER_EVENT_MARK   '\x1e'
+//  The entry seq of stream: 0 and *record_p (the caller's, destroyed by
+//  broker_store_record_destroy);
+//  1 no such entry (never, trimmed or deleted); -1 Redis unavailable.
+int         broker_store_entry       (broker_store_t *self, const char *stream, uint64_t seq,
+                                      broker_record_t **record_p);
+//  Takes message seq's text out of Redis: the entry and every edit of it
+//  are removed (a stream entry cannot be rewritten). 0 ok, -1 unavailable.
+int         broker_store_scrub       (broker_store_t *self, const char *stream, uint64_t seq);
+void        broker_store_record_destroy (broker_record_t **record_p);
+
 //  The store's connection to Redis, for broker_roomdb (borrowed).
 pc_redis_t *broker_store_redis       (broker_store_t *self);
 

@@ -15,10 +15,19 @@ client_cmd_usage (FILE *stream)
         "  send ROOM TEXT...             join ROOM and send TEXT; prints the message id\n"
         "                                (resent until the broker confirms it, at most\n"
         "                                --timeout, default 10 s)\n"
+        "  send ROOM --reply ID TEXT...  send TEXT as a reply to message ID of ROOM\n"
+        "  edit ROOM ID TEXT...          replace the text of your message ID\n"
+        "  delete ROOM ID                delete message ID (yours; the room's creator\n"
+        "                                and admins: any), its text gone from the server\n"
+        "  react ROOM ID EMOJI [--remove]\n"
+        "                                react to message ID with one emoji or a short\n"
+        "                                token (A-Z a-z 0-9 _ + : -), or take it back\n"
         CLIENT_LISTEN_USAGE
-        "  history ROOM [--limit N] [--since ID] [--json]\n"
+        "  history ROOM [--limit N] [--since ID] [--thread ID] [--json]\n"
         "                                print the last N (default 50) messages of ROOM,\n"
-        "                                or the N after message ID\n"
+        "                                or the N after message ID, edits, deletes and\n"
+        "                                reactions folded in (--json: every entry);\n"
+        "                                --thread: message ID and the replies to it\n"
         "  dm USER TEXT...               send USER a direct message, sealed end to end\n"
         "                                for each of USER's devices and your other ones;\n"
         "                                prints the message id\n"
@@ -436,18 +445,92 @@ typedef struct {
     const char *room;                   //  SEND, or NULL
     const char *peer;                   //  DM
     pc_buf_t   *text;
+    const char *kind;                   //  SEND: edit, delete, reply, react, unreact
+    const char *ref;                    //  the message it is about
 } post_t;
 
 static int
 s_post_fn (client_opts_t *opts, session_t *session, void *arg)
 {
     post_t *job = (post_t *) arg;
-    return client_post_run (opts, session->password, job->room, job->peer, job->text, true);
+    return client_post_event (opts, session->password, job->room, job->peer, job->text,
+                              job->kind, job->ref, true);
+}
+
+//  A message id as typed: digits, not 0. 0 or PC_EXIT_USAGE (said).
+static int
+s_ref_arg (const char *arg, const char *what)
+{
+    if (!*arg || strspn (arg, "0123456789") != strlen (arg) || strlen (arg) > 19
+    ||  strtoull (arg, NULL, 10) == 0)
+        return client_cmd_usage_error (what, arg);
+    return 0;
+}
+
+//  send ROOM --reply ID TEXT, edit ROOM ID TEXT, delete ROOM ID,
+//  react ROOM ID EMOJI [--remove]: a SEND about message ID.
+static int
+s_post_about (client_opts_t *opts, const char *room_arg, const char *kind, const char *ref,
+              int argc, char **argv, int first)
+{
+    char room [PC_NAME_MAX + 1];
+    int rc = client_cmd_room_arg (room_arg, room, sizeof (room));
+    if (rc)
+        return rc;
+    if ((rc = s_ref_arg (ref, "a message id is a positive number, not '%s'")))
+        return rc;
+    pc_buf_t text;
+    if (first < 0) {                    //  a delete: the text is not used
+        pc_buf_init (&text);
+        pc_buf_append (&text, "-", 1);
+    }
+    else
+    if (s_text_args (argc, argv, first, &text)) {
+        pc_buf_free (&text);
+        return PC_EXIT_REJECTED;
+    }
+    if (!opts->timeout_given)
+        opts->timeout_ms = SEND_TIMEOUT_MS;
+    post_t job = { room, NULL, &text, kind, ref };
+    rc = cmd_with_session (opts, S_USER, s_post_fn, &job);
+    pc_buf_free (&text);
+    return rc;
+}
+
+int
+client_cmd_edit (client_opts_t *opts, int argc, char **argv)
+{
+    if (argc < 4)
+        return client_cmd_usage_error ("edit needs a room, a message id and the new text%s", "");
+    return s_post_about (opts, argv [1], "edit", argv [2], argc, argv, 3);
+}
+
+int
+client_cmd_delete (client_opts_t *opts, int argc, char **argv)
+{
+    if (argc != 3)
+        return client_cmd_usage_error ("delete needs a room and a message id%s", "");
+    return s_post_about (opts, argv [1], "delete", argv [2], argc, argv, -1);
+}
+
+int
+client_cmd_react (client_opts_t *opts, int argc, char **argv)
+{
+    bool remove = argc == 5 && streq (argv [4], "--remove");
+    if (argc != 4 && !remove)
+        return client_cmd_usage_error ("react needs a room, a message id and one emoji "
+                                       "(then --remove to take it back)%s", "");
+    return s_post_about (opts, argv [1], remove? "unreact": "react", argv [2], 4, argv, 3);
 }
 
 int
 client_cmd_send (client_opts_t *opts, int argc, char **argv)
 {
+    if (argc >= 3 && streq (argv [2], "--reply")) {
+        if (argc < 5)
+            return client_cmd_usage_error ("send ROOM --reply ID needs a text%s", "");
+        return s_post_about (opts, argv [1], "reply", argv [3], argc, argv, 4);
+    }
     if (argc < 3)
         return client_cmd_usage_error ("send needs a room and a text%s", "");
     char room [PC_NAME_MAX + 1];
@@ -461,7 +544,7 @@ client_cmd_send (client_opts_t *opts, int argc, char **argv)
     }
     if (!opts->timeout_given)
         opts->timeout_ms = SEND_TIMEOUT_MS;
-    post_t job = { room, NULL, &text };
+    post_t job = { room, NULL, &text, NULL, NULL };
     rc = cmd_with_session (opts, S_USER, s_post_fn, &job);
     pc_buf_free (&text);
     return rc;
@@ -498,16 +581,161 @@ typedef struct {
     bool        since_given;
     uint64_t    since;
     long        limit;
+    uint64_t    thread;                 //  --thread ID, else 0
+    zlistx_t   *entries;                //  entry_t, oldest first
 } history_t;
+
+//  One entry of the page, and what is folded into it
+typedef struct {
+    char       *id, *from, *ts, *text;
+    uint64_t    seq, ref;
+    char        kind [16];              //  "" for a plain message
+    const char *body;                   //  the text, or an event's TEXT
+    bool        shown;                  //  folded into an entry shown
+} entry_t;
+
+static void
+s_entry_destroy (entry_t **self_p)
+{
+    if (*self_p) {
+        entry_t *self = *self_p;
+        free (self->id);
+        free (self->from);
+        free (self->ts);
+        free (self->text);
+        free (self);
+        *self_p = NULL;
+    }
+}
 
 static int
 s_history_record (void *arg, uint64_t id, const char **fields)
 {
     history_t *self = (history_t *) arg;
-    client_listen_print_msg (self->json, fields [0], self->room, fields [1], fields [2], fields [3]);
+    entry_t *entry = (entry_t *) zmalloc (sizeof (entry_t));
+    assert (entry);
+    entry->id = strdup (fields [0]);
+    entry->from = strdup (fields [1]);
+    entry->ts = strdup (fields [2]);
+    entry->text = strdup (fields [3]);
+    entry->seq = id;
+    entry->body = entry->text;
+    if (!client_listen_event (entry->text, entry->kind, sizeof (entry->kind), &entry->ref,
+                              &entry->body))
+        *entry->kind = 0;
+    zlistx_add_end (self->entries, entry);
     return 0;
 }
 
+static entry_t *
+s_entry_find (zlistx_t *entries, uint64_t seq)
+{
+    for (entry_t *e = (entry_t *) zlistx_first (entries); e; e = (entry_t *) zlistx_next (entries))
+        if (e->seq == seq && (!*e->kind || streq (e->kind, "reply")))
+            return e;
+    return NULL;
+}
+
+//  Prints the page with each message's edits and reactions folded in: its
+//  latest text ("edited"), and the count of each reaction (who reacted,
+//  less who took it back). An edit, delete or reaction whose message is
+//  not in the page (a deleted one never is) is printed as itself.
+static void
+s_history_print (history_t *self)
+{
+    zlistx_t *entries = self->entries;
+    //  Pass 1: what folds into a message shown
+    for (entry_t *e = (entry_t *) zlistx_first (entries); e; e = (entry_t *) zlistx_next (entries))
+        if (*e->kind && !streq (e->kind, "reply")) {
+            e->shown = s_entry_find (entries, e->ref) != NULL;
+            zlistx_find (entries, e);       //  back where it was
+        }
+    for (entry_t *e = (entry_t *) zlistx_first (entries); e; e = (entry_t *) zlistx_next (entries)) {
+        if (*e->kind && !streq (e->kind, "reply")) {
+            if (!e->shown && !self->thread)
+                client_listen_print_entry (self->json, e->id, self->room, e->from, e->ts,
+                                           e->text, NULL);
+            continue;
+        }
+        if (self->thread && e->seq != self->thread
+        &&  !(streq (e->kind, "reply") && e->ref == self->thread))
+            continue;
+        //  Its latest text and its reactions: (emoji, user) pairs in order
+        const char *body = e->body;
+        bool edited = false;
+        zlistx_t *pairs = zlistx_new ();
+        zlistx_set_destructor (pairs, (czmq_destructor *) zstr_free);
+        zlistx_set_duplicator (pairs, (czmq_duplicator *) strdup);
+        zlistx_set_comparator (pairs, (czmq_comparator *) strcmp);
+        for (entry_t *f = (entry_t *) zlistx_next (entries); f; f = (entry_t *) zlistx_next (entries)) {
+            if (f->ref != e->seq || !*f->kind)
+                continue;
+            if (streq (f->kind, "edit") && streq (f->from, e->from)) {
+                body = f->body;
+                edited = true;
+            }
+            char pair [256];
+            snprintf (pair, sizeof (pair), "%s %s", f->body, f->from);
+            void *had = zlistx_find (pairs, pair);
+            if (streq (f->kind, "react") && !had)
+                zlistx_add_end (pairs, pair);
+            else
+            if (streq (f->kind, "unreact") && had)
+                zlistx_delete (pairs, had);
+        }
+        zlistx_find (entries, e);
+        //  Counts per emoji, in the order first given
+        pc_buf_t extra;
+        pc_buf_init (&extra);
+        if (self->json && edited)
+            pc_buf_printf (&extra, "\"edited\":true");
+        size_t kinds = 0;
+        for (const char *pair = (const char *) zlistx_first (pairs); pair;
+             pair = (const char *) zlistx_next (pairs)) {
+            size_t len = strcspn (pair, " ");
+            bool earlier = false;
+            size_t count = 0;
+            for (const char *other = (const char *) zlistx_first (pairs); other;
+                 other = (const char *) zlistx_next (pairs)) {
+                if (strncmp (other, pair, len) == 0 && other [len] == ' ') {
+                    if (other == pair)
+                        break;
+                    earlier = true;
+                }
+            }
+            zlistx_find (pairs, (void *) pair);
+            if (earlier)
+                continue;
+            for (const char *other = (const char *) zlistx_first (pairs); other;
+                 other = (const char *) zlistx_next (pairs))
+                count += strncmp (other, pair, len) == 0 && other [len] == ' ';
+            zlistx_find (pairs, (void *) pair);
+            if (self->json)
+                pc_buf_printf (&extra, "%s%s\"%.*s\":%zu", extra.size? ",": "",
+                               kinds? "": "\"reactions\":{", (int) len, pair, count);
+            else
+                pc_buf_printf (&extra, "%s%.*s %zu", kinds? ", ": (edited? "(edited) [": "["),
+                               (int) len, pair, count);
+            kinds++;
+        }
+        if (kinds)
+            pc_buf_printf (&extra, self->json? "}": "]");
+        else
+        if (edited && !self->json)
+            pc_buf_printf (&extra, "(edited)");
+        char *text = NULL;
+        if (streq (e->kind, "reply")) {
+            //  A reply keeps its marker, with the latest text
+            text = zsys_sprintf ("%creply %" PRIu64 " %s", CLIENT_EVENT_MARK, e->ref, body);
+            body = text;
+        }
+        client_listen_print_entry (self->json, e->id, self->room, e->from, e->ts, body,
+                                   extra.data);
+        zstr_free (&text);
+        pc_buf_free (&extra);
+        zlistx_destroy (&pairs);
+    }
+}
 
 static int
 s_history_fn (client_opts_t *opts, session_t *session, void *arg)
@@ -521,11 +749,16 @@ s_history_fn (client_opts_t *opts, session_t *session, void *arg)
     int rc = client_conn_enter (session->conn, self->room, what);
     if (rc)
         return rc;
+    self->entries = zlistx_new ();
+    zlistx_set_destructor (self->entries, (czmq_destructor *) s_entry_destroy);
     if (self->since_given)
         rc = client_listen_fetch (session->conn, self->room, self->since, self->limit,
                                   s_history_record, self);
     else
         rc = client_listen_latest (session->conn, self->room, self->limit, s_history_record, self);
+    if (rc == 0)
+        s_history_print (self);
+    zlistx_destroy (&self->entries);
     int out = client_listen_flush_stdout ();
     return rc? rc: out;
 }
@@ -534,7 +767,8 @@ s_history_fn (client_opts_t *opts, session_t *session, void *arg)
 int
 client_cmd_history (client_opts_t *opts, int argc, char **argv)
 {
-    history_t self = { NULL, false, false, 0, 0 };
+    history_t self = { NULL, false, false, 0, 0, 0, NULL };
+    uint64_t thread = 0;
     char room [PC_NAME_MAX + 1] = "";
     long limit = HISTORY_DEFAULT;
     bool since_given = false;
@@ -564,6 +798,14 @@ client_cmd_history (client_opts_t *opts, int argc, char **argv)
             since_given = true;
         }
         else
+        if (streq (arg, "--thread")) {
+            if (i + 1 >= argc)
+                return client_cmd_usage_error ("--thread needs a message id%s", "");
+            int rc = s_ref_arg (argv [++i], "--thread needs a message id (a number), not '%s'");
+            if (rc)
+                return rc;
+            thread = strtoull (argv [i], NULL, 10);
+        }        else
         if (strncmp (arg, "--", 2) == 0)
             return client_cmd_usage_error ("unknown history option '%s'", arg);
         else
@@ -581,6 +823,13 @@ client_cmd_history (client_opts_t *opts, int argc, char **argv)
     self.since_given = since_given;
     self.since = since;
     self.limit = limit;
+    if (thread) {
+        //  The message and the replies after it
+        self.thread = thread;
+        self.since_given = true;
+        self.since = thread - 1;
+        self.limit = PC_HISTORY_MAX;
+    }
     return cmd_with_session (opts, S_LOGIN, s_history_fn, &self);
 }
 
@@ -624,7 +873,7 @@ client_cmd_dm (client_opts_t *opts, int argc, char **argv)
     }
     if (!opts->timeout_given)
         opts->timeout_ms = SEND_TIMEOUT_MS;
-    post_t job = { NULL, peer, &text };
+    post_t job = { NULL, peer, &text, NULL, NULL };
     rc = cmd_with_session (opts, S_USER, s_post_fn, &job);
     sodium_memzero (text.data, text.size);
     pc_buf_free (&text);

@@ -21,6 +21,9 @@ typedef struct {
 
 int     client_cmd_register (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_send     (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_edit     (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_delete   (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_react    (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_listen   (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_rooms    (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_who      (client_opts_t *opts, int argc, char **argv);

@@ -91,10 +91,85 @@ client_listen_plain_text (FILE *out, const char *text)
     }
 }
 
+bool
+client_listen_event (const char *text, char *kind, size_t size, uint64_t *ref, const char **rest)
+{
+    if (!text || text [0] != CLIENT_EVENT_MARK)
+        return false;
+    const char *space = strchr (text + 1, ' ');
+    if (!space || (size_t) (space - text - 1) >= size)
+        return false;
+    snprintf (kind, size, "%.*s", (int) (space - text - 1), text + 1);
+    char *end;
+    *ref = strtoull (space + 1, &end, 10);
+    if (end == space + 1)
+        return false;
+    *rest = *end == ' '? end + 1: end;
+    return true;
+}
+
+void
+client_listen_print_entry (bool json, const char *id, const char *room, const char *from,
+                           const char *ts, const char *text, const char *extra)
+{
+    char kind [16];
+    uint64_t ref = 0;
+    const char *rest = text;
+    bool event = client_listen_event (text, kind, sizeof (kind), &ref, &rest);
+    if (json) {
+        pc_buf_t line;
+        pc_buf_init (&line);
+        pc_buf_append (&line, "{\"id\":", 6);
+        pc_buf_json_str (&line, id);
+        pc_buf_append (&line, ",\"room\":", 8);
+        pc_buf_json_str (&line, room);
+        pc_buf_append (&line, ",\"from\":", 8);
+        pc_buf_json_str (&line, from);
+        pc_buf_printf (&line, ",\"ts\":%lld,\"text\":", strtoll (ts, NULL, 10));
+        pc_buf_json_str (&line, rest);
+        if (event) {
+            pc_buf_append (&line, ",\"kind\":", 8);
+            pc_buf_json_str (&line, kind);
+            pc_buf_printf (&line, ",\"ref\":%" PRIu64, ref);
+        }
+        if (extra && *extra)
+            pc_buf_printf (&line, ",%s", extra);
+        pc_buf_append (&line, "}\n", 2);
+        fwrite (line.data, 1, line.size, stdout);
+        pc_buf_free (&line);
+        return;
+    }
+    char clock [16];
+    s_clock (ts, clock, sizeof (clock));
+    printf ("[%s] #%s <%s> ", clock, room, from);
+    if (event && streq (kind, "reply"))
+        printf ("(reply to #%" PRIu64 ") ", ref);
+    else
+    if (event && streq (kind, "edit"))
+        printf ("(edited #%" PRIu64 ") ", ref);
+    else
+    if (event && streq (kind, "delete"))
+        printf ("(deleted #%" PRIu64 ")", ref);
+    else
+    if (event && streq (kind, "react"))
+        printf ("(reacted to #%" PRIu64 ") ", ref);
+    else
+    if (event && streq (kind, "unreact"))
+        printf ("(took back a reaction to #%" PRIu64 ") ", ref);
+    client_listen_plain_text (stdout, rest);
+    if (extra && *extra)
+        printf ("  %s", extra);
+    putchar ('\n');
+}
+
 void
 client_listen_print_msg (bool json, const char *id, const char *room,
                          const char *from, const char *ts, const char *text)
 {
+    if (text && text [0] == CLIENT_EVENT_MARK) {
+        client_listen_print_entry (json, id, room, from, ts, text, NULL);
+        return;
+    }
     if (json) {
         pc_buf_t line;
         pc_buf_init (&line);
@@ -314,6 +389,7 @@ typedef struct {
     client_net_t  *net;
     client_session_t *session;
     zlistx_t      *held;                //  held_t *
+    zhashx_t      *reactions;           //  "ROOM ID" -> "EMOJI USER\n"... given so far
     int64_t        next_save;
     bool           done;                //  --count reached, or refused
     int            rc;                  //  the exit code once done
@@ -430,6 +506,46 @@ s_printed (listen_t *self, track_t *track, uint64_t id)
         s_stop (self, 0);
 }
 
+//  A reaction seen live: who gave which emoji to which message, so that
+//  its line says the count now (extra: plain "(EMOJI N)", JSON "count":N).
+//  Counts start at this listen's first entry: history has them all.
+static void
+s_count_reaction (listen_t *self, const char *room, const char *from, const char *text,
+                  char *extra, size_t size)
+{
+    char kind [16];
+    uint64_t ref;
+    const char *emoji;
+    if (!client_listen_event (text, kind, sizeof (kind), &ref, &emoji)
+    ||  !(streq (kind, "react") || streq (kind, "unreact")))
+        return;
+    char key [PC_NAME_MAX + 32];
+    snprintf (key, sizeof (key), "%s %" PRIu64, room, ref);
+    const char *pairs = (const char *) zhashx_lookup (self->reactions, key);
+    char *pair = zsys_sprintf ("%s %s\n", emoji, from);
+    pc_buf_t out;
+    pc_buf_init (&out);
+    size_t count = 0;
+    for (const char *at = pairs? pairs: ""; *at; at = strchr (at, '\n') + 1) {
+        size_t len = strchr (at, '\n') + 1 - at;
+        if (len == strlen (pair) && strncmp (at, pair, len) == 0)
+            continue;                   //  given again or taken back: re-added below
+        pc_buf_append (&out, at, len);
+        count += strncmp (at, emoji, strlen (emoji)) == 0 && at [strlen (emoji)] == ' ';
+    }
+    if (streq (kind, "react")) {
+        pc_buf_append (&out, pair, strlen (pair));
+        count++;
+    }
+    zhashx_update (self->reactions, key, strdup (out.size? out.data: ""));
+    if (self->json)
+        snprintf (extra, size, "\"count\":%zu", count);
+    else
+        snprintf (extra, size, "(%s %zu)", emoji, count);
+    pc_buf_free (&out);
+    free (pair);
+}
+
 static void
 s_on_message (void *arg, const char *room, uint64_t id, const char *from, int64_t ts,
               const char *text, bool live)
@@ -441,7 +557,9 @@ s_on_message (void *arg, const char *room, uint64_t id, const char *from, int64_
     char id_txt [24], ts_txt [24];
     snprintf (id_txt, sizeof (id_txt), "%" PRIu64, id);
     snprintf (ts_txt, sizeof (ts_txt), "%" PRId64, ts);
-    client_listen_print_msg (self->json, id_txt, room, from, ts_txt, text);
+    char extra [64] = "";
+    s_count_reaction (self, room, from, text, extra, sizeof (extra));
+    client_listen_print_entry (self->json, id_txt, room, from, ts_txt, text, extra);
     s_printed (self, track, id);
 }
 
@@ -776,6 +894,8 @@ client_listen_run (client_opts_t *opts, const char *password, int argc, char **a
         return rc;
     self.held = zlistx_new ();
     zlistx_set_destructor (self.held, s_held_destroy);
+    self.reactions = zhashx_new ();
+    zhashx_set_destructor (self.reactions, (zhashx_destructor_fn *) zstr_free);
     self.net = client_net_new ();
     client_session_events_t events = {
         .state = s_on_state, .login = s_on_login, .join_failed = s_on_join_failed,
@@ -804,6 +924,7 @@ client_listen_run (client_opts_t *opts, const char *password, int argc, char **a
     client_session_destroy (&self.session);
     client_net_destroy (&self.net);
     zlistx_destroy (&self.held);
+    zhashx_destroy (&self.reactions);
     client_dm_keys_clear (&self.keys);
     return rc;
 }

@@ -23,6 +23,18 @@
 void    client_listen_plain_text (FILE *out, const char *text);
 //  One message on stdout, as listen prints it: plain
 //  "[HH:MM:SS] #room <from> text" or a JSON line {"id","room","from","ts","text"}.
+//  Edits, deletes, replies and reactions are room entries whose text is
+//  RS KIND SP ID [SP TEXT] (PROTOCOL.md): true and its parts when text is
+//  one (*rest borrowed from text).
+#define CLIENT_EVENT_MARK   '\x1e'
+bool    client_listen_event (const char *text, char *kind, size_t size, uint64_t *ref,
+                             const char **rest);
+//  Prints one entry as print_msg does, an event saying what it is about;
+//  extra (plain: appended after two spaces; JSON: more members, "k":v,...)
+//  may be NULL.
+void    client_listen_print_entry (bool json, const char *id, const char *room,
+                                   const char *from, const char *ts, const char *text,
+                                   const char *extra);
 void    client_listen_print_msg (bool json, const char *id, const char *room,
                                  const char *from, const char *ts, const char *text);
 //  One opened direct message: "[HH:MM:SS] *dm* <from> text" or

@@ -26,6 +26,8 @@ typedef struct {
     const char       *room;             //  SEND: the room; NULL for a DM
     const char       *peer;             //  DM: the recipient
     pc_buf_t         *text;
+    const char       *kind;             //  SEND: edit, delete, reply, react, unreact or NULL
+    const char       *ref;              //  and the message it is about
     client_dm_keys_t  keys;
     client_dm_devices_t peer_devices;   //  DM: the recipient's, checked and pinned
     client_dm_devices_t own_devices;    //  DM: the sender's own, likewise
@@ -65,6 +67,10 @@ s_queue_send (post_t *self)
     pc_msg_add (request, self->room);
     pc_msg_add (request, cid);
     pc_msg_add (request, self->text->data);
+    if (self->kind) {
+        pc_msg_add (request, self->kind);
+        pc_msg_add (request, self->ref);
+    }
     self->queued = client_session_send_request (self->session, &request) == 0;
 }
 
@@ -314,9 +320,19 @@ int
 client_post_run (client_opts_t *opts, const char *password, const char *room,
                  const char *peer, pc_buf_t *text, bool print_id)
 {
+    return client_post_event (opts, password, room, peer, text, NULL, NULL, print_id);
+}
+
+int
+client_post_event (client_opts_t *opts, const char *password, const char *room,
+                   const char *peer, pc_buf_t *text, const char *kind, const char *ref,
+                   bool print_id)
+{
     post_t self;
     memset (&self, 0, sizeof (self));
     self.opts = opts;
+    self.kind = room? kind: NULL;
+    self.ref = ref;
     self.room = room;
     self.peer = room? NULL: peer;
     self.text = text;

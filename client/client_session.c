@@ -766,6 +766,28 @@ s_record (pc_msg_t *reply, bool inbox, size_t m, const char **fields)
     }
 }
 
+//  True when every id of first..last is the ref of a delete event of the
+//  page (RS "delete" SP ID: PROTOCOL.md, "Edits, deletes, replies and
+//  reactions"), whose message history no longer lists.
+static bool
+s_all_deleted (pc_msg_t *reply, bool inbox, size_t n, uint64_t first, uint64_t last)
+{
+    if (inbox || last - first >= n)
+        return false;
+    for (uint64_t want = first; want <= last; want++) {
+        bool found = false;
+        for (size_t m = 0; m < n && !found; m++) {
+            const char *fields [5];
+            s_record (reply, inbox, m, fields);
+            found = fields [3] && strncmp (fields [3], "\x1e" "delete ", 8) == 0
+                 && strtoull (fields [3] + 8, NULL, 10) == want;
+        }
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
 static void
 s_on_fill (client_session_t *self, room_t *room, pc_msg_t *reply)
 {
@@ -790,7 +812,9 @@ s_on_fill (client_session_t *self, room_t *room, pc_msg_t *reply)
         if (id == 0 || (room->last && id <= room->last))
             continue;
         //  History no longer holds what came between: said, never skipped
-        if (was_known && id > room->last + 1 && self->events.lost)
+        //  (unless the page has its deletes: those were taken out on purpose)
+        if (was_known && id > room->last + 1 && self->events.lost
+        &&  !s_all_deleted (reply, room->inbox, n, room->last + 1, id - 1))
             self->events.lost (self->arg, room->name, room->last + 1, id - 1);
         s_deliver (self, room, id, fields, false);
     }

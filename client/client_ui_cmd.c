@@ -7,7 +7,7 @@
 static const char *s_commands [] = {
     "/join", "/leave", "/msg", "/me", "/who", "/rooms", "/history", "/fingerprint",
     "/trust", "/devices", "/upload", "/files", "/download", "/set", "/slowmode", "/close", "/help",
-    "/quit", "/logout", NULL
+    "/quit", "/logout", "/edit", "/delete", "/reply", "/react", "/unreact", "/thread", NULL
 };
 
 static const char *s_help [] = {
@@ -28,6 +28,7 @@ static const char *s_help [] = {
     "/set bell on|off    ring the bell on a mention or DM (also: colors)",
     "/slowmode [ROOM] N  one message per user every N s; 0 ends it",
     "/close              close this window (leaves a room)",
+    "/reply ID TEXT      (also /edit, /delete, /react, /unreact, /thread)",
     "/help               this list",
     "/quit               leave (this device stays logged in)",
     "/logout             revoke this device's session and leave",
@@ -313,10 +314,72 @@ s_cmd_logout (ui_t *self, cmd_t *cmd)
     self->quit = true;
 }
 
+//  A message id as typed: digits, or "." for the last stored message of
+//  the window (own_only: the last one of ours). 0 when there is none.
+static uint64_t
+s_ref_of (ui_t *self, win_t *win, const char *arg, bool own_only)
+{
+    if (streq (arg, ".")) {
+        for (size_t i = win->nlines; i-- > 0;) {
+            line_t *line = win->lines [i];
+            if (line->id && (line->kind == L_MSG || line->kind == L_ACTION)
+            &&  (!own_only || streq (line->from, self->user)))
+                return line->id;
+        }
+        return 0;
+    }
+    if (!*arg || strspn (arg, "0123456789") != strlen (arg) || strlen (arg) > 19)
+        return 0;
+    return strtoull (arg, NULL, 10);
+}
+
+//  /edit, /delete, /reply, /react, /unreact and /thread
+static void
+s_cmd_about (ui_t *self, cmd_t *cmd)
+{
+    const char *kind = cmd->cmd + 1;
+    bool erase = streq (kind, "delete"), thread = streq (kind, "thread");
+    if (cmd->win->type != W_ROOM) {
+        ui_sys (self, cmd->win, L_ERR, "%s works in a room window", cmd->cmd);
+        return;
+    }
+    uint64_t ref = s_ref_of (self, cmd->win, cmd->arg, streq (kind, "edit"));
+    if (!ref || ((erase || thread) != !*cmd->rest)) {
+        ui_sys (self, cmd->win, L_ERR, "usage: %s ID%s", cmd->cmd,
+                erase || thread? "": streq (kind, "react") || streq (kind, "unreact")? " EMOJI": " TEXT");
+        return;
+    }
+    if (thread)
+        ui_thread (self, cmd->win, ref);
+    else
+        ui_say_about (self, kind, ref, erase? "-": cmd->rest);
+}
+
+void
+ui_say_about (ui_t *self, const char *kind, uint64_t ref, const char *text)
+{
+    win_t *win = ui_current (self);
+    char cid [CLIENT_SESSION_CID];
+    zuuid_t *uuid = zuuid_new ();
+    snprintf (cid, sizeof (cid), "%s", zuuid_str (uuid));
+    zuuid_destroy (&uuid);
+    pc_msg_t *request = pc_msg_new ("SEND");
+    pc_msg_add (request, win->target);
+    pc_msg_add (request, cid);
+    pc_msg_add (request, text);
+    pc_msg_add (request, kind);
+    pc_msg_addf (request, "%" PRIu64, ref);
+    //  Shown when the room's entry comes back (or its error: ui_on_sent)
+    if (client_session_send_request (self->session, &request) == -1)
+        ui_sys (self, win, L_ERR, "%d messages are waiting to be sent already: not sent", OUTBOX_MAX);
+}
+
 static const struct {
     const char *name;
     cmd_fn     *run;
 } s_table [] = {
+    { "/edit", s_cmd_about }, { "/delete", s_cmd_about }, { "/reply", s_cmd_about },
+    { "/react", s_cmd_about }, { "/unreact", s_cmd_about }, { "/thread", s_cmd_about },
     { "/join", s_cmd_join }, { "/leave", s_cmd_leave }, { "/part", s_cmd_leave },
     { "/close", s_cmd_leave }, { "/msg", s_cmd_msg }, { "/query", s_cmd_msg },
     { "/me", s_cmd_me }, { "/who", s_cmd_who }, { "/rooms", s_cmd_rooms },

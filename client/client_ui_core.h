@@ -83,6 +83,12 @@ typedef struct {
     int      indent;                //  cells before the body
     int      cache_width;           //  rows for this pane width
     size_t   cache_rows;
+    int64_t  ts;                    //  server time (ms), for a render again
+    char    *quote;                 //  a reply: "<FROM> the line it replies to", else NULL
+    char    *reactions;             //  "EMOJI USER\n" per reaction given, else NULL
+    uint64_t reply_to;              //  a reply: the id of its message, else 0
+    bool     edited;
+    bool     deleted;
 } line_t;
 
 typedef struct {
@@ -230,6 +236,11 @@ int ui_pane_width (void);
 void ui_win_insert (win_t *win, line_t *line, size_t at);
 void ui_sys (ui_t *self, win_t *win, line_kind_t kind, const char *format, ...)
             __attribute__ ((format (printf, 4, 5)));
+//  /edit, /delete, /reply, /react, /unreact: a SEND about message ref of
+//  the current room (PROTOCOL.md, "Edits, deletes, replies and reactions").
+void ui_say_about (ui_t *self, const char *kind, uint64_t ref, const char *text);
+//  /thread ID: message ID of win and the replies to it, listed in win.
+void ui_thread (ui_t *self, win_t *win, uint64_t ref);
 void ui_add_message (ui_t *self, win_t *win, uint64_t id, const char *from, int64_t ts, const char *text, bool live);
 line_t * ui_find_cid (ui_t *self, const char *cid, win_t **win_p);
 void ui_member_seen (win_t *win, const char *name);

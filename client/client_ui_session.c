@@ -323,6 +323,12 @@ ui_on_sent (void *arg, const char *cid, int code, const char *reason, uint64_t i
     ui_t *self = (ui_t *) arg;
     win_t *where = NULL;
     line_t *line = ui_find_cid (self, cid, &where);
+    if (!line && code) {                //  an edit, delete, reply or reaction
+        char safe [200];
+        client_conn_sanitize (reason, safe, sizeof (safe));
+        ui_sys (self, ui_current (self), L_ERR, "not done: %s", *safe? safe: pc_error_name (code));
+        return;
+    }
     if (!line)
         return;
     if (code) {

@@ -2,6 +2,7 @@
 //  line, windows in the sidebar, messages kept in id order, unread counts.
 
 #include "client_ui_core.h"
+#include "client_listen.h"
 
 
 //  --------------------------------------------------------------------------
@@ -23,6 +24,8 @@ ui_line_destroy (line_t **line_p)
     if (*line_p) {
         free ((*line_p)->body);
         free ((*line_p)->text);
+        free ((*line_p)->quote);
+        free ((*line_p)->reactions);
         free (*line_p);
         *line_p = NULL;
     }
@@ -43,6 +46,32 @@ ui_append (wchar_t **buf, size_t len, const char *utf8)
     return len + add;
 }
 
+
+//  Appends "  [EMOJI N, ...]" for pairs ("EMOJI USER\n" each, unique):
+//  the count of each emoji, in the order first given.
+static size_t
+s_append_reactions (wchar_t **text, size_t len, const char *pairs)
+{
+    len = ui_append (text, len, "  [");
+    bool first = true;
+    for (const char *pair = pairs; *pair; pair = strchr (pair, '\n') + 1) {
+        size_t emoji = strcspn (pair, " ");
+        bool earlier = false;
+        size_t count = 0;
+        for (const char *other = pairs; *other; other = strchr (other, '\n') + 1)
+            if (strncmp (other, pair, emoji) == 0 && other [emoji] == ' ') {
+                earlier |= other < pair;
+                count++;
+            }
+        if (earlier)
+            continue;
+        char item [64];
+        snprintf (item, sizeof (item), "%s%.*s %zu", first? "": ", ", (int) emoji, pair, count);
+        len = ui_append (text, len, item);
+        first = false;
+    }
+    return ui_append (text, len, "]");
+}
 
 //  Builds the drawn text of a line from its parts.
 static void
@@ -85,7 +114,16 @@ s_line_render (line_t *line, int64_t ts)
         line->nick_start = line->nick_end = len;
     }
     line->indent = client_ui_text_width (line->text, len);
-    len = ui_append (&line->text, len, body);
+    if (line->quote) {
+        len = ui_append (&line->text, len, "(re ");
+        len = ui_append (&line->text, len, line->quote);
+        len = ui_append (&line->text, len, ") ");
+    }
+    len = ui_append (&line->text, len, line->deleted? "[deleted]": body);
+    if (line->edited && !line->deleted)
+        len = ui_append (&line->text, len, " (edited)");
+    if (line->reactions && *line->reactions && !line->deleted)
+        len = s_append_reactions (&line->text, len, line->reactions);
     line->len = len;
     line->cache_width = 0;
 }
@@ -101,8 +139,85 @@ ui_line_new (line_kind_t kind, uint64_t id, const char *from, int64_t ts, const 
     snprintf (line->from, sizeof (line->from), "%s", from? from: "");
     line->body = strdup (body? body: "");
     assert (line->body);
+    line->ts = ts;
     s_line_render (line, ts);
     return line;
+}
+
+
+//  The stored message ref of win (a line with that id), or NULL
+static line_t *
+s_line_of (win_t *win, uint64_t ref)
+{
+    for (size_t i = win->nlines; i-- > 0;)
+        if (win->lines [i]->id == ref && win->lines [i]->kind != L_SYS
+        &&  win->lines [i]->kind != L_ERR)
+            return win->lines [i];
+    return NULL;
+}
+
+//  An edit, delete or reaction: folded into the line of its message when
+//  the window has it, else said in a line of its own.
+static void
+s_apply_event (ui_t *self, win_t *win, const char *from, const char *kind, uint64_t ref,
+               const char *text)
+{
+    line_t *line = s_line_of (win, ref);
+    if (!line) {
+        if (streq (kind, "delete"))
+            ui_sys (self, win, L_SYS, "%s deleted message %" PRIu64, from, ref);
+        else
+        if (streq (kind, "edit"))
+            ui_sys (self, win, L_SYS, "%s edited message %" PRIu64 ": %s", from, ref, text);
+        return;
+    }
+    if (streq (kind, "edit") && streq (from, line->from)) {
+        free (line->body);
+        line->body = strdup (text);
+        line->edited = true;
+    }
+    else
+    if (streq (kind, "delete"))
+        line->deleted = true;
+    else
+    if (streq (kind, "react") || streq (kind, "unreact")) {
+        char *pair = zsys_sprintf ("%s %s\n", text, from);
+        const char *pairs = line->reactions? line->reactions: "";
+        const char *had = strstr (pairs, pair);
+        while (had && had != pairs && had [-1] != '\n')
+            had = strstr (had + 1, pair);
+        pc_buf_t out;
+        pc_buf_init (&out);
+        pc_buf_append (&out, pairs, had? (size_t) (had - pairs): strlen (pairs));
+        if (had)
+            pc_buf_append (&out, had + strlen (pair), strlen (had + strlen (pair)));
+        if (streq (kind, "react"))
+            pc_buf_append (&out, pair, strlen (pair));
+        free (line->reactions);
+        line->reactions = strdup (out.size? out.data: "");
+        pc_buf_free (&out);
+        free (pair);
+    }
+    s_line_render (line, line->ts);
+}
+
+//  "<FROM> TEXT" of message ref, cut to about 40 characters, for a reply
+static char *
+s_quote_of (win_t *win, uint64_t ref)
+{
+    line_t *line = s_line_of (win, ref);
+    if (!line)
+        return zsys_sprintf ("message %" PRIu64, ref);
+    const char *body = line->deleted? "[deleted]": line->body;
+    size_t cut = 0, chars = 0;
+    while (body [cut] && body [cut] != '\n' && chars < 40) {
+        cut++;
+        while ((body [cut] & 0xc0) == 0x80)
+            cut++;
+        chars++;
+    }
+    return zsys_sprintf ("<%s> %.*s%s", line->from, (int) cut, body,
+                         body [cut]? "...": "");
 }
 
 
@@ -295,8 +410,18 @@ ui_add_message (ui_t *self, win_t *win, uint64_t id, const char *from, int64_t t
     for (size_t i = win->nlines; i-- > 0;)
         if (win->lines [i]->id == id)
             return;                         //  seen already
+    char kind [16];
+    uint64_t ref = 0;
+    const char *rest = text;
+    bool event = client_listen_event (text, kind, sizeof (kind), &ref, &rest);
+    if (event && !streq (kind, "reply")) {
+        s_apply_event (self, win, from, kind, ref, rest);
+        if (id > win->last_id)
+            win->last_id = id;
+        return;
+    }
     bool own = streq (from, self->user);
-    if (own)
+    if (own && !event)
         for (size_t i = 0; i < win->nlines; i++) {
             line_t *line = win->lines [i];
             if (line->own && line->pending && line->id == 0 && streq (line->body, text)) {
@@ -308,8 +433,13 @@ ui_add_message (ui_t *self, win_t *win, uint64_t id, const char *from, int64_t t
                 return;
             }
         }
-    line_t *line = ui_line_new (L_MSG, id, from, ts, text);
+    line_t *line = ui_line_new (L_MSG, id, from, ts, rest);
     line->own = own;
+    if (event) {                        //  a reply: the line it quotes first
+        line->quote = s_quote_of (win, ref);
+        line->reply_to = ref;
+        s_line_render (line, ts);
+    }
     //  After the last line with a smaller id, before pending own lines.
     size_t at = win->nlines;
     while (at > 0 && (win->lines [at - 1]->id > id || win->lines [at - 1]->pending))
@@ -369,4 +499,27 @@ ui_line_answered (line_t *line, const char *error, int64_t ts)
     }
     else
         s_line_render (line, ts);
+}
+
+
+void
+ui_thread (ui_t *self, win_t *win, uint64_t ref)
+{
+    line_t *root = s_line_of (win, ref);
+    if (!root) {
+        ui_sys (self, win, L_ERR, "no message %" PRIu64 " in this window (/history N fetches more)", ref);
+        return;
+    }
+    ui_sys (self, win, L_SYS, "thread of message %" PRIu64 ":", ref);
+    size_t count = win->nlines, replies = 0;
+    for (size_t i = 0; i < count; i++) {
+        line_t *line = win->lines [i];
+        bool reply = line->reply_to == ref;
+        if (line != root && !reply)
+            continue;
+        replies += line != root;
+        ui_sys (self, win, L_SYS, "  %s<%s> %s%s", line == root? "": "  ", line->from,
+                line->deleted? "[deleted]": line->body, line->edited? " (edited)": "");
+    }
+    ui_sys (self, win, L_SYS, "%zu %s", replies, replies == 1? "reply": "replies");
 }

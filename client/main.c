@@ -32,6 +32,9 @@ static const struct {
 } s_commands [] = {
     { "register", client_cmd_register },
     { "send",     client_cmd_send },
+    { "edit",     client_cmd_edit },
+    { "delete",   client_cmd_delete },
+    { "react",    client_cmd_react },
     { "listen",   client_cmd_listen },
     { "rooms",    client_cmd_rooms },
     { "who",      client_cmd_who },

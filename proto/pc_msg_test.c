@@ -323,7 +323,7 @@ s_test_generated (pc_msg_t *got)
     for (int i = 1; i < PC_CMD_COUNT; i++)
         assert (pc_cmd_lookup (pc_cmd_name ((pc_cmd_t) i)) == (pc_cmd_t) i);
     assert (pc_cmd_name (PC_CMD_UNKNOWN) == NULL);
-    pc_msg_t *send = pc_send_new ("lobby", "c-9", "named");
+    pc_msg_t *send = pc_send_new ("lobby", "c-9", "named", NULL, NULL);
     assert (pc_msg_cmd (send) == PC_CMD_SEND);
     zmsg_t *wire = zmsg_new ();
     zmsg_append (wire, &(zframe_t *) { pc_msg_pack (send) });

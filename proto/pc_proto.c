@@ -13,7 +13,7 @@ const pc_schema_t pc_schemas [PC_CMD_COUNT] = {
     [PC_CMD_LOGOUT] = { "LOGOUT", 0, 1, { PC_F_ID }, 1 },
     [PC_CMD_JOIN] = { "JOIN", 1, 1, { PC_F_NAME }, 1 },
     [PC_CMD_LEAVE] = { "LEAVE", 1, 1, { PC_F_NAME }, 1 },
-    [PC_CMD_SEND] = { "SEND", 3, 3, { PC_F_NAME, PC_F_ID, PC_F_TEXT }, 3 },
+    [PC_CMD_SEND] = { "SEND", 3, 5, { PC_F_NAME, PC_F_ID, PC_F_TEXT, PC_F_ID, PC_F_INT }, 5 },
     [PC_CMD_ROOMS] = { "ROOMS", 0, 0, { PC_F_ANY }, 0 },
     [PC_CMD_WHO] = { "WHO", 1, 1, { PC_F_NAME }, 1 },
     [PC_CMD_SUBS] = { "SUBS", 0, 0, { PC_F_ANY }, 0 },
@@ -40,7 +40,7 @@ const pc_schema_t pc_schemas [PC_CMD_COUNT] = {
     [PC_CMD_STATS] = { "STATS", 0, 0, { PC_F_ANY }, 0 },
     [PC_CMD_OK] = { "OK", 0, PC_FIELDS_MAX, { PC_F_ANY }, 1 },
     [PC_CMD_ERROR] = { "ERROR", 2, 3, { PC_F_INT, PC_F_ANY, PC_F_ANY }, 3 },
-    [PC_CMD_MSG] = { "MSG", 5, 5, { PC_F_ID, PC_F_NAME, PC_F_NAME, PC_F_INT, PC_F_TEXT }, 5 },
+    [PC_CMD_MSG] = { "MSG", 5, 5, { PC_F_ID, PC_F_NAME, PC_F_NAME, PC_F_INT, PC_F_ANY }, 5 },
     [PC_CMD_EVENT] = { "EVENT", 1, PC_FIELDS_MAX, { PC_F_ID, PC_F_ANY }, 2 },
     [PC_CMD_FILES] = { "FILES", 0, 0, { PC_F_ANY }, 0 },
     [PC_CMD_FCHECK] = { "FCHECK", 2, 2, { PC_F_ID, PC_F_ID }, 2 },
@@ -303,12 +303,16 @@ pc_leave_ok (pc_msg_t *request, const char *room)
 }
 
 pc_msg_t *
-pc_send_new (const char *room, const char *cmid, const char *text)
+pc_send_new (const char *room, const char *cmid, const char *text, const char *kind, const char *ref)
 {
     pc_msg_t *self = pc_msg_new ("SEND");
     pc_msg_add (self, room);
     pc_msg_add (self, cmid);
     pc_msg_add (self, text);
+    if (kind)
+        pc_msg_add (self, kind);
+    if (ref)
+        pc_msg_add (self, ref);
     return self;
 }
 

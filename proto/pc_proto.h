@@ -220,10 +220,12 @@ pc_msg_t *pc_leave_ok (pc_msg_t *request, const char *room);
 static inline const char *pc_send_room (pc_msg_t *m) { return pc_msg_field (m, 0); }
 static inline const char *pc_send_cmid (pc_msg_t *m) { return pc_msg_field (m, 1); }
 static inline const char *pc_send_text (pc_msg_t *m) { return pc_msg_field (m, 2); }
+static inline const char *pc_send_kind (pc_msg_t *m) { return pc_msg_field (m, 3); }
+static inline const char *pc_send_ref (pc_msg_t *m) { return pc_msg_field (m, 4); }
 static inline const char *pc_send_ok_id (pc_msg_t *m) { return pc_msg_field (m, 0); }
 static inline const char *pc_send_ok_time (pc_msg_t *m) { return pc_msg_field (m, 1); }
 //  A new SEND (caller owns it; NULL for an optional field leaves it out).
-pc_msg_t *pc_send_new (const char *room, const char *cmid, const char *text);
+pc_msg_t *pc_send_new (const char *room, const char *cmid, const char *text, const char *kind, const char *ref);
 //  The OK reply to a SEND request (routing and request ids copied).
 pc_msg_t *pc_send_ok (pc_msg_t *request, const char *id, const char *time);
 

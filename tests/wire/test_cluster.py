@@ -210,3 +210,31 @@ def test_a_client_given_several_servers_fails_over_and_loses_nothing(stack, node
     finally:
         stack.env.pop("PYCHAT_SERVER", None)
         doomed.kill()
+
+
+def test_edits_replies_and_reactions_cross_brokers_in_id_order(stack, nodes, unique):
+    """An edit, a reply, a reaction and a delete are appended like messages:
+    Redis numbers and publishes them, and both brokers deliver the same
+    entries in the same id order."""
+    room = unique("kinds")
+    (ann, _), (ben, _) = connect(stack, nodes[0], unique("ann")), connect(stack, nodes[1], unique("ben"))
+    for client in (ann, ben):
+        client.join(room)
+    first = ann.send(room, "spanning draft")[0]
+    ann.ok("SEND", room, new_cid(), "spanning final", "edit", first)
+    ben.ok("SEND", room, new_cid(), "an answer", "reply", first)
+    ben.ok("SEND", room, new_cid(), "\U0001F44D", "react", first)
+    assert ben.error("SEND", room, new_cid(), "mine now", "edit", first) == 403
+    ann.ok("SEND", room, new_cid(), "-", "delete", first)
+    seen = [room_messages(client.sub, room, 5) for client in (ann, ben)]
+    assert seen[0] == seen[1], seen
+    ids = [entry[0] for entry in seen[0]]
+    assert ids == list(range(int(first), int(first) + 5)), seen
+    assert [entry[2] for entry in seen[0]] == [
+        "spanning draft", "\x1eedit %s spanning final" % first, "\x1ereply %s an answer" % first,
+        "\x1ereact %s \U0001F44D" % first, "\x1edelete %s" % first], seen
+    stream = redis_command(stack.redis_port, "XRANGE", "room:" + room, "-", "+")
+    assert b"spanning" not in b"".join(v for _, fields in stream for v in fields), stream
+    for client in (ann, ben):
+        client.sub.close()
+        client.close()

@@ -329,7 +329,10 @@ def test_long_message_is_refused_not_cut(cli, tui, unique):
 
 
 def test_help_lists_every_command(cli, tui, unique):
-    client, alice = _logged_in(tui, cli, unique)
+    alice = unique("alice")             # /help is taller than 30 rows since /reply
+    cli.register(alice, "pw-" + alice)
+    client = tui(alice, "pw-" + alice, height=40)
+    client.wait("[connected]")
     client.type("/help")
     screen = client.wait("/quit ")
     for command in COMMANDS:
@@ -382,3 +385,33 @@ def test_reconnect_after_broker_restart(fresh_stack, unique):
             raw.close()
     finally:
         client.close()
+
+
+def test_edit_reply_and_reaction_shown_in_place(cli, tui, unique):
+    """An edit replaces the text of its line, a reply quotes the line it
+    answers, a reaction is counted on its line; /thread lists the thread."""
+    client, alice = _logged_in(tui, cli, unique)
+    bob = unique("bob")
+    cli.register(bob, "pw-" + bob)
+    room = unique("kinds")
+    _join(client, room)
+    client.type("first words here")
+    client.wait("<%s> first words here" % alice)
+    client.type("/edit . better words here")
+    client.wait("<%s> better words here (edited)" % alice)
+    assert "first words here" not in client.screen()
+    listed = cli.pychat("history", room, "--json", user=bob, password="pw-" + bob)
+    assert listed.returncode == 0, listed.stderr
+    ref = [line for line in listed.stdout.splitlines() if "better words" in line][0]
+    ref = ref.split('"id":"')[1].split('"')[0]
+    reply = cli.pychat("send", room, "--reply", ref, "an answer", user=bob, password="pw-" + bob)
+    assert reply.returncode == 0, reply.stderr
+    client.wait("<%s> (re <%s> better words here) an answer" % (bob, alice))
+    react = cli.pychat("react", room, ref, "\U0001F44D", user=bob, password="pw-" + bob)
+    assert react.returncode == 0, react.stderr
+    client.type("/react %s \U0001F44D" % ref)
+    client.wait("better words here (edited)  [\U0001F44D 2]")
+    client.type("/thread " + ref)
+    client.wait("1 reply")
+    client.type("/edit 999999 nope")
+    client.wait("no message 999999")
