@@ -32,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "helpers"))
 
-from cluster import Node, Sentinels  # noqa: E402
+from cluster import Node, start_with_sentinels  # noqa: E402
 from stack import RawClient, Stack, new_cid, wait_for  # noqa: E402
 
 PCBENCH = os.path.join(HERE, "out", "pcbench")
@@ -124,14 +124,7 @@ def redis_failover():
     stack = Stack(BIN, name="cluster-bench-redis")
     sentinels = None
     try:
-        stack.start_redis()
-        sentinels = Sentinels(stack).start()
-        stack.env.update(sentinels.env())
-        stack.env["PYCHAT_BROKER_ID"] = "b1"
-        stack.start_service("authsvc")
-        stack.start_service("broker")
-        stack.wait_broker()
-        stack.wait_auth()
+        sentinels = start_with_sentinels(stack)
         time.sleep(2)                   # the Sentinels learn of the replica
         stack.register("sender", "pw")
         client = RawClient(stack)

@@ -136,3 +136,17 @@ class Sentinels:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+
+
+def start_with_sentinels(stack):
+    """Starts stack's Redis, a replica and three Sentinels (returned), then
+    its auth service and broker b1 following the Sentinels."""
+    stack.start_redis()
+    sentinels = Sentinels(stack).start()
+    stack.env.update(sentinels.env())
+    stack.env["PYCHAT_BROKER_ID"] = "b1"
+    stack.start_service("authsvc")
+    stack.start_service("broker")
+    stack.wait_broker()
+    stack.wait_auth()
+    return sentinels

@@ -22,7 +22,7 @@ import time
 import pytest
 
 from conftest import _bin_dir
-from cluster import Node, Sentinels
+from cluster import Node, start_with_sentinels
 from stack import RawClient, Stack, new_cid, redis_command, wait_for
 
 ROOMS = 3
@@ -99,14 +99,7 @@ def faulty(request):
     sentinels = None
     nodes = []
     try:
-        stack.start_redis()
-        sentinels = Sentinels(stack).start()
-        stack.env.update(sentinels.env())
-        stack.env["PYCHAT_BROKER_ID"] = "b1"
-        stack.start_service("authsvc")
-        stack.start_service("broker")
-        stack.wait_broker()
-        stack.wait_auth()
+        sentinels = start_with_sentinels(stack)
         nodes = [Node(stack, "b2").start(), Node(stack, "b3").start()]
         yield stack, sentinels, nodes
     finally:
