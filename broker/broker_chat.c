@@ -397,7 +397,9 @@ broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
     //  With several brokers: every broker's rooms and members
     zlistx_t *names = self->cluster? broker_cluster_rooms (self): zhashx_keys (self->rooms);
-    if (!names) {
+    zlistx_t *live = self->cluster? broker_cluster_brokers (self): NULL;
+    if (!names || (self->cluster && !live)) {
+        zlistx_destroy (&names);
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
         return 0;
     }
@@ -410,7 +412,7 @@ broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *session)
         if (broker_ctx_room_find (self, name, &room) != 0 || !broker_ctx_room_visible (room, session))
             continue;
         size_t members = broker_room_members (room);
-        zlistx_t *everyone = self->cluster? broker_cluster_members (self, name): NULL;
+        zlistx_t *everyone = self->cluster? broker_cluster_members (self, name, live): NULL;
         if (everyone)
             members = zlistx_size (everyone);
         zlistx_destroy (&everyone);
@@ -419,6 +421,7 @@ broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *session)
             break;
     }
     zlistx_destroy (&names);
+    zlistx_destroy (&live);
     pc_msg_send (reply, self->router);
     pc_msg_destroy (&reply);
     return 0;
@@ -430,7 +433,7 @@ broker_on_who (broker_t *self, pc_msg_t *request, broker_session_t *session)
     broker_room_t *room = broker_ctx_room_for (self, request, session, pc_who_room (request));
     if (!room)
         return 0;
-    zlistx_t *members = self->cluster? broker_cluster_members (self, broker_room_name (room))
+    zlistx_t *members = self->cluster? broker_cluster_members (self, broker_room_name (room), NULL)
                                      : broker_room_member_list (room);
     if (!members) {
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");

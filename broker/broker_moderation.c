@@ -150,7 +150,7 @@ broker_on_kick (broker_t *self, pc_msg_t *request, broker_session_t *session)
     size_t kicked = broker_moderation_kick_here (self, room, victim, text);
     if (self->cluster) {
         //  Sessions of victim on other brokers too
-        zlistx_t *members = broker_cluster_members (self, name);
+        zlistx_t *members = broker_cluster_members (self, name, NULL);
         if (members && zlistx_find (members, (void *) victim))
             kicked++;
         zlistx_destroy (&members);
