@@ -85,12 +85,14 @@ static const char *s_unread_lua =
 
 //  A mention. KEYS: joined:USER, notify:USER, mentions:USER,
 //  mentions:USER:seq. ARGV: room, message id, from, time, text, keep.
-//  nil when USER is not in the room, else {mention id, level}.
+//  nil when USER is not in the room (or the entry could not be added: a
+//  script error would read as Redis being down), else {mention id, level}.
 static const char *s_mention_lua =
     "if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return nil end "
     "local n = redis.call('INCR', KEYS[4]) "
-    "redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], n .. '-0', 'room', ARGV[1], "
-    "           'msg', ARGV[2], 'from', ARGV[3], 'ts', ARGV[4], 'text', ARGV[5]) "
+    "local ok = pcall(redis.call, 'XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], n .. '-0', "
+    "                 'room', ARGV[1], 'msg', ARGV[2], 'from', ARGV[3], 'ts', ARGV[4], 'text', ARGV[5]) "
+    "if not ok then return nil end "
     "return {n, redis.call('HGET', KEYS[2], ARGV[1]) or 'all'}";
 
 //  A first join puts the marker at the room's last id. KEYS: joined:USER,
@@ -183,6 +185,23 @@ broker_marks_left (broker_t *self, const char *user, const char *room)
     redisReply *reply = pc_redis_argv (broker_store_redis (self->store), 3, argv, NULL);
     if (reply)
         freeReplyObject (reply);
+}
+
+void
+broker_marks_forget (broker_t *self, const char *user)
+{
+    char keys [5][64];
+    snprintf (keys [0], sizeof (keys [0]), "joined:%s", user);
+    snprintf (keys [1], sizeof (keys [1]), "marks:%s", user);
+    snprintf (keys [2], sizeof (keys [2]), "notify:%s", user);
+    snprintf (keys [3], sizeof (keys [3]), "mentions:%s", user);
+    snprintf (keys [4], sizeof (keys [4]), "mentions:%s:seq", user);
+    const char *argv [] = { "DEL", keys [0], keys [1], keys [2], keys [3], keys [4] };
+    redisReply *reply = pc_redis_argv (broker_store_redis (self->store), 6, argv, NULL);
+    if (reply)
+        freeReplyObject (reply);
+    else
+        zsys_warning ("broker: the read markers of a deleted account were not removed");
 }
 
 //  --------------------------------------------------------------------------

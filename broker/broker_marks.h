@@ -29,6 +29,8 @@ void        broker_marks_joined     (broker_t *self, const char *user, const cha
                                      uint64_t last);
 //  user left room (LEAVE, KICK): no more mentions from it, not in UNREAD.
 void        broker_marks_left       (broker_t *self, const char *user, const char *room);
+//  The account is gone: its markers, levels, rooms and mentions too.
+void        broker_marks_forget     (broker_t *self, const char *user);
 //  A room message was stored (new, not a resend): when its text names
 //  @someone (a cheap strchr first: most messages pay nothing more), each
 //  named member of the room gets it in their mentions inbox and live.

@@ -93,6 +93,8 @@ broker_moderation_drop_user (broker_t *self, const char *user, const char *kind,
     if (self->cluster)
         broker_cluster_control (self, "drop", user, kind, text);
     broker_moderation_drop_here (self, user, kind, text);
+    if (streq (kind, "deleted"))
+        broker_marks_forget (self, user);   //  a new account of the name starts clean
 }
 
 void

@@ -178,3 +178,16 @@ def test_bad_requests_get_clear_errors(marks):
     assert result.returncode == 2 and "no such room: nosuchroom" in result.stderr
     result = run(marks, "bob", "notify", "errs", "loud")
     assert result.returncode != 0 and "all, mentions or none" in result.stderr
+
+
+def test_a_deleted_account_takes_its_markers_and_mentions_along(marks):
+    marks.register("eve", "pw-eve")
+    ok(marks, "eve", "send", "gone", "eve is here")
+    ok(marks, "ann", "send", "gone", "@eve remember this")
+    assert len(json.loads(ok(marks, "eve", "mentions", "--json"))) == 1
+    ok(marks, "eve", "delete-account")
+    assert not [key for key in redis_command(marks.redis_port, "KEYS", "*eve*")
+                if key.split(b":")[0] in (b"joined", b"marks", b"notify", b"mentions")]
+    marks.register("eve", "pw-eve")             # a new account of the name starts clean
+    assert json.loads(ok(marks, "eve", "mentions", "--json")) == []
+    assert "#gone" not in ok(marks, "eve", "unread")
