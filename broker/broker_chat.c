@@ -2,6 +2,7 @@
 #include "broker_chat.h"
 #include "broker_cluster.h"
 #include "broker_dispatch.h"
+#include "broker_marks.h"
 #include "broker_moderation.h"
 #include "broker_roomdb.h"
 #include "pc_limits.h"
@@ -56,6 +57,7 @@ broker_on_join (broker_t *self, pc_msg_t *request, broker_session_t *session)
         if (broker_room_join (room, user, broker_session_key (session), session))
             broker_ctx_membership (self, user, name, true);
     }
+    broker_marks_joined (self, user, name, broker_room_seq (room));
     broker_ctx_send (self, pc_join_ok (request, name, broker_session_topic (session)));
     return 0;
 }
@@ -69,8 +71,10 @@ broker_on_leave (broker_t *self, pc_msg_t *request, broker_session_t *session)
         return 0;
     }
     broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
-    if (room && broker_room_leave (room, broker_session_user (session), broker_session_key (session)))
+    if (room && broker_room_leave (room, broker_session_user (session), broker_session_key (session))) {
         broker_ctx_membership (self, broker_session_user (session), name, false);
+        broker_marks_left (self, broker_session_user (session), name);
+    }
     broker_session_remove_room (session, name);
     broker_ctx_send (self, pc_leave_ok (request, name));
     return 0;
@@ -266,6 +270,10 @@ broker_chat_flush (broker_t *self)
         broker_store_write_finish (self->store, items, count);
     s_acknowledge (self, items, count, ahead);
     s_count_latency (self, count, delivered);
+    for (size_t i = 0; i < count; i++)      //  @names: a strchr for most
+        if (items [i].rc == 0)
+            broker_marks_message (self, pc_send_room (self->batch_msgs [i]), items [i].seq,
+                                  items [i].ts, items [i].from, items [i].text);
 }
 
 //  --------------------------------------------------------------------------
@@ -384,6 +392,8 @@ s_send_event (broker_t *self, pc_msg_t *request, broker_session_t *session)
         broker_fanout_flush (self->fanout);
     }
     s_acknowledge_one (self, request, session, &item, false);
+    if (reply && item.rc == 0)
+        broker_marks_message (self, name, item.seq, item.ts, user, item.text);
     pc_buf_free (&event);
 }
 

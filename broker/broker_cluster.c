@@ -1,6 +1,7 @@
 //  broker_cluster.c: several brokers on one Redis (see broker_cluster.h).
 #include "broker_cluster.h"
 #include "broker_chat.h"
+#include "broker_marks.h"
 #include "broker_moderation.h"
 #include "pc_limits.h"
 #include "pc_redis.h"
@@ -269,6 +270,8 @@ s_on_control (broker_t *broker, char *payload)
     else
     if (streq (command, "room"))
         broker_ctx_room_reload (broker, a);
+    else
+        broker_marks_control (broker, command, a, b, c);
 }
 
 //  A reply on the subscription connection
