@@ -2,6 +2,7 @@
 #include "broker_cluster.h"
 #include "broker_chat.h"
 #include "broker_moderation.h"
+#include "broker_presence.h"
 #include "pc_limits.h"
 #include "pc_redis.h"
 #include "pc_util.h"
@@ -269,6 +270,9 @@ s_on_control (broker_t *broker, char *payload)
     else
     if (streq (command, "room"))
         broker_ctx_room_reload (broker, a);
+    else
+    if (streq (command, "presence") || streq (command, "typing"))
+        broker_presence_control (broker, command, a, b, c);
 }
 
 //  A reply on the subscription connection
