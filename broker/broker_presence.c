@@ -11,19 +11,27 @@
 #define TO_SUBJECT          2       //  also the subject's own sessions here
 #define NOT_SUBJECT         4       //  never the subject's own sessions
 
-//  A user's first session on this broker: online here, and, when no live
-//  broker had them, online again after being offline (a stale away is gone).
-//  KEYS[1] online:ID; ARGV[1] user, ARGV[2] this broker's id, ARGV[3] "in"/"out"
+//  A user's first session on this broker came (ARGV[3] "in") or their last
+//  one here went ("out"): when no other live broker has them (always, alone
+//  on Redis: ARGV[4] "1"), the user was or is now offline everywhere: their
+//  away message and the rooms they entered while online are forgotten, and
+//  the answer is those rooms ({1, ROOM...}); else {0}. One script, so that
+//  two brokers' last sessions of a user ending at once cannot both miss it.
+//  KEYS[1] online:ID; ARGV[1] user, ARGV[2] this broker's id
 static const char *s_script =
     "local user, me = ARGV[1], ARGV[2]\n"
     "if ARGV[3] == 'in' then redis.call('SADD', KEYS[1], user)\n"
     "else redis.call('SREM', KEYS[1], user) end\n"
-    "for _, id in ipairs(redis.call('SMEMBERS', 'brokers')) do\n"
-    "  if id ~= me and redis.call('EXISTS', 'broker:' .. id) == 1\n"
-    "  and redis.call('SISMEMBER', 'online:' .. id, user) == 1 then return 0 end\n"
+    "if ARGV[4] ~= '1' then\n"
+    "  for _, id in ipairs(redis.call('SMEMBERS', 'brokers')) do\n"
+    "    if id ~= me and redis.call('EXISTS', 'broker:' .. id) == 1\n"
+    "    and redis.call('SISMEMBER', 'online:' .. id, user) == 1 then return {0} end\n"
+    "  end\n"
     "end\n"
-    "redis.call('DEL', 'away:' .. user)\n"
-    "return 1\n";
+    "local rooms = redis.call('SMEMBERS', 'presrooms:' .. user)\n"
+    "redis.call('DEL', 'away:' .. user, 'presrooms:' .. user)\n"
+    "table.insert(rooms, 1, 1)\n"
+    "return rooms\n";
 
 static pc_redis_t *
 s_redis (broker_t *self)
@@ -32,18 +40,14 @@ s_redis (broker_t *self)
 }
 
 //  user came online here (in) or left the last of this broker's sessions:
-//  true when no other live broker has them (and the away message is gone).
+//  true when no other live broker has them (or Redis cannot be asked), with
+//  *rooms_p (when given) the rooms they entered while online, comma-separated
+//  (caller frees).
 static bool
-s_alone (broker_t *self, const char *user, bool in)
+s_alone (broker_t *self, const char *user, bool in, char **rooms_p)
 {
-    if (!self->cluster) {
-        redisReply *reply = pc_redis_command (s_redis (self), "DEL away:%s", user);
-        if (reply)
-            freeReplyObject (reply);
-        return true;
-    }
-    const char *id = broker_cluster_id (self->cluster);
-    if (!self->presence_reset) {
+    const char *id = self->cluster? broker_cluster_id (self->cluster): "-";
+    if (self->cluster && !self->presence_reset) {
         //  A broker that starts again under its id forgets its predecessor's users
         redisReply *reply = pc_redis_command (s_redis (self), "DEL online:%s", id);
         if (!reply)
@@ -53,9 +57,20 @@ s_alone (broker_t *self, const char *user, bool in)
     }
     char key [64];
     snprintf (key, sizeof (key), "online:%s", id);
-    const char *argv [] = { "EVAL", s_script, "1", key, user, id, in? "in": "out" };
-    redisReply *reply = pc_redis_argv (s_redis (self), 7, argv, NULL);
-    bool alone = !reply || reply->type != REDIS_REPLY_INTEGER || reply->integer == 1;
+    const char *argv [] = { "EVAL", s_script, "1", key, user, id, in? "in": "out",
+                            self->cluster? "0": "1" };
+    redisReply *reply = pc_redis_argv (s_redis (self), 8, argv, NULL);
+    bool alone = !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0
+              || reply->element [0]->type != REDIS_REPLY_INTEGER || reply->element [0]->integer == 1;
+    if (rooms_p) {
+        pc_buf_t list;
+        pc_buf_init (&list);
+        for (size_t i = 1; alone && reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++)
+            if (reply->element [i]->type == REDIS_REPLY_STRING && pc_name_valid (reply->element [i]->str))
+                pc_buf_printf (&list, "%s%s", list.size? ",": "", reply->element [i]->str);
+        *rooms_p = list.size? strdup (list.data): NULL;
+        pc_buf_free (&list);
+    }
     if (reply)
         freeReplyObject (reply);
     return alone;
@@ -154,9 +169,22 @@ s_announce (broker_t *self, const char *user, const char *state, const char *tex
     s_deliver (self, msg, rooms, user, TO_SUBJECT_ROOMS | TO_SUBJECT);
     pc_msg_destroy (&msg);
     if (self->cluster && !local_only) {
-        char *what = zsys_sprintf ("%s %s", state, rooms? rooms: "");
-        broker_cluster_control (self, "presence", user, what, text? text: "");
-        zstr_free (&what);
+        //  The other brokers learn the rooms of user's sessions here too
+        pc_buf_t what;
+        pc_buf_init (&what);
+        pc_buf_printf (&what, "%s %s", state, rooms? rooms: "");
+        for (broker_session_t *session = (broker_session_t *) zhashx_first (self->sessions);
+             session; session = (broker_session_t *) zhashx_next (self->sessions)) {
+            if (!broker_session_user (session) || !streq (broker_session_user (session), user))
+                continue;
+            zlistx_t *joined = broker_session_rooms (session);
+            for (char *name = (char *) zlistx_first (joined); name;
+                 name = (char *) zlistx_next (joined))
+                pc_buf_printf (&what, ",%s", name);
+            zlistx_destroy (&joined);
+        }
+        broker_cluster_control (self, "presence", user, what.data, text? text: "");
+        pc_buf_free (&what);
     }
 }
 
@@ -173,31 +201,27 @@ broker_presence_login (broker_t *self, broker_session_t *session)
         if (broker_session_user (other) && streq (broker_session_user (other), user))
             mine++;
     if (mine == 1)
-        s_alone (self, user, true);
+        s_alone (self, user, true, NULL);
 }
 
 void
 broker_presence_logout (broker_t *self, broker_session_t *session, size_t others)
 {
     const char *user = broker_session_user (session);
-    if (!user || others > 0 || !s_alone (self, user, false))
+    char *rooms = NULL;
+    if (!user || others > 0 || !s_alone (self, user, false, &rooms))
         return;
-    //  Offline everywhere: the rooms this last session was in hear it
-    zlistx_t *rooms = broker_session_rooms (session);
-    char *list = NULL;
-    for (char *name = (char *) zlistx_first (rooms); name; name = (char *) zlistx_next (rooms)) {
-        char *longer = zsys_sprintf ("%s%s%s", list? list: "", list? ",": "", name);
-        zstr_free (&list);
-        list = longer;
-    }
-    zlistx_destroy (&rooms);
-    s_announce (self, user, "offline", NULL, list? list: "", false);
-    zstr_free (&list);
+    //  Offline everywhere: the rooms they entered while online hear it
+    s_announce (self, user, "offline", NULL, rooms? rooms: "", false);
+    zstr_free (&rooms);
 }
 
 void
 broker_presence_joined (broker_t *self, const char *user, const char *room)
 {
+    redisReply *reply = pc_redis_command (s_redis (self), "SADD presrooms:%s %s", user, room);
+    if (reply)
+        freeReplyObject (reply);
     char *away = s_away (self, user);
     pc_msg_t *msg = pc_presence_new (user, away? "away": "online", away);
     s_deliver (self, msg, room, user, 0);
@@ -370,7 +394,7 @@ broker_presence_test (bool verbose)
     printf (" * broker_presence: ");
     //  Presence needs sessions, rooms and Redis: tests/wire/test_presence.py
     //  runs it against real stacks. Here: the script's shape.
-    assert (strstr (s_script, "SADD") && strstr (s_script, "DEL', 'away:"));
+    assert (strstr (s_script, "SADD") && strstr (s_script, "'away:' .. user"));
     assert (BROKER_AWAY_MAX < PC_TEXT_MAX);
     if (verbose)
         printf ("(verbose) ");
