@@ -151,3 +151,44 @@ def test_presence_and_typing_across_brokers(stack):
     finally:
         node.stop()
     assert not node.sanitizer_reports(), node.sanitizer_reports()
+
+
+def test_cli_away_who_and_listen(stack):
+    if not stack.has_binary("pychat"):
+        pytest.skip("not built yet: pychat")
+    for name in ("cann", "cbob"):
+        stack.register(name, "pw-" + name)
+        _made.add(name)
+    desk = connect(stack, "cann", subscribe=False)      # keeps cann online
+    desk.join("cliroom")
+    bob = stack.listen("cliroom", "--presence", user="cbob", password="pw-cbob")
+    try:
+        away = stack.pychat("away", "in a meeting", user="cann", password="pw-cann")
+        assert away.returncode == 0 and away.stdout == "away: in a meeting\n", away.stderr
+        wait_for(lambda: any(o.get("presence") == "away" for o in bob.objects()), 10, 0.05,
+                 "bob's listen to print cann away")
+        seen = [o for o in bob.objects() if o.get("user") == "cann"]
+        assert seen[-1]["text"] == "in a meeting" and isinstance(seen[-1]["ts"], int), seen
+        who = stack.pychat("who", "cliroom", user="cbob", password="pw-cbob")
+        assert who.returncode == 0, who.stderr
+        assert who.stdout == "cann  away: in a meeting\ncbob  online\n", who.stdout
+        who = stack.pychat("who", "#cliroom", "--json", user="cbob", password="pw-cbob")
+        assert json.loads(who.stdout) == [
+            {"name": "cann", "state": "away", "away": "in a meeting"},
+            {"name": "cbob", "state": "online"}], who.stdout
+        desk.ok("TYPING", "cliroom")
+        wait_for(lambda: {"typing": "cliroom", "from": "cann"}.items()
+                 <= next((o for o in bob.objects() if "typing" in o), {}).items(),
+                 10, 0.05, "bob's listen to print cann typing")
+        long = stack.pychat("away", "x" * 201, user="cann", password="pw-cann")
+        assert long.returncode == 4 and "away message: at most 200 bytes" in long.stderr, long
+        back = stack.pychat("away", user="cann", password="pw-cann")
+        assert back.returncode == 0 and back.stdout == "back: online\n", back.stderr
+        wait_for(lambda: [o.get("presence") for o in bob.objects()
+                          if o.get("user") == "cann"][-1] == "online", 10, 0.05, "cann back")
+        assert bob.messages() and all("id" not in o for o in bob.objects()), \
+            "presence and typing lines are not messages"
+    finally:
+        assert bob.stop() == 130, bob.stderr_text()
+        desk.ok("LOGOUT", "keep")
+        desk.close()
