@@ -20,9 +20,9 @@
 //  KEYS[1] online:ID; ARGV[1] user, ARGV[2] this broker's id
 static const char *s_script =
     "local user, me = ARGV[1], ARGV[2]\n"
-    "if ARGV[3] == 'in' then redis.call('SADD', KEYS[1], user)\n"
-    "else redis.call('SREM', KEYS[1], user) end\n"
     "if ARGV[4] ~= '1' then\n"
+    "  if ARGV[3] == 'in' then redis.call('SADD', KEYS[1], user)\n"
+    "  else redis.call('SREM', KEYS[1], user) end\n"
     "  for _, id in ipairs(redis.call('SMEMBERS', 'brokers')) do\n"
     "    if id ~= me and redis.call('EXISTS', 'broker:' .. id) == 1\n"
     "    and redis.call('SISMEMBER', 'online:' .. id, user) == 1 then return {0} end\n"
