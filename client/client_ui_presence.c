@@ -149,6 +149,11 @@ ui_presence_on_fanout (ui_t *self, pc_msg_t *msg)
         snprintf (line, sizeof (line), "%s is %s%s%s", user, state, *safe? ": ": "", safe);
     if (streq (state, "offline"))
         ui_presence_spoke (self, NULL, user);
+    if (streq (user, self->user)) {
+        //  Said by another device of ours (this one's /away has its answer)
+        ui_sys (self, self->wins [0], L_SYS, "%s", line);
+        return true;
+    }
     //  In every window that knows the user, else in the status window
     size_t shown = 0;
     for (size_t w = 0; w < self->nwins; w++) {
@@ -160,6 +165,14 @@ ui_presence_on_fanout (ui_t *self, pc_msg_t *msg)
             ui_sys (self, win, L_SYS, "%s", line);
             shown++;
         }
+        //  Gone: no longer a member of our rooms (Tab, the count)
+        for (size_t m = 0; streq (state, "offline") && win->type == W_ROOM && m < win->nmembers; m++)
+            if (streq (win->members [m], user)) {
+                free (win->members [m]);
+                win->members [m] = win->members [--win->nmembers];
+                win->members [win->nmembers] = NULL;
+                break;
+            }
     }
     if (!shown) {
         ui_sys (self, self->wins [0], L_SYS, "%s", line);

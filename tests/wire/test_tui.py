@@ -444,3 +444,6 @@ def test_away_and_typing_seen_by_the_other_user(cli, tui, unique):
     alice_client.type("/away gone for the day")
     bob_client.type("/msg " + alice)
     bob_client.wait(lambda s: re.search(r"\d @%s\s+away\s" % re.escape(alice), s))
+    alice_client.close()                            # her only session: offline
+    bob_client.wait("%s is offline" % alice)
+    bob_client.wait(lambda s: re.search(r"\d @%s\s+off\s" % re.escape(alice), s))
