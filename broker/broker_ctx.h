@@ -61,7 +61,6 @@ struct _broker_t {
     char        audit_seen [48];    //  the last audit entry read ("": none yet)
     int64_t     auth_heard;     //  last reply from an auth service (ms), 0: never
     int64_t     started;
-    bool        presence_reset; //  this broker's "online:ID" forgotten since start (broker_presence)
     bool        terminated;
     bool        verbose;
     //  Counters, for the log and the monitor

@@ -46,15 +46,9 @@ s_redis (broker_t *self)
 static bool
 s_alone (broker_t *self, const char *user, bool in, char **rooms_p)
 {
+    //  "online:ID" is forgotten with "members:*:ID" when the broker registers
+    //  (a kill -9 left its predecessor's users there) and when it leaves
     const char *id = self->cluster? broker_cluster_id (self->cluster): "-";
-    if (self->cluster && !self->presence_reset) {
-        //  A broker that starts again under its id forgets its predecessor's users
-        redisReply *reply = pc_redis_command (s_redis (self), "DEL online:%s", id);
-        if (!reply)
-            return true;
-        freeReplyObject (reply);
-        self->presence_reset = true;
-    }
     char key [64];
     snprintf (key, sizeof (key), "online:%s", id);
     const char *argv [] = { "EVAL", s_script, "1", key, user, id, in? "in": "out",
