@@ -2,6 +2,7 @@
 #include "broker_chat.h"
 #include "broker_cluster.h"
 #include "broker_dispatch.h"
+#include "broker_marks.h"
 #include "broker_moderation.h"
 #include "broker_presence.h"
 #include "broker_roomdb.h"
@@ -57,6 +58,7 @@ broker_on_join (broker_t *self, pc_msg_t *request, broker_session_t *session)
         if (broker_room_join (room, user, broker_session_key (session), session))
             broker_ctx_membership (self, user, name, true);
     }
+    broker_marks_joined (self, user, name, broker_room_seq (room));
     broker_ctx_send (self, pc_join_ok (request, name, broker_session_topic (session)));
     return 0;
 }
@@ -70,8 +72,10 @@ broker_on_leave (broker_t *self, pc_msg_t *request, broker_session_t *session)
         return 0;
     }
     broker_room_t *room = (broker_room_t *) zhashx_lookup (self->rooms, name);
-    if (room && broker_room_leave (room, broker_session_user (session), broker_session_key (session)))
+    if (room && broker_room_leave (room, broker_session_user (session), broker_session_key (session))) {
         broker_ctx_membership (self, broker_session_user (session), name, false);
+        broker_marks_left (self, broker_session_user (session), name);
+    }
     broker_session_remove_room (session, name);
     broker_ctx_send (self, pc_leave_ok (request, name));
     return 0;
@@ -267,6 +271,10 @@ broker_chat_flush (broker_t *self)
         broker_store_write_finish (self->store, items, count);
     s_acknowledge (self, items, count, ahead);
     s_count_latency (self, count, delivered);
+    for (size_t i = 0; i < count; i++)      //  @names: a strchr for most
+        if (items [i].rc == 0)
+            broker_marks_message (self, pc_send_room (self->batch_msgs [i]), items [i].seq,
+                                  items [i].ts, items [i].from, items [i].text);
 }
 
 //  --------------------------------------------------------------------------
@@ -385,6 +393,8 @@ s_send_event (broker_t *self, pc_msg_t *request, broker_session_t *session)
         broker_fanout_flush (self->fanout);
     }
     s_acknowledge_one (self, request, session, &item, false);
+    if (reply && item.rc == 0)
+        broker_marks_message (self, name, item.seq, item.ts, user, item.text);
     pc_buf_free (&event);
 }
 
@@ -398,7 +408,9 @@ broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
     //  With several brokers: every broker's rooms and members
     zlistx_t *names = self->cluster? broker_cluster_rooms (self): zhashx_keys (self->rooms);
-    if (!names) {
+    zlistx_t *live = self->cluster? broker_cluster_brokers (self): NULL;
+    if (!names || (self->cluster && !live)) {
+        zlistx_destroy (&names);
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
         return 0;
     }
@@ -411,7 +423,7 @@ broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *session)
         if (broker_ctx_room_find (self, name, &room) != 0 || !broker_ctx_room_visible (room, session))
             continue;
         size_t members = broker_room_members (room);
-        zlistx_t *everyone = self->cluster? broker_cluster_members (self, name): NULL;
+        zlistx_t *everyone = self->cluster? broker_cluster_members (self, name, live): NULL;
         if (everyone)
             members = zlistx_size (everyone);
         zlistx_destroy (&everyone);
@@ -420,6 +432,7 @@ broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *session)
             break;
     }
     zlistx_destroy (&names);
+    zlistx_destroy (&live);
     pc_msg_send (reply, self->router);
     pc_msg_destroy (&reply);
     return 0;
@@ -431,7 +444,7 @@ broker_on_who (broker_t *self, pc_msg_t *request, broker_session_t *session)
     broker_room_t *room = broker_ctx_room_for (self, request, session, pc_who_room (request));
     if (!room)
         return 0;
-    zlistx_t *members = self->cluster? broker_cluster_members (self, broker_room_name (room))
+    zlistx_t *members = self->cluster? broker_cluster_members (self, broker_room_name (room), NULL)
                                      : broker_room_member_list (room);
     if (!members) {
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");

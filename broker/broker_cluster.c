@@ -1,6 +1,7 @@
 //  broker_cluster.c: several brokers on one Redis (see broker_cluster.h).
 #include "broker_cluster.h"
 #include "broker_chat.h"
+#include "broker_marks.h"
 #include "broker_moderation.h"
 #include "broker_presence.h"
 #include "pc_limits.h"
@@ -273,6 +274,8 @@ s_on_control (broker_t *broker, char *payload)
     else
     if (streq (command, "presence") || streq (command, "typing"))
         broker_presence_control (broker, command, a, b, c);
+    else
+        broker_marks_control (broker, command, a, b, c);
 }
 
 //  A reply on the subscription connection
@@ -516,7 +519,8 @@ broker_cluster_member (broker_t *broker, const char *room, const char *user, boo
         freeReplyObject (reply);
 }
 
-//  The ids of the live brokers, or NULL
+//  The live brokers, "ID ENDPOINT" each (sorted), or NULL: two reads, the
+//  set and one MGET of every broker's key, whatever the number of brokers
 static zlistx_t *
 s_live_ids (broker_t *broker)
 {
@@ -526,19 +530,36 @@ s_live_ids (broker_t *broker)
         return NULL;
     zlistx_t *live = zlistx_new ();
     zlistx_set_destructor (live, (czmq_destructor *) zstr_free);
-    for (size_t i = 0; ids->type == REDIS_REPLY_ARRAY && i < ids->elements; i++) {
-        redisReply *id = ids->element [i];
-        if (id->type != REDIS_REPLY_STRING)
-            continue;
-        redisReply *endpoint = pc_redis_command (redis, "GET broker:%s", id->str);
-        if (endpoint && endpoint->type == REDIS_REPLY_STRING) {
-            char *entry = zsys_sprintf ("%s %s", id->str, endpoint->str);
-            zlistx_add_end (live, entry);
+    size_t count = ids->type == REDIS_REPLY_ARRAY? ids->elements: 0;
+    const char **argv = (const char **) calloc (count + 1, sizeof (char *));
+    char **keys = (char **) calloc (count + 1, sizeof (char *));
+    assert (argv && keys);
+    argv [0] = "MGET";
+    size_t at = 1;
+    for (size_t i = 0; i < count; i++)
+        if (ids->element [i]->type == REDIS_REPLY_STRING) {
+            keys [at] = zsys_sprintf ("broker:%s", ids->element [i]->str);
+            argv [at] = keys [at];
+            at++;
         }
-        if (endpoint)
-            freeReplyObject (endpoint);
+    redisReply *endpoints = at > 1? pc_redis_argv (redis, (int) at, argv, NULL): NULL;
+    for (size_t i = 1; endpoints && endpoints->type == REDIS_REPLY_ARRAY && i < at
+                       && i - 1 < endpoints->elements; i++) {
+        redisReply *endpoint = endpoints->element [i - 1];
+        if (endpoint->type == REDIS_REPLY_STRING)
+            zlistx_add_end (live, zsys_sprintf ("%s %s", keys [i] + strlen ("broker:"), endpoint->str));
     }
+    if (endpoints)
+        freeReplyObject (endpoints);
+    for (size_t i = 1; i < at; i++)
+        zstr_free (&keys [i]);
+    free (keys);
+    free (argv);
     freeReplyObject (ids);
+    if (at > 1 && !endpoints) {
+        zlistx_destroy (&live);
+        return NULL;
+    }
     pc_list_sort (live, (czmq_comparator *) strcmp);
     return live;
 }
@@ -550,9 +571,11 @@ broker_cluster_brokers (broker_t *broker)
 }
 
 zlistx_t *
-broker_cluster_members (broker_t *broker, const char *room)
+broker_cluster_members (broker_t *broker, const char *room, zlistx_t *live)
 {
-    zlistx_t *live = s_live_ids (broker);
+    zlistx_t *read_now = live? NULL: s_live_ids (broker);
+    if (!live)
+        live = read_now;
     if (!live)
         return NULL;
     //  SUNION of the live brokers' sets: a dead broker's members do not count
@@ -563,10 +586,8 @@ broker_cluster_members (broker_t *broker, const char *room)
     argv [0] = "SUNION";
     size_t at = 1;
     for (char *entry = (char *) zlistx_first (live); entry; entry = (char *) zlistx_next (live)) {
-        char *space = strchr (entry, ' ');
-        if (space)
-            *space = 0;
-        keys [at] = zsys_sprintf ("members:%s:%s", room, entry);
+        size_t id_length = strcspn (entry, " ");
+        keys [at] = zsys_sprintf ("members:%s:%.*s", room, (int) id_length, entry);
         argv [at] = keys [at];
         at++;
     }
@@ -589,7 +610,7 @@ broker_cluster_members (broker_t *broker, const char *room)
         zstr_free (&keys [i]);
     free (keys);
     free (argv);
-    zlistx_destroy (&live);
+    zlistx_destroy (&read_now);
     return members;
 }
 

@@ -54,8 +54,9 @@ void        broker_cluster_watch_user (broker_t *broker, const char *user);
 void        broker_cluster_member   (broker_t *broker, const char *room, const char *user,
                                      bool in);
 //  Every broker's members of room (sorted, caller destroys), or NULL when
-//  Redis cannot be read.
-zlistx_t   *broker_cluster_members  (broker_t *broker, const char *room);
+//  Redis cannot be read. live is broker_cluster_brokers' list, to read it
+//  once for many rooms, or NULL to read it now.
+zlistx_t   *broker_cluster_members  (broker_t *broker, const char *room, zlistx_t *live);
 //  Room names any broker knows (caller destroys), or NULL.
 zlistx_t   *broker_cluster_rooms    (broker_t *broker);
 //  A room came to be (JOIN, CREATE): every broker may list it.

@@ -35,6 +35,9 @@ int broker_on_kick (broker_t *self, pc_msg_t *request, broker_session_t *session
 int broker_on_leave (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_login (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_logout (broker_t *self, pc_msg_t *request, broker_session_t *session);
+int broker_on_mark (broker_t *self, pc_msg_t *request, broker_session_t *session);
+int broker_on_mentions (broker_t *self, pc_msg_t *request, broker_session_t *session);
+int broker_on_notify (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_passwd (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_ping (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_register (broker_t *self, pc_msg_t *request, broker_session_t *session);
@@ -47,6 +50,7 @@ int broker_on_setkey (broker_t *self, pc_msg_t *request, broker_session_t *sessi
 int broker_on_slowmode (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_subs (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_typing (broker_t *self, pc_msg_t *request, broker_session_t *session);
+int broker_on_unread (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_who (broker_t *self, pc_msg_t *request, broker_session_t *session);
 
 #endif

@@ -1,6 +1,7 @@
 //  broker_moderation.c: KICK, BAN, UNBAN, DELUSER, RESETPW, the audit log
 //  and notices (see broker_moderation.h).
 #include "broker_moderation.h"
+#include "broker_marks.h"
 #include "broker_authlink.h"
 #include "broker_chat.h"
 #include "broker_cluster.h"
@@ -92,6 +93,8 @@ broker_moderation_drop_user (broker_t *self, const char *user, const char *kind,
     if (self->cluster)
         broker_cluster_control (self, "drop", user, kind, text);
     broker_moderation_drop_here (self, user, kind, text);
+    if (streq (kind, "deleted"))
+        broker_marks_forget (self, user);   //  a new account of the name starts clean
 }
 
 void
@@ -148,9 +151,10 @@ broker_on_kick (broker_t *self, pc_msg_t *request, broker_session_t *session)
     char text [128];
     snprintf (text, sizeof (text), "you were removed from #%s by %s", name, broker_session_user (session));
     size_t kicked = broker_moderation_kick_here (self, room, victim, text);
+    broker_marks_left (self, victim, name);
     if (self->cluster) {
         //  Sessions of victim on other brokers too
-        zlistx_t *members = broker_cluster_members (self, name);
+        zlistx_t *members = broker_cluster_members (self, name, NULL);
         if (members && zlistx_find (members, (void *) victim))
             kicked++;
         zlistx_destroy (&members);

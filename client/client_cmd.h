@@ -51,6 +51,10 @@ int     client_cmd_put      (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_files    (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_get      (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_rm       (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_read     (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_unread   (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_mentions (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_notify   (client_opts_t *opts, int argc, char **argv);
 
 //  Folds a room name as typed ("Dev", "#dev") into out (size: at least
 //  PC_NAME_MAX + 1); PC_EXIT_REJECTED with one line on stderr when bad.

@@ -164,38 +164,6 @@ client_listen_print_entry (bool json, const char *id, const char *room, const ch
 }
 
 void
-client_listen_print_msg (bool json, const char *id, const char *room,
-                         const char *from, const char *ts, const char *text)
-{
-    if (text && text [0] == CLIENT_EVENT_MARK) {
-        client_listen_print_entry (json, id, room, from, ts, text, NULL);
-        return;
-    }
-    if (json) {
-        pc_buf_t line;
-        pc_buf_init (&line);
-        pc_buf_append (&line, "{\"id\":", 6);
-        pc_buf_json_str (&line, id);
-        pc_buf_append (&line, ",\"room\":", 8);
-        pc_buf_json_str (&line, room);
-        pc_buf_append (&line, ",\"from\":", 8);
-        pc_buf_json_str (&line, from);
-        pc_buf_printf (&line, ",\"ts\":%lld,\"text\":", strtoll (ts, NULL, 10));
-        pc_buf_json_str (&line, text);
-        pc_buf_append (&line, "}\n", 2);
-        fwrite (line.data, 1, line.size, stdout);
-        pc_buf_free (&line);
-    }
-    else {
-        char clock [16];
-        s_clock (ts, clock, sizeof (clock));
-        printf ("[%s] #%s <%s> ", clock, room, from);
-        client_listen_plain_text (stdout, text);
-        putchar ('\n');
-    }
-}
-
-void
 client_listen_print_dm (bool json, const char *id, const char *from,
                         const char *to, const char *ts, const char *text, bool sent)
 {

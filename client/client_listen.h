@@ -29,14 +29,13 @@ void    client_listen_plain_text (FILE *out, const char *text);
 #define CLIENT_EVENT_MARK   '\x1e'
 bool    client_listen_event (const char *text, char *kind, size_t size, uint64_t *ref,
                              const char **rest);
-//  Prints one entry as print_msg does, an event saying what it is about;
-//  extra (plain: appended after two spaces; JSON: more members, "k":v,...)
+//  Prints one room entry, "[HH:MM:SS] #room <from> text" or
+//  {"id","room","from","ts","text"}; an event says what it is about
+//  ("kind", "ref"); extra (plain: appended after two spaces; JSON: more members, "k":v,...)
 //  may be NULL.
 void    client_listen_print_entry (bool json, const char *id, const char *room,
                                    const char *from, const char *ts, const char *text,
                                    const char *extra);
-void    client_listen_print_msg (bool json, const char *id, const char *room,
-                                 const char *from, const char *ts, const char *text);
 //  One opened direct message: "[HH:MM:SS] *dm* <from> text" or
 //  {"dm":true,"id","from","to","ts","text"}.
 //  sent: a copy of a DM the listening user wrote (from another device).

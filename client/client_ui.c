@@ -253,6 +253,7 @@ s_loop (ui_t *self)
 {
     while (!self->quit && !client_conn_interrupted ()) {
         client_session_tick (self->session);
+        ui_marks_tick (self);
         ui_draw (self);
         zmq_pollitem_t items [3 + XFERS_MAX];
         memset (items, 0, sizeof (items));

@@ -7,7 +7,8 @@
 static const char *s_commands [] = {
     "/join", "/leave", "/msg", "/me", "/who", "/rooms", "/history", "/fingerprint",
     "/trust", "/devices", "/upload", "/files", "/download", "/set", "/slowmode", "/close", "/help",
-    "/quit", "/logout", "/edit", "/delete", "/reply", "/react", "/unreact", "/thread", "/away", NULL
+    "/quit", "/logout", "/edit", "/delete", "/reply", "/react", "/unreact", "/thread",
+    "/mentions", "/notify", "/away", NULL
 };
 
 static const char *s_help [] = {
@@ -28,6 +29,7 @@ static const char *s_help [] = {
     "/download NAME [TO] save a file shared here (default TO: ./NAME)",
     "/set bell on|off    ring the bell on a mention or DM (also: colors)",
     "/slowmode [ROOM] N  one message per user every N s; 0 ends it",
+    "/mentions           messages that named you; /notify [ROOM] all|mentions|none",
     "/close              close this window (leaves a room)",
     "/reply ID TEXT      (also /edit, /delete, /react, /unreact, /thread)",
     "/help               this list",
@@ -381,6 +383,13 @@ s_cmd_away (ui_t *self, cmd_t *cmd)
     ui_presence_away (self, cmd->win, strlen (cmd->line) > 5? cmd->line + 5: NULL);
 }
 
+//  /mentions, /notify (client_ui_marks.c)
+static void
+s_cmd_marks (ui_t *self, cmd_t *cmd)
+{
+    ui_marks_command (self, cmd->win, cmd->cmd, cmd->arg, cmd->rest);
+}
+
 static const struct {
     const char *name;
     cmd_fn     *run;
@@ -395,7 +404,8 @@ static const struct {
     { "/devices", s_cmd_devices },
     { "/upload", s_cmd_share }, { "/files", s_cmd_share }, { "/download", s_cmd_share },
     { "/set", s_cmd_set }, { "/slowmode", s_cmd_slowmode }, { "/help", s_cmd_help },
-    { "/quit", s_cmd_quit }, { "/exit", s_cmd_quit }, { "/logout", s_cmd_logout }
+    { "/quit", s_cmd_quit }, { "/exit", s_cmd_quit }, { "/logout", s_cmd_logout },
+    { "/mentions", s_cmd_marks }, { "/notify", s_cmd_marks }
 };
 
 static void

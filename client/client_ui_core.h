@@ -65,10 +65,16 @@ typedef enum { M_FORM, M_CHAT } mode_t_;
 //  What a front-end request was for (client_session_request's kind).
 typedef enum {
     R_HISTORY, R_OLDER, R_WHO, R_WHO_QUIET, R_ROOMS, R_LOGOUT, R_GETKEY, R_SETKEY, R_DM,
-    R_INBOX, R_FILES, R_SLOWMODE, R_DEVICES, R_DEVREVOKE, R_AWAY, R_TYPING
+    R_INBOX, R_FILES, R_SLOWMODE, R_DEVICES, R_DEVREVOKE,
+    R_UNREAD, R_MARK, R_NOTIFY, R_MENTIONS, R_AWAY, R_TYPING
 } req_kind_t;
 
 typedef struct _ui_presence_t ui_presence_t;    //  client_ui_presence.c
+
+//  A room's notification level (NOTIFY): what its count shows.
+#define LEVEL_ALL           0
+#define LEVEL_MENTIONS      1
+#define LEVEL_NONE          2
 
 typedef struct {
     line_kind_t kind;
@@ -104,6 +110,10 @@ typedef struct {
     bool     fetching;              //  a scroll-back HISTORY is out
     int      unread;
     bool     mention;
+    int      level;                 //  LEVEL_*, from the server
+    uint64_t marked;                //  the read marker as the server has it (or we sent)
+    int64_t  mark_at;               //  when we last sent MARK (mono ms)
+    bool     mark_due;              //  a MARK waits for MARK_EVERY_MS
     size_t   scroll;                //  rows scrolled back from the bottom
     char   **members;
     size_t   nmembers;
@@ -286,6 +296,14 @@ void ui_on_ready (void *arg);
 void ui_on_state (void *arg, client_session_state_t state, const char *why);
 void ui_on_fanout (void *arg, pc_msg_t *msg);
 void ui_on_token (void *arg, const char *token, const char *sid);
+
+//  client_ui_marks.c: read markers, server unread counts, levels, mentions
+void ui_marks_refresh (ui_t *self);
+void ui_marks_viewed (ui_t *self, win_t *win);
+void ui_marks_tick (ui_t *self);
+void ui_marks_on_reply (ui_t *self, int kind, const char *what, pc_msg_t *reply, const char *error);
+bool ui_marks_on_fanout (ui_t *self, pc_msg_t *msg);
+void ui_marks_command (ui_t *self, win_t *win, const char *cmd, const char *arg, const char *rest);
 
 //  client_ui_cmd.c
 void ui_submit (ui_t *self);

@@ -319,6 +319,12 @@ ui_on_reply (void *arg, int kind_int, const char *what, long n, pc_msg_t *reply)
             if (!error)
                 s_on_who (self, win, what, reply, kind == R_WHO_QUIET);
             break;
+        case R_UNREAD:
+        case R_MARK:
+        case R_NOTIFY:
+        case R_MENTIONS:
+            ui_marks_on_reply (self, kind, what, reply, error? reason: NULL);
+            break;
         case R_ROOMS:
             if (error)
                 ui_sys (self, ui_current (self), L_ERR, "rooms: %s", reason);
@@ -440,6 +446,7 @@ ui_on_ready (void *arg)
         if (self->wins [i]->type == W_ROOM && !self->wins [i]->nmembers)
             ui_simple (self, "WHO", self->wins [i]->target, "presence", NULL, R_WHO_QUIET,
                       self->wins [i]->target, 0);
+    ui_marks_refresh (self);            //  the sidebar's counts, from the server
 }
 
 
@@ -482,6 +489,8 @@ ui_on_fanout (void *arg, pc_msg_t *msg)
 {
     ui_t *self = (ui_t *) arg;
     if (ui_presence_on_fanout (self, msg))
+        return;
+    if (ui_marks_on_fanout (self, msg))
         return;
     if (pc_msg_is (msg, "DMMSG") && pc_msg_nfields (msg) >= 5) {
         const char *from = pc_dmmsg_from (msg);

@@ -321,6 +321,7 @@ ui_switch (ui_t *self, size_t index)
     self->current = index;
     self->wins [index]->unread = 0;
     self->wins [index]->mention = false;
+    ui_marks_viewed (self, self->wins [index]);
     free (self->tab_prefix);
     self->tab_prefix = NULL;
 }
@@ -392,7 +393,11 @@ ui_sys (ui_t *self, win_t *win, line_kind_t kind, const char *format, ...)
 static void
 s_notify (ui_t *self, win_t *win, bool mention)
 {
-    if (win == ui_current (self) && self->mode == M_CHAT)
+    if (win == ui_current (self) && self->mode == M_CHAT) {
+        ui_marks_viewed (self, win);            //  read as it arrives
+        return;
+    }
+    if (win->level == LEVEL_NONE || (win->level == LEVEL_MENTIONS && !mention))
         return;
     win->unread++;
     if (mention)

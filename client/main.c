@@ -57,6 +57,10 @@ static const struct {
     { "files",    client_cmd_files },
     { "get",      client_cmd_get },
     { "rm",       client_cmd_rm },
+    { "read",     client_cmd_read },
+    { "unread",   client_cmd_unread },
+    { "mentions", client_cmd_mentions },
+    { "notify",   client_cmd_notify },
 };
 #define COMMANDS (sizeof (s_commands) / sizeof (s_commands [0]))
 

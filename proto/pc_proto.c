@@ -45,6 +45,12 @@ const pc_schema_t pc_schemas [PC_CMD_COUNT] = {
     [PC_CMD_ERROR] = { "ERROR", 2, 3, { PC_F_INT, PC_F_ANY, PC_F_ANY }, 3 },
     [PC_CMD_MSG] = { "MSG", 5, 5, { PC_F_ID, PC_F_NAME, PC_F_NAME, PC_F_INT, PC_F_ANY }, 5 },
     [PC_CMD_EVENT] = { "EVENT", 1, PC_FIELDS_MAX, { PC_F_ID, PC_F_ANY }, 2 },
+    [PC_CMD_MARK] = { "MARK", 1, 2, { PC_F_NAME, PC_F_INT }, 2 },
+    [PC_CMD_UNREAD] = { "UNREAD", 0, 0, { PC_F_ANY }, 0 },
+    [PC_CMD_NOTIFY] = { "NOTIFY", 2, 2, { PC_F_NAME, PC_F_ID }, 2 },
+    [PC_CMD_MENTIONS] = { "MENTIONS", 2, 2, { PC_F_INT, PC_F_INT }, 2 },
+    [PC_CMD_MARKED] = { "MARKED", 2, 2, { PC_F_NAME, PC_F_INT }, 2 },
+    [PC_CMD_MENTION] = { "MENTION", 5, 5, { PC_F_INT, PC_F_NAME, PC_F_INT, PC_F_NAME, PC_F_ANY }, 5 },
     [PC_CMD_FILES] = { "FILES", 0, 0, { PC_F_ANY }, 0 },
     [PC_CMD_FCHECK] = { "FCHECK", 2, 2, { PC_F_ID, PC_F_ID }, 2 },
     [PC_CMD_FEVENT] = { "FEVENT", 1, 16, { PC_F_ID, PC_F_ANY }, 2 },
@@ -90,9 +96,14 @@ static const pc_cmd_t s_by_name [] = {
     PC_CMD_LEAVE,
     PC_CMD_LOGIN,
     PC_CMD_LOGOUT,
+    PC_CMD_MARK,
+    PC_CMD_MARKED,
+    PC_CMD_MENTION,
+    PC_CMD_MENTIONS,
     PC_CMD_MKADMIN,
     PC_CMD_MSG,
     PC_CMD_NOTICE,
+    PC_CMD_NOTIFY,
     PC_CMD_OK,
     PC_CMD_PASSWD,
     PC_CMD_PING,
@@ -110,6 +121,7 @@ static const pc_cmd_t s_by_name [] = {
     PC_CMD_SUBS,
     PC_CMD_TYPING,
     PC_CMD_UNBAN,
+    PC_CMD_UNREAD,
     PC_CMD_USERS,
     PC_CMD_WHO,
 };
@@ -666,6 +678,80 @@ pc_event_new (const char *kind)
 {
     pc_msg_t *self = pc_msg_new ("EVENT");
     pc_msg_add (self, kind);
+    return self;
+}
+
+pc_msg_t *
+pc_mark_new (const char *room, const char *id)
+{
+    pc_msg_t *self = pc_msg_new ("MARK");
+    pc_msg_add (self, room);
+    if (id)
+        pc_msg_add (self, id);
+    return self;
+}
+
+pc_msg_t *
+pc_mark_ok (pc_msg_t *request, const char *room, const char *id)
+{
+    pc_msg_t *self = pc_msg_new_ok (request);
+    pc_msg_add (self, room);
+    pc_msg_add (self, id);
+    return self;
+}
+
+pc_msg_t *
+pc_unread_new (void)
+{
+    pc_msg_t *self = pc_msg_new ("UNREAD");
+    return self;
+}
+
+pc_msg_t *
+pc_notify_new (const char *room, const char *level)
+{
+    pc_msg_t *self = pc_msg_new ("NOTIFY");
+    pc_msg_add (self, room);
+    pc_msg_add (self, level);
+    return self;
+}
+
+pc_msg_t *
+pc_notify_ok (pc_msg_t *request, const char *room, const char *level)
+{
+    pc_msg_t *self = pc_msg_new_ok (request);
+    pc_msg_add (self, room);
+    pc_msg_add (self, level);
+    return self;
+}
+
+pc_msg_t *
+pc_mentions_new (const char *since, const char *limit)
+{
+    pc_msg_t *self = pc_msg_new ("MENTIONS");
+    pc_msg_add (self, since);
+    pc_msg_add (self, limit);
+    return self;
+}
+
+pc_msg_t *
+pc_marked_new (const char *room, const char *id)
+{
+    pc_msg_t *self = pc_msg_new ("MARKED");
+    pc_msg_add (self, room);
+    pc_msg_add (self, id);
+    return self;
+}
+
+pc_msg_t *
+pc_mention_new (const char *id, const char *room, const char *msg, const char *from, const char *text)
+{
+    pc_msg_t *self = pc_msg_new ("MENTION");
+    pc_msg_add (self, id);
+    pc_msg_add (self, room);
+    pc_msg_add (self, msg);
+    pc_msg_add (self, from);
+    pc_msg_add (self, text);
     return self;
 }
 

@@ -70,6 +70,12 @@ typedef enum {
     PC_CMD_ERROR,
     PC_CMD_MSG,
     PC_CMD_EVENT,
+    PC_CMD_MARK,
+    PC_CMD_UNREAD,
+    PC_CMD_NOTIFY,
+    PC_CMD_MENTIONS,
+    PC_CMD_MARKED,
+    PC_CMD_MENTION,
     PC_CMD_FILES,
     PC_CMD_FCHECK,
     PC_CMD_FEVENT,
@@ -466,6 +472,60 @@ static inline const char *pc_event_arg (pc_msg_t *m, size_t i) { return pc_msg_f
 static inline size_t pc_event_arg_count (pc_msg_t *m) { return pc_msg_nfields (m) > 1? pc_msg_nfields (m) - 1: 0; }
 //  A new EVENT (caller owns it; NULL for an optional field leaves it out).
 pc_msg_t *pc_event_new (const char *kind);
+
+//  MARK
+static inline const char *pc_mark_room (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_mark_id (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_mark_ok_room (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_mark_ok_id (pc_msg_t *m) { return pc_msg_field (m, 1); }
+//  A new MARK (caller owns it; NULL for an optional field leaves it out).
+pc_msg_t *pc_mark_new (const char *room, const char *id);
+//  The OK reply to a MARK request (routing and request ids copied).
+pc_msg_t *pc_mark_ok (pc_msg_t *request, const char *room, const char *id);
+
+//  UNREAD
+static inline const char *pc_unread_ok_room (pc_msg_t *m, size_t i) { return pc_msg_field (m, 0 + i); }
+static inline size_t pc_unread_ok_count (pc_msg_t *m) { return pc_msg_nfields (m) > 0? pc_msg_nfields (m) - 0: 0; }
+//  A new UNREAD (caller owns it; NULL for an optional field leaves it out).
+pc_msg_t *pc_unread_new (void);
+
+//  NOTIFY
+static inline const char *pc_notify_room (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_notify_level (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_notify_ok_room (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_notify_ok_level (pc_msg_t *m) { return pc_msg_field (m, 1); }
+//  A new NOTIFY (caller owns it; NULL for an optional field leaves it out).
+pc_msg_t *pc_notify_new (const char *room, const char *level);
+//  The OK reply to a NOTIFY request (routing and request ids copied).
+pc_msg_t *pc_notify_ok (pc_msg_t *request, const char *room, const char *level);
+
+//  MENTIONS
+static inline const char *pc_mentions_since (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_mentions_limit (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_mentions_ok_id (pc_msg_t *m, size_t i) { return pc_msg_field (m, i * 6 + 0); }
+static inline const char *pc_mentions_ok_room (pc_msg_t *m, size_t i) { return pc_msg_field (m, i * 6 + 1); }
+static inline const char *pc_mentions_ok_msg (pc_msg_t *m, size_t i) { return pc_msg_field (m, i * 6 + 2); }
+static inline const char *pc_mentions_ok_from (pc_msg_t *m, size_t i) { return pc_msg_field (m, i * 6 + 3); }
+static inline const char *pc_mentions_ok_time (pc_msg_t *m, size_t i) { return pc_msg_field (m, i * 6 + 4); }
+static inline const char *pc_mentions_ok_text (pc_msg_t *m, size_t i) { return pc_msg_field (m, i * 6 + 5); }
+static inline size_t pc_mentions_ok_count (pc_msg_t *m) { return pc_msg_nfields (m) / 6; }
+//  A new MENTIONS (caller owns it; NULL for an optional field leaves it out).
+pc_msg_t *pc_mentions_new (const char *since, const char *limit);
+
+//  MARKED
+static inline const char *pc_marked_room (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_marked_id (pc_msg_t *m) { return pc_msg_field (m, 1); }
+//  A new MARKED (caller owns it; NULL for an optional field leaves it out).
+pc_msg_t *pc_marked_new (const char *room, const char *id);
+
+//  MENTION
+static inline const char *pc_mention_id (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_mention_room (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_mention_msg (pc_msg_t *m) { return pc_msg_field (m, 2); }
+static inline const char *pc_mention_from (pc_msg_t *m) { return pc_msg_field (m, 3); }
+static inline const char *pc_mention_text (pc_msg_t *m) { return pc_msg_field (m, 4); }
+//  A new MENTION (caller owns it; NULL for an optional field leaves it out).
+pc_msg_t *pc_mention_new (const char *id, const char *room, const char *msg, const char *from, const char *text);
 
 //  FILES
 static inline const char *pc_files_ok_port (pc_msg_t *m) { return pc_msg_field (m, 0); }

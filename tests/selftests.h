@@ -11,6 +11,7 @@
 #include "broker_server.h"
 #include "broker_fanout.h"
 #include "broker_chat.h"
+#include "broker_marks.h"
 #include "broker_cluster.h"
 #include "broker_files.h"
 #include "broker_limits.h"
@@ -37,6 +38,7 @@
 
 #define PYCHAT_MODULE_SELFTESTS(verbose) do { \
     broker_room_test (verbose); \
+    broker_marks_test (verbose); \
     broker_session_test (verbose); \
     broker_journal_test (verbose); \
     broker_store_test (verbose); \

@@ -238,3 +238,36 @@ def test_edits_replies_and_reactions_cross_brokers_in_id_order(stack, nodes, uni
     for client in (ann, ben):
         client.sub.close()
         client.close()
+
+
+def test_read_markers_and_mentions_cross_brokers(stack, nodes, unique):
+    """Read markers and mentions live in Redis: a marker set through one
+    broker reaches the user's session on another, live, and a mention sent
+    through a third reaches both."""
+    room = unique("marked")
+    desktop, _ = connect(stack, nodes[1], unique("reader"))
+    laptop, _ = connect(stack, nodes[2], desktop.user)
+    writer, _ = connect(stack, nodes[0], unique("writer"))
+    for client in (desktop, laptop, writer):
+        client.join(room)
+    writer.send(room, "one")
+    last = writer.send(room, "two, @%s" % desktop.user.upper())[0]
+
+    def next_of(sub, command):
+        found = []
+
+        def arrived():
+            message = sub.recv(0.2)
+            if message and message[2] == command:
+                found.append(message)
+            return bool(found)
+        wait_for(arrived, 10, 0, "a %s from another broker" % command)
+        return found[0]
+    for sub in (desktop.sub, laptop.sub):
+        assert next_of(sub, "MENTION")[5:8] == [room, last, writer.user]
+    counts = [f for f in desktop.ok("UNREAD") if f.startswith(room + " ")]
+    assert counts == ["%s 2 1 all 0 %s" % (room, last)], counts
+    assert laptop.ok("MARK", room) == [room, last]
+    assert next_of(desktop.sub, "MARKED")[4:6] == [room, last]
+    counts = [f for f in desktop.ok("UNREAD") if f.startswith(room + " ")]
+    assert counts == ["%s 0 0 all %s %s" % (room, last, last)], counts

@@ -18,13 +18,14 @@ import unicodedata
 import pytest
 
 from conftest import need
-from stack import sanitizer_lines
+from stack import sanitizer_lines, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 WIDTH, HEIGHT = 100, 30
 COMMANDS = ["/join", "/leave", "/msg", "/me", "/who", "/rooms", "/history", "/fingerprint",
-            "/trust", "/devices", "/set", "/slowmode", "/close", "/help", "/quit", "/logout"]
+            "/trust", "/devices", "/set", "/slowmode", "/close", "/help", "/quit", "/logout",
+            "/mentions"]
 
 
 def cells(text):
@@ -206,6 +207,43 @@ def test_windows_unread_and_mention(cli, tui, unique):
     assert not re.search(r"4 #%s\s+\d" % re.escape(two), screen)
     client.keys("C-p")
     client.wait("#%s>" % one)
+
+
+def test_sidebar_counts_come_from_the_server_and_mentions_are_shown(cli, tui, unique):
+    """Read markers and mentions (PROTOCOL.md, "Read markers and
+    mentions"): reading on another device clears the sidebar's count live,
+    a mention is announced in the status window and listed by /mentions,
+    viewing a room marks it read on the server, /notify none mutes it."""
+    client, alice = _logged_in(tui, cli, unique)
+    bob = unique("bob")
+    cli.register(bob, "pw-" + bob)
+    room = unique("marked")
+    _join(client, room)                             # 2 is #lobby, 3 this room
+    client.keys("M-1")                              # the status window: the room is not viewed
+    client.wait(lambda s: "#%s>" % room not in s)
+    for text in ("first news", "second news"):
+        assert cli.pychat("send", room, text, user=bob, password="pw-" + bob).returncode == 0
+    client.wait(lambda s: re.search(r"3 #%s\s+2\s" % re.escape(room), s))
+    laptop = os.path.join(cli.homes, alice + "-laptop")
+    os.makedirs(laptop, exist_ok=True)
+    read = cli.pychat("read", room, user=alice, password="pw-" + alice, home=laptop)
+    assert read.returncode == 0, read.stderr
+    client.wait(lambda s: "3 #" + room in s and not re.search(r"3 #%s\s+\d" % re.escape(room), s))
+    assert cli.pychat("send", room, "@%s look here" % alice.upper(), user=bob,
+                      password="pw-" + bob).returncode == 0
+    client.wait("mention: <%s> in #%s: @%s look here" % (bob, room, alice.upper()))
+    client.wait(lambda s: re.search(r"3 #%s\s+1!" % re.escape(room), s))
+    client.type("/mentions")
+    client.wait("mentions of @%s (newest last):" % alice)
+    client.keys("M-3")                              # viewing the room marks it read
+    client.wait("#%s>" % room)
+    wait_for(lambda: "#%s  0 unread  0 mentions" % room in cli.pychat(
+        "unread", user=alice, password="pw-" + alice, home=laptop).stdout, 15, 0.3,
+        "the room to be marked read on the server")
+    client.type("/notify none")
+    client.wait("#%s: notify none (muted)" % room)
+    assert "#%s  muted" % room in cli.pychat("unread", user=alice, password="pw-" + alice,
+                                             home=laptop).stdout
 
 
 def test_direct_message_unread(cli, tui, unique):
