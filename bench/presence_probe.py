@@ -1,10 +1,17 @@
-"""Presence and typing, measured against a running stack (release build):
-TYPING -> the other member's TYPING (latency), WHO room vs WHO room presence
-for a room of N members, and LOGIN+LOGOUT of a second session (the presence
-bookkeeping runs at both)."""
-import os, statistics, sys, time
+"""Presence and typing (issue 18, item 6), measured on a private stack it
+starts itself (PYCHAT_BIN, default bin/; flood control off): TYPING to the
+other member's TYPING on its SUB, WHO room against WHO room presence for a
+room of MEMBERS (40) members, and the LOGOUT of a session while the user
+stays online against the one that makes them offline (the presence script
+and the PRESENCE fan-out). Not part of `make bench`:
+
+    PYCHAT_BIN=$PWD/bin python3 bench/presence_probe.py
+"""
+import os
+import sys
+import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "helpers"))
-from stack import RawClient, RawSub, Stack
+from stack import RawClient, Stack
 
 def pct(values, p):
     values = sorted(values)
