@@ -4,6 +4,7 @@
 #include "broker_cluster.h"
 #include "broker_dispatch.h"
 #include "broker_moderation.h"
+#include "broker_presence.h"
 #include "pc_limits.h"
 #include "pc_util.h"
 
@@ -95,6 +96,7 @@ s_bind (broker_t *self, broker_pending_t *pending, const char *name, const char 
     broker_session_login (session, name, role);
     broker_session_set_token_id (session, sid);
     broker_session_touch (session, pc_now_ms ());
+    broker_presence_login (self, session);
     broker_ctx_event (self, "login", name, NULL);
     broker_debug (self, "broker: %s logged in", name);
     pc_msg_add (answer, name);

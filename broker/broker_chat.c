@@ -4,6 +4,7 @@
 #include "broker_dispatch.h"
 #include "broker_marks.h"
 #include "broker_moderation.h"
+#include "broker_presence.h"
 #include "broker_roomdb.h"
 #include "pc_limits.h"
 #include "pc_util.h"
@@ -447,6 +448,23 @@ broker_on_who (broker_t *self, pc_msg_t *request, broker_session_t *session)
                                      : broker_room_member_list (room);
     if (!members) {
         broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
+        return 0;
+    }
+    //  WHO room presence: "NAME online" or "NAME away TEXT" per member
+    const char *with = pc_who_with (request);
+    if (with && streq (with, "presence")) {
+        zlistx_t *states = broker_presence_who (self, members);
+        zlistx_destroy (&members);
+        if (!states) {
+            broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable");
+            return 0;
+        }
+        members = states;
+    }
+    else
+    if (with) {
+        zlistx_destroy (&members);
+        broker_ctx_reply_error (self, request, PC_ERR_MALFORMED, "WHO room [presence]");
         return 0;
     }
     pc_msg_t *reply = pc_msg_new_ok (request);

@@ -3,6 +3,7 @@
 #include "broker_chat.h"
 #include "broker_marks.h"
 #include "broker_moderation.h"
+#include "broker_presence.h"
 #include "pc_limits.h"
 #include "pc_redis.h"
 #include "pc_util.h"
@@ -271,6 +272,9 @@ s_on_control (broker_t *broker, char *payload)
     if (streq (command, "room"))
         broker_ctx_room_reload (broker, a);
     else
+    if (streq (command, "presence") || streq (command, "typing"))
+        broker_presence_control (broker, command, a, b, c);
+    else
         broker_marks_control (broker, command, a, b, c);
 }
 
@@ -422,13 +426,18 @@ s_check_counters (broker_t *broker)
 }
 
 //  A broker that starts again under its id forgets who its predecessor
-//  had in which room (a kill -9 left them there)
+//  had in which room, and which users ("online:ID", broker_presence): a
+//  kill -9 left them there
 static bool
 s_forget_members (broker_t *broker)
 {
     broker_cluster_t *self = broker->cluster;
     pc_redis_t *redis = broker_store_redis (broker->store);
     char cursor [32] = "0";
+    redisReply *online = pc_redis_command (redis, "DEL online:%s", self->id);   //  broker_presence
+    if (!online)
+        return false;
+    freeReplyObject (online);
     do {
         redisReply *reply = pc_redis_command (redis, "SCAN %s MATCH members:*:%s COUNT 1000",
                                               cursor, self->id);

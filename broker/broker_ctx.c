@@ -1,6 +1,7 @@
 //  broker_ctx.c: the helpers every command module shares (see broker_ctx.h).
 #include "broker_ctx.h"
 #include "broker_cluster.h"
+#include "broker_presence.h"
 #include "broker_roomdb.h"
 #include "pc_limits.h"
 
@@ -144,6 +145,8 @@ broker_ctx_membership (broker_t *self, const char *user, const char *room, bool 
     broker_ctx_event (self, in? "join": "leave", user, room);
     if (self->cluster)
         broker_cluster_member (self, room, user, in);
+    if (in)
+        broker_presence_joined (self, user, room);
 }
 
 bool
@@ -177,5 +180,6 @@ broker_ctx_logout (broker_t *self, broker_session_t *session)
     pc_msg_t *event = pc_ev_logout_new (user, sessions);
     broker_fanout_send (self->fanout, event);
     pc_msg_destroy (&event);
+    broker_presence_logout (self, session, others);
     broker_session_logout (session);
 }

@@ -18,6 +18,7 @@ typedef struct {
 const broker_route_t *broker_dispatch_route (pc_cmd_t command);
 
 int broker_on_account (broker_t *self, pc_msg_t *request, broker_session_t *session);
+int broker_on_away (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_create (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_deleteme (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_devrevoke (broker_t *self, pc_msg_t *request, broker_session_t *session);
@@ -48,6 +49,7 @@ int broker_on_sessions (broker_t *self, pc_msg_t *request, broker_session_t *ses
 int broker_on_setkey (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_slowmode (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_subs (broker_t *self, pc_msg_t *request, broker_session_t *session);
+int broker_on_typing (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_unread (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_who (broker_t *self, pc_msg_t *request, broker_session_t *session);
 

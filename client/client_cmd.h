@@ -27,6 +27,12 @@ int     client_cmd_react    (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_listen   (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_rooms    (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_who      (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_away     (client_opts_t *opts, int argc, char **argv);
+//  A WHO room presence field, "NAME online" or "NAME away TEXT" (a plain
+//  "NAME" from an older broker: state ""): 0 with name, state and away
+//  (the away message, "" when none) filled, -1 when malformed.
+int     client_cmd_presence_parse (const char *field, char *name, char *state, char *away,
+                                   size_t away_size);
 int     client_cmd_sessions (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_logout   (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_ping     (client_opts_t *opts, int argc, char **argv);

@@ -102,6 +102,7 @@ client_cmd_who (client_opts_t *opts, int argc, char **argv)
     pc_msg_t *reply = NULL;
     pc_msg_t *request = pc_msg_new ("WHO");
     pc_msg_add (request, room);
+    pc_msg_add (request, "presence");       //  "NAME online" or "NAME away TEXT"
     char what [64];
     snprintf (what, sizeof (what), "who #%s", room);
     rc = cmd_call (opts, S_LOGIN, what, request, &reply);
@@ -113,16 +114,30 @@ client_cmd_who (client_opts_t *opts, int argc, char **argv)
             pc_buf_append (&out, "[", 1);
         size_t shown = 0;
         for (size_t i = 0; i < pc_msg_nfields (reply); i++) {
-            const char *name = pc_who_ok_user (reply, i);
-            if (!pc_name_valid (name))
+            char name [PC_NAME_MAX + 1], state [16], away [256];
+            if (client_cmd_presence_parse (pc_who_ok_user (reply, i), name, state, away, sizeof (away)))
                 continue;           //  names only: nothing else reaches the terminal
             if (json) {
                 if (shown)
                     pc_buf_append (&out, ",", 1);
+                pc_buf_append (&out, "{\"name\":", 8);
                 pc_buf_json_str (&out, name);
+                pc_buf_append (&out, ",\"state\":", 9);
+                pc_buf_json_str (&out, state);
+                if (*away) {
+                    pc_buf_append (&out, ",\"away\":", 8);
+                    pc_buf_json_str (&out, away);
+                }
+                pc_buf_append (&out, "}", 1);
             }
             else
-                pc_buf_printf (&out, "%s\n", name);
+            if (*away) {
+                char safe [256];
+                client_conn_sanitize (away, safe, sizeof (safe));
+                pc_buf_printf (&out, "%s  %s: %s\n", name, state, safe);
+            }
+            else
+                pc_buf_printf (&out, "%s  %s\n", name, state);
             shown++;
         }
         if (json)

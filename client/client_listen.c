@@ -2,6 +2,7 @@
 //  login, joins, gap filling, reconnection), printing and resuming from
 //  PYCHAT_HOME/state; and the paged reads `pychat history` shares.
 #include "client_listen.h"
+#include "client_presence.h"
 #include "pc_proto.h"
 #include "client_cmd.h"
 #include "client_dm.h"
@@ -363,6 +364,8 @@ typedef struct {
     int            rc;                  //  the exit code once done
     bool           ready;               //  "ready" was printed
     bool           logged_out;
+    bool           presence;            //  --presence: PRESENCE and TYPING lines too
+    zhashx_t      *states;              //  user -> the state printed last
 } listen_t;
 
 static int
@@ -373,6 +376,9 @@ s_args (listen_t *self, int argc, char **argv)
         const char *arg = argv [i];
         if (streq (arg, "--json"))
             self->json = true;
+        else
+        if (streq (arg, "--presence"))
+            self->presence = true;
         else
         if (streq (arg, "--count")) {
             char *end;
@@ -753,6 +759,8 @@ static void
 s_on_fanout (void *arg, pc_msg_t *msg)
 {
     listen_t *self = (listen_t *) arg;
+    if (self->presence && client_presence_print (self->json, msg, self->states))
+        return;
     if (!pc_msg_is (msg, "NOTICE") || pc_msg_nfields (msg) < 2)
         return;
     char text [256];
@@ -863,6 +871,8 @@ client_listen_run (client_opts_t *opts, const char *password, int argc, char **a
     self.held = zlistx_new ();
     zlistx_set_destructor (self.held, s_held_destroy);
     self.reactions = zhashx_new ();
+    self.states = zhashx_new ();
+    zhashx_set_destructor (self.states, (zhashx_destructor_fn *) zstr_free);
     zhashx_set_destructor (self.reactions, (zhashx_destructor_fn *) zstr_free);
     self.net = client_net_new ();
     client_session_events_t events = {
@@ -893,6 +903,7 @@ client_listen_run (client_opts_t *opts, const char *password, int argc, char **a
     client_net_destroy (&self.net);
     zlistx_destroy (&self.held);
     zhashx_destroy (&self.reactions);
+    zhashx_destroy (&self.states);
     client_dm_keys_clear (&self.keys);
     return rc;
 }

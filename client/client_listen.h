@@ -64,10 +64,12 @@ int     client_listen_run       (client_opts_t *opts, const char *password,
 
 //  The usage lines of listen and history.
 #define CLIENT_LISTEN_USAGE \
-    "  listen [ROOM...] [--count N] [--timeout SECONDS] [--json] [--since ID]\n" \
+    "  listen [ROOM...] [--count N] [--timeout SECONDS] [--json] [--since ID] [--presence]\n" \
     "                                print messages of the rooms and direct messages\n" \
     "                                to you as they arrive, after those missed since\n" \
-    "                                the last listen (or after ID); no ROOM: DMs only\n"
+    "                                the last listen (or after ID); no ROOM: DMs only;\n" \
+    "                                --presence: who comes, goes away, goes offline,\n" \
+    "                                and who is typing, too\n"
 
 //  Flushes stdout: 0, or PC_EXIT_USAGE after one line on stderr (none for
 //  a closed pipe, which is how `| head` ends us).

@@ -302,6 +302,7 @@ client_ui_run (client_opts_t *opts)
         .fanout = ui_on_fanout, .ready = ui_on_ready, .token = ui_on_token
     };
     self->session = client_session_new (&client_net_transport, self->net, &events, self);
+    self->presence = ui_presence_new ();
     self->exit_code = PC_EXIT_OK;
     if (opts->user)
         snprintf (self->user, sizeof (self->user), "%s", opts->user);
@@ -378,6 +379,7 @@ client_ui_run (client_opts_t *opts)
         client_ui_input_destroy (&self->fields [f]);
     client_session_destroy (&self->session);
     client_net_destroy (&self->net);
+    ui_presence_destroy (&self->presence);
     free (self);
     return rc;
 }

@@ -8,7 +8,7 @@ static const char *s_commands [] = {
     "/join", "/leave", "/msg", "/me", "/who", "/rooms", "/history", "/fingerprint",
     "/trust", "/devices", "/upload", "/files", "/download", "/set", "/slowmode", "/close", "/help",
     "/quit", "/logout", "/edit", "/delete", "/reply", "/react", "/unreact", "/thread",
-    "/mentions", "/notify", NULL
+    "/mentions", "/notify", "/away", NULL
 };
 
 static const char *s_help [] = {
@@ -16,7 +16,8 @@ static const char *s_help [] = {
     "/leave [ROOM]       leave the room (this window's by default) and close it",
     "/msg USER [TEXT]    open the direct-message window with USER (and send TEXT)",
     "/me TEXT            an action: shown as \"* you TEXT\"",
-    "/who                list the members of this room",
+    "/who                list the members of this room (and who is away)",
+    "/away [MESSAGE]     away, saying why; /away alone: back",
     "/rooms              list the rooms on the server",
     "/history N          fetch the latest N (1-200) messages of this room",
     "/fingerprint USER   show the fingerprint of each of USER's DM devices",
@@ -193,7 +194,7 @@ s_cmd_who (ui_t *self, cmd_t *cmd)
     if (!target || target->type != W_ROOM)
         ui_sys (self, cmd->win, L_ERR, "usage: /who in a room window");
     else
-    if (ui_simple (self, "WHO", target->target, NULL, NULL, R_WHO, target->target, 0) == -1)
+    if (ui_simple (self, "WHO", target->target, "presence", NULL, R_WHO, target->target, 0) == -1)
         ui_sys (self, cmd->win, L_ERR, "not connected");
 }
 
@@ -376,6 +377,12 @@ ui_say_about (ui_t *self, const char *kind, uint64_t ref, const char *text)
         ui_sys (self, win, L_ERR, "%d messages are waiting to be sent already: not sent", OUTBOX_MAX);
 }
 
+static void
+s_cmd_away (ui_t *self, cmd_t *cmd)
+{
+    ui_presence_away (self, cmd->win, strlen (cmd->line) > 5? cmd->line + 5: NULL);
+}
+
 //  /mentions, /notify (client_ui_marks.c)
 static void
 s_cmd_marks (ui_t *self, cmd_t *cmd)
@@ -387,6 +394,7 @@ static const struct {
     const char *name;
     cmd_fn     *run;
 } s_table [] = {
+    { "/away", s_cmd_away },
     { "/edit", s_cmd_about }, { "/delete", s_cmd_about }, { "/reply", s_cmd_about },
     { "/react", s_cmd_about }, { "/unreact", s_cmd_about }, { "/thread", s_cmd_about },
     { "/join", s_cmd_join }, { "/leave", s_cmd_leave }, { "/part", s_cmd_leave },

@@ -66,8 +66,10 @@ typedef enum { M_FORM, M_CHAT } mode_t_;
 typedef enum {
     R_HISTORY, R_OLDER, R_WHO, R_WHO_QUIET, R_ROOMS, R_LOGOUT, R_GETKEY, R_SETKEY, R_DM,
     R_INBOX, R_FILES, R_SLOWMODE, R_DEVICES, R_DEVREVOKE,
-    R_UNREAD, R_MARK, R_NOTIFY, R_MENTIONS
+    R_UNREAD, R_MARK, R_NOTIFY, R_MENTIONS, R_AWAY, R_TYPING
 } req_kind_t;
+
+typedef struct _ui_presence_t ui_presence_t;    //  client_ui_presence.c
 
 //  A room's notification level (NOTIFY): what its count shows.
 #define LEVEL_ALL           0
@@ -216,6 +218,7 @@ typedef struct {
     bool         busy;
     bool         rooms_restored;    //  the rooms of the last run were joined
     int64_t      held_said;         //  when "held back" was last shown (ms)
+    ui_presence_t *presence;        //  who is away, who types (client_ui_presence)
 } ui_t;
 
 //  client_ui.c
@@ -306,6 +309,20 @@ void ui_marks_command (ui_t *self, win_t *win, const char *cmd, const char *arg,
 void ui_submit (ui_t *self);
 void ui_open_room (ui_t *self, const char *room, bool show);
 void ui_complete (ui_t *self);
+
+//  client_ui_presence.c: /away, PRESENCE and TYPING (PROTOCOL.md, "Presence
+//  and typing")
+ui_presence_t * ui_presence_new (void);
+void ui_presence_destroy (ui_presence_t **self_p);
+bool ui_presence_on_fanout (ui_t *self, pc_msg_t *msg);
+void ui_presence_on_reply (ui_t *self, int kind, pc_msg_t *reply);
+void ui_presence_seed (ui_t *self, const char *user, const char *state, const char *text);
+//  user's last known state ("online", "away", "offline"), or NULL
+const char * ui_presence_state (ui_t *self, const char *user);
+bool ui_presence_typing (ui_t *self, win_t *win, char *out, size_t size);
+void ui_presence_spoke (ui_t *self, const char *space, const char *from);
+void ui_presence_typed (ui_t *self);
+void ui_presence_away (ui_t *self, win_t *win, const char *text);
 
 //  client_ui_keys.c
 void ui_keys (ui_t *self);

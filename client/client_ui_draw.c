@@ -121,6 +121,10 @@ s_draw_sidebar (ui_t *self, int width, int height)
         else
         if (win->mention)
             snprintf (count, sizeof (count), "!");
+        //  A DM window without unread lines says when its peer is away or offline
+        const char *state = win->type == W_DM? ui_presence_state (self, win->target): NULL;
+        if (!*count && state && !streq (state, "online"))
+            snprintf (count, sizeof (count), "%s", streq (state, "away")? "away": "off");
         char label [80];
         snprintf (label, sizeof (label), "%zu %s", i + 1, win->title);
         int room_for_label = width - (int) strlen (count) - 2;
@@ -192,6 +196,11 @@ s_draw_status (ui_t *self, int y)
     }
     if (running > 1)
         len += snprintf (info + len, sizeof (info) - (size_t) len, " (+%zu)", running - 1);
+    //  Who is typing here (until their message, or 5 s after their last notice)
+    char typing [72];           //  so that info never overflows: len < 150 + 90
+    if (len < 150 && ui_presence_typing (self, win, typing, sizeof (typing)))
+        len += snprintf (info + len, sizeof (info) - (size_t) len, " | %s %s typing...", typing,
+                         strchr (typing, ',')? "are": "is");
     if (win->scroll)
         snprintf (info + len, sizeof (info) - (size_t) len, " | -- scrolled back, PgDn --");
     attr_t attr = self->has_colours && self->colours? COLOR_PAIR (P_BAR): A_REVERSE;

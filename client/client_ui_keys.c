@@ -248,8 +248,10 @@ s_key_chat (ui_t *self, int type, wint_t key)
             break;
         }
         default:
-            if (key >= 32 && key != 127)
+            if (key >= 32 && key != 127) {
                 client_ui_input_insert (in, (wchar_t) key);
+                ui_presence_typed (self);
+            }
             break;
     }
 }

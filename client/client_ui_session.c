@@ -3,6 +3,7 @@
 //  replies to its own requests, fan-out, state changes.
 
 #include "client_ui_core.h"
+#include "client_cmd.h"
 #include "pc_proto.h"
 
 
@@ -171,21 +172,29 @@ s_on_history (ui_t *self, win_t *win, pc_msg_t *reply, const char *reason, long 
 static void
 s_on_who (ui_t *self, win_t *win, const char *room, pc_msg_t *reply, bool quiet)
 {
+    //  "NAME online" or "NAME away TEXT" (WHO room presence)
     if (win) {
         ui_win_members_free (win);
-        win->nmembers = pc_msg_nfields (reply);
-        win->members = (char **) calloc (win->nmembers + 1, sizeof (char *));
-        for (size_t f = 0; f < win->nmembers; f++)
-            win->members [f] = strdup (pc_who_ok_user (reply, f));
+        win->members = (char **) calloc (pc_msg_nfields (reply) + 1, sizeof (char *));
     }
-    if (quiet)
-        return;
     pc_buf_t list;
     pc_buf_init (&list);
-    for (size_t f = 0; f < pc_msg_nfields (reply); f++)
-        pc_buf_printf (&list, "%s%s", f? ", ": "", pc_who_ok_user (reply, f));
-    ui_sys (self, win, L_SYS, "#%s: %zu members: %s", room, pc_msg_nfields (reply),
-           list.data? list.data: "");
+    size_t count = 0;
+    for (size_t f = 0; f < pc_msg_nfields (reply); f++) {
+        char name [PC_NAME_MAX + 1], state [16], away [256], safe [256];
+        if (client_cmd_presence_parse (pc_who_ok_user (reply, f), name, state, away, sizeof (away)))
+            continue;
+        ui_presence_seed (self, name, state, away);
+        if (win)
+            win->members [win->nmembers++] = strdup (name);
+        client_conn_sanitize (away, safe, sizeof (safe));
+        pc_buf_printf (&list, "%s%s%s%s%s", count++? ", ": "", name,
+                       streq (state, "away")? " (away": "", *safe? ": ": "", safe);
+        if (streq (state, "away"))
+            pc_buf_printf (&list, ")");
+    }
+    if (!quiet)
+        ui_sys (self, win, L_SYS, "#%s: %zu members: %s", room, count, list.data? list.data: "");
     pc_buf_free (&list);
 }
 
@@ -250,6 +259,10 @@ ui_on_reply (void *arg, int kind_int, const char *what, long n, pc_msg_t *reply)
         snprintf (reason, sizeof (reason), "%s", pc_error_name (pc_msg_error_code (reply)));
     win_t *win = what [0]? ui_win_find (self, W_ROOM, what): NULL;
     switch (kind) {
+        case R_AWAY:
+        case R_TYPING:
+            ui_presence_on_reply (self, kind, reply);
+            break;
         case R_LOGOUT:
             self->logged_out = true;
             self->logout_ok = !error;
@@ -375,8 +388,10 @@ ui_on_message (void *arg, const char *room, uint64_t id, const char *from, int64
     win_t *win = ui_win_find (self, W_ROOM, room);
     if (!win)
         return;
-    if (live)
+    if (live) {
         ui_member_seen (win, from);
+        ui_presence_spoke (self, room, from);
+    }
     ui_add_message (self, win, id, from, ts, text, live);
 }
 
@@ -429,7 +444,7 @@ ui_on_ready (void *arg)
     ui_t *self = (ui_t *) arg;
     for (size_t i = 0; i < self->nwins; i++)
         if (self->wins [i]->type == W_ROOM && !self->wins [i]->nmembers)
-            ui_simple (self, "WHO", self->wins [i]->target, NULL, NULL, R_WHO_QUIET,
+            ui_simple (self, "WHO", self->wins [i]->target, "presence", NULL, R_WHO_QUIET,
                       self->wins [i]->target, 0);
     ui_marks_refresh (self);            //  the sidebar's counts, from the server
 }
@@ -473,6 +488,8 @@ void
 ui_on_fanout (void *arg, pc_msg_t *msg)
 {
     ui_t *self = (ui_t *) arg;
+    if (ui_presence_on_fanout (self, msg))
+        return;
     if (ui_marks_on_fanout (self, msg))
         return;
     if (pc_msg_is (msg, "DMMSG") && pc_msg_nfields (msg) >= 5) {

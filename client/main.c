@@ -38,6 +38,7 @@ static const struct {
     { "listen",   client_cmd_listen },
     { "rooms",    client_cmd_rooms },
     { "who",      client_cmd_who },
+    { "away",     client_cmd_away },
     { "sessions", client_cmd_sessions },
     { "logout",   client_cmd_logout },
     { "ping",     client_cmd_ping },

@@ -15,7 +15,10 @@ const pc_schema_t pc_schemas [PC_CMD_COUNT] = {
     [PC_CMD_LEAVE] = { "LEAVE", 1, 1, { PC_F_NAME }, 1 },
     [PC_CMD_SEND] = { "SEND", 3, 5, { PC_F_NAME, PC_F_ID, PC_F_TEXT, PC_F_ID, PC_F_INT }, 5 },
     [PC_CMD_ROOMS] = { "ROOMS", 0, 0, { PC_F_ANY }, 0 },
-    [PC_CMD_WHO] = { "WHO", 1, 1, { PC_F_NAME }, 1 },
+    [PC_CMD_WHO] = { "WHO", 1, 2, { PC_F_NAME, PC_F_ID }, 2 },
+    [PC_CMD_AWAY] = { "AWAY", 0, 1, { PC_F_TEXT }, 1 },
+    [PC_CMD_TYPING] = { "TYPING", 1, 2, { PC_F_ID, PC_F_NAME }, 2 },
+    [PC_CMD_PRESENCE] = { "PRESENCE", 2, 3, { PC_F_NAME, PC_F_ID, PC_F_ANY }, 3 },
     [PC_CMD_SUBS] = { "SUBS", 0, 0, { PC_F_ANY }, 0 },
     [PC_CMD_HISTORY] = { "HISTORY", 3, 3, { PC_F_NAME, PC_F_INT, PC_F_INT }, 3 },
     [PC_CMD_DM] = { "DM", 3, 3, { PC_F_NAME, PC_F_ID, PC_F_ANY }, 3 },
@@ -63,6 +66,7 @@ const pc_schema_t pc_schemas [PC_CMD_COUNT] = {
 
 //  Sorted by name, for a binary search.
 static const pc_cmd_t s_by_name [] = {
+    PC_CMD_AWAY,
     PC_CMD_BAN,
     PC_CMD_CREATE,
     PC_CMD_DELETEME,
@@ -103,6 +107,7 @@ static const pc_cmd_t s_by_name [] = {
     PC_CMD_OK,
     PC_CMD_PASSWD,
     PC_CMD_PING,
+    PC_CMD_PRESENCE,
     PC_CMD_REGISTER,
     PC_CMD_RESETPW,
     PC_CMD_RESUME,
@@ -114,6 +119,7 @@ static const pc_cmd_t s_by_name [] = {
     PC_CMD_SLOWMODE,
     PC_CMD_STATS,
     PC_CMD_SUBS,
+    PC_CMD_TYPING,
     PC_CMD_UNBAN,
     PC_CMD_UNREAD,
     PC_CMD_USERS,
@@ -345,10 +351,50 @@ pc_rooms_new (void)
 }
 
 pc_msg_t *
-pc_who_new (const char *room)
+pc_who_new (const char *room, const char *with)
 {
     pc_msg_t *self = pc_msg_new ("WHO");
     pc_msg_add (self, room);
+    if (with)
+        pc_msg_add (self, with);
+    return self;
+}
+
+pc_msg_t *
+pc_away_new (const char *text)
+{
+    pc_msg_t *self = pc_msg_new ("AWAY");
+    if (text)
+        pc_msg_add (self, text);
+    return self;
+}
+
+pc_msg_t *
+pc_away_ok (pc_msg_t *request, const char *state)
+{
+    pc_msg_t *self = pc_msg_new_ok (request);
+    pc_msg_add (self, state);
+    return self;
+}
+
+pc_msg_t *
+pc_typing_new (const char *space, const char *from)
+{
+    pc_msg_t *self = pc_msg_new ("TYPING");
+    pc_msg_add (self, space);
+    if (from)
+        pc_msg_add (self, from);
+    return self;
+}
+
+pc_msg_t *
+pc_presence_new (const char *user, const char *state, const char *text)
+{
+    pc_msg_t *self = pc_msg_new ("PRESENCE");
+    pc_msg_add (self, user);
+    pc_msg_add (self, state);
+    if (text)
+        pc_msg_add (self, text);
     return self;
 }
 

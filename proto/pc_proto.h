@@ -41,6 +41,9 @@ typedef enum {
     PC_CMD_SEND,
     PC_CMD_ROOMS,
     PC_CMD_WHO,
+    PC_CMD_AWAY,
+    PC_CMD_TYPING,
+    PC_CMD_PRESENCE,
     PC_CMD_SUBS,
     PC_CMD_HISTORY,
     PC_CMD_DM,
@@ -243,10 +246,32 @@ pc_msg_t *pc_rooms_new (void);
 
 //  WHO
 static inline const char *pc_who_room (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_who_with (pc_msg_t *m) { return pc_msg_field (m, 1); }
 static inline const char *pc_who_ok_user (pc_msg_t *m, size_t i) { return pc_msg_field (m, 0 + i); }
 static inline size_t pc_who_ok_count (pc_msg_t *m) { return pc_msg_nfields (m) > 0? pc_msg_nfields (m) - 0: 0; }
 //  A new WHO (caller owns it; NULL for an optional field leaves it out).
-pc_msg_t *pc_who_new (const char *room);
+pc_msg_t *pc_who_new (const char *room, const char *with);
+
+//  AWAY
+static inline const char *pc_away_text (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_away_ok_state (pc_msg_t *m) { return pc_msg_field (m, 0); }
+//  A new AWAY (caller owns it; NULL for an optional field leaves it out).
+pc_msg_t *pc_away_new (const char *text);
+//  The OK reply to a AWAY request (routing and request ids copied).
+pc_msg_t *pc_away_ok (pc_msg_t *request, const char *state);
+
+//  TYPING
+static inline const char *pc_typing_space (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_typing_from (pc_msg_t *m) { return pc_msg_field (m, 1); }
+//  A new TYPING (caller owns it; NULL for an optional field leaves it out).
+pc_msg_t *pc_typing_new (const char *space, const char *from);
+
+//  PRESENCE
+static inline const char *pc_presence_user (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_presence_state (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_presence_text (pc_msg_t *m) { return pc_msg_field (m, 2); }
+//  A new PRESENCE (caller owns it; NULL for an optional field leaves it out).
+pc_msg_t *pc_presence_new (const char *user, const char *state, const char *text);
 
 //  SUBS
 static inline const char *pc_subs_ok_topic (pc_msg_t *m, size_t i) { return pc_msg_field (m, 0 + i); }

@@ -453,3 +453,35 @@ def test_edit_reply_and_reaction_shown_in_place(cli, tui, unique):
     client.wait("1 reply")
     client.type("/edit 999999 nope")
     client.wait("no message 999999")
+
+
+def test_away_and_typing_seen_by_the_other_user(cli, tui, unique):
+    """/away shows at the other user (in the room, in /who, on the DM
+    window in the sidebar); what alice types shows as "alice is typing..."
+    on bob's status line, and goes away 5 s after she stops."""
+    alice_client, alice = _logged_in(tui, cli, unique)
+    bob = unique("bob")
+    cli.register(bob, "pw-" + bob)
+    bob_client = tui(bob, "pw-" + bob)
+    bob_client.wait("[connected]")
+    room = unique("pres")
+    _join(alice_client, room)
+    _join(bob_client, room)
+    bob_client.wait("#%s (2)" % room)
+    alice_client.type("/away lunch break")
+    alice_client.wait("you are away")
+    bob_client.wait("%s is away: lunch break" % alice)
+    bob_client.type("/who")
+    bob_client.wait("%s (away: lunch break)" % alice)
+    alice_client.type("/away")
+    bob_client.wait("%s is online" % alice)
+    alice_client.type("still typ", enter=False)
+    bob_client.wait(lambda s: "%s is typing..." % alice in s.split("\n")[-3])
+    alice_client.keys("C-u")
+    bob_client.wait(lambda s: "is typing" not in s, timeout=10)
+    alice_client.type("/away gone for the day")
+    bob_client.type("/msg " + alice)
+    bob_client.wait(lambda s: re.search(r"\d @%s\s+away\s" % re.escape(alice), s))
+    alice_client.close()                            # her only session: offline
+    bob_client.wait("%s is offline" % alice)
+    bob_client.wait(lambda s: re.search(r"\d @%s\s+off\s" % re.escape(alice), s))
