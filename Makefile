@@ -157,7 +157,7 @@ test: deps-check
 	  build/asan/bin/pychat-console --selftest
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  build/asan/bin/pychat --selftest
-	PYCHAT_BIN=$(CURDIR)/build/asan/bin /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/wire $(PYTEST_ARGS)
+	PYCHAT_BIN=$(CURDIR)/build/asan/bin /usr/bin/python3 -m pytest -q -p no:cacheprovider -m "not soak" tests/wire $(PYTEST_ARGS)
 
 #  ...then the auth service's figures (issue 15): logins/s with one worker
 #  and with the pool, and a reconnect storm after a broker kill -9 with
@@ -178,6 +178,7 @@ bench: all
 soak: deps-check
 	@$(MAKE) --no-print-directory SANITIZE=1 all
 	PYCHAT_BIN=$(CURDIR)/build/asan/bin /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/soak $(PYTEST_ARGS)
+	PYCHAT_BIN=$(CURDIR)/build/asan/bin /usr/bin/python3 -m pytest -q -p no:cacheprovider -m soak tests/wire $(PYTEST_ARGS)
 
 clean:
 	rm -rf build bin

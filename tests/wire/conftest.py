@@ -19,6 +19,11 @@ from stack import Stack  # noqa: E402
 REQUIRED = ("pychat-authsvc", "pychat-broker")
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "soak: long (a 200 MiB transfer...): run by make soak, not by make test")
+
+
 def _bin_dir():
     return os.environ.get("PYCHAT_BIN") or os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "bin")

@@ -301,6 +301,7 @@ class Chat(threading.Thread):
         return [(self.got[t] - self.sent[t]) * 1000 if t in self.got else None for t in self.sent]
 
 
+@pytest.mark.soak
 def test_200_mib_memory_stays_flat_and_chat_stays_fast(big, unique, tmp_path):
     fs = big
     alice = cli_user(fs, unique, "alice")
