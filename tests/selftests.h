@@ -15,6 +15,7 @@
 #include "broker_files.h"
 #include "broker_limits.h"
 #include "broker_metrics.h"
+#include "broker_search.h"
 #include "auth_hash.h"
 #include "auth_store.h"
 #include "auth_server.h"
@@ -45,6 +46,7 @@
     broker_cluster_test (verbose); \
     broker_files_test (verbose); \
     broker_limits_test (verbose); \
+    broker_search_test (verbose); \
     broker_metrics_test (verbose); \
     broker_server_test (verbose); \
     auth_hash_test (verbose); \
