@@ -6,26 +6,46 @@
 #include "pc_util.h"
 #include "pc_words.h"
 
-#define TICK_BUDGET         (2 * BROKER_SEARCH_BATCH)   //  entries indexed per timer tick, at most
-#define CATCH_UP_MAX        (10 * BROKER_SEARCH_BATCH)  //  entries a SEARCH indexes first, at most
+//  Entries indexed per timer tick, at most: a script run holds Redis (and
+//  this broker, waiting for it) about 50 us per entry, so while SENDs
+//  are flowing the timer takes a small bite (some 10 ms in 250), and when
+//  the broker is idle a larger one
+#define TICK_BUDGET_IDLE    2000
+#define TICK_BUDGET_BUSY    200
+#define CATCH_UP_MAX        5000    //  entries a SEARCH indexes first, at most
+#define SWEEP_WORDS         "100"   //  words swept of trimmed ids per script run
 #define CONTEXT_MAX         200     //  bytes of the message before and after a hit
 
 struct _broker_search_t {
     zhashx_t *indexed;              //  stream -> last id indexed + 1 (0: not known)
+    uint64_t  flushed;              //  the broker's SENDs stored, at the last tick
 };
 
-//  Indexes up to ARGV[1] entries after the cursor. KEYS: stream. Returns
-//  {entries read, the cursor after them}.
+//  Indexes up to ARGV[1] entries after the cursor, and sweeps ARGV[2]
+//  words of trimmed ids. KEYS: stream. Returns {entries read, the cursor
+//  after them}.
 static const char *s_index_lua =
     BROKER_SEARCH_LUA
     "local s = KEYS[1] "
     "local cur = redis.call ('GET', s .. ':sxc') or '0' "
     "local es = redis.call ('XRANGE', s, '(' .. cur .. '-0', '+', 'COUNT', ARGV[1]) "
+    //  A batch's ids are gathered per word and added with one ZADD per
+    //  word (at most 2 * ARGV[1] arguments: a message gives a word once)
+    "local pending, order = {}, {} "
     "local function add (id, t) "
     "  for _, w in ipairs (sx_words (t)) do "
-    "    redis.call ('ZADD', s .. ':sx:' .. w, id, id) "
-    "    redis.call ('ZADD', s .. ':sxw', 0, w) "
+    "    local p = pending[w] "
+    "    if not p then p = {} pending[w] = p order[#order + 1] = w end "
+    "    p[#p + 1] = id p[#p + 1] = id "
     "  end "
+    "end "
+    "local function flush () "
+    "  for _, w in ipairs (order) do "
+    "    local key = s .. ':sx:' .. w "
+    "    if redis.call ('EXISTS', key) == 0 then redis.call ('ZADD', s .. ':sxw', 0, w) end "
+    "    redis.call ('ZADD', key, unpack (pending[w])) "
+    "  end "
+    "  pending, order = {}, {} "
     "end "
     "local last = cur "
     "for _, e in ipairs (es) do "
@@ -37,6 +57,7 @@ static const char *s_index_lua =
     "    local k, r, rest = string.match (t, '^\\30(%a+) (%d+) ?(.*)$') "
     "    if k == 'reply' then add (id, rest) "
     "    elseif k == 'edit' then "
+    "      flush () "
     //        the text it had: its latest edit, else its own entry's
     "      local old = redis.call ('HGET', s .. ':sxe', r) "
     "      if not old then "
@@ -55,7 +76,26 @@ static const char *s_index_lua =
     "  end "
     "  last = id "
     "end "
+    "flush () "
     "if #es > 0 then redis.call ('SET', s .. ':sxc', last) end "
+    //  Messages trimmed from the stream (PYCHAT_HISTORY) leave the index
+    //  too: while the stream has lost its first ids, each run sweeps the
+    //  next ARGV[2] words of the room (S:sxp: the last one swept) of the
+    //  ids below the stream's first
+    "local head = redis.call ('XRANGE', s, '-', '+', 'COUNT', 1) "
+    "local low = #head == 1 and tonumber (string.match (head[1][1], '^(%d+)')) or 0 "
+    "if #es > 0 and low > 1 then "
+    "  local from = redis.call ('GET', s .. ':sxp') "
+    "  local ws = redis.call ('ZRANGEBYLEX', s .. ':sxw', from and ('(' .. from) or '-', '+', "
+    "                         'LIMIT', 0, tonumber (ARGV[2])) "
+    "  for _, w in ipairs (ws) do "
+    "    local key = s .. ':sx:' .. w "
+    "    if redis.call ('ZREMRANGEBYSCORE', key, '-inf', '(' .. low) > 0 "
+    "    and redis.call ('EXISTS', key) == 0 then redis.call ('ZREM', s .. ':sxw', w) end "
+    "  end "
+    "  if #ws < tonumber (ARGV[2]) then redis.call ('DEL', s .. ':sxp') "
+    "  else redis.call ('SET', s .. ':sxp', ws[#ws]) end "
+    "end "
     "return {#es, tonumber (last)}";
 
 //  The newest messages holding every term, older than ARGV[2] (0: any).
@@ -193,8 +233,8 @@ broker_search_index (broker_t *self, const char *stream, long max)
         char count [24];
         long batch = max - done < BROKER_SEARCH_BATCH? max - done: BROKER_SEARCH_BATCH;
         snprintf (count, sizeof (count), "%ld", batch);
-        const char *argv [] = { "EVAL", s_index_lua, "1", stream, count };
-        redisReply *reply = pc_redis_argv (redis, 5, argv, NULL);
+        const char *argv [] = { "EVAL", s_index_lua, "1", stream, count, SWEEP_WORDS };
+        redisReply *reply = pc_redis_argv (redis, 6, argv, NULL);
         if (!reply)
             return -1;
         bool ok = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
@@ -218,7 +258,8 @@ broker_search_tick (broker_t *self)
     broker_search_t *search = s_search (self);
     if (!broker_store_available (self->store))
         return;
-    long budget = TICK_BUDGET;
+    long budget = self->flushed != search->flushed? TICK_BUDGET_BUSY: TICK_BUDGET_IDLE;
+    search->flushed = self->flushed;
     zlistx_t *names = zhashx_keys (self->rooms);
     for (const char *name = (const char *) zlistx_first (names); name && budget > 0;
          name = (const char *) zlistx_next (names)) {

@@ -8,6 +8,7 @@
 //      S:sxw       sorted set of the room's words (score 0: ZRANGEBYLEX for prefixes)
 //      S:sxc       the last stream id indexed (the room's index cursor)
 //      S:sxe       hash: id -> latest text of an edited message
+//      S:sxp       the last word swept of trimmed ids (see s_index_lua)
 //
 //  Indexing is off the SEND path: the broker's timer indexes, a batch at a
 //  time, the rooms it knows that have new entries, and a SEARCH first
