@@ -195,3 +195,37 @@ def test_second_broker_finds_what_the_first_stored(srch):
     finally:
         node.stop()
     assert not node.sanitizer_reports()
+
+
+def test_full_screen_search(srch):
+    """/search in a room window asks the broker; in a DM window it
+    searches the lines this device opened."""
+    import shutil
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    from test_tui import Tui
+    ok(srch, "ann", "send", "sr4", "an older line about otters")
+    ok(srch, "ann", "send", "sr4", "the tuisearch marker text")
+    srch.register("dee", "pw-dee")
+    screen = Tui(srch, "search-dee", srch.client_env("dee", "pw-dee"))
+    try:
+        screen.wait("[connected]")
+        screen.type("/join sr4")
+        screen.wait("#sr4>")
+        screen.type("/search TUIsearch")
+        shown = screen.wait("search #sr4: 1 hit")
+        assert "<ann> the tuisearch marker text" in shown.split("search #sr4: 1 hit")[1]
+        screen.wait("before #")
+        assert "<ann> an older line about otters" in screen.screen()
+        screen.type("/search nosuchwordanywhere")
+        screen.wait("search #sr4: 0 hits")
+        screen.type("/search a")
+        screen.wait("search: nothing to search for")
+        ok(srch, "ann", "dm", "dee", "the dmsecret phrase")
+        screen.type("/msg ann")
+        screen.wait("<ann> the dmsecret phrase")
+        screen.type("/search dmsec*")
+        screen.wait("search @ann (this device's messages")
+        assert screen.screen().count("the dmsecret phrase") == 2, screen.screen()
+    finally:
+        screen.close()
