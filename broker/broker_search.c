@@ -7,11 +7,14 @@
 #include "pc_words.h"
 
 //  Entries indexed per timer tick, at most: a script run holds Redis (and
-//  this broker, waiting for it) about 50 us per entry, so while SENDs
-//  are flowing the timer takes a small bite (some 10 ms in 250), and when
-//  the broker is idle a larger one
+//  this broker, waiting for it) some 20-50 us per entry, so while SENDs
+//  are flowing the timer takes a small bite (a few ms in 250: what a
+//  message may wait behind it), and when the broker is idle a larger one,
+//  in steps, given up as soon as a request comes in; a SEARCH catches up
+//  whatever is left of its room
 #define TICK_BUDGET_IDLE    2000
-#define TICK_BUDGET_BUSY    200
+#define TICK_BUDGET_BUSY    50
+#define TICK_STEP           100     //  entries a timer's script run indexes
 #define CATCH_UP_MAX        5000    //  entries a SEARCH indexes first, at most
 #define SWEEP_WORDS         "100"   //  words swept of trimmed ids per script run
 #define CONTEXT_MAX         200     //  bytes of the message before and after a hit
@@ -101,8 +104,9 @@ static const char *s_index_lua =
 //  The newest messages holding every term, older than ARGV[2] (0: any).
 //  KEYS: stream; ARGV: limit, before, budget, then per term "w WORD" or
 //  "p PREFIX". The rarest term drives: its ids are read newest first, a
-//  chunk at a time, and each is looked up in the other terms' sets; at
-//  most budget ids are looked at. Returns {next, then per hit id, from,
+//  chunk at a time (a prefix's sets merged: the ids at or above the
+//  highest last id of a full chunk are all in hand), and each is looked up
+//  in the other terms' sets; at most budget ids are looked at. Returns {next, then per hit id, from,
 //  ts, text, before, after}; next is where to go on from (ARGV[2] of the
 //  next call), 0 when the search reached the room's first message.
 static const char *s_search_lua =
@@ -148,17 +152,19 @@ static const char *s_search_lua =
     "  end "
     "  return '' "
     "end "
+    //  A prefix drives with many sets: a short read of each is merged
+    "local chunk = #terms[1].keys == 1 and 256 or 32 "
     "local out, hits, scanned = {0}, 0, 0 "
     "local hi = before > 0 and ('(' .. before) or '+inf' "
     "while true do "
     "  local cand, seen, floor = {}, {}, nil "
     "  for _, k in ipairs (terms[1].keys) do "
-    "    local ids = redis.call ('ZREVRANGEBYSCORE', k, hi, '-inf', 'LIMIT', 0, 256) "
+    "    local ids = redis.call ('ZREVRANGEBYSCORE', k, hi, '-inf', 'LIMIT', 0, chunk) "
     "    for _, x in ipairs (ids) do "
     "      local v = tonumber (x) "
     "      if not seen[v] then seen[v] = true cand[#cand + 1] = v end "
     "    end "
-    "    if #ids == 256 then "
+    "    if #ids == chunk then "
     "      local m = tonumber (ids[#ids]) "
     "      if not floor or m > floor then floor = m end "
     "    end "
@@ -224,15 +230,19 @@ s_search (broker_t *self)
     return self->search;
 }
 
-long
-broker_search_index (broker_t *self, const char *stream, long max)
+//  Indexes stream, batch entries a script run, up to max entries; with
+//  yield it stops as soon as a client's request is waiting, so that a
+//  SEND waits behind one small run at most. The number indexed, -1 when
+//  Redis cannot be reached.
+static long
+s_index (broker_t *self, const char *stream, long max, long batch, bool yield)
 {
     pc_redis_t *redis = broker_store_redis (self->store);
     long done = 0;
     while (done < max) {
         char count [24];
-        long batch = max - done < BROKER_SEARCH_BATCH? max - done: BROKER_SEARCH_BATCH;
-        snprintf (count, sizeof (count), "%ld", batch);
+        long size = max - done < batch? max - done: batch;
+        snprintf (count, sizeof (count), "%ld", size);
         const char *argv [] = { "EVAL", s_index_lua, "1", stream, count, SWEEP_WORDS };
         redisReply *reply = pc_redis_argv (redis, 6, argv, NULL);
         if (!reply)
@@ -246,10 +256,18 @@ broker_search_index (broker_t *self, const char *stream, long max)
                            (void *) (uintptr_t) (reply->element [1]->integer + 1));
         freeReplyObject (reply);
         done += read;
-        if (read < batch)
+        if (read < size)
             break;                      //  caught up
+        if (yield && (zsock_events (self->router) & ZMQ_POLLIN))
+            break;                      //  a client waits: later
     }
     return done;
+}
+
+long
+broker_search_index (broker_t *self, const char *stream, long max)
+{
+    return s_index (self, stream, max, BROKER_SEARCH_BATCH, false);
 }
 
 void
@@ -268,8 +286,8 @@ broker_search_tick (broker_t *self)
         uint64_t last, indexed = (uintptr_t) zhashx_lookup (search->indexed, stream);
         if (!broker_store_known_seq (self->store, stream, &last) || (indexed && last + 1 <= indexed))
             continue;                   //  nothing new here, as far as this broker knows
-        long done = broker_search_index (self, stream, budget);
-        if (done < 0)
+        long done = s_index (self, stream, budget, TICK_STEP, true);
+        if (done < 0 || (zsock_events (self->router) & ZMQ_POLLIN))
             break;
         budget -= done > 0? done: 1;
     }
