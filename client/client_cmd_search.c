@@ -161,7 +161,7 @@ static opened_t *
 s_dm_near (zlistx_t *opened, opened_t *dm, const char *me, bool older)
 {
     const char *other = streq (dm->from, me)? dm->to: dm->from;
-    void *cursor = zlistx_find (opened, dm);
+    zlistx_find (opened, dm);
     for (opened_t *near = (opened_t *) (older? zlistx_prev (opened): zlistx_next (opened)); near;
          near = (opened_t *) (older? zlistx_prev (opened): zlistx_next (opened))) {
         const char *its = streq (near->from, me)? near->to: near->from;
@@ -170,8 +170,7 @@ s_dm_near (zlistx_t *opened, opened_t *dm, const char *me, bool older)
             return near;
         }
     }
-    (void) cursor;
-    zlistx_find (opened, dm);
+    zlistx_find (opened, dm);           //  the caller's walk goes on from dm
     return NULL;
 }
 
