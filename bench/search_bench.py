@@ -10,7 +10,7 @@ indexed, then searched through the real broker.
    room:big SEQ-0 from ts text, the room's seq and count), by
    `redis-cli --pipe`: the loader is not the thing measured. The texts are
    chat-like: 3-15 words drawn from a Zipf-like vocabulary of 20,000 words
-   (the most common word is in about a third of the messages).
+   (the most common word is in some 57% of the messages).
 3. The index is built by the broker's own code path: SEARCHes, each of
    which first indexes what its room has not indexed yet (at most 10,000
    entries a time, PROTOCOL.md "Search"), until the room's cursor
