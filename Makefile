@@ -163,7 +163,8 @@ test: deps-check
 #  and with the pool, and a reconnect storm after a broker kill -9 with
 #  resume tokens and with passwords, on private stacks of their own; then
 #  several brokers (issue 17): the multi-broker path's cost per message and
-#  the failover times.
+#  the failover times; last, search (issue 18): a room of a million
+#  messages indexed, and SEARCH's latency.
 AUTH_BENCH = PYCHAT_BIN=$(CURDIR)/bin /usr/bin/python3 bench/auth_bench.py
 bench: all
 	@bench/run $(if $(QUICK),--quick)
@@ -172,6 +173,7 @@ bench: all
 	@$(AUTH_BENCH) storm --count $(if $(QUICK),100,300)
 	@$(AUTH_BENCH) storm --plain --count $(if $(QUICK),100,300)
 	@PYCHAT_BIN=$(CURDIR)/bin /usr/bin/python3 bench/cluster_bench.py $(if $(QUICK),--quick)
+	@PYCHAT_BIN=$(CURDIR)/bin /usr/bin/python3 bench/search_bench.py $(if $(QUICK),--quick)
 
 #  make soak: the slow storms (descriptor exhaustion with 600 clients...)
 #  against the sanitizer build, one file at a time.

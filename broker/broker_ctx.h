@@ -26,6 +26,7 @@
 
 typedef struct _broker_t broker_t;
 typedef struct _broker_cluster_t broker_cluster_t;
+typedef struct _broker_search_t broker_search_t;
 struct _broker_t {
     zsock_t    *pipe;
     pc_config_t config;
@@ -43,6 +44,7 @@ struct _broker_t {
     broker_store_t *store;      //  history and inboxes in Redis
     broker_cluster_t *cluster;  //  several brokers on one Redis (NULL: alone)
     broker_limits_t *limits;    //  flood control and slow mode
+    broker_search_t *search;    //  the search index's cursors (broker_search)
     int64_t     next_trim;      //  when the heap is next given back (malloc_trim)
     uint64_t    next_auth_id;
     pc_msg_t   *msg;            //  reused for every receive

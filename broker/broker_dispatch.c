@@ -18,6 +18,7 @@ static const broker_route_t s_routes [PC_CMD_COUNT] = {
     [PC_CMD_TYPING] = { PC_WHO_SESSION, broker_on_typing },
     [PC_CMD_SUBS] = { PC_WHO_SESSION, broker_on_subs },
     [PC_CMD_HISTORY] = { PC_WHO_SESSION, broker_on_history },
+    [PC_CMD_SEARCH] = { PC_WHO_SESSION, broker_on_search },
     [PC_CMD_DM] = { PC_WHO_SESSION, broker_on_dm },
     [PC_CMD_INBOX] = { PC_WHO_SESSION, broker_on_inbox },
     [PC_CMD_SETKEY] = { PC_WHO_SESSION, broker_on_setkey },

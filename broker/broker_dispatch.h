@@ -44,6 +44,7 @@ int broker_on_register (broker_t *self, pc_msg_t *request, broker_session_t *ses
 int broker_on_resume (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_revoke (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_rooms (broker_t *self, pc_msg_t *request, broker_session_t *session);
+int broker_on_search (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_send (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_sessions (broker_t *self, pc_msg_t *request, broker_session_t *session);
 int broker_on_setkey (broker_t *self, pc_msg_t *request, broker_session_t *session);

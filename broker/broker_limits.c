@@ -108,7 +108,7 @@ static bool
 s_is_query (pc_cmd_t command)
 {
     return command == PC_CMD_HISTORY || command == PC_CMD_INBOX || command == PC_CMD_ROOMS
-        || command == PC_CMD_WHO || command == PC_CMD_USERS
+        || command == PC_CMD_WHO || command == PC_CMD_USERS || command == PC_CMD_SEARCH
         || command == PC_CMD_UNREAD || command == PC_CMD_MENTIONS;
 }
 

@@ -9,6 +9,7 @@
 #include "broker_ctx.h"
 #include "broker_dispatch.h"
 #include "broker_moderation.h"
+#include "broker_search.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
 #include "pc_util.h"
@@ -85,6 +86,7 @@ s_server_destroy (broker_t **self_p)
         zhashx_destroy (&self->rooms);
         zhashx_destroy (&self->pending);
         broker_limits_destroy (&self->limits);
+        broker_search_destroy (&self->search);
         if (self->cluster)
             broker_cluster_leave (self);
         broker_cluster_destroy (&self->cluster);
@@ -474,6 +476,7 @@ s_tick (broker_t *self)
     if (self->cluster)
         broker_cluster_tick (self, now);
     s_expire_sessions (self, now);
+    broker_search_tick (self);
     if (now >= self->next_heartbeat) {
         s_send_heartbeat (self);
         broker_moderation_audit_poll (self);

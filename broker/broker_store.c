@@ -1,6 +1,7 @@
 //  broker_store.c: room history in Redis streams, with an outage journal.
 #include "broker_store.h"
 #include "broker_journal.h"
+#include "broker_search.h"
 #include "pc_redis.h"
 #include "pc_util.h"
 
@@ -975,7 +976,11 @@ broker_store_entry (broker_store_t *self, const char *stream, uint64_t seq,
 //  XDELed (an edit is found by its text, RS "edit" SP ID SP, among the
 //  entries after the message: a bounded scan, the stream being trimmed to
 //  history_max). KEYS: stream; ARGV: the message's id, the edit prefix.
+//  The search index (broker_search.h) loses the message in the same step:
+//  it is taken out of the words of every text it had, and its latest
+//  edited text out of the index's hash.
 static const char *s_scrub_lua =
+    BROKER_SEARCH_LUA
     "local gone = 0 "
     "local first = ARGV[1] .. '-0' "
     "for _, e in ipairs(redis.call('XRANGE', KEYS[1], first, '+')) do "
@@ -983,9 +988,15 @@ static const char *s_scrub_lua =
     "  for i = 1, #f - 1, 2 do "
     "    if f[i] == 'text' and (e[1] == first "
     "        or string.sub(f[i + 1], 1, #ARGV[2]) == ARGV[2]) then "
+    "      local body = sx_body (f[i + 1], true) "
+    "      if body then sx_unindex (KEYS[1], ARGV[1], body) end "
     "      gone = gone + redis.call('XDEL', KEYS[1], e[1]) end "
     "  end "
     "end "
+    "local edited = redis.call('HGET', KEYS[1] .. ':sxe', ARGV[1]) "
+    "if edited then "
+    "  sx_unindex (KEYS[1], ARGV[1], edited) "
+    "  redis.call('HDEL', KEYS[1] .. ':sxe', ARGV[1]) end "
     "return gone";
 
 int

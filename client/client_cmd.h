@@ -37,6 +37,7 @@ int     client_cmd_sessions (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_logout   (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_ping     (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_history  (client_opts_t *opts, int argc, char **argv);
+int     client_cmd_search   (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_dm       (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_trust    (client_opts_t *opts, int argc, char **argv);
 int     client_cmd_fingerprint (client_opts_t *opts, int argc, char **argv);

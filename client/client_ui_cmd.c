@@ -8,7 +8,7 @@ static const char *s_commands [] = {
     "/join", "/leave", "/msg", "/me", "/who", "/rooms", "/history", "/fingerprint",
     "/trust", "/devices", "/upload", "/files", "/download", "/set", "/slowmode", "/close", "/help",
     "/quit", "/logout", "/edit", "/delete", "/reply", "/react", "/unreact", "/thread",
-    "/mentions", "/notify", "/away", NULL
+    "/mentions", "/notify", "/away", "/search", NULL
 };
 
 static const char *s_help [] = {
@@ -20,6 +20,8 @@ static const char *s_help [] = {
     "/away [MESSAGE]     away, saying why; /away alone: back",
     "/rooms              list the rooms on the server",
     "/history N          fetch the latest N (1-200) messages of this room",
+    "/search WORDS       messages of this room (or DM window) holding every word;",
+    "                    word* matches the words it begins",
     "/fingerprint USER   show the fingerprint of each of USER's DM devices",
     "/trust USER         pin USER's current devices as trusted",
     "/devices            your DM devices; /devices revoke ID stops sealing for one,",
@@ -390,6 +392,16 @@ s_cmd_marks (ui_t *self, cmd_t *cmd)
     ui_marks_command (self, cmd->win, cmd->cmd, cmd->arg, cmd->rest);
 }
 
+//  /search WORDS (client_ui_search.c)
+static void
+s_cmd_search (ui_t *self, cmd_t *cmd)
+{
+    const char *words = cmd->line + strlen (cmd->cmd);
+    while (*words == ' ')
+        words++;
+    ui_cmd_search (self, cmd->win, words);
+}
+
 static const struct {
     const char *name;
     cmd_fn     *run;
@@ -401,7 +413,7 @@ static const struct {
     { "/close", s_cmd_leave }, { "/msg", s_cmd_msg }, { "/query", s_cmd_msg },
     { "/me", s_cmd_me }, { "/who", s_cmd_who }, { "/rooms", s_cmd_rooms },
     { "/history", s_cmd_history }, { "/fingerprint", s_cmd_key }, { "/trust", s_cmd_key },
-    { "/devices", s_cmd_devices },
+    { "/devices", s_cmd_devices }, { "/search", s_cmd_search },
     { "/upload", s_cmd_share }, { "/files", s_cmd_share }, { "/download", s_cmd_share },
     { "/set", s_cmd_set }, { "/slowmode", s_cmd_slowmode }, { "/help", s_cmd_help },
     { "/quit", s_cmd_quit }, { "/exit", s_cmd_quit }, { "/logout", s_cmd_logout },

@@ -66,7 +66,7 @@ typedef enum { M_FORM, M_CHAT } mode_t_;
 typedef enum {
     R_HISTORY, R_OLDER, R_WHO, R_WHO_QUIET, R_ROOMS, R_LOGOUT, R_GETKEY, R_SETKEY, R_DM,
     R_INBOX, R_FILES, R_SLOWMODE, R_DEVICES, R_DEVREVOKE,
-    R_UNREAD, R_MARK, R_NOTIFY, R_MENTIONS, R_AWAY, R_TYPING
+    R_UNREAD, R_MARK, R_NOTIFY, R_MENTIONS, R_AWAY, R_TYPING, R_SEARCH
 } req_kind_t;
 
 typedef struct _ui_presence_t ui_presence_t;    //  client_ui_presence.c
@@ -220,6 +220,10 @@ typedef struct {
     int64_t      held_said;         //  when "held back" was last shown (ms)
     ui_presence_t *presence;        //  who is away, who types (client_ui_presence)
 } ui_t;
+
+//  client_ui_search.c: /search, and SEARCH's reply
+void ui_cmd_search (ui_t *self, win_t *win, const char *words);
+void ui_on_search (ui_t *self, win_t *win, const char *room, pc_msg_t *reply, const char *error);
 
 //  client_ui.c
 void ui_conf_save (ui_t *self);

@@ -325,6 +325,9 @@ ui_on_reply (void *arg, int kind_int, const char *what, long n, pc_msg_t *reply)
         case R_MENTIONS:
             ui_marks_on_reply (self, kind, what, reply, error? reason: NULL);
             break;
+        case R_SEARCH:
+            ui_on_search (self, win, what, reply, error? reason: NULL);
+            break;
         case R_ROOMS:
             if (error)
                 ui_sys (self, ui_current (self), L_ERR, "rooms: %s", reason);

@@ -43,6 +43,7 @@ static const struct {
     { "logout",   client_cmd_logout },
     { "ping",     client_cmd_ping },
     { "history",  client_cmd_history },
+    { "search",   client_cmd_search },
     { "dm",       client_cmd_dm },
     { "trust",    client_cmd_trust },
     { "fingerprint", client_cmd_fingerprint },

@@ -21,6 +21,7 @@ const pc_schema_t pc_schemas [PC_CMD_COUNT] = {
     [PC_CMD_PRESENCE] = { "PRESENCE", 2, 3, { PC_F_NAME, PC_F_ID, PC_F_ANY }, 3 },
     [PC_CMD_SUBS] = { "SUBS", 0, 0, { PC_F_ANY }, 0 },
     [PC_CMD_HISTORY] = { "HISTORY", 3, 3, { PC_F_NAME, PC_F_INT, PC_F_INT }, 3 },
+    [PC_CMD_SEARCH] = { "SEARCH", 2, 4, { PC_F_NAME, PC_F_TEXT, PC_F_INT, PC_F_INT }, 4 },
     [PC_CMD_DM] = { "DM", 3, 3, { PC_F_NAME, PC_F_ID, PC_F_ANY }, 3 },
     [PC_CMD_INBOX] = { "INBOX", 2, 2, { PC_F_INT, PC_F_INT }, 2 },
     [PC_CMD_SETKEY] = { "SETKEY", 1, 3, { PC_F_ID, PC_F_ID, PC_F_NAME }, 3 },
@@ -113,6 +114,7 @@ static const pc_cmd_t s_by_name [] = {
     PC_CMD_RESUME,
     PC_CMD_REVOKE,
     PC_CMD_ROOMS,
+    PC_CMD_SEARCH,
     PC_CMD_SEND,
     PC_CMD_SESSIONS,
     PC_CMD_SETKEY,
@@ -412,6 +414,19 @@ pc_history_new (const char *room, const char *since, const char *limit)
     pc_msg_add (self, room);
     pc_msg_add (self, since);
     pc_msg_add (self, limit);
+    return self;
+}
+
+pc_msg_t *
+pc_search_new (const char *room, const char *query, const char *limit, const char *before)
+{
+    pc_msg_t *self = pc_msg_new ("SEARCH");
+    pc_msg_add (self, room);
+    pc_msg_add (self, query);
+    if (limit)
+        pc_msg_add (self, limit);
+    if (before)
+        pc_msg_add (self, before);
     return self;
 }
 

@@ -46,6 +46,7 @@ typedef enum {
     PC_CMD_PRESENCE,
     PC_CMD_SUBS,
     PC_CMD_HISTORY,
+    PC_CMD_SEARCH,
     PC_CMD_DM,
     PC_CMD_INBOX,
     PC_CMD_SETKEY,
@@ -290,6 +291,17 @@ static inline const char *pc_history_ok_text (pc_msg_t *m, size_t i) { return pc
 static inline size_t pc_history_ok_count (pc_msg_t *m) { return pc_msg_nfields (m) / 4; }
 //  A new HISTORY (caller owns it; NULL for an optional field leaves it out).
 pc_msg_t *pc_history_new (const char *room, const char *since, const char *limit);
+
+//  SEARCH
+static inline const char *pc_search_room (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_search_query (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_search_limit (pc_msg_t *m) { return pc_msg_field (m, 2); }
+static inline const char *pc_search_before (pc_msg_t *m) { return pc_msg_field (m, 3); }
+static inline const char *pc_search_ok_next (pc_msg_t *m) { return pc_msg_field (m, 0); }
+static inline const char *pc_search_ok_hit (pc_msg_t *m, size_t i) { return pc_msg_field (m, 1 + i); }
+static inline size_t pc_search_ok_count (pc_msg_t *m) { return pc_msg_nfields (m) > 1? pc_msg_nfields (m) - 1: 0; }
+//  A new SEARCH (caller owns it; NULL for an optional field leaves it out).
+pc_msg_t *pc_search_new (const char *room, const char *query, const char *limit, const char *before);
 
 //  DM
 static inline const char *pc_dm_to (pc_msg_t *m) { return pc_msg_field (m, 0); }

@@ -1,6 +1,7 @@
 //  selftest.c: runs every module's selftest (czmq style).
 #include "pc_msg.h"
 #include "pc_util.h"
+#include "pc_words.h"
 #include "pc_keys.h"
 #include "pc_config.h"
 #include "pc_zap.h"
@@ -18,6 +19,7 @@ main (int argc, char *argv [])
     zsys_set_logstream (stderr);
     printf ("Running PyChat selftests...\n");
     pc_util_test (verbose);
+    pc_words_test (verbose);
     pc_msg_test (verbose);
     pc_keys_test (verbose);
     pc_config_test (verbose);

@@ -17,6 +17,7 @@
 #include "broker_limits.h"
 #include "broker_metrics.h"
 #include "broker_presence.h"
+#include "broker_search.h"
 #include "auth_hash.h"
 #include "auth_store.h"
 #include "auth_server.h"
@@ -48,6 +49,7 @@
     broker_cluster_test (verbose); \
     broker_files_test (verbose); \
     broker_limits_test (verbose); \
+    broker_search_test (verbose); \
     broker_metrics_test (verbose); \
     broker_presence_test (verbose); \
     broker_server_test (verbose); \
