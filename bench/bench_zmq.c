@@ -800,24 +800,30 @@ s_read_sub (zsock_t *sub, int index)
     }
 }
 
+//  Reads up to budget replies of a DEALER: each reply to a SEND or DM
+//  (request id "s") is an ack, or an error (the first 3 shown).
+static void
+s_read_replies (bench_driver_t *self, zsock_t *dealer, int budget)
+{
+    zstate_t *state = (zstate_t *) self->state;
+    for (int n = 0; n < budget && (zsock_events (dealer) & ZMQ_POLLIN); n++) {
+        if (pc_msg_recv (state->msg, dealer) != 0 || !streq (pc_msg_reqid (state->msg), "s"))
+            continue;                   //  a keepalive PONG
+        if (pc_msg_error_code (state->msg) && state->errors++ < 3)
+            fprintf (stderr, "pcbench: pychat: %s: %d %s\n", state->room [0]? "SEND": "D",
+                     pc_msg_error_code (state->msg), pc_msg_error_reason (state->msg));
+        self->acked++;
+    }
+}
+
 static void
 s_pychat_pump (bench_driver_t *self, int timeout_ms)
 {
     zstate_t *state = (zstate_t *) self->state;
     if (zmq_poll (state->items, state->nsubs + 1, timeout_ms) <= 0)
         return;
-    pc_msg_t *msg = state->msg;
     if (state->items [0].revents & ZMQ_POLLIN)
-        for (int n = 0; n < 4 * DRAIN_BATCH && (zsock_events (state->pub_zsock) & ZMQ_POLLIN); n++) {
-            if (pc_msg_recv (msg, state->pub_zsock) != 0)
-                continue;
-            if (!streq (pc_msg_reqid (msg), "s"))
-                continue;                   //  keepalive PONG
-            if (pc_msg_error_code (msg) && state->errors++ < 3)
-                fprintf (stderr, "pcbench: pychat: SEND: %d %s\n",
-                         pc_msg_error_code (msg), pc_msg_error_reason (msg));
-            self->acked++;
-        }
+        s_read_replies (self, state->pub_zsock, 4 * DRAIN_BATCH);
     for (int i = 0; i < state->nsubs; i++)
         if (state->items [i + 1].revents & ZMQ_POLLIN)
             s_read_sub (state->sub_zsocks [i], i);
@@ -829,6 +835,8 @@ s_pychat_destroy (bench_driver_t **self_p)
     if (*self_p) {
         bench_driver_t *self = *self_p;
         zstate_t *state = (zstate_t *) self->state;
+        if (state->errors)
+            fprintf (stderr, "pcbench: pychat: %" PRIu64 " error replies\n", state->errors);
         s_pool.publisher = -1;
         pc_msg_destroy (&state->msg);
         free (state->sub_zsocks);
@@ -886,7 +894,7 @@ bench_pychat_new (bench_opts_t *opts, int subs, const char *room)
 //  session topic, which carries the MSGs of its rooms and its DMMSGs. A
 //  room message is a SEND, a DM a DM whose box is the payload: the broker
 //  stores and forwards a box without opening it (it checks its length).
-//  items: [0..U) the users' DEALERs (replies), [U..2U) their SUBs (polled).
+//  items: the users' SUBs.
 
 static int
 s_pychat_d_post (bench_driver_t *self, int user, int room, int to, const char *payload, size_t size)
@@ -915,11 +923,11 @@ s_pychat_d_post (bench_driver_t *self, int user, int room, int to, const char *p
     return 0;
 }
 
-//  Polls the SUBs only: zmq_poll costs libzmq a getpid () and more per
-//  socket, and over both sockets of every user it took most of this
-//  generator's CPU (on 2 cores, CPU taken from the broker it measures).
-//  The DEALERs' replies (acks, errors) are read every DEALER_MS instead:
-//  D counts deliveries, not acks.
+//  Polls the SUBs only: zmq_poll costs libzmq a getpid () and a mailbox
+//  check per socket, and poll and getpid were half of this generator's
+//  time (on 2 cores, time taken from the broker it measures). The
+//  DEALERs' replies (acks, errors) are read every DEALER_MS instead: D
+//  counts deliveries, not acks.
 #define DEALER_MS 50
 
 static void
@@ -927,37 +935,16 @@ s_pychat_d_pump (bench_driver_t *self, int timeout_ms)
 {
     zstate_t *state = (zstate_t *) self->state;
     int users = state->nsubs;
-    if (zmq_poll (state->items + users, users, timeout_ms) > 0)
+    if (zmq_poll (state->items, users, timeout_ms) > 0)
         for (int i = 0; i < users; i++)
-            if (state->items [users + i].revents & ZMQ_POLLIN)
+            if (state->items [i].revents & ZMQ_POLLIN)
                 s_read_sub (state->sub_zsocks [i], i);
     int64_t now = bench_now_ns ();
-    if (now < state->next_dealers_ns)
-        return;
-    state->next_dealers_ns = now + DEALER_MS * 1000000LL;
-    pc_msg_t *msg = state->msg;
-    for (int i = 0; i < users; i++) {
-        zsock_t *dealer = s_pool.users [i].dealer;
-        for (int n = 0; n < DRAIN_BATCH && (zsock_events (dealer) & ZMQ_POLLIN); n++) {
-            if (pc_msg_recv (msg, dealer) != 0 || !streq (pc_msg_reqid (msg), "s"))
-                continue;                   //  a keepalive PONG
-            if (pc_msg_error_code (msg) && state->errors++ < 3)
-                fprintf (stderr, "pcbench: pychat: D: %d %s\n",
-                         pc_msg_error_code (msg), pc_msg_error_reason (msg));
-            self->acked++;
-        }
+    if (now >= state->next_dealers_ns) {
+        state->next_dealers_ns = now + DEALER_MS * 1000000LL;
+        for (int i = 0; i < users; i++)
+            s_read_replies (self, s_pool.users [i].dealer, DRAIN_BATCH);
     }
-}
-
-static void
-s_pychat_d_destroy (bench_driver_t **self_p)
-{
-    if (*self_p) {
-        zstate_t *state = (zstate_t *) (*self_p)->state;
-        if (state->errors)
-            fprintf (stderr, "pcbench: pychat: D: %" PRIu64 " error replies\n", state->errors);
-    }
-    s_pychat_destroy (self_p);
 }
 
 bench_driver_t *
@@ -995,18 +982,16 @@ bench_pychat_d_new (bench_opts_t *opts, const bench_plan_t *plan)
     self->state = state;
     self->post = s_pychat_d_post;
     self->pump = s_pychat_d_pump;
-    self->destroy = s_pychat_d_destroy;
+    self->destroy = s_pychat_destroy;
     state->kind = KIND_PYCHAT;
     state->nsubs = users;
     state->msg = pc_msg_new (NULL);
     state->sub_zsocks = (zsock_t **) calloc ((size_t) users, sizeof (zsock_t *));
-    state->items = (zmq_pollitem_t *) calloc ((size_t) users * 2, sizeof (zmq_pollitem_t));
+    state->items = (zmq_pollitem_t *) calloc ((size_t) users, sizeof (zmq_pollitem_t));
     for (int u = 0; u < users; u++) {
         state->sub_zsocks [u] = s_pool.users [u].sub;
-        state->items [u].socket = zsock_resolve (s_pool.users [u].dealer);
+        state->items [u].socket = zsock_resolve (s_pool.users [u].sub);
         state->items [u].events = ZMQ_POLLIN;
-        state->items [users + u].socket = zsock_resolve (s_pool.users [u].sub);
-        state->items [users + u].events = ZMQ_POLLIN;
     }
     //  Every DEALER's replies are read by the pump; the keepalive may
     //  drain them too (none is the publisher's to keep)

@@ -590,15 +590,13 @@ s_server_cpu (bench_opts_t *opts)
     return opts->ncpu_pids? sum: -1;
 }
 
-static void
-s_run_d (bench_opts_t *opts)
+//  The schedule: count messages (seq i + 1 is msgs [i]), and what each
+//  user should receive (expected [user]); returns the DMs among them.
+static uint64_t
+s_schedule (bench_opts_t *opts, const bench_plan_t *plan, planned_t *msgs, uint64_t count,
+            uint64_t *expected)
 {
-    s_rng = opts->d_seed;
-    bench_plan_t *plan = s_plan_new (opts);
-    uint64_t count = (uint64_t) (opts->d_rate * opts->d_dur);
-    planned_t *msgs = (planned_t *) calloc ((size_t) count + 1, sizeof (planned_t));
-    uint64_t *expected = (uint64_t *) calloc ((size_t) plan->users, sizeof (uint64_t));
-    uint64_t expected_total = 0, dms = 0;
+    uint64_t dms = 0;
     double *weight = (double *) calloc ((size_t) plan->rooms, sizeof (double));
     for (int r = 0; r < plan->rooms; r++)       //  cumulative sqrt(members)
         weight [r] = (r? weight [r - 1]: 0) + sqrt ((double) plan->room_size [r]);
@@ -612,64 +610,44 @@ s_run_d (bench_opts_t *opts)
             m->room = -1;
             m->to = (m->sender + 1 + s_random_below (plan->users - 1)) % plan->users;
             expected [m->to]++;
-            expected_total++;
             dms++;
+            continue;
         }
-        else {
-            //  The room: the first whose cumulative weight reaches x
-            double x = s_random_unit () * weight [plan->rooms - 1];
-            int low = 0, high = plan->rooms - 1;
-            while (low < high) {
-                int mid = (low + high) / 2;
-                if (weight [mid] >= x)
-                    high = mid;
-                else
-                    low = mid + 1;
-            }
-            m->room = low;
-            m->sender = plan->members [plan->room_first [low] + s_random_below (plan->room_size [low])];
-            for (int k = 0; k < plan->room_size [m->room]; k++)
-                expected [plan->members [plan->room_first [m->room] + k]]++;
-            expected_total += (uint64_t) plan->room_size [m->room];
+        //  The room: the first whose cumulative weight reaches x
+        double x = s_random_unit () * weight [plan->rooms - 1];
+        int low = 0, high = plan->rooms - 1;
+        while (low < high) {
+            int mid = (low + high) / 2;
+            if (weight [mid] >= x)
+                high = mid;
+            else
+                low = mid + 1;
         }
+        m->room = low;
+        m->sender = plan->members [plan->room_first [low] + s_random_below (plan->room_size [low])];
+        for (int k = 0; k < plan->room_size [low]; k++)
+            expected [plan->members [plan->room_first [low] + k]]++;
     }
     free (weight);
-    int memberships = 0;
-    for (int r = 0; r < plan->rooms; r++)
-        memberships += plan->room_size [r];
-    fprintf (stderr, "pcbench: %s D: %d users, %d rooms (%d..%d members, %d memberships), "
-             "%" PRIu64 " messages (%" PRIu64 " DMs) in %.0f s, %" PRIu64 " deliveries expected\n",
-             opts->system, plan->users, plan->rooms, plan->room_size [plan->rooms - 1],
-             plan->room_size [0], memberships, count, dms, opts->d_dur, expected_total);
+    return dms;
+}
 
-    int64_t setup = bench_now_ns ();
-    bench_driver_t *driver = strcmp (opts->system, "pychat") == 0
-                           ? bench_pychat_d_new (opts, plan)
-                           : bench_sock_d_new (opts, plan);
-    fprintf (stderr, "pcbench: %s D: set up in %.1f s\n", opts->system,
-             (double) (bench_now_ns () - setup) / 1e9);
-    s_stats_reset (plan->users);
-    s_stats.measure_latency = true;
-    s_d.msgs = msgs;
-    s_d.count = count;
-    s_d.ignored = 0;
-
+//  Sends the schedule on time (a message late because the generator was
+//  busy still carries its intended time), pumping between sends. Returns
+//  the messages sent: fewer than count if it fell 5 s behind.
+static uint64_t
+s_send_schedule (bench_driver_t *driver, const planned_t *msgs, uint64_t count, double seconds)
+{
     char payload [BENCH_DM_PAYLOAD];
     static const char alphabet [] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    double cpu_before = s_server_cpu (opts);
-    double each_before [8];
-    for (int i = 0; i < opts->ncpu_pids; i++)
-        each_before [i] = s_cpu_seconds (opts->cpu_pids [i]);
-    struct rusage self_before, self_after;
-    getrusage (RUSAGE_SELF, &self_before);
     uint64_t sent = 0;
     int64_t start = bench_now_ns () + 10000000;
-    int64_t end = start + (int64_t) (opts->d_dur * 1e9) + 5000000000LL;
+    int64_t end = start + (int64_t) (seconds * 1e9) + 5000000000LL;
     while (sent < count && bench_now_ns () < end) {
         int64_t now = bench_now_ns ();
         while (sent < count && start + msgs [sent].at_ns <= now) {
-            planned_t *m = &msgs [sent];
+            const planned_t *m = &msgs [sent];
             size_t size = m->room < 0? BENCH_DM_PAYLOAD: BENCH_PAYLOAD;
             s_payload (payload, sent + 1, start + m->at_ns);
             for (size_t i = 40; i < size; i++)     //  a box is base64: printable
@@ -693,16 +671,60 @@ s_run_d (bench_opts_t *opts)
             }
         }
     }
+    return sent;
+}
+
+static double
+s_own_cpu (void)
+{
+    struct rusage usage;
+    getrusage (RUSAGE_SELF, &usage);
+    return (double) (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+         + (double) (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+static void
+s_run_d (bench_opts_t *opts)
+{
+    s_rng = opts->d_seed;
+    bench_plan_t *plan = s_plan_new (opts);
+    uint64_t count = (uint64_t) (opts->d_rate * opts->d_dur);
+    planned_t *msgs = (planned_t *) calloc ((size_t) count + 1, sizeof (planned_t));
+    uint64_t *expected = (uint64_t *) calloc ((size_t) plan->users, sizeof (uint64_t));
+    uint64_t dms = s_schedule (opts, plan, msgs, count, expected);
+    uint64_t expected_total = 0;
+    for (int u = 0; u < plan->users; u++)
+        expected_total += expected [u];
+    int memberships = 0;
+    for (int r = 0; r < plan->rooms; r++)
+        memberships += plan->room_size [r];
+    fprintf (stderr, "pcbench: %s D: %d users, %d rooms (%d..%d members, %d memberships), "
+             "%" PRIu64 " messages (%" PRIu64 " DMs) in %.0f s, %" PRIu64 " deliveries expected\n",
+             opts->system, plan->users, plan->rooms, plan->room_size [plan->rooms - 1],
+             plan->room_size [0], memberships, count, dms, opts->d_dur, expected_total);
+
+    int64_t setup = bench_now_ns ();
+    bench_driver_t *driver = strcmp (opts->system, "pychat") == 0
+                           ? bench_pychat_d_new (opts, plan)
+                           : bench_sock_d_new (opts, plan);
+    fprintf (stderr, "pcbench: %s D: set up in %.1f s\n", opts->system,
+             (double) (bench_now_ns () - setup) / 1e9);
+    s_stats_reset (plan->users);
+    s_stats.measure_latency = true;
+    s_d.msgs = msgs;
+    s_d.count = count;
+    s_d.ignored = 0;
+
+    double cpu_before = s_server_cpu (opts), own_before = s_own_cpu ();
+    double each_before [8];
+    for (int i = 0; i < opts->ncpu_pids; i++)
+        each_before [i] = s_cpu_seconds (opts->cpu_pids [i]);
+    uint64_t sent = s_send_schedule (driver, msgs, count, opts->d_dur);
     uint64_t planned = 0;
     for (uint64_t i = 0; i < sent; i++)
         planned += msgs [i].room < 0? 1: (uint64_t) plan->room_size [msgs [i].room];
     s_drain (driver, planned);
-    double cpu_after = s_server_cpu (opts);
-    getrusage (RUSAGE_SELF, &self_after);
-    double own_cpu = (double) (self_after.ru_utime.tv_sec - self_before.ru_utime.tv_sec
-                             + self_after.ru_stime.tv_sec - self_before.ru_stime.tv_sec)
-                   + (double) (self_after.ru_utime.tv_usec - self_before.ru_utime.tv_usec
-                             + self_after.ru_stime.tv_usec - self_before.ru_stime.tv_usec) / 1e6;
+    double cpu_after = s_server_cpu (opts), own_cpu = s_own_cpu () - own_before;
     long rss = 0;
     for (int i = 0; i < opts->ncpu_pids; i++) {
         long kb = bench_rss_kb (opts->cpu_pids [i]);
@@ -718,8 +740,7 @@ s_run_d (bench_opts_t *opts)
             extra += s_stats.received [u] - expected [u];
     }
     result_t r = { .workload = "D", .subscribers = plan->users, .rate = opts->d_rate,
-                   .has_rate = true };
-    r.has_deliveries = r.has_drops = true;
+                   .has_rate = true, .has_deliveries = true, .has_drops = true };
     r.deliveries_per_s = (double) s_stats.delivered / opts->d_dur;
     r.drops = (double) drops;
     r.has_latency = s_stats.samples > 0;
