@@ -14,7 +14,23 @@
 #include <stdint.h>
 
 #define BENCH_PAYLOAD       128
+#define BENCH_DM_PAYLOAD    512     //  D: a DM the size of a sealed box (PROTOCOL.md: a
+                                    //  128-byte text for one device each side is ~510 B)
 #define BENCH_TOPIC         "bench"
+
+//  Workload D's world, made from a seed so that every system gets the same:
+//  which users are in which room. Rooms are numbered 0..rooms-1, users
+//  0..users-1; the flat arrays are indexed by room_first / user_first.
+typedef struct {
+    int      users;
+    int      rooms;
+    int     *room_size;         //  [rooms]
+    int     *room_first;        //  [rooms]: room r's members are members [room_first [r]..]
+    int     *members;
+    int     *user_nrooms;       //  [users]
+    int     *user_first;        //  [users]: user u's rooms are user_rooms [user_first [u]..]
+    int     *user_rooms;
+} bench_plan_t;
 
 typedef struct _bench_driver_t bench_driver_t;
 struct _bench_driver_t {
@@ -22,6 +38,10 @@ struct _bench_driver_t {
     int      subs;
     //  Queue one payload for publishing: 0 queued, -1 busy (try after pump).
     int    (*publish) (bench_driver_t *self, const char *payload, size_t size);
+    //  D: user posts payload to room (room >= 0), or a DM to user `to`
+    //  (room -1). 0 queued, -1 busy (try after pump). NULL for A/B drivers.
+    int    (*post)    (bench_driver_t *self, int user, int room, int to,
+                       const char *payload, size_t size);
     //  Polls every socket once (at most timeout_ms) and handles what is ready.
     void   (*pump)    (bench_driver_t *self, int timeout_ms);
     void   (*destroy) (bench_driver_t **self_p);
@@ -54,6 +74,15 @@ typedef struct {
     int      hold;              //  C at the descriptor limit: clients this process holds
     int      first;             //  PyChat: the first user's number (bench-FIRST...)
     int      auth_window;       //  PyChat: REGISTERs/LOGINs in flight (default 16)
+    int      d_users;           //  D: users (0 skips D), rooms, total msg/s, seconds
+    int      d_rooms;
+    int      d_rate;
+    double   d_dur;
+    double   d_zipf;            //  D: room of rank k has users / k^s members
+    double   d_dm_share;        //  D: share of messages that are DMs
+    unsigned d_seed;
+    int      cpu_pids [8];      //  D: the server's processes (CPU, VmRSS)
+    int      ncpu_pids;
 } bench_opts_t;
 
 //  pcbench.c
@@ -64,6 +93,8 @@ void    bench_fail (const char *format, ...) __attribute__ ((format (printf, 1, 
 
 //  bench_sock.c: redis (RESP), MQTT 3.1.1 QoS 0, NATS; optional TLS.
 bench_driver_t *bench_sock_new (bench_opts_t *opts, int subs);
+//  D: every user's connection(s), subscribed to its rooms and its inbox.
+bench_driver_t *bench_sock_d_new (bench_opts_t *opts, const bench_plan_t *plan);
 //  bench_zmq.c: bare PUB->SUB, ROUTER->XPUB relay (CURVE or not), PyChat.
 bench_driver_t *bench_zmq_new (bench_opts_t *opts, int subs);
 //  C against the relay: a DEALER per subscriber, each with one message acked.
@@ -72,6 +103,8 @@ int     bench_relay_main (int argc, char **argv);
 //  PyChat: a pool of logged-in users; the drivers borrow from it.
 int     bench_pychat_pool (bench_opts_t *opts, double *logins_per_s, double *registers_per_s);
 bench_driver_t *bench_pychat_new (bench_opts_t *opts, int subs, const char *room);
+//  D: pool users 0..plan->users-1 join their rooms; DMs reach their session.
+bench_driver_t *bench_pychat_d_new (bench_opts_t *opts, const bench_plan_t *plan);
 void    bench_pychat_keepalive (void);
 void    bench_pychat_pool_destroy (void);
 #endif

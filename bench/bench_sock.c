@@ -39,6 +39,7 @@ typedef struct {
     SSL     *ssl;
     int      index;                 //  subscriber index, -1 for the publisher
     bool     ready;                 //  subscription (or connection) confirmed
+    int      pending;               //  Redis: subscribe confirmations still awaited
     char    *in;
     size_t   inlen, incap;
     char    *out;
@@ -221,8 +222,12 @@ s_parse_redis (sstate_t *state, conn_t *conn)
                 break;
             if (count >= 3 && size [0] == 7 && memcmp (data [0], "message", 7) == 0)
                 bench_deliver (conn->index, data [2], size [2]);
-            else if (count >= 1 && size [0] == 9 && memcmp (data [0], "subscribe", 9) == 0)
-                conn->ready = true;
+            else if (count >= 1 && size [0] == 9 && memcmp (data [0], "subscribe", 9) == 0) {
+                if (conn->pending > 1)
+                    conn->pending--;        //  one confirmation per channel
+                else
+                    conn->ready = true;
+            }
             p = q;
         }
         else {
@@ -363,9 +368,13 @@ static void
 s_sock_pump (bench_driver_t *self, int timeout_ms)
 {
     sstate_t *state = (sstate_t *) self->state;
-    conn_t *pub = &state->conns [0];
-    s_conn_flush (pub);
-    state->fds [0].events = POLLIN | (pub->outlen? POLLOUT: 0);
+    //  Every connection may publish (D), and NATS subscribers answer PINGs
+    for (int i = 0; i < state->nconns; i++) {
+        conn_t *conn = &state->conns [i];
+        if (conn->outlen)
+            s_conn_flush (conn);
+        state->fds [i].events = POLLIN | (conn->outlen? POLLOUT: 0);
+    }
     bool pending = false;               //  TLS bytes already decrypted
     for (int i = 0; i < state->nconns && !pending; i++)
         pending = state->conns [i].ssl && SSL_pending (state->conns [i].ssl) > 0;
@@ -377,27 +386,23 @@ s_sock_pump (bench_driver_t *self, int timeout_ms)
         ||  (conn->ssl && SSL_pending (conn->ssl) > 0))
             s_conn_read (state, conn);
     }
-    s_conn_flush (pub);
+    for (int i = 0; i < state->nconns; i++)
+        if (state->conns [i].outlen)
+            s_conn_flush (&state->conns [i]);
 }
 
-static int
-s_sock_publish (bench_driver_t *self, const char *payload, size_t size)
+//  The bytes before and after a payload of size bytes published on topic.
+//  Returns the header's size; *trailer_size is 0 or 2 ("\r\n").
+static size_t
+s_publish_header (proto_t proto, const char *topic, size_t size, char *header, size_t *trailer_size)
 {
-    sstate_t *state = (sstate_t *) self->state;
-    conn_t *pub = &state->conns [0];
-    char header [64];
-    size_t header_size;
-    const char *trailer = "";
-    size_t trailer_size = 0;
-    if (state->proto == PROTO_REDIS) {
-        header_size = (size_t) snprintf (header, sizeof (header),
-            "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%zu\r\n", strlen (BENCH_TOPIC), BENCH_TOPIC, size);
-        trailer = "\r\n";
-        trailer_size = 2;
-    }
-    else if (state->proto == PROTO_MQTT) {
-        size_t topic = strlen (BENCH_TOPIC);
-        size_t remaining = 2 + topic + size;
+    size_t header_size, topic_size = strlen (topic);
+    *trailer_size = 2;
+    if (proto == PROTO_REDIS)
+        header_size = (size_t) snprintf (header, 96, "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%zu\r\n",
+                                         topic_size, topic, size);
+    else if (proto == PROTO_MQTT) {
+        size_t remaining = 2 + topic_size + size;
         header_size = 0;
         header [header_size++] = 0x30;
         do {
@@ -405,16 +410,26 @@ s_sock_publish (bench_driver_t *self, const char *payload, size_t size)
             remaining >>= 7;
             header [header_size++] = (char) (byte | (remaining? 128: 0));
         } while (remaining);
-        header [header_size++] = (char) (topic >> 8);
-        header [header_size++] = (char) (topic & 255);
-        memcpy (header + header_size, BENCH_TOPIC, topic);
-        header_size += topic;
+        header [header_size++] = (char) (topic_size >> 8);
+        header [header_size++] = (char) (topic_size & 255);
+        memcpy (header + header_size, topic, topic_size);
+        header_size += topic_size;
+        *trailer_size = 0;
     }
-    else {
-        header_size = (size_t) snprintf (header, sizeof (header), "PUB %s %zu\r\n", BENCH_TOPIC, size);
-        trailer = "\r\n";
-        trailer_size = 2;
-    }
+    else
+        header_size = (size_t) snprintf (header, 96, "PUB %s %zu\r\n", topic, size);
+    return header_size;
+}
+
+static int
+s_sock_publish (bench_driver_t *self, const char *payload, size_t size)
+{
+    sstate_t *state = (sstate_t *) self->state;
+    conn_t *pub = &state->conns [0];
+    char header [96];
+    size_t trailer_size;
+    size_t header_size = s_publish_header (state->proto, BENCH_TOPIC, size, header, &trailer_size);
+    const char *trailer = "\r\n";
     bool barrier = state->proto != PROTO_REDIS && (state->sent + 1) % BARRIER_EVERY == 0;
     if (pub->outlen + header_size + size + trailer_size + 8 > OUT_CAP
     ||  (barrier && state->barrier_head - state->barrier_tail >= BARRIER_QUEUE))
@@ -481,8 +496,9 @@ s_hello (sstate_t *state, conn_t *conn, int number)
     s_conn_flush (conn);
 }
 
-bench_driver_t *
-bench_sock_new (bench_opts_t *opts, int subs)
+//  The driver without its connections: protocol and TLS from the system name.
+static bench_driver_t *
+s_sock_driver_new (bench_opts_t *opts, int subs)
 {
     bench_driver_t *self = (bench_driver_t *) calloc (1, sizeof (bench_driver_t));
     sstate_t *state = (sstate_t *) calloc (1, sizeof (sstate_t));
@@ -509,9 +525,42 @@ bench_sock_new (bench_opts_t *opts, int subs)
         if (SSL_CTX_load_verify_locations (state->tls, opts->ca, NULL) != 1)
             bench_fail ("cannot load CA %s", opts->ca);
     }
-    state->nconns = subs + 1;
-    state->conns = (conn_t *) calloc ((size_t) state->nconns, sizeof (conn_t));
-    state->fds = (struct pollfd *) calloc ((size_t) state->nconns, sizeof (struct pollfd));
+    return self;
+}
+
+static void
+s_sock_conns_new (sstate_t *state, int count)
+{
+    state->nconns = count;
+    state->conns = (conn_t *) calloc ((size_t) count, sizeof (conn_t));
+    state->fds = (struct pollfd *) calloc ((size_t) count, sizeof (struct pollfd));
+}
+
+//  Pumps until every connection is ready (its subscriptions confirmed).
+static void
+s_sock_wait_ready (bench_driver_t *self)
+{
+    sstate_t *state = (sstate_t *) self->state;
+    int64_t deadline = bench_now_ns () + SETUP_TIMEOUT_NS;
+    int missing = state->nconns;
+    while (missing && bench_now_ns () < deadline) {
+        s_sock_pump (self, 10);
+        missing = 0;
+        for (int i = 0; i < state->nconns; i++)
+            missing += !state->conns [i].ready;
+    }
+    if (missing)
+        bench_fail ("%s: %d of %d connections never confirmed", self->system, missing, state->nconns);
+    self->acked = 0;
+    state->sent = 0;
+}
+
+bench_driver_t *
+bench_sock_new (bench_opts_t *opts, int subs)
+{
+    bench_driver_t *self = s_sock_driver_new (opts, subs);
+    sstate_t *state = (sstate_t *) self->state;
+    s_sock_conns_new (state, subs + 1);
     static int number;
     for (int i = 0; i < state->nconns; i++) {
         s_conn_open (state, &state->conns [i], opts->host, opts->port, i - 1);
@@ -519,20 +568,99 @@ bench_sock_new (bench_opts_t *opts, int subs)
         state->fds [i].events = POLLIN;
         s_hello (state, &state->conns [i], number++);
     }
-    //  Wait until every subscription is confirmed.
-    int64_t deadline = bench_now_ns () + SETUP_TIMEOUT_NS;
-    int missing = state->nconns;
-    while (missing && bench_now_ns () < deadline) {
-        for (int i = 1; i < state->nconns; i++)
-            s_conn_flush (&state->conns [i]);
-        s_sock_pump (self, 10);
-        missing = 0;
-        for (int i = 0; i < state->nconns; i++)
-            missing += !state->conns [i].ready;
+    s_sock_wait_ready (self);
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+//  D: a room is NATS subject room.R or Redis channel room:R; a user's inbox
+//  inbox.U / inbox:U, and a DM is a publish on the recipient's. NATS: one
+//  connection per user, which publishes and subscribes. Redis: two, since
+//  a connection in subscribe mode cannot PUBLISH: conns [U] publishes for
+//  user U, conns [users + U] receives.
+
+static void
+s_topic (sstate_t *state, char *topic, size_t size, const char *kind, int number)
+{
+    snprintf (topic, size, "%s%c%d", kind, state->proto == PROTO_NATS? '.': ':', number);
+}
+
+static int
+s_sock_post (bench_driver_t *self, int user, int room, int to, const char *payload, size_t size)
+{
+    sstate_t *state = (sstate_t *) self->state;
+    conn_t *conn = &state->conns [user];
+    char topic [32], header [96];
+    s_topic (state, topic, sizeof (topic), room >= 0? "room": "inbox", room >= 0? room: to);
+    size_t trailer_size;
+    size_t header_size = s_publish_header (state->proto, topic, size, header, &trailer_size);
+    if (conn->outlen + header_size + size + trailer_size > OUT_CAP)
+        return -1;
+    s_conn_queue (conn, header, header_size);
+    s_conn_queue (conn, payload, size);
+    s_conn_queue (conn, "\r\n", trailer_size);
+    s_conn_flush (conn);
+    state->sent++;
+    return 0;
+}
+
+//  Subscribes conn (user u's receiving connection) to u's rooms and inbox.
+static void
+s_d_hello (sstate_t *state, conn_t *conn, const bench_plan_t *plan, int u)
+{
+    char topic [32], line [96];
+    int nrooms = plan->user_nrooms [u];
+    if (state->proto == PROTO_NATS) {
+        const char *connect = "CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"pcbench\"}\r\n";
+        s_conn_queue (conn, connect, strlen (connect));
+        for (int k = 0; k <= nrooms; k++) {
+            if (k < nrooms)
+                s_topic (state, topic, sizeof (topic), "room", plan->user_rooms [plan->user_first [u] + k]);
+            else
+                s_topic (state, topic, sizeof (topic), "inbox", u);
+            int n = snprintf (line, sizeof (line), "SUB %s %d\r\n", topic, k + 1);
+            s_conn_queue (conn, line, (size_t) n);
+        }
+        s_conn_queue (conn, "PING\r\n", 6);      //  its PONG: the SUBs are in effect
     }
-    if (missing)
-        bench_fail ("%s: %d of %d connections never confirmed", opts->system, missing, state->nconns);
-    self->acked = 0;
-    state->sent = 0;
+    else {
+        int n = snprintf (line, sizeof (line), "*%d\r\n$9\r\nSUBSCRIBE\r\n", nrooms + 2);
+        s_conn_queue (conn, line, (size_t) n);
+        for (int k = 0; k <= nrooms; k++) {
+            if (k < nrooms)
+                s_topic (state, topic, sizeof (topic), "room", plan->user_rooms [plan->user_first [u] + k]);
+            else
+                s_topic (state, topic, sizeof (topic), "inbox", u);
+            n = snprintf (line, sizeof (line), "$%zu\r\n%s\r\n", strlen (topic), topic);
+            s_conn_queue (conn, line, (size_t) n);
+        }
+        conn->pending = nrooms + 1;
+    }
+    s_conn_flush (conn);
+}
+
+bench_driver_t *
+bench_sock_d_new (bench_opts_t *opts, const bench_plan_t *plan)
+{
+    bench_driver_t *self = s_sock_driver_new (opts, plan->users);
+    sstate_t *state = (sstate_t *) self->state;
+    if (state->proto == PROTO_MQTT)
+        bench_fail ("%s: no workload D (NATS and Redis only)", opts->system);
+    self->post = s_sock_post;
+    bool redis = state->proto == PROTO_REDIS;
+    s_sock_conns_new (state, redis? 2 * plan->users: plan->users);
+    for (int i = 0; i < state->nconns; i++) {
+        int user = i % plan->users;
+        bool receives = !redis || i >= plan->users;
+        conn_t *conn = &state->conns [i];
+        s_conn_open (state, conn, opts->host, opts->port, receives? user: -1);
+        state->fds [i].fd = conn->fd;
+        state->fds [i].events = POLLIN;
+        if (receives)
+            s_d_hello (state, conn, plan, user);
+        else
+            conn->ready = true;         //  a Redis publisher: nothing to confirm
+    }
+    s_sock_wait_ready (self);
     return self;
 }

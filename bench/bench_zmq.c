@@ -46,6 +46,7 @@ typedef struct {
     char            room [64];
     pc_msg_t       *msg;
     uint64_t        errors;
+    int64_t         next_dealers_ns;    //  D: when to read the DEALERs' replies next
 } zstate_t;
 
 static void *s_ctx;
@@ -448,6 +449,7 @@ typedef struct {
     char     name [32];
     char     password [48];
     char     topic [128];
+    char     join_room [PC_NAME_MAX + 1];   //  D: the room a JOIN phase without one joins
     char     reqid [24];
     unsigned reqno;
     int      state;                 //  phase: 0 to do, 1 in flight, 2 done, 3 failed
@@ -512,7 +514,7 @@ s_user_send (user_t *user, const char *command, const char *room)
     if (streq (command, "REGISTER") || streq (command, "LOGIN"))
         s_user_request (user, command, user->name, user->password);
     else if (streq (command, "JOIN"))
-        s_user_request (user, command, room, NULL);
+        s_user_request (user, command, room? room: user->join_room, NULL);
     else
         s_user_request (user, command, NULL, NULL);
 }
@@ -549,11 +551,16 @@ s_judge (user_t *user, const char *command, pc_msg_t *reply)
 static int
 s_phase (const char *command, int first, int last, int window, const char *room, double *rate)
 {
-    int count = last - first;
+    int count = last - first, skipped = 0;
     for (int i = first; i < last; i++) {
         s_pool.users [i].state = 0;
         s_pool.users [i].tries = 0;
         s_pool.users [i].not_before_ns = 0;
+        //  A JOIN phase without a room: each user joins its join_room, if any
+        if (streq (command, "JOIN") && !room && !s_pool.users [i].join_room [0]) {
+            s_pool.users [i].state = 2;
+            skipped++;
+        }
     }
     //  A SUB may still be connecting when thousands are (and SUBS only
     //  lists what the broker applied): ask every SUBS_RETRY_MS, for up to
@@ -563,7 +570,7 @@ s_phase (const char *command, int first, int last, int window, const char *room,
     int max_tries = streq (command, "SUBS")? SUBS_PATIENCE_MS / SUBS_RETRY_MS: REQUEST_RETRIES;
     zmq_pollitem_t *items = (zmq_pollitem_t *) calloc ((size_t) window, sizeof (zmq_pollitem_t));
     int *which = (int *) calloc ((size_t) window, sizeof (int));
-    int next = first, done = 0, failed = 0, in_flight = 0;
+    int next = first, done = skipped, failed = 0, in_flight = 0;
     int64_t start = bench_now_ns ();
     int64_t deadline = start + (int64_t) (count * 2 + 120) * 1000000000LL;
     while (done + failed < count && bench_now_ns () < deadline) {
@@ -631,7 +638,7 @@ s_phase (const char *command, int first, int last, int window, const char *room,
     }
     double seconds = (double) (bench_now_ns () - start) / 1e9;
     if (rate)
-        *rate = seconds > 0? done / seconds: 0;
+        *rate = seconds > 0? (done - skipped) / seconds: 0;
     free (items);
     free (which);
     return count - done;
@@ -743,9 +750,9 @@ s_pychat_publish (bench_driver_t *self, const char *payload, size_t size)
     return 0;
 }
 
-//  Hands each MSG text of packed data (PROTOCOL.md, "Framing") to
-//  bench_deliver, reading in place like a lean subscriber would (no
-//  allocation per message); stops at anything that does not add up.
+//  Hands each MSG text and DMMSG box of packed data (PROTOCOL.md,
+//  "Framing") to bench_deliver, reading in place like a lean subscriber
+//  would (no allocation per message); stops at anything that does not add up.
 static void
 s_deliver_packed (int sub, const byte *data, size_t size)
 {
@@ -756,8 +763,56 @@ s_deliver_packed (int sub, const byte *data, size_t size)
         int count = pc_msg_unpack_parts (data, size, &offset, parts, sizes, 8);
         if (count == -1)
             return;
-        if (count == 8 && sizes [1] == 3 && memcmp (parts [1], "MSG", 3) == 0)
+        if (count == 8 && ((sizes [1] == 3 && memcmp (parts [1], "MSG", 3) == 0)
+                       ||  (sizes [1] == 5 && memcmp (parts [1], "DMMSG", 5) == 0)))
             bench_deliver (sub, (const char *) parts [7], sizes [7]);
+    }
+}
+
+//  Reads up to DRAIN_BATCH frames of a user's SUB: [topic NUL packed] or,
+//  for big batches, [topic][packed]; one frame may carry a batch of
+//  messages. Each delivery is the user's (index).
+static void
+s_read_sub (zsock_t *sub, int index)
+{
+    void *handle = zsock_resolve (sub);
+    for (int n = 0; n < DRAIN_BATCH && (zsock_events (sub) & ZMQ_POLLIN); n++) {
+        zmq_msg_t topic, body;
+        zmq_msg_init (&topic);
+        zmq_msg_init (&body);
+        if (zmq_msg_recv (&topic, handle, 0) == -1) {
+            zmq_msg_close (&topic);
+            continue;
+        }
+        if (!zmq_msg_more (&topic)) {
+            const byte *data = (const byte *) zmq_msg_data (&topic);
+            const byte *nul = (const byte *) memchr (data, 0, zmq_msg_size (&topic));
+            if (nul)
+                s_deliver_packed (index, nul + 1, zmq_msg_size (&topic) - (size_t) (nul + 1 - data));
+        }
+        else
+        if (zmq_msg_recv (&body, handle, 0) != -1 && !zmq_msg_more (&body))
+            s_deliver_packed (index, (const byte *) zmq_msg_data (&body), zmq_msg_size (&body));
+        while (zmq_msg_more (&body) && zmq_msg_recv (&body, handle, 0) != -1)
+            ;
+        zmq_msg_close (&topic);
+        zmq_msg_close (&body);
+    }
+}
+
+//  Reads up to budget replies of a DEALER: each reply to a SEND or DM
+//  (request id "s") is an ack, or an error (the first 3 shown).
+static void
+s_read_replies (bench_driver_t *self, zsock_t *dealer, int budget)
+{
+    zstate_t *state = (zstate_t *) self->state;
+    for (int n = 0; n < budget && (zsock_events (dealer) & ZMQ_POLLIN); n++) {
+        if (pc_msg_recv (state->msg, dealer) != 0 || !streq (pc_msg_reqid (state->msg), "s"))
+            continue;                   //  a keepalive PONG
+        if (pc_msg_error_code (state->msg) && state->errors++ < 3)
+            fprintf (stderr, "pcbench: pychat: %s: %d %s\n", state->room [0]? "SEND": "D",
+                     pc_msg_error_code (state->msg), pc_msg_error_reason (state->msg));
+        self->acked++;
     }
 }
 
@@ -767,49 +822,11 @@ s_pychat_pump (bench_driver_t *self, int timeout_ms)
     zstate_t *state = (zstate_t *) self->state;
     if (zmq_poll (state->items, state->nsubs + 1, timeout_ms) <= 0)
         return;
-    pc_msg_t *msg = state->msg;
     if (state->items [0].revents & ZMQ_POLLIN)
-        for (int n = 0; n < 4 * DRAIN_BATCH && (zsock_events (state->pub_zsock) & ZMQ_POLLIN); n++) {
-            if (pc_msg_recv (msg, state->pub_zsock) != 0)
-                continue;
-            if (!streq (pc_msg_reqid (msg), "s"))
-                continue;                   //  keepalive PONG
-            if (pc_msg_error_code (msg) && state->errors++ < 3)
-                fprintf (stderr, "pcbench: pychat: SEND: %d %s\n",
-                         pc_msg_error_code (msg), pc_msg_error_reason (msg));
-            self->acked++;
-        }
-    for (int i = 0; i < state->nsubs; i++) {
-        if (!(state->items [i + 1].revents & ZMQ_POLLIN))
-            continue;
-        zsock_t *sub = state->sub_zsocks [i];
-        for (int n = 0; n < DRAIN_BATCH && (zsock_events (sub) & ZMQ_POLLIN); n++) {
-            //  [topic NUL packed] or, for big batches, [topic][packed]:
-            //  one frame may carry a batch of messages; the text is part 7
-            //  of each MSG.
-            zmq_msg_t topic, body;
-            zmq_msg_init (&topic);
-            zmq_msg_init (&body);
-            void *handle = zsock_resolve (sub);
-            if (zmq_msg_recv (&topic, handle, 0) == -1) {
-                zmq_msg_close (&topic);
-                continue;
-            }
-            if (!zmq_msg_more (&topic)) {
-                const byte *data = (const byte *) zmq_msg_data (&topic);
-                const byte *nul = (const byte *) memchr (data, 0, zmq_msg_size (&topic));
-                if (nul)
-                    s_deliver_packed (i, nul + 1, zmq_msg_size (&topic) - (size_t) (nul + 1 - data));
-            }
-            else
-            if (zmq_msg_recv (&body, handle, 0) != -1 && !zmq_msg_more (&body))
-                s_deliver_packed (i, (const byte *) zmq_msg_data (&body), zmq_msg_size (&body));
-            while (zmq_msg_more (&body) && zmq_msg_recv (&body, handle, 0) != -1)
-                ;
-            zmq_msg_close (&topic);
-            zmq_msg_close (&body);
-        }
-    }
+        s_read_replies (self, state->pub_zsock, 4 * DRAIN_BATCH);
+    for (int i = 0; i < state->nsubs; i++)
+        if (state->items [i + 1].revents & ZMQ_POLLIN)
+            s_read_sub (state->sub_zsocks [i], i);
 }
 
 static void
@@ -818,6 +835,8 @@ s_pychat_destroy (bench_driver_t **self_p)
     if (*self_p) {
         bench_driver_t *self = *self_p;
         zstate_t *state = (zstate_t *) self->state;
+        if (state->errors)
+            fprintf (stderr, "pcbench: pychat: %" PRIu64 " error replies\n", state->errors);
         s_pool.publisher = -1;
         pc_msg_destroy (&state->msg);
         free (state->sub_zsocks);
@@ -867,5 +886,115 @@ bench_pychat_new (bench_opts_t *opts, int subs, const char *room)
     while (zsock_events (state->pub_zsock) & ZMQ_POLLIN)
         if (pc_msg_recv (state->msg, state->pub_zsock) == -1)
             break;
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+//  D: pool users 0..U-1, each in its rooms (room R is "dR"), each SUB on its
+//  session topic, which carries the MSGs of its rooms and its DMMSGs. A
+//  room message is a SEND, a DM a DM whose box is the payload: the broker
+//  stores and forwards a box without opening it (it checks its length).
+//  items: the users' SUBs.
+
+static int
+s_pychat_d_post (bench_driver_t *self, int user, int room, int to, const char *payload, size_t size)
+{
+    zstate_t *state = (zstate_t *) self->state;
+    char text [BENCH_DM_PAYLOAD + 1], cmid [32], name [PC_NAME_MAX + 1];
+    if (size > BENCH_DM_PAYLOAD)
+        size = BENCH_DM_PAYLOAD;
+    memcpy (text, payload, size);
+    text [size] = 0;
+    snprintf (cmid, sizeof (cmid), "d%" PRIu64, ++state->sent);
+    pc_msg_reset (state->msg, room >= 0? "SEND": "DM");
+    pc_msg_set_reqid (state->msg, "s");
+    if (room >= 0) {
+        snprintf (name, sizeof (name), "d%d", room);
+        pc_msg_add (state->msg, name);
+    }
+    else
+        pc_msg_add (state->msg, s_pool.users [to].name);
+    pc_msg_add (state->msg, cmid);
+    pc_msg_add (state->msg, text);
+    if (pc_msg_send_nowait (state->msg, s_pool.users [user].dealer) == -1) {
+        state->sent--;
+        return -1;
+    }
+    return 0;
+}
+
+//  Polls the SUBs only: zmq_poll costs libzmq a getpid () and a mailbox
+//  check per socket, and poll and getpid were half of this generator's
+//  time (on 2 cores, time taken from the broker it measures). The
+//  DEALERs' replies (acks, errors) are read every DEALER_MS instead: D
+//  counts deliveries, not acks.
+#define DEALER_MS 50
+
+static void
+s_pychat_d_pump (bench_driver_t *self, int timeout_ms)
+{
+    zstate_t *state = (zstate_t *) self->state;
+    int users = state->nsubs;
+    if (zmq_poll (state->items, users, timeout_ms) > 0)
+        for (int i = 0; i < users; i++)
+            if (state->items [i].revents & ZMQ_POLLIN)
+                s_read_sub (state->sub_zsocks [i], i);
+    int64_t now = bench_now_ns ();
+    if (now >= state->next_dealers_ns) {
+        state->next_dealers_ns = now + DEALER_MS * 1000000LL;
+        for (int i = 0; i < users; i++)
+            s_read_replies (self, s_pool.users [i].dealer, DRAIN_BATCH);
+    }
+}
+
+bench_driver_t *
+bench_pychat_d_new (bench_opts_t *opts, const bench_plan_t *plan)
+{
+    int users = plan->users;
+    if (users > s_pool.logged_in)
+        bench_fail ("pychat: D needs %d users, the pool has %d logged in (--users)",
+                    users, s_pool.logged_in);
+    //  One JOIN phase per rank of membership: the k-th room of every user
+    //  that has k rooms, 256 JOINs in flight
+    int most = 0;
+    for (int u = 0; u < users; u++)
+        most = plan->user_nrooms [u] > most? plan->user_nrooms [u]: most;
+    for (int k = 0; k < most; k++) {
+        for (int u = 0; u < users; u++) {
+            user_t *user = &s_pool.users [u];
+            if (k < plan->user_nrooms [u])
+                snprintf (user->join_room, sizeof (user->join_room), "d%d",
+                          plan->user_rooms [plan->user_first [u] + k]);
+            else
+                user->join_room [0] = 0;
+        }
+        if (s_phase ("JOIN", 0, users, 256, NULL, NULL))
+            bench_fail ("pychat: D: JOINs failed");
+    }
+    for (int u = 0; u < users; u++)
+        s_pool.users [u].join_room [0] = 0;
+    if (s_phase ("SUBS", 0, users, 256, NULL, NULL))
+        bench_fail ("pychat: D: subscriptions never applied");
+    bench_driver_t *self = (bench_driver_t *) calloc (1, sizeof (bench_driver_t));
+    zstate_t *state = (zstate_t *) calloc (1, sizeof (zstate_t));
+    self->system = opts->system;
+    self->subs = users;
+    self->state = state;
+    self->post = s_pychat_d_post;
+    self->pump = s_pychat_d_pump;
+    self->destroy = s_pychat_destroy;
+    state->kind = KIND_PYCHAT;
+    state->nsubs = users;
+    state->msg = pc_msg_new (NULL);
+    state->sub_zsocks = (zsock_t **) calloc ((size_t) users, sizeof (zsock_t *));
+    state->items = (zmq_pollitem_t *) calloc ((size_t) users, sizeof (zmq_pollitem_t));
+    for (int u = 0; u < users; u++) {
+        state->sub_zsocks [u] = s_pool.users [u].sub;
+        state->items [u].socket = zsock_resolve (s_pool.users [u].sub);
+        state->items [u].events = ZMQ_POLLIN;
+    }
+    //  Every DEALER's replies are read by the pump; the keepalive may
+    //  drain them too (none is the publisher's to keep)
+    s_pool.publisher = -1;
     return self;
 }

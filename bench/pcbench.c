@@ -1,5 +1,6 @@
 //  pcbench.c: the load generator: workloads A (throughput), B (latency at a
-//  fixed rate) and C (server footprint with idle clients) against one
+//  fixed rate), C (server footprint with idle clients) and D (many users in
+//  rooms of Zipf-distributed sizes, some DMs, at a steady rate) against one
 //  system, one JSON object per result line on stdout (bench/run collects
 //  them). Everything runs in this one thread: one publisher and S
 //  subscribers multiplexed with poll (zmq_poll for ZeroMQ systems).
@@ -9,7 +10,10 @@
 //  pcbench relay-server ...       the minimal ROUTER->XPUB relay (bench_zmq.c)
 #include "bench.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <math.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -40,6 +44,22 @@ static struct {
     uint32_t *hist;             //  HIST_MAX_US + 1 buckets
     uint64_t  samples;
 } s_stats;
+
+//  D: one planned message. Deliveries are checked against the plan: a DM
+//  counts only at its recipient (PyChat also sends the sender a copy, for
+//  the sender's other devices; the peers have no such copy).
+typedef struct {
+    int64_t  at_ns;             //  intended send time, from the start
+    int      sender;
+    int      room;              //  -1: a DM
+    int      to;                //  a DM's recipient
+} planned_t;
+
+static struct {
+    planned_t *msgs;            //  [count]: message seq is msgs [seq - 1]
+    uint64_t   count;
+    uint64_t   ignored;         //  deliveries that are not the plan's (a DM's copy)
+} s_d;
 
 int64_t
 bench_now_ns (void)
@@ -127,6 +147,15 @@ bench_deliver (int sub, const char *payload, size_t size)
     uint64_t seq = s_hex (payload);
     if (seq == 0 || s_hexn (payload + 32, 8) != s_run_id)
         return;
+    if (s_d.msgs) {
+        if (seq > s_d.count)
+            return;
+        planned_t *planned = &s_d.msgs [seq - 1];
+        if (planned->room < 0 && planned->to != sub) {
+            s_d.ignored++;
+            return;
+        }
+    }
     int64_t now = bench_now_ns ();
     s_stats.received [sub]++;
     if (seq > s_stats.last_seq [sub]) {
@@ -231,6 +260,10 @@ typedef struct {
     double sent;
     double seconds;
     int    rounds;              //  B: figures are medians over this many rounds
+    //  D only
+    int    rooms;
+    double dms, expected, cpu_s, cpu_per_1k, rss_kb;
+    bool   has_cpu;
 } result_t;
 
 static void
@@ -249,6 +282,14 @@ s_emit (bench_opts_t *opts, result_t *r)
     s_json_num ("sent", r->sent, r->workload [0] != 'C', false);
     if (r->rounds > 0)
         printf ("\"rounds\": %d, ", r->rounds);
+    if (r->workload [0] == 'D') {
+        printf ("\"rooms\": %d, ", r->rooms);
+        s_json_num ("dms", r->dms, true, false);
+        s_json_num ("expected", r->expected, true, false);
+        s_json_num ("cpu_s", r->cpu_s, r->has_cpu, false);
+        s_json_num ("cpu_s_per_1k", r->cpu_per_1k, r->has_cpu, false);
+        s_json_num ("rss_kb", r->rss_kb, r->rss_kb > 0, false);
+    }
     s_json_num ("seconds", r->seconds, true, true);
     printf ("}\n");
     fflush (stdout);
@@ -403,6 +444,339 @@ s_run_b (bench_opts_t *opts, int subs, int rate)
     s_emit (opts, &r);
 }
 
+//  --------------------------------------------------------------------------
+//  D: a realistic chat load. The seed makes the world and the schedule, so
+//  every system gets the identical plan:
+//  - room of rank k (1..R) has min(U, max(2, round(U / k^s))) members (Zipf's
+//    rank-size law: one room of everybody, a few big ones, a long tail of
+//    small ones), drawn at random from the U users;
+//  - every user also listens on its own inbox (NATS subject inbox.U, Redis
+//    channel inbox:U; PyChat delivers DMs to the user's session topic);
+//  - messages arrive as a Poisson process of the total rate; with
+//    probability dm_share a message is a DM (512 bytes, the size of a
+//    sealed box) from a user drawn uniformly to another, else a 128-byte
+//    text to a room drawn with weight sqrt(members), from one of its
+//    members drawn uniformly: a big room is busier than a small one, but
+//    each of its members speaks less (a room of everybody that took a
+//    share of the traffic in proportion to its size would be a broadcast
+//    channel, and would make D workload A again);
+//  - every member of the room, the sender included, should get a room
+//    message (every system here echoes to a subscribed sender); a DM its
+//    recipient. The payload carries the intended send time: latency is from
+//    when the message was due, not from when the generator got to it.
+
+static uint64_t s_rng;
+
+static uint64_t
+s_random (void)
+{
+    //  splitmix64: one well-mixed 64-bit value per call
+    uint64_t z = (s_rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static int
+s_random_below (int n)
+{
+    return (int) (s_random () % (uint64_t) n);
+}
+
+static double
+s_random_unit (void)             //  (0, 1]
+{
+    return ((double) (s_random () >> 11) + 1.0) / 9007199254740992.0;
+}
+
+static bench_plan_t *
+s_plan_new (bench_opts_t *opts)
+{
+    int users = opts->d_users, rooms = opts->d_rooms;
+    bench_plan_t *plan = (bench_plan_t *) calloc (1, sizeof (bench_plan_t));
+    plan->users = users;
+    plan->rooms = rooms;
+    plan->room_size = (int *) calloc ((size_t) rooms, sizeof (int));
+    plan->room_first = (int *) calloc ((size_t) rooms, sizeof (int));
+    plan->user_nrooms = (int *) calloc ((size_t) users, sizeof (int));
+    plan->user_first = (int *) calloc ((size_t) users, sizeof (int));
+    int total = 0;
+    for (int r = 0; r < rooms; r++) {
+        int size = (int) lround ((double) users / pow (r + 1, opts->d_zipf));
+        plan->room_size [r] = size < 2? 2: size > users? users: size;
+        plan->room_first [r] = total;
+        total += plan->room_size [r];
+    }
+    //  Room 0 (rank 1) has everybody: no user is without a room
+    assert (plan->room_size [0] == users);
+    plan->members = (int *) calloc ((size_t) total, sizeof (int));
+    int *deck = (int *) calloc ((size_t) users, sizeof (int));
+    for (int r = 0; r < rooms; r++) {
+        for (int u = 0; u < users; u++)
+            deck [u] = u;
+        for (int i = 0; i < plan->room_size [r]; i++) {     //  partial Fisher-Yates
+            int j = i + s_random_below (users - i);
+            int t = deck [i]; deck [i] = deck [j]; deck [j] = t;
+            plan->members [plan->room_first [r] + i] = deck [i];
+            plan->user_nrooms [deck [i]]++;
+        }
+    }
+    free (deck);
+    //  Each user's rooms, from the members lists
+    int sum = 0;
+    for (int u = 0; u < users; u++) {
+        plan->user_first [u] = sum;
+        sum += plan->user_nrooms [u];
+    }
+    plan->user_rooms = (int *) calloc ((size_t) sum + 1, sizeof (int));
+    int *fill = (int *) calloc ((size_t) users, sizeof (int));
+    for (int r = 0; r < rooms; r++)
+        for (int i = 0; i < plan->room_size [r]; i++) {
+            int u = plan->members [plan->room_first [r] + i];
+            plan->user_rooms [plan->user_first [u] + fill [u]++] = r;
+        }
+    free (fill);
+    return plan;
+}
+
+static void
+s_plan_destroy (bench_plan_t **plan_p)
+{
+    bench_plan_t *plan = *plan_p;
+    if (plan) {
+        free (plan->room_size);
+        free (plan->room_first);
+        free (plan->members);
+        free (plan->user_nrooms);
+        free (plan->user_first);
+        free (plan->user_rooms);
+        free (plan);
+        *plan_p = NULL;
+    }
+}
+
+//  utime + stime of pid, in seconds; -1 if it cannot be read.
+static double
+s_cpu_seconds (int pid)
+{
+    char path [64], line [1024];
+    snprintf (path, sizeof (path), "/proc/%d/stat", pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return -1;
+    size_t got = fread (line, 1, sizeof (line) - 1, file);
+    fclose (file);
+    line [got] = 0;
+    //  Fields after the command name (which may hold spaces): state is
+    //  field 3, utime 14, stime 15.
+    char *p = strrchr (line, ')');
+    unsigned long utime = 0, stime = 0;
+    if (!p || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                      &utime, &stime) != 2)
+        return -1;
+    return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
+}
+
+static double
+s_server_cpu (bench_opts_t *opts)
+{
+    double sum = 0;
+    for (int i = 0; i < opts->ncpu_pids; i++) {
+        double seconds = s_cpu_seconds (opts->cpu_pids [i]);
+        if (seconds < 0)
+            return -1;
+        sum += seconds;
+    }
+    return opts->ncpu_pids? sum: -1;
+}
+
+//  The schedule: count messages (seq i + 1 is msgs [i]), and what each
+//  user should receive (expected [user]); returns the DMs among them.
+static uint64_t
+s_schedule (bench_opts_t *opts, const bench_plan_t *plan, planned_t *msgs, uint64_t count,
+            uint64_t *expected)
+{
+    uint64_t dms = 0;
+    double *weight = (double *) calloc ((size_t) plan->rooms, sizeof (double));
+    for (int r = 0; r < plan->rooms; r++)       //  cumulative sqrt(members)
+        weight [r] = (r? weight [r - 1]: 0) + sqrt ((double) plan->room_size [r]);
+    double at = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        at += -log (s_random_unit ()) / opts->d_rate;       //  Poisson arrivals
+        planned_t *m = &msgs [i];
+        m->at_ns = (int64_t) (at * 1e9);
+        if (s_random_unit () <= opts->d_dm_share) {
+            m->sender = s_random_below (plan->users);
+            m->room = -1;
+            m->to = (m->sender + 1 + s_random_below (plan->users - 1)) % plan->users;
+            expected [m->to]++;
+            dms++;
+            continue;
+        }
+        //  The room: the first whose cumulative weight reaches x
+        double x = s_random_unit () * weight [plan->rooms - 1];
+        int low = 0, high = plan->rooms - 1;
+        while (low < high) {
+            int mid = (low + high) / 2;
+            if (weight [mid] >= x)
+                high = mid;
+            else
+                low = mid + 1;
+        }
+        m->room = low;
+        m->sender = plan->members [plan->room_first [low] + s_random_below (plan->room_size [low])];
+        for (int k = 0; k < plan->room_size [low]; k++)
+            expected [plan->members [plan->room_first [low] + k]]++;
+    }
+    free (weight);
+    return dms;
+}
+
+//  Sends the schedule on time (a message late because the generator was
+//  busy still carries its intended time), pumping between sends. Returns
+//  the messages sent: fewer than count if it fell 5 s behind.
+static uint64_t
+s_send_schedule (bench_driver_t *driver, const planned_t *msgs, uint64_t count, double seconds)
+{
+    char payload [BENCH_DM_PAYLOAD];
+    static const char alphabet [] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint64_t sent = 0;
+    int64_t start = bench_now_ns () + 10000000;
+    int64_t end = start + (int64_t) (seconds * 1e9) + 5000000000LL;
+    while (sent < count && bench_now_ns () < end) {
+        int64_t now = bench_now_ns ();
+        while (sent < count && start + msgs [sent].at_ns <= now) {
+            const planned_t *m = &msgs [sent];
+            size_t size = m->room < 0? BENCH_DM_PAYLOAD: BENCH_PAYLOAD;
+            s_payload (payload, sent + 1, start + m->at_ns);
+            for (size_t i = 40; i < size; i++)     //  a box is base64: printable
+                payload [i] = alphabet [(sent + i) & 63];
+            if (driver->post (driver, m->sender, m->room, m->to, payload, size) == -1)
+                break;
+            sent++;
+        }
+        int64_t next = sent < count? start + msgs [sent].at_ns: end;
+        int64_t gap = next - bench_now_ns ();
+        if (gap > 1500000)
+            s_idle_pump (driver, 1);
+        else {
+            //  No busy loop (2 shared cores): a pass over every socket,
+            //  then a nap of at most 250 us, less if a send is due sooner
+            s_idle_pump (driver, 0);
+            gap = next - bench_now_ns ();
+            if (gap > 0) {
+                struct timespec nap = { 0, gap < 250000? (long) gap: 250000 };
+                nanosleep (&nap, NULL);
+            }
+        }
+    }
+    return sent;
+}
+
+static double
+s_own_cpu (void)
+{
+    struct rusage usage;
+    getrusage (RUSAGE_SELF, &usage);
+    return (double) (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+         + (double) (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+static void
+s_run_d (bench_opts_t *opts)
+{
+    s_rng = opts->d_seed;
+    bench_plan_t *plan = s_plan_new (opts);
+    uint64_t count = (uint64_t) (opts->d_rate * opts->d_dur);
+    planned_t *msgs = (planned_t *) calloc ((size_t) count + 1, sizeof (planned_t));
+    uint64_t *expected = (uint64_t *) calloc ((size_t) plan->users, sizeof (uint64_t));
+    uint64_t dms = s_schedule (opts, plan, msgs, count, expected);
+    uint64_t expected_total = 0;
+    for (int u = 0; u < plan->users; u++)
+        expected_total += expected [u];
+    int memberships = 0;
+    for (int r = 0; r < plan->rooms; r++)
+        memberships += plan->room_size [r];
+    fprintf (stderr, "pcbench: %s D: %d users, %d rooms (%d..%d members, %d memberships), "
+             "%" PRIu64 " messages (%" PRIu64 " DMs) in %.0f s, %" PRIu64 " deliveries expected\n",
+             opts->system, plan->users, plan->rooms, plan->room_size [plan->rooms - 1],
+             plan->room_size [0], memberships, count, dms, opts->d_dur, expected_total);
+
+    int64_t setup = bench_now_ns ();
+    bench_driver_t *driver = strcmp (opts->system, "pychat") == 0
+                           ? bench_pychat_d_new (opts, plan)
+                           : bench_sock_d_new (opts, plan);
+    fprintf (stderr, "pcbench: %s D: set up in %.1f s\n", opts->system,
+             (double) (bench_now_ns () - setup) / 1e9);
+    s_stats_reset (plan->users);
+    s_stats.measure_latency = true;
+    s_d.msgs = msgs;
+    s_d.count = count;
+    s_d.ignored = 0;
+
+    double cpu_before = s_server_cpu (opts), own_before = s_own_cpu ();
+    double each_before [8];
+    for (int i = 0; i < opts->ncpu_pids; i++)
+        each_before [i] = s_cpu_seconds (opts->cpu_pids [i]);
+    uint64_t sent = s_send_schedule (driver, msgs, count, opts->d_dur);
+    uint64_t planned = 0;
+    for (uint64_t i = 0; i < sent; i++)
+        planned += msgs [i].room < 0? 1: (uint64_t) plan->room_size [msgs [i].room];
+    s_drain (driver, planned);
+    double cpu_after = s_server_cpu (opts), own_cpu = s_own_cpu () - own_before;
+    long rss = 0;
+    for (int i = 0; i < opts->ncpu_pids; i++) {
+        long kb = bench_rss_kb (opts->cpu_pids [i]);
+        rss = kb < 0 || rss < 0? -1: rss + kb;
+    }
+    //  Drops: what a user should have got and did not (unsent messages
+    //  count: the generator fell behind); duplicates beyond the plan show.
+    uint64_t drops = 0, extra = 0;
+    for (int u = 0; u < plan->users; u++) {
+        if (s_stats.received [u] < expected [u])
+            drops += expected [u] - s_stats.received [u];
+        else
+            extra += s_stats.received [u] - expected [u];
+    }
+    result_t r = { .workload = "D", .subscribers = plan->users, .rate = opts->d_rate,
+                   .has_rate = true, .has_deliveries = true, .has_drops = true };
+    r.deliveries_per_s = (double) s_stats.delivered / opts->d_dur;
+    r.drops = (double) drops;
+    r.has_latency = s_stats.samples > 0;
+    r.p50 = s_percentile (0.50);
+    r.p99 = s_percentile (0.99);
+    r.p999 = s_percentile (0.999);
+    r.sent = (double) sent;
+    r.seconds = opts->d_dur;
+    r.rooms = plan->rooms;
+    r.dms = (double) dms;
+    r.expected = (double) expected_total;
+    r.has_cpu = cpu_before >= 0 && cpu_after >= 0 && s_stats.delivered > 0;
+    r.cpu_s = cpu_after - cpu_before;
+    r.cpu_per_1k = s_stats.delivered? r.cpu_s * 1000 / (double) s_stats.delivered: 0;
+    r.rss_kb = (double) rss;
+    fprintf (stderr, "pcbench: %s D: %" PRIu64 " of %" PRIu64 " messages sent, %" PRIu64
+             " of %" PRIu64 " deliveries (%" PRIu64 " missing, %" PRIu64 " beyond the plan, %"
+             PRIu64 " DM copies to senders ignored); p50 %.0f p99 %.0f p99.9 %.0f us; "
+             "server CPU %.2f s (%.4f s per 1,000 deliveries), VmRSS %ld kB; "
+             "this generator's CPU %.2f s\n",
+             opts->system, sent, count, s_stats.delivered, expected_total, drops, extra,
+             s_d.ignored, r.p50, r.p99, r.p999, r.cpu_s, r.cpu_per_1k, rss, own_cpu);
+    for (int i = 0; i < opts->ncpu_pids; i++)
+        fprintf (stderr, "pcbench: %s D: server process %d: %.2f s CPU, VmRSS %ld kB\n",
+                 opts->system, opts->cpu_pids [i],
+                 s_cpu_seconds (opts->cpu_pids [i]) - each_before [i],
+                 bench_rss_kb (opts->cpu_pids [i]));
+    s_emit (opts, &r);
+    s_d.msgs = NULL;
+    s_d.count = 0;
+    driver->destroy (&driver);
+    free (msgs);
+    free (expected);
+    s_plan_destroy (&plan);
+}
+
 //  C: the server's VmRSS before and after `idle` clients connect and
 //  subscribe (PyChat: log in, join a room, subscribe).
 static void
@@ -510,6 +884,8 @@ s_usage (void)
         "       [--auth-window N]          PyChat REGISTERs/LOGINs in flight (16)\n"
         "       [--ports P1,P2,...]        PyChat with several brokers: user i on broker i mod N\n"
         "       [--dur-a SECONDS] [--dur-b SECONDS] [--no-c]\n"
+        "       [--d-users U --d-rooms R --d-rate MSG/S --d-dur SECONDS]  workload D (after A, B)\n"
+        "       [--d-zipf S] [--d-dms SHARE] [--d-seed N] [--cpu-pids PID,PID]  (1.1, 0.03, 1)\n"
         "SYSTEM: pychat zmq relay relay-curve redis redis-tls mqtt mqtt-tls nats nats-tls\n"
         "       pcbench relay-server --port P [--curve KEYFILE]\n");
     exit (1);
@@ -531,7 +907,8 @@ main (int argc, char **argv)
     }
     bench_opts_t opts = {
         .system = argv [1], .host = "127.0.0.1", .users = 101, .idle = 100,
-        .subs_b = 100, .dur_a = 3, .dur_b = 5, .rounds_b = 1
+        .subs_b = 100, .dur_a = 3, .dur_b = 5, .rounds_b = 1,
+        .d_rooms = 30, .d_rate = 1000, .d_dur = 10, .d_zipf = 1.1, .d_dm_share = 0.03, .d_seed = 1
     };
     opts.nsubs_a = s_parse_list ("1,100", opts.subs_a, 8);
     opts.nrates_b = s_parse_list ("500,2000", opts.rates_b, 8);
@@ -562,11 +939,27 @@ main (int argc, char **argv)
         else if (strcmp (arg, "--auth-window") == 0) opts.auth_window = atoi (value);
         else if (strcmp (arg, "--dur-a") == 0)   opts.dur_a = atof (value);
         else if (strcmp (arg, "--dur-b") == 0)   opts.dur_b = atof (value);
+        else if (strcmp (arg, "--d-users") == 0) opts.d_users = atoi (value);
+        else if (strcmp (arg, "--d-rooms") == 0) opts.d_rooms = atoi (value);
+        else if (strcmp (arg, "--d-rate") == 0)  opts.d_rate = atoi (value);
+        else if (strcmp (arg, "--d-dur") == 0)   opts.d_dur = atof (value);
+        else if (strcmp (arg, "--d-zipf") == 0)  opts.d_zipf = atof (value);
+        else if (strcmp (arg, "--d-dms") == 0)   opts.d_dm_share = atof (value);
+        else if (strcmp (arg, "--d-seed") == 0)  opts.d_seed = (unsigned) strtoul (value, NULL, 10);
+        else if (strcmp (arg, "--cpu-pids") == 0) opts.ncpu_pids = s_parse_list (value, opts.cpu_pids, 8);
         else
             s_usage ();
     }
     if (opts.port <= 0 || opts.dur_a <= 0 || opts.dur_a > 60 || opts.dur_b <= 0 || opts.dur_b > 60)
         s_usage ();
+    if (opts.d_users && (opts.d_users < 2 || opts.d_rooms < 1 || opts.d_rate < 1
+                     ||  opts.d_dur <= 0 || opts.d_dur > 300 || opts.d_zipf < 0
+                     ||  opts.d_dm_share < 0 || opts.d_dm_share > 1))
+        s_usage ();
+    if (opts.ncpu_pids == 0 && opts.server_pid > 0) {
+        opts.cpu_pids [0] = opts.server_pid;
+        opts.ncpu_pids = 1;
+    }
     if (opts.hold > 0) {
         s_run_hold (&opts);
         if (strcmp (opts.system, "pychat") == 0)
@@ -594,6 +987,8 @@ main (int argc, char **argv)
             s_run_a (&opts, opts.subs_a [i]);
     for (int i = 0; i < opts.nrates_b && opts.subs_b > 0; i++)
         s_run_b (&opts, opts.subs_b, opts.rates_b [i]);
+    if (opts.d_users > 0)
+        s_run_d (&opts);
     if (strcmp (opts.system, "pychat") == 0)
         bench_pychat_pool_destroy ();
     return 0;
