@@ -127,7 +127,8 @@ s_draw_sidebar (ui_t *self, int width, int height)
             snprintf (count, sizeof (count), "%s", streq (state, "away")? "away": "off");
         char label [80];
         snprintf (label, sizeof (label), "%zu %s", i + 1, win->title);
-        int room_for_label = width - (int) strlen (count) - 2;
+        //  A label that fills its room keeps one blank before the count
+        int room_for_label = width - (int) strlen (count) - (*count? 3: 2);
         attr_t attr = i == self->current? (s_colour (self, P_SIDE_CUR) | A_REVERSE | A_BOLD): A_NORMAL;
         if (i != self->current && win->mention)
             attr = s_colour (self, P_MENTION) | A_BOLD;

@@ -29,7 +29,7 @@ def connect(stack, user, endpoint=None, fanout=None, subscribe=True):
     client.login(user, "pw-" + user)
     client.sub = None
     if subscribe:
-        client.sub = RawSub(stack, keypair=client.keypair, endpoint=fanout)
+        client.sub = RawSub(stack, keypair=client.keypair, endpoint=fanout, skip=())
         client.sub.subscribe(client.topic)
         client.wait_subscribed(client.topic)
     return client

@@ -481,7 +481,8 @@ def test_away_and_typing_seen_by_the_other_user(cli, tui, unique):
     bob_client.wait(lambda s: "is typing" not in s, timeout=10)
     alice_client.type("/away gone for the day")
     bob_client.type("/msg " + alice)
-    bob_client.wait(lambda s: re.search(r"\d @%s\s+away\s" % re.escape(alice), s))
+    # the sidebar cuts a long name short, and keeps a blank before "away"
+    bob_client.wait(lambda s: re.search(r"\d @%s\S*\s+away\s" % re.escape(alice[:6]), s))
     alice_client.close()                            # her only session: offline
     bob_client.wait("%s is offline" % alice)
-    bob_client.wait(lambda s: re.search(r"\d @%s\s+off\s" % re.escape(alice), s))
+    bob_client.wait(lambda s: re.search(r"\d @%s\S*\s+off\s" % re.escape(alice[:6]), s))
