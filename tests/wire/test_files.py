@@ -387,7 +387,8 @@ def settled(measure):
     return value
 
 
-@pytest.mark.parametrize("private", [False, True], ids=["room", "private"])
+@pytest.mark.parametrize("private", [False, pytest.param(True, marks=pytest.mark.soak)],
+                         ids=["room", "private"])  # the same resume path: make soak runs both
 def test_killed_upload_resumes(fs, unique, tmp_path, private):
     alice = cli_user(fs, unique, "alice")
     bob = cli_user(fs, unique, "bob")

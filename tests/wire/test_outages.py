@@ -179,7 +179,7 @@ def test_broker_restart_keeps_accounts_and_key(fresh_stack):
 def test_services_stop_cleanly_soon_after_start(fresh_stack):
     """An operator (or docker, or pychat-up) may stop a service a moment
     after starting it: SIGTERM must end it with status 0 within 10 s, every
-    time. Five cycles per service, stopped 0.5-1.5 s after start."""
+    time. Three cycles per service, stopped 0.2-1.5 s after it answers."""
     stack = fresh_stack
     stack.register("tess", "pw-t")
     failures = []
@@ -187,7 +187,7 @@ def test_services_stop_cleanly_soon_after_start(fresh_stack):
         if not stack.alive(name):
             continue
         assert stack.stop_service(name) == 0, name
-        for delay in (0.2, 0.5, 0.8, 1.0, 1.5):
+        for delay in (0.2, 0.8, 1.5):
             stack.start_service(name)
             if name == "monitor":
                 stack.wait_monitor()        # a console has asked it something
