@@ -110,6 +110,20 @@ s_scrub (broker_t *self, const char *user, uint64_t seq, const char *peer, uint6
     return rc;
 }
 
+//  True when this event was stored in to's inbox already (a resend after a
+//  lost OK: the store's dedup key): it is answered as the first time, not
+//  checked again (a deleted message is no longer there to check).
+static bool
+s_stored_before (broker_t *self, const char *user, const char *to, const char *cmid)
+{
+    redisReply *reply = pc_redis_command (broker_store_redis (self->store),
+                                          "EXISTS sent:%s:inbox:%s:%s", user, to, cmid);
+    bool stored = reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+    if (reply)
+        freeReplyObject (reply);
+    return stored;
+}
+
 //  A message (plain or a reply) may be edited, deleted, replied and
 //  reacted to; an event may not.
 static bool
@@ -124,6 +138,61 @@ s_not_found (broker_t *self, pc_msg_t *request, uint64_t ref, const char *to)
     char reason [96];
     snprintf (reason, sizeof (reason), "no message %" PRIu64 " with @%s", ref, to);
     broker_ctx_reply_error (self, request, PC_ERR_NOT_FOUND, reason);
+}
+
+//  Checks what the broker can see of an event about message ref of
+//  user's inbox, in the conversation with to: 0 with *peer_ref (to's id of
+//  it) set, and for a delete the message gone from both inboxes; -1 when
+//  the request was answered with an error.
+static int
+s_check (broker_t *self, pc_msg_t *request, const char *user, const char *to, uint64_t ref,
+         bool alone, bool erase, bool edit, uint64_t *peer_ref)
+{
+    char own [PC_NAME_MAX + 8];
+    snprintf (own, sizeof (own), "inbox:%s", user);
+    //  ref is an id of the asker's inbox: a DM from to, or the copy of one
+    //  to to ("USER>TO")
+    broker_record_t *target = NULL;
+    int rc = broker_store_entry (self->store, own, ref, &target);
+    if (rc == -1) {
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable, try again");
+        return -1;
+    }
+    char author [PC_NAME_MAX + 1] = "";
+    const char *peer = NULL;
+    if (rc == 0) {
+        const char *arrow = strchr (target->from, '>');
+        snprintf (author, sizeof (author), "%.*s",
+                  (int) (arrow? arrow - target->from: (ptrdiff_t) strlen (target->from)),
+                  target->from);
+        peer = arrow? arrow + 1: target->from;
+    }
+    bool found = rc == 0 && s_is_message (target->text) && streq (peer, to);
+    broker_store_record_destroy (&target);
+    if (!found) {
+        s_not_found (self, request, ref, to);
+        return -1;
+    }
+    if ((edit || erase) && !streq (author, user)) {
+        broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN, edit
+                                ? "only its author may edit a direct message"
+                                : "only its author may delete a direct message");
+        return -1;
+    }
+    if (!alone && (rc = s_link_find (self, user, ref, to, peer_ref)) != 0) {
+        if (rc == -1)
+            broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable, try again");
+        else
+            s_not_found (self, request, ref, to);   //  stored before links, or its copy was lost
+        return -1;
+    }
+    //  A delete takes the box out of both inboxes first: what is
+    //  acknowledged as deleted is gone
+    if (erase && s_scrub (self, user, ref, to, *peer_ref) != 0) {
+        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable, try again");
+        return -1;
+    }
+    return 0;
 }
 
 int
@@ -150,48 +219,12 @@ broker_dm_kinds_event (broker_t *self, pc_msg_t *request, broker_session_t *sess
     char own [PC_NAME_MAX + 8], peer_inbox [PC_NAME_MAX + 8];
     snprintf (own, sizeof (own), "inbox:%s", user);
     snprintf (peer_inbox, sizeof (peer_inbox), "inbox:%s", to);
-    //  ref is an id of the asker's inbox: a DM from to, or the copy of one
-    //  to to ("USER>TO")
-    broker_record_t *target = NULL;
-    int rc = broker_store_entry (self->store, own, ref, &target);
-    if (rc == -1) {
-        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable, try again");
-        return 0;
-    }
-    char author [PC_NAME_MAX + 1] = "";
-    const char *peer = NULL;
-    if (rc == 0) {
-        const char *arrow = strchr (target->from, '>');
-        snprintf (author, sizeof (author), "%.*s",
-                  (int) (arrow? arrow - target->from: (ptrdiff_t) strlen (target->from)),
-                  target->from);
-        peer = arrow? arrow + 1: target->from;
-    }
-    bool found = rc == 0 && s_is_message (target->text) && streq (peer, to);
-    broker_store_record_destroy (&target);
-    if (!found) {
-        s_not_found (self, request, ref, to);
-        return 0;
-    }
-    if ((edit || erase) && !streq (author, user)) {
-        broker_ctx_reply_error (self, request, PC_ERR_FORBIDDEN, edit
-                                ? "only its author may edit a direct message"
-                                : "only its author may delete a direct message");
-        return 0;
-    }
     uint64_t peer_ref = 0;
-    if (!alone && (rc = s_link_find (self, user, ref, to, &peer_ref)) != 0) {
-        if (rc == -1)
-            broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable, try again");
-        else
-            s_not_found (self, request, ref, to);   //  stored before links, or its copy was lost
-        return 0;
-    }
-    //  A delete takes the box out of both inboxes first: what is
-    //  acknowledged as deleted is gone
-    if (erase && s_scrub (self, user, ref, to, peer_ref) != 0) {
-        broker_ctx_reply_error (self, request, PC_ERR_UNAVAILABLE, "storage unavailable, try again");
-        return 0;
+    int rc = 0;
+    if (!s_stored_before (self, user, to, pc_dm_cmid (request))) {
+        rc = s_check (self, request, user, to, ref, alone, erase, edit, &peer_ref);
+        if (rc)
+            return 0;                   //  answered
     }
     //  The event, in each inbox with that inbox's id of the message
     pc_buf_t mine, theirs;

@@ -147,6 +147,12 @@ def test_only_the_author_edits_or_deletes_and_bad_refs(people):
     assert raw.error("DM", "dka", new_cid(), "box", "react") == 400
     assert raw.error("DM", "dka", new_cid(), "box", "react", "999999") == 404
     assert raw.error("DM", "dkc", new_cid(), "box", "react", str(theirs)) == 404
+    # A resent delete (its OK lost) is answered as the first time, not 404
+    _, _, own = raw.ok("DM", "dka", new_cid(), "Ym94")
+    cid = new_cid()
+    first = raw.ok("DM", "dka", cid, "-", "delete", own)
+    assert raw.ok("DM", "dka", cid, "-", "delete", own) == first
+    assert raw.error("DM", "dka", new_cid(), "-", "delete", own) == 404
     raw.close()
 
 
