@@ -642,11 +642,14 @@ broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
         else {
             if (own_rc == 0 && !self->cluster)
                 broker_chat_deliver_dm (self, from, own_seq, own_ts, copy_from, box);
-            broker_dm_kinds_link (self, to, seq, from, own_seq);
             snprintf (own, sizeof (own), "%" PRIu64, own_seq);
         }
     }
     broker_ctx_send (self, pc_dm_ok (request, id, ts, own));
+    //  After the OK, which need not wait for it: the broker reads its next
+    //  request (an edit of this DM, say) only once the link is written
+    if (!streq (own, "0") && !streq (from, to))
+        broker_dm_kinds_link (self, to, seq, from, strtoull (own, NULL, 10));
     return 0;
 }
 
