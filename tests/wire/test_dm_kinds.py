@@ -7,7 +7,7 @@ deletes; every device of both ends sees the events live and folded."""
 import pytest
 
 from cluster import Node
-from stack import OFF_FANOUT, RawClient, RawSub, json_lines, new_cid, redis_command
+from stack import OFF_FANOUT, RawClient, RawSub, json_lines, new_cid, redis_command, wait_for
 
 THUMBS = "\U0001F44D"
 
@@ -153,7 +153,21 @@ def test_only_the_author_edits_or_deletes_and_bad_refs(people):
     first = raw.ok("DM", "dka", cid, "-", "delete", own)
     assert raw.ok("DM", "dka", cid, "-", "delete", own) == first
     assert raw.error("DM", "dka", new_cid(), "-", "delete", own) == 404
+    # A DM to oneself lives once: its events name its one id
+    mine, _, own = raw.ok("DM", "dkb", new_cid(), "bm90ZQ==")
+    assert own == mine
+    edit = raw.ok("DM", "dkb", new_cid(), "bm90ZTI=", "edit", own)
+    assert edit[0] == edit[2]
+    assert inbox_texts(stack.redis_port, "dkb")[int(edit[0])] == b"\x1eedit %s bm90ZTI=" % own.encode()
     raw.close()
+    # The links go with the account
+    stack.register("dkd", "pw-dkd")
+    gone = stack.logged_in("dkd", "pw-dkd")
+    gone.ok("DM", "dka", new_cid(), "Ym94")
+    wait_for(lambda: redis_command(stack.redis_port, "EXISTS", "dmlink:dkd") == 1, 5,
+             what="the DM's link (written after its OK)")
+    gone.ok("DELETEME", "pw-dkd")
+    assert redis_command(stack.redis_port, "EXISTS", "dmlink:dkd") == 0
 
 
 def test_reply_and_reaction_reach_the_author(people):
