@@ -286,3 +286,73 @@ broker_dm_kinds_event (broker_t *self, pc_msg_t *request, broker_session_t *sess
     pc_buf_free (&theirs);
     return 0;
 }
+
+//  --------------------------------------------------------------------------
+//  Selftest: links and the delete's scrub on a real Redis
+
+static uint64_t
+s_test_append (broker_store_t *store, const char *stream, const char *from, const char *text)
+{
+    uint64_t seq = 0;
+    int64_t ts;
+    char cmid [32];
+    snprintf (cmid, sizeof (cmid), "t-%" PRIu64, (uint64_t) zclock_usecs ());
+    int rc = broker_store_append (store, stream, from, cmid, text, &seq, &ts);
+    assert (rc == 0);
+    return seq;
+}
+
+void
+broker_dm_kinds_test (bool verbose)
+{
+    printf (" * broker_dm_kinds: ");
+    int port = 0;
+    pid_t redis = pc_redis_server_start (&port);
+    if (redis <= 0) {
+        printf ("SKIPPED (no redis-server)\n");
+        return;
+    }
+    broker_t self;
+    memset (&self, 0, sizeof (self));
+    self.store = broker_store_new ("127.0.0.1", port, 100);
+    //  Two DMs a -> b, each with its copy, linked; an edit of the first
+    uint64_t keep_b = s_test_append (self.store, "inbox:b", "a", "2 k BOXKEEP");
+    uint64_t keep_a = s_test_append (self.store, "inbox:a", "a>b", "2 k BOXKEEP");
+    broker_dm_kinds_link (&self, "b", keep_b, "a", keep_a);
+    uint64_t doomed_b = s_test_append (self.store, "inbox:b", "a", "2 k BOXGONE");
+    uint64_t doomed_a = s_test_append (self.store, "inbox:a", "a>b", "2 k BOXGONE");
+    broker_dm_kinds_link (&self, "b", doomed_b, "a", doomed_a);
+    char edit [64];
+    snprintf (edit, sizeof (edit), "\x1e" "edit %" PRIu64 " 2 k EDITGONE", doomed_b);
+    uint64_t edit_b = s_test_append (self.store, "inbox:b", "a", edit);
+    snprintf (edit, sizeof (edit), "\x1e" "edit %" PRIu64 " 2 k EDITGONE", doomed_a);
+    s_test_append (self.store, "inbox:a", "a>b", edit);
+    uint64_t peer = 0;
+    assert (s_link_find (&self, "a", doomed_a, "b", &peer) == 0 && peer == doomed_b);
+    assert (s_link_find (&self, "b", doomed_b, "a", &peer) == 0 && peer == doomed_a);
+    assert (s_link_find (&self, "a", doomed_a, "c", &peer) == 1);   //  another conversation
+    //  The delete: the DM and its edit leave both inboxes, and so do their
+    //  links; the other DM stays
+    assert (s_scrub (&self, "a", doomed_a, "b", doomed_b) == 0);
+    broker_record_t *record = NULL;
+    assert (broker_store_entry (self.store, "inbox:a", doomed_a, &record) == 1);
+    assert (broker_store_entry (self.store, "inbox:b", doomed_b, &record) == 1);
+    assert (broker_store_entry (self.store, "inbox:b", edit_b, &record) == 1);
+    assert (broker_store_entry (self.store, "inbox:b", keep_b, &record) == 0);
+    assert (streq (record->text, "2 k BOXKEEP"));
+    broker_store_record_destroy (&record);
+    assert (s_link_find (&self, "a", doomed_a, "b", &peer) == 1);
+    assert (s_link_find (&self, "b", doomed_b, "a", &peer) == 1);
+    assert (s_link_find (&self, "a", keep_a, "b", &peer) == 0 && peer == keep_b);
+    zlistx_t *records = broker_store_records_new ();
+    assert (broker_store_history (self.store, "inbox:a", BROKER_FROM_START, 100, records) == 0);
+    assert (zlistx_size (records) == 1);
+    zlistx_destroy (&records);
+    assert (s_is_message ("2 k BOX") && s_is_message ("\x1e" "reply 3 2 k BOX"));
+    assert (!s_is_message ("\x1e" "edit 3 2 k BOX") && !s_is_message ("\x1e" "delete 3"));
+    broker_store_destroy (&self.store);
+    pc_redis_server_stop (redis);
+    if (verbose)
+        printf ("(verbose) ");
+    printf ("OK\n");
+}

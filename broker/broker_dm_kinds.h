@@ -21,5 +21,6 @@ void    broker_dm_kinds_link  (broker_t *self, const char *to, uint64_t to_seq,
 //  A DM with a kind (edit, delete, reply, react, unreact) and a ref:
 //  checked, stored in both inboxes, delivered, answered.
 int     broker_dm_kinds_event (broker_t *self, pc_msg_t *request, broker_session_t *session);
+void    broker_dm_kinds_test  (bool verbose);
 
 #endif
