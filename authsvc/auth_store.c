@@ -278,6 +278,11 @@ auth_store_user_delete (auth_store_t *self, const char *name)
         if (!reply)
             return -1;
         freeReplyObject (reply);
+        //  The links between the ids of its DMs (broker_dm_kinds)
+        reply = pc_redis_command (self->redis, "DEL dmlink:%s", name);
+        if (!reply)
+            return -1;
+        freeReplyObject (reply);
     }
     return rc;
 }

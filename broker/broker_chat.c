@@ -2,6 +2,7 @@
 #include "broker_chat.h"
 #include "broker_cluster.h"
 #include "broker_dispatch.h"
+#include "broker_dm_kinds.h"
 #include "broker_marks.h"
 #include "broker_moderation.h"
 #include "broker_presence.h"
@@ -586,7 +587,10 @@ broker_on_inbox (broker_t *self, pc_msg_t *request, broker_session_t *session)
 //  in the recipient's inbox and, as the sender's copy for its other
 //  devices, in the sender's (from "FROM>TO", see s_reply_stream), and
 //  delivers it to every session of both. It
-//  never sees the text. The reply's id is the recipient's inbox id.
+//  never sees the text. The reply's id is the recipient's inbox id, then
+//  its time and the id of the sender's copy (0: not stored). The two ids
+//  are linked (broker_dm_kinds) for the message's edits, deletes, replies
+//  and reactions, which are DMs with a kind and a ref.
 int
 broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
@@ -597,6 +601,8 @@ broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
                                 "a sealed message is 1-8192 characters");
         return 0;
     }
+    if (pc_dm_kind (request))           //  an edit, delete, reply or reaction
+        return broker_dm_kinds_event (self, request, session);
     const char *from = broker_session_user (session);
     char stream [48];
     snprintf (stream, sizeof (stream), "inbox:%s", to);
@@ -610,9 +616,10 @@ broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
                                 : "message not stored: storage unavailable, try again");
         return 0;
     }
-    char id [32], ts [32];
+    char id [32], ts [32], own [32];
     snprintf (id, sizeof (id), "%" PRIu64, seq);
     snprintf (ts, sizeof (ts), "%" PRId64, stored_ts);
+    snprintf (own, sizeof (own), "%s", streq (from, to)? id: "0");
     if (rc == 0) {
         if (!self->cluster)     //  else from the subscription of every broker with a session of to
             broker_chat_deliver_dm (self, to, seq, stored_ts, from, box);
@@ -632,11 +639,17 @@ broker_on_dm (broker_t *self, pc_msg_t *request, broker_session_t *session)
                                           &own_seq, &own_ts);
         if (own_rc < 0)
             zsys_warning ("broker: the sender's copy of a DM was not stored");
-        else
-        if (own_rc == 0 && !self->cluster)
-            broker_chat_deliver_dm (self, from, own_seq, own_ts, copy_from, box);
+        else {
+            if (own_rc == 0 && !self->cluster)
+                broker_chat_deliver_dm (self, from, own_seq, own_ts, copy_from, box);
+            snprintf (own, sizeof (own), "%" PRIu64, own_seq);
+        }
     }
-    broker_ctx_send (self, pc_dm_ok (request, id, ts));
+    broker_ctx_send (self, pc_dm_ok (request, id, ts, own));
+    //  After the OK, which need not wait for it: the broker reads its next
+    //  request (an edit of this DM, say) only once the link is written
+    if (!streq (own, "0") && !streq (from, to))
+        broker_dm_kinds_link (self, to, seq, from, strtoull (own, NULL, 10));
     return 0;
 }
 

@@ -3,6 +3,7 @@
 
 #include "client_cmd_core.h"
 #include "client_post.h"
+#include "client_dm_kinds.h"
 
 void
 client_cmd_usage (FILE *stream)
@@ -22,12 +23,19 @@ client_cmd_usage (FILE *stream)
         "  react ROOM ID EMOJI [--remove]\n"
         "                                react to message ID with one emoji or a short\n"
         "                                token (A-Z a-z 0-9 _ + : -), or take it back\n"
+        "  edit @USER ID TEXT..., delete @USER ID, react @USER ID EMOJI [--remove]\n"
+        "                                the same for direct message ID with USER (the id\n"
+        "                                in your own inbox; edit and delete: yours only,\n"
+        "                                a delete leaves both inboxes)\n"
         CLIENT_LISTEN_USAGE
         "  history ROOM [--limit N] [--since ID] [--thread ID] [--json]\n"
         "                                print the last N (default 50) messages of ROOM,\n"
         "                                or the N after message ID, edits, deletes and\n"
         "                                reactions folded in (--json: every entry);\n"
         "                                --thread: message ID and the replies to it\n"
+        "  history @USER [--limit N] [--since ID] [--thread ID] [--json]\n"
+        "                                the same for your direct messages with USER,\n"
+        "                                opened on this device\n"
         "  search ROOM WORDS... [--limit N] [--before ID] [--json]\n"
         "                                the newest messages of ROOM holding every word\n"
         "                                (word*: any word it begins), each with the\n"
@@ -37,7 +45,8 @@ client_cmd_usage (FILE *stream)
         "                                opened and searched on this device\n"
         "  dm USER TEXT...               send USER a direct message, sealed end to end\n"
         "                                for each of USER's devices and your other ones;\n"
-        "                                prints the message id\n"
+        "                                prints the message id (in your own inbox)\n"
+        "  dm USER --reply ID TEXT...    send TEXT as a reply to direct message ID\n"
         "  fingerprint [USER]            the fingerprint of this device's key, or of each\n"
         "                                of USER's devices\n"
         "  trust USER                    accept USER's current devices (after comparing\n"
@@ -489,12 +498,20 @@ static int
 s_post_about (client_opts_t *opts, const char *room_arg, const char *kind, const char *ref,
               int argc, char **argv, int first)
 {
-    char room [PC_NAME_MAX + 1];
-    int rc = client_cmd_room_arg (room_arg, room, sizeof (room));
+    //  @USER: a direct message of the conversation with USER, by the id
+    //  it has in one's own inbox
+    char room [PC_NAME_MAX + 1], peer [PC_NAME_MAX + 1];
+    bool dm = room_arg [0] == '@';
+    int rc = dm? cmd_user_arg (room_arg + 1, peer, sizeof (peer))
+               : client_cmd_room_arg (room_arg, room, sizeof (room));
     if (rc)
         return rc;
     if ((rc = s_ref_arg (ref, "a message id is a positive number, not '%s'")))
         return rc;
+    if (dm && (streq (kind, "react") || streq (kind, "unreact"))
+    &&  !client_dm_kinds_reaction_valid (argv [first]))
+        return client_cmd_usage_error ("a reaction is one emoji or a short token of "
+                                       "A-Z a-z 0-9 _ + : -, not '%s'", argv [first]);
     pc_buf_t text;
     if (first < 0) {                    //  a delete: the text is not used
         pc_buf_init (&text);
@@ -507,8 +524,10 @@ s_post_about (client_opts_t *opts, const char *room_arg, const char *kind, const
     }
     if (!opts->timeout_given)
         opts->timeout_ms = SEND_TIMEOUT_MS;
-    post_t job = { room, NULL, &text, kind, ref };
+    post_t job = { dm? NULL: room, dm? peer: NULL, &text, kind, ref };
     rc = cmd_with_session (opts, S_USER, s_post_fn, &job);
+    if (dm)
+        sodium_memzero (text.data, text.size);
     pc_buf_free (&text);
     return rc;
 }
@@ -593,6 +612,9 @@ client_cmd_listen (client_opts_t *opts, int argc, char **argv)
 
 typedef struct {
     const char *room;
+    const char *peer;                   //  @USER: the conversation with USER
+    const char *me;
+    client_dm_reader_t *reader;
     bool        json;
     bool        since_given;
     uint64_t    since;
@@ -643,6 +665,37 @@ s_history_record (void *arg, uint64_t id, const char **fields)
     return 0;
 }
 
+//  An INBOX record (id from to time box) of the conversation, opened
+static int
+s_dm_history_record (void *arg, uint64_t id, const char **fields)
+{
+    history_t *self = (history_t *) arg;
+    const char *from = fields [1], *to = fields [2];
+    if (!streq (streq (from, self->me)? to: from, self->peer))
+        return 0;
+    char *text = client_dm_reader_open (self->reader, from, fields [4]);
+    if (!text)
+        return 0;
+    const char *record [] = { fields [0], from, fields [3], text };
+    s_history_record (self, id, record);
+    sodium_memzero (text, strlen (text));
+    free (text);
+    return 0;
+}
+
+//  One line of the page: a room's entry, or a conversation's
+static void
+s_history_line (history_t *self, entry_t *e, const char *text, const char *extra)
+{
+    if (self->peer) {
+        bool sent = streq (e->from, self->me);
+        client_listen_print_dm (self->json, e->id, e->from, sent? self->peer: self->me, e->ts,
+                                text, sent, extra);
+    }
+    else
+        client_listen_print_entry (self->json, e->id, self->room, e->from, e->ts, text, extra);
+}
+
 static entry_t *
 s_entry_find (zlistx_t *entries, uint64_t seq)
 {
@@ -669,8 +722,7 @@ s_history_print (history_t *self)
     for (entry_t *e = (entry_t *) zlistx_first (entries); e; e = (entry_t *) zlistx_next (entries)) {
         if (*e->kind && !streq (e->kind, "reply")) {
             if (!e->shown && !self->thread)
-                client_listen_print_entry (self->json, e->id, self->room, e->from, e->ts,
-                                           e->text, NULL);
+                s_history_line (self, e, e->text, NULL);
             continue;
         }
         if (self->thread && e->seq != self->thread
@@ -745,12 +797,43 @@ s_history_print (history_t *self)
             text = zsys_sprintf ("%creply %" PRIu64 " %s", CLIENT_EVENT_MARK, e->ref, body);
             body = text;
         }
-        client_listen_print_entry (self->json, e->id, self->room, e->from, e->ts, body,
-                                   extra.data);
+        s_history_line (self, e, body, extra.data);
         zstr_free (&text);
         pc_buf_free (&extra);
         zlistx_destroy (&pairs);
     }
+}
+
+//  history @USER: the inbox, read whole and opened here (the server cannot
+//  tell one conversation from another's text, nor open it), its latest
+//  limit entries of the conversation folded as a room's
+static int
+s_dm_history_fn (client_opts_t *opts, session_t *session, void *arg)
+{
+    history_t *self = (history_t *) arg;
+    client_dm_reader_t reader;
+    int rc = client_dm_reader_init (&reader, session->conn, opts->home, opts->user);
+    if (rc)
+        return rc;
+    self->reader = &reader;
+    self->me = opts->user;
+    self->entries = zlistx_new ();
+    zlistx_set_destructor (self->entries, (czmq_destructor *) s_entry_destroy);
+    rc = client_listen_fetch (session->conn, NULL, self->since_given? self->since: 0, 0,
+                              s_dm_history_record, self);
+    while (!self->thread && zlistx_size (self->entries) > (size_t) self->limit) {
+        zlistx_first (self->entries);
+        zlistx_delete (self->entries, zlistx_cursor (self->entries));
+    }
+    if (rc == 0)
+        s_history_print (self);
+    zlistx_destroy (&self->entries);
+    if (reader.unopened)
+        fprintf (stderr, "pychat: %zu direct message(s) could not be opened on this device\n",
+                 reader.unopened);
+    client_dm_reader_clear (&reader);
+    int out = client_listen_flush_stdout ();
+    return rc? rc: out;
 }
 
 static int
@@ -783,7 +866,8 @@ s_history_fn (client_opts_t *opts, session_t *session, void *arg)
 int
 client_cmd_history (client_opts_t *opts, int argc, char **argv)
 {
-    history_t self = { NULL, false, false, 0, 0, 0, NULL };
+    history_t self = { NULL, NULL, NULL, NULL, false, false, 0, 0, 0, NULL };
+    char peer [PC_NAME_MAX + 1] = "";
     uint64_t thread = 0;
     char room [PC_NAME_MAX + 1] = "";
     long limit = HISTORY_DEFAULT;
@@ -825,17 +909,24 @@ client_cmd_history (client_opts_t *opts, int argc, char **argv)
         if (strncmp (arg, "--", 2) == 0)
             return client_cmd_usage_error ("unknown history option '%s'", arg);
         else
-        if (*room)
+        if (*room || *peer)
             return client_cmd_usage_error ("history takes one room, not also '%s'", arg);
+        else
+        if (arg [0] == '@') {
+            int rc = cmd_user_arg (arg + 1, peer, sizeof (peer));
+            if (rc)
+                return rc;
+        }
         else {
             int rc = client_cmd_room_arg (arg, room, sizeof (room));
             if (rc)
                 return rc;
         }
     }
-    if (!*room)
-        return client_cmd_usage_error ("history needs a room%s", "");
+    if (!*room && !*peer)
+        return client_cmd_usage_error ("history needs a room (or @USER)%s", "");
     self.room = room;
+    self.peer = *peer? peer: NULL;
     self.since_given = since_given;
     self.since = since;
     self.limit = limit;
@@ -846,7 +937,7 @@ client_cmd_history (client_opts_t *opts, int argc, char **argv)
         self.since = thread - 1;
         self.limit = PC_HISTORY_MAX;
     }
-    return cmd_with_session (opts, S_LOGIN, s_history_fn, &self);
+    return cmd_with_session (opts, S_LOGIN, self.peer? s_dm_history_fn: s_history_fn, &self);
 }
 
 
@@ -876,6 +967,13 @@ cmd_user_arg (const char *arg, char *out, size_t size)
 int
 client_cmd_dm (client_opts_t *opts, int argc, char **argv)
 {
+    if (argc >= 3 && streq (argv [2], "--reply")) {
+        if (argc < 5)
+            return client_cmd_usage_error ("dm USER --reply ID needs a text%s", "");
+        char at [256];
+        snprintf (at, sizeof (at), "@%.250s", argv [1]);
+        return s_post_about (opts, at, "reply", argv [3], argc, argv, 4);
+    }
     if (argc < 3)
         return client_cmd_usage_error ("dm needs a user and a text%s", "");
     char peer [PC_NAME_MAX + 1];

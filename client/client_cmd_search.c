@@ -129,6 +129,8 @@ s_dm_record (void *arg, uint64_t id, const char **fields)
     const char *other = streq (from, self->opts->user)? to: from;
     if (*self->search->peer && !streq (other, self->search->peer))
         return 0;
+    if (*box == CLIENT_EVENT_MARK)
+        return 0;                       //  an edit, a reply, a reaction: not searched
     client_dm_devices_t sender;
     client_dm_pins_load (self->opts->home, from, &sender);
     char *text = NULL;
@@ -201,11 +203,11 @@ s_dm_fn (client_opts_t *opts, session_t *session, void *arg)
         opened_t *prev = s_dm_near (self.opened, dm, opts->user, true);
         opened_t *next = s_dm_near (self.opened, dm, opts->user, false);
         if (search->json) {
-            client_listen_print_dm (true, id, dm->from, dm->to, dm->ts, dm->text, sent);
+            client_listen_print_dm (true, id, dm->from, dm->to, dm->ts, dm->text, sent, NULL);
         }
         else {
             printf ("(#%s) ", id);
-            client_listen_print_dm (false, id, dm->from, dm->to, dm->ts, dm->text, sent);
+            client_listen_print_dm (false, id, dm->from, dm->to, dm->ts, dm->text, sent, NULL);
             for (int side = 0; side < 2; side++) {
                 opened_t *near = side? next: prev;
                 if (!near)

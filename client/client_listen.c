@@ -6,6 +6,7 @@
 #include "pc_proto.h"
 #include "client_cmd.h"
 #include "client_dm.h"
+#include "client_dm_kinds.h"
 #include "client_session.h"
 #include "client_token.h"
 #include "client_state.h"
@@ -109,6 +110,8 @@ client_listen_event (const char *text, char *kind, size_t size, uint64_t *ref, c
     return true;
 }
 
+static void s_print_marker (const char *kind, uint64_t ref);
+
 void
 client_listen_print_entry (bool json, const char *id, const char *room, const char *from,
                            const char *ts, const char *text, const char *extra)
@@ -143,30 +146,43 @@ client_listen_print_entry (bool json, const char *id, const char *room, const ch
     char clock [16];
     s_clock (ts, clock, sizeof (clock));
     printf ("[%s] #%s <%s> ", clock, room, from);
-    if (event && streq (kind, "reply"))
-        printf ("(reply to #%" PRIu64 ") ", ref);
-    else
-    if (event && streq (kind, "edit"))
-        printf ("(edited #%" PRIu64 ") ", ref);
-    else
-    if (event && streq (kind, "delete"))
-        printf ("(deleted #%" PRIu64 ")", ref);
-    else
-    if (event && streq (kind, "react"))
-        printf ("(reacted to #%" PRIu64 ") ", ref);
-    else
-    if (event && streq (kind, "unreact"))
-        printf ("(took back a reaction to #%" PRIu64 ") ", ref);
+    if (event)
+        s_print_marker (kind, ref);
     client_listen_plain_text (stdout, rest);
     if (extra && *extra)
         printf ("  %s", extra);
     putchar ('\n');
 }
 
+//  The marker of an event's plain line ("(edited #12) ")
+static void
+s_print_marker (const char *kind, uint64_t ref)
+{
+    if (streq (kind, "reply"))
+        printf ("(reply to #%" PRIu64 ") ", ref);
+    else
+    if (streq (kind, "edit"))
+        printf ("(edited #%" PRIu64 ") ", ref);
+    else
+    if (streq (kind, "delete"))
+        printf ("(deleted #%" PRIu64 ")", ref);
+    else
+    if (streq (kind, "react"))
+        printf ("(reacted to #%" PRIu64 ") ", ref);
+    else
+    if (streq (kind, "unreact"))
+        printf ("(took back a reaction to #%" PRIu64 ") ", ref);
+}
+
 void
 client_listen_print_dm (bool json, const char *id, const char *from,
-                        const char *to, const char *ts, const char *text, bool sent)
+                        const char *to, const char *ts, const char *text, bool sent,
+                        const char *extra)
 {
+    char kind [16];
+    uint64_t ref = 0;
+    const char *rest = text;
+    bool event = client_listen_event (text, kind, sizeof (kind), &ref, &rest);
     if (json) {
         pc_buf_t line;
         pc_buf_init (&line);
@@ -177,7 +193,14 @@ client_listen_print_dm (bool json, const char *id, const char *from,
         pc_buf_append (&line, ",\"to\":", 6);
         pc_buf_json_str (&line, to);
         pc_buf_printf (&line, ",\"ts\":%lld,\"text\":", strtoll (ts, NULL, 10));
-        pc_buf_json_str (&line, text);
+        pc_buf_json_str (&line, rest);
+        if (event) {
+            pc_buf_append (&line, ",\"kind\":", 8);
+            pc_buf_json_str (&line, kind);
+            pc_buf_printf (&line, ",\"ref\":%" PRIu64, ref);
+        }
+        if (extra && *extra)
+            pc_buf_printf (&line, ",%s", extra);
         pc_buf_append (&line, "}\n", 2);
         fwrite (line.data, 1, line.size, stdout);
         sodium_memzero (line.data, line.size);
@@ -190,7 +213,11 @@ client_listen_print_dm (bool json, const char *id, const char *from,
             printf ("[%s] *dm to %s* <%s> ", clock, to, from);
         else
             printf ("[%s] *dm* <%s> ", clock, from);
-        client_listen_plain_text (stdout, text);
+        if (event)
+            s_print_marker (kind, ref);
+        client_listen_plain_text (stdout, rest);
+        if (extra && *extra)
+            printf ("  %s", extra);
         putchar ('\n');
     }
 }
@@ -546,7 +573,7 @@ s_open_dm (listen_t *self, held_t *dm, bool last_try)
     client_dm_devices_t sender;
     client_dm_pins_load (self->opts->home, dm->from, &sender);
     char *text = NULL;
-    int rc = client_dm_open_devices (dm->box, &self->keys, &sender, &text);
+    int rc = client_dm_kinds_open (dm->box, &self->keys, &sender, &text);
     if (rc == 1 && !last_try)
         return 1;
     track_t *track = s_track (self, CLIENT_STATE_DM);
@@ -563,8 +590,10 @@ s_open_dm (listen_t *self, held_t *dm, bool last_try)
     }
     char ts_txt [24];
     snprintf (ts_txt, sizeof (ts_txt), "%" PRId64, dm->ts);
+    char extra [64] = "";
+    s_count_reaction (self, "@", dm->from, text, extra, sizeof (extra));
     client_listen_print_dm (self->json, id_txt, dm->from, dm->to, ts_txt, text,
-                            streq (dm->from, self->opts->user));
+                            streq (dm->from, self->opts->user), extra);
     sodium_memzero (text, strlen (text));
     free (text);
     s_printed (self, track, dm->id);

@@ -39,8 +39,11 @@ void    client_listen_print_entry (bool json, const char *id, const char *room,
 //  One opened direct message: "[HH:MM:SS] *dm* <from> text" or
 //  {"dm":true,"id","from","to","ts","text"}.
 //  sent: a copy of a DM the listening user wrote (from another device).
+//  text may be an opened event (client_dm_kinds), printed as a room's is;
+//  extra as for client_listen_print_entry (NULL: none).
 void    client_listen_print_dm  (bool json, const char *id, const char *from,
-                                 const char *to, const char *ts, const char *text, bool sent);
+                                 const char *to, const char *ts, const char *text, bool sent,
+                                 const char *extra);
 
 //  Called with each record of a HISTORY page (fields: id from time text)
 //  or an INBOX page (id from to time box), oldest first. Returns 0 to go

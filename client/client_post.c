@@ -26,7 +26,7 @@ typedef struct {
     const char       *room;             //  SEND: the room; NULL for a DM
     const char       *peer;             //  DM: the recipient
     pc_buf_t         *text;
-    const char       *kind;             //  SEND: edit, delete, reply, react, unreact or NULL
+    const char       *kind;             //  edit, delete, reply, react, unreact or NULL
     const char       *ref;              //  and the message it is about
     client_dm_keys_t  keys;
     client_dm_devices_t peer_devices;   //  DM: the recipient's, checked and pinned
@@ -97,7 +97,11 @@ static void
 s_queue_dm (post_t *self)
 {
     s_add_self (self);
-    char *box = client_dm_seal_devices (self->text->data, self->text->size, &self->keys,
+    //  A delete carries no text; an edit's, a reply's, a reaction's is
+    //  sealed as a DM's is
+    bool erase = self->kind && streq (self->kind, "delete");
+    char *box = erase? strdup ("-")
+              : client_dm_seal_devices (self->text->data, self->text->size, &self->keys,
                                         &self->peer_devices, &self->own_devices);
     if (!box) {
         fprintf (stderr, "pychat: cannot seal for %s: a published key is not usable\n",
@@ -112,6 +116,10 @@ s_queue_dm (post_t *self)
     pc_msg_add (request, cid);
     pc_msg_add (request, box);
     free (box);
+    if (self->kind) {
+        pc_msg_add (request, self->kind);
+        pc_msg_add (request, self->ref);
+    }
     self->queued = client_session_send_request (self->session, &request) == 0;
 }
 
@@ -331,7 +339,7 @@ client_post_event (client_opts_t *opts, const char *password, const char *room,
     post_t self;
     memset (&self, 0, sizeof (self));
     self.opts = opts;
-    self.kind = room? kind: NULL;
+    self.kind = kind;
     self.ref = ref;
     self.room = room;
     self.peer = room? NULL: peer;

@@ -15,8 +15,9 @@
 //  prints the message id (print_id). The exit code, one line printed on failure.
 int     client_post_run (client_opts_t *opts, const char *password, const char *room,
                          const char *peer, pc_buf_t *text, bool print_id);
-//  The same SEND about message ref of room: kind is edit, delete, reply,
-//  react or unreact (PROTOCOL.md, "Edits, deletes, replies and reactions").
+//  The same SEND about message ref of room (or DM about message ref of the
+//  sender's inbox, with peer): kind is edit, delete, reply, react or
+//  unreact (PROTOCOL.md, "Edits, deletes, replies and reactions").
 int     client_post_event (client_opts_t *opts, const char *password, const char *room,
                            const char *peer, pc_buf_t *text, const char *kind,
                            const char *ref, bool print_id);

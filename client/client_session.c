@@ -859,8 +859,13 @@ s_on_send (client_session_t *self, const char *cid, pc_msg_t *reply)
         self->events.sent (self->arg, cid, pc_msg_error_code (reply),
                            pc_msg_error_reason (reply), 0, 0);
     else {
-        const char *id = pc_send_ok_id (reply);       //  a DM's OK is the same: id, time
+        //  A DM's OK is the same, then the id of the sender's copy: the id
+        //  its writer names it by (edits, replies: PROTOCOL.md), when stored
+        const char *id = pc_send_ok_id (reply);
         const char *ts = pc_send_ok_time (reply);
+        const char *own = pc_dm_ok_own (reply);
+        if (own && strtoull (own, NULL, 10))
+            id = own;
         self->events.sent (self->arg, cid, 0, "", id? strtoull (id, NULL, 10): 0,
                            ts? strtoll (ts, NULL, 10): 0);
     }
@@ -908,14 +913,14 @@ s_on_reply (client_session_t *self, pc_msg_t *reply)
     }
 }
 
-//  A live MSG (or DMMSG to us): handed on when it is the next one, else
-//  the gap is fetched.
+//  A live MSG (or DMMSG: one to us, or the copy of one we wrote, both of
+//  our inbox's sequence): handed on when it is the next one, else the gap
+//  is fetched.
 static void
 s_on_msg (client_session_t *self, pc_msg_t *msg)
 {
     bool dm = pc_msg_is (msg, "DMMSG");
-    room_t *room = dm? (streq (pc_dmmsg_to (msg), self->user)? s_room (self, CLIENT_SESSION_INBOX): NULL)
-                     : s_room (self, pc_message_room (msg));
+    room_t *room = dm? s_room (self, CLIENT_SESSION_INBOX): s_room (self, pc_message_room (msg));
     if (room && room->inbox != dm)
         room = NULL;
     if (!room) {

@@ -82,6 +82,8 @@ typedef struct {
     void (*lost)     (void *arg, const char *room, uint64_t first, uint64_t last);
     //  A SEND was answered: code 0 with its id and time, or the ERROR's
     //  code and reason (the message is dropped from the outbox either way).
+    //  A DM's id is the sender's copy's (an id of its own inbox), when the
+    //  broker stored one; else the recipient's.
     void (*sent)     (void *arg, const char *cid, int code, const char *reason,
                       uint64_t id, int64_t ts);
     //  A front-end request (client_session_request) was answered; reply is

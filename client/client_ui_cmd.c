@@ -344,8 +344,9 @@ s_cmd_about (ui_t *self, cmd_t *cmd)
 {
     const char *kind = cmd->cmd + 1;
     bool erase = streq (kind, "delete"), thread = streq (kind, "thread");
-    if (cmd->win->type != W_ROOM) {
-        ui_sys (self, cmd->win, L_ERR, "%s works in a room window", cmd->cmd);
+    if (cmd->win->type != W_ROOM && !(cmd->win->type == W_DM && !thread)) {
+        ui_sys (self, cmd->win, L_ERR, "%s works in a room window%s", cmd->cmd,
+                thread? "": " or a direct-message window");
         return;
     }
     uint64_t ref = s_ref_of (self, cmd->win, cmd->arg, streq (kind, "edit"));
@@ -356,6 +357,9 @@ s_cmd_about (ui_t *self, cmd_t *cmd)
     }
     if (thread)
         ui_thread (self, cmd->win, ref);
+    else
+    if (cmd->win->type == W_DM)
+        ui_dm_about (self, cmd->win, kind, ref, erase? "-": cmd->rest);
     else
         ui_say_about (self, kind, ref, erase? "-": cmd->rest);
 }

@@ -135,6 +135,8 @@ typedef struct {
     uint64_t id;
     int64_t  ts;
     bool     live;
+    char     about [16];            //  J_SEND: edit, delete, reply, react, unreact, or ""
+    uint64_t ref;                   //  and the message it is about (our inbox's id)
 } job_t;
 
 #define JOBS_MAX            256
@@ -275,6 +277,9 @@ void ui_on_devices (ui_t *self, pc_msg_t *reply, bool revoke, const char *what);
 //  is shown already).
 bool ui_dm_own_echo (ui_t *self, const char *from, const char *box, int64_t ts);
 void ui_dm_say (ui_t *self, win_t *win, const char *text);
+//  /edit, /delete, /reply, /react, /unreact in a DM window: a DM about
+//  message ref (an id of our inbox), its text sealed as a DM's.
+void ui_dm_about (ui_t *self, win_t *win, const char *kind, uint64_t ref, const char *text);
 
 //  client_ui_share.c
 xfer_t * ui_xfer_find (ui_t *self, int id);

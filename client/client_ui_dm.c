@@ -7,6 +7,7 @@
 #include "client_ui_core.h"
 #include "pc_proto.h"
 #include "client_state.h"
+#include "client_dm_kinds.h"
 
 #include <errno.h>
 
@@ -114,7 +115,7 @@ static void
 s_show_box (ui_t *self, win_t *win, job_t *job, const client_dm_devices_t *sender, bool last_try)
 {
     char *text = NULL;
-    int rc = client_dm_open_devices (job->data, &self->dm_keys, sender, &text);
+    int rc = client_dm_kinds_open (job->data, &self->dm_keys, sender, &text);
     (void) last_try;
     if (rc == 0 && text) {
         ui_add_message (self, win, job->id, job->from, job->ts, text, job->live);
@@ -144,7 +145,9 @@ s_job_run (ui_t *self, job_t *job)
         return;
     if (job->kind == J_SEND) {
         client_dm_devices_t own = s_own_devices (self);
-        char *box = client_dm_seal_devices (job->data, strlen (job->data), &self->dm_keys,
+        //  A delete carries no text
+        char *box = streq (job->about, "delete")? strdup ("-")
+                  : client_dm_seal_devices (job->data, strlen (job->data), &self->dm_keys,
                                             devices, &own);
         pc_msg_t *request = NULL;
         if (box) {
@@ -152,6 +155,10 @@ s_job_run (ui_t *self, job_t *job)
             pc_msg_add (request, job->user);
             pc_msg_add (request, job->cid);
             pc_msg_add (request, box);
+            if (*job->about) {
+                pc_msg_add (request, job->about);
+                pc_msg_addf (request, "%" PRIu64, job->ref);
+            }
         }
         const char *why = !box? "  [not sent: a published key is not usable]":
                           ui_request (self, request, R_DM, job->cid, 0) == -1?
@@ -187,6 +194,8 @@ s_job_run (ui_t *self, job_t *job)
                 devices->count, devices->count == 1? " is": "s are");
 }
 
+static void s_job_submit (ui_t *self, job_t job);
+
 void
 ui_job_add (ui_t *self, job_kind_t kind, const char *user, const char *from, const char *data,
            const char *cid, uint64_t id, int64_t ts, bool live)
@@ -205,6 +214,16 @@ ui_job_add (ui_t *self, job_kind_t kind, const char *user, const char *from, con
     job.id = id;
     job.ts = ts;
     job.live = live;
+    s_job_submit (self, job);
+}
+
+//  Runs job now when the devices it needs are known, else keeps it (it
+//  owns job.data) and asks for them
+static void
+s_job_submit (ui_t *self, job_t job)
+{
+    job_kind_t kind = job.kind;
+    const char *user = job.user;
     if (kind == J_FINGERPRINT || kind == J_TRUST)
         s_peer_forget (self, user);     //  asked again: what the server says now
     if (kind == J_SEND || kind == J_FILEKEY)
@@ -226,7 +245,7 @@ ui_job_add (ui_t *self, job_kind_t kind, const char *user, const char *from, con
             known = &pins;
         }
         char *text = NULL;
-        int rc = client_dm_open_devices (job.data, &self->dm_keys, known, &text);
+        int rc = client_dm_kinds_open (job.data, &self->dm_keys, known, &text);
         if (text) {
             memset (text, 0, strlen (text));
             free (text);
@@ -470,8 +489,9 @@ ui_on_devices (ui_t *self, pc_msg_t *reply, bool revoke, const char *what)
 bool
 ui_dm_own_echo (ui_t *self, const char *from, const char *box, int64_t ts)
 {
+    //  An event (an edit...) is shown when it comes back, as in a room
     char id [CLIENT_DM_ID];
-    return streq (from, self->user) && client_dm_box_sender (box, id)
+    return streq (from, self->user) && *box != '\x1e' && client_dm_box_sender (box, id)
         && streq (id, self->dm_keys.id) && ts >= self->started;
 }
 
@@ -490,4 +510,31 @@ ui_dm_say (ui_t *self, win_t *win, const char *text)
     ui_win_insert (win, line, win->nlines);
     win->scroll = 0;
     ui_job_add (self, J_SEND, win->target, self->user, text, cid, 0, 0, false);
+}
+
+
+void
+ui_dm_about (ui_t *self, win_t *win, const char *kind, uint64_t ref, const char *text)
+{
+    if (!self->dm_ready) {
+        ui_sys (self, win, L_ERR, "direct messages are off: no device key in %s", self->opts->home);
+        return;
+    }
+    if ((streq (kind, "react") || streq (kind, "unreact")) && !client_dm_kinds_reaction_valid (text)) {
+        ui_sys (self, win, L_ERR, "a reaction is one emoji or a short token of A-Z a-z 0-9 _ + : -");
+        return;
+    }
+    //  Shown when its copy comes back (ui_dm_own_echo lets events through)
+    job_t job;
+    memset (&job, 0, sizeof (job));
+    job.kind = J_SEND;
+    snprintf (job.user, sizeof (job.user), "%s", win->target);
+    snprintf (job.from, sizeof (job.from), "%s", self->user);
+    job.data = strdup (text);
+    zuuid_t *uuid = zuuid_new ();
+    snprintf (job.cid, sizeof (job.cid), "%s", zuuid_str (uuid));
+    zuuid_destroy (&uuid);
+    snprintf (job.about, sizeof (job.about), "%s", kind);
+    job.ref = ref;
+    s_job_submit (self, job);
 }

@@ -296,8 +296,13 @@ ui_on_reply (void *arg, int kind_int, const char *what, long n, pc_msg_t *reply)
             win_t *where = NULL;
             line_t *line = ui_find_cid (self, what, &where);
             const char *ts = pc_dm_ok_time (reply);
+            const char *own = error? NULL: pc_dm_ok_own (reply);
             if (line)
                 ui_line_answered (line, error? reason: NULL, !error && ts? strtoll (ts, NULL, 10): 0);
+            if (line && own && strtoull (own, NULL, 10))
+                line->id = strtoull (own, NULL, 10);    //  our inbox's id: /edit names it
+            if (!line && error && where == NULL)
+                ui_sys (self, ui_current (self), L_ERR, "direct message: %s", reason);
             break;
         }
         case R_INBOX:

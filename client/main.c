@@ -7,6 +7,7 @@
 #include "client_cmd.h"
 #include "client_conn.h"
 #include "client_dm.h"
+#include "client_dm_kinds.h"
 #include "client_seal.h"
 #include "client_session.h"
 #include "client_token.h"
@@ -102,6 +103,7 @@ s_selftest (bool verbose)
 {
     client_seal_test (verbose);
     client_dm_test (verbose);
+    client_dm_kinds_test (verbose);
     client_session_test (verbose);
     client_token_test (verbose);
     client_xfer_test (verbose);

@@ -22,7 +22,7 @@ const pc_schema_t pc_schemas [PC_CMD_COUNT] = {
     [PC_CMD_SUBS] = { "SUBS", 0, 0, { PC_F_ANY }, 0 },
     [PC_CMD_HISTORY] = { "HISTORY", 3, 3, { PC_F_NAME, PC_F_INT, PC_F_INT }, 3 },
     [PC_CMD_SEARCH] = { "SEARCH", 2, 4, { PC_F_NAME, PC_F_TEXT, PC_F_INT, PC_F_INT }, 4 },
-    [PC_CMD_DM] = { "DM", 3, 3, { PC_F_NAME, PC_F_ID, PC_F_ANY }, 3 },
+    [PC_CMD_DM] = { "DM", 3, 5, { PC_F_NAME, PC_F_ID, PC_F_ANY, PC_F_ID, PC_F_INT }, 5 },
     [PC_CMD_INBOX] = { "INBOX", 2, 2, { PC_F_INT, PC_F_INT }, 2 },
     [PC_CMD_SETKEY] = { "SETKEY", 1, 3, { PC_F_ID, PC_F_ID, PC_F_NAME }, 3 },
     [PC_CMD_GETKEY] = { "GETKEY", 1, 1, { PC_F_NAME }, 1 },
@@ -431,21 +431,26 @@ pc_search_new (const char *room, const char *query, const char *limit, const cha
 }
 
 pc_msg_t *
-pc_dm_new (const char *to, const char *cmid, const char *box)
+pc_dm_new (const char *to, const char *cmid, const char *box, const char *kind, const char *ref)
 {
     pc_msg_t *self = pc_msg_new ("DM");
     pc_msg_add (self, to);
     pc_msg_add (self, cmid);
     pc_msg_add (self, box);
+    if (kind)
+        pc_msg_add (self, kind);
+    if (ref)
+        pc_msg_add (self, ref);
     return self;
 }
 
 pc_msg_t *
-pc_dm_ok (pc_msg_t *request, const char *id, const char *time)
+pc_dm_ok (pc_msg_t *request, const char *id, const char *time, const char *own)
 {
     pc_msg_t *self = pc_msg_new_ok (request);
     pc_msg_add (self, id);
     pc_msg_add (self, time);
+    pc_msg_add (self, own);
     return self;
 }
 

@@ -307,12 +307,15 @@ pc_msg_t *pc_search_new (const char *room, const char *query, const char *limit,
 static inline const char *pc_dm_to (pc_msg_t *m) { return pc_msg_field (m, 0); }
 static inline const char *pc_dm_cmid (pc_msg_t *m) { return pc_msg_field (m, 1); }
 static inline const char *pc_dm_box (pc_msg_t *m) { return pc_msg_field (m, 2); }
+static inline const char *pc_dm_kind (pc_msg_t *m) { return pc_msg_field (m, 3); }
+static inline const char *pc_dm_ref (pc_msg_t *m) { return pc_msg_field (m, 4); }
 static inline const char *pc_dm_ok_id (pc_msg_t *m) { return pc_msg_field (m, 0); }
 static inline const char *pc_dm_ok_time (pc_msg_t *m) { return pc_msg_field (m, 1); }
+static inline const char *pc_dm_ok_own (pc_msg_t *m) { return pc_msg_field (m, 2); }
 //  A new DM (caller owns it; NULL for an optional field leaves it out).
-pc_msg_t *pc_dm_new (const char *to, const char *cmid, const char *box);
+pc_msg_t *pc_dm_new (const char *to, const char *cmid, const char *box, const char *kind, const char *ref);
 //  The OK reply to a DM request (routing and request ids copied).
-pc_msg_t *pc_dm_ok (pc_msg_t *request, const char *id, const char *time);
+pc_msg_t *pc_dm_ok (pc_msg_t *request, const char *id, const char *time, const char *own);
 
 //  INBOX
 static inline const char *pc_inbox_since (pc_msg_t *m) { return pc_msg_field (m, 0); }

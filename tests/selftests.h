@@ -11,6 +11,7 @@
 #include "broker_server.h"
 #include "broker_fanout.h"
 #include "broker_chat.h"
+#include "broker_dm_kinds.h"
 #include "broker_marks.h"
 #include "broker_cluster.h"
 #include "broker_files.h"
@@ -46,6 +47,7 @@
     broker_roomdb_test (verbose); \
     broker_fanout_test (verbose); \
     broker_chat_test (verbose); \
+    broker_dm_kinds_test (verbose); \
     broker_cluster_test (verbose); \
     broker_files_test (verbose); \
     broker_limits_test (verbose); \

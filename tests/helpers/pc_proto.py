@@ -65,7 +65,7 @@ COMMANDS = {
     'SUBS': {'to': {'broker': 'session'}, 'fields': [], 'reply': ['topic']},
     'HISTORY': {'to': {'broker': 'session'}, 'fields': [('room', 'name', False, False), ('since', 'int', False, False), ('limit', 'int', False, False)], 'reply': ['id', 'from', 'time', 'text']},
     'SEARCH': {'to': {'broker': 'session'}, 'fields': [('room', 'name', False, False), ('query', 'text', False, False), ('limit', 'int', True, False), ('before', 'int', True, False)], 'reply': ['next', 'hit']},
-    'DM': {'to': {'broker': 'session'}, 'fields': [('to', 'name', False, False), ('cmid', 'id', False, False), ('box', 'any', False, False)], 'reply': ['id', 'time']},
+    'DM': {'to': {'broker': 'session'}, 'fields': [('to', 'name', False, False), ('cmid', 'id', False, False), ('box', 'any', False, False), ('kind', 'id', True, False), ('ref', 'int', True, False)], 'reply': ['id', 'time', 'own']},
     'INBOX': {'to': {'broker': 'session'}, 'fields': [('since', 'int', False, False), ('limit', 'int', False, False)], 'reply': ['id', 'from', 'to', 'time', 'box']},
     'SETKEY': {'to': {'broker': 'session', 'authsvc': 'service'}, 'fields': [('key', 'id', False, False), ('device', 'id', True, False), ('user', 'name', True, False)], 'reply': ['device']},
     'GETKEY': {'to': {'broker': 'session', 'authsvc': 'service'}, 'fields': [('user', 'name', False, False)], 'reply': ['user', 'key', 'device']},

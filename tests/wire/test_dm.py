@@ -55,7 +55,7 @@ def test_dm_reaches_every_session_of_the_recipient_and_nobody_else(people):
     subs = {"phone": oto_phone.subscriber(), "laptop": oto_laptop.subscriber(),
             "pam": pam.subscriber(), "nia": nia.subscriber()}
     sealed = box()
-    msg_id, stamp = nia.ok("DM", "oto", "dm-1", sealed)
+    msg_id, stamp, own = nia.ok("DM", "oto", "dm-1", sealed)
     for who, session in (("phone", oto_phone), ("laptop", oto_laptop)):
         got = subs[who].recv(timeout=10)
         assert got is not None, "%s got no DMMSG" % who
@@ -66,6 +66,7 @@ def test_dm_reaches_every_session_of_the_recipient_and_nobody_else(people):
     copies = dms(subs["nia"].drain(0.5))
     assert len(copies) == 1 and copies[0][5:] == ["nia", "oto", copies[0][7], sealed], copies
     assert copies[0][0] == nia.topic, copies
+    assert copies[0][4] == own, "the OK's third field is the id of the sender's copy"
 
 
 def test_dm_retry_is_stored_once(people):
@@ -168,7 +169,14 @@ def test_dm_round_trip_and_secrecy(cli, unique):
     got = listener.wait_messages(1)
     assert len(got) == 1, got
     assert got[0]["dm"] is True and got[0]["from"] == alice and got[0]["to"] == bob
-    assert got[0]["text"] == secret and got[0]["id"] == sent.stdout.strip()
+    assert got[0]["text"] == secret
+    # the id printed is the sender's copy's, in alice's own inbox (the one
+    # her edits name)
+    raw_alice = cli.logged_in(alice, apw)
+    mine = raw_alice.ok("INBOX", "0", "200")
+    at = mine[0::5].index(sent.stdout.strip()) * 5
+    assert mine[at + 1:at + 3] == [alice, bob], mine
+    raw_alice.close()
     assert isinstance(got[0]["ts"], int)
     # the sender pinned bob's key on first use
     assert open(cli.home(alice) + "/peers/" + bob).read().strip()
@@ -205,8 +213,9 @@ def test_offline_dms_in_order_once(cli, unique):
                        user=bob, password=bpw)
     assert first.returncode == 0, first.stderr
     got = json_lines(first.stdout)
-    assert [(m["id"], m["from"], m["text"]) for m in got] == [
-        (i, alice, t) for i, t in zip(ids, texts)]
+    assert [(m["from"], m["text"]) for m in got] == [(alice, t) for t in texts]
+    assert [int(m["id"]) for m in got] == sorted(int(m["id"]) for m in got)
+    assert all(i.isdigit() for i in ids), ids
     second = cli.pychat("listen", "--json", "--timeout", "1.5", user=bob, password=bpw)
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == "", "old DMs printed again: %r" % second.stdout

@@ -18,7 +18,7 @@ import unicodedata
 import pytest
 
 from conftest import need
-from stack import sanitizer_lines, wait_for
+from stack import json_lines, sanitizer_lines, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -486,3 +486,33 @@ def test_away_and_typing_seen_by_the_other_user(cli, tui, unique):
     alice_client.close()                            # her only session: offline
     bob_client.wait("%s is offline" % alice)
     bob_client.wait(lambda s: re.search(r"\d @%s\S*\s+off\s" % re.escape(alice[:6]), s))
+
+
+def test_dm_edit_and_tombstone_in_a_dm_window(cli, tui, unique):
+    """In a DM window /edit and /delete work as in a room's: the line takes
+    the new text marked edited, then becomes a tombstone; the peer's edit
+    of its own DM shows in place too."""
+    client, alice = _logged_in(tui, cli, unique)
+    bob = unique("bob")
+    cli.register(bob, "pw-" + bob)
+    bob_login = cli.pychat("devices", user=bob, password="pw-" + bob)
+    assert bob_login.returncode == 0, bob_login.stderr
+    sent = cli.pychat("dm", alice, "bob wrote this", user=bob, password="pw-" + bob)
+    assert sent.returncode == 0, sent.stderr
+    client.wait(lambda s: re.search(r"@%s" % re.escape(bob), s))
+    client.type("/msg " + bob)
+    client.wait("bob wrote this")
+    edited = cli.pychat("edit", "@" + alice, sent.stdout.strip(), "bob rewrote this",
+                        user=bob, password="pw-" + bob)
+    assert edited.returncode == 0, edited.stderr
+    client.wait("<%s> bob rewrote this (edited)" % bob)
+    client.type("my own words")
+    client.wait(lambda s: re.search(r"\d\d:\d\d <%s> my own words" % re.escape(alice), s))
+    client.type("/edit . my better words")
+    client.wait("<%s> my better words (edited)" % alice)
+    client.type("/delete .")
+    screen = client.wait(lambda s: "my better words" not in s and "deleted" in s)
+    assert "my own words" not in screen, screen
+    page = json_lines(cli.pychat("history", "@" + alice, "--json", user=bob,
+                                 password="pw-" + bob).stdout)
+    assert [m.get("kind") for m in page] == [None, "delete"], page
