@@ -284,35 +284,6 @@ broker_chat_flush (broker_t *self)
 //  same append as a message (with several brokers Redis numbers and
 //  publishes it, and every broker delivers it in id order).
 
-//  A reaction: one emoji or a short token. Either 1-32 of [A-Za-z0-9_+:-]
-//  (":+1:", "thumbsup"), or at most 4 code points of no ASCII at all and at
-//  most 16 bytes (an emoji with its modifiers or joiners); text is valid
-//  UTF-8 already (the codec checked it).
-static bool
-s_reaction_valid (const char *text)
-{
-    size_t size = strlen (text), points = 0;
-    if (size == 0)
-        return false;
-    if ((unsigned char) text [0] < 0x80) {
-        if (size > 32)
-            return false;
-        for (const char *c = text; *c; c++)
-            if (!(isalnum ((unsigned char) *c) || strchr ("_+:-", *c)))
-                return false;
-        return true;
-    }
-    if (size > 16)
-        return false;
-    for (const unsigned char *c = (const unsigned char *) text; *c; c++) {
-        if (*c < 0x80)
-            return false;
-        if ((*c & 0xc0) != 0x80)
-            points++;
-    }
-    return points <= 4;
-}
-
 //  What a message entry is: a message (plain or a reply) may be edited,
 //  deleted, replied to and reacted to; an event may not.
 static bool
@@ -343,7 +314,7 @@ s_send_event (broker_t *self, pc_msg_t *request, broker_session_t *session)
         return;
     }
     uint64_t ref = strtoull (ref_text, NULL, 10);
-    if (react && !s_reaction_valid (text)) {
+    if (react && !pc_reaction_valid (text)) {
         broker_ctx_reply_error (self, request, PC_ERR_MALFORMED,
                                 "a reaction is one emoji or a short token of A-Z a-z 0-9 _ + : -");
         return;

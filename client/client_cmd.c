@@ -509,7 +509,7 @@ s_post_about (client_opts_t *opts, const char *room_arg, const char *kind, const
     if ((rc = s_ref_arg (ref, "a message id is a positive number, not '%s'")))
         return rc;
     if (dm && (streq (kind, "react") || streq (kind, "unreact"))
-    &&  !client_dm_kinds_reaction_valid (argv [first]))
+    &&  !pc_reaction_valid (argv [first]))
         return client_cmd_usage_error ("a reaction is one emoji or a short token of "
                                        "A-Z a-z 0-9 _ + : -, not '%s'", argv [first]);
     pc_buf_t text;

@@ -30,31 +30,6 @@ client_dm_kinds_open (const char *box, const client_dm_keys_t *own,
     return 0;
 }
 
-bool
-client_dm_kinds_reaction_valid (const char *text)
-{
-    size_t size = strlen (text), points = 0;
-    if (size == 0)
-        return false;
-    if (isalnum ((unsigned char) *text) || strchr ("_+:-", *text)) {
-        if (size > 32)
-            return false;
-        for (const char *c = text; *c; c++)
-            if (!(isalnum ((unsigned char) *c) || strchr ("_+:-", *c)))
-                return false;
-        return true;
-    }
-    if (size > 16)
-        return false;
-    for (const unsigned char *c = (const unsigned char *) text; *c; c++) {
-        if (*c < 0x80)
-            return false;
-        if ((*c & 0xc0) != 0x80)
-            points++;
-    }
-    return points <= 4;
-}
-
 int
 client_dm_reader_init (client_dm_reader_t *self, client_conn_t *conn, const char *home,
                        const char *user)
@@ -98,11 +73,6 @@ void
 client_dm_kinds_test (bool verbose)
 {
     printf (" * client_dm_kinds: ");
-    assert (client_dm_kinds_reaction_valid ("+1"));
-    assert (client_dm_kinds_reaction_valid ("\xf0\x9f\x91\x8d"));
-    assert (!client_dm_kinds_reaction_valid (""));
-    assert (!client_dm_kinds_reaction_valid ("two words"));
-    assert (!client_dm_kinds_reaction_valid ("\xf0\x9f\x91\x8d!"));
     //  A delete opens without keys; a malformed box does not open
     client_dm_keys_t keys;
     client_dm_devices_t none;

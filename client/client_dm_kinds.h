@@ -18,9 +18,6 @@
 //  -1 it does not open.
 int     client_dm_kinds_open   (const char *box, const client_dm_keys_t *own,
                                 const client_dm_devices_t *sender, char **text);
-//  What a reaction may be (the broker cannot see a sealed one): one emoji
-//  or a short token, the rule rooms follow (PROTOCOL.md).
-bool    client_dm_kinds_reaction_valid (const char *text);
 //  Opens the entries of an INBOX read one by one, looking a sender's devices
 //  up once when one is not pinned (trust on first use, as listen does).
 typedef struct {

@@ -520,7 +520,7 @@ ui_dm_about (ui_t *self, win_t *win, const char *kind, uint64_t ref, const char 
         ui_sys (self, win, L_ERR, "direct messages are off: no device key in %s", self->opts->home);
         return;
     }
-    if ((streq (kind, "react") || streq (kind, "unreact")) && !client_dm_kinds_reaction_valid (text)) {
+    if ((streq (kind, "react") || streq (kind, "unreact")) && !pc_reaction_valid (text)) {
         ui_sys (self, win, L_ERR, "a reaction is one emoji or a short token of A-Z a-z 0-9 _ + : -");
         return;
     }

@@ -4,6 +4,7 @@
 #include "pc_limits.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,31 @@ pc_name_fold (char *name)
     for (; name && *name; name++)
         if (*name >= 'A' && *name <= 'Z')
             *name = (char) (*name - 'A' + 'a');
+}
+
+bool
+pc_reaction_valid (const char *text)
+{
+    size_t size = strlen (text), points = 0;
+    if (size == 0)
+        return false;
+    if ((unsigned char) text [0] < 0x80) {
+        if (size > 32)
+            return false;
+        for (const char *c = text; *c; c++)
+            if (!(isalnum ((unsigned char) *c) || strchr ("_+:-", *c)))
+                return false;
+        return true;
+    }
+    if (size > 16)
+        return false;
+    for (const unsigned char *c = (const unsigned char *) text; *c; c++) {
+        if (*c < 0x80)
+            return false;
+        if ((*c & 0xc0) != 0x80)
+            points++;
+    }
+    return points <= 4;
 }
 
 int64_t
@@ -266,6 +292,10 @@ pc_buf_json_str (pc_buf_t *self, const char *text)
 void
 pc_util_test (bool verbose)
 {
+    assert (pc_reaction_valid ("+1") && pc_reaction_valid (":thumbsup:"));
+    assert (pc_reaction_valid ("\xf0\x9f\x91\x8d"));
+    assert (!pc_reaction_valid ("") && !pc_reaction_valid ("two words"));
+    assert (!pc_reaction_valid ("\xf0\x9f\x91\x8d!") && !pc_reaction_valid ("!"));
     printf (" * pc_util: ");
     assert (pc_utf8_valid ("hello", 5));
     assert (pc_utf8_valid ("\xe4\xbd\xa0\xe5\xa5\xbd", 6));           //  你好

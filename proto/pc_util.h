@@ -12,6 +12,12 @@
 bool        pc_utf8_valid     (const char *data, size_t size);
 //  True if name is 1..PC_NAME_MAX of [a-z0-9_-].
 bool        pc_name_valid     (const char *name);
+//  A reaction (PROTOCOL.md, "Edits, deletes, replies and reactions"): one
+//  emoji or a short token. Either 1-32 of [A-Za-z0-9_+:-] (":+1:",
+//  "thumbsup"), or at most 4 code points of no ASCII at all and at most 16
+//  bytes (an emoji with its modifiers or joiners). text is valid UTF-8.
+//  The broker checks a room's; a client checks a DM's before sealing it.
+bool        pc_reaction_valid (const char *text);
 //  0 if data[0..size) is a file name a room may hold: 1..PC_FILE_NAME_MAX
 //  bytes of UTF-8 without controls, no '/' or '\\', not starting with '.'
 //  (so never "." or ".." either); else -1 with *why saying which rule broke.
