@@ -112,6 +112,44 @@ client_listen_event (const char *text, char *kind, size_t size, uint64_t *ref, c
 
 static void s_print_marker (const char *kind, uint64_t ref);
 
+//  One entry's JSON line: a room's ({"id","room",...}) when room is set, a
+//  DM's ({"dm":true,"id","from","to",...}) when to is; then ts, text, an
+//  event's kind and ref, and extra's members. Wiped after writing (a DM's
+//  text was sealed until this device opened it).
+static void
+s_print_json (const char *id, const char *room, const char *from, const char *to,
+              const char *ts, const char *rest, const char *kind, uint64_t ref,
+              const char *extra)
+{
+    pc_buf_t line;
+    pc_buf_init (&line);
+    pc_buf_append (&line, room? "{\"id\":": "{\"dm\":true,\"id\":", room? 6: 16);
+    pc_buf_json_str (&line, id);
+    if (room) {
+        pc_buf_append (&line, ",\"room\":", 8);
+        pc_buf_json_str (&line, room);
+    }
+    pc_buf_append (&line, ",\"from\":", 8);
+    pc_buf_json_str (&line, from);
+    if (!room) {
+        pc_buf_append (&line, ",\"to\":", 6);
+        pc_buf_json_str (&line, to? to: "");
+    }
+    pc_buf_printf (&line, ",\"ts\":%lld,\"text\":", strtoll (ts, NULL, 10));
+    pc_buf_json_str (&line, rest);
+    if (kind) {
+        pc_buf_append (&line, ",\"kind\":", 8);
+        pc_buf_json_str (&line, kind);
+        pc_buf_printf (&line, ",\"ref\":%" PRIu64, ref);
+    }
+    if (extra && *extra)
+        pc_buf_printf (&line, ",%s", extra);
+    pc_buf_append (&line, "}\n", 2);
+    fwrite (line.data, 1, line.size, stdout);
+    sodium_memzero (line.data, line.size);
+    pc_buf_free (&line);
+}
+
 void
 client_listen_print_entry (bool json, const char *id, const char *room, const char *from,
                            const char *ts, const char *text, const char *extra)
@@ -121,26 +159,7 @@ client_listen_print_entry (bool json, const char *id, const char *room, const ch
     const char *rest = text;
     bool event = client_listen_event (text, kind, sizeof (kind), &ref, &rest);
     if (json) {
-        pc_buf_t line;
-        pc_buf_init (&line);
-        pc_buf_append (&line, "{\"id\":", 6);
-        pc_buf_json_str (&line, id);
-        pc_buf_append (&line, ",\"room\":", 8);
-        pc_buf_json_str (&line, room);
-        pc_buf_append (&line, ",\"from\":", 8);
-        pc_buf_json_str (&line, from);
-        pc_buf_printf (&line, ",\"ts\":%lld,\"text\":", strtoll (ts, NULL, 10));
-        pc_buf_json_str (&line, rest);
-        if (event) {
-            pc_buf_append (&line, ",\"kind\":", 8);
-            pc_buf_json_str (&line, kind);
-            pc_buf_printf (&line, ",\"ref\":%" PRIu64, ref);
-        }
-        if (extra && *extra)
-            pc_buf_printf (&line, ",%s", extra);
-        pc_buf_append (&line, "}\n", 2);
-        fwrite (line.data, 1, line.size, stdout);
-        pc_buf_free (&line);
+        s_print_json (id, room, from, NULL, ts, rest, event? kind: NULL, ref, extra);
         return;
     }
     char clock [16];
@@ -183,29 +202,8 @@ client_listen_print_dm (bool json, const char *id, const char *from,
     uint64_t ref = 0;
     const char *rest = text;
     bool event = client_listen_event (text, kind, sizeof (kind), &ref, &rest);
-    if (json) {
-        pc_buf_t line;
-        pc_buf_init (&line);
-        pc_buf_append (&line, "{\"dm\":true,\"id\":", 16);
-        pc_buf_json_str (&line, id);
-        pc_buf_append (&line, ",\"from\":", 8);
-        pc_buf_json_str (&line, from);
-        pc_buf_append (&line, ",\"to\":", 6);
-        pc_buf_json_str (&line, to);
-        pc_buf_printf (&line, ",\"ts\":%lld,\"text\":", strtoll (ts, NULL, 10));
-        pc_buf_json_str (&line, rest);
-        if (event) {
-            pc_buf_append (&line, ",\"kind\":", 8);
-            pc_buf_json_str (&line, kind);
-            pc_buf_printf (&line, ",\"ref\":%" PRIu64, ref);
-        }
-        if (extra && *extra)
-            pc_buf_printf (&line, ",%s", extra);
-        pc_buf_append (&line, "}\n", 2);
-        fwrite (line.data, 1, line.size, stdout);
-        sodium_memzero (line.data, line.size);
-        pc_buf_free (&line);
-    }
+    if (json)
+        s_print_json (id, NULL, from, to, ts, rest, event? kind: NULL, ref, extra);
     else {
         char clock [16];
         s_clock (ts, clock, sizeof (clock));
