@@ -5,10 +5,8 @@
 #include "client_post.h"
 #include "client_dm_kinds.h"
 
-void
-client_cmd_usage (FILE *stream)
-{
-    fprintf (stream,
+//  The text of pychat --help (data, not code: one string)
+static const char s_usage [] =
         "usage: pychat [GLOBAL OPTIONS] COMMAND [ARGS]\n"
         "\n"
         "commands:\n"
@@ -120,7 +118,12 @@ client_cmd_usage (FILE *stream)
         "\n"
         "exit codes: 0 ok, 1 usage, 2 authentication or permission refused,\n"
         "            3 server unreachable, timed out or its key does not match,\n"
-        "            4 input rejected, 130 interrupted (Ctrl-C)\n");
+        "            4 input rejected, 130 interrupted (Ctrl-C)\n";
+
+void
+client_cmd_usage (FILE *stream)
+{
+    fputs (s_usage, stream);
 }
 
 
