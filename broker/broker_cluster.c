@@ -525,42 +525,31 @@ static zlistx_t *
 s_live_ids (broker_t *broker)
 {
     pc_redis_t *redis = broker_store_redis (broker->store);
-    redisReply *ids = pc_redis_command (redis, "SMEMBERS brokers");
-    if (!ids)
+    redisReply *set = pc_redis_command (redis, "SMEMBERS brokers");
+    if (!set)
         return NULL;
+    zlistx_t *ids = zlistx_new ();
+    zlistx_set_destructor (ids, (czmq_destructor *) zstr_free);
+    for (size_t i = 0; set->type == REDIS_REPLY_ARRAY && i < set->elements; i++)
+        if (set->element [i]->type == REDIS_REPLY_STRING)
+            zlistx_add_end (ids, strdup (set->element [i]->str));
+    freeReplyObject (set);
     zlistx_t *live = zlistx_new ();
     zlistx_set_destructor (live, (czmq_destructor *) zstr_free);
-    size_t count = ids->type == REDIS_REPLY_ARRAY? ids->elements: 0;
-    const char **argv = (const char **) calloc (count + 1, sizeof (char *));
-    char **keys = (char **) calloc (count + 1, sizeof (char *));
-    assert (argv && keys);
-    argv [0] = "MGET";
-    size_t at = 1;
-    for (size_t i = 0; i < count; i++)
-        if (ids->element [i]->type == REDIS_REPLY_STRING) {
-            keys [at] = zsys_sprintf ("broker:%s", ids->element [i]->str);
-            argv [at] = keys [at];
-            at++;
-        }
-    redisReply *endpoints = at > 1? pc_redis_argv (redis, (int) at, argv, NULL): NULL;
-    for (size_t i = 1; endpoints && endpoints->type == REDIS_REPLY_ARRAY && i < at
-                       && i - 1 < endpoints->elements; i++) {
-        redisReply *endpoint = endpoints->element [i - 1];
-        if (endpoint->type == REDIS_REPLY_STRING)
-            zlistx_add_end (live, zsys_sprintf ("%s %s", keys [i] + strlen ("broker:"), endpoint->str));
-    }
+    redisReply *endpoints = pc_redis_keys (redis, "MGET", "broker:", ids);
+    size_t i = 0;
+    for (const char *id = (const char *) zlistx_first (ids); id && endpoints
+         && endpoints->type == REDIS_REPLY_ARRAY && i < endpoints->elements;
+         id = (const char *) zlistx_next (ids), i++)
+        if (endpoints->element [i]->type == REDIS_REPLY_STRING)
+            zlistx_add_end (live, zsys_sprintf ("%s %s", id, endpoints->element [i]->str));
+    if (zlistx_size (ids) && !endpoints)
+        zlistx_destroy (&live);
     if (endpoints)
         freeReplyObject (endpoints);
-    for (size_t i = 1; i < at; i++)
-        zstr_free (&keys [i]);
-    free (keys);
-    free (argv);
-    freeReplyObject (ids);
-    if (at > 1 && !endpoints) {
-        zlistx_destroy (&live);
-        return NULL;
-    }
-    pc_list_sort (live, (czmq_comparator *) strcmp);
+    zlistx_destroy (&ids);
+    if (live)
+        pc_list_sort (live, (czmq_comparator *) strcmp);
     return live;
 }
 
@@ -579,22 +568,11 @@ broker_cluster_members (broker_t *broker, const char *room, zlistx_t *live)
     if (!live)
         return NULL;
     //  SUNION of the live brokers' sets: a dead broker's members do not count
-    size_t count = zlistx_size (live);
-    const char **argv = (const char **) calloc (count + 1, sizeof (char *));
-    char **keys = (char **) calloc (count + 1, sizeof (char *));
-    assert (argv && keys);
-    argv [0] = "SUNION";
-    size_t at = 1;
-    for (char *entry = (char *) zlistx_first (live); entry; entry = (char *) zlistx_next (live)) {
-        size_t id_length = strcspn (entry, " ");
-        keys [at] = zsys_sprintf ("members:%s:%.*s", room, (int) id_length, entry);
-        argv [at] = keys [at];
-        at++;
-    }
+    char prefix [PC_NAME_MAX + 16];
+    snprintf (prefix, sizeof (prefix), "members:%s:", room);
+    redisReply *reply = pc_redis_keys (broker_store_redis (broker->store), "SUNION", prefix, live);
     zlistx_t *members = NULL;
-    redisReply *reply = at > 1? pc_redis_argv (broker_store_redis (broker->store), (int) at, argv, NULL)
-                              : NULL;
-    if (reply || at == 1) {
+    if (reply || zlistx_size (live) == 0) {
         members = zlistx_new ();
         zlistx_set_destructor (members, (czmq_destructor *) zstr_free);
         zlistx_set_duplicator (members, (czmq_duplicator *) strdup);
@@ -606,10 +584,6 @@ broker_cluster_members (broker_t *broker, const char *room, zlistx_t *live)
     }
     if (reply)
         freeReplyObject (reply);
-    for (size_t i = 1; i < at; i++)
-        zstr_free (&keys [i]);
-    free (keys);
-    free (argv);
     zlistx_destroy (&read_now);
     return members;
 }

@@ -352,15 +352,7 @@ broker_presence_who (broker_t *self, zlistx_t *members)
     zlistx_set_destructor (out, (czmq_destructor *) zstr_free);
     if (count == 0)
         return out;
-    const char **argv = (const char **) calloc (count + 1, sizeof (char *));
-    char **keys = (char **) calloc (count + 1, sizeof (char *));
-    assert (argv && keys);
-    argv [0] = "MGET";
-    size_t at = 1;
-    for (const char *user = (const char *) zlistx_first (members); user;
-         user = (const char *) zlistx_next (members), at++)
-        argv [at] = keys [at] = zsys_sprintf ("away:%s", user);
-    redisReply *reply = pc_redis_argv (s_redis (self), (int) at, argv, NULL);
+    redisReply *reply = pc_redis_keys (s_redis (self), "MGET", "away:", members);
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == count) {
         size_t i = 0;
         for (const char *user = (const char *) zlistx_first (members); user;
@@ -375,10 +367,6 @@ broker_presence_who (broker_t *self, zlistx_t *members)
         zlistx_destroy (&out);
     if (reply)
         freeReplyObject (reply);
-    for (size_t i = 1; i < at; i++)
-        zstr_free (&keys [i]);
-    free (keys);
-    free (argv);
     return out;
 }
 

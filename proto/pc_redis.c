@@ -254,6 +254,28 @@ pc_redis_argv (pc_redis_t *self, int argc, const char **argv, const size_t *argv
     return pc_redis_checked (self, (redisReply *) redisCommandArgv (redis, argc, argv, argvlen));
 }
 
+redisReply *
+pc_redis_keys (pc_redis_t *self, const char *command, const char *prefix, zlistx_t *names)
+{
+    size_t count = zlistx_size (names);
+    if (count == 0)
+        return NULL;
+    const char **argv = (const char **) calloc (count + 1, sizeof (char *));
+    char **keys = (char **) calloc (count + 1, sizeof (char *));
+    assert (argv && keys);
+    argv [0] = command;
+    size_t at = 1;
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names), at++)
+        argv [at] = keys [at] = zsys_sprintf ("%s%.*s", prefix, (int) strcspn (name, " "), name);
+    redisReply *reply = pc_redis_argv (self, (int) at, argv, NULL);
+    for (size_t i = 1; i < at; i++)
+        zstr_free (&keys [i]);
+    free (keys);
+    free (argv);
+    return reply;
+}
+
 //  --------------------------------------------------------------------------
 //  A private redis-server, for the selftests
 

@@ -36,6 +36,11 @@ redisReply   *pc_redis_command    (pc_redis_t *self, const char *format, ...);
 //  One command from an argument vector (binary-safe); as pc_redis_command.
 redisReply   *pc_redis_argv       (pc_redis_t *self, int argc, const char **argv,
                                    const size_t *argvlen);
+//  COMMAND PREFIX+NAME... : one command over a key per name of names (each
+//  name up to its first space, so "ID ENDPOINT" items give ID), e.g.
+//  MGET away:alice away:bob; as pc_redis_command. An empty list: NULL.
+redisReply   *pc_redis_keys       (pc_redis_t *self, const char *command, const char *prefix,
+                                   zlistx_t *names);
 //  Where Redis (the primary) is now, asking the sentinels if there are
 //  any: true with host and *port set, false when none answers.
 bool          pc_redis_address    (pc_redis_t *self, char *host, size_t size, int *port);
