@@ -4,6 +4,7 @@
 #include "pc_util.h"
 
 #define ROOMS_MAX   256     //  rooms with a frame waiting; one more flushes them all
+#define KEEP_MAX    (64 * 1024) //  a room's frame buffer is kept up to this size
 
 //  What one flush delivers to one room: its messages, packed, in order
 typedef struct {
@@ -18,7 +19,7 @@ struct _broker_fanout_t {
     char       *monitor_key;
     bool        verbose;
     uint64_t    refused;
-    roombox_t   boxes [ROOMS_MAX];
+    roombox_t   boxes [ROOMS_MAX];  //  [0, nboxes) wait; every buffer is kept
     size_t      nboxes;
 };
 
@@ -42,7 +43,7 @@ broker_fanout_destroy (broker_fanout_t **self_p)
     assert (self_p);
     if (*self_p) {
         broker_fanout_t *self = *self_p;
-        for (size_t box = 0; box < self->nboxes; box++)
+        for (size_t box = 0; box < ROOMS_MAX; box++)
             pc_buf_free (&self->boxes [box].packed);
         zsock_destroy (&self->xpub);
         zstr_free (&self->monitor_key);
@@ -200,7 +201,9 @@ broker_fanout_room_add (broker_fanout_t *self, broker_room_t *room, const void *
     }
     if (box == self->nboxes) {
         self->boxes [box].room = room;
-        pc_buf_init (&self->boxes [self->nboxes++].packed);
+        if (!self->boxes [box].packed.data)
+            pc_buf_init (&self->boxes [box].packed);
+        self->nboxes++;
     }
     pc_buf_t *frame = &self->boxes [box].packed;
     //  A full frame goes out now
@@ -215,9 +218,16 @@ void
 broker_fanout_flush (broker_fanout_t *self)
 {
     for (size_t box = 0; box < self->nboxes; box++) {
-        s_publish_room (self, self->boxes [box].room, self->boxes [box].packed.data,
-                        self->boxes [box].packed.size);
-        pc_buf_free (&self->boxes [box].packed);
+        pc_buf_t *frame = &self->boxes [box].packed;
+        s_publish_room (self, self->boxes [box].room, frame->data, frame->size);
+        //  The buffer stays for the next flush: grown past 16 KB it is a
+        //  mapping of its own (main.c's threshold), and freeing it each
+        //  flush cost an mmap, an munmap and a TLB flush on both cores.
+        //  One that a big message grew past KEEP_MAX goes.
+        if (frame->cap > KEEP_MAX)
+            pc_buf_free (frame);
+        else
+            pc_buf_reset (frame);
     }
     self->nboxes = 0;
 }

@@ -103,6 +103,9 @@ static const char *s_write_run_lua =
     "out[1] = ahead "
     "return out";
 
+//  One message's formatted arguments in a write of a run (s_run_append)
+typedef struct { char dedup [200], ts [24], seq [24]; } run_item_t;
+
 struct _broker_store_t {
     pc_redis_t   *redis;
     size_t        history_max;
@@ -119,6 +122,9 @@ struct _broker_store_t {
     int64_t       next_role;        //  when ROLE is read again
     redisContext *writing;          //  write_send sent a lot there, write_finish reads it
     pc_buf_t      resp;             //  a lot's commands, RESP, kept grown from lot to lot
+    run_item_t   *run_items;        //  s_run_append's per-message arguments, kept likewise
+    const char  **run_argv;
+    size_t        run_cap;          //  items the two hold
 };
 
 static void
@@ -270,6 +276,8 @@ broker_store_destroy (broker_store_t **self_p)
         zhashx_destroy (&self->ahead);
         broker_journal_destroy (&self->journal);
         pc_buf_free (&self->resp);
+        free (self->run_items);
+        free (self->run_argv);
         free (self);
         *self_p = NULL;
     }
@@ -720,11 +728,20 @@ static bool
 s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items, size_t first,
               size_t last, size_t writes)
 {
-    typedef struct { char dedup [200], ts [24], seq [24]; } run_item_t;
     size_t argc = 3 + 4 + writes + 3 + 4 * writes;
-    const char **argv = (const char **) malloc (argc * sizeof (char *));
-    run_item_t *bufs = (run_item_t *) malloc (writes * sizeof (run_item_t));
-    assert (argv && bufs);
+    //  Kept from lot to lot: a lot of 256 needs 64 KB, a mapping of its
+    //  own (above main.c's threshold), which cost an mmap, an munmap and a
+    //  TLB flush on both cores per lot when it was allocated each time
+    if (writes > self->run_cap) {
+        self->run_cap = writes;
+        free (self->run_items);
+        free (self->run_argv);
+        self->run_items = (run_item_t *) malloc (writes * sizeof (run_item_t));
+        self->run_argv = (const char **) malloc ((3 + 4 + 3 + 5 * writes) * sizeof (char *));
+        assert (self->run_items && self->run_argv);
+    }
+    const char **argv = self->run_argv;
+    run_item_t *bufs = self->run_items;
     char numkeys [24], seqkey [80], ahead [80], counter [80], maxlen [24], ttl [16];
     snprintf (numkeys, sizeof (numkeys), "%zu", 4 + writes);
     snprintf (seqkey, sizeof (seqkey), "%s:seq", items [first].stream);
@@ -759,8 +776,6 @@ s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items,
         argv [arg++] = buf->seq;
     }
     s_resp_argv (&self->resp, argc, argv);
-    free (argv);
-    free (bufs);
     return true;
 }
 
