@@ -27,6 +27,14 @@ broker_ctx_send (broker_t *self, pc_msg_t *reply)
 }
 
 void
+broker_ctx_send_packed (broker_t *self, zframe_t *routing_id, pc_buf_t *packed)
+{
+    void *handle = zsock_resolve (self->router);
+    if (zmq_send (handle, zframe_data (routing_id), zframe_size (routing_id), ZMQ_SNDMORE) != -1)
+        zmq_send (handle, packed->data, packed->size, 0);
+}
+
+void
 broker_ctx_event (broker_t *self, const char *kind, const char *a, const char *b)
 {
     pc_msg_t *event = pc_msg_new ("EVENT");

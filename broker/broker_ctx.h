@@ -37,7 +37,6 @@ struct _broker_t {
     zsock_t    *router;
     broker_fanout_t *fanout;    //  the XPUB
     zsock_t    *authsvc;
-    zpoller_t  *poller;
     zhashx_t   *sessions;       //  key -> broker_session_t
     zhashx_t   *rooms;          //  name -> broker_room_t
     zhashx_t   *pending;        //  auth request id -> broker_pending_t (broker_authlink)
@@ -59,6 +58,7 @@ struct _broker_t {
     broker_latency_t latency;   //  the same, as a histogram since the start
     size_t      members_cursor; //  the next room whose members the heartbeat names
     pc_msg_t   *carry;          //  the rest of a client's batch of requests
+    pc_buf_t    acks;           //  one connection's acknowledgements of a lot, packed
     int64_t     next_heartbeat;
     char        audit_seen [48];    //  the last audit entry read ("": none yet)
     int64_t     auth_heard;     //  last reply from an auth service (ms), 0: never
@@ -76,6 +76,8 @@ void        broker_ctx_reply_error  (broker_t *self, pc_msg_t *request, int code
 void        broker_ctx_reply_ok     (broker_t *self, pc_msg_t *request);
 //  Sends reply (a fresh message: this takes it and destroys it) to its client.
 void        broker_ctx_send         (broker_t *self, pc_msg_t *reply);
+//  Sends packed replies (a batch) to the client at routing_id, as one frame.
+void        broker_ctx_send_packed  (broker_t *self, zframe_t *routing_id, pc_buf_t *packed);
 //  Sends the monitor an EVENT (kind, a, b; NULL: none) on "$ev/".
 void        broker_ctx_event        (broker_t *self, const char *kind, const char *a, const char *b);
 //  Rooms. A room exists from its first JOIN or CREATE, and once Redis holds

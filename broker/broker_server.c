@@ -65,6 +65,7 @@ s_server_new (zsock_t *pipe, pc_config_t *config)
     self->pending = zhashx_new ();
     zhashx_set_destructor (self->pending, (czmq_destructor *) broker_authlink_pending_destroy);
     self->carry = pc_msg_new (NULL);
+    pc_buf_init (&self->acks);
     self->msg = pc_msg_new (NULL);
     self->next_heartbeat = pc_now_ms () + HEARTBEAT_MS;
     self->started = pc_now_ms ();
@@ -78,7 +79,6 @@ s_server_destroy (broker_t **self_p)
 {
     if (*self_p) {
         broker_t *self = *self_p;
-        zpoller_destroy (&self->poller);
         zsock_destroy (&self->router);
         broker_fanout_destroy (&self->fanout);
         zsock_destroy (&self->authsvc);
@@ -95,6 +95,7 @@ s_server_destroy (broker_t **self_p)
         for (size_t i = 0; i < BROKER_BATCH_MAX; i++)
             pc_msg_destroy (&self->batch_msgs [i]);
         pc_msg_destroy (&self->carry);
+        pc_buf_free (&self->acks);
         zcert_destroy (&self->cert);
         zstr_free (&self->admin_key);
         zstr_free (&self->filesvc_key);
@@ -180,12 +181,6 @@ s_server_start (broker_t *self)
     zcert_destroy (&monitor_cert);
     if (!self->router || !self->fanout)
         return -1;
-    self->poller = zpoller_new (self->pipe, self->router, broker_fanout_socket (self->fanout),
-                                self->authsvc, NULL);
-    //  An actor ends on $TERM from its owner, not on the signal flag:
-    //  without nonstop, zpoller_wait returns at once after SIGTERM and the
-    //  $TERM would never be read (the owner then waits forever).
-    zpoller_set_nonstop (self->poller, true);
     return 0;
 }
 
@@ -382,7 +377,7 @@ s_read_request (broker_t *self, pc_msg_t *request)
         rc = pc_msg_next (request);
     }
     else
-        rc = pc_msg_recv (request, self->router);
+        rc = pc_msg_recv_nowait (request, self->router);
     if (rc == -1)
         return -1;
     if (pc_msg_more (request))
@@ -508,52 +503,43 @@ broker_server_actor (zsock_t *pipe, void *config)
     int64_t next_tick = pc_now_ms () + TICK_MS;
     while (!self->terminated) {
         int64_t wait = pc_msg_more (self->carry)? 0: next_tick - pc_now_ms ();
-        void *which = NULL;
+        //  One zmq_poll a turn names every ready socket (and the cluster's
+        //  Redis subscription, a descriptor); each turn then serves each of
+        //  them, a burst at most, so a ROUTER that never runs dry starves
+        //  no other. Asking a socket's ZMQ_EVENTS costs a poll and a getpid
+        //  system call, so nothing asks it per request: the ROUTER is read
+        //  without waiting until it is dry.
         int cluster_fd = self->cluster? broker_cluster_fd (self->cluster): -1;
-        if (cluster_fd >= 0) {
-            //  zpoller polls sockets only: with the cluster's Redis
-            //  subscription, zmq_poll takes its descriptor too
-            zmq_pollitem_t items [] = {
-                { zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0 },
-                { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 },
-                { zsock_resolve (broker_fanout_socket (self->fanout)), 0, ZMQ_POLLIN, 0 },
-                { zsock_resolve (self->authsvc), 0, ZMQ_POLLIN, 0 },
-                { NULL, cluster_fd, ZMQ_POLLIN, 0 }
-            };
-            if (zmq_poll (items, 5, (long) (wait > 0? wait: 0)) > 0) {
-                if (items [0].revents & ZMQ_POLLIN)
-                    which = self->pipe;
-                else
-                if (items [1].revents & ZMQ_POLLIN)
-                    which = self->router;
-                if (items [4].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
-                    broker_cluster_handle (self);
-            }
-        }
-        else
-            which = zpoller_wait (self->poller, (int) (wait > 0? wait: 0));
-        if (which == self->pipe)
-            s_handle_pipe (self);
-        else
-        if (!which && !self->cluster && zpoller_terminated (self->poller))
+        zmq_pollitem_t items [] = {
+            { zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0 },
+            { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 },
+            { zsock_resolve (broker_fanout_socket (self->fanout)), 0, ZMQ_POLLIN, 0 },
+            { zsock_resolve (self->authsvc), 0, ZMQ_POLLIN, 0 },
+            { NULL, cluster_fd, ZMQ_POLLIN, 0 }
+        };
+        //  An actor ends on $TERM from its owner, not on a signal: EINTR
+        //  (SIGTERM) goes round again to read that $TERM
+        int ready = zmq_poll (items, cluster_fd >= 0? 5: 4, (long) (wait > 0? wait: 0));
+        if (ready == -1 && zmq_errno () == ETERM)
             break;
-        //  zpoller_wait names the first ready socket in the order they were
-        //  added, so a ROUTER that never runs dry would starve the others:
-        //  each turn serves every ready socket, each a burst at most.
-        if (which == self->router || pc_msg_more (self->carry)
-        ||  (zsock_events (self->router) & ZMQ_POLLIN)) {
+        if (ready > 0 && (items [0].revents & ZMQ_POLLIN))
+            s_handle_pipe (self);
+        if (ready > 0 && cluster_fd >= 0 && (items [4].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+            broker_cluster_handle (self);
+        if ((ready > 0 && (items [1].revents & ZMQ_POLLIN)) || pc_msg_more (self->carry)) {
             //  Drain what is waiting (up to a batch), then flush the SENDs
             for (int count = 0; count < BROKER_BATCH_MAX; count++)
-                if (s_handle_client (self) == -1
-                ||  (!pc_msg_more (self->carry) && !(zsock_events (self->router) & ZMQ_POLLIN)))
+                if (s_handle_client (self) == -1)
                     break;
             broker_chat_flush (self);
         }
         zsock_t *xpub = broker_fanout_socket (self->fanout);
-        for (int count = 0; count < BROKER_BATCH_MAX && (zsock_events (xpub) & ZMQ_POLLIN); count++)
-            broker_fanout_handle_subscription (self->fanout);
-        for (int count = 0; count < BROKER_BATCH_MAX && (zsock_events (self->authsvc) & ZMQ_POLLIN); count++)
-            broker_authlink_handle_reply (self);
+        if (ready > 0 && (items [2].revents & ZMQ_POLLIN))
+            for (int count = 0; count < BROKER_BATCH_MAX && (zsock_events (xpub) & ZMQ_POLLIN); count++)
+                broker_fanout_handle_subscription (self->fanout);
+        if (ready > 0 && (items [3].revents & ZMQ_POLLIN))
+            for (int count = 0; count < BROKER_BATCH_MAX && (zsock_events (self->authsvc) & ZMQ_POLLIN); count++)
+                broker_authlink_handle_reply (self);
         if (pc_now_ms () >= next_tick) {
             s_tick (self);
             next_tick = pc_now_ms () + TICK_MS;

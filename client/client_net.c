@@ -17,6 +17,7 @@ struct _client_net_t {
     unsigned  next_reqid;
     size_t    malformed;
     pc_msg_t *batch;            //  a fan-out batch not yet handed out in full
+    pc_msg_t *replies;          //  likewise of replies (a lot's SEND answers)
     zsock_t  *monitor;          //  the DEALER's handshake events (PAIR)
     int       handshakes_failed;
     bool      handshake_ok;
@@ -41,6 +42,7 @@ client_net_close (client_net_t *self)
 {
     assert (self);
     pc_msg_destroy (&self->batch);
+    pc_msg_destroy (&self->replies);
     zsock_destroy (&self->sub);
     if (self->dealer && self->monitor)
         zmq_socket_monitor (zsock_resolve (self->dealer), NULL, 0);
@@ -184,32 +186,43 @@ client_net_subscribe (client_net_t *self, int port, const char *topic)
     return 0;
 }
 
-//  The next message from sock: first those left in a batch (several
-//  messages packed in one frame), then from the socket.
+//  The next message of sock into msg: first those left in its batch
+//  (several messages packed in one frame: fan-out, or the broker's answers
+//  to several SENDs of one lot), then from the socket without waiting.
+//  0 | -1 nothing waiting | -2 malformed.
+static int
+s_next (client_net_t *self, zsock_t *sock, pc_msg_t **batch_p, pc_msg_t *msg)
+{
+    if (*batch_p && pc_msg_more (*batch_p)) {
+        pc_msg_move_batch (msg, *batch_p);
+        int rc = pc_msg_next (msg);
+        if (pc_msg_more (msg))
+            pc_msg_move_batch (*batch_p, msg);
+        return rc;
+    }
+    if (!sock || !(zsock_events (sock) & ZMQ_POLLIN))
+        return -1;
+    int rc = pc_msg_recv (msg, sock);
+    if (rc == 0 && pc_msg_more (msg)) {
+        if (!*batch_p)
+            *batch_p = pc_msg_new (NULL);
+        pc_msg_move_batch (*batch_p, msg);     //  the rest, for later calls
+    }
+    return rc;
+}
+
+//  The next message from sock (caller owns it), skipping malformed ones
 static pc_msg_t *
 s_read (client_net_t *self, zsock_t *sock)
 {
-    if (sock && sock == self->sub)
-        while (self->batch && pc_msg_more (self->batch)) {
-            if (pc_msg_next (self->batch) == 0)
-                return pc_msg_dup (self->batch);
-            self->malformed++;
-        }
-    while (sock && (zsock_events (sock) & ZMQ_POLLIN)) {
-        pc_msg_t *msg = pc_msg_new (NULL);
-        int rc = pc_msg_recv (msg, sock);
-        if (rc == 0 && pc_msg_more (msg)) {
-            pc_msg_destroy (&self->batch);      //  keep the rest for later calls
-            self->batch = msg;
-            return pc_msg_dup (msg);
-        }
-        if (rc == 0)
-            return msg;
-        pc_msg_destroy (&msg);
-        if (rc == -1)
-            break;
+    pc_msg_t **batch_p = sock && sock == self->sub? &self->batch: &self->replies;
+    pc_msg_t *msg = pc_msg_new (NULL);
+    int rc;
+    while ((rc = s_next (self, sock, batch_p, msg)) == -2)
         self->malformed++;
-    }
+    if (rc == 0)
+        return msg;
+    pc_msg_destroy (&msg);
     return NULL;
 }
 
@@ -217,9 +230,7 @@ int
 client_net_recv (client_net_t *self, pc_msg_t *msg)
 {
     assert (self);
-    if (!self->dealer || !(zsock_events (self->dealer) & ZMQ_POLLIN))
-        return -1;
-    return pc_msg_recv (msg, self->dealer);
+    return s_next (self, self->dealer, &self->replies, msg);
 }
 
 pc_msg_t *client_net_reply (client_net_t *self) { assert (self); return s_read (self, self->dealer); }

@@ -514,18 +514,30 @@ s_decode_body (pc_msg_t *self, const part_t *parts, size_t count)
     return 0;
 }
 
-int
-pc_msg_recv (pc_msg_t *self, zsock_t *input)
+static int
+s_recv (pc_msg_t *self, zsock_t *input, bool wait)
 {
     assert (self);
     assert (input);
-    zmsg_t *msg = zmsg_recv (input);
+    zmsg_t *msg = wait? zmsg_recv (input): zmsg_recv_nowait (input);
     if (!msg)
         return -1;
     int type = zsock_type (input);
     int flags = type == ZMQ_ROUTER? PC_MSG_ROUTED:
                 (type == ZMQ_SUB || type == ZMQ_XSUB)? PC_MSG_TOPIC: 0;
     return pc_msg_decode (self, &msg, flags);
+}
+
+int
+pc_msg_recv (pc_msg_t *self, zsock_t *input)
+{
+    return s_recv (self, input, true);
+}
+
+int
+pc_msg_recv_nowait (pc_msg_t *self, zsock_t *input)
+{
+    return s_recv (self, input, false);
 }
 
 zmsg_t *
@@ -546,27 +558,30 @@ pc_msg_encode (pc_msg_t *self)
     return msg;
 }
 
-//  The packed message, after prefix (prefix_size bytes, may be 0), into a
-//  new ZeroMQ message.
-static void
-s_pack_into (pc_msg_t *self, const char *prefix, size_t prefix_size, zmq_msg_t *out)
+//  The packed message's size, without a prefix
+static size_t
+s_packed_size (pc_msg_t *self)
 {
     assert (self->command);
-    const char *reqid = self->reqid? self->reqid: "";
-    const char *head [] = { PC_SIGNATURE, self->command, reqid };
     size_t nparts = 3 + self->nfields;
-    size_t size = prefix_size + s_varint_size (nparts);
+    size_t size = s_varint_size (nparts);
+    size_t head [] = {
+        strlen (PC_SIGNATURE), strlen (self->command), self->reqid? strlen (self->reqid): 0
+    };
     for (size_t i = 0; i < nparts; i++) {
-        size_t length = i < 3? strlen (head [i]): self->sizes [i - 3];
+        size_t length = i < 3? head [i]: self->sizes [i - 3];
         size += s_varint_size (length) + length;
     }
-    int rc = zmq_msg_init_size (out, size);
-    assert (rc == 0);
-    byte *data = (byte *) zmq_msg_data (out);
-    if (prefix_size)
-        memcpy (data, prefix, prefix_size);
-    size_t offset = prefix_size;
-    offset += s_varint_put (data + offset, nparts);
+    return size;
+}
+
+//  Writes the packed message at data (s_packed_size bytes)
+static void
+s_pack_write (pc_msg_t *self, byte *data, size_t size)
+{
+    const char *head [] = { PC_SIGNATURE, self->command, self->reqid? self->reqid: "" };
+    size_t nparts = 3 + self->nfields;
+    size_t offset = s_varint_put (data, nparts);
     for (size_t i = 0; i < nparts; i++) {
         const char *part = i < 3? head [i]: self->fields [i - 3];
         size_t length = i < 3? strlen (part): self->sizes [i - 3];
@@ -575,6 +590,29 @@ s_pack_into (pc_msg_t *self, const char *prefix, size_t prefix_size, zmq_msg_t *
         offset += length;
     }
     assert (offset == size);
+}
+
+//  The packed message, after prefix (prefix_size bytes, may be 0), into a
+//  new ZeroMQ message.
+static void
+s_pack_into (pc_msg_t *self, const char *prefix, size_t prefix_size, zmq_msg_t *out)
+{
+    size_t size = s_packed_size (self);
+    int rc = zmq_msg_init_size (out, prefix_size + size);
+    assert (rc == 0);
+    byte *data = (byte *) zmq_msg_data (out);
+    if (prefix_size)
+        memcpy (data, prefix, prefix_size);
+    s_pack_write (self, data + prefix_size, size);
+}
+
+void
+pc_msg_pack_append (pc_msg_t *self, pc_buf_t *buf)
+{
+    assert (self);
+    assert (buf);
+    size_t size = s_packed_size (self);
+    s_pack_write (self, (byte *) pc_buf_extend (buf, size), size);
 }
 
 zframe_t *

@@ -7,6 +7,7 @@
 #define PC_MSG_H_INCLUDED
 
 #include <czmq.h>
+#include "pc_util.h"
 
 typedef struct _pc_msg_t pc_msg_t;
 
@@ -21,6 +22,9 @@ void        pc_msg_destroy      (pc_msg_t **self_p);        //  frees, nulls *se
 //  Receives and decodes one message: 0 ok, -1 interrupted, -2 malformed (the
 //  error code and text say why; the request id is kept when it was readable).
 int         pc_msg_recv         (pc_msg_t *self, zsock_t *input);
+//  The same without waiting: -1 also when nothing is waiting. Cheaper than
+//  asking ZMQ_EVENTS first (that is a poll and a getpid system call each).
+int         pc_msg_recv_nowait  (pc_msg_t *self, zsock_t *input);
 //  Decodes *msg_p (takes ownership, nulls it). Same return codes.
 int         pc_msg_decode       (pc_msg_t *self, zmsg_t **msg_p, int flags);
 //  Sends the message; the message is kept, so it can be sent again. 0 | -1.
@@ -34,6 +38,9 @@ zmsg_t     *pc_msg_encode       (pc_msg_t *self);
 //  "Framing"): a part count, then each part's size and bytes. One frame is
 //  one CURVE box, however many parts the message has.
 zframe_t   *pc_msg_pack         (pc_msg_t *self);
+//  Appends the packed message to buf: a batch is messages packed one after
+//  another (PROTOCOL.md, "Framing"), built without a copy per message.
+void        pc_msg_pack_append  (pc_msg_t *self, pc_buf_t *buf);
 //  For lean readers: the parts of the packed message at *offset in data,
 //  neither copied nor checked (parts [i] points into data). Returns the
 //  part count (at most max are filled in) and moves *offset past the

@@ -250,6 +250,16 @@ pc_buf_append (pc_buf_t *self, const char *data, size_t size)
     self->data [self->size] = 0;
 }
 
+char *
+pc_buf_extend (pc_buf_t *self, size_t size)
+{
+    s_reserve (self, size);
+    char *start = self->data + self->size;
+    self->size += size;
+    self->data [self->size] = 0;
+    return start;
+}
+
 void
 pc_buf_printf (pc_buf_t *self, const char *format, ...)
 {

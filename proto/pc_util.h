@@ -51,6 +51,9 @@ void        pc_buf_reset      (pc_buf_t *self);
 void        pc_buf_printf     (pc_buf_t *self, const char *format, ...)
                               __attribute__ ((format (printf, 2, 3)));
 void        pc_buf_append     (pc_buf_t *self, const char *data, size_t size);
+//  Makes size more bytes part of the buffer and returns where they start,
+//  for the caller to fill.
+char       *pc_buf_extend     (pc_buf_t *self, size_t size);
 //  Appends text as a JSON string literal, quotes included.
 void        pc_buf_json_str   (pc_buf_t *self, const char *text);
 
