@@ -16,6 +16,7 @@
 
 #define MAX_SOCKETS     16000
 #define DRAIN_BATCH     256         //  messages read from one socket per pump
+#define PENDING_MAX     (12 * 1024) //  PyChat: a frame of queued SENDs goes out at this size
 #define PROBE_MS        10
 #define SETUP_TIMEOUT_MS 20000
 #define KEEPALIVE_MS    10000       //  PROTOCOL.md: sessions idle 60 s are dropped
@@ -45,6 +46,7 @@ typedef struct {
     uint64_t        sent;
     char            room [64];
     pc_msg_t       *msg;
+    pc_buf_t        pending;        //  PyChat: SENDs packed since the last pump
     uint64_t        errors;
     int64_t         next_dealers_ns;    //  D: when to read the DEALERs' replies next
 } zstate_t;
@@ -729,10 +731,28 @@ bench_pychat_pool_destroy (void)
     zstr_free (&s_pool.broker_key);
 }
 
+//  The SENDs queued since the last pump go out packed in one frame (a
+//  batch, PROTOCOL.md "Framing"), as a client with several messages to send
+//  does: one CURVE box for the lot instead of one per message. -1 when the
+//  DEALER is full (they stay queued).
+static int
+s_pychat_flush (zstate_t *state)
+{
+    if (state->pending.size == 0)
+        return 0;
+    if (zmq_send (zsock_resolve (state->pub_zsock), state->pending.data, state->pending.size,
+                  ZMQ_DONTWAIT) == -1)
+        return -1;
+    pc_buf_reset (&state->pending);
+    return 0;
+}
+
 static int
 s_pychat_publish (bench_driver_t *self, const char *payload, size_t size)
 {
     zstate_t *state = (zstate_t *) self->state;
+    if (state->pending.size >= PENDING_MAX && s_pychat_flush (state) == -1)
+        return -1;
     char text [BENCH_PAYLOAD + 1], cmid [32];
     if (size > BENCH_PAYLOAD)
         size = BENCH_PAYLOAD;
@@ -744,8 +764,7 @@ s_pychat_publish (bench_driver_t *self, const char *payload, size_t size)
     pc_msg_add (state->msg, state->room);
     pc_msg_add (state->msg, cmid);
     pc_msg_add (state->msg, text);
-    if (pc_msg_send_nowait (state->msg, state->pub_zsock) == -1)
-        return -1;
+    pc_msg_pack_append (state->msg, &state->pending);
     state->sent++;
     return 0;
 }
@@ -800,19 +819,24 @@ s_read_sub (zsock_t *sub, int index)
     }
 }
 
-//  Reads up to budget replies of a DEALER: each reply to a SEND or DM
-//  (request id "s") is an ack, or an error (the first 3 shown).
+//  Reads up to budget frames of replies of a DEALER: each reply to a SEND
+//  or DM (request id "s") is an ack, or an error (the first 3 shown); the
+//  broker packs a lot's acks to one client in one frame (a batch).
 static void
 s_read_replies (bench_driver_t *self, zsock_t *dealer, int budget)
 {
     zstate_t *state = (zstate_t *) self->state;
     for (int n = 0; n < budget && (zsock_events (dealer) & ZMQ_POLLIN); n++) {
-        if (pc_msg_recv (state->msg, dealer) != 0 || !streq (pc_msg_reqid (state->msg), "s"))
-            continue;                   //  a keepalive PONG
-        if (pc_msg_error_code (state->msg) && state->errors++ < 3)
-            fprintf (stderr, "pcbench: pychat: %s: %d %s\n", state->room [0]? "SEND": "D",
-                     pc_msg_error_code (state->msg), pc_msg_error_reason (state->msg));
-        self->acked++;
+        int rc = pc_msg_recv (state->msg, dealer);
+        while (rc == 0) {
+            if (streq (pc_msg_reqid (state->msg), "s")) {       //  else a keepalive PONG
+                if (pc_msg_error_code (state->msg) && state->errors++ < 3)
+                    fprintf (stderr, "pcbench: pychat: %s: %d %s\n", state->room [0]? "SEND": "D",
+                             pc_msg_error_code (state->msg), pc_msg_error_reason (state->msg));
+                self->acked++;
+            }
+            rc = pc_msg_more (state->msg)? pc_msg_next (state->msg): -1;
+        }
     }
 }
 
@@ -820,6 +844,7 @@ static void
 s_pychat_pump (bench_driver_t *self, int timeout_ms)
 {
     zstate_t *state = (zstate_t *) self->state;
+    s_pychat_flush (state);
     if (zmq_poll (state->items, state->nsubs + 1, timeout_ms) <= 0)
         return;
     if (state->items [0].revents & ZMQ_POLLIN)
@@ -839,6 +864,7 @@ s_pychat_destroy (bench_driver_t **self_p)
             fprintf (stderr, "pcbench: pychat: %" PRIu64 " error replies\n", state->errors);
         s_pool.publisher = -1;
         pc_msg_destroy (&state->msg);
+        pc_buf_free (&state->pending);
         free (state->sub_zsocks);
         free (state->items);
         free (state);
@@ -871,6 +897,7 @@ bench_pychat_new (bench_opts_t *opts, int subs, const char *room)
     state->nsubs = subs;
     snprintf (state->room, sizeof (state->room), "%s", room);
     state->msg = pc_msg_new (NULL);
+    pc_buf_init (&state->pending);
     state->pub_zsock = s_pool.users [0].dealer;
     state->sub_zsocks = (zsock_t **) calloc ((size_t) subs + 1, sizeof (zsock_t *));
     state->items = (zmq_pollitem_t *) calloc ((size_t) subs + 1, sizeof (zmq_pollitem_t));
