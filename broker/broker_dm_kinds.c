@@ -116,11 +116,18 @@ s_scrub (broker_t *self, const char *user, uint64_t seq, const char *peer, uint6
 static bool
 s_stored_before (broker_t *self, const char *user, const char *to, const char *cmid)
 {
-    redisReply *reply = pc_redis_command (broker_store_redis (self->store),
-                                          "EXISTS sent:%s:inbox:%s:%s", user, to, cmid);
-    bool stored = reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
-    if (reply)
-        freeReplyObject (reply);
+    char stream [PC_NAME_MAX + 16];
+    snprintf (stream, sizeof (stream), "inbox:%s", to);
+    bool stored = false;
+    for (int offset = 0; offset >= -1 && !stored; offset--) {
+        char key [256];
+        broker_store_dedup_key (user, stream, offset, key, sizeof (key));
+        redisReply *reply = pc_redis_command (broker_store_redis (self->store),
+                                              "HEXISTS %s %s", key, cmid);
+        stored = reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+        if (reply)
+            freeReplyObject (reply);
+    }
     return stored;
 }
 

