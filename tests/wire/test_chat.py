@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from stack import SIGNATURE, now_ms
+from stack import SIGNATURE, new_cid, now_ms, pack, unpack
 
 ALICE, BOB = ("alice", "pw-alice"), ("bob", "pw-bob")
 
@@ -231,6 +231,26 @@ def test_retried_client_message_id_is_delivered_once(stack, people):
     assert int(other[0]) == int(first[0]) + 1, (first, other)
     got = [m[-1] for m in sub.drain(1.0)]
     assert got == ["once", "twice"], got
+
+
+def test_pipelined_sends_are_answered_in_one_frame(stack, people):
+    """A client that packs several SENDs in one frame (PROTOCOL.md,
+    "Framing") gets their OKs in the order it sent them, packed in one reply
+    frame (so it must read every message of a reply frame), with
+    consecutive ids, and the room gets every message once, in order."""
+    alice = stack.logged_in(*ALICE)
+    alice.join("pipelined")
+    sub = alice.subscriber()
+    sends = [[SIGNATURE, "SEND", "pipe-%d" % i, "pipelined", new_cid(), "line %d" % i]
+             for i in range(5)]
+    alice.send_raw([pack(*sends)])
+    assert alice.socket.poll(5000), "no answer to five pipelined SENDs"
+    replies = unpack(alice.socket.recv_multipart())
+    assert [r[1] for r in replies] == [b"OK"] * 5, replies
+    assert [r[2] for r in replies] == [b"pipe-%d" % i for i in range(5)], replies
+    ids = [int(r[3]) for r in replies]
+    assert ids == list(range(ids[0], ids[0] + 5)), ids
+    assert [m[-1] for m in sub.drain(1.0)] == ["line %d" % i for i in range(5)]
 
 
 def test_listening_while_sending_from_the_same_device(cli, people):
