@@ -1,5 +1,6 @@
 //  broker_store.c: room history in Redis streams, with an outage journal.
 #include "broker_store.h"
+#include "broker_scripts.h"
 #include "broker_journal.h"
 #include "broker_search.h"
 #include "pc_redis.h"
@@ -24,100 +25,6 @@
 #define S_NUMBER_TEXT(x)    S_TEXT (x)
 #define RESERVE_TXT         S_NUMBER_TEXT (BROKER_STORE_RESERVE)
 
-//  Dedup: what a sender stored in a stream is remembered by its client
-//  message id in a hash per sender, stream and 10-minute window,
-//  sent:FROM:STREAM:WINDOW, field CMID = "SEQ TS", that lives two windows
-//  (KEYS dedup and dedup-before: this window's and the one before, so a
-//  resend is recognised for 10 to 20 minutes). One hash for a lot's worth of
-//  messages costs Redis a fraction of a key with its own expiry each
-//  (s_write_run_lua: 5.1 instead of 9.2 us a message, measured).
-
-//  Dedup check, then the next id. The floor is the broker's own idea of the
-//  last id (Redis may have come back empty); a broker that has not reserved
-//  for the stream (new=1) also starts past what a predecessor reserved.
-//  Every message stored counts in STREAM:count (started from the stream's
-//  length for a stream older than the count). KEYS: stream, sequence,
-//  dedup, ahead, count, dedup-before; ARGV: from, ts, text, maxlen, ttl,
-//  floor, new, reserve, channel, cmid. With several brokers (channel not "") the new message
-//  is also published there as "SEQ TS FROM TEXT", in the same atomic step,
-//  so that the channel carries a stream's messages in id order.
-//  Returns {1 new | 0 duplicate, "SEQ TS", ahead}.
-static const char *s_append_lua =
-    "local d = redis.call('HGET', KEYS[3], ARGV[10]) or redis.call('HGET', KEYS[6], ARGV[10]) "
-    "if d then return {0, d, 0} end "
-    "local floor = tonumber(ARGV[6]) "
-    "if ARGV[7] == '1' then "
-    "  floor = math.max(floor, tonumber(redis.call('GET', KEYS[4]) or '0')) end "
-    "local cur = tonumber(redis.call('GET', KEYS[2]) or '0') "
-    "if cur < floor then redis.call('SET', KEYS[2], floor) end "
-    "local seq = redis.call('INCR', KEYS[2]) "
-    "redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], seq .. '-0', "
-    "           'from', ARGV[1], 'ts', ARGV[2], 'text', ARGV[3]) "
-    "if redis.call('INCR', KEYS[5]) == 1 then "
-    "  redis.call('SET', KEYS[5], redis.call('XLEN', KEYS[1])) end "
-    "local v = seq .. ' ' .. ARGV[2] "
-    "redis.call('HSET', KEYS[3], ARGV[10], v) "
-    "redis.call('EXPIRE', KEYS[3], ARGV[5]) "
-    "if ARGV[9] ~= '' then "
-    "  redis.call('PUBLISH', ARGV[9], v .. ' ' .. ARGV[1] .. ' ' .. ARGV[3]) end "
-    "local ahead = 0 "
-    "if tonumber(ARGV[8]) > 0 then "
-    "  ahead = seq + tonumber(ARGV[8]) redis.call('SET', KEYS[4], ahead) end "
-    "return {1, v, ahead}";
-
-//  A message numbered by the broker: written ahead or from the journal.
-//  Same KEYS and ARGV, but ARGV[6] is its id (ARGV[7] unused). Returns
-//  {1 stored | 2 the stream already had that id, "SEQ TS", ahead}.
-static const char *s_write_lua =
-    "local seq = tonumber(ARGV[6]) "
-    "local cur = tonumber(redis.call('GET', KEYS[2]) or '0') "
-    "if cur < seq then redis.call('SET', KEYS[2], seq) end "
-    "local ok = pcall(redis.call, 'XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], seq .. '-0', "
-    "                 'from', ARGV[1], 'ts', ARGV[2], 'text', ARGV[3]) "
-    "if ok and redis.call('INCR', KEYS[5]) == 1 then "
-    "  redis.call('SET', KEYS[5], redis.call('XLEN', KEYS[1])) end "
-    "local v = seq .. ' ' .. ARGV[2] "
-    "redis.call('HSET', KEYS[3], ARGV[10], v) "
-    "redis.call('EXPIRE', KEYS[3], ARGV[5]) "
-    "local ahead = tonumber(redis.call('GET', KEYS[4]) or '0') "
-    "local reserve = tonumber(ARGV[8]) "
-    "if reserve > 0 and ahead < seq + reserve / 2 then "
-    "  ahead = seq + reserve redis.call('SET', KEYS[4], ahead) end "
-    "return {ok and 1 or 2, v, ahead}";
-
-//  A run of a lot numbered ahead: messages of one stream in one call (the
-//  per-call cost is most of Redis's work per message). KEYS: stream,
-//  sequence, ahead, count, then each message's dedup hash; ARGV: maxlen,
-//  ttl, reserve, then per message from, ts, text, id, cmid. Each dedup hash
-//  gets its messages in one HSET. Returns {ahead, then per message 1 stored
-//  | 2 the stream already had its id}.
-static const char *s_write_run_lua =
-    "local last = tonumber(redis.call('GET', KEYS[2]) or '0') "
-    "local out, stored, marks = {0}, 0, {} "
-    "for i = 5, #KEYS do "
-    "  local a = 4 + (i - 5) * 5 "
-    "  local seq = tonumber(ARGV[a + 3]) "
-    "  local ok = pcall(redis.call, 'XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0', "
-    "                   'from', ARGV[a], 'ts', ARGV[a + 1], 'text', ARGV[a + 2]) "
-    "  local m = marks[KEYS[i]] "
-    "  if not m then m = {} marks[KEYS[i]] = m end "
-    "  m[#m + 1] = ARGV[a + 4] m[#m + 1] = seq .. ' ' .. ARGV[a + 1] "
-    "  out[#out + 1] = ok and 1 or 2 "
-    "  if ok then stored = stored + 1 end "
-    "  if seq > last then last = seq end "
-    "end "
-    "for key, m in pairs(marks) do "
-    "  redis.call('HSET', key, unpack(m)) redis.call('EXPIRE', key, ARGV[2]) end "
-    "if stored > 0 and redis.call('INCRBY', KEYS[4], stored) == stored then "
-    "  redis.call('SET', KEYS[4], redis.call('XLEN', KEYS[1])) end "
-    "redis.call('SET', KEYS[2], last) "
-    "local ahead = tonumber(redis.call('GET', KEYS[3]) or '0') "
-    "local reserve = tonumber(ARGV[3]) "
-    "if reserve > 0 and ahead < last + reserve / 2 then "
-    "  ahead = last + reserve redis.call('SET', KEYS[3], ahead) end "
-    "out[1] = ahead "
-    "return out";
-
 void
 broker_store_dedup_key (const char *from, const char *stream, int offset, char *key, size_t size)
 {
@@ -134,9 +41,9 @@ struct _broker_store_t {
     zhashx_t     *last_seq;         //  stream -> last sequence known + 1 (0: unknown)
     zhashx_t     *ahead;            //  stream -> last id reserved by this broker + 1
     broker_journal_t *journal;      //  numbered while Redis could not take them
-    char          append_sha [48];  //  SCRIPT LOAD of s_append_lua, "" if unknown
-    char          write_sha [48];   //  and of s_write_lua
-    char          run_sha [48];     //  and of s_write_run_lua
+    char          append_sha [48];  //  SCRIPT LOAD of broker_scripts_append, "" if unknown
+    char          write_sha [48];   //  and of broker_scripts_write
+    char          run_sha [48];     //  and of broker_scripts_write_run
     bool          cluster;          //  several brokers: publish, no journal, no reservations
     int           replicas;         //  acknowledge once this many replicas have it (WAIT)
     int           replica_wait_ms;  //  for at most this long
@@ -189,9 +96,9 @@ static void
 s_on_connect (pc_redis_t *redis, void *arg)
 {
     broker_store_t *self = (broker_store_t *) arg;
-    s_load_script (redis, s_append_lua, self->append_sha);
-    s_load_script (redis, s_write_lua, self->write_sha);
-    s_load_script (redis, s_write_run_lua, self->run_sha);
+    s_load_script (redis, broker_scripts_append, self->append_sha);
+    s_load_script (redis, broker_scripts_write, self->write_sha);
+    s_load_script (redis, broker_scripts_write_run, self->run_sha);
     //  hiredis frees its read buffer whenever it empties past 16 KiB: a
     //  lot's replies then cost a fresh mapping each (page faults, munmap's
     //  TLB shootdowns). Kept, it is mapped once.
@@ -373,7 +280,7 @@ s_id_taken (const char *stream, uint64_t seq)
                   "twice, or another broker on this Redis)", stream, seq);
 }
 
-//  The arguments of one run of s_append_lua or s_write_lua (17 in argv)
+//  The arguments of one run of broker_scripts_append or broker_scripts_write (19 in argv)
 typedef struct {
     char seqkey [80], dedup [200], before [200], ahead [80], count [80], ts [24], maxlen [24];
     char ttl [16], seq [24];
@@ -404,7 +311,7 @@ s_script_args (broker_store_t *self, bool write, const char *stream, const char 
     reserve = reserve && !self->cluster;
     const char *sha = write? self->write_sha: self->append_sha;
     const char *values [SCRIPT_ARGC] = {
-        *sha? "EVALSHA": "EVAL", *sha? sha: write? s_write_lua: s_append_lua, "6",
+        *sha? "EVALSHA": "EVAL", *sha? sha: write? broker_scripts_write: broker_scripts_append, "6",
         stream, args->seqkey, args->dedup, args->ahead, args->count, args->before,
         from, args->ts, text, args->maxlen, args->ttl, args->seq,
         fresh? "1": "0", reserve? RESERVE_TXT: "0", args->channel, cmid
@@ -527,7 +434,7 @@ s_write_out (broker_store_t *self, redisContext *redis)
     return true;
 }
 
-//  Hands count appends (s_append_lua) to Redis in one pipeline. True when
+//  Hands count appends (broker_scripts_append) to Redis in one pipeline. True when
 //  all are sent; false: Redis is gone (disconnected), nothing to read.
 static bool
 s_pipeline_send (broker_store_t *self, redisContext *redis, broker_append_t *items, size_t count)
@@ -747,7 +654,7 @@ s_resp_write (broker_store_t *self, redisContext *redis)
     return true;
 }
 
-//  Buffers one call of s_write_run_lua for items [first, last).
+//  Buffers one call of broker_scripts_write_run for items [first, last).
 static bool
 s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items, size_t first,
               size_t last, size_t writes)
@@ -775,7 +682,7 @@ s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items,
     snprintf (ttl, sizeof (ttl), "%d", 2 * DEDUP_TTL_S);
     size_t key = 3, arg = 3 + 4 + writes, n = 0;
     argv [0] = *self->run_sha? "EVALSHA": "EVAL";
-    argv [1] = *self->run_sha? self->run_sha: s_write_run_lua;
+    argv [1] = *self->run_sha? self->run_sha: broker_scripts_write_run;
     argv [2] = numkeys;
     argv [key++] = items [first].stream;
     argv [key++] = seqkey;

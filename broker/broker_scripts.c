@@ -1,0 +1,99 @@
+//  broker_scripts.c: the Lua scripts the store runs in Redis (see
+//  broker_scripts.h). Each is one atomic step: several brokers and a
+//  journal replay may write the same stream.
+#include "broker_scripts.h"
+
+//  Dedup: what a sender stored in a stream is remembered by its client
+//  message id in a hash per sender, stream and 10-minute window,
+//  sent:FROM:STREAM:WINDOW, field CMID = "SEQ TS", that lives two windows
+//  (KEYS dedup and dedup-before: this window's and the one before, so a
+//  resend is recognised for 10 to 20 minutes). One hash for a lot's worth of
+//  messages costs Redis a fraction of a key with its own expiry each
+//  (broker_scripts_write_run: 5.0 instead of 9.2 us a message, measured).
+
+//  Dedup check, then the next id. The floor is the broker's own idea of the
+//  last id (Redis may have come back empty); a broker that has not reserved
+//  for the stream (new=1) also starts past what a predecessor reserved.
+//  Every message stored counts in STREAM:count (started from the stream's
+//  length for a stream older than the count). KEYS: stream, sequence,
+//  dedup, ahead, count, dedup-before; ARGV: from, ts, text, maxlen, ttl,
+//  floor, new, reserve, channel, cmid. With several brokers (channel not
+//  "") the new message is also published there as "SEQ TS FROM TEXT", in
+//  the same atomic step, so that the channel carries a stream's messages in
+//  id order.
+//  Returns {1 new | 0 duplicate, "SEQ TS", ahead}.
+const char *const broker_scripts_append =
+    "local d = redis.call('HGET', KEYS[3], ARGV[10]) or redis.call('HGET', KEYS[6], ARGV[10]) "
+    "if d then return {0, d, 0} end "
+    "local floor = tonumber(ARGV[6]) "
+    "if ARGV[7] == '1' then "
+    "  floor = math.max(floor, tonumber(redis.call('GET', KEYS[4]) or '0')) end "
+    "local cur = tonumber(redis.call('GET', KEYS[2]) or '0') "
+    "if cur < floor then redis.call('SET', KEYS[2], floor) end "
+    "local seq = redis.call('INCR', KEYS[2]) "
+    "redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], seq .. '-0', "
+    "           'from', ARGV[1], 'ts', ARGV[2], 'text', ARGV[3]) "
+    "if redis.call('INCR', KEYS[5]) == 1 then "
+    "  redis.call('SET', KEYS[5], redis.call('XLEN', KEYS[1])) end "
+    "local v = seq .. ' ' .. ARGV[2] "
+    "redis.call('HSET', KEYS[3], ARGV[10], v) "
+    "redis.call('EXPIRE', KEYS[3], ARGV[5]) "
+    "if ARGV[9] ~= '' then "
+    "  redis.call('PUBLISH', ARGV[9], v .. ' ' .. ARGV[1] .. ' ' .. ARGV[3]) end "
+    "local ahead = 0 "
+    "if tonumber(ARGV[8]) > 0 then "
+    "  ahead = seq + tonumber(ARGV[8]) redis.call('SET', KEYS[4], ahead) end "
+    "return {1, v, ahead}";
+
+//  A message numbered by the broker: written ahead or from the journal.
+//  Same KEYS and ARGV, but ARGV[6] is its id (ARGV[7] unused). Returns
+//  {1 stored | 2 the stream already had that id, "SEQ TS", ahead}.
+const char *const broker_scripts_write =
+    "local seq = tonumber(ARGV[6]) "
+    "local cur = tonumber(redis.call('GET', KEYS[2]) or '0') "
+    "if cur < seq then redis.call('SET', KEYS[2], seq) end "
+    "local ok = pcall(redis.call, 'XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], seq .. '-0', "
+    "                 'from', ARGV[1], 'ts', ARGV[2], 'text', ARGV[3]) "
+    "if ok and redis.call('INCR', KEYS[5]) == 1 then "
+    "  redis.call('SET', KEYS[5], redis.call('XLEN', KEYS[1])) end "
+    "local v = seq .. ' ' .. ARGV[2] "
+    "redis.call('HSET', KEYS[3], ARGV[10], v) "
+    "redis.call('EXPIRE', KEYS[3], ARGV[5]) "
+    "local ahead = tonumber(redis.call('GET', KEYS[4]) or '0') "
+    "local reserve = tonumber(ARGV[8]) "
+    "if reserve > 0 and ahead < seq + reserve / 2 then "
+    "  ahead = seq + reserve redis.call('SET', KEYS[4], ahead) end "
+    "return {ok and 1 or 2, v, ahead}";
+
+//  A run of a lot numbered ahead: messages of one stream in one call (the
+//  per-call cost is most of Redis's work per message). KEYS: stream,
+//  sequence, ahead, count, then each message's dedup hash; ARGV: maxlen,
+//  ttl, reserve, then per message from, ts, text, id, cmid. Each dedup hash
+//  gets its messages in one HSET. Returns {ahead, then per message 1 stored
+//  | 2 the stream already had its id}.
+const char *const broker_scripts_write_run =
+    "local last = tonumber(redis.call('GET', KEYS[2]) or '0') "
+    "local out, stored, marks = {0}, 0, {} "
+    "for i = 5, #KEYS do "
+    "  local a = 4 + (i - 5) * 5 "
+    "  local seq = tonumber(ARGV[a + 3]) "
+    "  local ok = pcall(redis.call, 'XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0', "
+    "                   'from', ARGV[a], 'ts', ARGV[a + 1], 'text', ARGV[a + 2]) "
+    "  local m = marks[KEYS[i]] "
+    "  if not m then m = {} marks[KEYS[i]] = m end "
+    "  m[#m + 1] = ARGV[a + 4] m[#m + 1] = seq .. ' ' .. ARGV[a + 1] "
+    "  out[#out + 1] = ok and 1 or 2 "
+    "  if ok then stored = stored + 1 end "
+    "  if seq > last then last = seq end "
+    "end "
+    "for key, m in pairs(marks) do "
+    "  redis.call('HSET', key, unpack(m)) redis.call('EXPIRE', key, ARGV[2]) end "
+    "if stored > 0 and redis.call('INCRBY', KEYS[4], stored) == stored then "
+    "  redis.call('SET', KEYS[4], redis.call('XLEN', KEYS[1])) end "
+    "redis.call('SET', KEYS[2], last) "
+    "local ahead = tonumber(redis.call('GET', KEYS[3]) or '0') "
+    "local reserve = tonumber(ARGV[3]) "
+    "if reserve > 0 and ahead < last + reserve / 2 then "
+    "  ahead = last + reserve redis.call('SET', KEYS[3], ahead) end "
+    "out[1] = ahead "
+    "return out";
