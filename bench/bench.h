@@ -95,12 +95,18 @@ void    bench_fail (const char *format, ...) __attribute__ ((format (printf, 1, 
 bench_driver_t *bench_sock_new (bench_opts_t *opts, int subs);
 //  D: every user's connection(s), subscribed to its rooms and its inbox.
 bench_driver_t *bench_sock_d_new (bench_opts_t *opts, const bench_plan_t *plan);
-//  bench_zmq.c: bare PUB->SUB, ROUTER->XPUB relay (CURVE or not), PyChat.
+//  bench_zmq.c: bare PUB->SUB, ROUTER->XPUB relay (CURVE or not), and the
+//  context and helpers bench_pychat.c shares: the context (idempotent), a
+//  Z85 key read from a file, and a pause after every wave of connections.
+void    bench_zmq_init (void);
+char   *bench_read_key (const char *path);
+void    bench_connect_paced (int n);
 bench_driver_t *bench_zmq_new (bench_opts_t *opts, int subs);
 //  C against the relay: a DEALER per subscriber, each with one message acked.
 int bench_zmq_pairs (bench_driver_t *self, bench_opts_t *opts);
 int     bench_relay_main (int argc, char **argv);
-//  PyChat: a pool of logged-in users; the drivers borrow from it.
+//  bench_pychat.c: PyChat: a pool of logged-in users; the drivers borrow
+//  from it.
 int     bench_pychat_pool (bench_opts_t *opts, double *logins_per_s, double *registers_per_s);
 bench_driver_t *bench_pychat_new (bench_opts_t *opts, int subs, const char *room);
 //  D: pool users 0..plan->users-1 join their rooms; DMs reach their session.
