@@ -47,6 +47,7 @@ typedef struct {
     unsigned reqno;
     int      state;                 //  phase: 0 to do, 1 in flight, 2 done, 3 failed
     int      tries;
+    int      last_code;             //  the last answer's error code (0 OK), -1 none in time
     int64_t  deadline_ns;
     int64_t  not_before_ns;         //  when to ask again (SUBS, 503, 429)
 } user_t;
@@ -148,6 +149,7 @@ s_phase (const char *command, int first, int last, int window, const char *room,
     for (int i = first; i < last; i++) {
         s_pool.users [i].state = 0;
         s_pool.users [i].tries = 0;
+        s_pool.users [i].last_code = 0;
         s_pool.users [i].not_before_ns = 0;
         //  A JOIN phase without a room: each user joins its join_room, if any
         if (streq (command, "JOIN") && !room && !s_pool.users [i].join_room [0]) {
@@ -200,9 +202,15 @@ s_phase (const char *command, int first, int last, int window, const char *room,
                 if (!streq (pc_msg_reqid (s_pool.msg), user->reqid))
                     continue;           //  a PONG, or a reply we stopped waiting for
                 int verdict = s_judge (user, command, s_pool.msg);
+                user->last_code = pc_msg_error_code (s_pool.msg);
+                //  A 503 means the auth services are behind (the broker gave
+                //  up on them after 3 s, but they still hash that request):
+                //  asking again at once only adds to their queue, so each
+                //  retry waits twice as long, up to 16 x RETRY_MS
                 if (verdict == 0)
-                    user->not_before_ns = now + (pc_msg_error_code (s_pool.msg) == 0?
-                                                 SUBS_RETRY_MS: RETRY_MS) * 1000000LL;
+                    user->not_before_ns = now + (user->last_code == 0? SUBS_RETRY_MS:
+                                                 RETRY_MS << (user->tries < 5? user->tries - 1: 4))
+                                              * 1000000LL;
                 user->state = verdict;
                 in_flight--;
                 if (verdict == 2)
@@ -216,6 +224,7 @@ s_phase (const char *command, int first, int last, int window, const char *room,
             }
             if (user->state == 1 && now > user->deadline_ns) {
                 user->state = 0;        //  timed out: send again
+                user->last_code = -1;
                 in_flight--;
             }
         }
@@ -232,6 +241,24 @@ s_phase (const char *command, int first, int last, int window, const char *room,
     double seconds = (double) (bench_now_ns () - start) / 1e9;
     if (rate)
         *rate = seconds > 0? (done - skipped) / seconds: 0;
+    //  Why those that did not make it did not: their last answers
+    int timeouts = 0, busy = 0, other = 0;
+    for (int i = first; i < last; i++) {
+        user_t *user = &s_pool.users [i];
+        if (user->state == 2)
+            continue;
+        if (user->last_code == -1)
+            timeouts++;
+        else
+        if (user->last_code == 503 || user->last_code == 429)
+            busy++;
+        else
+            other++;
+    }
+    if (timeouts + busy + other)
+        fprintf (stderr, "pcbench: pychat: %s: %d of %d not done after %.0f s: last answer "
+                 "none in time %d, 503/429 %d, other %d\n", command, count - done, count, seconds,
+                 timeouts, busy, other);
     free (items);
     free (which);
     return count - done;
