@@ -187,8 +187,7 @@ s_deliver_batch (broker_t *self, broker_append_t *items, size_t count)
 //  The answer to one SEND: its id and time (remembered against a resend),
 //  or that it was not stored
 static pc_msg_t *
-s_ack (broker_t *self, pc_msg_t *request, broker_session_t *session, broker_append_t *item,
-       bool ahead)
+s_ack (pc_msg_t *request, broker_session_t *session, broker_append_t *item, bool ahead)
 {
     if (item->rc < 0)
         return pc_msg_new_error (request, PC_ERR_UNAVAILABLE, item->rc == -2
@@ -209,7 +208,7 @@ static void
 s_acknowledge_one (broker_t *self, pc_msg_t *request, broker_session_t *session,
                    broker_append_t *item, bool ahead)
 {
-    broker_ctx_send (self, s_ack (self, request, session, item, ahead));
+    broker_ctx_send (self, s_ack (request, session, item, ahead));
 }
 
 //  Acknowledges each SEND of the flush. A connection's answers of one lot
@@ -227,8 +226,8 @@ s_acknowledge (broker_t *self, broker_append_t *items, size_t count, bool ahead)
         for (size_t j = i; j < count; j++) {
             if (done [j] || !zframe_eq (pc_msg_routing_id (self->batch_msgs [j]), client))
                 continue;
-            pc_msg_t *reply = s_ack (self, self->batch_msgs [j], self->batch_sessions [j],
-                                     &items [j], ahead);
+            pc_msg_t *reply = s_ack (self->batch_msgs [j], self->batch_sessions [j], &items [j],
+                                     ahead);
             pc_msg_pack_append (reply, &self->acks);
             pc_msg_destroy (&reply);
             done [j] = true;

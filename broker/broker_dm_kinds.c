@@ -118,17 +118,7 @@ s_stored_before (broker_t *self, const char *user, const char *to, const char *c
 {
     char stream [PC_NAME_MAX + 16];
     snprintf (stream, sizeof (stream), "inbox:%s", to);
-    bool stored = false;
-    for (int offset = 0; offset >= -1 && !stored; offset--) {
-        char key [256];
-        broker_store_dedup_key (user, stream, offset, key, sizeof (key));
-        redisReply *reply = pc_redis_command (broker_store_redis (self->store),
-                                              "HEXISTS %s %s", key, cmid);
-        stored = reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
-        if (reply)
-            freeReplyObject (reply);
-    }
-    return stored;
+    return broker_store_sent_before (self->store, user, stream, cmid);
 }
 
 //  A message (plain or a reply) may be edited, deleted, replied and

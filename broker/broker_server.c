@@ -522,11 +522,12 @@ broker_server_actor (zsock_t *pipe, void *config)
         int ready = zmq_poll (items, cluster_fd >= 0? 5: 4, (long) (wait > 0? wait: 0));
         if (ready == -1 && zmq_errno () == ETERM)
             break;
-        if (ready > 0 && (items [0].revents & ZMQ_POLLIN))
+        //  revents stay 0 (as built) on a timeout or EINTR
+        if (items [0].revents & ZMQ_POLLIN)
             s_handle_pipe (self);
-        if (ready > 0 && cluster_fd >= 0 && (items [4].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+        if (cluster_fd >= 0 && (items [4].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
             broker_cluster_handle (self);
-        if ((ready > 0 && (items [1].revents & ZMQ_POLLIN)) || pc_msg_more (self->carry)) {
+        if ((items [1].revents & ZMQ_POLLIN) || pc_msg_more (self->carry)) {
             //  Drain what is waiting (up to a batch), then flush the SENDs
             for (int count = 0; count < BROKER_BATCH_MAX; count++)
                 if (s_handle_client (self) == -1)
@@ -534,10 +535,10 @@ broker_server_actor (zsock_t *pipe, void *config)
             broker_chat_flush (self);
         }
         zsock_t *xpub = broker_fanout_socket (self->fanout);
-        if (ready > 0 && (items [2].revents & ZMQ_POLLIN))
+        if (items [2].revents & ZMQ_POLLIN)
             for (int count = 0; count < BROKER_BATCH_MAX && (zsock_events (xpub) & ZMQ_POLLIN); count++)
                 broker_fanout_handle_subscription (self->fanout);
-        if (ready > 0 && (items [3].revents & ZMQ_POLLIN))
+        if (items [3].revents & ZMQ_POLLIN)
             for (int count = 0; count < BROKER_BATCH_MAX && (zsock_events (self->authsvc) & ZMQ_POLLIN); count++)
                 broker_authlink_handle_reply (self);
         if (pc_now_ms () >= next_tick) {

@@ -25,8 +25,11 @@
 #define S_NUMBER_TEXT(x)    S_TEXT (x)
 #define RESERVE_TXT         S_NUMBER_TEXT (BROKER_STORE_RESERVE)
 
-void
-broker_store_dedup_key (const char *from, const char *stream, int offset, char *key, size_t size)
+//  The hash that remembers what from stored in stream by client message id
+//  (field CMID = "SEQ TS"): this 10-minute window's (offset 0) or the one
+//  before (-1). A resend is looked up in both (broker_scripts.c).
+static void
+s_dedup_key (const char *from, const char *stream, int offset, char *key, size_t size)
 {
     long long window = (long long) (pc_now_ms () / 1000 / DEDUP_TTL_S) + offset;
     snprintf (key, size, "sent:%s:%s:%lld", from, stream, window);
@@ -295,8 +298,8 @@ s_script_args (broker_store_t *self, bool write, const char *stream, const char 
                bool reserve, script_args_t *args, const char **argv)
 {
     snprintf (args->seqkey, sizeof (args->seqkey), "%s:seq", stream);
-    broker_store_dedup_key (from, stream, 0, args->dedup, sizeof (args->dedup));
-    broker_store_dedup_key (from, stream, -1, args->before, sizeof (args->before));
+    s_dedup_key (from, stream, 0, args->dedup, sizeof (args->dedup));
+    s_dedup_key (from, stream, -1, args->before, sizeof (args->before));
     snprintf (args->ahead, sizeof (args->ahead), "%s:ahead", stream);
     snprintf (args->count, sizeof (args->count), "%s:count", stream);
     snprintf (args->ts, sizeof (args->ts), "%" PRId64, ts);
@@ -696,7 +699,7 @@ s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items,
         if (item->rc == 1)
             continue;
         run_item_t *buf = &bufs [n++];
-        broker_store_dedup_key (item->from, item->stream, 0, buf->dedup, sizeof (buf->dedup));
+        s_dedup_key (item->from, item->stream, 0, buf->dedup, sizeof (buf->dedup));
         snprintf (buf->ts, sizeof (buf->ts), "%" PRId64, item->ts);
         snprintf (buf->seq, sizeof (buf->seq), "%" PRIu64, item->seq);
         argv [key++] = buf->dedup;
@@ -734,6 +737,22 @@ s_run_read (broker_store_t *self, redisContext *redis, broker_append_t *items, s
     if (!ok)
         pc_redis_drop (self->redis, "unexpected reply to a write");
     return ok;
+}
+
+bool
+broker_store_sent_before (broker_store_t *self, const char *from, const char *stream,
+                          const char *cmid)
+{
+    bool sent = false;
+    for (int offset = 0; offset >= -1 && !sent; offset--) {
+        char key [256];
+        s_dedup_key (from, stream, offset, key, sizeof (key));
+        redisReply *reply = pc_redis_command (self->redis, "HEXISTS %s %s", key, cmid);
+        sent = reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+        if (reply)
+            freeReplyObject (reply);
+    }
+    return sent;
 }
 
 void

@@ -59,11 +59,11 @@ void        broker_store_channel     (const char *stream, char *channel, size_t 
 int         broker_store_append      (broker_store_t *self, const char *room, const char *from,
                                       const char *cmid, const char *text,
                                       uint64_t *seq, int64_t *ts);
-//  The hash that remembers what from stored in stream by client message id
-//  (field CMID = "SEQ TS"): this 10-minute window's (offset 0) or the one
-//  before (-1). A resend is looked up in both.
-void        broker_store_dedup_key   (const char *from, const char *stream, int offset,
-                                      char *key, size_t size);
+//  Whether from stored a message with client message id cmid in stream
+//  within the dedup window (10 to 20 minutes): a resend. False also when
+//  Redis cannot say.
+bool        broker_store_sent_before (broker_store_t *self, const char *from, const char *stream,
+                                      const char *cmid);
 //  Many appends at once, pipelined to Redis (one round trip for the lot);
 //  each item's rc, seq and ts as broker_store_append would give them.
 typedef struct {

@@ -191,7 +191,7 @@ client_net_subscribe (client_net_t *self, int port, const char *topic)
 //  to several SENDs of one lot), then from the socket without waiting.
 //  0 | -1 nothing waiting | -2 malformed.
 static int
-s_next (client_net_t *self, zsock_t *sock, pc_msg_t **batch_p, pc_msg_t *msg)
+s_next (zsock_t *sock, pc_msg_t **batch_p, pc_msg_t *msg)
 {
     if (*batch_p && pc_msg_more (*batch_p)) {
         pc_msg_move_batch (msg, *batch_p);
@@ -218,7 +218,7 @@ s_read (client_net_t *self, zsock_t *sock)
     pc_msg_t **batch_p = sock && sock == self->sub? &self->batch: &self->replies;
     pc_msg_t *msg = pc_msg_new (NULL);
     int rc;
-    while ((rc = s_next (self, sock, batch_p, msg)) == -2)
+    while ((rc = s_next (sock, batch_p, msg)) == -2)
         self->malformed++;
     if (rc == 0)
         return msg;
@@ -230,7 +230,7 @@ int
 client_net_recv (client_net_t *self, pc_msg_t *msg)
 {
     assert (self);
-    return s_next (self, self->dealer, &self->replies, msg);
+    return s_next (self->dealer, &self->replies, msg);
 }
 
 pc_msg_t *client_net_reply (client_net_t *self) { assert (self); return s_read (self, self->dealer); }

@@ -80,6 +80,14 @@ def test_history_limit_bounds(people):
     assert [m[3] for m in got] == ["b%d" % i for i in range(5, 205)]
 
 
+def restart_broker(stack):
+    """Stops the broker cleanly and starts it again, ready for logins."""
+    assert stack.stop_service("broker") == 0
+    stack.start_service("broker")
+    stack.wait_broker()
+    stack.wait_auth()
+
+
 def test_ids_survive_a_broker_restart(fresh_stack):
     stack = fresh_stack
     stack.register("kim", "pw-k")
@@ -87,10 +95,7 @@ def test_ids_survive_a_broker_restart(fresh_stack):
     kim.join("durable")
     for i in range(3):
         kim.send("durable", "before %d" % i)
-    assert stack.stop_service("broker") == 0
-    stack.start_service("broker")
-    stack.wait_broker()
-    stack.wait_auth()
+    restart_broker(stack)
     kim = stack.logged_in("kim", "pw-k")
     kim.join("durable")
     assert kim.send("durable", "after")[0] == "4", "ids are never reused"
@@ -116,10 +121,7 @@ def test_resend_after_a_broker_restart_is_stored_once(fresh_stack):
     lot = [ria.recv(timeout=5) for _ in range(5)]
     assert all(r and r[1] == "OK" for r in lot), lot
     ids = [first[0]] + [r[3] for r in sorted(lot, key=lambda r: r[2])]
-    assert stack.stop_service("broker") == 0
-    stack.start_service("broker")
-    stack.wait_broker()
-    stack.wait_auth()
+    restart_broker(stack)
     ria = stack.logged_in("ria", "pw-r")
     ria.join("resent")
     sub = ria.subscriber()
