@@ -97,3 +97,29 @@ const char *const broker_scripts_write_run =
     "  ahead = last + reserve redis.call('SET', KEYS[3], ahead) end "
     "out[1] = ahead "
     "return out";
+
+//  The bookkeeping of a run written as plain XADDs in one MULTI (see
+//  broker_store.c, s_run_append): it runs first in the transaction, so the
+//  stream's last generated id is the one before the run's XADDs. Its ids
+//  are first..first+n-1 (a lot numbers a stream's messages one after the
+//  other), so those above that id are the ones the XADDs will store.
+//  KEYS: stream, sequence, ahead, count; ARGV: first, n, reserve. Returns
+//  ahead.
+const char *const broker_scripts_run_book =
+    "local first, n = tonumber(ARGV[1]), tonumber(ARGV[2]) "
+    "local hi, top = first + n - 1, 0 "
+    "if redis.call('EXISTS', KEYS[1]) == 1 then "
+    "  local info = redis.call('XINFO', 'STREAM', KEYS[1]) "
+    "  for k = 1, #info, 2 do "
+    "    if info[k] == 'last-generated-id' then "
+    "      top = tonumber(string.match(info[k + 1], '^%d+')) break end end end "
+    "local stored = math.max(0, math.min(n, hi - math.max(top, first - 1))) "
+    "if stored > 0 and redis.call('INCRBY', KEYS[4], stored) == stored then "
+    "  redis.call('SET', KEYS[4], redis.call('XLEN', KEYS[1]) + stored) end "
+    "local last = math.max(tonumber(redis.call('GET', KEYS[2]) or '0'), hi) "
+    "redis.call('SET', KEYS[2], last) "
+    "local ahead = tonumber(redis.call('GET', KEYS[3]) or '0') "
+    "local reserve = tonumber(ARGV[3]) "
+    "if reserve > 0 and ahead < last + reserve / 2 then "
+    "  ahead = last + reserve redis.call('SET', KEYS[3], ahead) end "
+    "return ahead";

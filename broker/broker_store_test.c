@@ -158,6 +158,45 @@ s_test_number_ahead (broker_store_t *store)
     assert (seq == 5);
 }
 
+//  A lot written while another writer took one of its ids (a journal written
+//  twice, a second broker): the stream keeps what it had, XADD takes no id
+//  at or below the stream's last (so the one before it is lost too, as
+//  s_id_taken warns), the count counts what was stored, and every message
+//  of the lot, of either sender, is recognised when sent again.
+static void
+s_test_run_id_taken (broker_store_t *store)
+{
+    redisReply *reply = pc_redis_command (broker_store_redis (store),
+        "XADD room:fast 7-0 from mallory ts 0 text squat");
+    assert (reply);
+    freeReplyObject (reply);
+    broker_append_t lot [3] = {
+        { "room:fast", "alice", "r1", "i", 0, 0, 0 },
+        { "room:fast", "bob",   "r1", "j", 0, 0, 0 },
+        { "room:fast", "alice", "r2", "k", 0, 0, 0 },
+    };
+    assert (broker_store_number_many (store, lot, 3));
+    assert (lot [0].seq == 6 && lot [1].seq == 7 && lot [2].seq == 8);
+    broker_store_write_send (store, lot, 3);
+    broker_store_write_finish (store, lot, 3);
+    assert (s_count (store, "room:fast") == 6);
+    zlistx_t *records = broker_store_records_new ();
+    assert (broker_store_history (store, "room:fast", 5, 10, records) == 0);
+    assert (zlistx_size (records) == 2);
+    broker_record_t *record = (broker_record_t *) zlistx_first (records);
+    assert (record->seq == 7 && streq (record->from, "mallory"));
+    record = (broker_record_t *) zlistx_next (records);
+    assert (record->seq == 8 && streq (record->from, "alice") && streq (record->text, "k"));
+    zlistx_destroy (&records);
+    uint64_t seq;
+    int64_t ts;
+    assert (broker_store_append (store, "room:fast", "bob", "r1", "j", &seq, &ts) == 1 && seq == 7);
+    assert (broker_store_append (store, "room:fast", "alice", "r1", "i", &seq, &ts) == 1 && seq == 6);
+    assert (broker_store_append (store, "room:fast", "alice", "r2", "k", &seq, &ts) == 1 && seq == 8);
+    uint64_t known;
+    assert (broker_store_known_seq (store, "room:fast", &known) && known == 8);
+}
+
 //  A broker that ends without giving its reserved ids back (killed): the
 //  next one numbers past them, so no id it may have delivered is given to
 //  another message; after a clean stop the ids go on.
@@ -216,6 +255,7 @@ broker_store_test (bool verbose)
     s_test_outage (store, port, &redis);
     s_test_append_many (store);
     s_test_number_ahead (store);
+    s_test_run_id_taken (store);
     s_test_successor (port);
     s_test_write_outage (store, port, &redis);
     broker_store_destroy (&store);
