@@ -105,6 +105,19 @@ bench_driver_t *bench_zmq_new (bench_opts_t *opts, int subs);
 //  C against the relay: a DEALER per subscriber, each with one message acked.
 int bench_zmq_pairs (bench_driver_t *self, bench_opts_t *opts);
 int     bench_relay_main (int argc, char **argv);
+//  bench_zpoll.c: many ZeroMQ sockets waited on with epoll over their ZMQ_FD,
+//  so that a wait costs what the ready sockets cost, not what all of them do.
+//  A socket is known by its index (0..capacity-1). wait () gives the indices
+//  of the sockets with input (valid until the next wait). A socket read in
+//  part, or sent on, is handed back with again (): the next wait asks it
+//  before it blocks.
+typedef struct _bench_zpoll_t bench_zpoll_t;
+bench_zpoll_t *bench_zpoll_new (int capacity);
+void    bench_zpoll_add (bench_zpoll_t *self, void *socket, int index);
+int     bench_zpoll_wait (bench_zpoll_t *self, int timeout_ms, const int **ready);
+void    bench_zpoll_again (bench_zpoll_t *self, int index);
+void    bench_zpoll_destroy (bench_zpoll_t **self_p);
+
 //  bench_pychat.c: PyChat: a pool of logged-in users; the drivers borrow
 //  from it.
 int     bench_pychat_pool (bench_opts_t *opts, double *logins_per_s, double *registers_per_s);

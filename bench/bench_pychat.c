@@ -22,7 +22,7 @@
 typedef struct {
     zsock_t        *pub_zsock;      //  the publisher's DEALER (A/B)
     zsock_t       **sub_zsocks;
-    zmq_pollitem_t *items;          //  [0] publisher, [1..S] subscribers
+    bench_zpoll_t  *zpoll;          //  A/B: [0] publisher, [1..S] subscribers; D: the SUBs
     int             nsubs;
     uint64_t        sent;
     char            room [64];
@@ -408,12 +408,14 @@ s_deliver_packed (int sub, const byte *data, size_t size)
 
 //  Reads up to DRAIN_BATCH frames of a user's SUB: [topic NUL packed] or,
 //  for big batches, [topic][packed]; one frame may carry a batch of
-//  messages. Each delivery is the user's (index).
-static void
+//  messages. Each delivery is the user's (index). True if it stopped with
+//  input left (bench_zpoll: hand the socket back).
+static bool
 s_read_sub (zsock_t *sub, int index)
 {
     void *handle = zsock_resolve (sub);
-    for (int n = 0; n < DRAIN_BATCH && (zsock_events (sub) & ZMQ_POLLIN); n++) {
+    int n;
+    for (n = 0; n < DRAIN_BATCH && (zsock_events (sub) & ZMQ_POLLIN); n++) {
         zmq_msg_t topic, body;
         zmq_msg_init (&topic);
         zmq_msg_init (&body);
@@ -435,16 +437,19 @@ s_read_sub (zsock_t *sub, int index)
         zmq_msg_close (&topic);
         zmq_msg_close (&body);
     }
+    return n == DRAIN_BATCH;
 }
 
 //  Reads up to budget frames of replies of a DEALER: each reply to a SEND
 //  or DM (request id "s") is an ack, or an error (the first 3 shown); the
-//  broker packs a lot's acks to one client in one frame (a batch).
-static void
+//  broker packs a lot's acks to one client in one frame (a batch). True if
+//  it stopped with input left.
+static bool
 s_read_replies (bench_driver_t *self, zsock_t *dealer, int budget)
 {
     pstate_t *state = (pstate_t *) self->state;
-    for (int n = 0; n < budget && (zsock_events (dealer) & ZMQ_POLLIN); n++) {
+    int n;
+    for (n = 0; n < budget && (zsock_events (dealer) & ZMQ_POLLIN); n++) {
         int rc = pc_msg_recv (state->msg, dealer);
         while (rc == 0) {
             if (streq (pc_msg_reqid (state->msg), "s")) {       //  else a keepalive PONG
@@ -456,6 +461,7 @@ s_read_replies (bench_driver_t *self, zsock_t *dealer, int budget)
             rc = pc_msg_more (state->msg)? pc_msg_next (state->msg): -1;
         }
     }
+    return n == budget;
 }
 
 static void
@@ -463,13 +469,17 @@ s_pychat_pump (bench_driver_t *self, int timeout_ms)
 {
     pstate_t *state = (pstate_t *) self->state;
     s_pychat_flush (state);
-    if (zmq_poll (state->items, state->nsubs + 1, timeout_ms) <= 0)
-        return;
-    if (state->items [0].revents & ZMQ_POLLIN)
-        s_read_replies (self, state->pub_zsock, 4 * DRAIN_BATCH);
-    for (int i = 0; i < state->nsubs; i++)
-        if (state->items [i + 1].revents & ZMQ_POLLIN)
-            s_read_sub (state->sub_zsocks [i], i);
+    //  A send (this flush, a keepalive PING) may take the signal of acks
+    bench_zpoll_again (state->zpoll, 0);
+    const int *ready;
+    int nready = bench_zpoll_wait (state->zpoll, timeout_ms, &ready);
+    for (int k = 0; k < nready; k++) {
+        int i = ready [k];
+        bool more = i == 0? s_read_replies (self, state->pub_zsock, 4 * DRAIN_BATCH)
+                          : s_read_sub (state->sub_zsocks [i - 1], i - 1);
+        if (more)
+            bench_zpoll_again (state->zpoll, i);
+    }
 }
 
 static void
@@ -484,7 +494,7 @@ s_pychat_destroy (bench_driver_t **self_p)
         pc_msg_destroy (&state->msg);
         pc_buf_free (&state->pending);
         free (state->sub_zsocks);
-        free (state->items);
+        bench_zpoll_destroy (&state->zpoll);
         free (state);
         free (self);
         *self_p = NULL;
@@ -517,13 +527,11 @@ bench_pychat_new (bench_opts_t *opts, int subs, const char *room)
     pc_buf_init (&state->pending);
     state->pub_zsock = s_pool.users [0].dealer;
     state->sub_zsocks = (zsock_t **) calloc ((size_t) subs + 1, sizeof (zsock_t *));
-    state->items = (zmq_pollitem_t *) calloc ((size_t) subs + 1, sizeof (zmq_pollitem_t));
-    state->items [0].socket = zsock_resolve (state->pub_zsock);
-    state->items [0].events = ZMQ_POLLIN;
+    state->zpoll = bench_zpoll_new (subs + 1);
+    bench_zpoll_add (state->zpoll, zsock_resolve (state->pub_zsock), 0);
     for (int i = 0; i < subs; i++) {
         state->sub_zsocks [i] = s_pool.users [i + 1].sub;
-        state->items [i + 1].socket = zsock_resolve (state->sub_zsocks [i]);
-        state->items [i + 1].events = ZMQ_POLLIN;
+        bench_zpoll_add (state->zpoll, zsock_resolve (state->sub_zsocks [i]), i + 1);
     }
     s_pool.publisher = 0;
     //  Drop what the publisher's DEALER still holds (keepalive PONGs).
@@ -567,11 +575,8 @@ s_pychat_d_post (bench_driver_t *self, int user, int room, int to, const char *p
     return 0;
 }
 
-//  Polls the SUBs only: zmq_poll costs libzmq a getpid () and a mailbox
-//  check per socket, and poll and getpid were half of this generator's
-//  time (on 2 cores, time taken from the broker it measures). The
-//  DEALERs' replies (acks, errors) are read every DEALER_MS instead: D
-//  counts deliveries, not acks.
+//  Waits on the SUBs only (bench_zpoll): the DEALERs' replies (acks,
+//  errors) are read every DEALER_MS instead: D counts deliveries, not acks.
 #define DEALER_MS 50
 
 static void
@@ -579,10 +584,11 @@ s_pychat_d_pump (bench_driver_t *self, int timeout_ms)
 {
     pstate_t *state = (pstate_t *) self->state;
     int users = state->nsubs;
-    if (zmq_poll (state->items, users, timeout_ms) > 0)
-        for (int i = 0; i < users; i++)
-            if (state->items [i].revents & ZMQ_POLLIN)
-                s_read_sub (state->sub_zsocks [i], i);
+    const int *ready;
+    int nready = bench_zpoll_wait (state->zpoll, timeout_ms, &ready);
+    for (int k = 0; k < nready; k++)
+        if (s_read_sub (state->sub_zsocks [ready [k]], ready [k]))
+            bench_zpoll_again (state->zpoll, ready [k]);
     int64_t now = bench_now_ns ();
     if (now >= state->next_dealers_ns) {
         state->next_dealers_ns = now + DEALER_MS * 1000000LL;
@@ -630,11 +636,10 @@ bench_pychat_d_new (bench_opts_t *opts, const bench_plan_t *plan)
     state->nsubs = users;
     state->msg = pc_msg_new (NULL);
     state->sub_zsocks = (zsock_t **) calloc ((size_t) users, sizeof (zsock_t *));
-    state->items = (zmq_pollitem_t *) calloc ((size_t) users, sizeof (zmq_pollitem_t));
+    state->zpoll = bench_zpoll_new (users);
     for (int u = 0; u < users; u++) {
         state->sub_zsocks [u] = s_pool.users [u].sub;
-        state->items [u].socket = zsock_resolve (s_pool.users [u].sub);
-        state->items [u].events = ZMQ_POLLIN;
+        bench_zpoll_add (state->zpoll, zsock_resolve (s_pool.users [u].sub), u);
     }
     //  Every DEALER's replies are read by the pump; the keepalive may
     //  drain them too (none is the publisher's to keep)

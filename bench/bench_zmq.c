@@ -30,7 +30,7 @@ typedef struct {
     void           *pub;            //  PUB (zmq), DEALER (relay)
     void          **subs;
     void          **dealers;        //  relay, workload C: one per subscriber
-    zmq_pollitem_t *items;          //  [0] publisher, [1..S] subscribers
+    bench_zpoll_t  *zpoll;          //  [0] publisher (relay), [1..S] subscribers
     int             nsubs;
     uint64_t        sent;
 } zstate_t;
@@ -134,6 +134,8 @@ s_raw_publish (bench_driver_t *self, const char *payload, size_t size)
     state->sent++;
     if (state->kind == KIND_ZMQ)
         self->acked = state->sent;
+    else
+        bench_zpoll_again (state->zpoll, 0);    //  the send may take the acks' signal
     return 0;
 }
 
@@ -141,20 +143,24 @@ static void
 s_raw_pump_with (bench_driver_t *self, int timeout_ms, bool *ready)
 {
     zstate_t *state = (zstate_t *) self->state;
-    int rc = zmq_poll (state->items, state->nsubs + 1, timeout_ms);
-    if (rc <= 0)
-        return;
-    if (state->items [0].revents & ZMQ_POLLIN) {
-        char ack [16];
-        for (int i = 0; i < 4 * DRAIN_BATCH; i++) {
-            if (zmq_recv (state->pub, ack, sizeof (ack), ZMQ_DONTWAIT) == -1)
-                break;
-            self->acked++;
+    const int *sockets;
+    int nready = bench_zpoll_wait (state->zpoll, timeout_ms, &sockets);
+    for (int k = 0; k < nready; k++) {
+        int i = sockets [k];
+        if (i == 0) {
+            char ack [16];
+            for (int n = 0; n < 4 * DRAIN_BATCH; n++) {
+                if (zmq_recv (state->pub, ack, sizeof (ack), ZMQ_DONTWAIT) == -1)
+                    break;
+                self->acked++;
+            }
         }
+        else
+            s_drain_sub (state->subs [i - 1], i - 1, ready);
+        //  After a receive libzmq wants ZMQ_EVENTS asked again before its
+        //  descriptor is waited on (zmq_getsockopt(3), ZMQ_FD)
+        bench_zpoll_again (state->zpoll, i);
     }
-    for (int i = 0; i < state->nsubs; i++)
-        if (state->items [i + 1].revents & ZMQ_POLLIN)
-            s_drain_sub (state->subs [i], i, ready);
 }
 
 static void
@@ -169,6 +175,7 @@ s_raw_destroy (bench_driver_t **self_p)
     if (*self_p) {
         bench_driver_t *self = *self_p;
         zstate_t *state = (zstate_t *) self->state;
+        bench_zpoll_destroy (&state->zpoll);
         for (int i = 0; i < state->nsubs; i++)
             zmq_close (state->subs [i]);
         for (int i = 0; state->dealers && i < state->nsubs; i++)
@@ -177,7 +184,6 @@ s_raw_destroy (bench_driver_t **self_p)
         free (state->dealers);
         zmq_close (state->pub);
         free (state->subs);
-        free (state->items);
         free (state);
         free (self);
         *self_p = NULL;
@@ -250,7 +256,7 @@ bench_zmq_new (bench_opts_t *opts, int subs)
     state->kind = strncmp (opts->system, "relay", 5) == 0? KIND_RELAY: KIND_ZMQ;
     state->nsubs = subs;
     state->subs = (void **) calloc ((size_t) subs, sizeof (void *));
-    state->items = (zmq_pollitem_t *) calloc ((size_t) subs + 1, sizeof (zmq_pollitem_t));
+    state->zpoll = bench_zpoll_new (subs + 1);
     char *server_key = opts->keyfile && strstr (opts->system, "curve")? bench_read_key (opts->keyfile): NULL;
     char endpoint [64];
     //  A closed PUB releases its port asynchronously: each instance binds
@@ -271,8 +277,8 @@ bench_zmq_new (bench_opts_t *opts, int subs)
         zmq_connect (state->pub, endpoint);
         sub_port = opts->port + 1;
     }
-    state->items [0].socket = state->pub;
-    state->items [0].events = state->kind == KIND_RELAY? ZMQ_POLLIN: 0;
+    if (state->kind == KIND_RELAY)
+        bench_zpoll_add (state->zpoll, state->pub, 0);
     snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", sub_port);
     for (int i = 0; i < subs; i++) {
         state->subs [i] = s_socket (ZMQ_SUB, server_key);
@@ -280,8 +286,7 @@ bench_zmq_new (bench_opts_t *opts, int subs)
         if (zmq_connect (state->subs [i], endpoint))
             bench_fail ("connect %s: %s", endpoint, zmq_strerror (zmq_errno ()));
         bench_connect_paced (i + 1);
-        state->items [i + 1].socket = state->subs [i];
-        state->items [i + 1].events = ZMQ_POLLIN;
+        bench_zpoll_add (state->zpoll, state->subs [i], i + 1);
     }
     free (server_key);
 
