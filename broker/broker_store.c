@@ -49,7 +49,6 @@ struct _broker_store_t {
     broker_journal_t *journal;      //  numbered while Redis could not take them
     char          append_sha [48];  //  SCRIPT LOAD of broker_scripts_append, "" if unknown
     char          write_sha [48];   //  and of broker_scripts_write
-    char          run_sha [48];     //  and of broker_scripts_write_run
     char          book_sha [48];    //  and of broker_scripts_run_book
     bool          cluster;          //  several brokers: publish, no journal, no reservations
     int           replicas;         //  acknowledge once this many replicas have it (WAIT)
@@ -62,7 +61,7 @@ struct _broker_store_t {
     const char  **run_argv;
     size_t        run_cap;          //  items the two hold
     size_t       *run_queued;       //  per run of the lot in flight: commands queued in
-    size_t        runs, runs_cap;   //  its MULTI (0: one call of broker_scripts_write_run)
+    size_t        runs, runs_cap;   //  its MULTI
 };
 
 static void
@@ -107,7 +106,6 @@ s_on_connect (pc_redis_t *redis, void *arg)
     broker_store_t *self = (broker_store_t *) arg;
     s_load_script (redis, broker_scripts_append, self->append_sha);
     s_load_script (redis, broker_scripts_write, self->write_sha);
-    s_load_script (redis, broker_scripts_write_run, self->run_sha);
     s_load_script (redis, broker_scripts_run_book, self->book_sha);
     //  hiredis frees its read buffer whenever it empties past 16 KiB: a
     //  lot's replies then cost a fresh mapping each (page faults, munmap's
@@ -669,27 +667,27 @@ s_resp_write (broker_store_t *self, redisContext *redis)
 //  Redis spends less on plain commands than on the same work in a script,
 //  whose redis.call converts every argument and reply between Lua and
 //  Redis (a lot of 256 x 128 B against a private redis-server, its CPU per
-//  message: 4.6 us in broker_scripts_write_run, 3.6 us as below; run for
-//  run on 2 cores, the machine's noise moves both by +-1 us). So a run is
-//  a MULTI of its bookkeeping (broker_scripts_run_book, first, to see the
-//  stream before the run), one XADD per message (one whose id is taken
-//  fails alone: EXEC answers each) and one HSET and EXPIRE per sender's
-//  dedup hash. A run whose ids do not follow one another (s_number never
-//  makes one; cheap to check) is one call of broker_scripts_write_run.
-static bool
-s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items, size_t first,
-              size_t last, size_t writes)
+//  message: 4.6 us for one script call that did it all, 3.6 us as below;
+//  run for run on 2 cores, the machine's noise moves both by +-1 us). So a
+//  run is a MULTI of its bookkeeping (broker_scripts_run_book, first, to
+//  see the stream before the run), one XADD per message (one whose id is
+//  taken fails alone: EXEC answers each) and one HSET and EXPIRE per
+//  sender's dedup hash. The bookkeeping counts on the run's ids following
+//  one another, as broker_store_number_many gives them.
+static void
+s_run_append (broker_store_t *self, broker_append_t *items, size_t first, size_t last,
+              size_t writes)
 {
-    (void) redis;
     //  Kept from lot to lot: a lot of 256 needs 64 KB, a mapping of its
     //  own (above main.c's threshold), which cost an mmap, an munmap and a
-    //  TLB flush on both cores per lot when it was allocated each time
+    //  TLB flush on both cores per lot when it was allocated each time.
+    //  argv: the messages' client ids, then one HSET's arguments.
     if (writes > self->run_cap) {
         self->run_cap = writes;
         free (self->run_items);
         free (self->run_argv);
         self->run_items = (run_item_t *) malloc (writes * sizeof (run_item_t));
-        self->run_argv = (const char **) malloc ((3 + 4 + 3 + 6 * writes) * sizeof (char *));
+        self->run_argv = (const char **) malloc ((2 + 3 * writes) * sizeof (char *));
         assert (self->run_items && self->run_argv);
     }
     if (self->runs == self->runs_cap) {
@@ -698,18 +696,17 @@ s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items,
         assert (self->run_queued);
     }
     run_item_t *bufs = self->run_items;
-    bool contiguous = true;
     size_t n = 0;
     for (size_t i = first; i < last; i++) {
         broker_append_t *item = &items [i];
         if (item->rc == 1)
             continue;
+        assert (item->seq == items [first].seq + n);
         run_item_t *buf = &bufs [n];
         s_dedup_key (item->from, item->stream, 0, buf->dedup, sizeof (buf->dedup));
         snprintf (buf->ts, sizeof (buf->ts), "%" PRId64, item->ts);
         snprintf (buf->seq, sizeof (buf->seq), "%" PRIu64, item->seq);
         snprintf (buf->val, sizeof (buf->val), "%s %s", buf->seq, buf->ts);
-        contiguous = contiguous && item->seq == items [first].seq + n;
         buf->key = n++;
     }
     char seqkey [80], ahead [80], counter [80], maxlen [24], ttl [16];
@@ -720,43 +717,14 @@ s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items,
     snprintf (ttl, sizeof (ttl), "%d", 2 * DEDUP_TTL_S);
     const char *stream = items [first].stream;
     const char **argv = self->run_argv;
-    if (!contiguous || !*self->book_sha) {
-        char numkeys [24];
-        snprintf (numkeys, sizeof (numkeys), "%zu", 4 + writes);
-        size_t key = 3, arg = 3 + 4 + writes, k = 0;
-        argv [0] = *self->run_sha? "EVALSHA": "EVAL";
-        argv [1] = *self->run_sha? self->run_sha: broker_scripts_write_run;
-        argv [2] = numkeys;
-        argv [key++] = stream;
-        argv [key++] = seqkey;
-        argv [key++] = ahead;
-        argv [key++] = counter;
-        argv [arg++] = maxlen;
-        argv [arg++] = ttl;
-        argv [arg++] = RESERVE_TXT;
-        for (size_t i = first; i < last; i++) {
-            broker_append_t *item = &items [i];
-            if (item->rc == 1)
-                continue;
-            argv [key++] = bufs [k].dedup;
-            argv [arg++] = item->from;
-            argv [arg++] = bufs [k].ts;
-            argv [arg++] = item->text;
-            argv [arg++] = bufs [k].seq;
-            argv [arg++] = item->cmid;
-            k++;
-        }
-        s_resp_argv (&self->resp, 3 + 4 + writes + 3 + 5 * writes, argv);
-        self->run_queued [self->runs++] = 0;
-        return true;
-    }
     const char *multi [] = { "MULTI" };
     s_resp_argv (&self->resp, 1, multi);
     char first_txt [24], count_txt [24];
     snprintf (first_txt, sizeof (first_txt), "%" PRIu64, items [first].seq);
     snprintf (count_txt, sizeof (count_txt), "%zu", writes);
-    const char *book [] = { "EVALSHA", self->book_sha, "4", stream, seqkey, ahead, counter,
-                            first_txt, count_txt, RESERVE_TXT };
+    const char *book [] = { *self->book_sha? "EVALSHA": "EVAL",
+                            *self->book_sha? self->book_sha: broker_scripts_run_book,
+                            "4", stream, seqkey, ahead, counter, first_txt, count_txt, RESERVE_TXT };
     s_resp_argv (&self->resp, 10, book);
     //  The messages, and which dedup hash (sender) each belongs to: the
     //  first message of a sender stands for its hash
@@ -795,18 +763,17 @@ s_run_append (broker_store_t *self, redisContext *redis, broker_append_t *items,
     const char *exec [] = { "EXEC" };
     s_resp_argv (&self->resp, 1, exec);
     self->run_queued [self->runs++] = 1 + writes + 2 * hashes;
-    return true;
 }
 
-//  Reads the reply to s_run_append (the run-th of the lot): false
-//  (disconnected) when there is none.
+//  Reads the replies to s_run_append (the run-th of the lot): false
+//  (disconnected) when there are none.
 static bool
 s_run_read (broker_store_t *self, redisContext *redis, broker_append_t *items, size_t first,
-            size_t last, size_t writes, size_t run)
+            size_t last, size_t run)
 {
-    size_t queued = run < self->runs? self->run_queued [run]: 0;
+    size_t queued = self->run_queued [run];
     //  MULTI's OK and a QUEUED per command (an error drops the connection)
-    for (size_t q = 0; queued && q < 1 + queued; q++) {
+    for (size_t q = 0; q < 1 + queued; q++) {
         redisReply *reply = s_pipeline_reply (self, redis);
         if (!reply)
             return false;
@@ -815,25 +782,17 @@ s_run_read (broker_store_t *self, redisContext *redis, broker_append_t *items, s
     redisReply *reply = s_pipeline_reply (self, redis);
     if (!reply)
         return false;
-    //  Script: [ahead, 1 | 2 per message]; MULTI: [ahead, id | error per
-    //  message, then the HSETs' and EXPIREs' answers]
-    bool ok = reply->type == REDIS_REPLY_ARRAY
-           && reply->elements == (queued? queued: writes + 1)
+    //  [ahead, id | error per message, then the HSETs' and EXPIREs' answers]
+    bool ok = reply->type == REDIS_REPLY_ARRAY && reply->elements == queued
            && reply->element [0]->type == REDIS_REPLY_INTEGER;
-    for (size_t i = 1; ok && !queued && i < reply->elements; i++)
-        ok = reply->element [i]->type == REDIS_REPLY_INTEGER;
     if (ok) {
         long long ahead = reply->element [0]->integer;
         if (ahead > 0)
             s_set_known_ahead (self, items [first].stream, (uint64_t) ahead);
         size_t n = 1;
-        for (size_t i = first; i < last; i++) {
-            if (items [i].rc == 1)
-                continue;
-            redisReply *written = reply->element [n++];
-            if (queued? written->type == REDIS_REPLY_ERROR: written->integer == 2)
+        for (size_t i = first; i < last; i++)
+            if (items [i].rc != 1 && reply->element [n++]->type == REDIS_REPLY_ERROR)
                 s_id_taken (items [i].stream, items [i].seq);
-        }
     }
     freeReplyObject (reply);
     if (!ok)
@@ -870,8 +829,8 @@ broker_store_write_send (broker_store_t *self, broker_append_t *items, size_t co
     size_t writes;
     for (size_t first = 0, last; first < count; first = last) {
         last = s_run_end (items, count, first, &writes);
-        if (writes && !s_run_append (self, redis, items, first, last, writes))
-            return;
+        if (writes)
+            s_run_append (self, items, first, last, writes);
     }
     if (s_resp_write (self, redis))
         self->writing = redis;
@@ -887,7 +846,7 @@ broker_store_write_finish (broker_store_t *self, broker_append_t *items, size_t 
     size_t done = 0, writes, run = 0;
     for (size_t last; redis && done < count; done = last) {
         last = s_run_end (items, count, done, &writes);
-        if (writes && !s_run_read (self, redis, items, done, last, writes, run++))
+        if (writes && !s_run_read (self, redis, items, done, last, run++))
             break;
     }
     self->writing = NULL;
