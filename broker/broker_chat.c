@@ -107,24 +107,25 @@ s_send_batchable (broker_t *self, pc_msg_t *request, broker_session_t *session)
 
 static void s_send_event (broker_t *self, pc_msg_t *request, broker_session_t *session);
 
-//  The request is self->batch_msgs [self->batch_size], the slot the actor
-//  read it into: batching it is counting it. A SEND with a kind (an edit,
-//  delete, reply or reaction) is not batched: it is checked against the
-//  message it is about first.
+//  The request is the filling lot's next slot, the one the actor read it
+//  into: batching it is counting it. A SEND with a kind (an edit, delete,
+//  reply or reaction) is not batched: it is checked against the message it
+//  is about first.
 int
 broker_on_send (broker_t *self, pc_msg_t *request, broker_session_t *session)
 {
-    assert (request == self->batch_msgs [self->batch_size]);
+    broker_lot_t *lot = broker_ctx_lot (self);
+    assert (request == lot->msgs [lot->size]);
     if (pc_send_kind (request)) {
         broker_chat_flush (self);       //  what it is about may be in the lot
         s_send_event (self, request, session);
     }
     else
     if (s_send_batchable (self, request, session)) {
-        self->batch_received [self->batch_size] = zclock_usecs ();
-        self->batch_sessions [self->batch_size++] = session;
-        if (self->batch_size == BROKER_BATCH_MAX)
-            broker_chat_flush (self);
+        lot->received [lot->size] = zclock_usecs ();
+        lot->sessions [lot->size++] = session;
+        if (lot->size == BROKER_BATCH_MAX)
+            broker_chat_post (self);
     }
     return 0;
 }
@@ -167,40 +168,51 @@ broker_chat_deliver_dm (broker_t *self, const char *owner, uint64_t seq, int64_t
     pc_msg_destroy (&out);
 }
 
-//  Delivers the new messages of a flush (rc 0) to their rooms: the fan-out
-//  sends each session this flush's messages of a room in a few frames, and
+//  Delivers the lot's new messages (rc 0) to their rooms: the fan-out
+//  sends each session this lot's messages of a room in a few frames, and
 //  the room's topic, which only the monitor may hear, each message once.
 static void
-s_deliver_batch (broker_t *self, broker_append_t *items, size_t count)
+s_deliver_lot (broker_t *self, broker_lot_t *lot)
 {
-    for (size_t i = 0; i < count; i++) {
-        if (items [i].rc != 0)
+    for (size_t i = 0; i < lot->size; i++) {
+        if (lot->items [i].rc != 0)
             continue;
-        broker_room_t *room = broker_ctx_room (self, pc_send_room (self->batch_msgs [i]));
+        broker_room_t *room = broker_ctx_room (self, pc_send_room (lot->msgs [i]));
         if (room)               //  cannot fail: its sender is in it (stored, in the history)
-            broker_chat_deliver (self, room, items [i].seq, items [i].ts, items [i].from,
-                                 items [i].text);
+            broker_chat_deliver (self, room, lot->items [i].seq, lot->items [i].ts,
+                                 lot->items [i].from, lot->items [i].text);
     }
     broker_fanout_flush (self->fanout);
 }
 
-//  The answer to one SEND: its id and time (remembered against a resend),
-//  or that it was not stored
+//  A SEND's id and time, remembered against a resend
+static void
+s_remember (pc_msg_t *request, broker_session_t *session, broker_append_t *item)
+{
+    char remembered [64];
+    snprintf (remembered, sizeof (remembered), "%" PRIu64 " %" PRId64, item->seq, item->ts);
+    broker_session_remember (session, pc_send_room (request), pc_send_cmid (request), remembered);
+}
+
+//  The answer to one SEND: its id and time, or that it was not stored. A
+//  lot numbered ahead was remembered when it was delivered.
 static pc_msg_t *
 s_ack (pc_msg_t *request, broker_session_t *session, broker_append_t *item, bool ahead)
 {
-    if (item->rc < 0)
+    if (item->rc < 0) {
+        if (ahead)
+            broker_session_forget (session, pc_send_room (request), pc_send_cmid (request));
         return pc_msg_new_error (request, PC_ERR_UNAVAILABLE, item->rc == -2
                                  ? "message not yet on a replica: send it again (it is stored once)"
                                  : "message not stored: storage unavailable, try again");
+    }
     if (item->rc == 0 && !ahead)
         broker_session_set_resends_done (session);
-    char id [32], ts [32], remembered [64];
+    if (!ahead)
+        s_remember (request, session, item);
+    char id [32], ts [32];
     snprintf (id, sizeof (id), "%" PRIu64, item->seq);
     snprintf (ts, sizeof (ts), "%" PRId64, item->ts);
-    snprintf (remembered, sizeof (remembered), "%s %s", id, ts);
-    broker_session_remember (session, pc_send_room (request), pc_send_cmid (request),
-                             remembered);
     return pc_send_ok (request, id, ts);
 }
 
@@ -211,23 +223,22 @@ s_acknowledge_one (broker_t *self, pc_msg_t *request, broker_session_t *session,
     broker_ctx_send (self, s_ack (request, session, item, ahead));
 }
 
-//  Acknowledges each SEND of the flush. A connection's answers of one lot
+//  Acknowledges each SEND of the lot. A connection's answers of one lot
 //  go out packed in one frame (a batch, PROTOCOL.md "Framing"): one CURVE
 //  box each way instead of one per SEND, and one send instead of two.
 static void
-s_acknowledge (broker_t *self, broker_append_t *items, size_t count, bool ahead)
+s_acknowledge (broker_t *self, broker_lot_t *lot)
 {
     bool done [BROKER_BATCH_MAX] = { false };
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < lot->size; i++) {
         if (done [i])
             continue;
-        zframe_t *client = pc_msg_routing_id (self->batch_msgs [i]);
+        zframe_t *client = pc_msg_routing_id (lot->msgs [i]);
         pc_buf_reset (&self->acks);
-        for (size_t j = i; j < count; j++) {
-            if (done [j] || !zframe_eq (pc_msg_routing_id (self->batch_msgs [j]), client))
+        for (size_t j = i; j < lot->size; j++) {
+            if (done [j] || !zframe_eq (pc_msg_routing_id (lot->msgs [j]), client))
                 continue;
-            pc_msg_t *reply = s_ack (self->batch_msgs [j], self->batch_sessions [j], &items [j],
-                                     ahead);
+            pc_msg_t *reply = s_ack (lot->msgs [j], lot->sessions [j], &lot->items [j], lot->ahead);
             pc_msg_pack_append (reply, &self->acks);
             pc_msg_destroy (&reply);
             done [j] = true;
@@ -239,10 +250,10 @@ s_acknowledge (broker_t *self, broker_append_t *items, size_t count, bool ahead)
 //  Delivery latency as the broker sees it: read -> handed to every
 //  member's queue (the monitor shows it per heartbeat)
 static void
-s_count_latency (broker_t *self, size_t count, int64_t delivered)
+s_count_latency (broker_t *self, broker_lot_t *lot, int64_t delivered)
 {
-    for (size_t i = 0; i < count; i++) {
-        uint64_t latency = (uint64_t) (delivered - self->batch_received [i]);
+    for (size_t i = 0; i < lot->size; i++) {
+        uint64_t latency = (uint64_t) (delivered - lot->received [i]);
         self->latency_sum_us += latency;
         self->latency_count++;
         broker_latency_observe (&self->latency, latency);
@@ -251,52 +262,120 @@ s_count_latency (broker_t *self, size_t count, int64_t delivered)
     }
 }
 
-void
-broker_chat_flush (broker_t *self)
+static void s_settle (broker_t *self);
+
+//  Numbers the lot, writes it and delivers it. Senders past their resends
+//  get ids now, and their messages go out once Redis's socket has them,
+//  while Redis stores them (lot->ahead: answered when Redis is done, see
+//  s_answer); a lot with anyone else waits for Redis's dedup check and
+//  numbering (see broker_session_resends_done), after the lots before it.
+//  With several brokers Redis numbers and publishes, and delivery comes
+//  from the subscription (broker_cluster), in id order on every broker.
+static void
+s_lot_start (broker_t *self, broker_lot_t *lot)
 {
-    size_t count = self->batch_size;
-    if (count == 0)
-        return;
-    self->batch_size = 0;
     self->flushes++;
-    self->flushed += count;
-    broker_append_t items [BROKER_BATCH_MAX];
-    char streams [BROKER_BATCH_MAX][48];
-    for (size_t i = 0; i < count; i++) {
-        pc_msg_t *request = self->batch_msgs [i];
-        snprintf (streams [i], sizeof (streams [i]), "room:%s", pc_send_room (request));
-        items [i] = (broker_append_t) {
-            streams [i], broker_session_user (self->batch_sessions [i]),
+    self->flushed += lot->size;
+    for (size_t i = 0; i < lot->size; i++) {
+        pc_msg_t *request = lot->msgs [i];
+        snprintf (lot->streams [i], sizeof (lot->streams [i]), "room:%s", pc_send_room (request));
+        lot->items [i] = (broker_append_t) {
+            lot->streams [i], broker_session_user (lot->sessions [i]),
             pc_send_cmid (request), pc_send_text (request), 0, 0, 0
         };
     }
-    //  Senders past their resends get ids now, and their messages go out
-    //  once Redis's socket has them, while Redis stores them; a lot with
-    //  anyone else waits for Redis's dedup check and numbering (see
-    //  broker_session_resends_done).
-    //  With several brokers Redis numbers and publishes, and delivery comes
-    //  from the subscription (broker_cluster), in id order on every broker
     bool ahead = !self->cluster;
-    for (size_t i = 0; i < count && ahead; i++)
-        ahead = broker_session_resends_done (self->batch_sessions [i]);
-    ahead = ahead && broker_store_number_many (self->store, items, count);
-    if (ahead) {
-        self->flushed_ahead += count;
-        broker_store_write_send (self->store, items, count);
+    for (size_t i = 0; i < lot->size && ahead; i++)
+        ahead = broker_session_resends_done (lot->sessions [i]);
+    lot->ahead = ahead && broker_store_number_many (self->store, lot->items, lot->size);
+    if (lot->ahead) {
+        self->flushed_ahead += lot->size;
+        lot->ticket = broker_store_write_send (self->store, lot->items, lot->size);
+        //  A resend read before Redis answers is recognised
+        for (size_t i = 0; i < lot->size; i++)
+            if (lot->items [i].rc >= 0)
+                s_remember (lot->msgs [i], lot->sessions [i], &lot->items [i]);
     }
-    else
-        broker_store_append_many (self->store, items, count);
+    else {
+        s_settle (self);                //  answers go out in order
+        broker_store_append_many (self->store, lot->items, lot->size);
+    }
     if (!self->cluster)
-        s_deliver_batch (self, items, count);
-    int64_t delivered = zclock_usecs ();
-    if (ahead)
-        broker_store_write_finish (self->store, items, count);
-    s_acknowledge (self, items, count, ahead);
-    s_count_latency (self, count, delivered);
-    for (size_t i = 0; i < count; i++)      //  @names: a strchr for most
-        if (items [i].rc == 0)
-            broker_marks_message (self, pc_send_room (self->batch_msgs [i]), items [i].seq,
-                                  items [i].ts, items [i].from, items [i].text);
+        s_deliver_lot (self, lot);
+    s_count_latency (self, lot, zclock_usecs ());
+    if (lot->ahead)
+        broker_store_write_release (self->store);
+}
+
+//  Acknowledges a lot Redis has answered, and empties it
+static void
+s_answer (broker_t *self, broker_lot_t *lot)
+{
+    s_acknowledge (self, lot);
+    for (size_t i = 0; i < lot->size; i++)      //  @names: a strchr for most
+        if (lot->items [i].rc == 0)
+            broker_marks_message (self, pc_send_room (lot->msgs [i]), lot->items [i].seq,
+                                  lot->items [i].ts, lot->items [i].from, lot->items [i].text);
+    lot->size = 0;
+}
+
+//  Answers the lots in flight that Redis has answered up to ticket
+//  answered, oldest first
+static void
+s_answer_flying (broker_t *self, uint64_t answered)
+{
+    while (self->lots_flying && self->lots [self->lot_first].ticket <= answered) {
+        s_answer (self, &self->lots [self->lot_first]);
+        self->lot_first = (self->lot_first + 1) % BROKER_LOTS;
+        self->lots_flying--;
+    }
+}
+
+//  Waits for Redis to answer every lot in flight, and answers them
+static void
+s_settle (broker_t *self)
+{
+    if (self->lots_flying) {
+        broker_lot_t *last = &self->lots [(self->lot_first + self->lots_flying - 1) % BROKER_LOTS];
+        s_answer_flying (self, broker_store_write_read (self->store, last->ticket));
+    }
+}
+
+void
+broker_chat_post (broker_t *self)
+{
+    broker_lot_t *lot = broker_ctx_lot (self);
+    if (lot->size == 0)
+        return;
+    //  The ring is full: the oldest lot must be answered first
+    if (self->lots_flying == BROKER_LOTS - 1)
+        s_answer_flying (self, broker_store_write_read (self->store,
+                                                        self->lots [self->lot_first].ticket));
+    s_lot_start (self, lot);
+    if (lot->ahead)
+        self->lots_flying++;
+    else
+        s_answer (self, lot);
+}
+
+void
+broker_chat_answer (broker_t *self)
+{
+    if (self->lots_flying)
+        s_answer_flying (self, broker_store_write_read (self->store, 0));
+}
+
+int
+broker_chat_redis_fd (broker_t *self)
+{
+    return self->lots_flying? broker_store_write_fd (self->store): -1;
+}
+
+void
+broker_chat_flush (broker_t *self)
+{
+    broker_chat_post (self);
+    s_settle (self);
 }
 
 //  --------------------------------------------------------------------------

@@ -5,6 +5,12 @@
 #include "broker_roomdb.h"
 #include "pc_limits.h"
 
+broker_lot_t *
+broker_ctx_lot (broker_t *self)
+{
+    return &self->lots [(self->lot_first + self->lots_flying) % BROKER_LOTS];
+}
+
 void
 broker_ctx_reply_error (broker_t *self, pc_msg_t *request, int code, const char *text)
 {

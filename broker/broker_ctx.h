@@ -20,9 +20,23 @@
 #include "broker_store.h"
 
 #define BROKER_BATCH_MAX    256     //  requests read in one go; SENDs among them share one Redis round trip
+#define BROKER_LOTS         3       //  lots of SENDs: one filling, up to two waiting for Redis
 
 //  czmq 4.2 has no log level: per-message logs only with -v
 #define broker_debug(self, ...) do { if ((self)->verbose) zsys_debug (__VA_ARGS__); } while (0)
+
+//  A lot of SENDs read together: numbered, delivered and written to Redis
+//  in one go, acknowledged once Redis has them (broker_chat)
+typedef struct {
+    pc_msg_t   *msgs [BROKER_BATCH_MAX];        //  requests, reused
+    broker_session_t *sessions [BROKER_BATCH_MAX];
+    int64_t     received [BROKER_BATCH_MAX];    //  when each SEND was read (us)
+    broker_append_t items [BROKER_BATCH_MAX];
+    char        streams [BROKER_BATCH_MAX][48];
+    size_t      size;
+    bool        ahead;          //  numbered here, written without waiting
+    uint64_t    ticket;         //  the store's, while its write is in flight
+} broker_lot_t;
 
 typedef struct _broker_t broker_t;
 typedef struct _broker_cluster_t broker_cluster_t;
@@ -47,11 +61,11 @@ struct _broker_t {
     int64_t     next_trim;      //  when the heap is next given back (malloc_trim)
     uint64_t    next_auth_id;
     pc_msg_t   *msg;            //  reused for every receive
-    //  The SENDs waiting for broker_chat_flush (see broker_on_send)
-    pc_msg_t   *batch_msgs [BROKER_BATCH_MAX];      //  requests, reused
-    broker_session_t *batch_sessions [BROKER_BATCH_MAX];
-    int64_t     batch_received [BROKER_BATCH_MAX];  //  when each SEND was read (us)
-    size_t      batch_size;
+    //  A ring of lots: those written and waiting for Redis's answer
+    //  (lots_flying of them from lot_first, oldest first), then the one
+    //  SENDs are read into (broker_ctx_lot; see broker_on_send)
+    broker_lot_t lots [BROKER_LOTS];
+    size_t      lot_first, lots_flying;
     uint64_t    latency_sum_us; //  read -> published, this heartbeat window
     uint64_t    latency_max_us;
     uint64_t    latency_count;
@@ -71,6 +85,8 @@ struct _broker_t {
     uint64_t    flushed_ahead;      //  of those, SENDs numbered ahead of Redis
 };
 
+//  The lot SENDs are read into now.
+broker_lot_t *broker_ctx_lot        (broker_t *self);
 //  Replies to request: an ERROR, or an OK without fields.
 void        broker_ctx_reply_error  (broker_t *self, pc_msg_t *request, int code, const char *text);
 void        broker_ctx_reply_ok     (broker_t *self, pc_msg_t *request);

@@ -92,8 +92,9 @@ s_server_destroy (broker_t **self_p)
         broker_cluster_destroy (&self->cluster);
         broker_store_destroy (&self->store);
         pc_msg_destroy (&self->msg);
-        for (size_t i = 0; i < BROKER_BATCH_MAX; i++)
-            pc_msg_destroy (&self->batch_msgs [i]);
+        for (size_t lot = 0; lot < BROKER_LOTS; lot++)
+            for (size_t i = 0; i < BROKER_BATCH_MAX; i++)
+                pc_msg_destroy (&self->lots [lot].msgs [i]);
         pc_msg_destroy (&self->carry);
         pc_buf_free (&self->acks);
         zcert_destroy (&self->cert);
@@ -415,10 +416,10 @@ s_session_new (broker_t *self, const char *key)
 static int
 s_handle_client (broker_t *self)
 {
-    size_t slot = self->batch_size;
-    if (!self->batch_msgs [slot])
-        self->batch_msgs [slot] = pc_msg_new (NULL);
-    pc_msg_t *request = self->batch_msgs [slot];
+    broker_lot_t *lot = broker_ctx_lot (self);
+    if (!lot->msgs [lot->size])
+        lot->msgs [lot->size] = pc_msg_new (NULL);
+    pc_msg_t *request = lot->msgs [lot->size];
     int rc = s_read_request (self, request);
     if (rc != 0)
         return rc == -1? -1: 0;
@@ -465,6 +466,8 @@ s_handle_pipe (broker_t *self)
 static void
 s_tick (broker_t *self)
 {
+    //  Sessions may go below: none is left in a lot
+    broker_chat_flush (self);
     int64_t now = pc_now_ms ();
     broker_authlink_expire (self, now);
     broker_store_flush (self->store);
@@ -510,42 +513,62 @@ broker_server_actor (zsock_t *pipe, void *config)
         //  system call, so nothing asks it per request: the ROUTER is read
         //  without waiting until it is dry.
         int cluster_fd = self->cluster? broker_cluster_fd (self->cluster): -1;
-        zmq_pollitem_t items [] = {
+        //  Lots waiting for Redis's answer: poll its socket. (Someone
+        //  else's command may have read their answers already.)
+        int redis_fd = broker_chat_redis_fd (self);
+        if (redis_fd < 0)
+            broker_chat_answer (self);
+        zmq_pollitem_t items [6] = {
             { zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0 },
             { zsock_resolve (self->router), 0, ZMQ_POLLIN, 0 },
             { zsock_resolve (broker_fanout_socket (self->fanout)), 0, ZMQ_POLLIN, 0 },
-            { zsock_resolve (self->authsvc), 0, ZMQ_POLLIN, 0 },
-            { NULL, cluster_fd, ZMQ_POLLIN, 0 }
+            { zsock_resolve (self->authsvc), 0, ZMQ_POLLIN, 0 }
         };
+        int nitems = 4, cluster_at = -1, redis_at = -1;
+        if (cluster_fd >= 0)
+            items [cluster_at = nitems++] = (zmq_pollitem_t) { NULL, cluster_fd, ZMQ_POLLIN, 0 };
+        if (redis_fd >= 0)
+            items [redis_at = nitems++] = (zmq_pollitem_t) { NULL, redis_fd, ZMQ_POLLIN, 0 };
         //  An actor ends on $TERM from its owner, not on a signal: EINTR
         //  (SIGTERM) goes round again to read that $TERM
-        int ready = zmq_poll (items, cluster_fd >= 0? 5: 4, (long) (wait > 0? wait: 0));
+        int ready = zmq_poll (items, nitems, (long) (wait > 0? wait: 0));
         if (ready == -1 && zmq_errno () == ETERM)
             break;
         //  revents stay 0 (as built) on a timeout or EINTR
         if (items [0].revents & ZMQ_POLLIN)
             s_handle_pipe (self);
-        if (cluster_fd >= 0 && (items [4].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+        //  What the cluster and the auth services say may end sessions
+        //  (a ban, a login elsewhere): none may be left in a lot
+        if (cluster_at >= 0 && (items [cluster_at].revents & (ZMQ_POLLIN | ZMQ_POLLERR))) {
+            broker_chat_flush (self);
             broker_cluster_handle (self);
+        }
+        //  Redis answered lots in flight: acknowledge them
+        if (redis_at >= 0 && (items [redis_at].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+            broker_chat_answer (self);
         if ((items [1].revents & ZMQ_POLLIN) || pc_msg_more (self->carry)) {
-            //  Drain what is waiting (up to a batch), then flush the SENDs
+            //  Drain what is waiting (up to a batch), then send the SENDs
+            //  on their way; Redis's answer is read as it comes
             for (int count = 0; count < BROKER_BATCH_MAX; count++)
                 if (s_handle_client (self) == -1)
                     break;
-            broker_chat_flush (self);
+            broker_chat_post (self);
         }
         zsock_t *xpub = broker_fanout_socket (self->fanout);
         if (items [2].revents & ZMQ_POLLIN)
             for (int count = 0; count < BROKER_BATCH_MAX && (zsock_events (xpub) & ZMQ_POLLIN); count++)
                 broker_fanout_handle_subscription (self->fanout);
-        if (items [3].revents & ZMQ_POLLIN)
+        if (items [3].revents & ZMQ_POLLIN) {
+            broker_chat_flush (self);
             for (int count = 0; count < BROKER_BATCH_MAX && (zsock_events (self->authsvc) & ZMQ_POLLIN); count++)
                 broker_authlink_handle_reply (self);
+        }
         if (pc_now_ms () >= next_tick) {
             s_tick (self);
             next_tick = pc_now_ms () + TICK_MS;
         }
     }
+    broker_chat_flush (self);
     zsys_info ("broker: stopping (%" PRIu64 " malformed requests, %" PRIu64 " subscriptions refused, "
                "%" PRIu64 " SENDs stored in %" PRIu64 " batches, %" PRIu64 " numbered ahead)",
                self->malformed, broker_fanout_refused (self->fanout), self->flushed, self->flushes,

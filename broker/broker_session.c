@@ -177,6 +177,14 @@ broker_session_remember (broker_session_t *self, const char *room, const char *c
 }
 
 void
+broker_session_forget (broker_session_t *self, const char *room, const char *cmid)
+{
+    char entry [128];
+    snprintf (entry, sizeof (entry), "%s %s", room, cmid);
+    zhashx_delete (self->sent, entry);      //  its ring slot is reused in turn
+}
+
+void
 broker_session_test (bool verbose)
 {
     printf (" * broker_session: ");

@@ -46,6 +46,8 @@ zlistx_t   *broker_session_subs        (broker_session_t *self);   //  as _rooms
 const char *broker_session_sent        (broker_session_t *self, const char *room, const char *cmid);
 void        broker_session_remember    (broker_session_t *self, const char *room, const char *cmid,
                                         const char *id);
+//  A SEND remembered before it was stored, which could not be stored
+void        broker_session_forget      (broker_session_t *self, const char *room, const char *cmid);
 
 //  Whether a SEND of this login was found new by the store (not a resend
 //  of one stored before). A client resends what went unanswered first, in

@@ -41,6 +41,17 @@ typedef struct {
     size_t key;                 //  MULTI path: which of the run's dedup hashes
 } run_item_t;
 
+//  A lot written and waiting for Redis's answer: its items (the caller's)
+//  and its runs, one MULTI each (s_run_append), read one reply at a time
+typedef struct {
+    broker_append_t *items;
+    size_t        count;
+    size_t        runs, runs_cap;
+    size_t       *run_first, *run_last;     //  each run's items [first, last)
+    size_t       *run_queued;       //  commands queued in its MULTI
+    size_t        run, got;         //  the run being read, its replies read so far
+} lot_t;
+
 struct _broker_store_t {
     pc_redis_t   *redis;
     size_t        history_max;
@@ -55,13 +66,18 @@ struct _broker_store_t {
     int           replica_wait_ms;  //  for at most this long
     int           connected;        //  replicas the primary has (ROLE), -1 unknown
     int64_t       next_role;        //  when ROLE is read again
-    redisContext *writing;          //  write_send sent a lot there, write_finish reads it
     pc_buf_t      resp;             //  a lot's commands, RESP, kept grown from lot to lot
     run_item_t   *run_items;        //  s_run_append's per-message arguments, kept likewise
     const char  **run_argv;
     size_t        run_cap;          //  items the two hold
-    size_t       *run_queued;       //  per run of the lot in flight: commands queued in
-    size_t        runs, runs_cap;   //  its MULTI
+    //  The lots written and not yet answered, oldest first (a ring), all on
+    //  one connection
+    lot_t         lots [BROKER_STORE_LOTS];
+    size_t        lot_head, lot_count;
+    redisContext *writing;          //  the connection they were written to
+    redisContext *corked;           //  holds a lot until write_release
+    uint64_t      tickets;          //  lots written so far (the last one's ticket)
+    uint64_t      answered;         //  lots answered so far, in order
 };
 
 static void
@@ -215,7 +231,11 @@ broker_store_destroy (broker_store_t **self_p)
         pc_buf_free (&self->resp);
         free (self->run_items);
         free (self->run_argv);
-        free (self->run_queued);
+        for (size_t i = 0; i < BROKER_STORE_LOTS; i++) {
+            free (self->lots [i].run_first);
+            free (self->lots [i].run_last);
+            free (self->lots [i].run_queued);
+        }
         free (self);
         *self_p = NULL;
     }
@@ -675,8 +695,8 @@ s_resp_write (broker_store_t *self, redisContext *redis)
 //  sender's dedup hash. The bookkeeping counts on the run's ids following
 //  one another, as broker_store_number_many gives them.
 static void
-s_run_append (broker_store_t *self, broker_append_t *items, size_t first, size_t last,
-              size_t writes)
+s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t first,
+              size_t last, size_t writes)
 {
     //  Kept from lot to lot: a lot of 256 needs 64 KB, a mapping of its
     //  own (above main.c's threshold), which cost an mmap, an munmap and a
@@ -690,10 +710,12 @@ s_run_append (broker_store_t *self, broker_append_t *items, size_t first, size_t
         self->run_argv = (const char **) malloc ((2 + 3 * writes) * sizeof (char *));
         assert (self->run_items && self->run_argv);
     }
-    if (self->runs == self->runs_cap) {
-        self->runs_cap = self->runs_cap? 2 * self->runs_cap: 16;
-        self->run_queued = (size_t *) realloc (self->run_queued, self->runs_cap * sizeof (size_t));
-        assert (self->run_queued);
+    if (lot->runs == lot->runs_cap) {
+        lot->runs_cap = lot->runs_cap? 2 * lot->runs_cap: 16;
+        lot->run_first = (size_t *) realloc (lot->run_first, lot->runs_cap * sizeof (size_t));
+        lot->run_last = (size_t *) realloc (lot->run_last, lot->runs_cap * sizeof (size_t));
+        lot->run_queued = (size_t *) realloc (lot->run_queued, lot->runs_cap * sizeof (size_t));
+        assert (lot->run_first && lot->run_last && lot->run_queued);
     }
     run_item_t *bufs = self->run_items;
     size_t n = 0;
@@ -762,27 +784,19 @@ s_run_append (broker_store_t *self, broker_append_t *items, size_t first, size_t
     }
     const char *exec [] = { "EXEC" };
     s_resp_argv (&self->resp, 1, exec);
-    self->run_queued [self->runs++] = 1 + writes + 2 * hashes;
+    lot->run_first [lot->runs] = first;
+    lot->run_last [lot->runs] = last;
+    lot->run_queued [lot->runs++] = 1 + writes + 2 * hashes;
 }
 
-//  Reads the replies to s_run_append (the run-th of the lot): false
-//  (disconnected) when there are none.
+//  EXEC's answer to a run of items [first, last) (s_run_append): the
+//  reservation, then an id or an error per message (an id another writer
+//  took), then the HSETs' and EXPIREs' answers. Takes reply. False: not
+//  that shape (the connection is dropped).
 static bool
-s_run_read (broker_store_t *self, redisContext *redis, broker_append_t *items, size_t first,
-            size_t last, size_t run)
+s_run_answer (broker_store_t *self, redisReply *reply, broker_append_t *items, size_t first,
+              size_t last, size_t queued)
 {
-    size_t queued = self->run_queued [run];
-    //  MULTI's OK and a QUEUED per command (an error drops the connection)
-    for (size_t q = 0; q < 1 + queued; q++) {
-        redisReply *reply = s_pipeline_reply (self, redis);
-        if (!reply)
-            return false;
-        freeReplyObject (reply);
-    }
-    redisReply *reply = s_pipeline_reply (self, redis);
-    if (!reply)
-        return false;
-    //  [ahead, id | error per message, then the HSETs' and EXPIREs' answers]
     bool ok = reply->type == REDIS_REPLY_ARRAY && reply->elements == queued
            && reply->element [0]->type == REDIS_REPLY_INTEGER;
     if (ok) {
@@ -816,47 +830,202 @@ broker_store_sent_before (broker_store_t *self, const char *from, const char *st
     return sent;
 }
 
-void
+//  The oldest lot in flight, and the one write_send fills next
+static lot_t *
+s_lot_oldest (broker_store_t *self)
+{
+    return &self->lots [self->lot_head];
+}
+
+static lot_t *
+s_lot_next (broker_store_t *self)
+{
+    return &self->lots [(self->lot_head + self->lot_count) % BROKER_STORE_LOTS];
+}
+
+static void s_lots_settle (void *arg);
+
+//  Lets go of the oldest lots once every run of them is answered.
+static void
+s_lots_pop (broker_store_t *self)
+{
+    while (self->lot_count && s_lot_oldest (self)->run == s_lot_oldest (self)->runs) {
+        self->lot_head = (self->lot_head + 1) % BROKER_STORE_LOTS;
+        self->lot_count--;
+        self->answered++;
+    }
+    if (!self->lot_count)
+        self->writing = NULL;
+    //  Anyone else who uses the connection reads these lots' answers first
+    pc_redis_set_pending (self->redis, self->lot_count? s_lots_settle: NULL, self);
+}
+
+//  The connection the lots are on, if it is still the service's
+static redisContext *
+s_lots_redis (broker_store_t *self)
+{
+    return self->writing && pc_redis_current (self->redis) == self->writing? self->writing: NULL;
+}
+
+//  Redis cannot answer the lots in flight (the connection is gone): what
+//  it did not answer waits in the journal, in order (rc -1: the journal is
+//  full, the message is lost).
+static void
+s_lots_fail (broker_store_t *self)
+{
+    //  Answers out of step, or a reply that cannot be read: nobody else
+    //  may read the rest
+    if (s_lots_redis (self))
+        pc_redis_drop (self->redis, "a write's answers are lost");
+    for (; self->lot_count; self->lot_count--) {
+        lot_t *lot = s_lot_oldest (self);
+        size_t from = lot->run < lot->runs? lot->run_first [lot->run]: lot->count;
+        for (size_t i = from; i < lot->count; i++) {
+            broker_append_t *item = &lot->items [i];
+            if (item->rc == 0
+            &&  s_journal (self, item->stream, item->from, item->cmid, item->text, item->seq, item->ts))
+                item->rc = -1;
+        }
+        self->lot_head = (self->lot_head + 1) % BROKER_STORE_LOTS;
+        self->answered++;
+    }
+    self->writing = NULL;
+    pc_redis_set_pending (self->redis, NULL, NULL);
+}
+
+//  Takes the next reply (checked, not NULL) to the oldest lot: MULTI's OK
+//  and a QUEUED per command, then EXEC's answer. False: out of step (the
+//  connection is dropped).
+static bool
+s_lots_take (broker_store_t *self, redisReply *reply)
+{
+    lot_t *lot = s_lot_oldest (self);
+    assert (self->lot_count && lot->run < lot->runs);
+    size_t queued = lot->run_queued [lot->run];
+    if (lot->got++ < 1 + queued) {
+        freeReplyObject (reply);
+        return true;
+    }
+    if (!s_run_answer (self, reply, lot->items, lot->run_first [lot->run], lot->run_last [lot->run],
+                       queued))
+        return false;
+    lot->run++;
+    lot->got = 0;
+    s_lots_pop (self);
+    return true;
+}
+
+//  Reads the answers of every lot in flight, waiting for them (the pending
+//  hook: before anyone else's command on the connection).
+static void
+s_lots_settle (void *arg)
+{
+    broker_store_t *self = (broker_store_t *) arg;
+    broker_store_write_read (self, self->tickets);
+}
+
+uint64_t
 broker_store_write_send (broker_store_t *self, broker_append_t *items, size_t count)
 {
-    self->writing = NULL;
-    redisContext *redis = count > 0? pc_redis_context (self->redis): NULL;
-    if (!redis)
-        return;
-    s_cork (redis, 1);
-    pc_buf_reset (&self->resp);
-    self->runs = 0;
-    size_t writes;
-    for (size_t first = 0, last; first < count; first = last) {
-        last = s_run_end (items, count, first, &writes);
-        if (writes)
-            s_run_append (self, items, first, last, writes);
+    assert (self->lot_count < BROKER_STORE_LOTS);
+    //  Behind other lots: on their connection (pc_redis_context would
+    //  read their answers first)
+    redisContext *redis = self->lot_count? s_lots_redis (self)
+                        : count > 0? pc_redis_context (self->redis): NULL;
+    if (self->lot_count && !redis)
+        s_lots_fail (self);
+    lot_t *lot = s_lot_next (self);
+    lot->items = items;
+    lot->count = count;
+    lot->runs = lot->run = lot->got = 0;
+    self->lot_count++;
+    self->tickets++;
+    if (redis) {
+        pc_buf_reset (&self->resp);
+        size_t writes;
+        for (size_t first = 0, last; first < count; first = last) {
+            last = s_run_end (items, count, first, &writes);
+            if (writes)
+                s_run_append (self, lot, items, first, last, writes);
+        }
+        if (self->resp.size) {
+            s_cork (redis, 1);
+            self->corked = redis;
+        }
     }
-    if (s_resp_write (self, redis))
+    if (redis && s_resp_write (self, redis)) {
         self->writing = redis;
+        s_lots_pop (self);              //  a lot of repeats only is answered now
+    }
+    else
+        s_lots_fail (self);
+    return self->tickets;
 }
 
 void
-broker_store_write_finish (broker_store_t *self, broker_append_t *items, size_t count)
+broker_store_write_release (broker_store_t *self)
 {
-    //  The lot's connection, unless it was dropped meanwhile
-    redisContext *redis = self->writing && pc_redis_context (self->redis) == self->writing?
-                          self->writing: NULL;
-    s_cork (redis, 0);
-    size_t done = 0, writes, run = 0;
-    for (size_t last; redis && done < count; done = last) {
-        last = s_run_end (items, count, done, &writes);
-        if (writes && !s_run_read (self, redis, items, done, last, run++))
+    if (self->corked && pc_redis_current (self->redis) == self->corked)
+        s_cork (self->corked, 0);
+    self->corked = NULL;
+}
+
+int
+broker_store_write_fd (broker_store_t *self)
+{
+    redisContext *redis = self->lot_count? s_lots_redis (self): NULL;
+    return redis? redis->fd: -1;
+}
+
+uint64_t
+broker_store_write_read (broker_store_t *self, uint64_t wait)
+{
+    redisContext *redis = self->lot_count? s_lots_redis (self): NULL;
+    if (self->lot_count && !redis) {
+        s_lots_fail (self);
+        return self->answered;
+    }
+    //  What the socket holds now, without waiting
+    bool ok = true;
+    while (self->lot_count && ok) {
+        char buffer [16384];
+        ssize_t size = recv (redis->fd, buffer, sizeof (buffer), MSG_DONTWAIT);
+        if (size < 0 && errno == EINTR)
+            continue;
+        if (size < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
+        ok = size > 0 && redisReaderFeed (redis->reader, buffer, (size_t) size) == REDIS_OK;
+        if (!ok)
+            pc_redis_drop (self->redis, size < 0? strerror (errno): "connection closed");
     }
-    self->writing = NULL;
-    //  What Redis did not answer waits in the journal
-    for (; done < count; done++) {
-        broker_append_t *item = &items [done];
-        if (item->rc == 0
-        &&  s_journal (self, item->stream, item->from, item->cmid, item->text, item->seq, item->ts))
-            item->rc = -1;
+    while (ok && self->lot_count) {
+        void *reply = NULL;
+        if (redisGetReplyFromReader (redis, &reply) != REDIS_OK) {
+            pc_redis_drop (self->redis, "unreadable reply to a write");
+            ok = false;
+        }
+        else
+        if (!reply)
+            break;
+        else
+        if (!pc_redis_checked (self->redis, (redisReply *) reply) || !s_lots_take (self, (redisReply *) reply))
+            ok = false;
     }
+    //  Then what is waited for, as it comes
+    while (ok && self->lot_count && self->answered < wait) {
+        redisReply *reply = s_pipeline_reply (self, redis);
+        ok = reply && s_lots_take (self, reply);
+    }
+    if (!ok)
+        s_lots_fail (self);
+    return self->answered;
+}
+
+void
+broker_store_write_finish (broker_store_t *self, uint64_t ticket)
+{
+    broker_store_write_release (self);
+    broker_store_write_read (self, ticket);
 }
 
 //  A clean stop gives back the ids reserved and not used: the next broker

@@ -85,14 +85,25 @@ void        broker_store_append_many (broker_store_t *self, broker_append_t *ite
 //  Redis is down. No dedup check against Redis: only for senders whose
 //  resends are behind them (see broker_session_resends_done).
 bool        broker_store_number_many (broker_store_t *self, broker_append_t *items, size_t count);
-//  Writes items numbered by number_many, pipelined: write_send hands the
-//  lot to Redis's socket, held there (TCP_CORK) until write_finish; once it
-//  returns the kernel has it: deliver then, and a broker that dies does not
-//  lose what it delivered. write_finish lets it go and reads Redis's
-//  answers. What Redis cannot take now is journaled (rc -1: the
-//  journal is full, the message is lost).
-void        broker_store_write_send   (broker_store_t *self, broker_append_t *items, size_t count);
-void        broker_store_write_finish (broker_store_t *self, broker_append_t *items, size_t count);
+//  Writes items numbered by number_many, pipelined, without waiting for
+//  Redis: write_send hands the lot to Redis's socket, held there (TCP_CORK)
+//  until write_release; once it returns the kernel has it: deliver then,
+//  and a broker that dies does not lose what it delivered. It returns the
+//  lot's ticket (1, 2, ...). Up to BROKER_STORE_LOTS lots may be in flight;
+//  their items must stay put until they are answered.
+//  write_read reads Redis's answers: what the socket holds (poll
+//  write_fd, -1 when no lot is in flight), then waits until the lot of
+//  ticket wait is answered (0: no wait). It returns the last ticket
+//  answered; lots are answered in order. What Redis cannot take is
+//  journaled (rc -1: the journal is full, the message is lost).
+//  Anyone else's use of the connection reads the answers due first.
+//  write_finish releases and waits for ticket.
+#define BROKER_STORE_LOTS       4
+uint64_t    broker_store_write_send    (broker_store_t *self, broker_append_t *items, size_t count);
+void        broker_store_write_release (broker_store_t *self);
+int         broker_store_write_fd      (broker_store_t *self);
+uint64_t    broker_store_write_read    (broker_store_t *self, uint64_t wait);
+void        broker_store_write_finish  (broker_store_t *self, uint64_t ticket);
 //  Appends to records (broker_record_t *, list owns them) up to limit
 //  messages of room: those after since (oldest first) when since > 0,
 //  the first limit when since is BROKER_FROM_START, else (0) the latest

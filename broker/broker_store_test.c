@@ -5,6 +5,9 @@
 #include "broker_store.h"
 #include "pc_util.h"
 
+#include <poll.h>
+#include <signal.h>
+
 //  STREAM:count, the messages stored in stream (-1: none)
 static long long
 s_count (broker_store_t *store, const char *stream)
@@ -138,8 +141,7 @@ s_test_number_ahead (broker_store_t *store)
     assert (next [0].rc == 0 && next [0].seq == 4);
     assert (next [1].rc == 0 && next [1].seq == 5);
     assert (next [2].rc == 1 && next [2].seq == 4 && next [2].ts == next [0].ts);
-    broker_store_write_send (store, next, 3);
-    broker_store_write_finish (store, next, 3);
+    broker_store_write_finish (store, broker_store_write_send (store, next, 3));
     assert (next [0].rc == 0 && next [1].rc == 0);
     assert (s_count (store, "room:fast") == 5);     //  the repeat is not counted
     broker_append_t unknown = { "room:new", "alice", "n1", "x", 0, 0, 0 };
@@ -177,8 +179,7 @@ s_test_run_id_taken (broker_store_t *store)
     };
     assert (broker_store_number_many (store, lot, 3));
     assert (lot [0].seq == 6 && lot [1].seq == 7 && lot [2].seq == 8);
-    broker_store_write_send (store, lot, 3);
-    broker_store_write_finish (store, lot, 3);
+    broker_store_write_finish (store, broker_store_write_send (store, lot, 3));
     assert (s_count (store, "room:fast") == 6);
     zlistx_t *records = broker_store_records_new ();
     assert (broker_store_history (store, "room:fast", 5, 10, records) == 0);
@@ -195,6 +196,52 @@ s_test_run_id_taken (broker_store_t *store)
     assert (broker_store_append (store, "room:fast", "alice", "r2", "k", &seq, &ts) == 1 && seq == 8);
     uint64_t known;
     assert (broker_store_known_seq (store, "room:fast", &known) && known == 8);
+}
+
+//  Lots in flight: two written before either is answered, answered in
+//  order as Redis's replies are read, without waiting; anyone else's
+//  command on the connection has a lot's answer read first.
+static void
+s_test_in_flight (broker_store_t *store)
+{
+    broker_append_t one [2] = {
+        { "room:fast", "alice", "f1", "l", 0, 0, 0 },
+        { "room:fast", "bob",   "f1", "m", 0, 0, 0 },
+    };
+    broker_append_t two = { "room:fast", "carol", "f1", "n", 0, 0, 0 };
+    assert (broker_store_write_fd (store) == -1);
+    assert (broker_store_number_many (store, one, 2));
+    uint64_t first = broker_store_write_send (store, one, 2);
+    broker_store_write_release (store);
+    assert (broker_store_number_many (store, &two, 1));
+    assert (two.seq == one [1].seq + 1);
+    uint64_t second = broker_store_write_send (store, &two, 1);
+    broker_store_write_release (store);
+    assert (second == first + 1);
+    uint64_t answered = 0;
+    int64_t deadline = zclock_mono () + 2000;
+    while (answered < second && zclock_mono () < deadline) {
+        struct pollfd pfd = { broker_store_write_fd (store), POLLIN, 0 };
+        assert (pfd.fd >= 0);
+        poll (&pfd, 1, 100);
+        answered = broker_store_write_read (store, 0);
+        assert (answered == first - 1 || answered == first || answered == second);
+    }
+    assert (answered == second && broker_store_write_fd (store) == -1);
+    assert (one [0].rc == 0 && one [1].rc == 0 && two.rc == 0);
+    assert (s_count (store, "room:fast") == 9);
+    //  A lot in flight, then someone else's read: it sees the lot stored
+    broker_append_t three = { "room:fast", "dave", "f1", "o", 0, 0, 0 };
+    assert (broker_store_number_many (store, &three, 1));
+    uint64_t third = broker_store_write_send (store, &three, 1);
+    broker_store_write_release (store);
+    zlistx_t *records = broker_store_records_new ();
+    assert (broker_store_history (store, "room:fast", 0, 1, records) == 0);
+    broker_record_t *record = (broker_record_t *) zlistx_first (records);
+    assert (record && record->seq == three.seq && streq (record->text, "o"));
+    zlistx_destroy (&records);
+    assert (broker_store_write_fd (store) == -1 && broker_store_write_read (store, 0) == third);
+    assert (three.rc == 0 && s_count (store, "room:fast") == 10);
 }
 
 //  A broker that ends without giving its reserved ids back (killed): the
@@ -223,8 +270,7 @@ s_test_write_outage (broker_store_t *store, int port, pid_t *redis_p)
     broker_append_t late = { "room:fast", "alice", "q2", "h", 0, 0, 0 };
     assert (broker_store_number_many (store, &late, 1));
     pc_redis_server_stop (*redis_p);
-    broker_store_write_send (store, &late, 1);
-    broker_store_write_finish (store, &late, 1);
+    broker_store_write_finish (store, broker_store_write_send (store, &late, 1));
     assert (late.rc == 0);
     assert (!broker_store_number_many (store, &late, 1));  //  not while Redis is away
     *redis_p = pc_redis_server_start (&port);
@@ -238,6 +284,44 @@ s_test_write_outage (broker_store_t *store, int port, pid_t *redis_p)
     zlistx_destroy (&records);
     //  The new Redis holds the journaled message only, counted once
     assert (s_count (store, "room:fast") == 1);
+}
+
+//  Redis dies with two lots in flight (stopped first, so that neither is
+//  answered): both wait in the journal, in order, not lost, and are
+//  written when Redis is back
+static void
+s_test_flying_outage (broker_store_t *store, int port, pid_t *redis_p)
+{
+    broker_append_t zero = { "room:fly", "alice", "y0", "p", 0, 0, 0 };
+    broker_store_append_many (store, &zero, 1);     //  reserves ids ahead
+    assert (zero.rc == 0);
+    broker_append_t one = { "room:fly", "alice", "y1", "q", 0, 0, 0 };
+    broker_append_t two = { "room:fly", "bob", "y1", "r", 0, 0, 0 };
+    assert (kill (*redis_p, SIGSTOP) == 0);
+    assert (broker_store_number_many (store, &one, 1));
+    broker_store_write_send (store, &one, 1);
+    broker_store_write_release (store);
+    assert (broker_store_number_many (store, &two, 1));
+    uint64_t second = broker_store_write_send (store, &two, 1);
+    broker_store_write_release (store);
+    assert (kill (*redis_p, SIGKILL) == 0);
+    pc_redis_server_stop (*redis_p);
+    assert (broker_store_write_read (store, second) == second);
+    assert (one.rc == 0 && two.rc == 0 && two.seq == one.seq + 1);
+    assert (broker_store_write_fd (store) == -1);
+    assert (!broker_store_number_many (store, &one, 1));    //  not while Redis is away
+    *redis_p = pc_redis_server_start (&port);
+    assert (*redis_p > 0);
+    zclock_sleep (BROKER_STORE_RETRY_MS + 50);
+    assert (broker_store_flush (store) == 0);
+    zlistx_t *records = broker_store_records_new ();
+    assert (broker_store_history (store, "room:fly", 0, 5, records) == 0);
+    assert (zlistx_size (records) == 2);
+    broker_record_t *record = (broker_record_t *) zlistx_first (records);
+    assert (record->seq == one.seq && streq (record->text, "q"));
+    record = (broker_record_t *) zlistx_next (records);
+    assert (record->seq == two.seq && streq (record->text, "r"));
+    zlistx_destroy (&records);
 }
 
 void
@@ -256,8 +340,10 @@ broker_store_test (bool verbose)
     s_test_append_many (store);
     s_test_number_ahead (store);
     s_test_run_id_taken (store);
+    s_test_in_flight (store);
     s_test_successor (port);
     s_test_write_outage (store, port, &redis);
+    s_test_flying_outage (store, port, &redis);
     broker_store_destroy (&store);
     pc_redis_server_stop (redis);
     if (verbose)

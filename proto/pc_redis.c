@@ -25,6 +25,8 @@ struct _pc_redis_t {
     pc_redis_connect_fn *on_connect;
     void         *on_connect_arg;
     bool          connecting;       //  in on_connect: no new connection
+    pc_redis_pending_fn *pending;   //  reads a pipeline's answers still due
+    void         *pending_arg;
 };
 
 pc_redis_t *
@@ -180,9 +182,31 @@ pc_redis_available (pc_redis_t *self)
 }
 
 redisContext *
+pc_redis_current (pc_redis_t *self)
+{
+    assert (self);
+    return self->redis;
+}
+
+void
+pc_redis_set_pending (pc_redis_t *self, pc_redis_pending_fn *fn, void *arg)
+{
+    assert (self);
+    self->pending = fn;
+    self->pending_arg = arg;
+}
+
+redisContext *
 pc_redis_context (pc_redis_t *self)
 {
     assert (self);
+    //  Whoever left answers on the connection reads them before anyone
+    //  else's command is sent (once: it may use the connection itself)
+    if (self->pending) {
+        pc_redis_pending_fn *pending = self->pending;
+        self->pending = NULL;
+        pending (self->pending_arg);
+    }
     if (self->redis || self->connecting || zclock_mono () < self->next_attempt)
         return self->redis;
     struct timeval connect_timeout = { self->timeout_ms / 1000, (self->timeout_ms % 1000) * 1000 };
@@ -394,6 +418,42 @@ s_test_retry (int port)
     pc_redis_destroy (&redis);
 }
 
+//  A pipeline's answers left to read: the pending fn reads them before
+//  anyone else's command, once, and is forgotten
+static void
+s_test_pending_read (void *arg)
+{
+    pc_redis_t *redis = (pc_redis_t *) arg;
+    redisContext *context = pc_redis_current (redis);
+    redisReply *reply = NULL;
+    assert (context && redisGetReply (context, (void **) &reply) == REDIS_OK);
+    assert (reply && reply->type == REDIS_REPLY_STRING && streq (reply->str, "mine"));
+    freeReplyObject (reply);
+    //  The fn may use the connection itself: it is not called again
+    reply = pc_redis_command (redis, "PING");
+    assert (reply);
+    freeReplyObject (reply);
+}
+
+static void
+s_test_pending (pc_redis_t *redis)
+{
+    redisContext *context = pc_redis_context (redis);
+    assert (context && pc_redis_current (redis) == context);
+    const char *argv [] = { "ECHO", "mine" };
+    assert (redisAppendCommandArgv (context, 2, argv, NULL) == REDIS_OK);
+    int done = 0;
+    while (!done)
+        assert (redisBufferWrite (context, &done) == REDIS_OK);
+    pc_redis_set_pending (redis, s_test_pending_read, redis);
+    redisReply *reply = pc_redis_command (redis, "ECHO %s", "theirs");
+    assert (reply && reply->type == REDIS_REPLY_STRING && streq (reply->str, "theirs"));
+    freeReplyObject (reply);
+    reply = pc_redis_command (redis, "ECHO %s", "again");     //  fn forgotten
+    assert (reply && streq (reply->str, "again"));
+    freeReplyObject (reply);
+}
+
 void
 pc_redis_test (bool verbose)
 {
@@ -410,6 +470,7 @@ pc_redis_test (bool verbose)
     reply = pc_redis_argv (redis, 2, argv, NULL);
     assert (reply && reply->type == REDIS_REPLY_STRING && reply->len == 3);
     freeReplyObject (reply);
+    s_test_pending (redis);
     //  An error reply is an outage to the caller, and the next good one ends it
     assert (pc_redis_command (redis, "NOSUCHCOMMAND") == NULL);
     assert (!pc_redis_available (redis));

@@ -59,6 +59,14 @@ void          pc_redis_set_connect (pc_redis_t *self, int timeout_ms, int retry_
 //  connection again.
 typedef void (pc_redis_connect_fn) (pc_redis_t *self, void *arg);
 void          pc_redis_set_on_connect (pc_redis_t *self, pc_redis_connect_fn *fn, void *arg);
+//  A caller that leaves a pipeline's answers to read later (the broker's
+//  lots in flight) sets fn: the next pc_redis_context calls it first (and
+//  forgets it), so that nobody reads another's answers. NULL: none due.
+typedef void (pc_redis_pending_fn) (void *arg);
+void          pc_redis_set_pending (pc_redis_t *self, pc_redis_pending_fn *fn, void *arg);
+//  The context if connected, without connecting or calling the pending
+//  fn (to tell whether a pipeline's connection is still the one in use).
+redisContext *pc_redis_current    (pc_redis_t *self);
 //  False while an outage is under way.
 bool          pc_redis_available  (pc_redis_t *self);
 
