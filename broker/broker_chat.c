@@ -136,11 +136,14 @@ broker_chat_deliver (broker_t *self, broker_room_t *room, uint64_t seq, int64_t 
 {
     broker_room_set_seq (room, seq);
     broker_room_add_message (room);
+    char id [PC_INT_TEXT], time [PC_INT_TEXT];
+    pc_uint_text (id, seq);
+    pc_int_text (time, ts);
     pc_msg_t *out = pc_msg_new ("MSG");
-    pc_msg_addf (out, "%" PRIu64, seq);
+    pc_msg_add (out, id);
     pc_msg_add (out, broker_room_name (room));
     pc_msg_add (out, from);
-    pc_msg_addf (out, "%" PRId64, ts);
+    pc_msg_add (out, time);
     pc_msg_add (out, text);
     zframe_t *packed = pc_msg_pack (out);
     broker_fanout_room_add (self->fanout, room, zframe_data (packed), zframe_size (packed));
@@ -189,8 +192,10 @@ s_deliver_lot (broker_t *self, broker_lot_t *lot)
 static void
 s_remember (pc_msg_t *request, broker_session_t *session, broker_append_t *item)
 {
-    char remembered [64];
-    snprintf (remembered, sizeof (remembered), "%" PRIu64 " %" PRId64, item->seq, item->ts);
+    char remembered [2 * PC_INT_TEXT];
+    size_t size = pc_uint_text (remembered, item->seq);
+    remembered [size] = ' ';
+    pc_int_text (remembered + size + 1, item->ts);
     broker_session_remember (session, pc_send_room (request), pc_send_cmid (request), remembered);
 }
 
@@ -210,9 +215,9 @@ s_ack (pc_msg_t *request, broker_session_t *session, broker_append_t *item, bool
         broker_session_set_resends_done (session);
     if (!ahead)
         s_remember (request, session, item);
-    char id [32], ts [32];
-    snprintf (id, sizeof (id), "%" PRIu64, item->seq);
-    snprintf (ts, sizeof (ts), "%" PRId64, item->ts);
+    char id [PC_INT_TEXT], ts [PC_INT_TEXT];
+    pc_uint_text (id, item->seq);
+    pc_int_text (ts, item->ts);
     return pc_send_ok (request, id, ts);
 }
 
@@ -278,7 +283,11 @@ s_lot_start (broker_t *self, broker_lot_t *lot)
     self->flushed += lot->size;
     for (size_t i = 0; i < lot->size; i++) {
         pc_msg_t *request = lot->msgs [i];
-        snprintf (lot->streams [i], sizeof (lot->streams [i]), "room:%s", pc_send_room (request));
+        const char *room = pc_send_room (request);     //  a name: at most PC_NAME_MAX
+        size_t size = strlen (room);
+        assert (size + 6 <= sizeof (lot->streams [i]));
+        memcpy (lot->streams [i], "room:", 5);
+        memcpy (lot->streams [i] + 5, room, size + 1);
         lot->items [i] = (broker_append_t) {
             lot->streams [i], broker_session_user (lot->sessions [i]),
             pc_send_cmid (request), pc_send_text (request), 0, 0, 0

@@ -649,17 +649,26 @@ s_run_end (broker_append_t *items, size_t count, size_t first, size_t *writes)
 
 //  Appends one command in RESP to buf: hiredis would format each into a
 //  string of its own and copy it into an output buffer it frees whenever it
-//  is written (for a lot of 256 messages, some 100 KiB each time)
+//  is written (for a lot of 256 messages, some 100 KiB each time). The
+//  lengths are written without snprintf, which cost a fifth of the broker's
+//  time at one publisher (a dozen per message).
 static void
 s_resp_argv (pc_buf_t *buf, size_t argc, const char **argv)
 {
-    char head [32];
-    pc_buf_append (buf, head, (size_t) snprintf (head, sizeof (head), "*%zu\r\n", argc));
+    char head [PC_INT_TEXT + 1] = "*";
+    size_t size = 1 + pc_uint_text (head + 1, argc);
+    char *at = pc_buf_extend (buf, size + 2);
+    memcpy (at, head, size);
+    memcpy (at + size, "\r\n", 2);
+    head [0] = '$';
     for (size_t i = 0; i < argc; i++) {
         size_t len = strlen (argv [i]);
-        pc_buf_append (buf, head, (size_t) snprintf (head, sizeof (head), "$%zu\r\n", len));
-        pc_buf_append (buf, argv [i], len);
-        pc_buf_append (buf, "\r\n", 2);
+        size = 1 + pc_uint_text (head + 1, len);
+        at = pc_buf_extend (buf, size + len + 4);
+        memcpy (at, head, size);
+        memcpy (at + size, "\r\n", 2);
+        memcpy (at + size + 2, argv [i], len);
+        memcpy (at + size + 2 + len, "\r\n", 2);
     }
 }
 
@@ -718,17 +727,24 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
         assert (lot->run_first && lot->run_last && lot->run_queued);
     }
     run_item_t *bufs = self->run_items;
-    size_t n = 0;
+    size_t n = 0, last_from = first;
     for (size_t i = first; i < last; i++) {
         broker_append_t *item = &items [i];
         if (item->rc == 1)
             continue;
         assert (item->seq == items [first].seq + n);
         run_item_t *buf = &bufs [n];
-        s_dedup_key (item->from, item->stream, 0, buf->dedup, sizeof (buf->dedup));
-        snprintf (buf->ts, sizeof (buf->ts), "%" PRId64, item->ts);
-        snprintf (buf->seq, sizeof (buf->seq), "%" PRIu64, item->seq);
-        snprintf (buf->val, sizeof (buf->val), "%s %s", buf->seq, buf->ts);
+        //  A sender's messages follow one another in most runs
+        if (n > 0 && streq (item->from, items [last_from].from))
+            memcpy (buf->dedup, bufs [n - 1].dedup, sizeof (buf->dedup));
+        else
+            s_dedup_key (item->from, item->stream, 0, buf->dedup, sizeof (buf->dedup));
+        last_from = i;
+        size_t seq_size = pc_uint_text (buf->seq, item->seq);
+        pc_int_text (buf->ts, item->ts);
+        memcpy (buf->val, buf->seq, seq_size);
+        buf->val [seq_size] = ' ';
+        memcpy (buf->val + seq_size + 1, buf->ts, strlen (buf->ts) + 1);
         buf->key = n++;
     }
     char seqkey [80], ahead [80], counter [80], maxlen [24], ttl [16];

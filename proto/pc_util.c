@@ -299,6 +299,30 @@ pc_buf_json_str (pc_buf_t *self, const char *text)
     pc_buf_append (self, "\"", 1);
 }
 
+size_t
+pc_uint_text (char *text, uint64_t value)
+{
+    char digits [PC_INT_TEXT];
+    size_t size = 0;
+    do {
+        digits [size++] = (char) ('0' + value % 10);
+        value /= 10;
+    } while (value);
+    for (size_t i = 0; i < size; i++)
+        text [i] = digits [size - 1 - i];
+    text [size] = 0;
+    return size;
+}
+
+size_t
+pc_int_text (char *text, int64_t value)
+{
+    if (value >= 0)
+        return pc_uint_text (text, (uint64_t) value);
+    text [0] = '-';
+    return 1 + pc_uint_text (text + 1, (uint64_t) 0 - (uint64_t) value);
+}
+
 void
 pc_util_test (bool verbose)
 {
@@ -307,6 +331,15 @@ pc_util_test (bool verbose)
     assert (!pc_reaction_valid ("") && !pc_reaction_valid ("two words"));
     assert (!pc_reaction_valid ("\xf0\x9f\x91\x8d!") && !pc_reaction_valid ("!"));
     printf (" * pc_util: ");
+    //  Numbers as snprintf writes them, at the edges too
+    int64_t samples [] = { 0, 7, 10, 99, 100, 1733500000123LL, INT64_MAX, -1, -10, INT64_MIN };
+    for (size_t i = 0; i < sizeof (samples) / sizeof (samples [0]); i++) {
+        char ours [PC_INT_TEXT], theirs [32];
+        snprintf (theirs, sizeof (theirs), "%" PRId64, samples [i]);
+        assert (pc_int_text (ours, samples [i]) == strlen (theirs) && streq (ours, theirs));
+    }
+    char big [PC_INT_TEXT];
+    assert (pc_uint_text (big, UINT64_MAX) == 20 && streq (big, "18446744073709551615"));
     assert (pc_utf8_valid ("hello", 5));
     assert (pc_utf8_valid ("\xe4\xbd\xa0\xe5\xa5\xbd", 6));           //  你好
     assert (pc_utf8_valid ("\xf0\x9f\x98\x80", 4));                   //  emoji

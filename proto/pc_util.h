@@ -26,6 +26,12 @@ int         pc_file_name_check (const char *data, size_t size, const char **why)
 void        pc_name_fold      (char *name);
 //  Unix time in milliseconds.
 int64_t     pc_now_ms         (void);
+//  Writes value in decimal to text (PC_INT_TEXT bytes hold any), NUL-
+//  terminated, and returns its length: snprintf's work without parsing a
+//  format, for the paths that write several numbers per message.
+#define PC_INT_TEXT         21
+size_t      pc_uint_text      (char *text, uint64_t value);
+size_t      pc_int_text       (char *text, int64_t value);
 //  Short upper-case name of an error code ("MALFORMED"); never NULL.
 const char *pc_error_name     (int code);
 //  Exit code a command-line tool returns for an error code.
