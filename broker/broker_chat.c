@@ -139,16 +139,10 @@ broker_chat_deliver (broker_t *self, broker_room_t *room, uint64_t seq, int64_t 
     char id [PC_INT_TEXT], time [PC_INT_TEXT];
     pc_uint_text (id, seq);
     pc_int_text (time, ts);
-    pc_msg_t *out = pc_msg_new ("MSG");
-    pc_msg_add (out, id);
-    pc_msg_add (out, broker_room_name (room));
-    pc_msg_add (out, from);
-    pc_msg_add (out, time);
-    pc_msg_add (out, text);
-    zframe_t *packed = pc_msg_pack (out);
-    broker_fanout_room_add (self->fanout, room, zframe_data (packed), zframe_size (packed));
-    zframe_destroy (&packed);
-    pc_msg_destroy (&out);
+    const char *fields [] = { id, broker_room_name (room), from, time, text };
+    pc_buf_reset (&self->packed);
+    pc_msg_pack_parts (&self->packed, "MSG", NULL, 5, fields, NULL);
+    broker_fanout_room_add (self->fanout, room, self->packed.data, self->packed.size);
 }
 
 void
@@ -199,8 +193,22 @@ s_remember (pc_msg_t *request, broker_session_t *session, broker_append_t *item)
     broker_session_remember (session, pc_send_room (request), pc_send_cmid (request), remembered);
 }
 
-//  The answer to one SEND: its id and time, or that it was not stored. A
-//  lot numbered ahead was remembered when it was delivered.
+//  What the session keeps of a SEND stored (rc 0) or recognised (rc 1),
+//  and its id and time as text for the OK. A lot numbered ahead was
+//  remembered when it was delivered.
+static void
+s_ack_note (pc_msg_t *request, broker_session_t *session, broker_append_t *item, bool ahead,
+            char *id, char *ts)
+{
+    if (item->rc == 0 && !ahead)
+        broker_session_set_resends_done (session);
+    if (!ahead)
+        s_remember (request, session, item);
+    pc_uint_text (id, item->seq);
+    pc_int_text (ts, item->ts);
+}
+
+//  The answer to one SEND: its id and time, or that it was not stored
 static pc_msg_t *
 s_ack (pc_msg_t *request, broker_session_t *session, broker_append_t *item, bool ahead)
 {
@@ -211,13 +219,8 @@ s_ack (pc_msg_t *request, broker_session_t *session, broker_append_t *item, bool
                                  ? "message not yet on a replica: send it again (it is stored once)"
                                  : "message not stored: storage unavailable, try again");
     }
-    if (item->rc == 0 && !ahead)
-        broker_session_set_resends_done (session);
-    if (!ahead)
-        s_remember (request, session, item);
     char id [PC_INT_TEXT], ts [PC_INT_TEXT];
-    pc_uint_text (id, item->seq);
-    pc_int_text (ts, item->ts);
+    s_ack_note (request, session, item, ahead, id, ts);
     return pc_send_ok (request, id, ts);
 }
 
@@ -230,7 +233,8 @@ s_acknowledge_one (broker_t *self, pc_msg_t *request, broker_session_t *session,
 
 //  Acknowledges each SEND of the lot. A connection's answers of one lot
 //  go out packed in one frame (a batch, PROTOCOL.md "Framing"): one CURVE
-//  box each way instead of one per SEND, and one send instead of two.
+//  box each way instead of one per SEND, and one send instead of two. An
+//  OK (pc_send_ok's OK ID TIME) is packed from its parts.
 static void
 s_acknowledge (broker_t *self, broker_lot_t *lot)
 {
@@ -243,10 +247,18 @@ s_acknowledge (broker_t *self, broker_lot_t *lot)
         for (size_t j = i; j < lot->size; j++) {
             if (done [j] || !zframe_eq (pc_msg_routing_id (lot->msgs [j]), client))
                 continue;
-            pc_msg_t *reply = s_ack (lot->msgs [j], lot->sessions [j], &lot->items [j], lot->ahead);
-            pc_msg_pack_append (reply, &self->acks);
-            pc_msg_destroy (&reply);
             done [j] = true;
+            broker_append_t *item = &lot->items [j];
+            if (item->rc < 0) {
+                pc_msg_t *reply = s_ack (lot->msgs [j], lot->sessions [j], item, lot->ahead);
+                pc_msg_pack_append (reply, &self->acks);
+                pc_msg_destroy (&reply);
+                continue;
+            }
+            char id [PC_INT_TEXT], ts [PC_INT_TEXT];
+            s_ack_note (lot->msgs [j], lot->sessions [j], item, lot->ahead, id, ts);
+            const char *fields [] = { id, ts };
+            pc_msg_pack_parts (&self->acks, "OK", pc_msg_reqid (lot->msgs [j]), 2, fields, NULL);
         }
         broker_ctx_send_packed (self, client, &self->acks);
     }

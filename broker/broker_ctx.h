@@ -73,6 +73,7 @@ struct _broker_t {
     size_t      members_cursor; //  the next room whose members the heartbeat names
     pc_msg_t   *carry;          //  the rest of a client's batch of requests
     pc_buf_t    acks;           //  one connection's acknowledgements of a lot, packed
+    pc_buf_t    packed;         //  one delivery, packed
     int64_t     next_heartbeat;
     char        audit_seen [48];    //  the last audit entry read ("": none yet)
     int64_t     auth_heard;     //  last reply from an auth service (ms), 0: never

@@ -66,6 +66,7 @@ s_server_new (zsock_t *pipe, pc_config_t *config)
     zhashx_set_destructor (self->pending, (czmq_destructor *) broker_authlink_pending_destroy);
     self->carry = pc_msg_new (NULL);
     pc_buf_init (&self->acks);
+    pc_buf_init (&self->packed);
     self->msg = pc_msg_new (NULL);
     self->next_heartbeat = pc_now_ms () + HEARTBEAT_MS;
     self->started = pc_now_ms ();
@@ -97,6 +98,7 @@ s_server_destroy (broker_t **self_p)
                 pc_msg_destroy (&self->lots [lot].msgs [i]);
         pc_msg_destroy (&self->carry);
         pc_buf_free (&self->acks);
+        pc_buf_free (&self->packed);
         zcert_destroy (&self->cert);
         zstr_free (&self->admin_key);
         zstr_free (&self->filesvc_key);

@@ -615,6 +615,32 @@ pc_msg_pack_append (pc_msg_t *self, pc_buf_t *buf)
     s_pack_write (self, (byte *) pc_buf_extend (buf, size), size);
 }
 
+#define PACK_FIELDS_MAX     13      //  pc_msg_pack_parts: a MSG has five
+
+void
+pc_msg_pack_parts (pc_buf_t *buf, const char *command, const char *reqid,
+                   size_t nfields, const char *const *fields, const size_t *sizes)
+{
+    assert (buf && command && nfields <= PACK_FIELDS_MAX);
+    const char *parts [3 + PACK_FIELDS_MAX] = { PC_SIGNATURE, command, reqid? reqid: "" };
+    size_t lengths [3 + PACK_FIELDS_MAX];
+    size_t nparts = 3 + nfields, size = s_varint_size (nparts);
+    for (size_t i = 0; i < nparts; i++) {
+        if (i >= 3)
+            parts [i] = fields [i - 3];
+        lengths [i] = i >= 3 && sizes? sizes [i - 3]: strlen (parts [i]);
+        size += s_varint_size (lengths [i]) + lengths [i];
+    }
+    byte *data = (byte *) pc_buf_extend (buf, size);
+    size_t offset = s_varint_put (data, nparts);
+    for (size_t i = 0; i < nparts; i++) {
+        offset += s_varint_put (data + offset, lengths [i]);
+        memcpy (data + offset, parts [i], lengths [i]);
+        offset += lengths [i];
+    }
+    assert (offset == size);
+}
+
 zframe_t *
 pc_msg_pack (pc_msg_t *self)
 {

@@ -41,6 +41,12 @@ zframe_t   *pc_msg_pack         (pc_msg_t *self);
 //  Appends the packed message to buf: a batch is messages packed one after
 //  another (PROTOCOL.md, "Framing"), built without a copy per message.
 void        pc_msg_pack_append  (pc_msg_t *self, pc_buf_t *buf);
+//  The same for COMMAND REQID (NULL: "") and nfields (up to 13) fields (fields [i]
+//  of sizes [i] bytes; sizes NULL: NUL-terminated), without making a
+//  pc_msg_t: for the broker's per-message paths (a delivery, an OK), where
+//  building one cost a dozen allocations.
+void        pc_msg_pack_parts   (pc_buf_t *buf, const char *command, const char *reqid,
+                                 size_t nfields, const char *const *fields, const size_t *sizes);
 //  For lean readers: the parts of the packed message at *offset in data,
 //  neither copied nor checked (parts [i] points into data). Returns the
 //  part count (at most max are filled in) and moves *offset past the

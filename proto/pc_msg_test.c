@@ -113,6 +113,20 @@ s_test_packed (pc_msg_t *got)
     pc_msg_add (packme, "1700000000000");
     pc_msg_add (packme, "héllo");
     zframe_t *packed = pc_msg_pack (packme);
+    //  Packed from parts, without a pc_msg_t: the same bytes
+    pc_buf_t parts;
+    pc_buf_init (&parts);
+    const char *fields [] = { "7", "lobby", "bob", "1700000000000", "héllo" };
+    pc_msg_pack_parts (&parts, "MSG", NULL, 5, fields, NULL);
+    assert (parts.size == zframe_size (packed) && memcmp (parts.data, zframe_data (packed), parts.size) == 0);
+    pc_buf_reset (&parts);
+    pc_msg_set_reqid (packme, "r9");
+    pc_msg_pack_append (packme, &parts);
+    size_t sizes [] = { 1, 5, 3, 13, 6 };
+    pc_msg_pack_parts (&parts, "MSG", "r9", 5, fields, sizes);
+    assert (parts.size % 2 == 0 && memcmp (parts.data, parts.data + parts.size / 2, parts.size / 2) == 0);
+    pc_msg_set_reqid (packme, NULL);
+    pc_buf_free (&parts);
     zmsg_t *wire = zmsg_new ();
     zmsg_addstr (wire, "s/0123/");
     zmsg_append (wire, &(zframe_t *) { zframe_dup (packed) });
