@@ -41,14 +41,19 @@ typedef struct {
     size_t key;                 //  MULTI path: which of the run's dedup hashes
 } run_item_t;
 
+//  One run of a lot written: items [first, last), one MULTI of queued
+//  commands (s_run_append)
+typedef struct {
+    size_t        first, last, queued;
+} run_t;
+
 //  A lot written and waiting for Redis's answer: its items (the caller's)
-//  and its runs, one MULTI each (s_run_append), read one reply at a time
+//  and its runs, read one reply at a time
 typedef struct {
     broker_append_t *items;
     size_t        count;
+    run_t        *runs_of;
     size_t        runs, runs_cap;
-    size_t       *run_first, *run_last;     //  each run's items [first, last)
-    size_t       *run_queued;       //  commands queued in its MULTI
     size_t        run, got;         //  the run being read, its replies read so far
 } lot_t;
 
@@ -231,11 +236,8 @@ broker_store_destroy (broker_store_t **self_p)
         pc_buf_free (&self->resp);
         free (self->run_items);
         free (self->run_argv);
-        for (size_t i = 0; i < BROKER_STORE_LOTS; i++) {
-            free (self->lots [i].run_first);
-            free (self->lots [i].run_last);
-            free (self->lots [i].run_queued);
-        }
+        for (size_t i = 0; i < BROKER_STORE_LOTS; i++)
+            free (self->lots [i].runs_of);
         free (self);
         *self_p = NULL;
     }
@@ -721,10 +723,8 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
     }
     if (lot->runs == lot->runs_cap) {
         lot->runs_cap = lot->runs_cap? 2 * lot->runs_cap: 16;
-        lot->run_first = (size_t *) realloc (lot->run_first, lot->runs_cap * sizeof (size_t));
-        lot->run_last = (size_t *) realloc (lot->run_last, lot->runs_cap * sizeof (size_t));
-        lot->run_queued = (size_t *) realloc (lot->run_queued, lot->runs_cap * sizeof (size_t));
-        assert (lot->run_first && lot->run_last && lot->run_queued);
+        lot->runs_of = (run_t *) realloc (lot->runs_of, lot->runs_cap * sizeof (run_t));
+        assert (lot->runs_of);
     }
     run_item_t *bufs = self->run_items;
     size_t n = 0, last_from = first;
@@ -800,9 +800,7 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
     }
     const char *exec [] = { "EXEC" };
     s_resp_argv (&self->resp, 1, exec);
-    lot->run_first [lot->runs] = first;
-    lot->run_last [lot->runs] = last;
-    lot->run_queued [lot->runs++] = 1 + writes + 2 * hashes;
+    lot->runs_of [lot->runs++] = (run_t) { first, last, 1 + writes + 2 * hashes };
 }
 
 //  EXEC's answer to a run of items [first, last) (s_run_append): the
@@ -895,7 +893,7 @@ s_lots_fail (broker_store_t *self)
         pc_redis_drop (self->redis, "a write's answers are lost");
     for (; self->lot_count; self->lot_count--) {
         lot_t *lot = s_lot_oldest (self);
-        size_t from = lot->run < lot->runs? lot->run_first [lot->run]: lot->count;
+        size_t from = lot->run < lot->runs? lot->runs_of [lot->run].first: lot->count;
         for (size_t i = from; i < lot->count; i++) {
             broker_append_t *item = &lot->items [i];
             if (item->rc == 0
@@ -917,13 +915,12 @@ s_lots_take (broker_store_t *self, redisReply *reply)
 {
     lot_t *lot = s_lot_oldest (self);
     assert (self->lot_count && lot->run < lot->runs);
-    size_t queued = lot->run_queued [lot->run];
-    if (lot->got++ < 1 + queued) {
+    run_t *run = &lot->runs_of [lot->run];
+    if (lot->got++ < 1 + run->queued) {
         freeReplyObject (reply);
         return true;
     }
-    if (!s_run_answer (self, reply, lot->items, lot->run_first [lot->run], lot->run_last [lot->run],
-                       queued))
+    if (!s_run_answer (self, reply, lot->items, run->first, run->last, run->queued))
         return false;
     lot->run++;
     lot->got = 0;
@@ -932,12 +929,13 @@ s_lots_take (broker_store_t *self, redisReply *reply)
 }
 
 //  Reads the answers of every lot in flight, waiting for them (the pending
-//  hook: before anyone else's command on the connection).
+//  hook: before anyone else's command on the connection); a lot still held
+//  by the cork is let go first.
 static void
 s_lots_settle (void *arg)
 {
     broker_store_t *self = (broker_store_t *) arg;
-    broker_store_write_read (self, self->tickets);
+    broker_store_write_finish (self, self->tickets);
 }
 
 uint64_t

@@ -19,6 +19,17 @@ s_count (broker_store_t *store, const char *stream)
     return count;
 }
 
+//  A fresh Redis on port (empty: no persistence here), once the store may
+//  connect again: the journal is written to it
+static void
+s_redis_back (broker_store_t *store, int port, pid_t *redis_p)
+{
+    *redis_p = pc_redis_server_start (&port);
+    assert (*redis_p > 0);
+    zclock_sleep (BROKER_STORE_RETRY_MS + 50);
+    assert (broker_store_flush (store) == 0);
+}
+
 //  Appends, resends, history: latest, after an id, from the start
 static void
 s_test_append (broker_store_t *store)
@@ -74,10 +85,7 @@ s_test_outage (broker_store_t *store, int port, pid_t *redis_p)
     zlistx_t *records = broker_store_records_new ();
     assert (broker_store_history (store, "room:lobby", 8, 10, records) == -1);
     assert (!broker_store_available (store));
-    *redis_p = pc_redis_server_start (&port);       //  empty: no persistence here
-    assert (*redis_p > 0);
-    zclock_sleep (BROKER_STORE_RETRY_MS + 50);
-    assert (broker_store_flush (store) == 0);
+    s_redis_back (store, port, redis_p);
     assert (broker_store_available (store));
     assert (broker_store_append (store, "room:lobby", "bob", "j3", "after", &seq, &ts) == 0);
     assert (seq == 10);                             //  never reuses a sequence
@@ -273,10 +281,7 @@ s_test_write_outage (broker_store_t *store, int port, pid_t *redis_p)
     broker_store_write_finish (store, broker_store_write_send (store, &late, 1));
     assert (late.rc == 0);
     assert (!broker_store_number_many (store, &late, 1));  //  not while Redis is away
-    *redis_p = pc_redis_server_start (&port);
-    assert (*redis_p > 0);
-    zclock_sleep (BROKER_STORE_RETRY_MS + 50);
-    assert (broker_store_flush (store) == 0);
+    s_redis_back (store, port, redis_p);
     zlistx_t *records = broker_store_records_new ();
     assert (broker_store_history (store, "room:fast", 0, 1, records) == 0);
     broker_record_t *record = (broker_record_t *) zlistx_first (records);
@@ -310,10 +315,7 @@ s_test_flying_outage (broker_store_t *store, int port, pid_t *redis_p)
     assert (one.rc == 0 && two.rc == 0 && two.seq == one.seq + 1);
     assert (broker_store_write_fd (store) == -1);
     assert (!broker_store_number_many (store, &one, 1));    //  not while Redis is away
-    *redis_p = pc_redis_server_start (&port);
-    assert (*redis_p > 0);
-    zclock_sleep (BROKER_STORE_RETRY_MS + 50);
-    assert (broker_store_flush (store) == 0);
+    s_redis_back (store, port, redis_p);
     zlistx_t *records = broker_store_records_new ();
     assert (broker_store_history (store, "room:fly", 0, 5, records) == 0);
     assert (zlistx_size (records) == 2);

@@ -558,38 +558,53 @@ pc_msg_encode (pc_msg_t *self)
     return msg;
 }
 
+//  SIGNATURE COMMAND REQID (NULL: "") and nfields fields (fields [i] of
+//  sizes [i] bytes; sizes NULL: NUL-terminated), packed: its size, and
+//  writing it at data (that many bytes)
+static size_t
+s_parts_size (const char *command, const char *reqid, size_t nfields,
+              const char *const *fields, const size_t *sizes)
+{
+    const char *head [] = { PC_SIGNATURE, command, reqid? reqid: "" };
+    size_t size = s_varint_size (3 + nfields);
+    for (size_t i = 0; i < 3 + nfields; i++) {
+        size_t length = i < 3? strlen (head [i]): sizes? sizes [i - 3]: strlen (fields [i - 3]);
+        size += s_varint_size (length) + length;
+    }
+    return size;
+}
+
+static void
+s_parts_write (byte *data, size_t size, const char *command, const char *reqid, size_t nfields,
+               const char *const *fields, const size_t *sizes)
+{
+    const char *head [] = { PC_SIGNATURE, command, reqid? reqid: "" };
+    size_t offset = s_varint_put (data, 3 + nfields);
+    for (size_t i = 0; i < 3 + nfields; i++) {
+        const char *part = i < 3? head [i]: fields [i - 3];
+        size_t length = i < 3 || !sizes? strlen (part): sizes [i - 3];
+        offset += s_varint_put (data + offset, length);
+        memcpy (data + offset, part, length);
+        offset += length;
+    }
+    assert (offset == size);
+}
+
 //  The packed message's size, without a prefix
 static size_t
 s_packed_size (pc_msg_t *self)
 {
     assert (self->command);
-    size_t nparts = 3 + self->nfields;
-    size_t size = s_varint_size (nparts);
-    size_t head [] = {
-        strlen (PC_SIGNATURE), strlen (self->command), self->reqid? strlen (self->reqid): 0
-    };
-    for (size_t i = 0; i < nparts; i++) {
-        size_t length = i < 3? head [i]: self->sizes [i - 3];
-        size += s_varint_size (length) + length;
-    }
-    return size;
+    return s_parts_size (self->command, self->reqid, self->nfields,
+                         (const char *const *) self->fields, self->sizes);
 }
 
 //  Writes the packed message at data (s_packed_size bytes)
 static void
 s_pack_write (pc_msg_t *self, byte *data, size_t size)
 {
-    const char *head [] = { PC_SIGNATURE, self->command, self->reqid? self->reqid: "" };
-    size_t nparts = 3 + self->nfields;
-    size_t offset = s_varint_put (data, nparts);
-    for (size_t i = 0; i < nparts; i++) {
-        const char *part = i < 3? head [i]: self->fields [i - 3];
-        size_t length = i < 3? strlen (part): self->sizes [i - 3];
-        offset += s_varint_put (data + offset, length);
-        memcpy (data + offset, part, length);
-        offset += length;
-    }
-    assert (offset == size);
+    s_parts_write (data, size, self->command, self->reqid, self->nfields,
+                   (const char *const *) self->fields, self->sizes);
 }
 
 //  The packed message, after prefix (prefix_size bytes, may be 0), into a
@@ -615,30 +630,13 @@ pc_msg_pack_append (pc_msg_t *self, pc_buf_t *buf)
     s_pack_write (self, (byte *) pc_buf_extend (buf, size), size);
 }
 
-#define PACK_FIELDS_MAX     13      //  pc_msg_pack_parts: a MSG has five
-
 void
 pc_msg_pack_parts (pc_buf_t *buf, const char *command, const char *reqid,
                    size_t nfields, const char *const *fields, const size_t *sizes)
 {
-    assert (buf && command && nfields <= PACK_FIELDS_MAX);
-    const char *parts [3 + PACK_FIELDS_MAX] = { PC_SIGNATURE, command, reqid? reqid: "" };
-    size_t lengths [3 + PACK_FIELDS_MAX];
-    size_t nparts = 3 + nfields, size = s_varint_size (nparts);
-    for (size_t i = 0; i < nparts; i++) {
-        if (i >= 3)
-            parts [i] = fields [i - 3];
-        lengths [i] = i >= 3 && sizes? sizes [i - 3]: strlen (parts [i]);
-        size += s_varint_size (lengths [i]) + lengths [i];
-    }
-    byte *data = (byte *) pc_buf_extend (buf, size);
-    size_t offset = s_varint_put (data, nparts);
-    for (size_t i = 0; i < nparts; i++) {
-        offset += s_varint_put (data + offset, lengths [i]);
-        memcpy (data + offset, parts [i], lengths [i]);
-        offset += lengths [i];
-    }
-    assert (offset == size);
+    assert (buf && command);
+    size_t size = s_parts_size (command, reqid, nfields, fields, sizes);
+    s_parts_write ((byte *) pc_buf_extend (buf, size), size, command, reqid, nfields, fields, sizes);
 }
 
 zframe_t *

@@ -41,7 +41,7 @@ zframe_t   *pc_msg_pack         (pc_msg_t *self);
 //  Appends the packed message to buf: a batch is messages packed one after
 //  another (PROTOCOL.md, "Framing"), built without a copy per message.
 void        pc_msg_pack_append  (pc_msg_t *self, pc_buf_t *buf);
-//  The same for COMMAND REQID (NULL: "") and nfields (up to 13) fields (fields [i]
+//  The same for COMMAND REQID (NULL: "") and nfields fields (fields [i]
 //  of sizes [i] bytes; sizes NULL: NUL-terminated), without making a
 //  pc_msg_t: for the broker's per-message paths (a delivery, an OK), where
 //  building one cost a dozen allocations.
