@@ -4,26 +4,48 @@
 #include "broker_scripts.h"
 
 //  Dedup: what a sender stored in a stream is remembered by its client
-//  message id in a hash per sender, stream and 10-minute window,
-//  sent:FROM:STREAM:WINDOW, field CMID = "SEQ TS", that lives two windows
-//  (KEYS dedup and dedup-before: this window's and the one before, so a
-//  resend is recognised for 10 to 20 minutes). One hash for a lot's worth of
-//  messages costs Redis a fraction of a key with its own expiry each
-//  (when one script wrote a lot: 5.0 instead of 9.2 us a message, measured).
+//  message id per sender, stream and 10-minute window, for two windows
+//  (this window's and the one before, so a resend is recognised for 10 to
+//  20 minutes), in one of two shapes:
+//  - a hash sent:FROM:STREAM:WINDOW, field CMID = "SEQ TS", written by the
+//    scripts below (a message at a time: several brokers, the journal). One
+//    hash for a lot's worth of messages costs Redis a fraction of a key
+//    with its own expiry each (5.0 instead of 9.2 us a message, measured);
+//  - a list sent:FROM:STREAM:WINDOW:runs, one element per run of a lot the
+//    broker numbered itself, "\nCMID SEQ TS" per message of the sender's
+//    in the run, at most DEDUP_RUNS (broker_store.c) elements: one RPUSH
+//    of a run costs Redis far less than a hash field per message (2.6 us
+//    less per message, a lot of 256 x 100 B), and a resend is rare enough
+//    to be looked for in it (SENT_IN, newest run first).
+//  A client message id is 1-64 printable ASCII characters without spaces,
+//  so "\nCMID " finds it and nothing else.
+#define SENT_IN \
+    "local function sent_in(key, cmid) " \
+    "  local needle, hi, left = '\\n' .. cmid .. ' ', -1, redis.call('LLEN', key) " \
+    "  while left > 0 do " \
+    "    local runs = redis.call('LRANGE', key, hi - 63, hi) " \
+    "    for i = #runs, 1, -1 do " \
+    "      local at = string.find(runs[i], needle, 1, true) " \
+    "      if at then return string.match(runs[i], '^%d+ %-?%d+', at + #needle) end end " \
+    "    left, hi = left - #runs, hi - 64 end " \
+    "  return nil end "
 
 //  Dedup check, then the next id. The floor is the broker's own idea of the
 //  last id (Redis may have come back empty); a broker that has not reserved
 //  for the stream (new=1) also starts past what a predecessor reserved.
 //  Every message stored counts in STREAM:count (started from the stream's
 //  length for a stream older than the count). KEYS: stream, sequence,
-//  dedup, ahead, count, dedup-before; ARGV: from, ts, text, maxlen, ttl,
+//  dedup, ahead, count, dedup-before, dedup runs, dedup runs before; ARGV:
+//  from, ts, text, maxlen, ttl,
 //  floor, new, reserve, channel, cmid. With several brokers (channel not
 //  "") the new message is also published there as "SEQ TS FROM TEXT", in
 //  the same atomic step, so that the channel carries a stream's messages in
 //  id order.
 //  Returns {1 new | 0 duplicate, "SEQ TS", ahead}.
 const char *const broker_scripts_append =
+    SENT_IN
     "local d = redis.call('HGET', KEYS[3], ARGV[10]) or redis.call('HGET', KEYS[6], ARGV[10]) "
+    "          or sent_in(KEYS[7], ARGV[10]) or sent_in(KEYS[8], ARGV[10]) "
     "if d then return {0, d, 0} end "
     "local floor = tonumber(ARGV[6]) "
     "if ARGV[7] == '1' then "
@@ -90,3 +112,11 @@ const char *const broker_scripts_run_book =
     "if reserve > 0 and ahead < last + reserve / 2 then "
     "  ahead = last + reserve redis.call('SET', KEYS[3], ahead) end "
     "return ahead";
+
+//  Whether from stored a message in a stream under a client message id
+//  (the dedup records above). KEYS: dedup, dedup-before, dedup runs, dedup
+//  runs before; ARGV: cmid. Returns "SEQ TS", or nil.
+const char *const broker_scripts_sent =
+    SENT_IN
+    "return redis.call('HGET', KEYS[1], ARGV[1]) or redis.call('HGET', KEYS[2], ARGV[1]) "
+    "       or sent_in(KEYS[3], ARGV[1]) or sent_in(KEYS[4], ARGV[1])";

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #define DEDUP_TTL_S         600         //  a resend is recognised for 10 to 20 minutes
+#define DEDUP_RUNS          1024        //  runs of a sender's in a window's dedup list
 #define JOURNAL_MAX         100000      //  messages kept while Redis is down
 #define CONNECT_MS          500         //  at most this to connect
 #define RETRY_MS            BROKER_STORE_RETRY_MS
@@ -25,20 +26,21 @@
 #define S_NUMBER_TEXT(x)    S_TEXT (x)
 #define RESERVE_TXT         S_NUMBER_TEXT (BROKER_STORE_RESERVE)
 
-//  The hash that remembers what from stored in stream by client message id
-//  (field CMID = "SEQ TS"): this 10-minute window's (offset 0) or the one
-//  before (-1). A resend is looked up in both (broker_scripts.c).
+//  The records that remember what from stored in stream by client message
+//  id: the hash (field CMID = "SEQ TS") or, runs, the list of a lot's runs;
+//  this 10-minute window's (offset 0) or the one before (-1). A resend is
+//  looked up in all four (broker_scripts.c).
 static void
-s_dedup_key (const char *from, const char *stream, int offset, char *key, size_t size)
+s_dedup_key (const char *from, const char *stream, int offset, bool runs, char *key, size_t size)
 {
     long long window = (long long) (pc_now_ms () / 1000 / DEDUP_TTL_S) + offset;
-    snprintf (key, size, "sent:%s:%s:%lld", from, stream, window);
+    snprintf (key, size, "sent:%s:%s:%lld%s", from, stream, window, runs? ":runs": "");
 }
 
 //  One message's formatted arguments in a write of a run (s_run_append)
 typedef struct {
     char   dedup [200], ts [24], seq [24], val [48];  //  val: "SEQ TS"
-    size_t key;                 //  MULTI path: which of the run's dedup hashes
+    size_t key;                 //  which of the run's dedup lists (senders)
 } run_item_t;
 
 //  One run of a lot written: items [first, last), one MULTI of queued
@@ -72,6 +74,7 @@ struct _broker_store_t {
     int           connected;        //  replicas the primary has (ROLE), -1 unknown
     int64_t       next_role;        //  when ROLE is read again
     pc_buf_t      resp;             //  a lot's commands, RESP, kept grown from lot to lot
+    pc_buf_t      sent;             //  a run's dedup record of one sender, likewise
     run_item_t   *run_items;        //  s_run_append's per-message arguments, kept likewise
     const char  **run_argv;
     size_t        run_cap;          //  items the two hold
@@ -151,6 +154,7 @@ broker_store_new (const char *host, int port, size_t history_max)
     self->journal = broker_journal_new (JOURNAL_MAX);
     self->connected = -1;
     pc_buf_init (&self->resp);
+    pc_buf_init (&self->sent);
     return self;
 }
 
@@ -234,6 +238,7 @@ broker_store_destroy (broker_store_t **self_p)
         zhashx_destroy (&self->ahead);
         broker_journal_destroy (&self->journal);
         pc_buf_free (&self->resp);
+        pc_buf_free (&self->sent);
         free (self->run_items);
         free (self->run_argv);
         for (size_t i = 0; i < BROKER_STORE_LOTS; i++)
@@ -311,14 +316,15 @@ s_id_taken (const char *stream, uint64_t seq)
                   "twice, or another broker on this Redis)", stream, seq);
 }
 
-//  The arguments of one run of broker_scripts_append or broker_scripts_write (19 in argv)
+//  The arguments of one run of broker_scripts_append or broker_scripts_write (21 in argv)
 typedef struct {
-    char seqkey [80], dedup [200], before [200], ahead [80], count [80], ts [24], maxlen [24];
+    char seqkey [80], dedup [200], before [200], runs [200], runs_before [200];
+    char ahead [80], count [80], ts [24], maxlen [24];
     char ttl [16], seq [24];
     char channel [80];
 } script_args_t;
 
-#define SCRIPT_ARGC 19
+#define SCRIPT_ARGC 21
 
 static void
 s_script_args (broker_store_t *self, bool write, const char *stream, const char *from,
@@ -326,8 +332,10 @@ s_script_args (broker_store_t *self, bool write, const char *stream, const char 
                bool reserve, script_args_t *args, const char **argv)
 {
     snprintf (args->seqkey, sizeof (args->seqkey), "%s:seq", stream);
-    s_dedup_key (from, stream, 0, args->dedup, sizeof (args->dedup));
-    s_dedup_key (from, stream, -1, args->before, sizeof (args->before));
+    s_dedup_key (from, stream, 0, false, args->dedup, sizeof (args->dedup));
+    s_dedup_key (from, stream, -1, false, args->before, sizeof (args->before));
+    s_dedup_key (from, stream, 0, true, args->runs, sizeof (args->runs));
+    s_dedup_key (from, stream, -1, true, args->runs_before, sizeof (args->runs_before));
     snprintf (args->ahead, sizeof (args->ahead), "%s:ahead", stream);
     snprintf (args->count, sizeof (args->count), "%s:count", stream);
     snprintf (args->ts, sizeof (args->ts), "%" PRId64, ts);
@@ -342,8 +350,9 @@ s_script_args (broker_store_t *self, bool write, const char *stream, const char 
     reserve = reserve && !self->cluster;
     const char *sha = write? self->write_sha: self->append_sha;
     const char *values [SCRIPT_ARGC] = {
-        *sha? "EVALSHA": "EVAL", *sha? sha: write? broker_scripts_write: broker_scripts_append, "6",
-        stream, args->seqkey, args->dedup, args->ahead, args->count, args->before,
+        *sha? "EVALSHA": "EVAL", *sha? sha: write? broker_scripts_write: broker_scripts_append, "8",
+        stream, args->seqkey, args->dedup, args->ahead, args->count, args->before, args->runs,
+        args->runs_before,
         from, args->ts, text, args->maxlen, args->ttl, args->seq,
         fresh? "1": "0", reserve? RESERVE_TXT: "0", args->channel, cmid
     };
@@ -702,8 +711,8 @@ s_resp_write (broker_store_t *self, redisContext *redis)
 //  run for run on 2 cores, the machine's noise moves both by +-1 us). So a
 //  run is a MULTI of its bookkeeping (broker_scripts_run_book, first, to
 //  see the stream before the run), one XADD per message (one whose id is
-//  taken fails alone: EXEC answers each), one XTRIM and one HSET and
-//  EXPIRE per sender's dedup hash. The bookkeeping counts on the run's ids following
+//  taken fails alone: EXEC answers each), one XTRIM, and per sender its
+//  dedup record of the run (RPUSH, LTRIM, EXPIRE of its list). The bookkeeping counts on the run's ids following
 //  one another, as broker_store_number_many gives them.
 static void
 s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t first,
@@ -738,7 +747,7 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
         if (n > 0 && streq (item->from, items [last_from].from))
             memcpy (buf->dedup, bufs [n - 1].dedup, sizeof (buf->dedup));
         else
-            s_dedup_key (item->from, item->stream, 0, buf->dedup, sizeof (buf->dedup));
+            s_dedup_key (item->from, item->stream, 0, true, buf->dedup, sizeof (buf->dedup));
         last_from = i;
         size_t seq_size = pc_uint_text (buf->seq, item->seq);
         pc_int_text (buf->ts, item->ts);
@@ -747,12 +756,13 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
         memcpy (buf->val + seq_size + 1, buf->ts, strlen (buf->ts) + 1);
         buf->key = n++;
     }
-    char seqkey [80], ahead [80], counter [80], maxlen [24], ttl [16];
+    char seqkey [80], ahead [80], counter [80], maxlen [24], ttl [16], keep [16];
     snprintf (seqkey, sizeof (seqkey), "%s:seq", items [first].stream);
     snprintf (ahead, sizeof (ahead), "%s:ahead", items [first].stream);
     snprintf (counter, sizeof (counter), "%s:count", items [first].stream);
     snprintf (maxlen, sizeof (maxlen), "%zu", self->history_max);
     snprintf (ttl, sizeof (ttl), "%d", 2 * DEDUP_TTL_S);
+    snprintf (keep, sizeof (keep), "%d", -DEDUP_RUNS);
     const char *stream = items [first].stream;
     const char **argv = self->run_argv;
     const char *multi [] = { "MULTI" };
@@ -764,8 +774,8 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
                             *self->book_sha? self->book_sha: broker_scripts_run_book,
                             "4", stream, seqkey, ahead, counter, first_txt, count_txt, RESERVE_TXT };
     s_resp_argv (&self->resp, 10, book);
-    //  The messages, and which dedup hash (sender) each belongs to: the
-    //  first message of a sender stands for its hash
+    //  The messages, and which dedup list (sender) each belongs to: the
+    //  first message of a sender stands for its list
     size_t k = 0, hashes = 0;
     for (size_t i = first; i < last; i++) {
         broker_append_t *item = &items [i];
@@ -780,37 +790,41 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
                 break;
             }
         hashes += bufs [k].key == k;
-        argv [k++] = item->cmid;        //  the HSETs' fields, by message
+        argv [k++] = item->cmid;        //  the dedup records' ids, by message
     }
     //  The history is trimmed once per run, not by every XADD: Redis
     //  spent 1.2 us less per message (5.1 against 3.9, a lot of 256 x
     //  100 B against a private redis-server kept at 10,000 entries)
     const char *xtrim [] = { "XTRIM", stream, "MAXLEN", "~", maxlen };
     s_resp_argv (&self->resp, 5, xtrim);
-    const char **hset = argv + writes;
+    //  Each sender's dedup record of the run: "\nCMID SEQ TS" per message
     for (size_t j = 0; j < writes; j++) {
         if (bufs [j].key != j)
             continue;
-        size_t argc = 0;
-        hset [argc++] = "HSET";
-        hset [argc++] = bufs [j].dedup;
+        pc_buf_reset (&self->sent);
         for (size_t m = j; m < writes; m++)
             if (bufs [m].key == j) {
-                hset [argc++] = argv [m];
-                hset [argc++] = bufs [m].val;
+                pc_buf_append (&self->sent, "\n", 1);
+                pc_buf_append (&self->sent, argv [m], strlen (argv [m]));
+                pc_buf_append (&self->sent, " ", 1);
+                pc_buf_append (&self->sent, bufs [m].val, strlen (bufs [m].val));
             }
-        s_resp_argv (&self->resp, argc, hset);
+        pc_buf_append (&self->sent, "", 1);
+        const char *rpush [] = { "RPUSH", bufs [j].dedup, self->sent.data };
+        s_resp_argv (&self->resp, 3, rpush);
+        const char *ltrim [] = { "LTRIM", bufs [j].dedup, keep, "-1" };
+        s_resp_argv (&self->resp, 4, ltrim);
         const char *expire [] = { "EXPIRE", bufs [j].dedup, ttl };
         s_resp_argv (&self->resp, 3, expire);
     }
     const char *exec [] = { "EXEC" };
     s_resp_argv (&self->resp, 1, exec);
-    lot->runs_of [lot->runs++] = (run_t) { first, last, 1 + writes + 1 + 2 * hashes };
+    lot->runs_of [lot->runs++] = (run_t) { first, last, 1 + writes + 1 + 3 * hashes };
 }
 
 //  EXEC's answer to a run of items [first, last) (s_run_append): the
 //  reservation, then an id or an error per message (an id another writer
-//  took), then the XTRIM's, the HSETs' and EXPIREs' answers. Takes reply. False: not
+//  took), then the XTRIM's and the dedup lists' answers. Takes reply. False: not
 //  that shape (the connection is dropped).
 static bool
 s_run_answer (broker_store_t *self, redisReply *reply, broker_append_t *items, size_t first,
@@ -837,15 +851,15 @@ bool
 broker_store_sent_before (broker_store_t *self, const char *from, const char *stream,
                           const char *cmid)
 {
-    bool sent = false;
-    for (int offset = 0; offset >= -1 && !sent; offset--) {
-        char key [256];
-        s_dedup_key (from, stream, offset, key, sizeof (key));
-        redisReply *reply = pc_redis_command (self->redis, "HEXISTS %s %s", key, cmid);
-        sent = reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
-        if (reply)
-            freeReplyObject (reply);
-    }
+    char keys [4][256];
+    for (int k = 0; k < 4; k++)
+        s_dedup_key (from, stream, -(k % 2), k >= 2, keys [k], sizeof (keys [k]));
+    const char *argv [] = { "EVAL", broker_scripts_sent, "4", keys [0], keys [1], keys [2],
+                            keys [3], cmid };
+    redisReply *reply = s_command (self, 8, argv);
+    bool sent = reply && reply->type == REDIS_REPLY_STRING;
+    if (reply)
+        freeReplyObject (reply);
     return sent;
 }
 

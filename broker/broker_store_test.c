@@ -252,6 +252,56 @@ s_test_in_flight (broker_store_t *store)
     assert (three.rc == 0 && s_count (store, "room:fast") == 10);
 }
 
+//  A lot's dedup records (one list element per run and sender): a resend
+//  of any of its messages is recognised, as the first, middle or last of a
+//  run, by an id that begins like another (r1, r10) and by the DM check
+//  (sent_before); an id that is only the beginning of one (r) is new. A
+//  sender's list keeps its last 1,024 runs.
+static void
+s_test_dedup_runs (broker_store_t *store)
+{
+    uint64_t seq;
+    int64_t ts;
+    broker_append_t reserve = { "room:runs", "erin", "r0", "first", 0, 0, 0 };
+    broker_store_append_many (store, &reserve, 1);
+    assert (reserve.rc == 0);
+    broker_append_t lot [5] = {
+        { "room:runs", "erin", "r10", "a", 0, 0, 0 },
+        { "room:runs", "erin", "r1",  "b", 0, 0, 0 },
+        { "room:runs", "fred", "r1",  "c", 0, 0, 0 },
+        { "room:runs", "erin", "r2",  "d", 0, 0, 0 },
+        { "room:runs", "erin", "r3",  "e", 0, 0, 0 },
+    };
+    assert (broker_store_number_many (store, lot, 5));
+    broker_store_write_finish (store, broker_store_write_send (store, lot, 5));
+    const char *resent [] = { "r10", "r1", "r2", "r3" };
+    const int which [] = { 0, 1, 3, 4 };
+    for (int i = 0; i < 4; i++) {
+        assert (broker_store_append (store, "room:runs", "erin", resent [i], "again", &seq, &ts) == 1);
+        assert (seq == lot [which [i]].seq && ts == lot [which [i]].ts);
+        assert (broker_store_sent_before (store, "erin", "room:runs", resent [i]));
+    }
+    assert (broker_store_append (store, "room:runs", "fred", "r1", "again", &seq, &ts) == 1);
+    assert (seq == lot [2].seq);
+    assert (!broker_store_sent_before (store, "fred", "room:runs", "r2"));
+    assert (!broker_store_sent_before (store, "erin", "room:runs", "r"));
+    assert (broker_store_append (store, "room:runs", "erin", "r", "new", &seq, &ts) == 0);
+    assert (seq == lot [4].seq + 1);
+    //  1,025 runs of one message: the first is forgotten, the second not
+    broker_append_t run = { "room:runs", "gwen", NULL, "x", 0, 0, 0 };
+    char cmid [16];
+    for (int i = 0; i <= 1024; i++) {
+        snprintf (cmid, sizeof (cmid), "g%d", i);
+        run.cmid = cmid;
+        assert (broker_store_number_many (store, &run, 1) && run.rc == 0);
+        broker_store_write_finish (store, broker_store_write_send (store, &run, 1));
+        assert (run.rc == 0);
+    }
+    assert (!broker_store_sent_before (store, "gwen", "room:runs", "g0"));
+    assert (broker_store_sent_before (store, "gwen", "room:runs", "g1"));
+    assert (broker_store_sent_before (store, "gwen", "room:runs", "g1024"));
+}
+
 //  A broker that ends without giving its reserved ids back (killed): the
 //  next one numbers past them, so no id it may have delivered is given to
 //  another message; after a clean stop the ids go on.
@@ -343,6 +393,7 @@ broker_store_test (bool verbose)
     s_test_number_ahead (store);
     s_test_run_id_taken (store);
     s_test_in_flight (store);
+    s_test_dedup_runs (store);
     s_test_successor (port);
     s_test_write_outage (store, port, &redis);
     s_test_flying_outage (store, port, &redis);
