@@ -96,10 +96,13 @@ s_send_batchable (broker_t *self, pc_msg_t *request, broker_session_t *session)
         return false;
     }
     //  A resent SEND (same client message id) is acknowledged, not repeated
-    const char *earlier = broker_session_sent (session, name, pc_send_cmid (request));
-    char id [32], ts [32];
-    if (earlier && sscanf (earlier, "%31s %31s", id, ts) == 2) {
-        broker_ctx_send (self, pc_send_ok (request, id, ts));
+    uint64_t seq;
+    int64_t ts;
+    if (broker_session_sent (session, name, pc_send_cmid (request), &seq, &ts)) {
+        char id_text [PC_INT_TEXT], ts_text [PC_INT_TEXT];
+        pc_uint_text (id_text, seq);
+        pc_int_text (ts_text, ts);
+        broker_ctx_send (self, pc_send_ok (request, id_text, ts_text));
         return false;
     }
     return true;
@@ -186,11 +189,8 @@ s_deliver_lot (broker_t *self, broker_lot_t *lot)
 static void
 s_remember (pc_msg_t *request, broker_session_t *session, broker_append_t *item)
 {
-    char remembered [2 * PC_INT_TEXT];
-    size_t size = pc_uint_text (remembered, item->seq);
-    remembered [size] = ' ';
-    pc_int_text (remembered + size + 1, item->ts);
-    broker_session_remember (session, pc_send_room (request), pc_send_cmid (request), remembered);
+    broker_session_remember (session, pc_send_room (request), pc_send_cmid (request),
+                             item->seq, item->ts);
 }
 
 //  What the session keeps of a SEND stored (rc 0) or recognised (rc 1),

@@ -351,7 +351,7 @@ s_within_limits (broker_t *self, pc_msg_t *request, broker_session_t *session, p
         const char *creator = room? broker_room_creator (room): NULL;
         if (seconds > 0 && !(creator && streq (creator, user))
         &&  broker_session_in_room (session, pc_send_room (request))
-        &&  !broker_session_sent (session, pc_send_room (request), pc_send_cmid (request))
+        &&  !broker_session_sent (session, pc_send_room (request), pc_send_cmid (request), NULL, NULL)
         &&  (wait = broker_limits_slow (self->limits, pc_send_room (request), user, seconds, now)) > 0) {
             char reason [64];
             snprintf (reason, sizeof (reason), "slow mode: one message every %d s", seconds);

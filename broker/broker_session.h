@@ -42,10 +42,13 @@ void        broker_session_add_sub     (broker_session_t *self, const char *topi
 void        broker_session_remove_sub  (broker_session_t *self, const char *topic);
 zlistx_t   *broker_session_subs        (broker_session_t *self);   //  as _rooms
 
-//  The message id an earlier SEND with this client message id got, or NULL.
-const char *broker_session_sent        (broker_session_t *self, const char *room, const char *cmid);
+//  Whether an earlier SEND of this login had this client message id in
+//  this room, and the message id and time it got (seq, ts: may be NULL).
+//  The last 64 SENDs are remembered.
+bool        broker_session_sent        (broker_session_t *self, const char *room, const char *cmid,
+                                        uint64_t *seq, int64_t *ts);
 void        broker_session_remember    (broker_session_t *self, const char *room, const char *cmid,
-                                        const char *id);
+                                        uint64_t seq, int64_t ts);
 //  A SEND remembered before it was stored, which could not be stored
 void        broker_session_forget      (broker_session_t *self, const char *room, const char *cmid);
 
