@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #define SENTINELS_MAX       8
@@ -306,20 +307,27 @@ pc_redis_keys (pc_redis_t *self, const char *command, const char *prefix, zlistx
 static int
 s_free_port (void)
 {
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    if (fd == -1)
-        return -1;
-    struct sockaddr_in addr;
-    memset (&addr, 0, sizeof (addr));
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    socklen_t size = sizeof (addr);
-    int port = -1;
-    if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0
-    &&  getsockname (fd, (struct sockaddr *) &addr, &size) == 0)
-        port = ntohs (addr.sin_port);
-    close (fd);
-    return port;
+    //  Below the kernel's ephemeral range (32768 up): a port free now but in
+    //  that range may be taken by an outgoing connection before Redis binds
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned) getpid () ^ (unsigned) zclock_time ();
+    for (int attempt = 0; attempt < 200; attempt++) {
+        int port = 20000 + (int) (rand_r (&seed) % 12000);
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        if (fd == -1)
+            return -1;
+        struct sockaddr_in addr;
+        memset (&addr, 0, sizeof (addr));
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+        addr.sin_port = htons ((uint16_t) port);
+        bool bound = bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0;
+        close (fd);
+        if (bound)
+            return port;
+    }
+    return -1;
 }
 
 static bool
@@ -349,10 +357,17 @@ pc_redis_server_start (int *port_p)
         return -1;
     char port_text [16];
     snprintf (port_text, sizeof (port_text), "%d", port);
+    pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid == -1)
         return -1;
     if (pid == 0) {
+        //  A selftest that fails ends on an assertion, before it can stop
+        //  its Redis: the kernel stops it then (the thread that forked is
+        //  the selftest's main thread, which lives as long as the test)
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid () != parent)
+            _exit (127);
         int null = open ("/dev/null", O_RDWR);
         if (null >= 0) {
             dup2 (null, STDIN_FILENO);
