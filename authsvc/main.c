@@ -10,6 +10,7 @@
 #include "pc_config.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
+#include "pc_redis.h"
 #include "pc_service.h"
 #include "pc_zap.h"
 
@@ -110,9 +111,11 @@ main (int argc, char *argv [])
     zactor_t *server = pc_service_start (&service, auth_server_actor, &args, NULL);
     rc = PC_EXIT_UNREACHABLE;
     if (server) {
-        zsys_info ("authsvc: listening on %s (port %d, key %s), redis %s:%d, source limit %d, "
+        char where [300];
+        zsys_info ("authsvc: listening on %s (port %d, key %s), redis %s, source limit %d, "
                    "%d Argon2id workers, queue %d", endpoint, args.port, zcert_public_txt (cert),
-                   config->redis_host, config->redis_port, source_limit, args.workers, args.queue);
+                   pc_redis_where (config->redis_host, config->redis_port, where, sizeof (where)),
+                   source_limit, args.workers, args.queue);
         rc = pc_service_wait (&service, server);
         zsys_info ("authsvc: stopping");
     }

@@ -32,7 +32,7 @@ from cluster_bench import NO_LIMITS, PCBENCH, cpu_seconds  # noqa: E402
 
 
 def one_run(bin_dir, dur):
-    stack = Stack(bin_dir, name="ab-broker")
+    stack = Stack(bin_dir, name="ab-broker", redis_socket=True)    # as make up runs it
     stack.env.update(NO_LIMITS)
     try:
         stack.start(["authsvc", "broker"])

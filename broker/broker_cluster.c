@@ -150,21 +150,24 @@ s_connect (broker_t *broker)
         self->host = strdup (host);
         self->port = port;
     }
-    redisContext *sub = redisConnectWithTimeout (self->host, self->port, timeout);
+    redisContext *sub = pc_redis_connect (self->host, self->port, timeout);
+    char where [300];
+    pc_redis_where (self->host, self->port, where, sizeof (where));
     if (!sub || sub->err) {
         if (!self->down_logged)
-            zsys_warning ("broker: cluster: cannot subscribe on redis %s:%d (%s): retrying",
-                          self->host, self->port, sub? sub->errstr: "out of memory");
+            zsys_warning ("broker: cluster: cannot subscribe on redis %s (%s): retrying",
+                          where, sub? sub->errstr: "out of memory");
         self->down_logged = true;
         if (sub)
             redisFree (sub);
         self->next_connect = pc_now_ms () + RETRY_MS;
         return;
     }
-    redisEnableKeepAlive (sub);
+    if (sub->connection_type == REDIS_CONN_TCP)
+        redisEnableKeepAlive (sub);
     self->sub = sub;
     if (self->down_logged)
-        zsys_info ("broker: cluster: subscribed on redis %s:%d again", self->host, self->port);
+        zsys_info ("broker: cluster: subscribed on redis %s again", where);
     self->down_logged = false;
     for (sub_t *each = (sub_t *) zhashx_first (self->subs); each;
          each = (sub_t *) zhashx_next (self->subs))

@@ -3,6 +3,7 @@
 //  answered by broker_chat, broker_moderation, broker_authlink and
 //  broker_files, through the table in broker_dispatch.
 #include "broker_server.h"
+#include "pc_redis.h"
 #include "broker_authlink.h"
 #include "broker_chat.h"
 #include "broker_cluster.h"
@@ -156,8 +157,10 @@ s_server_start (broker_t *self)
     }
     self->store = broker_store_new (self->config.redis_host, self->config.redis_port,
                                     self->config.history_max);
-    zsys_info ("broker: history in redis %s:%d (last %zu messages per room)",
-               self->config.redis_host, self->config.redis_port, self->config.history_max);
+    char where [300];
+    zsys_info ("broker: history in redis %s (last %zu messages per room)",
+               pc_redis_where (self->config.redis_host, self->config.redis_port, where,
+                               sizeof (where)), self->config.history_max);
     if (*self->config.broker_id) {
         self->cluster = broker_cluster_new (self->config.broker_id, self->config.advertise,
                                             self->config.redis_host, self->config.redis_port);

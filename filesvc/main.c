@@ -8,6 +8,7 @@
 #include "pc_config.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
+#include "pc_redis.h"
 #include "pc_service.h"
 #include "pc_zap.h"
 
@@ -54,9 +55,11 @@ main (int argc, char *argv [])
         };
         zactor_t *server = pc_service_start (&service, files_server_actor, &args, NULL);
         if (server) {
-            zsys_info ("filesvc: listening on %s (key %s), files in %s, broker %s, redis %s:%d",
+            char where [300];
+            zsys_info ("filesvc: listening on %s (key %s), files in %s, broker %s, redis %s",
                        endpoint, zcert_public_txt (cert), config->files_dir, broker,
-                       config->redis_host, config->redis_port);
+                       pc_redis_where (config->redis_host, config->redis_port, where,
+                                       sizeof (where)));
             zsys_info ("filesvc: largest file %llu bytes, %llu bytes per user, %llu bytes kept free",
                        config->files_max, config->files_quota, config->files_min_free);
             rc = pc_service_wait (&service, server);

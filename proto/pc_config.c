@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static const char *
@@ -256,11 +257,23 @@ pc_config_load (pc_config_t *config)
     }
     snprintf (config->bind, sizeof (config->bind), "%s", s_env ("PYCHAT_BIND", "*"));
     const char *redis = getenv ("PYCHAT_REDIS");
+    if (redis && *redis == '/') {
+        //  A Unix socket: a Redis on this machine, without TCP's cost
+        if (strlen (redis) >= sizeof (((struct sockaddr_un *) 0)->sun_path)) {
+            fprintf (stderr, "pychat: PYCHAT_REDIS: a Unix socket's path is at most %zu bytes: '%s'\n",
+                     sizeof (((struct sockaddr_un *) 0)->sun_path) - 1, redis);
+            return -1;
+        }
+        snprintf (config->redis_host, sizeof (config->redis_host), "%s", redis);
+        config->redis_port = 0;
+    }
+    else
     if (redis && *redis) {
         const char *colon = strrchr (redis, ':');
         if (!colon || colon == redis || (size_t) (colon - redis) >= sizeof (config->redis_host)
         ||  s_port (colon + 1, &config->redis_port)) {
-            fprintf (stderr, "pychat: PYCHAT_REDIS must be host:port, not '%s'\n", redis);
+            fprintf (stderr, "pychat: PYCHAT_REDIS must be host:port or the path of a Unix "
+                     "socket, not '%s'\n", redis);
             return -1;
         }
         memcpy (config->redis_host, redis, (size_t) (colon - redis));
@@ -470,6 +483,15 @@ pc_config_test (bool verbose)
     setenv ("PYCHAT_FILES_MAX", "5M", 1);
     assert (pc_config_load (&config) == 0 && config.files_max == 5ULL << 20);
     unsetenv ("PYCHAT_FILES_MAX");
+    setenv ("PYCHAT_REDIS", "/run/redis/redis.sock", 1);
+    assert (pc_config_load (&config) == 0);
+    assert (strcmp (config.redis_host, "/run/redis/redis.sock") == 0 && config.redis_port == 0);
+    char long_path [200];
+    memset (long_path, 'x', sizeof (long_path) - 1);
+    long_path [0] = '/';
+    long_path [sizeof (long_path) - 1] = 0;
+    setenv ("PYCHAT_REDIS", long_path, 1);
+    assert (pc_config_load (&config) == -1);
     setenv ("PYCHAT_REDIS", "nocolon", 1);
     assert (pc_config_load (&config) == -1);
     setenv ("PYCHAT_REDIS", "", 1);

@@ -30,6 +30,24 @@ struct _pc_redis_t {
     void         *pending_arg;
 };
 
+redisContext *
+pc_redis_connect (const char *host, int port, struct timeval timeout)
+{
+    if (port == 0 && *host == '/')
+        return redisConnectUnixWithTimeout (host, timeout);
+    return redisConnectWithTimeout (host, port, timeout);
+}
+
+const char *
+pc_redis_where (const char *host, int port, char *buf, size_t size)
+{
+    if (port == 0 && *host == '/')
+        snprintf (buf, size, "%s", host);
+    else
+        snprintf (buf, size, "%s:%d", host, port);
+    return buf;
+}
+
 pc_redis_t *
 pc_redis_new (const char *service, const char *host, int port)
 {
@@ -149,17 +167,21 @@ void
 pc_redis_down (pc_redis_t *self, const char *why)
 {
     assert (self);
+    char where [300];
     if (!self->down)
-        zsys_error ("%s: redis %s:%d unavailable (%s): answering 503 until it is back",
-                    self->service, self->host, self->port, why && *why? why: "unknown error");
+        zsys_error ("%s: redis %s unavailable (%s): answering 503 until it is back", self->service,
+                    pc_redis_where (self->host, self->port, where, sizeof (where)),
+                    why && *why? why: "unknown error");
     self->down = true;
 }
 
 static void
 s_up (pc_redis_t *self)
 {
+    char where [300];
     if (self->down)
-        zsys_info ("%s: redis %s:%d is back", self->service, self->host, self->port);
+        zsys_info ("%s: redis %s is back", self->service,
+                   pc_redis_where (self->host, self->port, where, sizeof (where)));
     self->down = false;
 }
 
@@ -216,7 +238,7 @@ pc_redis_context (pc_redis_t *self)
         pc_redis_drop (self, "no sentinel answers");
         return NULL;
     }
-    self->redis = redisConnectWithTimeout (self->host, self->port, connect_timeout);
+    self->redis = pc_redis_connect (self->host, self->port, connect_timeout);
     if (!self->redis || self->redis->err
     ||  redisSetTimeout (self->redis, command_timeout) != REDIS_OK) {
         //  The message lives in the context: log before it is freed
@@ -473,6 +495,9 @@ void
 pc_redis_test (bool verbose)
 {
     printf (" * pc_redis: ");
+    char where [64];
+    assert (streq (pc_redis_where ("127.0.0.1", 6379, where, sizeof (where)), "127.0.0.1:6379"));
+    assert (streq (pc_redis_where ("/run/redis.sock", 0, where, sizeof (where)), "/run/redis.sock"));
     int port = 0;
     pid_t server = pc_redis_server_start (&port);
     assert (server > 0 && port > 0);

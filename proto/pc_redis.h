@@ -20,6 +20,7 @@ typedef struct _pc_redis_t pc_redis_t;
 //  first guess: each connect asks the sentinels where the primary named
 //  PYCHAT_REDIS_MASTER (default "pychat") is, so a service follows a
 //  failover; a write refused as READONLY (a demoted primary) reconnects.
+//  host and port: a TCP address, or (port 0) the path of a Unix socket.
 pc_redis_t   *pc_redis_new        (const char *service, const char *host, int port);
 void          pc_redis_destroy    (pc_redis_t **self_p);
 //  The connected context (borrowed), connecting first if need be; NULL
@@ -41,6 +42,12 @@ redisReply   *pc_redis_argv       (pc_redis_t *self, int argc, const char **argv
 //  MGET away:alice away:bob; as pc_redis_command. An empty list: NULL.
 redisReply   *pc_redis_keys       (pc_redis_t *self, const char *command, const char *prefix,
                                    zlistx_t *names);
+//  A connection to host:port, or to the Unix socket host when port is 0
+//  (pc_config: PYCHAT_REDIS=/PATH); NULL or a context with err set, as
+//  hiredis's redisConnectWithTimeout.
+redisContext *pc_redis_connect    (const char *host, int port, struct timeval timeout);
+//  "host:port", or the socket's path, for a log line; returns buf.
+const char   *pc_redis_where      (const char *host, int port, char *buf, size_t size);
 //  Where Redis (the primary) is now, asking the sentinels if there are
 //  any: true with host and *port set, false when none answers.
 bool          pc_redis_address    (pc_redis_t *self, char *host, size_t size, int *port);

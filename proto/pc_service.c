@@ -105,6 +105,10 @@ pc_service_init (pc_service_t *self, int argc, char *argv [])
     size_t nofile = pc_service_raise_nofile ();
     zsys_set_max_sockets (nofile < 1024? 1024: nofile > MAX_SOCKETS_CAP? MAX_SOCKETS_CAP: nofile);
     zsys_init ();
+    //  A peer gone from under a write (Redis stopped, its Unix socket
+    //  closed) is the write's error, handled where it happens, not the
+    //  service's death: hiredis writes with write (), which raises SIGPIPE
+    signal (SIGPIPE, SIG_IGN);
     zsys_set_logident (self->name);
     zsys_set_logstream (stderr);
     zsys_set_logsystem (false);

@@ -506,7 +506,7 @@ class Remote:
 
 
 class Stack(Remote):
-    def __init__(self, bin_dir=None, name="stack"):
+    def __init__(self, bin_dir=None, name="stack", redis_socket=False):
         self.bin_dir = os.path.abspath(bin_dir or os.environ.get("PYCHAT_BIN")
                                        or os.path.join(os.path.dirname(__file__), "..", "..", "bin"))
         self.tmp = tempfile.mkdtemp(prefix="pychat-wire-%s-" % name)
@@ -517,6 +517,9 @@ class Stack(Remote):
             os.makedirs(path, exist_ok=True)
         Remote.__init__(self, free_base_port(), self.data)
         self.redis_port = self.base + OFF_REDIS
+        #  redis_socket: Redis also listens on a Unix socket, and the
+        #  services reach it there (PYCHAT_REDIS=PATH, as make up does)
+        self.redis_socket = os.path.join(self.tmp, "redis.sock") if redis_socket else None
         self.procs = {}             # name -> Popen of the running instance
         self.bad_exits = []         # "name: status" for every SIGTERM stop that was not 0
         self.client_reports = []    # sanitizer lines seen on pychat's stderr
@@ -535,6 +538,8 @@ class Stack(Remote):
             #  stack is configured by this environment alone.
             "PYCHAT_CONFIG": "/dev/null",
         })
+        if self.redis_socket:
+            self.env["PYCHAT_REDIS"] = self.redis_socket
 
     # -- paths and endpoints ------------------------------------------------
 
@@ -579,7 +584,9 @@ class Stack(Remote):
         log = open(self.log_path("redis"), "ab")
         self.redis = subprocess.Popen(
             ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", self.tmp],
+             "--save", "", "--appendonly", "no", "--dir", self.tmp]
+            + (["--unixsocket", self.redis_socket, "--unixsocketperm", "700"]
+               if self.redis_socket else []),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.tmp)
         log.close()
         wait_for(self.redis_ping, 10, 0.05, "redis-server to answer PING")

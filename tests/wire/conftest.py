@@ -29,8 +29,8 @@ def _bin_dir():
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "bin")
 
 
-def _start(name, env=None):
-    stack = Stack(_bin_dir(), name=name)
+def _start(name, env=None, redis_socket=False):
+    stack = Stack(_bin_dir(), name=name, redis_socket=redis_socket)
     stack.env.update(env or {})
     missing = [b for b in REQUIRED if not stack.has_binary(b)]
     if missing:

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from stack import SIGNATURE, error_line, wait_for
+from conftest import _finish, _start
+from stack import SIGNATURE, error_line, redis_command, wait_for
 
 CLIENT_TIMEOUT = 5          # pychat's default --timeout
 SLACK = 7                   # the broker's 3 s auth deadline, ASan start-up
@@ -68,7 +69,33 @@ def outage_stack(fresh_stack):
 
 
 def test_redis_down(outage_stack):
-    stack = outage_stack
+    redis_down_and_back(outage_stack)
+
+
+def test_redis_by_its_unix_socket(request):
+    """PYCHAT_REDIS=PATH (what make up sets for its private Redis): every
+    service reaches Redis by the socket, not by TCP, and comes back to it
+    after an outage as it does over TCP."""
+    stack = _start(request.node.name[:40], redis_socket=True)
+    try:
+        if not stack.has_binary("pychat"):
+            pytest.skip("not built yet: pychat")
+        assert "history in redis %s " % stack.redis_socket in stack.log_text("broker")
+        assert "redis %s," % stack.redis_socket in stack.log_text("authsvc")
+        clients = redis_command(stack.redis_port, "CLIENT", "LIST").decode().splitlines()
+        by_socket = [c for c in clients if " addr=%s:" % stack.redis_socket in " " + c]
+        by_tcp = [c for c in clients if " addr=127.0.0.1:" in " " + c]
+        # the broker and the auth service (the file service connects when
+        # first used); by TCP only this CLIENT LIST
+        assert len(by_socket) >= 2 and len(by_tcp) == 1, clients
+        redis_down_and_back(stack)
+    finally:
+        _finish(stack)
+
+
+def redis_down_and_back(stack):
+    """Redis stops: accounts answer 503 and people logged in keep chatting;
+    it comes back (empty) and new accounts work."""
     alice, bob = chatting(stack, "redis")
     stack.stop_redis()
 
