@@ -712,8 +712,9 @@ s_resp_write (broker_store_t *self, redisContext *redis)
 //  run is a MULTI of its bookkeeping (broker_scripts_run_book, first, to
 //  see the stream before the run), one XADD per message (one whose id is
 //  taken fails alone: EXEC answers each), one XTRIM, and per sender its
-//  dedup record of the run (RPUSH, LTRIM, EXPIRE of its list). The bookkeeping counts on the run's ids following
-//  one another, as broker_store_number_many gives them.
+//  dedup record of the run (RPUSH, LTRIM, EXPIRE of its list). The
+//  bookkeeping counts on the run's ids following one another, as
+//  broker_store_number_many gives them.
 static void
 s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t first,
               size_t last, size_t writes)
@@ -776,7 +777,7 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
     s_resp_argv (&self->resp, 10, book);
     //  The messages, and which dedup list (sender) each belongs to: the
     //  first message of a sender stands for its list
-    size_t k = 0, hashes = 0;
+    size_t k = 0, senders = 0;
     for (size_t i = first; i < last; i++) {
         broker_append_t *item = &items [i];
         if (item->rc == 1)
@@ -789,7 +790,7 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
                 bufs [k].key = j;
                 break;
             }
-        hashes += bufs [k].key == k;
+        senders += bufs [k].key == k;
         argv [k++] = item->cmid;        //  the dedup records' ids, by message
     }
     //  The history is trimmed once per run, not by every XADD: Redis
@@ -819,7 +820,7 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
     }
     const char *exec [] = { "EXEC" };
     s_resp_argv (&self->resp, 1, exec);
-    lot->runs_of [lot->runs++] = (run_t) { first, last, 1 + writes + 1 + 3 * hashes };
+    lot->runs_of [lot->runs++] = (run_t) { first, last, 1 + writes + 1 + 3 * senders };
 }
 
 //  EXEC's answer to a run of items [first, last) (s_run_append): the
