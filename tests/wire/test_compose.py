@@ -135,6 +135,10 @@ def test_pychat_up_uses_the_port_offsets(up_run):
         return os.path.exists(os.path.join(data, "broker.pub"))
     wait_for(up, 30, 0.1, "pychat-up to write broker.pub")
     wait_for(lambda: redis_ping(base + OFF_REDIS), 20, 0.1, "redis on base+9")
+    # the services reach the private Redis by its Unix socket
+    socket_path = os.path.join(data, "redis", "redis.sock")
+    wait_for(lambda: "history in redis %s " % socket_path in _log(data, "broker"), 20, 0.1,
+             "the broker to use redis's socket")
     remote = Remote(base, data)
     try:
         client = RawClient(remote)
@@ -178,6 +182,57 @@ def test_pychat_up_uses_the_port_offsets(up_run):
         with open(os.path.join(logs, name), errors="replace") as handle:
             reports += ["%s: %s" % (name, line) for line in sanitizer_lines(handle.read())]
     assert not reports, "\n".join(reports[:40])
+
+
+def _log(data, name):
+    try:
+        with open(os.path.join(data, "logs", name + ".log"), errors="replace") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return ""
+
+
+def test_a_data_directory_without_a_socket_falls_back_to_the_port(tmp_path):
+    """Redis cannot open its Unix socket in PYCHAT_DATA (here: a directory
+    is in the way): pychat-up says so, starts it on its port alone, and
+    the services use that."""
+    bin_dir = os.path.abspath(os.environ.get("PYCHAT_BIN") or os.path.join(ROOT, "bin"))
+    for name in ("authsvc", "broker"):
+        if not os.access(os.path.join(bin_dir, "pychat-" + name), os.X_OK):
+            pytest.skip("not built yet: pychat-" + name)
+    data = str(tmp_path / "data")
+    os.makedirs(os.path.join(data, "redis", "redis.sock"))
+    base = free_base_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYCHAT_")}
+    env.update(SANITIZER_ENV)
+    env.update({"PYCHAT_PORT": str(base), "PYCHAT_DATA": data, "PYCHAT_BIN": bin_dir})
+    output = str(tmp_path / "pychat-up.out")
+    with open(output, "wb") as out:
+        proc = subprocess.Popen([os.path.join(ROOT, "scripts", "pychat-up")], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=str(tmp_path), start_new_session=True)
+    try:
+        _wait_up({"proc": proc, "tmp": str(tmp_path)})
+        text = open(output).read()
+        assert ("redis-server cannot open its socket %s/redis/redis.sock: the services use "
+                "127.0.0.1:%d" % (data, base + OFF_REDIS)) in text, text[-3000:]
+        assert "history in redis 127.0.0.1:%d " % (base + OFF_REDIS) in _log(data, "broker")
+        remote = Remote(base, data)
+        try:
+            client = RawClient(remote)
+            wait_for(lambda: client.request("REGISTER", "fallback", "pw", timeout=5)[1] == "OK",
+                     30, 0.3, "REGISTER through the fallen-back stack")
+        finally:
+            remote.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0, open(output).read()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _wait_up(run, timeout=40):
