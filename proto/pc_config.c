@@ -260,8 +260,8 @@ pc_config_load (pc_config_t *config)
     if (redis && *redis == '/') {
         //  A Unix socket: a Redis on this machine, without TCP's cost
         if (strlen (redis) >= sizeof (((struct sockaddr_un *) 0)->sun_path)) {
-            fprintf (stderr, "pychat: PYCHAT_REDIS: a Unix socket's path is at most %zu bytes: '%s'\n",
-                     sizeof (((struct sockaddr_un *) 0)->sun_path) - 1, redis);
+            fprintf (stderr, "pychat: PYCHAT_REDIS: a Unix socket's path is at most %zu bytes: "
+                     "'%s'\n", sizeof (((struct sockaddr_un *) 0)->sun_path) - 1, redis);
             return -1;
         }
         snprintf (config->redis_host, sizeof (config->redis_host), "%s", redis);
