@@ -3,7 +3,6 @@
 //  answered by broker_chat, broker_moderation, broker_authlink and
 //  broker_files, through the table in broker_dispatch.
 #include "broker_server.h"
-#include "pc_redis.h"
 #include "broker_authlink.h"
 #include "broker_chat.h"
 #include "broker_cluster.h"
@@ -13,6 +12,7 @@
 #include "broker_search.h"
 #include "pc_keys.h"
 #include "pc_limits.h"
+#include "pc_redis.h"
 #include "pc_util.h"
 #include "pc_zap.h"
 #ifdef __GLIBC__
@@ -354,7 +354,8 @@ s_within_limits (broker_t *self, pc_msg_t *request, broker_session_t *session, p
         const char *creator = room? broker_room_creator (room): NULL;
         if (seconds > 0 && !(creator && streq (creator, user))
         &&  broker_session_in_room (session, pc_send_room (request))
-        &&  !broker_session_sent (session, pc_send_room (request), pc_send_cmid (request), NULL, NULL)
+        &&  !broker_session_sent (session, pc_send_room (request), pc_send_cmid (request),
+                                  NULL, NULL)
         &&  (wait = broker_limits_slow (self->limits, pc_send_room (request), user, seconds, now)) > 0) {
             char reason [64];
             snprintf (reason, sizeof (reason), "slow mode: one message every %d s", seconds);

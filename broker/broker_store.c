@@ -39,8 +39,10 @@ s_dedup_key (const char *from, const char *stream, int offset, bool runs, char *
 
 //  One message's formatted arguments in a write of a run (s_run_append)
 typedef struct {
-    char   dedup [200], ts [24], seq [24], val [48];  //  val: "SEQ TS"
-    size_t key;                 //  which of the run's dedup lists (senders)
+    const char *from, *cmid, *text;
+    char   ts [24], seq [24];
+    size_t key;                 //  the first message of its sender in the run
+    char   dedup [200];         //  that sender's dedup list (key == itself only)
 } run_item_t;
 
 //  One run of a lot written: items [first, last), one MULTI of queued
@@ -68,6 +70,7 @@ struct _broker_store_t {
     char          append_sha [48];  //  SCRIPT LOAD of broker_scripts_append, "" if unknown
     char          write_sha [48];   //  and of broker_scripts_write
     char          book_sha [48];    //  and of broker_scripts_run_book
+    char          sent_sha [48];    //  and of broker_scripts_sent
     bool          cluster;          //  several brokers: publish, no journal, no reservations
     int           replicas;         //  acknowledge once this many replicas have it (WAIT)
     int           replica_wait_ms;  //  for at most this long
@@ -76,8 +79,7 @@ struct _broker_store_t {
     pc_buf_t      resp;             //  a lot's commands, RESP, kept grown from lot to lot
     pc_buf_t      sent;             //  a run's dedup record of one sender, likewise
     run_item_t   *run_items;        //  s_run_append's per-message arguments, kept likewise
-    const char  **run_argv;
-    size_t        run_cap;          //  items the two hold
+    size_t        run_cap;          //  items it holds
     //  The lots written and not yet answered, oldest first (a ring), all on
     //  one connection
     lot_t         lots [BROKER_STORE_LOTS];
@@ -131,6 +133,7 @@ s_on_connect (pc_redis_t *redis, void *arg)
     s_load_script (redis, broker_scripts_append, self->append_sha);
     s_load_script (redis, broker_scripts_write, self->write_sha);
     s_load_script (redis, broker_scripts_run_book, self->book_sha);
+    s_load_script (redis, broker_scripts_sent, self->sent_sha);
     //  hiredis frees its read buffer whenever it empties past 16 KiB: a
     //  lot's replies then cost a fresh mapping each (page faults, munmap's
     //  TLB shootdowns). Kept, it is mapped once.
@@ -240,7 +243,6 @@ broker_store_destroy (broker_store_t **self_p)
         pc_buf_free (&self->resp);
         pc_buf_free (&self->sent);
         free (self->run_items);
-        free (self->run_argv);
         for (size_t i = 0; i < BROKER_STORE_LOTS; i++)
             free (self->lots [i].runs_of);
         free (self);
@@ -711,9 +713,9 @@ s_resp_write (broker_store_t *self, redisContext *redis)
 //  run for run on 2 cores, the machine's noise moves both by +-1 us). So a
 //  run is a MULTI of its bookkeeping (broker_scripts_run_book, first, to
 //  see the stream before the run), one XADD per message (one whose id is
-//  taken fails alone: EXEC answers each), an XTRIM now and then, and per sender its
-//  dedup record of the run (RPUSH, LTRIM, EXPIRE of its list). The
-//  bookkeeping counts on the run's ids following one another, as
+//  taken fails alone: EXEC answers each), an XTRIM now and then, and per
+//  sender its dedup record of the run (RPUSH, LTRIM, EXPIRE of its list).
+//  The bookkeeping counts on the run's ids following one another, as
 //  broker_store_number_many gives them.
 static void
 s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t first,
@@ -722,41 +724,49 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
     //  Kept from lot to lot: a lot of 256 needs 64 KB, a mapping of its
     //  own (above main.c's threshold), which cost an mmap, an munmap and a
     //  TLB flush on both cores per lot when it was allocated each time.
-    //  argv: the messages' client ids, then one HSET's arguments.
     if (writes > self->run_cap) {
         self->run_cap = writes;
         free (self->run_items);
-        free (self->run_argv);
         self->run_items = (run_item_t *) malloc (writes * sizeof (run_item_t));
-        self->run_argv = (const char **) malloc ((2 + 3 * writes) * sizeof (char *));
-        assert (self->run_items && self->run_argv);
+        assert (self->run_items);
     }
     if (lot->runs == lot->runs_cap) {
         lot->runs_cap = lot->runs_cap? 2 * lot->runs_cap: 16;
         lot->runs_of = (run_t *) realloc (lot->runs_of, lot->runs_cap * sizeof (run_t));
         assert (lot->runs_of);
     }
+    //  The messages, and which dedup list (sender) each belongs to: the
+    //  first message of a sender stands for its list
     run_item_t *bufs = self->run_items;
-    size_t n = 0, last_from = first;
+    size_t n = 0, senders = 0;
     for (size_t i = first; i < last; i++) {
         broker_append_t *item = &items [i];
         if (item->rc == 1)
             continue;
         assert (item->seq == items [first].seq + n);
         run_item_t *buf = &bufs [n];
+        buf->from = item->from;
+        buf->cmid = item->cmid;
+        buf->text = item->text;
+        buf->key = n;
         //  A sender's messages follow one another in most runs
-        if (n > 0 && streq (item->from, items [last_from].from))
-            memcpy (buf->dedup, bufs [n - 1].dedup, sizeof (buf->dedup));
+        if (n > 0 && streq (item->from, bufs [n - 1].from))
+            buf->key = bufs [n - 1].key;
         else
+            for (size_t j = 0; j < n; j++)
+                if (bufs [j].key == j && streq (bufs [j].from, item->from)) {
+                    buf->key = j;
+                    break;
+                }
+        if (buf->key == n) {
             s_dedup_key (item->from, item->stream, 0, true, buf->dedup, sizeof (buf->dedup));
-        last_from = i;
-        size_t seq_size = pc_uint_text (buf->seq, item->seq);
+            senders++;
+        }
+        pc_uint_text (buf->seq, item->seq);
         pc_int_text (buf->ts, item->ts);
-        memcpy (buf->val, buf->seq, seq_size);
-        buf->val [seq_size] = ' ';
-        memcpy (buf->val + seq_size + 1, buf->ts, strlen (buf->ts) + 1);
-        buf->key = n++;
+        n++;
     }
+    assert (n == writes);
     char seqkey [80], ahead [80], counter [80], maxlen [24], ttl [16], keep [16];
     snprintf (seqkey, sizeof (seqkey), "%s:seq", items [first].stream);
     snprintf (ahead, sizeof (ahead), "%s:ahead", items [first].stream);
@@ -765,7 +775,6 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
     snprintf (ttl, sizeof (ttl), "%d", 2 * DEDUP_TTL_S);
     snprintf (keep, sizeof (keep), "%d", -DEDUP_RUNS);
     const char *stream = items [first].stream;
-    const char **argv = self->run_argv;
     const char *multi [] = { "MULTI" };
     s_resp_argv (&self->resp, 1, multi);
     char first_txt [24], count_txt [24];
@@ -775,23 +784,10 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
                             *self->book_sha? self->book_sha: broker_scripts_run_book,
                             "4", stream, seqkey, ahead, counter, first_txt, count_txt, RESERVE_TXT };
     s_resp_argv (&self->resp, 10, book);
-    //  The messages, and which dedup list (sender) each belongs to: the
-    //  first message of a sender stands for its list
-    size_t k = 0, senders = 0;
-    for (size_t i = first; i < last; i++) {
-        broker_append_t *item = &items [i];
-        if (item->rc == 1)
-            continue;
-        const char *xadd [] = { "XADD", stream, bufs [k].seq,
-                                "from", item->from, "ts", bufs [k].ts, "text", item->text };
+    for (size_t k = 0; k < writes; k++) {
+        const char *xadd [] = { "XADD", stream, bufs [k].seq, "from", bufs [k].from,
+                                "ts", bufs [k].ts, "text", bufs [k].text };
         s_resp_argv (&self->resp, 9, xadd);
-        for (size_t j = 0; j < k; j++)
-            if (bufs [j].key == j && streq (bufs [j].dedup, bufs [k].dedup)) {
-                bufs [k].key = j;
-                break;
-            }
-        senders += bufs [k].key == k;
-        argv [k++] = item->cmid;        //  the dedup records' ids, by message
     }
     //  The history is trimmed by a run that holds a multiple of 64 among
     //  its ids, not by every XADD: Redis spent 1.2 us less per message
@@ -812,9 +808,11 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
         for (size_t m = j; m < writes; m++)
             if (bufs [m].key == j) {
                 pc_buf_append (&self->sent, "\n", 1);
-                pc_buf_append (&self->sent, argv [m], strlen (argv [m]));
+                pc_buf_append (&self->sent, bufs [m].cmid, strlen (bufs [m].cmid));
                 pc_buf_append (&self->sent, " ", 1);
-                pc_buf_append (&self->sent, bufs [m].val, strlen (bufs [m].val));
+                pc_buf_append (&self->sent, bufs [m].seq, strlen (bufs [m].seq));
+                pc_buf_append (&self->sent, " ", 1);
+                pc_buf_append (&self->sent, bufs [m].ts, strlen (bufs [m].ts));
             }
         pc_buf_append (&self->sent, "", 1);
         const char *rpush [] = { "RPUSH", bufs [j].dedup, self->sent.data };
@@ -831,8 +829,8 @@ s_run_append (broker_store_t *self, lot_t *lot, broker_append_t *items, size_t f
 
 //  EXEC's answer to a run of items [first, last) (s_run_append): the
 //  reservation, then an id or an error per message (an id another writer
-//  took), then the XTRIM's (if any) and the dedup lists' answers. Takes reply. False: not
-//  that shape (the connection is dropped).
+//  took), then the XTRIM's (if any) and the dedup lists' answers. Takes
+//  reply. False: not that shape (the connection is dropped).
 static bool
 s_run_answer (broker_store_t *self, redisReply *reply, broker_append_t *items, size_t first,
               size_t last, size_t queued)
@@ -861,8 +859,9 @@ broker_store_sent_before (broker_store_t *self, const char *from, const char *st
     char keys [4][256];
     for (int k = 0; k < 4; k++)
         s_dedup_key (from, stream, -(k % 2), k >= 2, keys [k], sizeof (keys [k]));
-    const char *argv [] = { "EVAL", broker_scripts_sent, "4", keys [0], keys [1], keys [2],
-                            keys [3], cmid };
+    const char *argv [] = { *self->sent_sha? "EVALSHA": "EVAL",
+                            *self->sent_sha? self->sent_sha: broker_scripts_sent, "4",
+                            keys [0], keys [1], keys [2], keys [3], cmid };
     redisReply *reply = s_command (self, 8, argv);
     bool sent = reply && reply->type == REDIS_REPLY_STRING;
     if (reply)
@@ -923,7 +922,8 @@ s_lots_fail (broker_store_t *self)
         for (size_t i = from; i < lot->count; i++) {
             broker_append_t *item = &lot->items [i];
             if (item->rc == 0
-            &&  s_journal (self, item->stream, item->from, item->cmid, item->text, item->seq, item->ts))
+            &&  s_journal (self, item->stream, item->from, item->cmid, item->text, item->seq,
+                           item->ts))
                 item->rc = -1;
         }
         self->lot_head = (self->lot_head + 1) % BROKER_STORE_LOTS;
@@ -1048,7 +1048,8 @@ broker_store_write_read (broker_store_t *self, uint64_t wait)
         if (!reply)
             break;
         else
-        if (!pc_redis_checked (self->redis, (redisReply *) reply) || !s_lots_take (self, (redisReply *) reply))
+        if (!pc_redis_checked (self->redis, (redisReply *) reply)
+        ||  !s_lots_take (self, (redisReply *) reply))
             ok = false;
     }
     //  Then what is waited for, as it comes
