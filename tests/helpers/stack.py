@@ -237,9 +237,16 @@ class RawClient:
         RawClient._counter += 1
         return "r%d" % RawClient._counter
 
-    def send_raw(self, frames):
-        """Sends frames exactly as given (str frames are UTF-8 encoded)."""
-        self.socket.send_multipart([_encode(frame) for frame in frames])
+    def send_raw(self, frames, block=True):
+        """Sends frames exactly as given (str frames are UTF-8 encoded).
+        block=False: returns False instead of waiting when the socket has
+        no peer to queue for (a connection whose handshake was refused)."""
+        try:
+            self.socket.send_multipart([_encode(frame) for frame in frames],
+                                       flags=0 if block else zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        return True
 
     def recv(self, timeout=5.0):
         """Next message as a list of str, or None after timeout seconds."""
